@@ -1,0 +1,172 @@
+"""Checkpoints: a plain dict of state dicts, config, vocabulary and metadata.
+
+Nothing in a checkpoint needs pickle: it loads with ``torch.load(weights_only=True)``,
+so a file crafted to run code on load is refused, and the schema is checked
+before any weights are used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from photoscribe.core.errors import ModelLoadError
+from photoscribe.core.model import CaptionModel, ModelConfig
+from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.weights import load_encoder_state
+
+FORMAT = "photoscribe-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    config: ModelConfig
+    vocab: Vocabulary
+    decoder_state: dict[str, torch.Tensor]
+    encoder_state: dict[str, torch.Tensor] | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    training_state: dict[str, Any] | None = None
+
+    @property
+    def model_id(self) -> str:
+        return str(self.metadata.get("model_id", "unknown"))
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: CaptionModel,
+    vocab: Vocabulary,
+    metadata: dict[str, Any] | None = None,
+    training_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically (temp file + fsync + rename): a crash never leaves half a file.
+
+    The encoder's weights are stored only when they are not the stock ImageNet ones
+    (``config.encoder_weights == "checkpoint"``), so a frozen-ResNet model stays small.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "model_id": f"{path.stem}-{uuid.uuid4().hex[:8]}",
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **(metadata or {}),
+    }
+    store_encoder = model.config.encoder_weights == "checkpoint"
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.config.to_dict(),
+        "vocab": vocab.to_dict(),
+        "decoder": _cpu_state(model.decoder.state_dict()),
+        "encoder": _cpu_state(model.encoder.state_dict()) if store_encoder else None,
+        "metadata": meta,
+        "training": training_state,
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _cpu_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in state.items()}
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Load and validate a checkpoint file on the CPU.
+
+    Raises:
+        ModelLoadError: missing file, not a checkpoint, a pickle payload, or a schema mismatch.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"model file {path} not found")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for hostile payloads, RuntimeError for corrupt zips
+        raise ModelLoadError(
+            f"{path} is not a safe photoscribe checkpoint (refused to unpickle arbitrary objects "
+            f"or the file is corrupt): {str(exc).splitlines()[0]}"
+        ) from exc
+    return _validate(raw, path)
+
+
+def _validate(raw: Any, path: Path) -> Checkpoint:
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise ModelLoadError(f"{path} is not a photoscribe checkpoint (no '{FORMAT}' marker)")
+    if raw.get("version") != VERSION:
+        raise ModelLoadError(
+            f"{path} has checkpoint version {raw.get('version')!r}; this build reads {VERSION}"
+        )
+    for key, kind in (("config", dict), ("vocab", dict), ("decoder", dict), ("metadata", dict)):
+        if not isinstance(raw.get(key), kind):
+            raise ModelLoadError(f"{path}: checkpoint field {key!r} is missing or not a {kind.__name__}")
+    try:
+        config = ModelConfig.from_dict(raw["config"])
+        vocab = Vocabulary.from_dict(raw["vocab"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"{path}: invalid model config or vocabulary: {exc}") from exc
+    if len(vocab) != config.vocab_size:
+        raise ModelLoadError(
+            f"{path}: vocabulary has {len(vocab)} words but the model expects {config.vocab_size}"
+        )
+    for key in ("decoder", "encoder"):
+        state = raw.get(key)
+        if state is not None and not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ModelLoadError(f"{path}: {key} weights must be tensors")
+    if config.encoder_weights == "checkpoint" and raw.get("encoder") is None:
+        raise ModelLoadError(f"{path}: the model's encoder weights should be in the checkpoint but are not")
+    return Checkpoint(config, vocab, raw["decoder"], raw.get("encoder"), raw["metadata"], raw.get("training"))
+
+
+def build_model(
+    checkpoint: Checkpoint, encoder_weights: str | os.PathLike[str] | None = None
+) -> CaptionModel:
+    """Rebuild the model and load its weights (ImageNet encoder weights found locally when needed)."""
+    model = CaptionModel(checkpoint.config)
+    try:
+        model.decoder.load_state_dict(checkpoint.decoder_state)
+        if checkpoint.encoder_state is not None:
+            model.encoder.load_state_dict(checkpoint.encoder_state)
+        else:
+            load_imagenet_encoder(model, encoder_weights)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"checkpoint weights do not fit the model: {str(exc).splitlines()[0]}") from exc
+    model.eval()
+    return model
+
+
+def load_imagenet_encoder(model: CaptionModel, weights: str | os.PathLike[str] | None = None) -> None:
+    """Load torchvision's ImageNet weights (found locally, see :mod:`weights`) into the encoder body."""
+    state = load_encoder_state(model.config.encoder, weights)
+    body = model.encoder.body
+    names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
+    mapped = {}
+    for key, value in state.items():
+        prefix, _, rest = key.partition(".")
+        if prefix in names:
+            mapped[f"{names.index(prefix)}.{rest}"] = value
+    body.load_state_dict(mapped)
+
+
+def load_model(
+    path: str | os.PathLike[str], encoder_weights: str | os.PathLike[str] | None = None
+) -> tuple[CaptionModel, Checkpoint]:
+    """Load a checkpoint and rebuild its model in eval mode on the CPU."""
+    checkpoint = load_checkpoint(path)
+    return build_model(checkpoint, encoder_weights), checkpoint

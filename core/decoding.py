@@ -1,0 +1,210 @@
+"""Turning encoder features into captions: greedy, temperature sampling and batched beam search.
+
+All decoders share the same output masking: ``<pad>`` and ``<start>`` are never
+produced, ``<unk>`` is blocked (there is always another word to choose), a word
+or trigram cannot be repeated (see :func:`_mask`), and after ``max_len`` words
+only ``<end>`` is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from photoscribe.core.decoder import Decoder, DecoderState
+from photoscribe.core.vocab import Vocabulary
+
+NEG_INF = float("-inf")
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One decoded caption.
+
+    Attributes:
+        tokens: word ids, without ``<start>``/``<end>``.
+        logprob: sum of the model's log-probabilities of the words and the final ``<end>``.
+        score: ``logprob`` after the length penalty, used for ranking.
+        attention: (len(tokens), N) attention weights that produced each word.
+    """
+
+    tokens: tuple[int, ...]
+    logprob: float
+    score: float
+    attention: torch.Tensor
+
+    def text(self, vocab: Vocabulary) -> str:
+        return vocab.decode(self.tokens)
+
+
+def _mask(logprobs: torch.Tensor, history: torch.Tensor, step: int, max_len: int, block_repeat: bool) -> None:
+    """In-place output masking shared by every decoder.
+
+    Forbids the special tokens, then (repetition guard) the previous word again and any word
+    that would repeat a trigram already in the caption ("a dog and a dog and ..."), and after
+    ``max_len`` words anything but ``<end>``.
+
+    Args:
+        logprobs: (R, V) log-probabilities for the next word of R hypotheses.
+        history: (R, t) words produced so far, without ``<start>``.
+    """
+    logprobs[:, Vocabulary.pad_id] = NEG_INF
+    logprobs[:, Vocabulary.start_id] = NEG_INF
+    logprobs[:, Vocabulary.unk_id] = NEG_INF
+    t = history.shape[1]
+    if block_repeat and t >= 1:
+        logprobs.scatter_(1, history[:, -1:], NEG_INF)
+    if block_repeat and t >= 3:
+        # Earlier bigrams equal to the last bigram ban the word that followed them.
+        same = (history[:, : t - 2] == history[:, -2:-1]) & (
+            history[:, 1 : t - 1] == history[:, -1:]
+        )  # (R, t-2)
+        banned = torch.zeros_like(logprobs).scatter_add_(1, history[:, 2:], same.to(logprobs.dtype))
+        logprobs.masked_fill_(banned > 0, NEG_INF)
+    if step >= max_len:
+        end = logprobs[:, Vocabulary.end_id].clone()
+        logprobs.fill_(NEG_INF)
+        logprobs[:, Vocabulary.end_id] = end.clamp(min=-1e4)  # always allowed, even if it was blocked
+
+
+def _score(logprob: float, n_words: int, length_penalty: float) -> float:
+    return logprob / ((n_words + 1) ** length_penalty) if length_penalty else logprob
+
+
+@torch.no_grad()
+def sample(
+    decoder: Decoder,
+    features: torch.Tensor,
+    max_len: int = 20,
+    temperature: float = 0.0,
+    generator: torch.Generator | None = None,
+    block_repeat: bool = True,
+) -> list[Hypothesis]:
+    """Greedy decoding (``temperature == 0``) or sampling from softmax(logits / temperature).
+
+    Args:
+        features: (B, N, C) encoder grid.
+
+    Returns:
+        One hypothesis per image.
+    """
+    batch, n_cells = features.shape[0], features.shape[1]
+    state = decoder.init_state(features)
+    words = features.new_full((batch,), Vocabulary.start_id, dtype=torch.long)
+    tokens = torch.zeros(batch, max_len + 1, dtype=torch.long, device=features.device)
+    alphas = features.new_zeros(batch, max_len + 1, n_cells)
+    logprob = features.new_zeros(batch)
+    lengths = torch.full((batch,), max_len + 1, dtype=torch.long, device=features.device)
+    done = torch.zeros(batch, dtype=torch.bool, device=features.device)
+    for t in range(max_len + 1):
+        logits, state, alpha = decoder.step(words, state, features)
+        lp = F.log_softmax(logits.float(), dim=-1)
+        _mask(lp, tokens[:, :t], t, max_len, block_repeat)
+        if temperature > 0:
+            probs = torch.softmax(lp / temperature, dim=-1)
+            words = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        else:
+            words = lp.argmax(dim=-1)
+        logprob += torch.where(done, 0.0, lp.gather(1, words.unsqueeze(1)).squeeze(1))
+        tokens[:, t], alphas[:, t] = words, alpha
+        ended = (words == Vocabulary.end_id) & ~done
+        lengths[ended] = t
+        done |= ended
+        if bool(done.all()):
+            break
+    out = []
+    for b in range(batch):
+        n = int(lengths[b])
+        lp_b = float(logprob[b])
+        out.append(Hypothesis(tuple(tokens[b, :n].tolist()), lp_b, lp_b, alphas[b, :n].cpu()))
+    return out
+
+
+@torch.no_grad()
+def beam_search(
+    decoder: Decoder,
+    features: torch.Tensor,
+    beam_size: int = 3,
+    n_best: int = 1,
+    max_len: int = 20,
+    length_penalty: float = 0.0,
+    block_repeat: bool = True,
+) -> list[list[Hypothesis]]:
+    """Beam search over a whole batch at once: B images x k beams decode as one (B*k) batch.
+
+    Images whose k best hypotheses have all ended drop out of the batch, so the
+    work shrinks as decoding proceeds.
+
+    Args:
+        features: (B, N, C) encoder grid.
+        n_best: how many hypotheses to return per image (at most ``beam_size``).
+        length_penalty: alpha in ``score = logprob / (length + 1) ** alpha``; 0 ranks by raw log-probability.
+
+    Returns:
+        For each image, its ``n_best`` hypotheses sorted by score, best first.
+    """
+    k = beam_size
+    n_best = max(1, min(n_best, k))
+    batch, n_cells = features.shape[0], features.shape[1]
+    device = features.device
+    feats = features.repeat_interleave(k, dim=0)  # (B*k, N, C)
+    state: DecoderState = decoder.init_state(feats)
+    words = torch.full((batch * k,), Vocabulary.start_id, dtype=torch.long, device=device)
+    scores = torch.full((batch, k), NEG_INF, device=device)
+    scores[:, 0] = 0.0  # at the start all beams are the same: keep one alive
+    seqs = torch.zeros(batch * k, 0, dtype=torch.long, device=device)
+    attn = features.new_zeros(batch * k, 0, n_cells)
+    image_of_row = torch.arange(batch, device=device)  # original image index of each live image
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+
+    for t in range(max_len + 1):
+        live = image_of_row.numel()
+        logits, state, alpha = decoder.step(words, state, feats)
+        lp = F.log_softmax(logits.float(), dim=-1)
+        _mask(lp, seqs, t, max_len, block_repeat)
+        vocab_size = lp.shape[1]
+        cand = (scores.view(-1, 1) + lp).view(live, k, vocab_size)  # (L, k, V)
+
+        # Hypotheses that end here, if they rank among the k best candidates overall.
+        kth = cand.view(live, -1).topk(k, dim=1).values[:, -1:]  # (L, 1)
+        end_scores = cand[:, :, Vocabulary.end_id]  # (L, k)
+        ends = torch.isfinite(end_scores) & (end_scores >= kth)
+        for row, beam in ends.nonzero().tolist():
+            src = row * k + beam
+            n_words = seqs.shape[1]
+            logprob = float(end_scores[row, beam])
+            finished[int(image_of_row[row])].append(
+                Hypothesis(
+                    tuple(seqs[src].tolist()),
+                    logprob,
+                    _score(logprob, n_words, length_penalty),
+                    attn[src].cpu(),
+                )
+            )
+
+        # The k best continuations that do not end.
+        cont = cand.clone()
+        cont[:, :, Vocabulary.end_id] = NEG_INF
+        top_scores, top_idx = cont.view(live, -1).topk(k, dim=1)  # (L, k)
+        src_rows = (torch.arange(live, device=device).unsqueeze(1) * k + top_idx // vocab_size).view(-1)
+        words = (top_idx % vocab_size).view(-1)
+        scores = top_scores
+        seqs = torch.cat([seqs[src_rows], words.unsqueeze(1)], dim=1)
+        attn = torch.cat([attn[src_rows], alpha[src_rows].unsqueeze(1)], dim=1)
+        state = state.select(src_rows)
+        feats = feats[src_rows]
+
+        # Drop images that have k finished hypotheses (or no live beam left).
+        counts = torch.tensor([len(finished[int(i)]) for i in image_of_row], device=device)
+        keep = (counts < k) & torch.isfinite(scores).any(dim=1)
+        if not bool(keep.any()):
+            break
+        if not bool(keep.all()):
+            rows = (keep.nonzero().squeeze(1).unsqueeze(1) * k + torch.arange(k, device=device)).view(-1)
+            image_of_row, scores = image_of_row[keep], scores[keep]
+            words, seqs, attn, feats = words[rows], seqs[rows], attn[rows], feats[rows]
+            state = state.select(rows)
+
+    return [sorted(hyps, key=lambda h: h.score, reverse=True)[:n_best] for hyps in finished]

@@ -1,0 +1,121 @@
+"""Image encoder: a torchvision ResNet without its pooling and classifier head.
+
+The encoder turns a batch of images into a grid of feature vectors that the
+decoder attends over: (B, 3, 224, 224) -> (B, 2048, 7, 7) -> (B, 49, 2048) for
+ResNet-50.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torchvision import models
+from torchvision.models.resnet import BasicBlock
+
+
+@dataclass(frozen=True)
+class Backbone:
+    build: Callable[..., nn.Module]
+    weights_enum: type[models.WeightsEnum] | None
+    channels: int
+
+
+BACKBONES: dict[str, Backbone] = {
+    "resnet18": Backbone(models.resnet18, models.ResNet18_Weights, 512),
+    "resnet34": Backbone(models.resnet34, models.ResNet34_Weights, 512),
+    "resnet50": Backbone(models.resnet50, models.ResNet50_Weights, 2048),
+    "resnet101": Backbone(models.resnet101, models.ResNet101_Weights, 2048),
+    "resnet152": Backbone(models.resnet152, models.ResNet152_Weights, 2048),
+}
+# A narrow four-stage ResNet for training from scratch on a CPU (tests, the demo).
+TINY = "tinyresnet"
+ENCODER_NAMES = (*BACKBONES, TINY)
+
+
+def _tiny_resnet() -> nn.Sequential:
+    """ResNet with BasicBlocks of widths 16-32-64-128 (~0.7 M parameters), output stride 16."""
+
+    def stage(cin: int, cout: int, stride: int) -> nn.Sequential:
+        down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        return nn.Sequential(BasicBlock(cin, cout, stride, down), BasicBlock(cout, cout))
+
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, 2, 1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(inplace=True),
+        stage(16, 16, 1),  # layer1
+        stage(16, 32, 2),  # layer2
+        stage(32, 64, 2),  # layer3
+        stage(64, 128, 2),  # layer4
+    )
+
+
+def encoder_channels(name: str) -> int:
+    if name == TINY:
+        return 128
+    try:
+        return BACKBONES[name].channels
+    except KeyError:
+        raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODER_NAMES)}") from None
+
+
+class Encoder(nn.Module):
+    """ResNet feature grid, frozen by default.
+
+    Args:
+        name: one of :data:`ENCODER_NAMES`.
+        grid_size: if set, adaptive-average-pool the feature map to ``grid_size x grid_size``
+            so inputs larger than 224 px keep a fixed number of attention regions.
+    """
+
+    def __init__(self, name: str = "resnet50", grid_size: int | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.channels = encoder_channels(name)
+        if name == TINY:
+            self.body: nn.Module = _tiny_resnet()
+        else:
+            resnet = BACKBONES[name].build(weights=None)
+            # Drop avgpool and fc: keep the spatial grid.
+            self.body = nn.Sequential(*list(resnet.children())[:-2])
+        self.pool = nn.AdaptiveAvgPool2d(grid_size) if grid_size else nn.Identity()
+        self.fine_tune(0)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, N, C) with N = h * w grid cells."""
+        fmap = self.pool(self.body(images))  # (B, C, h, w)
+        return fmap.flatten(2).transpose(1, 2)  # (B, h*w, C)
+
+    def grid_shape(self, image_size: int) -> tuple[int, int]:
+        """Spatial (h, w) of the feature grid for a square input of ``image_size`` pixels."""
+        if isinstance(self.pool, nn.AdaptiveAvgPool2d):
+            size = self.pool.output_size
+            return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        side = -(-image_size // 32) if self.name != TINY else -(-image_size // 16)
+        return side, side
+
+    def _blocks(self) -> list[nn.Module]:
+        """The residual stages, earliest first (layer1..layer4)."""
+        return list(self.body.children())[-4:]
+
+    def fine_tune(self, last_n_blocks: int) -> None:
+        """Freeze everything, then unfreeze the last ``last_n_blocks`` residual stages (0-4).
+
+        ``fine_tune(1)`` trains layer4 only, as in the Show, Attend and Tell tutorial.
+        The tiny encoder is meant to be trained from scratch: pass 5 to unfreeze its stem too.
+        """
+        for p in self.parameters():
+            p.requires_grad = False
+        if last_n_blocks <= 0:
+            return
+        modules = list(self.body.children()) if last_n_blocks > 4 else self._blocks()[-last_n_blocks:]
+        for module in modules:
+            for p in module.parameters():
+                p.requires_grad = True
+
+    @property
+    def trainable(self) -> bool:
+        return any(p.requires_grad for p in self.parameters())

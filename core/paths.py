@@ -1,0 +1,82 @@
+"""Per-user locations (platformdirs) and the active-model setting.
+
+``$PHOTOSCRIBE_HOME`` puts everything (data, cache, logs) under one folder, which
+the demo and the tests use to stay out of the user's real library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import platformdirs
+
+APP = "photoscribe"
+HOME_ENV = "PHOTOSCRIBE_HOME"
+MODEL_ENV = "PHOTOSCRIBE_MODEL"
+
+
+def _base(kind: str) -> Path:
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return Path(home).expanduser() / kind
+    getter = {
+        "data": platformdirs.user_data_dir,
+        "cache": platformdirs.user_cache_dir,
+        "logs": platformdirs.user_log_dir,
+    }[kind]
+    return Path(getter(APP, appauthor=False))
+
+
+def data_dir() -> Path:
+    return _base("data")
+
+
+def cache_dir() -> Path:
+    return _base("cache")
+
+
+def log_dir() -> Path:
+    return _base("logs")
+
+
+def models_dir() -> Path:
+    return data_dir() / "models"
+
+
+def _settings_file() -> Path:
+    return data_dir() / "settings.json"
+
+
+def read_settings() -> dict[str, object]:
+    try:
+        data = json.loads(_settings_file().read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_setting(key: str, value: object) -> None:
+    """Update one key of settings.json atomically."""
+    settings = read_settings()
+    settings[key] = value
+    path = _settings_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".settings.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(settings, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def active_model_path() -> Path | None:
+    """The model to caption with: ``$PHOTOSCRIBE_MODEL``, else the one chosen in settings, if it exists."""
+    for candidate in (os.environ.get(MODEL_ENV), read_settings().get("active_model")):
+        if isinstance(candidate, str) and candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def set_active_model(path: str | os.PathLike[str]) -> None:
+    write_setting("active_model", str(Path(path).resolve()))

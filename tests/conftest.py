@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny models and vocabularies that run in milliseconds on a CPU."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from photoscribe.core.model import CaptionModel, ModelConfig
+from photoscribe.core.vocab import Vocabulary
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+WORDS = "a red green blue circle square triangle on the left right of and to big small".split()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep every test out of the real per-user data, cache and settings."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("PHOTOSCRIBE_HOME", str(home))
+    monkeypatch.delenv("PHOTOSCRIBE_MODEL", raising=False)
+    monkeypatch.delenv("PHOTOSCRIBE_ENCODER_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
+    return home
+
+
+def tiny_config(vocab_size: int, **overrides: object) -> ModelConfig:
+    params: dict[str, object] = dict(
+        vocab_size=vocab_size,
+        encoder="tinyresnet",
+        encoder_weights="checkpoint",
+        image_size=64,
+        resize=72,
+        embed_dim=16,
+        hidden_dim=32,
+        attention_dim=24,
+        dropout=0.0,
+    )
+    params.update(overrides)
+    return ModelConfig(**params)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def tiny_vocab() -> Vocabulary:
+    return Vocabulary(WORDS, max_len=12)
+
+
+@pytest.fixture
+def tiny_model(tiny_vocab: Vocabulary) -> CaptionModel:
+    torch.manual_seed(0)
+    return CaptionModel(tiny_config(len(tiny_vocab))).eval()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -1,0 +1,124 @@
+"""Checkpoints: round trip, schema checks, hostile files, offline encoder weights."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from photoscribe.core.checkpoint import load_checkpoint, load_model, save_checkpoint
+from photoscribe.core.decoding import beam_search
+from photoscribe.core.errors import AssetMissingError, ModelLoadError
+from photoscribe.core.model import CaptionModel, ModelConfig
+from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.weights import find_encoder_weights, hub_cache_path
+
+
+def test_round_trip_gives_identical_outputs(tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary) -> None:
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, tiny_vocab, {"training_data": "unit", "metrics": {"CIDEr": 1.5}})
+    model, ckpt = load_model(path)
+    assert ckpt.vocab == tiny_vocab and ckpt.config == tiny_model.config
+    assert ckpt.metadata["metrics"] == {"CIDEr": 1.5} and ckpt.model_id.startswith("m-")
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        a = beam_search(tiny_model.decoder, tiny_model.encode(images), beam_size=3)
+        b = beam_search(model.decoder, model.encode(images), beam_size=3)
+    assert [h[0].tokens for h in a] == [h[0].tokens for h in b]
+    assert [h[0].logprob for h in a] == [h[0].logprob for h in b]
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic write left no temp file
+
+
+class _Evil:
+    def __reduce__(self):  # noqa: ANN204 - runs os.system on unpickling
+        import os
+
+        return (os.system, ("touch /tmp/photoscribe_pwned",))
+
+
+def test_pickle_payload_is_refused(tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary) -> None:
+    path = tmp_path / "evil.pt"
+    good = torch.load(save_checkpoint(tmp_path / "g.pt", tiny_model, tiny_vocab), weights_only=True)
+    good["metadata"]["payload"] = _Evil()
+    torch.save(good, path)
+    marker = Path("/tmp/photoscribe_pwned")
+    marker.unlink(missing_ok=True)
+    with pytest.raises(ModelLoadError, match="not a safe photoscribe checkpoint"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_plain_pickle_and_garbage_are_refused(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.pt"
+    raw.write_bytes(pickle.dumps({"format": "photoscribe-checkpoint"}))
+    with pytest.raises(ModelLoadError):
+        load_checkpoint(raw)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(ModelLoadError):
+        load_checkpoint(junk)
+    with pytest.raises(ModelLoadError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    # a truncated zip (interrupted copy)
+    good = tmp_path / "zip.pt"
+    torch.save({"a": torch.zeros(10)}, good)
+    good.write_bytes(good.read_bytes()[:50])
+    with pytest.raises(ModelLoadError):
+        load_checkpoint(good)
+    assert not zipfile.is_zipfile(good)
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda d: d.pop("format"), "not a photoscribe checkpoint"),
+        (lambda d: d.update(version=99), "version"),
+        (lambda d: d.update(config={**d["config"], "bogus": 1}), "invalid model config"),
+        (lambda d: d["vocab"]["itos"].append("extra"), "vocabulary has"),
+        (lambda d: d.update(decoder={"fc.weight": "not a tensor"}), "must be tensors"),
+        (lambda d: d.update(encoder=None), "encoder weights should be in the checkpoint"),
+        (lambda d: d["decoder"].pop("fc.weight"), "do not fit"),
+    ],
+)
+def test_schema_mismatch_is_refused(tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary, mutate, message: str) -> None:  # noqa: ANN001
+    data = torch.load(save_checkpoint(tmp_path / "g.pt", tiny_model, tiny_vocab), weights_only=True)
+    mutate(data)
+    bad = tmp_path / "bad.pt"
+    torch.save(data, bad)
+    with pytest.raises(ModelLoadError, match=message):
+        load_model(bad)
+
+
+def test_imagenet_encoder_not_stored_and_missing_weights_explained(tmp_path: Path, tiny_vocab: Vocabulary) -> None:
+    cfg = ModelConfig(vocab_size=len(tiny_vocab), encoder="resnet18", embed_dim=8, hidden_dim=8, attention_dim=8)
+    path = save_checkpoint(tmp_path / "r18.pt", CaptionModel(cfg), tiny_vocab)
+    assert load_checkpoint(path).encoder_state is None
+    assert path.stat().st_size < 1_000_000  # the 45 MB ResNet is not copied into the file
+    with pytest.raises(AssetMissingError) as err:
+        load_model(path)
+    msg = str(err.value)
+    assert "resnet18-f37072fd.pth" in msg and str(hub_cache_path("resnet18")) in msg and "--encoder-weights" in msg
+
+
+def test_local_encoder_weights_are_found_and_loaded(tmp_path: Path, tiny_vocab: Vocabulary, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchvision.models import resnet18
+
+    reference = resnet18(weights=None)
+    weights = tmp_path / "resnet18-local.pth"
+    torch.save(reference.state_dict(), weights)
+    cfg = ModelConfig(vocab_size=len(tiny_vocab), encoder="resnet18", embed_dim=8, hidden_dim=8, attention_dim=8)
+    path = save_checkpoint(tmp_path / "r18.pt", CaptionModel(cfg), tiny_vocab)
+    model, _ = load_model(path, encoder_weights=weights)
+    torch.testing.assert_close(model.encoder.body[0].weight, reference.conv1.weight)
+    torch.testing.assert_close(model.encoder.body[7][1].bn2.running_var, reference.layer4[1].bn2.running_var)
+    # the same file found through the environment variable and through the hub cache
+    monkeypatch.setenv("PHOTOSCRIBE_ENCODER_WEIGHTS", str(weights))
+    assert find_encoder_weights("resnet18") == weights
+    monkeypatch.delenv("PHOTOSCRIBE_ENCODER_WEIGHTS")
+    cached = hub_cache_path("resnet18")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(weights.read_bytes())
+    assert find_encoder_weights("resnet18") == cached
+    load_model(path)
