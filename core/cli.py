@@ -105,7 +105,7 @@ class TqdmProgress:
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
-    paths = list(expand_paths(args.paths))
+    paths = list(dict.fromkeys(expand_paths(args.paths)))  # a file named twice is captioned once
     if not paths:
         print("no images found in the given paths", file=sys.stderr)
         return 1

@@ -1,0 +1,465 @@
+"""Image loading for inference, training and thumbnails.
+
+Every photo that enters photoscribe goes through :func:`load_image`, which turns
+whatever Pillow can open (any mode, any EXIF orientation) into a fully decoded
+8-bit RGB image, or raises :class:`UnsupportedImageError` naming the file. The
+model-side transform lives in :class:`ImagePreprocessor`; :func:`sniff_image`
+and :func:`read_exif_summary` are the cheap header-only helpers the folder
+scanner uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, PngImagePlugin, TiffImagePlugin
+from torchvision.transforms.v2 import functional as TF
+
+from photoscribe.core.errors import UnsupportedImageError
+
+logger = logging.getLogger(__name__)
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+DEFAULT_MAX_PIXELS = 120_000_000
+WHITE = (255, 255, 255)
+
+# What Pillow's decoders raise on corrupt or hostile data. DecompressionBombWarning is
+# listed because a warnings filter set to "error" turns it into an exception.
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # includes UnidentifiedImageError and "image file is truncated"
+    SyntaxError,  # some plugins signal a broken header this way
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    RuntimeError,  # the AVIF plugin reports undecodable data this way
+    struct.error,
+    zlib.error,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+)
+
+# EXIF Orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
+_ORIENTATION_TRANSPOSE: dict[int, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+_TAG_ORIENTATION = 0x0112
+_TAG_MAKE = 0x010F
+_TAG_MODEL = 0x0110
+_TAG_DATETIME = 0x0132
+_IFD_EXIF = 0x8769
+_TAG_EXPOSURE_TIME = 0x829A
+_TAG_F_NUMBER = 0x829D
+_TAG_ISO = 0x8827
+_TAG_DATETIME_ORIGINAL = 0x9003
+_TAG_FOCAL_LENGTH = 0x920A
+_TAG_LENS_MODEL = 0xA434
+
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "PA"})
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_image(
+    path: str | Path, *, target_size: int | None = 256, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """Open, fully decode, orient and convert an image file to 8-bit RGB.
+
+    Args:
+        path: the image file.
+        target_size: the smallest side the caller needs. JPEGs are then decoded at a
+            reduced scale (1/2, 1/4 or 1/8) that still keeps both sides >= ``target_size``;
+            other formats are decoded at full size. ``None`` always decodes at full size.
+        max_pixels: images declaring more pixels than this are refused before decoding.
+
+    Returns:
+        A loaded RGB image, detached from the file, upright according to its EXIF orientation.
+
+    Raises:
+        UnsupportedImageError: the path is missing, a directory, not an image, corrupt,
+            truncated, empty, or too large.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UnsupportedImageError(path, "file does not exist; was it moved or deleted?")
+    if path.is_dir():
+        raise UnsupportedImageError(path, "is a directory, not an image file")
+    try:
+        with Image.open(path) as img:
+            _check_size(path, img.size, max_pixels)
+            if target_size is not None:
+                # JPEG only (a no-op elsewhere): picks the largest DCT scaling that keeps
+                # both sides >= target_size: a 4000x3000 photo and 256 decode at 500x375.
+                img.draft("RGB", (target_size, target_size))
+            img.load()  # force the full decode here, so corrupt data fails inside the try
+            upright = _apply_orientation(img, _orientation(img))
+            rgb = to_rgb(upright)
+            if rgb is img:  # the file's image object dies with the `with` block
+                rgb = rgb.copy()
+    except _DECODE_ERRORS as exc:
+        raise UnsupportedImageError(path, _describe(exc)) from exc
+    return rgb
+
+
+def _check_size(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise UnsupportedImageError(path, f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise UnsupportedImageError(
+            path,
+            f"image is too large ({width}x{height} = {width * height:,} pixels, limit {max_pixels:,}); "
+            "it may be a decompression bomb, or downscale it before importing",
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, Image.UnidentifiedImageError):
+        return "not an image file Pillow can read (unknown format or corrupt header)"
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return f"image is too large, possibly a decompression bomb ({exc})"
+    if isinstance(exc, PermissionError):
+        return "permission denied; check the file's access rights"
+    if isinstance(exc, OSError) and "truncated" in str(exc):
+        return f"image data is truncated; the file is incomplete ({exc})"
+    return f"corrupt or unsupported image data ({type(exc).__name__}: {exc})"
+
+
+def _apply_orientation(img: Image.Image, orientation: int | None) -> Image.Image:
+    """Transpose ``img`` upright.
+
+    Same table as ``ImageOps.exif_transpose``, but that function also rewrites the EXIF
+    block, which raises on garbage tag values; we only need the pixels.
+    """
+    method = _ORIENTATION_TRANSPOSE.get(orientation or 1)
+    return img if method is None else img.transpose(method)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB.
+
+    Transparency is composited over white; 16-bit and float grayscale is rescaled (not
+    clipped) to 0..255; CMYK (including Adobe's inverted CMYK JPEGs, which Pillow already
+    un-inverts), palette, 1-bit, YCbCr etc. use Pillow's own conversion. Returns ``img``
+    itself when it is already RGB.
+    """
+    mode = img.mode
+    if mode in _ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in img.info):
+        rgba = img.convert("RGBA")  # also turns a tRNS colour key into alpha
+        background = Image.new("RGB", rgba.size, WHITE)
+        background.paste(rgba, mask=rgba.getchannel("A"))  # alpha-blend over white
+        return background
+    if mode == "RGB":
+        return img
+    if mode in _SIXTEEN_BIT_MODES or mode in ("I", "F"):
+        return Image.fromarray(_gray_to_uint8(np.asarray(img), mode)).convert("RGB")
+    return img.convert("RGB")
+
+
+def _gray_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
+    """Map high-bit-depth grayscale to 0..255 (2-D uint8).
+
+    ``I;16*`` is 0..65535 by definition. ``I`` and ``F`` carry no range, so it is guessed:
+    ``F`` within 0..1 is a normalised float image; ``F`` within 0..255 is already 8-bit;
+    anything within 0..65535 is 16-bit data; anything else is stretched min..max.
+    """
+    arr = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lo = float(arr.min()) if arr.size else 0.0
+    hi = float(arr.max()) if arr.size else 0.0
+    if mode in _SIXTEEN_BIT_MODES:
+        scaled = arr / 257.0
+    elif mode == "F" and lo >= 0.0 and hi <= 1.0:
+        scaled = arr * 255.0
+    elif mode == "F" and lo >= 0.0 and hi <= 255.0:
+        scaled = arr
+    elif lo >= 0.0 and hi <= 65535.0:
+        scaled = arr / 257.0
+    elif hi > lo:
+        scaled = (arr - lo) * (255.0 / (hi - lo))
+    else:
+        scaled = np.zeros_like(arr)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- model input
+
+
+@dataclass(frozen=True)
+class ImagePreprocessor:
+    """Turns a photo into the encoder's input: resize, center crop, normalise.
+
+    Attributes:
+        image_size: side of the square crop fed to the encoder.
+        resize: the shorter side is resized to this before cropping.
+        mean: per-channel mean subtracted after scaling to 0..1.
+        std: per-channel standard deviation divided by.
+    """
+
+    image_size: int = 224
+    resize: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        if self.image_size <= 0 or self.resize < self.image_size:
+            raise ValueError(
+                f"need 0 < image_size <= resize, got image_size={self.image_size}, resize={self.resize}"
+            )
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        """Return a float32 tensor of shape (3, image_size, image_size)."""
+        img = TF.resize(to_rgb(img), [self.resize], antialias=True)  # shorter side -> resize
+        img = TF.center_crop(img, [self.image_size, self.image_size])
+        x = TF.to_dtype(TF.pil_to_tensor(img), torch.float32, scale=True)  # (3, S, S) in 0..1
+        return TF.normalize(x, list(self.mean), list(self.std))
+
+    def load(self, path: str | Path) -> torch.Tensor:
+        """:func:`load_image` (JPEG decoded at reduced scale) followed by :meth:`__call__`."""
+        return self(load_image(path, target_size=self.resize))
+
+    def denormalize(self, tensor: torch.Tensor) -> Image.Image:
+        """Undo the normalisation of a (3, H, W) or (1, 3, H, W) tensor, for visualisation."""
+        if tensor.dim() == 4 and tensor.shape[0] == 1:
+            tensor = tensor[0]
+        if tensor.dim() != 3 or tensor.shape[0] != 3:
+            raise ValueError(f"expected a (3, H, W) tensor, got shape {tuple(tensor.shape)}")
+        x = tensor.detach().to("cpu", torch.float32)
+        mean = torch.tensor(self.mean).view(3, 1, 1)
+        std = torch.tensor(self.std).view(3, 1, 1)
+        x = (x * std + mean).clamp(0.0, 1.0)
+        return TF.to_pil_image((x * 255.0).round().to(torch.uint8))
+
+
+# --------------------------------------------------------------------------- sniffing
+
+
+def _registered(fmt: str) -> bool:
+    Image.init()
+    return fmt in Image.OPEN
+
+
+def sniff_image(path: str | Path) -> bool:
+    """Whether the file starts with the magic bytes of a photo format Pillow can decode.
+
+    Reads at most 32 bytes and never trusts the extension. Returns False for unreadable
+    paths (missing, directory, permission denied).
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+    except OSError:
+        return False
+    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")):
+        return True
+    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):  # TIFF, BigTIFF
+        return True
+    if head.startswith(b"BM") and len(head) >= 18:
+        # "BM" alone is too weak (a text file may start with it); check the DIB header size.
+        dib_size = struct.unpack_from("<I", head, 14)[0]
+        return dib_size in (12, 16, 40, 52, 56, 64, 108, 124)
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return _registered("WEBP")
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return _registered("AVIF")
+        if brand in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"):
+            return _registered("HEIF")  # only with a plugin such as pillow-heif
+    return False
+
+
+# --------------------------------------------------------------------------- EXIF
+
+
+@dataclass(frozen=True)
+class ExifSummary:
+    """The header facts the library shows and sorts by.
+
+    ``width`` and ``height`` are as displayed, i.e. after applying ``orientation``.
+    ``exposure`` is in seconds, ``focal_length`` in millimetres; every optional field is
+    ``None`` when absent or unparseable. ``taken_at`` is the camera's local time (naive).
+    """
+
+    width: int
+    height: int
+    taken_at: datetime | None = None
+    camera: str | None = None
+    orientation: int | None = None
+    lens: str | None = None
+    iso: int | None = None
+    exposure: float | None = None
+    f_number: float | None = None
+    focal_length: float | None = None
+
+
+def read_exif_summary(path: str | Path) -> ExifSummary:
+    """Read size and EXIF from the file header, without decoding the pixels.
+
+    Raises:
+        UnsupportedImageError: the file is missing or not an image. Bad EXIF never raises:
+            the affected fields are ``None``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UnsupportedImageError(path, "file does not exist; was it moved or deleted?")
+    if path.is_dir():
+        raise UnsupportedImageError(path, "is a directory, not an image file")
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            exif, sub = _header_exif(path, img)
+    except _DECODE_ERRORS as exc:
+        raise UnsupportedImageError(path, _describe(exc)) from exc
+    if width <= 0 or height <= 0:
+        raise UnsupportedImageError(path, f"image has no pixels ({width}x{height})")
+
+    orientation = _as_int(exif.get(_TAG_ORIENTATION))
+    if orientation not in _ORIENTATION_TRANSPOSE and orientation != 1:
+        orientation = None
+    # Rotated by 90 degrees: the displayed sides swap. Pillow's TIFF plugin already reports
+    # the displayed size (it transposes on load), so only other formats need the swap.
+    if orientation in (5, 6, 7, 8) and not isinstance(img, TiffImagePlugin.TiffImageFile):
+        width, height = height, width
+    taken_at = (
+        _as_datetime(sub.get(_TAG_DATETIME_ORIGINAL))
+        or _as_datetime(exif.get(_TAG_DATETIME_ORIGINAL))  # misplaced in IFD0 by some writers
+        or _as_datetime(exif.get(_TAG_DATETIME))
+    )
+    return ExifSummary(
+        width=width,
+        height=height,
+        taken_at=taken_at,
+        camera=_camera_name(_as_str(exif.get(_TAG_MAKE)), _as_str(exif.get(_TAG_MODEL))),
+        orientation=orientation,
+        lens=_as_str(sub.get(_TAG_LENS_MODEL)),
+        iso=_as_int(sub.get(_TAG_ISO)),
+        exposure=_as_positive_float(sub.get(_TAG_EXPOSURE_TIME)),
+        f_number=_as_positive_float(sub.get(_TAG_F_NUMBER)),
+        focal_length=_as_positive_float(sub.get(_TAG_FOCAL_LENGTH)),
+    )
+
+
+def _header_exif(path: Path, img: Image.Image) -> tuple[dict[int, Any], dict[int, Any]]:
+    """IFD0 and the EXIF sub-IFD as plain dicts; empty when the EXIF block is garbage."""
+    try:
+        # PngImageFile.getexif() decodes the whole image looking for an eXIf chunk after
+        # the pixel data; the base method only reads the chunks already parsed.
+        is_png = isinstance(img, PngImagePlugin.PngImageFile)
+        exif = Image.Image.getexif(img) if is_png else img.getexif()
+        ifd0 = dict(exif)
+    except _DECODE_ERRORS as exc:
+        logger.debug("%s: unreadable EXIF ignored (%s)", path, exc)
+        return {}, {}
+    try:
+        sub = dict(exif.get_ifd(_IFD_EXIF))
+    except _DECODE_ERRORS as exc:
+        logger.debug("%s: unreadable EXIF sub-IFD ignored (%s)", path, exc)
+        sub = {}
+    return ifd0, sub
+
+
+def _orientation(img: Image.Image) -> int | None:
+    try:
+        value = _as_int(img.getexif().get(_TAG_ORIENTATION))
+    except _DECODE_ERRORS as exc:
+        logger.debug("unreadable EXIF orientation ignored (%s)", exc)
+        return None
+    return value if value is not None and 1 <= value <= 8 else None
+
+
+def _first(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return value[0] if value else None
+    return value
+
+
+def _as_str(value: Any) -> str | None:
+    value = _first(value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str):
+        return None
+    text = " ".join(value.replace("\x00", " ").split())
+    return text or None
+
+
+def _as_int(value: Any) -> int | None:
+    value = _first(value)
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return int(number) if math.isfinite(number) else None
+
+
+def _as_positive_float(value: Any) -> float | None:
+    value = _first(value)
+    if isinstance(value, (bool, str, bytes)):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """Parse EXIF's ``YYYY:MM:DD HH:MM:SS`` (also tolerating ``-`` or ``T`` separators)."""
+    text = _as_str(value)
+    if text is None or len(text) < 19:
+        return None
+    text = text[:19]
+    for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None  # includes the "0000:00:00 00:00:00" placeholder cameras write
+
+
+def _camera_name(make: str | None, model: str | None) -> str | None:
+    """Join Make and Model without repeating the maker.
+
+    ``Canon`` + ``Canon EOS 5D`` -> ``Canon EOS 5D``; ``Apple`` + ``iPhone 12`` -> ``Apple iPhone 12``.
+    """
+    if not make or not model:
+        return model or make
+    # "NIKON CORPORATION" + "NIKON D750": the model already names the maker.
+    if model.lower().startswith(make.split()[0].lower()):
+        return model
+    return f"{make} {model}"
+
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ExifSummary",
+    "ImagePreprocessor",
+    "load_image",
+    "read_exif_summary",
+    "sniff_image",
+    "to_rgb",
+]

@@ -1,0 +1,395 @@
+"""Caption, captioning-queue, failure and statistics operations on an open session.
+
+Caption rules: each source (``"user"`` or a model id) captions a photo at most
+once; a caption a person wrote or reviewed is *preferred* and always wins
+over model captions; model captions never overwrite anything. The *best*
+caption of a photo is the newest preferred caption, else the newest model
+caption.
+
+Like :mod:`photoscribe.core.library.photos`, every function takes the session
+(and so the transaction) from the caller and returns frozen records.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Select, delete, exists, func, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, aliased
+
+from photoscribe.core.errors import LibraryError
+from photoscribe.core.library.blobs import encode_attention
+from photoscribe.core.library.photos import (
+    FolderRef,
+    PhotoRef,
+    filter_folder,
+    find_photo,
+    normalize_path,
+    refresh_status,
+    require_photo,
+)
+from photoscribe.core.library.records import (
+    Alternative,
+    CaptionInfo,
+    FailureInfo,
+    LibraryStats,
+    PhotoInfo,
+)
+from photoscribe.core.library.schema import (
+    STATUS_CAPTIONED,
+    STATUS_FAILED,
+    STATUS_MISSING,
+    STATUS_NEW,
+    USER_SOURCE,
+    Caption,
+    Failure,
+    Folder,
+    Photo,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ATTEMPTS = 3
+MAX_CAPTION_CHARS = 10_000
+MAX_ALTERNATIVES = 32
+MAX_ERROR_CHARS = 4_000
+_CHUNK = 500  # ids per IN (...) list
+
+# Order of a photo's captions, best first: preferred (user/reviewed), then newest.
+BEST_CAPTION_ORDER = (
+    or_(Caption.is_user, Caption.reviewed).desc(),
+    Caption.created_at.desc(),
+    Caption.id.desc(),
+)
+
+
+# --------------------------------------------------------------------------- captions
+
+
+def captions_for(session: Session, ref: PhotoRef) -> list[CaptionInfo]:
+    """All captions of a photo, best first."""
+    photo = find_photo(session, ref)
+    if photo is None:
+        return []
+    stmt = select(Caption).where(Caption.photo_id == photo.id).order_by(*BEST_CAPTION_ORDER)
+    return [CaptionInfo.from_orm(c) for c in session.scalars(stmt)]
+
+
+def best_caption_subquery(*where: Any) -> Any:
+    """A subquery of ``captions`` rows (filtered by ``where``) with ``rn = 1`` on each photo's best one.
+
+    Filters must go in here, not on the outer query: SQLite cannot push them
+    through the window function, and would rank every caption of the library.
+    """
+    rn = func.row_number().over(partition_by=Caption.photo_id, order_by=BEST_CAPTION_ORDER).label("rn")
+    return select(Caption, rn).where(*where).subquery("ranked_captions")
+
+
+def best_captions(session: Session, photo_ids: Sequence[int]) -> dict[int, CaptionInfo]:
+    """photo id -> best caption, for the photos that have one."""
+    result: dict[int, CaptionInfo] = {}
+    ids = list(dict.fromkeys(photo_ids))
+    for start in range(0, len(ids), _CHUNK):
+        ranked = best_caption_subquery(Caption.photo_id.in_(ids[start : start + _CHUNK]))
+        best = aliased(Caption, ranked)
+        for caption in session.scalars(select(best).where(ranked.c.rn == 1)):
+            result[caption.photo_id] = CaptionInfo.from_orm(caption)
+    return result
+
+
+def best_caption(session: Session, ref: PhotoRef) -> CaptionInfo | None:
+    """The caption to show and export: the newest user/reviewed one, else the newest model caption."""
+    captions = captions_for(session, ref)
+    return captions[0] if captions else None
+
+
+def _check_text(text: str) -> str:
+    cleaned = text.replace("\x00", "").strip()
+    if len(cleaned) > MAX_CAPTION_CHARS:
+        raise LibraryError(f"a caption may have at most {MAX_CAPTION_CHARS} characters, got {len(cleaned)}")
+    return cleaned
+
+
+def set_user_caption(
+    session: Session, ref: PhotoRef, text: str, *, language: str = "en"
+) -> CaptionInfo | None:
+    """Store the caption a person wrote (reviewed, user-owned, never overwritten by models).
+
+    An empty ``text`` removes the user caption and returns ``None``.
+
+    Raises:
+        LibraryError: the photo is unknown or the text is too long.
+    """
+    photo = require_photo(session, ref)
+    cleaned = _check_text(text)
+    caption = session.scalar(
+        select(Caption).where(Caption.photo_id == photo.id, Caption.source == USER_SOURCE)
+    )
+    if not cleaned:
+        if caption is not None:
+            session.delete(caption)
+            session.flush()
+            refresh_status(session, photo)
+            session.flush()
+        return None
+    if caption is None:
+        caption = Caption(photo_id=photo.id, source=USER_SOURCE, alternatives=[])
+        session.add(caption)
+    caption.text = cleaned
+    caption.is_user = True
+    caption.reviewed = True
+    caption.language = language
+    caption.created_at = utcnow()
+    if photo.status != STATUS_MISSING:
+        photo.status = STATUS_CAPTIONED
+    session.flush()
+    return CaptionInfo.from_orm(caption)
+
+
+def mark_reviewed(
+    session: Session, ref: PhotoRef, *, caption_id: int | None = None, reviewed: bool = True
+) -> CaptionInfo | None:
+    """Approve (or un-approve) a model caption; by default the newest model caption of the photo.
+
+    Returns the caption, or ``None`` if the photo has no model caption.
+
+    Raises:
+        LibraryError: the photo is unknown, or ``caption_id`` is not one of its captions.
+    """
+    photo = require_photo(session, ref)
+    if caption_id is not None:
+        caption = session.get(Caption, caption_id)
+        if caption is None or caption.photo_id != photo.id:
+            raise LibraryError(f"caption {caption_id} does not belong to photo {photo.path}")
+    else:
+        caption = session.scalar(
+            select(Caption)
+            .where(Caption.photo_id == photo.id, Caption.is_user.is_(False))
+            .order_by(Caption.created_at.desc(), Caption.id.desc())
+            .limit(1)
+        )
+        if caption is None:
+            return None
+    caption.reviewed = reviewed
+    session.flush()
+    return CaptionInfo.from_orm(caption)
+
+
+def _clean_alternatives(alternatives: Iterable[Any]) -> list[dict[str, Any]]:
+    cleaned: list[dict[str, Any]] = []
+    for item in alternatives:
+        if isinstance(item, Alternative):
+            text, score = item.text, item.score
+        elif isinstance(item, Mapping):
+            text, score = item.get("text"), item.get("score")
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            text, score = item
+        else:
+            raise LibraryError(f"an alternative caption must be {{'text', 'score'}}, got {item!r}")
+        cleaned.append({"text": _check_text(str(text)), "score": None if score is None else float(score)})
+        if len(cleaned) == MAX_ALTERNATIVES:
+            break
+    return cleaned
+
+
+def add_model_caption(
+    session: Session,
+    photo_id: int,
+    model_id: str,
+    text: str,
+    score: float | None = None,
+    alternatives: Iterable[Any] = (),
+    attention: bytes | np.ndarray | None = None,
+    *,
+    language: str = "en",
+) -> bool:
+    """Record what model ``model_id`` said about a photo, with its n-best list.
+
+    Returns ``False`` without changing anything if this model already captioned
+    the photo or the photo is gone (deleted while it was being captioned).
+    Never touches user or reviewed captions; clears the photo's failures.
+
+    Raises:
+        LibraryError: ``model_id`` is empty or ``"user"``, or the text is empty or too long.
+    """
+    if not model_id or model_id == USER_SOURCE:
+        raise LibraryError(f"invalid model id {model_id!r}: it must be non-empty and not {USER_SOURCE!r}")
+    cleaned = _check_text(text)
+    if not cleaned:
+        raise LibraryError(f"model {model_id} produced an empty caption for photo {photo_id}")
+    photo = session.get(Photo, photo_id)
+    if photo is None:
+        log.info("photo %s vanished before its caption by %s was stored", photo_id, model_id)
+        return False
+    blob = attention if attention is None or isinstance(attention, bytes) else encode_attention(attention)
+    stmt = (
+        sqlite_insert(Caption)
+        .values(
+            photo_id=photo_id,
+            source=model_id,
+            text=cleaned,
+            is_user=False,
+            reviewed=False,
+            score=None if score is None else float(score),
+            alternatives=_clean_alternatives(alternatives),
+            attention=blob,
+            created_at=utcnow(),
+            language=language,
+        )
+        .on_conflict_do_nothing(index_elements=["photo_id", "source"])
+    )
+    if session.execute(stmt).rowcount == 0:  # type: ignore[attr-defined]
+        return False
+    session.execute(
+        delete(Failure)
+        .where(or_(Failure.photo_id == photo_id, Failure.path == photo.path))
+        .execution_options(synchronize_session=False)
+    )
+    if photo.status != STATUS_MISSING:
+        photo.status = STATUS_CAPTIONED
+    session.flush()
+    return True
+
+
+def pending_stmt(
+    model_id: str,
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    skip_user_captioned: bool = False,
+    folder: FolderRef | None = None,
+) -> Select[Any]:
+    """Photos present on disk, not yet captioned by ``model_id``, not failed ``max_attempts`` times."""
+    done = exists().where(Caption.photo_id == Photo.id, Caption.source == model_id)
+    failed = exists().where(Failure.path == Photo.path, Failure.attempts >= max_attempts)
+    stmt = select(Photo).where(Photo.status != STATUS_MISSING, ~done, ~failed)
+    if skip_user_captioned:
+        stmt = stmt.where(
+            ~exists().where(Caption.photo_id == Photo.id, or_(Caption.is_user, Caption.reviewed))
+        )
+    return filter_folder(stmt, folder)
+
+
+def pending_for_model(
+    session: Session,
+    model_id: str,
+    limit: int = 100,
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    skip_user_captioned: bool = False,
+    folder: FolderRef | None = None,
+    exclude_ids: Collection[int] = (),
+) -> list[PhotoInfo]:
+    """The next ``limit`` photos the captioning queue should give to ``model_id`` (oldest first).
+
+    ``exclude_ids`` leaves out photos already in flight.
+    """
+    stmt = pending_stmt(
+        model_id, max_attempts=max_attempts, skip_user_captioned=skip_user_captioned, folder=folder
+    )
+    if exclude_ids:
+        stmt = stmt.where(Photo.id.not_in(list(exclude_ids)))
+    stmt = stmt.order_by(Photo.id).limit(max(0, limit))
+    return [PhotoInfo.from_orm(p) for p in session.scalars(stmt)]
+
+
+def count_pending(
+    session: Session,
+    model_id: str,
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    skip_user_captioned: bool = False,
+    folder: FolderRef | None = None,
+) -> int:
+    """How many photos :func:`pending_for_model` would return without a limit (a progress total)."""
+    stmt = pending_stmt(
+        model_id, max_attempts=max_attempts, skip_user_captioned=skip_user_captioned, folder=folder
+    )
+    return int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def record_failure(session: Session, path: str | os.PathLike[str], error: str) -> int:
+    """Count one more failed attempt on a file (known to the library or not); returns the attempt count."""
+    norm = normalize_path(path)
+    photo = session.scalar(select(Photo).where(Photo.path == norm))
+    failure = session.scalar(select(Failure).where(Failure.path == norm))
+    message = (error or "unknown error")[:MAX_ERROR_CHARS]
+    if failure is None:
+        failure = Failure(path=norm, error=message, attempts=1, last_attempt=utcnow())
+        session.add(failure)
+    else:
+        failure.attempts += 1
+        failure.error = message
+        failure.last_attempt = utcnow()
+    failure.photo_id = photo.id if photo is not None else None
+    session.flush()
+    if photo is not None and photo.status != STATUS_MISSING:
+        refresh_status(session, photo)
+        session.flush()
+    log.debug("failure %d on %s: %s", failure.attempts, norm, message)
+    return failure.attempts
+
+
+def clear_failure(session: Session, path: str | os.PathLike[str]) -> bool:
+    """Forget the failures of a file (e.g. to retry it now). False if there were none."""
+    norm = normalize_path(path)
+    deleted = session.execute(delete(Failure).where(Failure.path == norm)).rowcount  # type: ignore[attr-defined]
+    photo = session.scalar(select(Photo).where(Photo.path == norm))
+    if photo is not None and photo.status == STATUS_FAILED:
+        refresh_status(session, photo)
+    session.flush()
+    return bool(deleted)
+
+
+def list_failures(session: Session, *, limit: int | None = None) -> list[FailureInfo]:
+    """Failures, most recent first."""
+    stmt = select(Failure).order_by(Failure.last_attempt.desc(), Failure.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(max(0, limit))
+    return [FailureInfo.from_orm(f) for f in session.scalars(stmt)]
+
+
+def reset_failures(session: Session) -> int:
+    """Forget every failure so that all files are retried; returns how many were forgotten."""
+    count = session.execute(delete(Failure)).rowcount  # type: ignore[attr-defined]
+    session.execute(
+        update(Photo)
+        .where(Photo.status == STATUS_FAILED)
+        .values(status=STATUS_NEW)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    return int(count or 0)
+
+
+# --------------------------------------------------------------------------- stats
+
+
+def stats(session: Session) -> LibraryStats:
+    """Counts for a status bar (missing photos are only counted in ``missing``)."""
+    present = Photo.status != STATUS_MISSING
+    has_caption = exists().where(Caption.photo_id == Photo.id)
+    has_preferred = exists().where(Caption.photo_id == Photo.id, or_(Caption.is_user, Caption.reviewed))
+
+    def count(*where: Any) -> int:
+        return int(session.scalar(select(func.count()).select_from(Photo).where(*where)) or 0)
+
+    photos = count(present)
+    captioned = count(present, has_caption)
+    return LibraryStats(
+        photos=photos,
+        captioned=captioned,
+        uncaptioned=photos - captioned,
+        needs_review=count(present, has_caption, ~has_preferred),
+        failures=int(session.scalar(select(func.count()).select_from(Failure)) or 0),
+        missing=count(Photo.status == STATUS_MISSING),
+        folders=int(session.scalar(select(func.count()).select_from(Folder)) or 0),
+    )

@@ -1,0 +1,461 @@
+"""Opening, configuring and migrating the library's SQLite database.
+
+Concurrency model: every thread opens its own :class:`~sqlalchemy.orm.Session`
+from the shared engine (the pool hands each one its own SQLite connection).
+The database runs in WAL mode so readers never wait for a writer. Read
+sessions begin ``DEFERRED``; write transactions (:meth:`Library.transaction`)
+begin ``IMMEDIATE``, taking the write lock up front, so a writer waits its
+turn (``busy_timeout``) instead of failing half-way with "database is locked"
+when another connection got the lock first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import platformdirs
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from photoscribe.core.errors import LibraryError
+from photoscribe.core.library import captions as caps
+from photoscribe.core.library import photos as ops
+from photoscribe.core.library.records import (
+    CaptionInfo,
+    FailureInfo,
+    FileStamp,
+    FolderInfo,
+    LibraryStats,
+    PhotoInfo,
+)
+
+log = logging.getLogger(__name__)
+
+LIBRARY_ENV = "PHOTOSCRIBE_LIBRARY"
+LIBRARY_FILENAME = "library.sqlite3"
+BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Execution option read by the "begin" hook: which BEGIN a transaction starts with.
+_BEGIN_OPTION = "photoscribe_sqlite_begin"
+_BEGIN_MODES = {"DEFERRED": "BEGIN DEFERRED", "IMMEDIATE": "BEGIN IMMEDIATE"}
+_REQUIRED_TABLES = {"folders", "photos", "captions", "failures", "captions_fts"}
+
+
+def default_library_path() -> Path:
+    """Where the library lives unless told otherwise: ``$PHOTOSCRIBE_LIBRARY`` or the user data dir."""
+    override = os.environ.get(LIBRARY_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_data_dir("photoscribe")) / LIBRARY_FILENAME
+
+
+def open_engine(path: str | os.PathLike[str]) -> Engine:
+    """An engine on the SQLite file ``path`` (created with its folder if needed), tuned for threads.
+
+    Every new connection gets ``journal_mode=WAL``, ``foreign_keys=ON``,
+    ``busy_timeout=30000`` and ``synchronous=NORMAL``. Transactions begin
+    ``DEFERRED`` unless the connection carries the execution option set by
+    :func:`write_engine`, in which case they begin ``IMMEDIATE``.
+
+    Raises:
+        LibraryError: the folder cannot be created or the file cannot be opened as SQLite.
+    """
+    db_path = Path(path).expanduser()
+    if str(path) == ":memory:" or not str(path):
+        raise LibraryError("the library needs a database file path (in-memory SQLite cannot use WAL)")
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LibraryError(f"cannot create the library folder {db_path.parent}: {exc}") from exc
+    url = URL.create("sqlite+pysqlite", database=str(db_path.absolute()))
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+    )
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar_one()
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise LibraryError(
+            f"{db_path} is not a usable SQLite database ({exc.__cause__ or exc}); "
+            "choose another library file or move this one aside"
+        ) from exc
+    return engine
+
+
+def write_engine(engine: Engine) -> Engine:
+    """A view of ``engine`` (same pool) whose transactions begin IMMEDIATE: use it for all writes."""
+    return engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+
+
+def _on_connect(dbapi_connection: sqlite3.Connection, connection_record: Any) -> None:
+    # Take transaction control away from pysqlite so that _on_begin decides how BEGIN is issued.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode is None or str(mode[0]).lower() != "wal":
+            # e.g. a network file system: still correct, but readers then wait for writers.
+            log.warning("SQLite refused WAL mode (journal_mode=%s); concurrency will be reduced", mode)
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+    conn.exec_driver_sql(_BEGIN_MODES.get(mode, "BEGIN DEFERRED"))
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration pointing at the packaged migrations (no alembic.ini needed)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str | None:
+    """The newest migration this version of photoscribe knows."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at, or ``None`` for an empty file."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the newest schema; a no-op when it is already there.
+
+    A fresh file is upgraded from scratch. A database that already has every
+    table but no Alembic version (made by an old development build) is
+    stamped. Migrations run in one IMMEDIATE transaction, so two processes
+    opening the same new library do not both create it.
+
+    Raises:
+        LibraryError: the database was made by a newer photoscribe, is not a
+            photoscribe library, or a migration failed.
+    """
+    head = head_revision()
+    with write_engine(engine).connect() as conn:
+        # Foreign keys off while tables may be copied by batch migrations (a no-op in a transaction).
+        conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                _migrate_locked(conn, head)
+                problems = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if problems:
+                    raise LibraryError(
+                        f"the library migration left {len(problems)} broken references; "
+                        "restore a backup of the library file"
+                    )
+        except CommandError as exc:
+            raise LibraryError(
+                f"the library database cannot be migrated ({exc}); it may have been made by a newer "
+                "photoscribe: upgrade photoscribe or open another library file"
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise LibraryError(f"migrating the library database failed: {exc}") from exc
+        finally:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
+
+
+def _migrate_locked(conn: Connection, head: str | None) -> None:
+    current = MigrationContext.configure(conn).get_current_revision()
+    cfg = alembic_config(conn)
+    if current == head:
+        return
+    if current is None:
+        tables = set(inspect(conn).get_table_names())
+        tables.discard("alembic_version")
+        if tables >= _REQUIRED_TABLES:
+            log.info("stamping an unversioned library database at %s", head)
+            command.stamp(cfg, "head")
+            return
+        if tables & _REQUIRED_TABLES:
+            raise LibraryError(
+                f"the database has some library tables ({', '.join(sorted(tables & _REQUIRED_TABLES))}) "
+                "but not all, and no schema version; it is not a photoscribe library or it is damaged"
+            )
+    log.info("migrating library database from %s to %s", current or "empty", head)
+    command.upgrade(cfg, "head")
+
+
+class Library:
+    """The photo library: one SQLite file, safe to share between threads.
+
+    Use :meth:`session` for reads and :meth:`transaction` for writes. The
+    high-level operations live in :mod:`~photoscribe.core.library.photos`
+    (functions taking a session, for batching) and are mirrored here as
+    methods that each run in their own write transaction.
+    """
+
+    def __init__(self, engine: Engine, path: Path) -> None:
+        self.engine = engine
+        self.path = path
+        self._write_engine = write_engine(engine)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *, upgrade: bool = True) -> Library:
+        """Open (creating and migrating as needed) the library at ``path`` or the default location."""
+        db_path = Path(path).expanduser() if path is not None else default_library_path()
+        engine = open_engine(db_path)
+        try:
+            if upgrade:
+                migrate(engine)
+            elif current_revision(engine) != head_revision():
+                raise LibraryError(f"{db_path} needs a schema migration; open it with upgrade=True")
+        except BaseException:
+            engine.dispose()
+            raise
+        log.debug("opened library %s", db_path)
+        return cls(engine, db_path)
+
+    def session(self) -> Session:
+        """A new read session (``with library.session() as s: ...``). Write with :meth:`transaction`."""
+        return Session(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write session in a ``BEGIN IMMEDIATE`` transaction, committed on success, else rolled back."""
+        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        """Close every pooled connection (checkpointing the WAL when this was the last one)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Library({str(self.path)!r})"
+
+    # ----------------------------------------------------------------- folders (one transaction each)
+
+    def add_folder_record(self, path: str | os.PathLike[str], *, recursive: bool = True) -> FolderInfo:
+        with self.transaction() as s:
+            return ops.add_folder_record(s, path, recursive=recursive)
+
+    def remove_folder(self, folder: ops.FolderRef) -> int:
+        with self.transaction() as s:
+            return ops.remove_folder(s, folder)
+
+    def list_folders(self) -> list[FolderInfo]:
+        with self.session() as s:
+            return ops.list_folders(s)
+
+    # ----------------------------------------------------------------- photos
+
+    def upsert_photo(
+        self,
+        path: str | os.PathLike[str],
+        size: int,
+        mtime: float,
+        *,
+        content_hash: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        taken_at: datetime | None = None,
+        camera: str | None = None,
+        folder_id: int | None = None,
+    ) -> PhotoInfo:
+        with self.transaction() as s:
+            return ops.upsert_photo(
+                s,
+                path,
+                size,
+                mtime,
+                content_hash=content_hash,
+                width=width,
+                height=height,
+                taken_at=taken_at,
+                camera=camera,
+                folder_id=folder_id,
+            )
+
+    def update_photo_metadata(
+        self,
+        photo: ops.PhotoRef,
+        *,
+        content_hash: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        taken_at: datetime | None = None,
+        camera: str | None = None,
+    ) -> PhotoInfo:
+        with self.transaction() as s:
+            return ops.update_photo_metadata(
+                s,
+                photo,
+                content_hash=content_hash,
+                width=width,
+                height=height,
+                taken_at=taken_at,
+                camera=camera,
+            )
+
+    def get_photo(self, photo: ops.PhotoRef) -> PhotoInfo | None:
+        with self.session() as s:
+            return ops.get_photo(s, photo)
+
+    def list_photos(
+        self,
+        *,
+        folder: ops.FolderRef | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[PhotoInfo]:
+        with self.session() as s:
+            return ops.list_photos(s, folder=folder, status=status, limit=limit, offset=offset)
+
+    def known_files(self, folder: ops.FolderRef | None = None) -> dict[str, FileStamp]:
+        with self.session() as s:
+            return ops.known_files(s, folder)
+
+    def photos_by_hash(self, content_hash: str) -> list[PhotoInfo]:
+        with self.session() as s:
+            return ops.photos_by_hash(s, content_hash)
+
+    def move_photo(self, old: str | os.PathLike[str], new: str | os.PathLike[str]) -> PhotoInfo | None:
+        with self.transaction() as s:
+            return ops.move_photo(s, old, new)
+
+    def move_directory(self, old_dir: str | os.PathLike[str], new_dir: str | os.PathLike[str]) -> int:
+        with self.transaction() as s:
+            return ops.move_directory(s, old_dir, new_dir)
+
+    def mark_missing(self, photo: ops.PhotoRef) -> bool:
+        with self.transaction() as s:
+            return ops.mark_missing(s, photo)
+
+    def delete_photo(self, photo: ops.PhotoRef) -> bool:
+        with self.transaction() as s:
+            return ops.delete_photo(s, photo)
+
+    # ----------------------------------------------------------------- captions
+
+    def captions(self, photo: ops.PhotoRef) -> list[CaptionInfo]:
+        with self.session() as s:
+            return caps.captions_for(s, photo)
+
+    def best_caption(self, photo: ops.PhotoRef) -> CaptionInfo | None:
+        with self.session() as s:
+            return caps.best_caption(s, photo)
+
+    def set_user_caption(self, photo: ops.PhotoRef, text: str, *, language: str = "en") -> CaptionInfo | None:
+        with self.transaction() as s:
+            return caps.set_user_caption(s, photo, text, language=language)
+
+    def mark_reviewed(
+        self, photo: ops.PhotoRef, *, caption_id: int | None = None, reviewed: bool = True
+    ) -> CaptionInfo | None:
+        with self.transaction() as s:
+            return caps.mark_reviewed(s, photo, caption_id=caption_id, reviewed=reviewed)
+
+    def add_model_caption(
+        self,
+        photo_id: int,
+        model_id: str,
+        text: str,
+        score: float | None = None,
+        alternatives: Iterable[Any] = (),
+        attention: bytes | np.ndarray | None = None,
+        *,
+        language: str = "en",
+    ) -> bool:
+        with self.transaction() as s:
+            return caps.add_model_caption(
+                s, photo_id, model_id, text, score, alternatives, attention, language=language
+            )
+
+    def pending_for_model(
+        self,
+        model_id: str,
+        limit: int = 100,
+        *,
+        max_attempts: int = caps.DEFAULT_MAX_ATTEMPTS,
+        skip_user_captioned: bool = False,
+        folder: ops.FolderRef | None = None,
+        exclude_ids: Collection[int] = (),
+    ) -> list[PhotoInfo]:
+        with self.session() as s:
+            return caps.pending_for_model(
+                s,
+                model_id,
+                limit,
+                max_attempts=max_attempts,
+                skip_user_captioned=skip_user_captioned,
+                folder=folder,
+                exclude_ids=exclude_ids,
+            )
+
+    def count_pending(
+        self,
+        model_id: str,
+        *,
+        max_attempts: int = caps.DEFAULT_MAX_ATTEMPTS,
+        skip_user_captioned: bool = False,
+        folder: ops.FolderRef | None = None,
+    ) -> int:
+        with self.session() as s:
+            return caps.count_pending(
+                s, model_id, max_attempts=max_attempts, skip_user_captioned=skip_user_captioned, folder=folder
+            )
+
+    # ----------------------------------------------------------------- failures and stats
+
+    def record_failure(self, path: str | os.PathLike[str], error: str) -> int:
+        with self.transaction() as s:
+            return caps.record_failure(s, path, error)
+
+    def clear_failure(self, path: str | os.PathLike[str]) -> bool:
+        with self.transaction() as s:
+            return caps.clear_failure(s, path)
+
+    def list_failures(self, *, limit: int | None = None) -> list[FailureInfo]:
+        with self.session() as s:
+            return caps.list_failures(s, limit=limit)
+
+    def reset_failures(self) -> int:
+        with self.transaction() as s:
+            return caps.reset_failures(s)
+
+    def stats(self) -> LibraryStats:
+        with self.session() as s:
+            return caps.stats(s)

@@ -1,0 +1,308 @@
+"""Alt-text export of each photo's best caption: CSV, JSON, HTML and XMP sidecars.
+
+Every exporter takes ``reviewed_only`` (export only captions a person wrote or
+approved), ``on_progress`` and ``cancel`` and returns an :class:`ExportSummary`.
+Alt text is kept under :data:`ALT_TEXT_LIMIT` characters, cut at a word
+boundary with an ellipsis; the full text then goes to the extended
+description. Photos that are missing on disk, or have no (reviewed) caption,
+are skipped. Single-file exports are written atomically, and a cancelled
+export leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import logging
+import os
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
+
+from photoscribe.core.library.captions import best_caption_subquery
+from photoscribe.core.library.schema import STATUS_MISSING, Caption, Photo
+from photoscribe.core.library.xmp import (
+    AccessibilityText,
+    XmpError,
+    atomic_write,
+    sidecar_path,
+    write_sidecar,
+)
+from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
+
+if TYPE_CHECKING:
+    from photoscribe.core.library.database import Library
+
+log = logging.getLogger(__name__)
+
+ALT_TEXT_LIMIT = 250  # IPTC: "should not exceed 250 characters"; ours are strictly shorter
+CSV_COLUMNS = ("path", "alt_text", "extended_description", "language", "source", "score", "reviewed")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PROGRESS_EVERY = 50
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """One photo's exportable text."""
+
+    photo_id: int
+    path: str
+    alt_text: str
+    extended: str | None
+    text: str
+    language: str
+    source: str
+    score: float | None
+    reviewed: bool
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export did. ``failed`` pairs a path with the reason it was not written."""
+
+    written: int
+    skipped: int
+    failed: tuple[tuple[str, str], ...] = ()
+    out_path: Path | None = None
+
+
+def split_alt_text(text: str, limit: int = ALT_TEXT_LIMIT) -> tuple[str, str | None]:
+    """``(alt_text, extended)``: the text itself and ``None`` if shorter than ``limit``, else a
+    word-boundary cut ending in "…" (shorter than ``limit``) and the full text."""
+    flat = " ".join(text.split())
+    if len(flat) < limit:
+        return flat, None
+    budget = limit - 2  # room for the ellipsis, strictly under the limit
+    cut = flat[: budget + 1]
+    space = cut.rfind(" ")
+    cut = cut[:space] if space > budget // 2 else flat[:budget]
+    cut = cut.rstrip(" ,;:.!?-–—")
+    return cut + "…", text.strip()
+
+
+def neutralize_formula(value: str) -> str:
+    """Prefix ``'`` to a cell a spreadsheet would run as a formula (CSV injection)."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def export_items(library: Library, *, reviewed_only: bool = False) -> tuple[list[ExportItem], int]:
+    """The items to export, ordered by path, and how many present photos were skipped."""
+    ranked = best_caption_subquery()
+    best = aliased(Caption, ranked)
+    stmt = (
+        select(
+            Photo.id,
+            Photo.path,
+            best.text,
+            best.source,
+            best.score,
+            best.language,
+            best.is_user,
+            best.reviewed,
+        )
+        .join(ranked, and_(ranked.c.photo_id == Photo.id, ranked.c.rn == 1))
+        .where(Photo.status != STATUS_MISSING)
+        .order_by(Photo.path)
+    )
+    if reviewed_only:
+        stmt = stmt.where(or_(best.is_user, best.reviewed))
+    with library.session() as session:
+        rows = session.execute(stmt).all()
+        present = session.scalar(
+            select(func.count()).select_from(Photo).where(Photo.status != STATUS_MISSING)
+        )
+    items = []
+    for row in rows:
+        alt, extended = split_alt_text(row.text)
+        items.append(
+            ExportItem(
+                photo_id=row.id,
+                path=row.path,
+                alt_text=alt,
+                extended=extended,
+                text=row.text,
+                language=row.language,
+                source=row.source,
+                score=row.score,
+                reviewed=bool(row.is_user or row.reviewed),
+            )
+        )
+    return items, int(present or 0) - len(items)
+
+
+def _run(
+    items: list[ExportItem],
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+    message: str,
+) -> Iterator[ExportItem]:
+    """Yield items, reporting progress and honouring ``cancel`` (raises CancelledError)."""
+    tracker = ProgressTracker("export", len(items), on_progress)
+    for index, item in enumerate(items):
+        check_cancel(cancel)
+        yield item
+        if (index + 1) % _PROGRESS_EVERY == 0 or index + 1 == len(items):
+            tracker.update(index + 1, message)
+
+
+def export_csv(
+    library: Library,
+    out_path: str | os.PathLike[str],
+    *,
+    reviewed_only: bool = False,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> ExportSummary:
+    """A UTF-8 (with BOM, for spreadsheets) CSV with :data:`CSV_COLUMNS`; text cells are formula-safe."""
+    items, skipped = export_items(library, reviewed_only=reviewed_only)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in _run(items, on_progress, cancel, "CSV"):
+        writer.writerow(
+            [
+                neutralize_formula(item.path),
+                neutralize_formula(item.alt_text),
+                neutralize_formula(item.extended or ""),
+                neutralize_formula(item.language),
+                neutralize_formula(item.source),
+                "" if item.score is None else repr(float(item.score)),
+                "true" if item.reviewed else "false",
+            ]
+        )
+    out = Path(out_path)
+    atomic_write(out, buffer.getvalue().encode("utf-8-sig"))
+    return ExportSummary(len(items), skipped, (), out)
+
+
+def export_json(
+    library: Library,
+    out_path: str | os.PathLike[str],
+    *,
+    reviewed_only: bool = False,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> ExportSummary:
+    """A JSON array of objects named after the IPTC properties (``AltTextAccessibility``, ...)."""
+    items, skipped = export_items(library, reviewed_only=reviewed_only)
+    records = [
+        {
+            "path": item.path,
+            "AltTextAccessibility": item.alt_text,
+            "ExtDescrAccessibility": item.extended,
+            "language": item.language,
+            "source": item.source,
+            "score": item.score,
+            "reviewed": item.reviewed,
+        }
+        for item in _run(items, on_progress, cancel, "JSON")
+    ]
+    out = Path(out_path)
+    atomic_write(out, (json.dumps(records, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    return ExportSummary(len(items), skipped, (), out)
+
+
+def image_src(photo_path: str, page_dir: Path) -> str:
+    """A percent-encoded URL for ``photo_path`` relative to the page (absolute file URI if none exists)."""
+    try:
+        relative = Path(os.path.relpath(photo_path, page_dir))
+    except ValueError:  # another drive on Windows
+        return Path(photo_path).as_uri()
+    return urllib.parse.quote(relative.as_posix(), safe="/")
+
+
+_HTML_HEAD = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src * data: file:; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Photo alt text</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 1rem; }
+figure { display: inline-block; vertical-align: top; width: 320px; margin: 0.5rem; }
+img { max-width: 100%; height: auto; }
+figcaption { font-size: 0.9rem; }
+</style>
+</head>
+<body>
+"""
+
+
+def export_html(
+    library: Library,
+    out_path: str | os.PathLike[str],
+    *,
+    reviewed_only: bool = False,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> ExportSummary:
+    """A static page of ``<figure><img alt><figcaption>``; every value is escaped, scripts are blocked."""
+    out = Path(out_path)
+    page_dir = out.expanduser().absolute().parent
+    items, skipped = export_items(library, reviewed_only=reviewed_only)
+    parts = [_HTML_HEAD]
+    for item in _run(items, on_progress, cancel, "HTML"):
+        src = html.escape(image_src(item.path, page_dir), quote=True)
+        alt = html.escape(item.alt_text, quote=True)
+        lang = html.escape(item.language, quote=True)
+        caption = html.escape(item.text, quote=True)
+        parts.append(
+            f'<figure lang="{lang}"><img src="{src}" alt="{alt}" loading="lazy">'
+            f"<figcaption>{caption}</figcaption></figure>\n"
+        )
+    parts.append("</body>\n</html>\n")
+    atomic_write(out, "".join(parts).encode("utf-8"))
+    return ExportSummary(len(items), skipped, (), out)
+
+
+def write_xmp_sidecars(
+    library: Library,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    reviewed_only: bool = False,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> ExportSummary:
+    """Write or merge ``IMG.jpg.xmp`` beside each photo, or under ``out_dir`` mirroring the tree.
+
+    A sidecar that exists but cannot be parsed, or a folder that is not
+    writable, is reported in ``failed`` and the export goes on. A cancelled
+    export keeps the sidecars already written and raises CancelledError.
+    """
+    items, skipped = export_items(library, reviewed_only=reviewed_only)
+    target_dir = Path(out_dir).expanduser().absolute() if out_dir is not None else None
+    root: Path | None = None
+    if target_dir is not None and items:
+        root = Path(os.path.commonpath([os.path.dirname(item.path) for item in items]))
+    written = 0
+    failed: list[tuple[str, str]] = []
+    for item in _run(items, on_progress, cancel, "XMP"):
+        if target_dir is None and not os.path.exists(item.path):
+            failed.append((item.path, "the photo is no longer there"))
+            continue
+        path = sidecar_path(item.path, target_dir, root)
+        text = AccessibilityText(item.alt_text, item.extended, item.text, item.language)
+        try:
+            write_sidecar(path, text)
+        except (XmpError, OSError) as exc:
+            log.warning("could not write %s: %s", path, exc)
+            failed.append((item.path, str(exc)))
+            continue
+        written += 1
+    return ExportSummary(written, skipped, tuple(failed), target_dir)
+
+
+EXPORTERS = {
+    "csv": export_csv,
+    "json": export_json,
+    "html": export_html,
+}

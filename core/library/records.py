@@ -1,0 +1,187 @@
+"""Frozen, thread-safe snapshots of library rows.
+
+These are what the library API returns: ORM objects never leave the session
+(and the thread) that loaded them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from photoscribe.core.library.schema import Caption, Failure, Folder, Photo
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    id: int
+    path: str
+    recursive: bool
+    added_at: datetime
+
+    @classmethod
+    def from_orm(cls, folder: Folder) -> FolderInfo:
+        return cls(folder.id, folder.path, bool(folder.recursive), folder.added_at)
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    """One photo. ``taken_at`` is local camera time; ``added_at`` is UTC."""
+
+    id: int
+    path: str
+    folder_id: int | None
+    size: int
+    mtime: float
+    content_hash: str | None
+    width: int | None
+    height: int | None
+    taken_at: datetime | None
+    camera: str | None
+    added_at: datetime
+    status: str
+    feature_model: str | None
+
+    @property
+    def name(self) -> str:
+        """The file name."""
+        return self.path.replace("\\", "/").rsplit("/", 1)[-1]
+
+    @classmethod
+    def from_orm(cls, photo: Photo) -> PhotoInfo:
+        return cls(
+            id=photo.id,
+            path=photo.path,
+            folder_id=photo.folder_id,
+            size=photo.size,
+            mtime=photo.mtime,
+            content_hash=photo.content_hash,
+            width=photo.width,
+            height=photo.height,
+            taken_at=photo.taken_at,
+            camera=photo.camera,
+            added_at=photo.added_at,
+            status=photo.status,
+            feature_model=photo.feature_model,
+        )
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One entry of a caption's n-best list."""
+
+    text: str
+    score: float | None
+
+
+@dataclass(frozen=True)
+class CaptionInfo:
+    """One caption. ``source`` is ``"user"`` or the id of the model that wrote it."""
+
+    id: int
+    photo_id: int
+    text: str
+    source: str
+    is_user: bool
+    reviewed: bool
+    score: float | None
+    alternatives: tuple[Alternative, ...]
+    language: str
+    created_at: datetime
+
+    @property
+    def preferred(self) -> bool:
+        """Written or approved by a person: wins over every model caption."""
+        return self.is_user or self.reviewed
+
+    @classmethod
+    def from_orm(cls, caption: Caption) -> CaptionInfo:
+        alternatives = tuple(
+            Alternative(str(item.get("text", "")), _opt_float(item.get("score")))
+            for item in (caption.alternatives or [])
+            if isinstance(item, dict)
+        )
+        return cls(
+            id=caption.id,
+            photo_id=caption.photo_id,
+            text=caption.text,
+            source=caption.source,
+            is_user=bool(caption.is_user),
+            reviewed=bool(caption.reviewed),
+            score=caption.score,
+            alternatives=alternatives,
+            language=caption.language,
+            created_at=caption.created_at,
+        )
+
+
+@dataclass(frozen=True)
+class FailureInfo:
+    id: int
+    path: str
+    photo_id: int | None
+    error: str
+    attempts: int
+    last_attempt: datetime
+
+    @classmethod
+    def from_orm(cls, failure: Failure) -> FailureInfo:
+        return cls(
+            failure.id, failure.path, failure.photo_id, failure.error, failure.attempts, failure.last_attempt
+        )
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result: the photo, its best caption, and a snippet of the matching text.
+
+    ``snippet`` marks the matched words with the chosen highlight markers; it is
+    the best caption's text when browsing without a query. ``rank`` is bm25
+    (lower is better) or 0.0 when browsing.
+    """
+
+    photo: PhotoInfo
+    caption: CaptionInfo | None
+    snippet: str
+    rank: float
+
+    @property
+    def photo_id(self) -> int:
+        return self.photo.id
+
+    @property
+    def path(self) -> str:
+        return self.photo.path
+
+
+@dataclass(frozen=True)
+class LibraryStats:
+    """Counts for a status bar. ``photos`` excludes missing files, counted in ``missing``."""
+
+    photos: int
+    captioned: int
+    uncaptioned: int
+    needs_review: int
+    failures: int
+    missing: int
+    folders: int
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What the library knows of a file, for a scanner to skip unchanged files cheaply."""
+
+    photo_id: int
+    size: int
+    mtime: float
+    content_hash: str | None
+    status: str
+
+
+def _opt_float(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,341 @@
+"""Full-text caption search over the FTS5 index ``captions_fts``.
+
+The index (created by migration 0001) has one row per photo, ``rowid`` =
+``photos.id``, and three columns, tokenised ``porter unicode61`` with prefix
+indexes for 2 and 3 characters:
+
+* ``user_text``: captions a person wrote or reviewed (bm25 weight 10),
+* ``model_text``: the other model captions (weight 1),
+* ``name``: the file name, so ``IMG_1234`` finds the file (weight 1).
+
+Triggers on ``photos`` and ``captions`` rebuild a photo's row whenever a
+caption or the file name changes. User input never reaches FTS5 syntax:
+:func:`build_match_query` turns any text into quoted strings joined by AND.
+Limitation: ``unicode61`` does not segment Chinese or Japanese, so a run of
+CJK characters is one token and is found by its start (prefix), not by a
+word in its middle.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from sqlalchemy import String, column, exists, func, literal_column, or_, select, table, text, type_coerce
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql.elements import ColumnClause
+
+from photoscribe.core.errors import LibraryError
+from photoscribe.core.library.captions import best_captions
+from photoscribe.core.library.photos import FolderRef, filter_folder
+from photoscribe.core.library.records import PhotoInfo, SearchHit
+from photoscribe.core.library.schema import STATUS_MISSING, Caption, Photo
+
+if TYPE_CHECKING:
+    from photoscribe.core.library.database import Library
+
+log = logging.getLogger(__name__)
+
+FTS_TABLE = "captions_fts"
+USER_WEIGHT = 10.0
+MODEL_WEIGHT = 1.0
+NAME_WEIGHT = 1.0
+SortOrder = Literal["relevance", "taken", "added"]
+SORTS = (None, "relevance", "taken", "added")
+MAX_QUERY_CHARS = 1_000
+MAX_TERMS = 16
+MAX_TERM_CHARS = 64
+# Dropped from queries (unless nothing else is left): "man on bike" must find "a man riding a bike".
+STOPWORDS = frozenset(
+    {
+        "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
+        "of", "on", "or", "that", "the", "their", "there", "these", "this", "to", "was", "were", "with",
+    }
+)  # fmt: skip
+_JOINERS = frozenset("-'’.")  # kept inside a word: t-shirt, dog's, 3.5 (FTS5 matches them as phrases)
+
+_fts = table(FTS_TABLE, column("rowid"))
+_fts_ref: ColumnClause[Any] = literal_column(FTS_TABLE)
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """User input reduced to FTS5 phrases (already quoted): all of ``include``, none of ``exclude``."""
+
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+
+class _Term(NamedTuple):
+    text: str
+    negated: bool
+    bare: bool  # a single word, not a "quoted phrase"
+
+
+def _is_token_char(ch: str) -> bool:
+    # Letters, marks (needed by Indic scripts, combining accents), numbers, private use: as unicode61.
+    category = unicodedata.category(ch)
+    return category[0] in "LMN" or category == "Co"
+
+
+def _quote(phrase: str) -> str:
+    return '"' + phrase.replace('"', '""') + '"'
+
+
+def _read_word(text: str, i: int) -> tuple[str, int]:
+    """The word starting at ``text[i]`` (a token char) and the index after it."""
+    start = i
+    n = len(text)
+    while i < n:
+        inner_joiner = i > start and text[i] in _JOINERS and i + 1 < n and _is_token_char(text[i + 1])
+        if not (_is_token_char(text[i]) or inner_joiner):
+            break
+        i += 1
+    return text[start:i][:MAX_TERM_CHARS], i
+
+
+def _words(text: str) -> list[str]:
+    words: list[str] = []
+    i = 0
+    while i < len(text):
+        if _is_token_char(text[i]):
+            word, i = _read_word(text, i)
+            words.append(word)
+        else:
+            i += 1
+    return words
+
+
+def parse_query(user_text: object) -> ParsedQuery:
+    """Split search-box text into words, ``"quoted phrases"`` and ``-excluded`` terms. Never raises.
+
+    Everything that is not a letter, digit or mark separates words, so FTS5
+    operators, column filters, ``*``, ``^``, brackets and unbalanced quotes
+    typed by the user are plain text. The last word gets a prefix ``*``
+    (search as you type) unless the input ends with a space.
+    """
+    if not isinstance(user_text, str):
+        return ParsedQuery((), ())
+    raw = unicodedata.normalize("NFC", user_text[:MAX_QUERY_CHARS])
+    items: list[_Term] = []
+    i, n = 0, len(raw)
+    negate = False
+    while i < n and len(items) < MAX_TERMS:
+        ch = raw[i]
+        if _is_token_char(ch):
+            word, i = _read_word(raw, i)
+            items.append(_Term(word, negate, True))
+            negate = False
+        elif ch == '"' and (end := raw.find('"', i + 1)) != -1:
+            phrase = " ".join(_words(raw[i + 1 : end])[:MAX_TERMS])
+            if phrase:
+                items.append(_Term(phrase, negate, False))
+            negate = False
+            i = end + 1
+        else:
+            at_word_start = i == 0 or raw[i - 1].isspace()
+            negate = (
+                ch == "-"
+                and at_word_start
+                and i + 1 < n
+                and (raw[i + 1] == '"' or _is_token_char(raw[i + 1]))
+            )
+            i += 1
+    if not items:
+        return ParsedQuery((), ())
+    last = len(items) - 1
+    prefix_last = items[last].bare and not items[last].negated and not raw[-1:].isspace()
+
+    def droppable(index: int, term: _Term) -> bool:
+        is_stopword = term.bare and not term.negated and term.text.lower() in STOPWORDS
+        return is_stopword and not (prefix_last and index == last)  # the word being typed stays
+
+    kept = [term for index, term in enumerate(items) if not droppable(index, term)]
+    if any(not term.negated for term in kept):
+        items = kept
+    include: list[str] = []
+    exclude: list[str] = []
+    for index, term in enumerate(items):
+        if term.negated:
+            exclude.append(_quote(term.text))
+        else:
+            star = "*" if prefix_last and index == len(items) - 1 else ""
+            include.append(_quote(term.text) + star)
+    return ParsedQuery(tuple(include), tuple(dict.fromkeys(exclude)))
+
+
+def build_match_query(user_text: object) -> str | None:
+    """A safe FTS5 MATCH expression for any user input, or ``None`` when nothing is searchable.
+
+    >>> build_match_query('red "sports car" -truck bic')
+    '("red" AND "sports car" AND "bic"*) NOT ("truck")'
+
+    Input with only excluded terms gives ``None`` here; :func:`search` handles
+    it as "everything except". Never raises.
+    """
+    parsed = parse_query(user_text)
+    if not parsed.include:
+        return None
+    query = "(" + " AND ".join(parsed.include) + ")"
+    if parsed.exclude:
+        query += " NOT (" + " OR ".join(parsed.exclude) + ")"
+    return query
+
+
+def _day_start(value: date | datetime) -> str:
+    moment = value if isinstance(value, datetime) else datetime.combine(value, time.min)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _date_taken() -> Any:
+    """When a photo was taken: EXIF date, else the file time, as text comparable with our datetimes."""
+    return func.coalesce(Photo.taken_at, func.datetime(Photo.mtime, "unixepoch", "localtime"))
+
+
+def _filters(
+    *,
+    date_from: date | datetime | None,
+    date_to: date | datetime | None,
+    added_since: datetime | None,
+    uncaptioned: bool,
+    needs_review: bool,
+    include_missing: bool,
+) -> list[Any]:
+    clauses: list[Any] = []
+    if not include_missing:
+        clauses.append(Photo.status != STATUS_MISSING)
+    # "YYYY-MM-DD HH:MM:SS[.ffffff]" text on both sides, so compare strings.
+    when = type_coerce(_date_taken(), String)
+    if date_from is not None:
+        clauses.append(when >= _day_start(date_from))
+    if date_to is not None:
+        if isinstance(date_to, datetime):
+            clauses.append(when <= date_to.strftime("%Y-%m-%d %H:%M:%S.%f"))
+        else:
+            clauses.append(when < _day_start(date_to + timedelta(days=1)))
+    if added_since is not None:
+        clauses.append(Photo.added_at >= added_since)
+    has_caption = exists().where(Caption.photo_id == Photo.id)
+    if uncaptioned:
+        clauses.append(~has_caption)
+    if needs_review:
+        preferred = exists().where(Caption.photo_id == Photo.id, or_(Caption.is_user, Caption.reviewed))
+        clauses.append(has_caption)
+        clauses.append(~preferred)
+    return clauses
+
+
+def search(
+    library: Library,
+    query: str,
+    *,
+    folder: FolderRef | None = None,
+    date_from: date | datetime | None = None,
+    date_to: date | datetime | None = None,
+    uncaptioned: bool = False,
+    needs_review: bool = False,
+    added_since: datetime | None = None,
+    include_missing: bool = False,
+    sort: SortOrder | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    highlight: tuple[str, str] = ("[", "]"),
+    ellipsis: str = "…",
+    snippet_tokens: int = 12,
+) -> list[SearchHit]:
+    """Photos whose captions (or file name) match ``query``, best first; browse when it is empty.
+
+    Args:
+        query: anything a user types (see :func:`parse_query`).
+        folder: a folder id, or a directory path (photos at any depth below it).
+        date_from, date_to: inclusive bounds on the date taken (file time when unknown);
+            a ``date`` covers the whole day.
+        uncaptioned: only photos without any caption.
+        needs_review: only photos with model captions that nobody wrote or reviewed.
+        added_since: only photos added to the library at or after this (naive UTC) time.
+        include_missing: also photos whose file is gone.
+        sort: ``"relevance"`` (the default with a query), ``"taken"`` (newest taken
+            first, the default without one) or ``"added"`` (newest added first).
+        highlight: markers put around matched words in ``SearchHit.snippet``. The
+            snippet is plain text: escape it before putting it in HTML, e.g. by
+            choosing control characters as markers and replacing them after escaping.
+
+    Without a query ``snippet`` is the best caption and ``rank`` is 0.0.
+
+    Raises:
+        LibraryError: ``sort`` is unknown, or the database could not run the search.
+    """
+    if sort not in SORTS:
+        raise LibraryError(f"unknown sort {sort!r}; choose one of: relevance, taken, added")
+    parsed = parse_query(query)
+    match = build_match_query(query)
+    clauses = _filters(
+        date_from=date_from,
+        date_to=date_to,
+        added_since=added_since,
+        uncaptioned=uncaptioned,
+        needs_review=needs_review,
+        include_missing=include_missing,
+    )
+    by_date = {
+        "taken": (_date_taken().desc(), Photo.id.desc()),
+        "added": (Photo.added_at.desc(), Photo.id.desc()),
+    }
+    limit = max(0, min(int(limit), 10_000))
+    if match is not None:
+        rank = func.bm25(_fts_ref, USER_WEIGHT, MODEL_WEIGHT, NAME_WEIGHT).label("bm25_rank")
+        snippet = func.snippet(
+            _fts_ref, -1, highlight[0], highlight[1], ellipsis, max(1, min(int(snippet_tokens), 64))
+        ).label("match_snippet")
+        stmt = (
+            select(Photo, rank, snippet)
+            .join(_fts, _fts.c.rowid == Photo.id)
+            .where(_fts_ref.op("MATCH")(match), *clauses)
+            .order_by(*by_date.get(sort or "relevance", (rank, Photo.id)))
+        )
+    else:
+        stmt = select(Photo).where(*clauses)
+        if parsed.exclude:
+            excluded = select(_fts.c.rowid).where(_fts_ref.op("MATCH")(" OR ".join(parsed.exclude)))
+            stmt = stmt.where(Photo.id.not_in(excluded))
+        stmt = stmt.order_by(*by_date[sort if sort in by_date else "taken"])
+    stmt = filter_folder(stmt, folder).limit(limit).offset(max(0, int(offset)))
+    try:
+        with library.session() as session:
+            rows = session.execute(stmt).all()
+            photos = [PhotoInfo.from_orm(row[0]) for row in rows]
+            captions = best_captions(session, [p.id for p in photos])
+    except OperationalError as exc:
+        raise LibraryError(f"search for {query!r} failed: {exc.orig}") from exc
+    hits: list[SearchHit] = []
+    for row, photo in zip(rows, photos, strict=True):
+        caption = captions.get(photo.id)
+        if match is not None:
+            hits.append(SearchHit(photo, caption, row.match_snippet or "", float(row.bm25_rank)))
+        else:
+            hits.append(SearchHit(photo, caption, caption.text if caption else "", 0.0))
+    return hits
+
+
+def rebuild_index(library: Library) -> int:
+    """Re-derive every row of ``captions_fts`` from the tables (repair); returns the row count."""
+    with library.transaction() as session:
+        session.execute(text(f"DELETE FROM {FTS_TABLE}"))
+        session.execute(
+            text(
+                f"""
+                INSERT INTO {FTS_TABLE} (rowid, user_text, model_text, name)
+                SELECT p.id,
+                       coalesce((SELECT group_concat(c.text, char(10)) FROM captions AS c
+                                 WHERE c.photo_id = p.id AND (c.is_user OR c.reviewed)), ''),
+                       coalesce((SELECT group_concat(c.text, char(10)) FROM captions AS c
+                                 WHERE c.photo_id = p.id AND NOT (c.is_user OR c.reviewed)), ''),
+                       p.name
+                FROM photos AS p"""
+            )
+        )
+        session.execute(text(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('optimize')"))
+        return int(session.scalar(text(f"SELECT count(*) FROM {FTS_TABLE}")) or 0)

@@ -1,0 +1,161 @@
+"""XMP sidecars read back by an independent reader: ExifTool.
+
+Needs ``exiftool`` (Debian/Ubuntu: ``apt-get install libimage-exiftool-perl``;
+macOS: ``brew install exiftool``). The test fails, rather than skips, when it
+is missing, so that CI cannot silently stop checking what we write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from photoscribe.core.library.database import Library
+from photoscribe.core.library.export import ALT_TEXT_LIMIT, split_alt_text, write_xmp_sidecars
+
+SPECIAL = "Café & crème <brûlée> \"quoted\" 'single' — 日本の夜景 🐶🎉"
+LONG = " ".join(
+    f"Sentence {i}: a café in 日本 with <neon> signs & \"umbrellas\" 🌂, seen from the 'old' bridge."
+    for i in range(6)
+)
+
+
+def _exiftool() -> str:
+    found = shutil.which("exiftool") or ("/usr/bin/exiftool" if Path("/usr/bin/exiftool").is_file() else None)
+    if found is None:
+        pytest.fail(
+            "exiftool is not installed; install it to run this test "
+            "(Debian/Ubuntu: `apt-get install -y libimage-exiftool-perl`, macOS: `brew install exiftool`)"
+        )
+    return found
+
+
+def _read(exiftool: str, *paths: Path) -> dict[str, dict[str, object]]:
+    result = subprocess.run(
+        [
+            exiftool,
+            "-j",
+            "-struct",
+            "-charset",
+            "UTF8",
+            "-XMP-iptcCore:AltTextAccessibility",
+            "-XMP-iptcCore:ExtDescrAccessibility",
+            "-XMP-dc:Description",
+            "-XMP-dc:Creator",
+            "-XMP-xmp:Rating",
+            *map(str, paths),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return {Path(item["SourceFile"]).name: item for item in json.loads(result.stdout.decode("utf-8"))}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    folder = tmp_path / "Ferien 2023"
+    folder.mkdir()
+    for name, colour in (
+        ("short.jpg", (200, 30, 30)),
+        ("long.jpg", (30, 200, 30)),
+        ("merged.jpg", (30, 30, 200)),
+    ):
+        Image.new("RGB", (64, 48), colour).save(folder / name, quality=90)
+    return folder
+
+
+def test_exiftool_reads_back_what_we_wrote(tmp_path: Path, photos: Path) -> None:
+    exiftool = _exiftool()
+    originals = {p.name: (_sha256(p), p.stat().st_mtime_ns) for p in photos.glob("*.jpg")}
+
+    # A sidecar made by exiftool itself, with properties we must keep.
+    subprocess.run(
+        [
+            exiftool,
+            "-q",
+            "-o",
+            str(photos / "merged.jpg.xmp"),
+            "-XMP-dc:Creator=Zoë",
+            "-XMP-xmp:Rating=4",
+            "-XMP-dc:Description=old description",
+            "-XMP-iptcCore:ExtDescrAccessibility=stale extended description",
+            str(photos / "merged.jpg"),
+        ],
+        check=True,
+        timeout=60,
+    )
+
+    with Library.open(tmp_path / "library.sqlite3") as library:
+        library.add_folder_record(photos)
+        ids = {}
+        for name in ("short.jpg", "long.jpg", "merged.jpg"):
+            path = photos / name
+            ids[name] = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime).id
+        library.add_model_caption(ids["short.jpg"], "sat-v1", "a red square", -1.0)
+        library.set_user_caption(ids["short.jpg"], SPECIAL)
+        library.add_model_caption(ids["long.jpg"], "sat-v1", LONG, -9.5)
+        library.set_user_caption(ids["merged.jpg"], SPECIAL)
+        summary = write_xmp_sidecars(library)
+    assert (summary.written, summary.failed) == (3, ())
+
+    tags = _read(exiftool, *(photos / f"{name}.xmp" for name in ids))
+
+    short = tags["short.jpg.xmp"]
+    assert short["AltTextAccessibility"] == SPECIAL
+    assert short["Description"] == SPECIAL
+    assert "ExtDescrAccessibility" not in short
+
+    long = tags["long.jpg.xmp"]
+    alt, extended = split_alt_text(LONG)
+    assert extended == LONG and len(alt) < ALT_TEXT_LIMIT
+    assert long["AltTextAccessibility"] == alt
+    assert long["ExtDescrAccessibility"] == LONG
+    assert long["Description"] == LONG
+
+    merged = tags["merged.jpg.xmp"]
+    assert merged["AltTextAccessibility"] == SPECIAL
+    assert merged["Description"] == SPECIAL
+    assert "ExtDescrAccessibility" not in merged  # the stale one was removed
+    assert merged["Creator"] == ["Zoë"] and merged["Rating"] == 4  # dc:creator is an ordered list
+
+    # Binary read of one tag: exact bytes, no JSON involved.
+    raw = subprocess.run(
+        [exiftool, "-b", "-XMP-iptcCore:AltTextAccessibility", str(photos / "short.jpg.xmp")],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert raw.decode("utf-8") == SPECIAL
+
+    # The photos themselves were never written.
+    assert {p.name: (_sha256(p), p.stat().st_mtime_ns) for p in photos.glob("*.jpg")} == originals
+
+
+def test_exiftool_applies_our_sidecar_to_a_copy_of_the_photo(tmp_path: Path, photos: Path) -> None:
+    """The sidecar is valid enough for exiftool to copy its tags into a JPEG (a copy, not the original)."""
+    exiftool = _exiftool()
+    with Library.open(tmp_path / "library.sqlite3") as library:
+        path = photos / "short.jpg"
+        photo = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime)
+        library.set_user_caption(photo.id, SPECIAL)
+        assert write_xmp_sidecars(library, tmp_path / "out").written == 1
+    sidecar = tmp_path / "out" / "short.jpg.xmp"
+    copy = tmp_path / "copy.jpg"
+    shutil.copyfile(path, copy)
+    subprocess.run(
+        [exiftool, "-q", "-overwrite_original", "-tagsfromfile", str(sidecar), "-xmp:all", str(copy)],
+        check=True,
+        timeout=60,
+    )
+    assert _read(exiftool, copy)["copy.jpg"]["AltTextAccessibility"] == SPECIAL

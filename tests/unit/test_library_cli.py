@@ -1,0 +1,98 @@
+"""``photoscribe library ...`` commands, run through argparse against a real library file."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from photoscribe.core.library.cli import register
+from photoscribe.core.library.database import Library
+from photoscribe.core.library.similar import set_feature
+
+
+def _run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="photoscribe")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    return args.func(args)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "library.sqlite3"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    with Library.open(path) as library:
+        library.add_folder_record(photos)
+        for i, caption in enumerate(["a dog on the grass", "a red bicycle", "=cmd|' /C calc'!A0"]):
+            file = photos / f"p{i}.jpg"
+            file.write_bytes(b"jpeg")
+            photo = library.upsert_photo(file, 4, 1.0)
+            library.add_model_caption(photo.id, "sat-v1", caption, -1.0)
+            set_feature(library, photo.id, np.eye(8)[0] + i * np.eye(8)[1], "enc")
+    return path
+
+
+def test_status(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("library", "--db", str(db), "status") == 0
+    out = capsys.readouterr().out
+    assert "photos:       3" in out and "needs review: 3" in out and str(db.parent / "photos") in out
+
+
+def test_search_text_and_json(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("library", "search", "dogs", "--db", str(db)) == 0  # --db after the subcommand works too
+    assert "a [dog] on the grass" in capsys.readouterr().out
+    assert _run("library", "--db", str(db), "search", "bic", "--json", "--limit", "5") == 0
+    [hit] = json.loads(capsys.readouterr().out)
+    assert hit["caption"] == "a red bicycle" and hit["path"].endswith("p1.jpg") and hit["reviewed"] is False
+    assert _run("library", "--db", str(db), "search", 'NEAR( "" AND *', "--json") == 0
+    assert isinstance(json.loads(capsys.readouterr().out), list)
+
+
+def test_set_caption_then_similar(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photo = str(db.parent / "photos" / "p0.jpg")
+    assert _run("library", "--db", str(db), "set-caption", photo, "Rex in the garden") == 0
+    assert capsys.readouterr().out == "caption set: Rex in the garden\n"
+    assert _run("library", "--db", str(db), "search", "rex", "--json") == 0
+    [hit] = json.loads(capsys.readouterr().out)
+    assert (hit["caption"], hit["source"], hit["reviewed"]) == ("Rex in the garden", "user", True)
+    assert _run("library", "--db", str(db), "similar", "1", "-k", "1", "--json") == 0
+    [result] = json.loads(capsys.readouterr().out)
+    assert result["id"] == 2
+    assert _run("library", "--db", str(db), "set-caption", "/no/such/photo.jpg", "x") == 1
+    assert "no photo" in capsys.readouterr().err
+
+
+def test_export_and_remove(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "alt.csv"
+    assert _run("library", "--db", str(db), "export", "--format", "csv", "--out", str(out)) == 0
+    with open(out, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 and rows[2]["alt_text"].startswith("'=")
+    assert (
+        _run(
+            "library",
+            "--db",
+            str(db),
+            "export",
+            "--format",
+            "json",
+            "--out",
+            str(tmp_path / "r.json"),
+            "--reviewed-only",
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8")) == []
+    assert _run("library", "--db", str(db), "export", "--format", "xmp") == 0
+    assert (db.parent / "photos" / "p0.jpg.xmp").is_file()
+
+    assert _run("library", "--db", str(db), "remove", str(db.parent / "photos")) == 0
+    assert "3 photos forgotten" in capsys.readouterr().out
+    assert (db.parent / "photos" / "p0.jpg").is_file()
+    assert _run("library", "--db", str(db), "remove", str(db.parent / "photos")) == 1

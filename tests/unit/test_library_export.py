@@ -1,0 +1,392 @@
+"""Alt-text export: CSV (formula-safe), JSON (IPTC names), HTML (escaped), XMP sidecars (merged, atomic)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import threading
+import urllib.parse
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from photoscribe.core.errors import CancelledError
+from photoscribe.core.library.database import Library
+from photoscribe.core.library.export import (
+    ALT_TEXT_LIMIT,
+    CSV_COLUMNS,
+    export_csv,
+    export_html,
+    export_json,
+    neutralize_formula,
+    split_alt_text,
+    write_xmp_sidecars,
+)
+from photoscribe.core.library.xmp import NS_DC, NS_IPTC_CORE, NS_RDF, NS_XML, AccessibilityText, merge_xmp
+
+MODEL = "sat-v1"
+NS = {"rdf": NS_RDF, "dc": NS_DC, "Iptc4xmpCore": NS_IPTC_CORE}
+LANG = f"{{{NS_XML}}}lang"
+FORMULAS = ['=HYPERLINK("http://evil","x")', "+1+2", "-3+4", "@SUM(A1)", "\tcmd", "\rcmd"]
+LONG = (
+    "A wide view of a crowded harbour at sunset, with dozens of small fishing boats moored along a stone "
+    "quay, seagulls circling above the masts, a lighthouse on the far breakwater, and a group of tourists "
+    "photographing the orange sky from the terrace of a seafood restaurant near the old customs house."
+)
+
+
+@pytest.fixture
+def library(tmp_path: Path):
+    lib = Library.open(tmp_path / "library.sqlite3")
+    yield lib
+    lib.close()
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    folder = tmp_path / "My Photos"
+    folder.mkdir()
+    return folder
+
+
+def _photo(library: Library, path: Path, caption: str, *, user: bool = False, reviewed: bool = False) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xff\xd8 not really a jpeg \xff\xd9")
+    photo = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime)
+    if user:
+        library.set_user_caption(photo.id, caption)
+    else:
+        library.add_model_caption(photo.id, MODEL, caption, -1.25)
+        if reviewed:
+            library.mark_reviewed(photo.id)
+    return photo.id
+
+
+def _lang_alt(root: ET.Element, prop: str, lang: str = "x-default") -> str | None:
+    for li in root.iterfind(f".//{prop}/rdf:Alt/rdf:li", NS):
+        if li.get(LANG) == lang:
+            return li.text
+    return None
+
+
+# --------------------------------------------------------------------------- alt text length
+
+
+@pytest.mark.parametrize("cell", [*FORMULAS, "=1", "+", "-", "@", "\t", "\r"])
+def test_neutralize_formula(cell: str) -> None:
+    assert neutralize_formula(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["", "a dog", "'quoted", " =not first", "1-2", "/path/a.jpg", "é=mc2"])
+def test_neutralize_formula_leaves_safe_cells(cell: str) -> None:
+    assert neutralize_formula(cell) == cell
+
+
+def test_split_alt_text_cuts_long_text_at_a_word_boundary() -> None:
+    alt, extended = split_alt_text(LONG)
+    assert len(LONG) > ALT_TEXT_LIMIT
+    assert len(alt) < ALT_TEXT_LIMIT and alt.endswith("…")
+    assert extended == LONG
+    stem = alt[:-1]
+    assert LONG.startswith(stem) and LONG[len(stem)] in " ,"  # whole words only
+    assert stem.split() == LONG.split()[: len(stem.split())]
+
+    assert split_alt_text("a dog on the grass") == ("a dog on the grass", None)
+    assert split_alt_text("x" * 400)[0] == "x" * (ALT_TEXT_LIMIT - 2) + "…"  # no space at all
+    assert split_alt_text("a" * 249) == ("a" * 249, None)
+    assert len(split_alt_text("a " * 125)[0]) < ALT_TEXT_LIMIT
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def test_csv_neutralises_formulas_and_round_trips(library: Library, photos: Path, tmp_path: Path) -> None:
+    for i, caption in enumerate(FORMULAS):
+        _photo(library, photos / f"f{i}.jpg", caption, user=True)
+    tricky = 'a "quoted", comma\nnew line; ünïcödé 🐶'
+    _photo(library, photos / "tricky.jpg", tricky)
+    _photo(library, photos / "long.jpg", LONG, reviewed=True)
+
+    summary = export_csv(library, tmp_path / "out.csv")
+    assert (summary.written, summary.skipped, summary.failed) == (8, 0, ())
+    with open(tmp_path / "out.csv", encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0].keys()) == CSV_COLUMNS
+    by_name = {Path(r["path"]).name: r for r in rows}
+    for i, caption in enumerate(FORMULAS[:4]):
+        row = by_name[f"f{i}.jpg"]
+        assert row["alt_text"] == "'" + caption  # neutralised, and otherwise exactly the caption
+        assert (row["source"], row["reviewed"], row["score"]) == ("user", "true", "")
+    # Leading tab / CR are stripped from captions when stored, so they cannot start a cell.
+    assert by_name["f4.jpg"]["alt_text"] == by_name["f5.jpg"]["alt_text"] == "cmd"
+    for row in rows:
+        for column in ("alt_text", "extended_description", "path", "source", "language"):
+            assert not row[column].startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert by_name["f0.jpg"]["alt_text"] == "'" + FORMULAS[0]
+    assert by_name["tricky.jpg"]["alt_text"] == " ".join(tricky.split())
+    assert (by_name["tricky.jpg"]["source"], by_name["tricky.jpg"]["score"]) == (MODEL, "-1.25")
+    assert by_name["tricky.jpg"]["reviewed"] == "false"
+    assert by_name["long.jpg"]["extended_description"] == LONG
+    assert len(by_name["long.jpg"]["alt_text"]) < ALT_TEXT_LIMIT
+    assert by_name["long.jpg"]["reviewed"] == "true"
+
+
+def test_reviewed_only_and_skips(library: Library, photos: Path, tmp_path: Path) -> None:
+    _photo(library, photos / "model.jpg", "a model caption")
+    _photo(library, photos / "user.jpg", "a user caption", user=True)
+    _photo(library, photos / "reviewed.jpg", "a reviewed caption", reviewed=True)
+    library.upsert_photo(photos / "none.jpg", 1, 1.0)
+    gone = _photo(library, photos / "gone.jpg", "a missing photo", user=True)
+    library.mark_missing(gone)
+
+    summary = export_json(library, tmp_path / "all.json")
+    assert (summary.written, summary.skipped) == (3, 1)
+    summary = export_json(library, tmp_path / "reviewed.json", reviewed_only=True)
+    assert (summary.written, summary.skipped) == (2, 2)
+    data = json.loads((tmp_path / "reviewed.json").read_text(encoding="utf-8"))
+    assert sorted(d["AltTextAccessibility"] for d in data) == ["a reviewed caption", "a user caption"]
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def test_json_uses_iptc_property_names(library: Library, photos: Path, tmp_path: Path) -> None:
+    _photo(library, photos / "long.jpg", LONG)
+    _photo(library, photos / "short.jpg", "Café in 日本 🐶", user=True)
+    export_json(library, tmp_path / "out.json")
+    raw = (tmp_path / "out.json").read_text(encoding="utf-8")
+    assert "日本" in raw  # not \u-escaped
+    data = {Path(d["path"]).name: d for d in json.loads(raw)}
+    expected_keys = {
+        "path",
+        "AltTextAccessibility",
+        "ExtDescrAccessibility",
+        "language",
+        "source",
+        "score",
+        "reviewed",
+    }
+    assert all(set(d) == expected_keys for d in data.values())
+    assert data["long.jpg"]["ExtDescrAccessibility"] == LONG
+    assert len(data["long.jpg"]["AltTextAccessibility"]) < ALT_TEXT_LIMIT
+    assert (data["long.jpg"]["source"], data["long.jpg"]["score"], data["long.jpg"]["reviewed"]) == (
+        MODEL,
+        -1.25,
+        False,
+    )
+    assert data["short.jpg"] == {
+        "path": str(photos / "short.jpg"),
+        "AltTextAccessibility": "Café in 日本 🐶",
+        "ExtDescrAccessibility": None,
+        "language": "en",
+        "source": "user",
+        "score": None,
+        "reviewed": True,
+    }
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+class _Figures(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[dict[str, str | None]] = []
+        self.captions: list[str] = []
+        self.tags: list[str] = []
+        self._in_caption = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(dict(attrs))
+        self._in_caption = tag == "figcaption"
+        if self._in_caption:
+            self.captions.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "figcaption":
+            self._in_caption = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_caption:
+            self.captions[-1] += data
+
+
+def test_html_escapes_everything(library: Library, photos: Path, tmp_path: Path) -> None:
+    evil = '<script>alert("x")</script> & \'quotes\' "double" <img src=x onerror=alert(1)>'
+    name = 'odd name #1 ?&"<é>.jpg'
+    _photo(library, photos / "sub dir" / name, evil, user=True)
+    out = tmp_path / "site" / "index.html"
+    summary = export_html(library, out)
+    assert summary.written == 1
+    page = out.read_text(encoding="utf-8")
+    assert "<script" not in page and "<img src=x" not in page
+    assert "Content-Security-Policy" in page
+
+    parser = _Figures()
+    parser.feed(page)
+    assert parser.tags.count("img") == 1 and "script" not in parser.tags
+    [image] = parser.images
+    assert image["alt"] == evil
+    assert parser.captions == [evil]
+    src = image["src"]
+    assert src is not None and " " not in src and "#" not in src and "?" not in src and '"' not in src
+    assert "%C3%A9" in src  # é, UTF-8 percent-encoded
+    assert (out.parent / urllib.parse.unquote(src)).resolve() == (photos / "sub dir" / name).resolve()
+
+
+# --------------------------------------------------------------------------- XMP
+
+
+def test_xmp_sidecar_structure(library: Library, photos: Path) -> None:
+    _photo(library, photos / "a.jpg", "a dog & a <cat>", user=True)
+    _photo(library, photos / "long.jpg", LONG)
+    summary = write_xmp_sidecars(library)
+    assert (summary.written, summary.skipped, summary.failed) == (2, 0, ())
+
+    short = ET.parse(photos / "a.jpg.xmp").getroot()
+    assert short.tag == "{adobe:ns:meta/}xmpmeta"
+    assert _lang_alt(short, "Iptc4xmpCore:AltTextAccessibility") == "a dog & a <cat>"
+    assert _lang_alt(short, "dc:description") == "a dog & a <cat>"
+    assert short.find(".//Iptc4xmpCore:ExtDescrAccessibility", NS) is None
+    raw = (photos / "a.jpg.xmp").read_text(encoding="utf-8")
+    assert 'xmlns:Iptc4xmpCore="http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"' in raw
+    assert raw.startswith("<?xpacket begin=") and raw.rstrip().endswith('<?xpacket end="w"?>')
+
+    long = ET.parse(photos / "long.jpg.xmp").getroot()
+    alt = _lang_alt(long, "Iptc4xmpCore:AltTextAccessibility")
+    assert alt is not None and len(alt) < ALT_TEXT_LIMIT and alt.endswith("…")
+    assert _lang_alt(long, "Iptc4xmpCore:ExtDescrAccessibility") == LONG
+    assert _lang_alt(long, "dc:description") == LONG
+
+
+EXISTING = """<?xpacket begin='\ufeff' id='W5M0MpCehiHzreSzNTczkc9d'?>
+<x:xmpmeta xmlns:x='adobe:ns:meta/' x:xmptk='Image::ExifTool 12.57'>
+<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>
+ <!-- keep me -->
+ <rdf:Description rdf:about='' xmlns:xmp='http://ns.adobe.com/xap/1.0/' xmp:Rating='4'
+  xmlns:lr='http://ns.adobe.com/lightroom/1.0/'>
+  <lr:hierarchicalSubject><rdf:Bag><rdf:li>Places|Brighton</rdf:li></rdf:Bag></lr:hierarchicalSubject>
+ </rdf:Description>
+ <rdf:Description rdf:about='' xmlns:dc='http://purl.org/dc/elements/1.1/'
+  xmlns:Iptc4xmpCore='http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/'>
+  <dc:creator><rdf:Seq><rdf:li>Alice</rdf:li></rdf:Seq></dc:creator>
+  <dc:description><rdf:Alt>
+   <rdf:li xml:lang='x-default'>old description</rdf:li>
+   <rdf:li xml:lang='de'>Ein Hund am Strand</rdf:li>
+  </rdf:Alt></dc:description>
+  <Iptc4xmpCore:ExtDescrAccessibility><rdf:Alt>
+   <rdf:li xml:lang='x-default'>stale long text</rdf:li>
+  </rdf:Alt></Iptc4xmpCore:ExtDescrAccessibility>
+ </rdf:Description>
+</rdf:RDF>
+</x:xmpmeta>
+<?xpacket end='w'?>"""
+
+
+def test_xmp_merge_keeps_other_properties_and_languages(library: Library, photos: Path) -> None:
+    _photo(library, photos / "a.jpg", "a dog on the beach", user=True)
+    (photos / "a.jpg.xmp").write_text(EXISTING, encoding="utf-8")
+    assert write_xmp_sidecars(library).written == 1
+
+    raw = (photos / "a.jpg.xmp").read_text(encoding="utf-8")
+    root = ET.fromstring(raw.encode("utf-8"))
+    ns = {**NS, "xmp": "http://ns.adobe.com/xap/1.0/", "lr": "http://ns.adobe.com/lightroom/1.0/"}
+    descriptions = root.findall(".//rdf:Description", ns)
+    assert descriptions[0].get("{http://ns.adobe.com/xap/1.0/}Rating") == "4"
+    assert root.find(".//lr:hierarchicalSubject/rdf:Bag/rdf:li", ns).text == "Places|Brighton"
+    assert root.find(".//dc:creator/rdf:Seq/rdf:li", ns).text == "Alice"
+    assert _lang_alt(root, "dc:description") == "a dog on the beach"
+    assert _lang_alt(root, "dc:description", "de") == "Ein Hund am Strand"
+    assert _lang_alt(root, "Iptc4xmpCore:AltTextAccessibility") == "a dog on the beach"
+    assert root.find(".//Iptc4xmpCore:ExtDescrAccessibility", ns) is None  # stale: the text is short now
+    assert len(root.findall(".//dc:description", ns)) == 1
+    assert "keep me" in raw and "xmlns:lr=" in raw and "xmlns:xmp=" in raw and "ns0:" not in raw
+    # Merging again changes nothing.
+    write_xmp_sidecars(library)
+    assert (photos / "a.jpg.xmp").read_text(encoding="utf-8") == raw
+
+
+def test_xmp_merge_rejects_bad_sidecars_without_touching_them(library: Library, photos: Path) -> None:
+    _photo(library, photos / "a.jpg", "caption a", user=True)
+    _photo(library, photos / "b.jpg", "caption b", user=True)
+    _photo(library, photos / "c.jpg", "caption c", user=True)
+    broken = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><unclosed>"
+    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
+    (photos / "a.jpg.xmp").write_bytes(broken)
+    (photos / "b.jpg.xmp").write_bytes(bomb)
+    summary = write_xmp_sidecars(library)
+    assert summary.written == 1
+    assert sorted(Path(p).name for p, _ in summary.failed) == ["a.jpg", "b.jpg"]
+    assert (photos / "a.jpg.xmp").read_bytes() == broken
+    assert (photos / "b.jpg.xmp").read_bytes() == bomb
+
+
+def test_xmp_write_is_atomic(library: Library, photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _photo(library, photos / "a.jpg", "a new caption", user=True)
+    sidecar = photos / "a.jpg.xmp"
+    sidecar.write_text(EXISTING, encoding="utf-8")
+    os.chmod(sidecar, 0o640)
+
+    def crash(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    summary = write_xmp_sidecars(library)
+    assert summary.written == 0 and "disk full" in summary.failed[0][1]
+    assert sidecar.read_text(encoding="utf-8") == EXISTING
+    assert sorted(p.name for p in photos.iterdir()) == ["a.jpg", "a.jpg.xmp"]  # no temp file left
+
+    monkeypatch.undo()
+    assert write_xmp_sidecars(library).written == 1
+    assert sorted(p.name for p in photos.iterdir()) == ["a.jpg", "a.jpg.xmp"]
+    assert sidecar.stat().st_mode & 0o777 == 0o640  # permissions of the replaced file kept
+    assert _lang_alt(ET.parse(sidecar).getroot(), "Iptc4xmpCore:AltTextAccessibility") == "a new caption"
+
+
+def test_xmp_into_an_out_folder_mirrors_the_tree(library: Library, photos: Path, tmp_path: Path) -> None:
+    _photo(library, photos / "2019" / "a.jpg", "first", user=True)
+    _photo(library, photos / "2020" / "trip" / "a.jpg", "second", user=True)
+    out = tmp_path / "sidecars"
+    assert write_xmp_sidecars(library, out).written == 2
+    assert (out / "2019" / "a.jpg.xmp").is_file()
+    assert (out / "2020" / "trip" / "a.jpg.xmp").is_file()
+    assert not (photos / "2019" / "a.jpg.xmp").exists()
+
+
+def test_originals_are_never_written(library: Library, photos: Path, tmp_path: Path) -> None:
+    _photo(library, photos / "a.jpg", "a caption", user=True)
+    before = ((photos / "a.jpg").read_bytes(), (photos / "a.jpg").stat().st_mtime_ns)
+    write_xmp_sidecars(library)
+    export_csv(library, tmp_path / "x.csv")
+    assert ((photos / "a.jpg").read_bytes(), (photos / "a.jpg").stat().st_mtime_ns) == before
+
+
+def test_xml_invalid_characters_are_dropped() -> None:
+    data = merge_xmp(None, AccessibilityText("bell\x07 and nul\x00", None, "form\x0cfeed"))
+    root = ET.fromstring(data)
+    assert _lang_alt(root, "Iptc4xmpCore:AltTextAccessibility") == "bell and nul"
+    assert _lang_alt(root, "dc:description") == "formfeed"
+
+
+# --------------------------------------------------------------------------- progress and cancel
+
+
+@pytest.mark.parametrize("exporter", [export_csv, export_json, export_html])
+def test_progress_and_cancel(library: Library, photos: Path, tmp_path: Path, exporter) -> None:
+    for i in range(120):
+        _photo(library, photos / f"{i:03d}.jpg", f"photo number {i}")
+    seen = []
+    exporter(library, tmp_path / "out", on_progress=seen.append)
+    assert seen[-1].done == seen[-1].total == 120 and seen[-1].stage == "export"
+    assert [p.done for p in seen] == sorted(p.done for p in seen)
+
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CancelledError):
+        exporter(library, tmp_path / "cancelled", cancel=cancel)
+    assert not (tmp_path / "cancelled").exists()

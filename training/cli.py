@@ -1,0 +1,312 @@
+"""Command-line commands for data sets, training and evaluation.
+
+The top-level ``photoscribe`` parser calls :func:`register`; every leaf command sets
+``func=handler`` where ``handler(args) -> int`` returns the exit status. Handlers only parse,
+call ``photoscribe.training`` and print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tqdm import tqdm
+
+from photoscribe.core.encoder import ENCODER_NAMES
+from photoscribe.core.errors import PhotoscribeError
+from photoscribe.core.progress import Progress, ProgressCallback
+from photoscribe.training.datasets import build_vocabulary, load_corpus
+from photoscribe.training.evaluate import evaluate
+from photoscribe.training.synth import generate_shapes
+from photoscribe.training.train import TrainConfig, train
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the training-side command groups to the top-level ``photoscribe`` parser."""
+    _register_data(subparsers)
+    _register_train(subparsers)
+    _register_evaluate(subparsers)
+
+
+# --------------------------------------------------------------------------- photoscribe data
+
+
+def _register_data(subparsers: argparse._SubParsersAction) -> None:
+    data = subparsers.add_parser("data", help="create and inspect caption data sets")
+    commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+
+    synth = commands.add_parser(
+        "synth",
+        help="write the synthetic captioned-shapes data set",
+        description="Write images of coloured shapes with five captions each, in the Flickr30k Kaggle layout.",
+    )
+    synth.add_argument("--out", type=Path, required=True, help="output folder")
+    synth.add_argument("--images", type=_positive_int, required=True, help="number of images")
+    synth.add_argument("--size", type=_positive_int, default=128, help="image side in pixels (default 128)")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    synth.add_argument(
+        "--max-objects", type=int, choices=(1, 2, 3), default=3, help="most shapes per image (default 3)"
+    )
+    synth.set_defaults(func=_data_synth)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="summarise a caption data set folder",
+        description="Detect and load a data set folder, then print its splits, problems and vocabulary.",
+    )
+    inspect.add_argument("dir", type=Path, help="data set folder (Flickr30k, Flickr8k, COCO, shapes)")
+    inspect.add_argument("--seed", type=int, default=0, help="seed of the 80/10/10 split (default 0)")
+    inspect.add_argument("--karpathy-json", type=Path, help="Karpathy dataset_*.json defining the split")
+    inspect.add_argument("--min-freq", type=_positive_int, default=5, help="vocabulary word threshold")
+    inspect.set_defaults(func=_data_inspect)
+
+
+def _data_synth(args: argparse.Namespace) -> int:
+    try:
+        with _progress_bar("synth", unit="img") as on_progress:
+            out = generate_shapes(
+                args.out,
+                args.images,
+                image_size=args.size,
+                seed=args.seed,
+                max_objects=args.max_objects,
+                on_progress=on_progress,
+            )
+    except (PhotoscribeError, ValueError) as err:
+        return _fail(err)
+    print(f"Wrote {args.images} images with 5 captions each to {out}")
+    return 0
+
+
+def _data_inspect(args: argparse.Namespace) -> int:
+    try:
+        corpus = load_corpus(args.dir, seed=args.seed, karpathy_json=args.karpathy_json)
+        vocab = build_vocabulary(corpus, min_freq=args.min_freq)
+    except PhotoscribeError as err:
+        return _fail(err)
+    print(corpus.summary())
+    stats = vocab.stats
+    if stats is not None:
+        print(
+            f"Vocabulary (train split, words seen at least {args.min_freq} times): {stats.size} entries, "
+            f"covering {stats.coverage:.1%} of training words; {stats.dropped_words} rarer words become <unk>."
+        )
+    for row in corpus.bad_rows[:10]:
+        print(f"  bad row: {row}")
+    return 0
+
+
+# --------------------------------------------------------------------------- photoscribe train
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
+    d = TrainConfig.__dataclass_fields__
+    p = subparsers.add_parser(
+        "train",
+        help="train a captioning model on Flickr30k / Flickr8k / COCO / synthetic shapes",
+        description="Train Show, Attend and Tell. Multi-GPU: torchrun --nproc-per-node N -m photoscribe.training train ...",
+    )
+    p.add_argument("data_dir", type=Path, help="data set folder (layout auto-detected)")
+    p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs")
+    p.add_argument("--epochs", type=_positive_int, default=d["epochs"].default)
+    p.add_argument("--batch-size", type=_positive_int, default=d["batch_size"].default)
+    p.add_argument("--encoder", default="resnet50", choices=ENCODER_NAMES)
+    p.add_argument(
+        "--no-pretrained", action="store_true", help="train the encoder from scratch (no ImageNet weights)"
+    )
+    p.add_argument("--encoder-weights", type=Path, help="local torchvision ImageNet weights file")
+    p.add_argument(
+        "--fine-tune-encoder", type=int, default=0, metavar="N", help="train the last N ResNet stages online"
+    )
+    p.add_argument("--image-size", type=_positive_int, default=d["image_size"].default)
+    p.add_argument(
+        "--resize", type=_positive_int, help="shorter side before cropping (default image size * 8/7)"
+    )
+    p.add_argument("--embed-dim", type=_positive_int, default=d["embed_dim"].default)
+    p.add_argument("--hidden-dim", type=_positive_int, default=d["hidden_dim"].default)
+    p.add_argument("--attention-dim", type=_positive_int, default=d["attention_dim"].default)
+    p.add_argument("--dropout", type=float, default=d["dropout"].default)
+    p.add_argument("--embeddings", type=Path, help="GloVe .txt or word2vec .bin word vectors (frozen)")
+    p.add_argument("--min-word-freq", type=_positive_int, default=d["min_word_freq"].default)
+    p.add_argument("--lr", type=float, default=d["lr"].default)
+    p.add_argument("--scheduler", choices=("step", "plateau"), default="step")
+    p.add_argument(
+        "--alpha-c", type=float, default=d["alpha_c"].default, help="attention regularisation weight"
+    )
+    p.add_argument("--all-captions", action="store_true", help="train on all captions every epoch")
+    p.add_argument("--patience", type=_positive_int, default=d["patience"].default)
+    p.add_argument(
+        "--beam", type=_positive_int, default=d["beam_size"].default, help="beam size for validation"
+    )
+    p.add_argument("--val-images", type=_positive_int, help="decode at most this many val images per epoch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=d["workers"].default)
+    p.add_argument("--karpathy-json", type=Path)
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    cfg = TrainConfig(
+        data_dir=args.data_dir,
+        out_dir=args.out,
+        encoder=args.encoder,
+        pretrained=not args.no_pretrained,
+        encoder_weights=args.encoder_weights,
+        fine_tune_encoder=args.fine_tune_encoder,
+        image_size=args.image_size,
+        resize=args.resize or round(args.image_size * 8 / 7),
+        embed_dim=args.embed_dim,
+        hidden_dim=args.hidden_dim,
+        attention_dim=args.attention_dim,
+        dropout=args.dropout,
+        embeddings=args.embeddings,
+        min_word_freq=args.min_word_freq,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        scheduler=args.scheduler,
+        alpha_c=args.alpha_c,
+        all_captions=args.all_captions,
+        patience=args.patience,
+        beam_size=args.beam,
+        val_images=args.val_images,
+        seed=args.seed,
+        device=args.device,
+        workers=args.workers,
+        karpathy_json=args.karpathy_json,
+        resume=args.resume,
+    )
+    with TrainingBars() as on_progress:
+        result = train(cfg, on_progress=on_progress)
+    print(f"{result.stop_reason} after {len(result.history)} epochs; run folder {result.run_dir}")
+    if result.best_metrics:
+        print("best validation: " + ", ".join(f"{k} {v:.3f}" for k, v in result.best_metrics.items()))
+        print(f"best model: {result.best_checkpoint}")
+    return 0 if result.stop_reason != "cancelled" else 130
+
+
+class TrainingBars:
+    """tqdm bars for a training run: one per stage, the batch bar showing loss and ETA."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+        self.key: tuple[str, str] | None = None
+
+    def __enter__(self) -> ProgressCallback:
+        return self.update
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def update(self, progress: Progress) -> None:
+        if progress.stage == "epoch":
+            extra = progress.extra
+            line = (
+                f"epoch {progress.done}/{progress.total}: train loss {extra.get('train_loss', 0):.3f}, "
+                f"val loss {extra.get('val_loss', 0):.3f}, BLEU-4 {extra.get('BLEU-4', 0):.3f}, "
+                f"CIDEr {extra.get('CIDEr', 0):.3f}, lr {extra.get('lr', 0):.2g} | {progress.message}"
+            )
+            tqdm.write(line)
+            return
+        key = (progress.stage, progress.message)
+        if key != self.key or self.bar is None:
+            if self.bar is not None:
+                self.bar.close()
+            label = {"extract": "features", "validate": "validating"}.get(progress.stage, progress.message)
+            self.bar = tqdm(desc=label, total=progress.total, unit="batch", dynamic_ncols=True, leave=False)
+            self.key = key
+        self.bar.update(progress.done - self.bar.n)
+        if "loss" in progress.extra:
+            self.bar.set_postfix(loss=f"{progress.extra['loss']:.3f}", refresh=False)
+
+
+# --------------------------------------------------------------------------- photoscribe evaluate
+
+
+def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("evaluate", help="score a model with BLEU, METEOR, ROUGE-L and CIDEr")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("data_dir", type=Path)
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--beam", type=_positive_int, default=3)
+    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument(
+        "--seed", type=int, default=0, help="the training seed (for data sets without a Karpathy split)"
+    )
+    p.add_argument("--karpathy-json", type=Path)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--encoder-weights", type=Path)
+    p.add_argument("--no-meteor", action="store_true", help="skip METEOR (Java)")
+    p.add_argument(
+        "--captions-out",
+        type=Path,
+        help="JSON file of every generated caption (default next to the checkpoint)",
+    )
+    p.set_defaults(func=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    out = args.captions_out or args.checkpoint.with_name(f"{args.checkpoint.stem}_{args.split}_captions.json")
+    with _progress_bar("captioning", unit="img") as on_progress:
+        result = evaluate(
+            args.checkpoint,
+            args.data_dir,
+            split=args.split,
+            beam_size=args.beam,
+            batch_size=args.batch_size,
+            device=args.device,
+            encoder_weights=args.encoder_weights,
+            seed=args.seed,
+            karpathy_json=args.karpathy_json,
+            meteor=not args.no_meteor,
+            captions_out=out,
+            on_progress=on_progress,
+        )
+    print(result.report.table())
+    print(f"captions written to {out}")
+    for path, error in result.failures[:10]:
+        print(f"  failed: {path}: {error}", file=sys.stderr)
+    return 1 if result.failures else 0
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@contextmanager
+def _progress_bar(desc: str, unit: str = "it") -> Iterator[ProgressCallback]:
+    """A tqdm bar fed by :class:`Progress` callbacks, opened on the first one and always closed."""
+    bars: list[tqdm] = []
+
+    def update(progress: Progress) -> None:
+        if not bars:
+            bars.append(tqdm(desc=desc, unit=unit, total=progress.total, dynamic_ncols=True))
+        bar = bars[0]
+        if progress.total is not None and bar.total != progress.total:
+            bar.total = progress.total
+        bar.update(progress.done - bar.n)
+
+    try:
+        yield update
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+def _fail(err: Exception) -> int:
+    print(f"error: {err}", file=sys.stderr)
+    return 1
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value

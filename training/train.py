@@ -1,0 +1,578 @@
+"""Training loop: frozen-encoder feature cache or online fine-tuning, validated by real decoding.
+
+``train(config, on_progress, cancel)`` is a plain synchronous function: the CLI
+wraps it with a progress bar, the desktop app runs it in a worker thread.
+It also runs unchanged under ``torchrun --nproc-per-node N`` (DistributedDataParallel).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from photoscribe.core.checkpoint import load_checkpoint, load_imagenet_encoder, save_checkpoint
+from photoscribe.core.decoding import beam_search
+from photoscribe.core.device import pick_device
+from photoscribe.core.embeddings import load_word_vectors
+from photoscribe.core.encoder import TINY
+from photoscribe.core.errors import CancelledError, PhotoscribeError
+from photoscribe.core.imaging import ImagePreprocessor
+from photoscribe.core.model import CaptionModel, ModelConfig
+from photoscribe.core.paths import cache_dir
+from photoscribe.core.progress import Progress, ProgressCallback, ProgressTracker, check_cancel
+from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.weights import find_encoder_weights
+from photoscribe.training.data import (
+    EncodedImage,
+    FeaturePairs,
+    ImagePairs,
+    collate,
+    encode_records,
+    epoch_pairs,
+)
+from photoscribe.training.datasets import CaptionCorpus, ImageRecord, build_vocabulary, load_corpus
+from photoscribe.training.features import extract_features
+from photoscribe.training.metrics import score_captions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. Defaults follow Show, Attend and Tell / the sgrvinod tutorial."""
+
+    data_dir: Path
+    out_dir: Path
+    # model
+    encoder: str = "resnet50"
+    pretrained: bool = True  # ImageNet weights (found locally); False trains the encoder from scratch
+    encoder_weights: Path | None = None
+    fine_tune_encoder: int = 0  # last N residual stages trained online; 0 = frozen, cached features
+    encoder_grid: int | None = None
+    image_size: int = 224
+    resize: int = 256
+    embed_dim: int = 300
+    hidden_dim: int = 512
+    attention_dim: int = 512
+    dropout: float = 0.5
+    embeddings: Path | None = None  # GloVe / word2vec file
+    freeze_embeddings: bool = True
+    min_word_freq: int = 5
+    max_len: int = 20
+    # optimisation
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    encoder_lr: float = 1e-4
+    weight_decay: float = 1e-5
+    scheduler: str = "step"  # "step" or "plateau"
+    step_size: int = 10
+    gamma: float = 0.5
+    grad_clip: float = 5.0
+    alpha_c: float = 1.0  # doubly stochastic attention regularisation
+    all_captions: bool = False  # every caption per epoch instead of one random caption per image
+    augment: bool = True  # random crop + flip when fine-tuning (flip swaps "left"/"right")
+    patience: int = 5
+    amp: bool = True  # mixed precision on CUDA
+    # validation
+    beam_size: int = 3
+    val_images: int | None = None  # decode at most this many validation images per epoch
+    # run
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 2
+    resume: bool = False
+    karpathy_json: Path | None = None
+    feature_cache: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
+        if self.scheduler not in ("step", "plateau"):
+            raise ValueError("scheduler must be 'step' or 'plateau'")
+        if self.encoder == TINY and self.pretrained:
+            self.pretrained = False  # there are no ImageNet weights for the tiny encoder
+        if not self.pretrained and self.fine_tune_encoder == 0:
+            self.fine_tune_encoder = 5  # an encoder from scratch must be trained, all of it
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    metrics: dict[str, float]
+    lr: float
+    sample: str
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    history: list[EpochStats] = field(default_factory=list)
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    stop_reason: str = "completed"  # completed | early-stopped | cancelled
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _setup_distributed(device_pref: str) -> tuple[_Dist, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist(), pick_device(device_pref)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and device_pref in ("auto", "cuda")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local)
+    device = torch.device("cuda", local) if use_cuda else torch.device("cpu")
+    return _Dist(dist.get_rank(), world, local), device
+
+
+def _set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _build_model(cfg: TrainConfig, vocab: Vocabulary) -> tuple[CaptionModel, str]:
+    """The model plus a tag identifying the encoder weights (part of the feature-cache key)."""
+    stores_encoder = not cfg.pretrained or cfg.fine_tune_encoder > 0
+    model_cfg = ModelConfig(
+        vocab_size=len(vocab),
+        encoder=cfg.encoder,
+        encoder_weights="checkpoint" if stores_encoder else "imagenet",
+        encoder_grid=cfg.encoder_grid,
+        image_size=cfg.image_size,
+        resize=cfg.resize,
+        embed_dim=cfg.embed_dim,
+        hidden_dim=cfg.hidden_dim,
+        attention_dim=cfg.attention_dim,
+        dropout=cfg.dropout,
+        max_len=cfg.max_len,
+    )
+    model = CaptionModel(model_cfg)
+    tag = f"random-{cfg.seed}"
+    if cfg.pretrained:
+        weights = find_encoder_weights(cfg.encoder, cfg.encoder_weights)
+        load_imagenet_encoder(model, weights)
+        tag = weights.name
+    model.encoder.fine_tune(cfg.fine_tune_encoder)
+    if cfg.embeddings:
+        vectors = load_word_vectors(cfg.embeddings, vocab, seed=cfg.seed)
+        log.info("pretrained word vectors cover %.1f%% of the vocabulary", 100 * vectors.coverage)
+        model.decoder.load_embeddings(vectors.matrix, freeze=cfg.freeze_embeddings)
+    return model, tag
+
+
+def _make_optimizer(cfg: TrainConfig, model: CaptionModel) -> torch.optim.Optimizer:
+    groups = [{"params": [p for p in model.decoder.parameters() if p.requires_grad], "lr": cfg.lr}]
+    enc = [p for p in model.encoder.parameters() if p.requires_grad]
+    if enc:
+        groups.append({"params": enc, "lr": cfg.lr if not cfg.pretrained else cfg.encoder_lr})
+    return torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
+
+
+def _make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer) -> Any:
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.gamma, patience=2)
+    return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
+
+
+def caption_loss(
+    logits: torch.Tensor, alphas: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor, alpha_c: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy over real tokens only, plus doubly stochastic attention regularisation.
+
+    Returns (total loss, cross-entropy part).
+    """
+    targets = captions[:, 1 : logits.shape[1] + 1]  # (B, T-1)
+    mask = torch.arange(logits.shape[1], device=lengths.device).unsqueeze(0) < (lengths - 1).unsqueeze(1)
+    ce = F.cross_entropy(logits[mask].float(), targets[mask])
+    # Encourage every grid cell to receive about as much attention over the caption as one step gives.
+    reg = ((1.0 - alphas.float().sum(dim=1)) ** 2).mean()
+    return ce + alpha_c * reg, ce
+
+
+class _Inputs:
+    """Where a split's images come from: the feature cache or the image files."""
+
+    def __init__(
+        self, cfg: TrainConfig, model: CaptionModel, vocab: Vocabulary, records: Sequence[ImageRecord]
+    ):
+        self.cfg, self.model, self.vocab = cfg, model, vocab
+        self.records = list(records)
+        self.features: np.ndarray | None = None
+        self.paths = [str(r.path) for r in self.records]
+        self.images: list[EncodedImage] = encode_records(self.records, vocab, range(len(self.records)))
+
+    def drop_failed(self, failed: dict[str, str]) -> None:
+        bad = {i for i, p in enumerate(self.paths) if p in failed}
+        self.images = [img for img in self.images if img.source not in bad]
+
+    def loader(self, epoch: int, shuffle_seed: int, train: bool, d: _Dist) -> DataLoader:
+        pairs = epoch_pairs(self.images, epoch, shuffle_seed, self.cfg.all_captions)
+        if train and d.world > 1:
+            pairs = pairs[d.rank :: d.world]
+        if self.features is not None:
+            dataset: Any = FeaturePairs(self.features, self.images, pairs)
+            workers = 0
+        else:
+            pre = ImagePreprocessor(self.cfg.image_size, self.cfg.resize)
+            dataset = ImagePairs(
+                self.paths,
+                self.images,
+                pairs,
+                pre,
+                self.vocab,
+                augment=train and self.cfg.augment,
+                seed=self.cfg.seed,
+                epoch=epoch,
+            )
+            workers = self.cfg.workers
+        return DataLoader(
+            dataset, batch_size=self.cfg.batch_size, shuffle=False, collate_fn=collate, num_workers=workers
+        )
+
+
+def _prepare_inputs(
+    cfg: TrainConfig,
+    model: CaptionModel,
+    vocab: Vocabulary,
+    corpus: CaptionCorpus,
+    tag: str,
+    device: torch.device,
+    d: _Dist,
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> dict[str, _Inputs]:
+    splits = {
+        "train": _Inputs(cfg, model, vocab, corpus.split("train")),
+        "val": _Inputs(cfg, model, vocab, corpus.split("val")),
+    }
+    if cfg.val_images is not None:
+        val = splits["val"]
+        val.records, val.paths = val.records[: cfg.val_images], val.paths[: cfg.val_images]
+        val.images = [img for img in val.images if img.source < cfg.val_images]
+    if not splits["train"].images or not splits["val"].images:
+        raise PhotoscribeError(f"{cfg.data_dir}: need images in both the train and val splits to train")
+    if cfg.fine_tune_encoder == 0:
+        root = cfg.feature_cache or cache_dir() / "features"
+        for name, inputs in splits.items():
+            if d.main:
+                store = extract_features(
+                    model,
+                    [Path(p) for p in inputs.paths],
+                    root,
+                    tag,
+                    device=device,
+                    batch_size=cfg.batch_size,
+                    workers=max(1, cfg.workers),
+                    on_progress=on_progress,
+                    cancel=cancel,
+                )
+            if d.world > 1:
+                dist.barrier()
+            if not d.main:
+                store = extract_features(model, [Path(p) for p in inputs.paths], root, tag, device=device)
+            inputs.features = store.array
+            inputs.drop_failed(store.failed)
+            log.info("%s: %d images with cached features", name, len(inputs.images))
+    return splits
+
+
+def _forward(
+    net: torch.nn.Module,
+    model: CaptionModel,
+    cfg: TrainConfig,
+    x: torch.Tensor,
+    caps: torch.Tensor,
+    lengths: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if cfg.fine_tune_encoder > 0:
+        return net(x, caps, lengths)  # whole model: images in
+    return net(x, caps, lengths)  # decoder only: cached features in
+
+
+@torch.no_grad()
+def _validate(
+    cfg: TrainConfig,
+    model: CaptionModel,
+    vocab: Vocabulary,
+    inputs: _Inputs,
+    device: torch.device,
+    epoch: int,
+    on_progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> tuple[float, dict[str, float], dict[str, str]]:
+    """Teacher-forced validation loss, then real beam-search decoding scored with BLEU and CIDEr."""
+    model.eval()
+    net = model.decoder if cfg.fine_tune_encoder == 0 else model
+    total, count = 0.0, 0
+    for x, caps, lengths in inputs.loader(epoch, cfg.seed + 1, train=False, d=_Dist()):
+        check_cancel(cancel)
+        x, caps, lengths = x.to(device), caps.to(device), lengths.to(device)
+        logits, alphas = net(x, caps, lengths)
+        _, ce = caption_loss(logits, alphas, caps, lengths, cfg.alpha_c)
+        total, count = total + float(ce) * len(caps), count + len(caps)
+    hyps: dict[str, str] = {}
+    refs: dict[str, list[str]] = {}
+    tracker = ProgressTracker("validate", len(inputs.images), on_progress)
+    pre = ImagePreprocessor(cfg.image_size, cfg.resize)
+    for lo in range(0, len(inputs.images), cfg.batch_size):
+        check_cancel(cancel)
+        chunk = inputs.images[lo : lo + cfg.batch_size]
+        if inputs.features is not None:
+            feats = torch.from_numpy(
+                np.asarray(inputs.features[[img.source for img in chunk]], dtype=np.float32)
+            ).to(device)
+        else:
+            images = torch.stack([pre.load(inputs.paths[img.source]) for img in chunk]).to(device)
+            feats = model.encode(images).float()
+        results = beam_search(model.decoder, feats, beam_size=cfg.beam_size, max_len=vocab.max_len)
+        for img, hyp in zip(chunk, results, strict=True):
+            key = inputs.records[img.source].image_id
+            hyps[key] = hyp[0].text(vocab)
+            refs[key] = list(inputs.records[img.source].captions)
+        tracker.update(min(lo + cfg.batch_size, len(inputs.images)))
+    report = score_captions(refs, hyps)
+    return total / max(count, 1), report.scores, hyps
+
+
+def train(
+    config: TrainConfig, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+) -> TrainResult:
+    """Train a captioning model; see :class:`TrainConfig`. Resumable with ``config.resume``.
+
+    Progress stages: "extract" (feature cache), "train" (batches; extra: loss, epoch),
+    "validate" (decoding), "epoch" (extra: train_loss, val_loss, BLEU-4, CIDEr, lr; message: a sample caption).
+    """
+    cfg = config
+    d, device = _setup_distributed(cfg.device)
+    run = cfg.out_dir
+    run.mkdir(parents=True, exist_ok=True)
+    best_path, last_path = run / "best.pt", run / "last.pt"
+    _set_seed(cfg.seed)
+
+    corpus = load_corpus(cfg.data_dir, seed=cfg.seed, karpathy_json=cfg.karpathy_json)
+    log.info("%s", corpus.summary())
+    resume_state = None
+    if cfg.resume and last_path.is_file():
+        last = load_checkpoint(last_path)
+        vocab, resume_state = last.vocab, last.training_state
+        if resume_state is None:
+            raise PhotoscribeError(f"{last_path} has no training state to resume from")
+    else:
+        vocab = build_vocabulary(corpus, min_freq=cfg.min_word_freq, max_len=cfg.max_len)
+    if vocab.stats:
+        log.info(
+            "vocabulary: %d words, %.1f%% of training tokens covered", len(vocab), 100 * vocab.stats.coverage
+        )
+
+    model, tag = _build_model(cfg, vocab)
+    model.to(device)
+    splits = _prepare_inputs(cfg, model, vocab, corpus, tag, device, d, on_progress, cancel)
+    optimizer = _make_optimizer(cfg, model)
+    scheduler = _make_scheduler(cfg, optimizer)
+    history: list[EpochStats] = []
+    start_epoch, best_score, bad_epochs = 1, -math.inf, 0
+    if resume_state is not None:
+        model.decoder.load_state_dict(last.decoder_state)
+        if last.encoder_state is not None:
+            model.encoder.load_state_dict(last.encoder_state)
+        optimizer.load_state_dict(resume_state["optimizer"])
+        scheduler.load_state_dict(resume_state["scheduler"])
+        _restore_rng(resume_state["rng"])
+        history = [EpochStats(**h) for h in resume_state["history"]]
+        start_epoch = int(resume_state["epoch"]) + 1
+        best_score, bad_epochs = float(resume_state["best_score"]), int(resume_state["bad_epochs"])
+        log.info("resuming %s after epoch %d", run, start_epoch - 1)
+
+    base: torch.nn.Module = model if cfg.fine_tune_encoder > 0 else model.decoder
+    net: torch.nn.Module = base
+    if d.world > 1:
+        net = DistributedDataParallel(base, device_ids=[device.index] if device.type == "cuda" else None)
+    use_amp = cfg.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    writer = _tensorboard(run) if d.main else None
+    training_data = f"{corpus.name} ({corpus.format}) at {corpus.root}"
+    stop_reason = "completed"
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    try:
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            if cfg.fine_tune_encoder == 0:
+                model.encoder.eval()
+            loader = splits["train"].loader(epoch, cfg.seed, train=True, d=d)
+            tracker = ProgressTracker("train", len(loader), on_progress)
+            running, seen = 0.0, 0
+            for x, caps, lengths in loader:
+                check_cancel(cancel)
+                x, caps, lengths = x.to(device, non_blocking=True), caps.to(device), lengths.to(device)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                    logits, alphas = net(x, caps, lengths)
+                    loss, ce = caption_loss(logits, alphas, caps, lengths, cfg.alpha_c)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                running, seen = running + ce.item() * len(caps), seen + len(caps)
+                tracker.advance(1, f"epoch {epoch}/{cfg.epochs}", {"loss": running / seen, "epoch": epoch})
+
+            stop = False
+            if d.main:
+                val_loss, metrics, hyps = _validate(
+                    cfg, model, vocab, splits["val"], device, epoch, on_progress, cancel
+                )
+                score = metrics.get("CIDEr", 0.0)
+                if cfg.scheduler == "plateau":
+                    scheduler.step(score)
+                else:
+                    scheduler.step()
+                lr = optimizer.param_groups[0]["lr"]
+                sample = next(iter(hyps.values()), "")
+                stats = EpochStats(
+                    epoch, running / max(seen, 1), val_loss, metrics, lr, sample, time.perf_counter() - t0
+                )
+                history.append(stats)
+                improved = score > best_score
+                if improved:
+                    best_score, bad_epochs = score, 0
+                    meta = {
+                        "training_data": training_data,
+                        "metrics": metrics,
+                        "epoch": epoch,
+                        "train_config": cfg.to_json(),
+                    }
+                    save_checkpoint(best_path, model, vocab, meta)
+                else:
+                    bad_epochs += 1
+                state = {
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch,
+                    "rng": _rng_state(),
+                    "best_score": best_score,
+                    "bad_epochs": bad_epochs,
+                    "history": [dataclasses.asdict(h) for h in history],
+                }
+                save_checkpoint(
+                    last_path,
+                    model,
+                    vocab,
+                    {"training_data": training_data, "metrics": metrics, "epoch": epoch},
+                    state,
+                )
+                _log_epoch(run, writer, stats, history)
+                if on_progress:
+                    on_progress(
+                        Progress(
+                            "epoch",
+                            epoch,
+                            cfg.epochs,
+                            sample,
+                            extra={
+                                "train_loss": stats.train_loss,
+                                "val_loss": val_loss,
+                                "lr": lr,
+                                "BLEU-4": metrics.get("BLEU-4", 0.0),
+                                "CIDEr": score,
+                                "improved": float(improved),
+                            },
+                        )
+                    )
+                stop = bad_epochs >= cfg.patience
+            else:
+                scheduler.step() if cfg.scheduler == "step" else None
+            if d.world > 1:
+                flag = torch.tensor([int(stop)], device=device)
+                dist.broadcast(flag, 0)
+                stop = bool(flag.item())
+            if stop:
+                stop_reason = "early-stopped"
+                log.info("no CIDEr improvement for %d epochs: stopping early", cfg.patience)
+                break
+    except CancelledError:
+        stop_reason = "cancelled"
+        log.info("training cancelled; resume with --resume (last finished epoch is in %s)", last_path)
+    finally:
+        if writer is not None:
+            writer.close()
+    best_metrics = max(history, key=lambda h: h.metrics.get("CIDEr", 0.0)).metrics if history else {}
+    return TrainResult(run, best_path, last_path, history, best_metrics, stop_reason)
+
+
+def _tensorboard(run: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.info("tensorboard is not installed: metrics go to metrics.jsonl only")
+        return None
+    return SummaryWriter(log_dir=str(run / "tensorboard"))
+
+
+def _log_epoch(run: Path, writer: Any, stats: EpochStats, history: list[EpochStats]) -> None:
+    # Rewritten from the history each epoch, so a resumed run's log has no duplicate epochs.
+    lines = [json.dumps(dataclasses.asdict(h)) for h in history]
+    tmp = run / "metrics.jsonl.tmp"
+    tmp.write_text("\n".join(lines) + "\n", "utf-8")
+    os.replace(tmp, run / "metrics.jsonl")
+    if writer is not None:
+        writer.add_scalar("loss/train", stats.train_loss, stats.epoch)
+        writer.add_scalar("loss/val", stats.val_loss, stats.epoch)
+        writer.add_scalar("lr", stats.lr, stats.epoch)
+        for name, value in stats.metrics.items():
+            writer.add_scalar(f"val/{name}", value, stats.epoch)
+        writer.add_text("sample", stats.sample, stats.epoch)
+        writer.flush()
