@@ -42,7 +42,7 @@ class Hypothesis:
 def _mask(logprobs: torch.Tensor, history: torch.Tensor, step: int, max_len: int, block_repeat: bool) -> None:
     """In-place output masking shared by every decoder.
 
-    Forbids the special tokens, then (repetition guard) the previous word again and any word
+    Forbids the special tokens and an empty caption, then (repetition guard) the previous word again and any word
     that would repeat a trigram already in the caption ("a dog and a dog and ..."), and after
     ``max_len`` words anything but ``<end>``.
 
@@ -54,6 +54,8 @@ def _mask(logprobs: torch.Tensor, history: torch.Tensor, step: int, max_len: int
     logprobs[:, Vocabulary.start_id] = NEG_INF
     logprobs[:, Vocabulary.unk_id] = NEG_INF
     t = history.shape[1]
+    if t == 0 and max_len > 0:
+        logprobs[:, Vocabulary.end_id] = NEG_INF  # never an empty caption
     if block_repeat and t >= 1:
         logprobs.scatter_(1, history[:, -1:], NEG_INF)
     if block_repeat and t >= 3:

@@ -81,6 +81,7 @@ class Encoder(nn.Module):
             resnet = BACKBONES[name].build(weights=None)
             # Drop avgpool and fc: keep the spatial grid.
             self.body = nn.Sequential(*list(resnet.children())[:-2])
+        self.grid_size = grid_size
         self.pool = nn.AdaptiveAvgPool2d(grid_size) if grid_size else nn.Identity()
         self.fine_tune(0)
 
@@ -91,9 +92,8 @@ class Encoder(nn.Module):
 
     def grid_shape(self, image_size: int) -> tuple[int, int]:
         """Spatial (h, w) of the feature grid for a square input of ``image_size`` pixels."""
-        if isinstance(self.pool, nn.AdaptiveAvgPool2d):
-            size = self.pool.output_size
-            return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        if self.grid_size:
+            return self.grid_size, self.grid_size
         side = -(-image_size // 32) if self.name != TINY else -(-image_size // 16)
         return side, side
 

@@ -8,6 +8,7 @@ call ``photoscribe.training`` and print.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -183,6 +184,9 @@ def _train(args: argparse.Namespace) -> int:
         karpathy_json=args.karpathy_json,
         resume=args.resume,
     )
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        train(cfg)
+        return 0
     with TrainingBars() as on_progress:
         result = train(cfg, on_progress=on_progress)
     print(f"{result.stop_reason} after {len(result.history)} epochs; run folder {result.run_dir}")

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -81,8 +82,8 @@ def extract_features(
         old = json.loads(meta_path.read_text("utf-8"))
         if old.get("shape") == list(shape) and old.get("paths") == meta["paths"]:
             meta = old
-    mode = "r+" if data_path.is_file() and meta["done"] > 0 else "w+"
-    array = np.memmap(data_path, dtype=np.float16, mode=mode, shape=shape)
+    mode: Literal["r+", "w+"] = "r+" if data_path.is_file() and meta["done"] > 0 else "w+"
+    array = np.memmap(data_path, dtype=np.dtype("float16"), mode=mode, shape=shape)
     tracker = ProgressTracker("extract", len(paths), on_progress)
     start = int(meta["done"])
     if start >= len(paths):

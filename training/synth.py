@@ -44,7 +44,7 @@ RESULTS_HEADER = "image_name| comment_number| comment"
 IMAGE_DIR = "flickr30k_images"
 
 # Object side as a fraction of the image side; the ranges are disjoint so "small"/"large" is true.
-_SIZE_RANGE = {"small": (0.16, 0.23), "large": (0.32, 0.42)}
+_SIZE_RANGE = {"small": (0.19, 0.25), "large": (0.32, 0.42)}
 # Background gray levels: far from white (250) and black (15), with little saturation.
 _GRAY_RANGE = {"light gray": (150, 180), "dark gray": (80, 105)}
 _MAX_TINT = 8
@@ -252,7 +252,7 @@ def _draw(draw: ImageDraw.ImageDraw, obj: ShapeObject) -> None:
     elif obj.shape == "diamond":
         draw.polygon([(cx, y0), (x1, cy), (cx, y1), (x0, cy)], fill=fill)
     elif obj.shape == "cross":
-        arm = max(2.0, (x1 - x0) * 0.17)
+        arm = max(1.5, (x1 - x0) * 0.12)  # thin arms: at 64 px a fat cross looks like a diamond
         draw.rectangle((x0, cy - arm, x1, cy + arm), fill=fill)
         draw.rectangle((cx - arm, y0, cx + arm, y1), fill=fill)
     else:

@@ -327,19 +327,6 @@ def _prepare_inputs(
     return splits
 
 
-def _forward(
-    net: torch.nn.Module,
-    model: CaptionModel,
-    cfg: TrainConfig,
-    x: torch.Tensor,
-    caps: torch.Tensor,
-    lengths: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    if cfg.fine_tune_encoder > 0:
-        return net(x, caps, lengths)  # whole model: images in
-    return net(x, caps, lengths)  # decoder only: cached features in
-
-
 @torch.no_grad()
 def _validate(
     cfg: TrainConfig,
@@ -533,8 +520,8 @@ def train(
                         )
                     )
                 stop = bad_epochs >= cfg.patience
-            else:
-                scheduler.step() if cfg.scheduler == "step" else None
+            elif cfg.scheduler == "step":
+                scheduler.step()  # keep every rank's learning rate in step with rank 0
             if d.world > 1:
                 flag = torch.tensor([int(stop)], device=device)
                 dist.broadcast(flag, 0)
