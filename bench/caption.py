@@ -25,7 +25,7 @@ from photoscribe.core.model import CaptionModel, ModelConfig
 from photoscribe.core.vocab import Vocabulary
 
 
-def timed(fn, repeat: int = 3) -> float:  # noqa: ANN001
+def timed(fn, repeat: int = 3) -> float:
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
@@ -75,13 +75,23 @@ def main() -> None:
         captioner.caption_paths(paths[: args.batch_size])  # warm-up
         t_e2e = timed(lambda: captioner.caption_paths(paths), repeat=1)
 
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or 'CPU'} x{torch.get_num_threads()} threads"
-    print(f"device: {device} ({name}), torch {torch.__version__}, encoder {args.encoder}, beam {args.beam}, vocab {len(vocab)}")
+    name = (
+        torch.cuda.get_device_name()
+        if device.type == "cuda"
+        else f"{platform.processor() or 'CPU'} x{torch.get_num_threads()} threads"
+    )
+    print(
+        f"device: {device} ({name}), torch {torch.__version__}, encoder {args.encoder}, beam {args.beam}, vocab {len(vocab)}"
+    )
     print("| measurement | images/s |")
     print("| --- | ---: |")
-    print(f"| beam search, batched ({args.batch_size} images x {args.beam} beams at once) | {args.images / t_batched:.1f} |")
+    print(
+        f"| beam search, batched ({args.batch_size} images x {args.beam} beams at once) | {args.images / t_batched:.1f} |"
+    )
     print(f"| beam search, one image at a time | {args.images / t_single:.1f} |")
-    print(f"| end to end: 12 MP JPEG files -> captions (decode, {args.encoder}, beam) | {args.images / t_e2e:.1f} |")
+    print(
+        f"| end to end: 12 MP JPEG files -> captions (decode, {args.encoder}, beam) | {args.images / t_e2e:.1f} |"
+    )
 
 
 if __name__ == "__main__":

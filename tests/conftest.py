@@ -13,7 +13,24 @@ from photoscribe.core.vocab import Vocabulary
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-WORDS = "a red green blue circle square triangle on the left right of and to big small".split()
+WORDS = [
+    "a",
+    "red",
+    "green",
+    "blue",
+    "circle",
+    "square",
+    "triangle",
+    "on",
+    "the",
+    "left",
+    "right",
+    "of",
+    "and",
+    "to",
+    "big",
+    "small",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from photoscribe.core.errors import LibraryError
-from photoscribe.core.library.blobs import encode_attention
+from photoscribe.core.library.blobs import decode_attention, encode_attention
 from photoscribe.core.library.photos import (
     FolderRef,
     PhotoRef,
@@ -107,6 +107,16 @@ def best_caption(session: Session, ref: PhotoRef) -> CaptionInfo | None:
     """The caption to show and export: the newest user/reviewed one, else the newest model caption."""
     captions = captions_for(session, ref)
     return captions[0] if captions else None
+
+
+def caption_attention(session: Session, caption_id: int) -> np.ndarray | None:
+    """The attention maps stored with a caption (e.g. ``(T, h, w)`` float16), or ``None`` when it has none.
+
+    Raises:
+        LibraryError: the stored blob is corrupt.
+    """
+    blob = session.scalar(select(Caption.attention).where(Caption.id == caption_id))
+    return decode_attention(blob) if blob is not None else None
 
 
 def _check_text(text: str) -> str:
@@ -255,6 +265,61 @@ def add_model_caption(
         photo.status = STATUS_CAPTIONED
     session.flush()
     return True
+
+
+def forget_model_captions(
+    session: Session, photo_ids: Iterable[int] | None, model_id: str | None = None
+) -> int:
+    """Delete model captions that nobody reviewed, so that the caption queue captions the photos again.
+
+    Args:
+        photo_ids: the photos to re-caption; ``None`` for every photo of the library.
+        model_id: forget only this model's captions; ``None`` for every model's.
+
+    User and reviewed captions are never touched (they are people's work). The
+    FTS index follows through its triggers; a photo left without any caption
+    becomes ``new`` again (``failed`` if it has failures). Returns how many
+    captions were deleted.
+
+    Raises:
+        LibraryError: ``model_id`` is empty or ``"user"``.
+    """
+    if model_id is not None and (not model_id or model_id == USER_SOURCE):
+        raise LibraryError(f"invalid model id {model_id!r}: it must be non-empty and not {USER_SOURCE!r}")
+    where: list[Any] = [Caption.is_user.is_(False), Caption.reviewed.is_(False)]
+    if model_id is not None:
+        where.append(Caption.source == model_id)
+    if photo_ids is None:
+        chunks: list[list[int] | None] = [None]
+    else:
+        ids = list(dict.fromkeys(int(i) for i in photo_ids))
+        chunks = [ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
+    deleted = 0
+    for chunk in chunks:
+        in_chunk = [] if chunk is None else [Caption.photo_id.in_(chunk)]
+        deleted += int(
+            session.execute(
+                delete(Caption).where(*where, *in_chunk).execution_options(synchronize_session=False)
+            ).rowcount  # type: ignore[attr-defined]
+            or 0
+        )
+        # Photos left without a caption are pending again: new, or failed if they have failures.
+        uncaptioned = [
+            Photo.status == STATUS_CAPTIONED,
+            ~exists().where(Caption.photo_id == Photo.id),
+            *([] if chunk is None else [Photo.id.in_(chunk)]),
+        ]
+        has_failure = exists().where(Failure.path == Photo.path)
+        for status, clause in ((STATUS_FAILED, has_failure), (STATUS_NEW, ~has_failure)):
+            session.execute(
+                update(Photo)
+                .where(*uncaptioned, clause)
+                .values(status=status)
+                .execution_options(synchronize_session=False)
+            )
+    session.expire_all()
+    log.info("forgot %d model captions (model %s)", deleted, model_id or "any")
+    return deleted
 
 
 def pending_stmt(

@@ -1,11 +1,10 @@
 """``photoscribe library ...``: the library commands of the command-line interface.
 
 :func:`register` adds the ``library`` group to the top-level parser. Each
-subcommand is one ``_add_<name>(commands)`` function that builds its parser
-and sets ``func`` to a handler ``(args) -> exit code``; to add a command
-(``add``, ``scan``, ``watch``, ``caption-pending``), write such a function and
-append it to :data:`SUBCOMMANDS`. Handlers stay thin: parse, call ``core``,
-print.
+subcommand is one ``_add_<name>(commands, common)`` function that builds its
+parser and sets ``func`` to a handler ``(args) -> exit code``; to add a
+command, write such a function and append it to :data:`SUBCOMMANDS`. Handlers
+stay thin: parse, call ``core``, print.
 """
 
 from __future__ import annotations
@@ -14,16 +13,20 @@ import argparse
 import functools
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from photoscribe.core.errors import CancelledError, PhotoscribeError
+from photoscribe.core.errors import CancelledError, LibraryError, PhotoscribeError
 from photoscribe.core.library import export as exporting
+from photoscribe.core.library import scanner as scanning
 from photoscribe.core.library.database import Library, default_library_path
 from photoscribe.core.library.photos import PhotoRef
+from photoscribe.core.library.scanner import ScanReport
 from photoscribe.core.library.search import search
 from photoscribe.core.library.similar import similar
 from photoscribe.core.progress import Progress, ProgressCallback
@@ -84,11 +87,11 @@ def guarded(handler: Handler) -> Handler:
     return run
 
 
-def progress_bar(description: str) -> tuple[ProgressCallback, Callable[[], None]]:
+def progress_bar(description: str, unit: str = "photo") -> tuple[ProgressCallback, Callable[[], None]]:
     """A tqdm bar on stderr fed by :class:`Progress`, and a function that closes it."""
     from tqdm import tqdm
 
-    bar = tqdm(desc=description, unit="photo", file=sys.stderr, disable=not sys.stderr.isatty())
+    bar = tqdm(desc=description, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty())
 
     def update(progress: Progress) -> None:
         if progress.total is not None:
@@ -281,6 +284,189 @@ def _remove(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- add and scan
+
+
+def _print_scan(report: ScanReport) -> None:
+    print(
+        f"added {report.added}, updated {report.updated}, moved {report.moved}, "
+        f"missing {report.missing}, unchanged {report.unchanged}, duplicates {report.duplicates}, "
+        f"not images {report.skipped}, failed {report.failed} ({report.seconds:.1f} s)"
+    )
+
+
+def _add_add(commands: Commands, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser("add", parents=[common], help="add a folder of photos and scan it")
+    parser.add_argument("folder", type=Path, metavar="FOLDER", help="the folder (scanned recursively)")
+    parser.add_argument(
+        "--no-recursive", dest="recursive", action="store_false", help="only the folder itself, no subfolders"
+    )
+    parser.set_defaults(func=guarded(_add))
+
+
+def _add(args: argparse.Namespace) -> int:
+    on_progress, close = progress_bar("scanning", unit="file")
+    try:
+        with open_library(args) as library:
+            folder, report = scanning.add_folder(
+                library, args.folder, recursive=args.recursive, on_progress=on_progress
+            )
+    finally:
+        close()
+    print(f"folder {folder.path}")
+    _print_scan(report)
+    return 0
+
+
+def _add_scan(commands: Commands, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "scan", parents=[common], help="rescan every folder for new, changed, moved and deleted photos"
+    )
+    parser.set_defaults(func=guarded(_scan))
+
+
+def _scan(args: argparse.Namespace) -> int:
+    on_progress, close = progress_bar("scanning", unit="file")
+    try:
+        with open_library(args) as library:
+            if not library.list_folders():
+                print("no folders yet; add one with `photoscribe library add FOLDER`", file=sys.stderr)
+                return 1
+            report = scanning.rescan_all(library, on_progress=on_progress)
+    finally:
+        close()
+    _print_scan(report)
+    return 0
+
+
+# --------------------------------------------------------------------------- captioning
+
+
+def _add_caption_pending(commands: Commands, common: argparse.ArgumentParser) -> None:
+    from photoscribe.core.cli import add_model_options
+
+    parser = commands.add_parser(
+        "caption-pending", parents=[common], help="caption every photo the model has not captioned yet"
+    )
+    add_model_options(parser)
+    parser.add_argument("--batch-size", type=int, default=16, help="photos per batch (default: 16)")
+    parser.add_argument(
+        "--max-attempts", type=int, default=3, help="give up on a photo after this many failures (default: 3)"
+    )
+    parser.set_defaults(func=guarded(_caption_pending))
+
+
+def _caption_pending(args: argparse.Namespace) -> int:
+    from photoscribe.core.cli import load_captioner
+    from photoscribe.core.library.queue import CaptionQueue
+
+    with open_library(args) as library:
+        captioner = load_captioner(args, batch_size=args.batch_size)
+        queue = CaptionQueue(library, captioner, batch_size=args.batch_size, max_attempts=args.max_attempts)
+        on_progress, close = progress_bar(f"captioning ({captioner.model_id})")
+        try:
+            report = queue.run_once(on_progress=on_progress)
+        finally:
+            close()
+        print(report.describe())
+        if report.failed:
+            for failure in library.list_failures(limit=20):
+                print(f"failed ({failure.attempts}x): {failure.path}: {failure.error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+# --------------------------------------------------------------------------- watch
+
+
+def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
+    from photoscribe.core.cli import add_model_options
+
+    parser = commands.add_parser(
+        "watch",
+        parents=[common],
+        help="watch every folder and caption new photos as they arrive (Ctrl-C stops)",
+    )
+    add_model_options(parser)
+    parser.add_argument("--batch-size", type=int, default=16, help="photos per captioning batch")
+    parser.add_argument("--no-scan", dest="scan", action="store_false", help="skip the catch-up rescan")
+    parser.set_defaults(func=guarded(_watch))
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from photoscribe.core.library.queue import CaptionQueue
+    from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher
+
+    with open_library(args) as library:
+        folders = library.list_folders()
+        if not folders:
+            print("no folders yet; add one with `photoscribe library add FOLDER`", file=sys.stderr)
+            return 1
+        if args.scan:  # catch up with what changed while nobody was watching
+            _print_scan(scanning.rescan_all(library))
+        queue: CaptionQueue | None = None
+        captioner = _optional_captioner(args)
+        if captioner is not None:
+            queue = CaptionQueue(
+                library,
+                captioner,
+                batch_size=args.batch_size,
+                on_captioned=lambda ids: print(f"captioned {len(ids)} photos", flush=True),
+            )
+
+        def changed(summary: ChangeSummary) -> None:
+            print(summary.describe(), flush=True)
+            if queue is not None and (summary.added or summary.updated or summary.moved):
+                queue.wake()
+
+        watcher = FolderWatcher(library, on_change=changed)
+        stop = threading.Event()
+        restore = _stop_on_sigterm(stop)
+        try:
+            watcher.start()
+            for folder in folders:
+                try:
+                    watcher.watch(folder.path)
+                except LibraryError as exc:
+                    print(f"not watching {folder.path}: {exc}", file=sys.stderr)
+            if queue is not None:
+                queue.start()
+            print(f"watching {len(watcher.roots)} folders; Ctrl-C stops", flush=True)
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            watcher.stop()
+            if queue is not None:
+                queue.stop()
+            restore()
+    print("stopped", flush=True)
+    return 0
+
+
+def _optional_captioner(args: argparse.Namespace) -> Any:
+    """The model to caption with, or ``None`` (with a note) when there is none."""
+    from photoscribe.core.cli import load_captioner
+    from photoscribe.core.paths import active_model_path
+
+    if args.model is None and active_model_path() is None:
+        print("no captioning model: watching only (pass --model CKPT to caption new photos)", flush=True)
+        return None
+    return load_captioner(args, batch_size=args.batch_size)
+
+
+def _stop_on_sigterm(stop: threading.Event) -> Callable[[], None]:
+    """Make SIGTERM set ``stop`` (main thread only); returns a function restoring the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
 # --------------------------------------------------------------------------- registration
 
 SUBCOMMANDS: tuple[Callable[[Commands, argparse.ArgumentParser], None], ...] = (
@@ -290,6 +476,10 @@ SUBCOMMANDS: tuple[Callable[[Commands, argparse.ArgumentParser], None], ...] = (
     _add_set_caption,
     _add_export,
     _add_remove,
+    _add_add,
+    _add_scan,
+    _add_caption_pending,
+    _add_watch,
 )
 
 

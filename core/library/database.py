@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +22,6 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
-import platformdirs
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -44,6 +43,7 @@ from photoscribe.core.library.records import (
     LibraryStats,
     PhotoInfo,
 )
+from photoscribe.core.paths import data_dir
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,15 @@ _REQUIRED_TABLES = {"folders", "photos", "captions", "failures", "captions_fts"}
 
 
 def default_library_path() -> Path:
-    """Where the library lives unless told otherwise: ``$PHOTOSCRIBE_LIBRARY`` or the user data dir."""
+    """Where the library lives unless told otherwise.
+
+    ``$PHOTOSCRIBE_LIBRARY`` first, else ``library.sqlite3`` in the data folder
+    (:func:`photoscribe.core.paths.data_dir`, which ``$PHOTOSCRIBE_HOME`` moves).
+    """
     override = os.environ.get(LIBRARY_ENV)
     if override:
         return Path(override).expanduser()
-    return Path(platformdirs.user_data_dir("photoscribe")) / LIBRARY_FILENAME
+    return data_dir() / LIBRARY_FILENAME
 
 
 def open_engine(path: str | os.PathLike[str]) -> Engine:
@@ -333,6 +337,10 @@ class Library:
         with self.session() as s:
             return ops.get_photo(s, photo)
 
+    def get_photos(self, photo_ids: Iterable[int]) -> list[PhotoInfo]:
+        with self.session() as s:
+            return ops.get_photos(s, photo_ids)
+
     def list_photos(
         self,
         *,
@@ -343,6 +351,14 @@ class Library:
     ) -> list[PhotoInfo]:
         with self.session() as s:
             return ops.list_photos(s, folder=folder, status=status, limit=limit, offset=offset)
+
+    def folder_counts(self) -> dict[int, int]:
+        with self.session() as s:
+            return ops.folder_counts(s)
+
+    def count_added_since(self, since: datetime) -> int:
+        with self.session() as s:
+            return ops.count_added_since(s, since)
 
     def known_files(self, folder: ops.FolderRef | None = None) -> dict[str, FileStamp]:
         with self.session() as s:
@@ -374,9 +390,17 @@ class Library:
         with self.session() as s:
             return caps.captions_for(s, photo)
 
+    def best_captions(self, photo_ids: Sequence[int]) -> dict[int, CaptionInfo]:
+        with self.session() as s:
+            return caps.best_captions(s, photo_ids)
+
     def best_caption(self, photo: ops.PhotoRef) -> CaptionInfo | None:
         with self.session() as s:
             return caps.best_caption(s, photo)
+
+    def caption_attention(self, caption_id: int) -> np.ndarray | None:
+        with self.session() as s:
+            return caps.caption_attention(s, caption_id)
 
     def set_user_caption(self, photo: ops.PhotoRef, text: str, *, language: str = "en") -> CaptionInfo | None:
         with self.transaction() as s:
@@ -403,6 +427,11 @@ class Library:
             return caps.add_model_caption(
                 s, photo_id, model_id, text, score, alternatives, attention, language=language
             )
+
+    def forget_model_captions(self, photo_ids: Iterable[int] | None, model_id: str | None = None) -> int:
+        """Delete unreviewed model captions (of ``model_id``, else of all models) so they are made again."""
+        with self.transaction() as s:
+            return caps.forget_model_captions(s, photo_ids, model_id)
 
     def pending_for_model(
         self,

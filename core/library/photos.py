@@ -313,6 +313,16 @@ def get_photo(session: Session, ref: PhotoRef) -> PhotoInfo | None:
     return PhotoInfo.from_orm(photo) if photo is not None else None
 
 
+def get_photos(session: Session, photo_ids: Iterable[int]) -> list[PhotoInfo]:
+    """The photos with these ids, in id order; unknown ids are left out."""
+    ids = list(dict.fromkeys(int(i) for i in photo_ids))
+    found: list[PhotoInfo] = []
+    for start in range(0, len(ids), 500):  # ids per IN (...) list
+        stmt = select(Photo).where(Photo.id.in_(ids[start : start + 500]))
+        found.extend(PhotoInfo.from_orm(p) for p in session.scalars(stmt))
+    return sorted(found, key=lambda p: p.id)
+
+
 def list_photos(
     session: Session,
     *,
@@ -337,6 +347,24 @@ def filter_folder(stmt: Select[Any], folder: FolderRef | None) -> Select[Any]:
     if isinstance(folder, int):
         return stmt.where(Photo.folder_id == folder)
     return stmt.where(_under_clause(Photo.path, normalize_path(folder)))
+
+
+def folder_counts(session: Session) -> dict[int, int]:
+    """Folder id -> how many of its photos are present (missing photos are not counted)."""
+    stmt = (
+        select(Photo.folder_id, func.count())
+        .where(Photo.status != STATUS_MISSING, Photo.folder_id.is_not(None))
+        .group_by(Photo.folder_id)
+    )
+    return {int(folder_id): int(count) for folder_id, count in session.execute(stmt)}
+
+
+def count_added_since(session: Session, since: datetime) -> int:
+    """How many present photos were added to the library at or after ``since`` (naive UTC)."""
+    stmt = (
+        select(func.count()).select_from(Photo).where(Photo.status != STATUS_MISSING, Photo.added_at >= since)
+    )
+    return int(session.scalar(stmt) or 0)
 
 
 def known_files(session: Session, folder: FolderRef | None = None) -> dict[str, FileStamp]:

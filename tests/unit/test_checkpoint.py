@@ -17,8 +17,12 @@ from photoscribe.core.vocab import Vocabulary
 from photoscribe.core.weights import find_encoder_weights, hub_cache_path
 
 
-def test_round_trip_gives_identical_outputs(tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary) -> None:
-    path = save_checkpoint(tmp_path / "m.pt", tiny_model, tiny_vocab, {"training_data": "unit", "metrics": {"CIDEr": 1.5}})
+def test_round_trip_gives_identical_outputs(
+    tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary
+) -> None:
+    path = save_checkpoint(
+        tmp_path / "m.pt", tiny_model, tiny_vocab, {"training_data": "unit", "metrics": {"CIDEr": 1.5}}
+    )
     model, ckpt = load_model(path)
     assert ckpt.vocab == tiny_vocab and ckpt.config == tiny_model.config
     assert ckpt.metadata["metrics"] == {"CIDEr": 1.5} and ckpt.model_id.startswith("m-")
@@ -32,7 +36,7 @@ def test_round_trip_gives_identical_outputs(tmp_path: Path, tiny_model: CaptionM
 
 
 class _Evil:
-    def __reduce__(self):  # noqa: ANN204 - runs os.system on unpickling
+    def __reduce__(self):
         import os
 
         return (os.system, ("touch /tmp/photoscribe_pwned",))
@@ -82,7 +86,9 @@ def test_plain_pickle_and_garbage_are_refused(tmp_path: Path) -> None:
         (lambda d: d["decoder"].pop("fc.weight"), "do not fit"),
     ],
 )
-def test_schema_mismatch_is_refused(tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary, mutate, message: str) -> None:  # noqa: ANN001
+def test_schema_mismatch_is_refused(
+    tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary, mutate, message: str
+) -> None:
     data = torch.load(save_checkpoint(tmp_path / "g.pt", tiny_model, tiny_vocab), weights_only=True)
     mutate(data)
     bad = tmp_path / "bad.pt"
@@ -91,24 +97,36 @@ def test_schema_mismatch_is_refused(tmp_path: Path, tiny_model: CaptionModel, ti
         load_model(bad)
 
 
-def test_imagenet_encoder_not_stored_and_missing_weights_explained(tmp_path: Path, tiny_vocab: Vocabulary) -> None:
-    cfg = ModelConfig(vocab_size=len(tiny_vocab), encoder="resnet18", embed_dim=8, hidden_dim=8, attention_dim=8)
+def test_imagenet_encoder_not_stored_and_missing_weights_explained(
+    tmp_path: Path, tiny_vocab: Vocabulary
+) -> None:
+    cfg = ModelConfig(
+        vocab_size=len(tiny_vocab), encoder="resnet18", embed_dim=8, hidden_dim=8, attention_dim=8
+    )
     path = save_checkpoint(tmp_path / "r18.pt", CaptionModel(cfg), tiny_vocab)
     assert load_checkpoint(path).encoder_state is None
     assert path.stat().st_size < 1_000_000  # the 45 MB ResNet is not copied into the file
     with pytest.raises(AssetMissingError) as err:
         load_model(path)
     msg = str(err.value)
-    assert "resnet18-f37072fd.pth" in msg and str(hub_cache_path("resnet18")) in msg and "--encoder-weights" in msg
+    assert (
+        "resnet18-f37072fd.pth" in msg
+        and str(hub_cache_path("resnet18")) in msg
+        and "--encoder-weights" in msg
+    )
 
 
-def test_local_encoder_weights_are_found_and_loaded(tmp_path: Path, tiny_vocab: Vocabulary, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_encoder_weights_are_found_and_loaded(
+    tmp_path: Path, tiny_vocab: Vocabulary, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from torchvision.models import resnet18
 
     reference = resnet18(weights=None)
     weights = tmp_path / "resnet18-local.pth"
     torch.save(reference.state_dict(), weights)
-    cfg = ModelConfig(vocab_size=len(tiny_vocab), encoder="resnet18", embed_dim=8, hidden_dim=8, attention_dim=8)
+    cfg = ModelConfig(
+        vocab_size=len(tiny_vocab), encoder="resnet18", embed_dim=8, hidden_dim=8, attention_dim=8
+    )
     path = save_checkpoint(tmp_path / "r18.pt", CaptionModel(cfg), tiny_vocab)
     model, _ = load_model(path, encoder_weights=weights)
     torch.testing.assert_close(model.encoder.body[0].weight, reference.conv1.weight)

@@ -54,7 +54,9 @@ def test_outputs_respect_length_and_never_contain_specials(tiny_model: CaptionMo
             assert not set(h.tokens) & {0, 1, 2, 3}
             assert h.attention.shape == (len(h.tokens), 16)
             torch.testing.assert_close(h.attention.sum(1), torch.ones(len(h.tokens)))
-    for h in sample(tiny_model.decoder, feats, max_len=6, temperature=1.5, generator=torch.Generator().manual_seed(0)):
+    for h in sample(
+        tiny_model.decoder, feats, max_len=6, temperature=1.5, generator=torch.Generator().manual_seed(0)
+    ):
         assert len(h.tokens) <= 6 and not set(h.tokens) & {0, 1, 2, 3}
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -443,9 +445,29 @@ def test_dates_round_trip(library: Library, photo_dir: Path) -> None:
 
 def test_default_library_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("PHOTOSCRIBE_LIBRARY", raising=False)
+    assert default_library_path() == Path(os.environ["PHOTOSCRIBE_HOME"]) / "data" / "library.sqlite3"
+    monkeypatch.delenv("PHOTOSCRIBE_HOME")
     default = default_library_path()
     assert default.name == "library.sqlite3" and "photoscribe" in str(default.parent)
     monkeypatch.setenv("PHOTOSCRIBE_LIBRARY", str(tmp_path / "elsewhere" / "lib.db"))
     assert default_library_path() == tmp_path / "elsewhere" / "lib.db"
     with Library.open() as lib:  # creates the folder
         assert lib.path == tmp_path / "elsewhere" / "lib.db" and lib.path.is_file()
+
+
+def test_caption_attention_and_get_photos(library: Library, photo_dir: Path) -> None:
+    a, b = _add(library, photo_dir / "a.jpg"), _add(library, photo_dir / "b.jpg")
+    maps = np.random.default_rng(0).random((3, 7, 7)).astype(np.float32)
+    library.add_model_caption(a.id, MODEL, "a red kite", attention=maps)
+    library.add_model_caption(b.id, MODEL, "a blue kite")
+    with_maps, without = library.best_caption(a.id), library.best_caption(b.id)
+    stored = library.caption_attention(with_maps.id)
+    assert stored.shape == (3, 7, 7) and np.allclose(stored, maps, atol=1e-3)
+    assert library.caption_attention(without.id) is None
+    assert library.caption_attention(10_000) is None
+    with library.transaction() as s:
+        s.execute(text("UPDATE captions SET attention = x'00ff' WHERE id = :id"), {"id": with_maps.id})
+    with pytest.raises(LibraryError, match="corrupt"):
+        library.caption_attention(with_maps.id)
+    assert [p.id for p in library.get_photos([b.id, 10_000, a.id, b.id])] == [a.id, b.id]
+    assert library.best_captions([a.id, b.id])[b.id].text == "a blue kite"

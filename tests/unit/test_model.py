@@ -48,7 +48,7 @@ def test_attention_weights_sum_to_one_and_respond_to_hidden_state() -> None:
     att = Attention(feature_dim=8, hidden_dim=6, attention_dim=5, activation="tanh")
     feats = torch.randn(3, 10, 8)
     ctx1, a1 = att(feats, torch.randn(3, 6))
-    ctx2, a2 = att(feats, torch.randn(3, 6))
+    _, a2 = att(feats, torch.randn(3, 6))
     assert a1.shape == (3, 10) and ctx1.shape == (3, 8)
     torch.testing.assert_close(a1.sum(dim=1), torch.ones(3))
     assert (a1 >= 0).all()

@@ -22,7 +22,7 @@ def test_build_respects_min_freq_and_reports_coverage() -> None:
 
 
 def test_encode_decode_round_trip_and_unknowns() -> None:
-    vocab = Vocabulary("a red circle left of blue square".split(), max_len=5)
+    vocab = Vocabulary(["a", "red", "circle", "left", "of", "blue", "square"], max_len=5)
     ids = vocab.encode("A red circle, left of a blue square")
     assert ids[0] == vocab.start_id and ids[-1] == vocab.end_id
     assert len(ids) == 5 + 2  # truncated to max_len words

@@ -1,0 +1,348 @@
+"""The captioning queue: caption every photo the current model has not captioned yet.
+
+The queue *is* the database: :func:`~photoscribe.core.library.captions.pending_for_model`
+lists the photos on disk without a caption by this model and without
+``max_attempts`` failures, oldest first. :class:`CaptionQueue` takes them
+``batch_size`` at a time, captions them with
+:meth:`~photoscribe.core.captioner.Captioner.iter_batches` and writes each
+batch in one transaction: per photo the caption with its n-best list and
+attention maps, and its pooled feature (for "more like this"), together in a
+savepoint, so a photo never has one without the other.
+
+Nothing is kept in memory that the database does not also know, so a killed
+process resumes where it stopped, and no photo is captioned twice: the
+``(photo_id, source)`` unique constraint makes
+:func:`~photoscribe.core.library.captions.add_model_caption` refuse a second
+caption by the same model, even from another process.
+
+Failures are recorded per file (``record_failure``) and retried on later
+runs until ``max_attempts``; a file that vanished is marked missing instead.
+
+Use :meth:`CaptionQueue.run_once` in the foreground (the CLI), or
+:meth:`CaptionQueue.start` for a worker thread that sleeps until
+:meth:`CaptionQueue.wake` (new photos) and can be paused between batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from photoscribe.core.captioner import CaptionFailure, CaptionResult
+from photoscribe.core.errors import LibraryError
+from photoscribe.core.library import captions as caps
+from photoscribe.core.library import photos as ops
+from photoscribe.core.library.blobs import encode_attention
+from photoscribe.core.library.database import Library
+from photoscribe.core.library.records import PhotoInfo
+from photoscribe.core.library.similar import store_feature
+from photoscribe.core.progress import ProgressCallback, ProgressTracker
+
+log = logging.getLogger(__name__)
+
+RECOUNT_EVERY_S = 2.0  # how often the progress total is refreshed with new arrivals
+MAX_EXCLUDED = 20_000  # ids left out of one run (failed this run) before the run ends early
+
+
+class BatchCaptioner(Protocol):
+    """What the queue needs of :class:`~photoscribe.core.captioner.Captioner`."""
+
+    model_id: str
+
+    def iter_batches(
+        self, paths: Iterable[str | os.PathLike[str]], cancel: threading.Event | None = None
+    ) -> Iterator[tuple[list[CaptionResult], list[CaptionFailure]]]: ...
+
+
+@dataclass(frozen=True)
+class QueueReport:
+    """What one :meth:`CaptionQueue.run_once` did.
+
+    Attributes:
+        captioned: photos that got a caption by this model.
+        failed: photos whose captioning failed (recorded; retried on a later run up to ``max_attempts``).
+        skipped: photos left alone: captioned meanwhile by another process, deleted, or whose file vanished.
+        seconds: wall time.
+        cancelled: stopped early by the cancel event or :meth:`CaptionQueue.stop`.
+    """
+
+    captioned: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def describe(self) -> str:
+        rate = self.captioned / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.captioned} captioned, {self.failed} failed, {self.skipped} skipped "
+            f"in {self.seconds:.1f} s ({rate:.1f} photos/s)" + (" (cancelled)" if self.cancelled else "")
+        )
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """The outcome of one batch, by photo id."""
+
+    captioned: list[int]
+    failed: list[int]
+    skipped: list[int]
+    retry_later: list[int]  # failed, with attempts left
+    last_text: str
+
+
+class CaptionQueue:
+    """Captions the library's pending photos with one captioner, in the foreground or on a thread.
+
+    Args:
+        library: the library; every batch opens its own session.
+        captioner: a loaded :class:`~photoscribe.core.captioner.Captioner` (its ``model_id``
+            names the caption source and the feature model).
+        batch_size: photos taken from the database and captioned per batch.
+        max_attempts: failures after which a photo is no longer tried.
+        on_progress: default progress callback (stage ``"caption"``), used by the worker thread.
+        on_captioned: called with the ids captioned by each batch, on the thread that captioned them.
+    """
+
+    def __init__(
+        self,
+        library: Library,
+        captioner: BatchCaptioner,
+        *,
+        batch_size: int = 16,
+        max_attempts: int = caps.DEFAULT_MAX_ATTEMPTS,
+        on_progress: ProgressCallback | None = None,
+        on_captioned: Callable[[list[int]], None] | None = None,
+    ) -> None:
+        if batch_size < 1 or max_attempts < 1:
+            raise LibraryError("batch_size and max_attempts must be at least 1")
+        self.library = library
+        self.captioner = captioner
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.on_progress = on_progress
+        self.on_captioned = on_captioned
+        self._cond = threading.Condition()
+        self._run_lock = threading.Lock()  # one run at a time (worker thread or caller)
+        self._stop = threading.Event()
+        self._paused = False
+        self._woken = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def model_id(self) -> str:
+        return self.captioner.model_id
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def running(self) -> bool:
+        """The worker thread is alive."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    @property
+    def busy(self) -> bool:
+        """A run is captioning or waiting between batches."""
+        return self._busy
+
+    def pause(self) -> None:
+        """Stop after the current batch until :meth:`resume`."""
+        with self._cond:
+            self._paused = True
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """There may be new pending photos: let the worker thread look (cheap; call it freely)."""
+        with self._cond:
+            self._woken = True
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ background mode
+
+    def start(self) -> None:
+        """Start the worker thread; it captions what is pending now, then sleeps until :meth:`wake`."""
+        if self.running:
+            return
+        self._stop.clear()
+        with self._cond:
+            self._woken = True
+        self._thread = threading.Thread(target=self._work, name="photoscribe-caption-queue", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 60.0) -> None:
+        """Stop the worker thread after the batch in hand is stored, and join it.
+
+        Only the worker thread stops; a foreground :meth:`run_once` is stopped by its ``cancel`` event.
+        """
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("the caption queue did not stop within %s s", timeout)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop.is_set() or (self._woken and not self._paused))
+                if self._stop.is_set():
+                    return
+                self._woken = False
+            try:
+                report = self.run_once(cancel=self._stop)
+            except Exception:  # keep the worker alive: the failure is logged with its traceback
+                log.exception("captioning batch failed; retrying when woken again")
+                continue
+            if report.captioned or report.failed:
+                log.info("caption queue: %s", report.describe())
+
+    # ------------------------------------------------------------------ one run
+
+    def run_once(
+        self, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+    ) -> QueueReport:
+        """Caption pending photos until none is left (or cancelled); returns what was done.
+
+        A photo that fails is not retried in the same run. Progress: stage
+        ``"caption"``, ``total`` = photos pending at the start plus new
+        arrivals, with rate (photos/s) and ETA.
+        """
+        on_progress = on_progress or self.on_progress
+        with self._run_lock:
+            self._busy = True
+            try:
+                return self._run(on_progress, cancel)
+            finally:
+                self._busy = False
+
+    def _run(self, on_progress: ProgressCallback | None, cancel: threading.Event | None) -> QueueReport:
+        start = time.perf_counter()
+        tracker = ProgressTracker("caption", self._count_pending(), on_progress)
+        tracker.update(0)
+        tried: set[int] = set()  # failed or skipped in this run: not taken again by it
+        retry_later: set[int] = set()  # failed in this run, still pending for a later one
+        captioned = failed = skipped = 0
+        last_count = time.monotonic()
+        cancelled = False
+        while True:
+            if not self._wait_unpaused(cancel):
+                cancelled = True
+                break
+            batch = self.library.pending_for_model(
+                self.model_id, self.batch_size, max_attempts=self.max_attempts, exclude_ids=tried
+            )
+            if not batch:
+                break
+            stored, stopped = self._caption_batch(batch, cancel)
+            captioned += len(stored.captioned)
+            failed += len(stored.failed)
+            skipped += len(stored.skipped)
+            tried.update(stored.failed, stored.skipped)
+            retry_later.update(stored.retry_later)
+            if stored.captioned and self.on_captioned is not None:
+                self.on_captioned(list(stored.captioned))
+            done = captioned + failed + skipped
+            if time.monotonic() - last_count >= RECOUNT_EVERY_S:  # take in new arrivals
+                last_count = time.monotonic()
+                tracker.total = done + max(0, self._count_pending() - len(retry_later))
+            tracker.total = max(tracker.total or 0, done)
+            tracker.update(done, stored.last_text)
+            if stopped:
+                cancelled = True
+                break
+            if len(tried) > MAX_EXCLUDED:
+                log.warning(
+                    "over %d photos failed in this run; the rest waits for the next run", MAX_EXCLUDED
+                )
+                break
+        return QueueReport(captioned, failed, skipped, time.perf_counter() - start, cancelled)
+
+    @staticmethod
+    def _should_stop(cancel: threading.Event | None) -> bool:
+        return cancel is not None and cancel.is_set()
+
+    def _wait_unpaused(self, cancel: threading.Event | None) -> bool:
+        """Block while paused; False if stopped or cancelled meanwhile."""
+        with self._cond:
+            while self._paused and not self._should_stop(cancel):
+                self._cond.wait(0.2)  # the cancel event cannot notify us: look now and then
+        return not self._should_stop(cancel)
+
+    def _count_pending(self) -> int:
+        return self.library.count_pending(self.model_id, max_attempts=self.max_attempts)
+
+    def _caption_batch(self, batch: list[PhotoInfo], cancel: threading.Event | None) -> tuple[_Stored, bool]:
+        """Caption one batch and store it; the flag says the run was stopped before the batch was done."""
+        results: list[CaptionResult] = []
+        failures: list[CaptionFailure] = []
+        for batch_results, batch_failures in self.captioner.iter_batches([p.path for p in batch], cancel):
+            results.extend(batch_results)
+            failures.extend(batch_failures)
+        handled = {os.fspath(r.path) for r in results} | {os.fspath(f.path) for f in failures}
+        stopped = len(handled) < len(batch)
+        return self._store(batch, results, failures), stopped
+
+    def _store(
+        self, batch: list[PhotoInfo], results: list[CaptionResult], failures: list[CaptionFailure]
+    ) -> _Stored:
+        by_path = {p.path: p for p in batch}
+        # Compress outside the transaction: the write lock is held only for the inserts.
+        blobs = [encode_attention(r.attention) for r in results]
+        captioned: list[int] = []
+        failed: list[int] = []
+        skipped: list[int] = []
+        retry_later: list[int] = []
+        with self.library.transaction() as session:
+            for result, blob in zip(results, blobs, strict=True):
+                photo = by_path[os.fspath(result.path)]
+                try:
+                    with session.begin_nested():
+                        added = caps.add_model_caption(
+                            session,
+                            photo.id,
+                            self.model_id,
+                            result.text,
+                            result.logprob,
+                            [(alt.text, alt.logprob) for alt in result.alternatives],
+                            blob,
+                        )
+                        if added:
+                            store_feature(session, photo.id, result.feature, self.model_id)
+                except LibraryError as exc:
+                    if (
+                        caps.record_failure(session, photo.path, f"captioning failed: {exc}")
+                        < self.max_attempts
+                    ):
+                        retry_later.append(photo.id)
+                    failed.append(photo.id)
+                    continue
+                (captioned if added else skipped).append(photo.id)
+            for failure in failures:
+                photo = by_path[os.fspath(failure.path)]
+                if not os.path.lexists(photo.path):
+                    # Gone (a move is caught up by the watcher or the next scan, keeping the caption).
+                    ops.mark_missing(session, photo.path)
+                    skipped.append(photo.id)
+                else:
+                    if caps.record_failure(session, photo.path, failure.error) < self.max_attempts:
+                        retry_later.append(photo.id)
+                    failed.append(photo.id)
+        return _Stored(captioned, failed, skipped, retry_later, results[-1].text if results else "")

@@ -1,0 +1,476 @@
+"""Keep the library in step with the watched folders while the app runs.
+
+The watchdog observer's handler only *enqueues* events. One consumer thread
+owns everything else:
+
+* **Coalescing**: events are folded per path. A created/modified file waits
+  until no event touched it for ``debounce_s``, then until its size and
+  mtime are the same over ``stable_checks`` polls (and a JPEG or PNG ends
+  with its end marker), so a file still being copied is retried, never
+  indexed half-written. Due files are indexed together by
+  :func:`~photoscribe.core.library.scanner.index_paths`, in batched
+  transactions, at most once per poll interval, so a burst of thousands of
+  copied files becomes a few large writes.
+* **Moves** keep the photo's id and captions (``move_photo`` /
+  ``move_directory``). A move out of every watched folder (or into a hidden
+  one) marks the photo missing; a move in is indexed like a new file. A move
+  between two separately watched folders arrives as a delete and a create;
+  the create is recognised as a move by content hash.
+* **Deletes** mark photos missing (kept with their captions; see
+  :mod:`~photoscribe.core.library.scanner` for why).
+
+After each round that changed the library, ``on_change`` receives a
+:class:`ChangeSummary` on the consumer thread. Events that happen while the
+watcher is stopped are caught up by a rescan
+(:func:`~photoscribe.core.library.scanner.rescan_all`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
+
+from photoscribe.core.errors import LibraryError
+from photoscribe.core.library import photos as ops
+from photoscribe.core.library.database import Library
+from photoscribe.core.library.scanner import excluded_dirs, index_paths, is_ignored_name
+from photoscribe.core.library.schema import STATUS_MISSING, Photo
+
+log = logging.getLogger(__name__)
+
+# Event types worth a look; "opened" and "closed_no_write" are only noise.
+_FILE_TOUCHED = frozenset({"created", "modified", "closed", "attrib"})
+_INTERESTING = _FILE_TOUCHED | {"moved", "deleted"}
+_TAIL_BYTES = 64
+SETTLE_TIMEOUT_S = 10.0  # a file that stays unchanged but looks truncated is indexed anyway after this
+
+
+@dataclass(frozen=True)
+class ChangeSummary:
+    """What one round of the watcher changed, by photo id."""
+
+    added: tuple[int, ...] = ()
+    updated: tuple[int, ...] = ()
+    moved: tuple[int, ...] = ()
+    removed: tuple[int, ...] = ()  # marked missing
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.updated or self.moved or self.removed)
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.moved)} moved, {len(self.removed)} removed"
+        )
+
+
+@dataclass(frozen=True)
+class _Event:
+    kind: str
+    src: str
+    dest: str
+    is_directory: bool
+
+
+@dataclass
+class _Pending:
+    """A file waiting to be indexed: when to look at it next and what it looked like last time."""
+
+    due: float
+    last: tuple[int, int] | None = None  # (size, mtime_ns)
+    stable: int = 0
+    stable_since: float = 0.0
+
+
+@dataclass
+class _Round:
+    added: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    moved: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+
+    def summary(self) -> ChangeSummary:
+        def unique(ids: list[int]) -> tuple[int, ...]:
+            return tuple(dict.fromkeys(ids))
+
+        return ChangeSummary(
+            unique(self.added), unique(self.updated), unique(self.moved), unique(self.removed)
+        )
+
+
+class _Handler(FileSystemEventHandler):
+    """Runs on watchdog's thread: enqueue and return."""
+
+    def __init__(self, push: Callable[[_Event], None]) -> None:
+        super().__init__()
+        self._push = push
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in _INTERESTING:
+            return
+        if event.is_directory and event.event_type in ("modified", "attrib", "closed"):
+            return  # a folder's mtime changes whenever a file in it does
+        src = os.fsdecode(event.src_path)
+        dest = os.fsdecode(event.dest_path) if event.dest_path else ""
+        self._push(_Event(event.event_type, src, dest, event.is_directory))
+
+
+class FolderWatcher:
+    """Watches folders with watchdog and keeps the library up to date (see the module docstring).
+
+    Args:
+        library: the library to update; the consumer thread opens its own sessions.
+        debounce_s: quiet time after the last event on a file before it is looked at.
+        stable_checks: how many polls in a row must see the same size and mtime.
+        on_change: called on the consumer thread with a summary after each round that changed something.
+    """
+
+    def __init__(
+        self,
+        library: Library,
+        *,
+        debounce_s: float = 0.5,
+        stable_checks: int = 2,
+        on_change: Callable[[ChangeSummary], None] | None = None,
+    ) -> None:
+        self.library = library
+        self.debounce_s = max(0.0, float(debounce_s))
+        self.stable_checks = max(1, int(stable_checks))
+        self.poll_s = max(0.05, self.debounce_s / 2)
+        self.on_change = on_change
+        self._cond = threading.Condition()
+        self._events: deque[_Event] = deque()
+        self._busy = False
+        self._stopping = False
+        self._pending: dict[str, _Pending] = {}  # consumer thread only
+        self._roots: set[str] = set()
+        self._root_snapshot: frozenset[str] = frozenset()  # read without a lock by the consumer
+        self._watch_lock = threading.Lock()  # guards _roots, _watches and the observer
+        self._watches: dict[str, ObservedWatch] = {}
+        self._observer: BaseObserver | None = None
+        self._consumer: threading.Thread | None = None
+        self._handler = _Handler(self._push)
+        self._library_prefix = ops.normalize_path(library.path)
+        self._excluded = excluded_dirs()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the observer and the consumer thread (watches added before are scheduled now)."""
+        with self._watch_lock:
+            if self._observer is not None:
+                return
+            self._stopping = False
+            self._observer = Observer()
+            self._observer.daemon = True
+            self._observer.start()
+            self._consumer = threading.Thread(target=self._run, name="photoscribe-watcher", daemon=True)
+            self._consumer.start()
+            self._reschedule()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Stop watching and join both threads; events not yet handled are dropped (a rescan catches up)."""
+        with self._watch_lock:
+            observer, consumer = self._observer, self._consumer
+            self._observer = self._consumer = None
+            self._watches.clear()
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if consumer is not None:
+            consumer.join(timeout)
+            if consumer.is_alive():
+                log.warning("the folder watcher did not stop within %s s", timeout)
+        with self._cond:
+            self._events.clear()
+            self._busy = False
+            self._cond.notify_all()
+        self._pending.clear()
+
+    @property
+    def running(self) -> bool:
+        consumer = self._consumer
+        return consumer is not None and consumer.is_alive()
+
+    def __enter__(self) -> FolderWatcher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ watched folders
+
+    @property
+    def roots(self) -> frozenset[str]:
+        """The folders being watched."""
+        return self._root_snapshot
+
+    def watch(self, path: str | os.PathLike[str]) -> None:
+        """Watch a folder recursively (idempotent; a folder inside a watched one costs nothing).
+
+        Raises:
+            LibraryError: the folder does not exist or the OS refused the watch (e.g. inotify limits).
+        """
+        root = ops.normalize_path(path)
+        if not os.path.isdir(root):
+            raise LibraryError(f"cannot watch {root}: it is not a folder")
+        with self._watch_lock:
+            self._roots.add(root)
+            self._root_snapshot = frozenset(self._roots)
+            try:
+                self._reschedule()
+            except OSError as exc:
+                self._roots.discard(root)
+                self._root_snapshot = frozenset(self._roots)
+                raise LibraryError(
+                    f"cannot watch {root} ({exc}); on Linux raise fs.inotify.max_user_watches"
+                ) from exc
+        log.info("watching %s", root)
+
+    def unwatch(self, path: str | os.PathLike[str]) -> None:
+        """Stop watching a folder (its photos stay in the library)."""
+        root = ops.normalize_path(path)
+        with self._watch_lock:
+            self._roots.discard(root)
+            self._root_snapshot = frozenset(self._roots)
+            self._reschedule()
+
+    def _reschedule(self) -> None:
+        """Schedule one recursive watch per outermost root (caller holds ``_watch_lock``)."""
+        if self._observer is None:
+            return
+        top = {r for r in self._roots if not any(ops.is_under(r, other) for other in self._roots)}
+        for root in set(self._watches) - top:
+            self._observer.unschedule(self._watches.pop(root))
+        for root in sorted(top - set(self._watches)):
+            self._watches[root] = self._observer.schedule(self._handler, root, recursive=True)
+
+    def _is_watched(self, path: str) -> bool:
+        """Under a watched root, with no hidden or system folder (or name) in between.
+
+        Our own files never count: the library database (and its -wal, -shm) and the cache.
+        """
+        if path.startswith(self._library_prefix) or any(
+            path == d or ops.is_under(path, d) for d in self._excluded
+        ):
+            return False
+        for root in self._root_snapshot:
+            if ops.is_under(path, root):
+                parts = path[len(root) :].strip(os.sep).split(os.sep)
+                if not any(is_ignored_name(part) for part in parts):
+                    return True
+        return False
+
+    # ------------------------------------------------------------------ events in
+
+    def _push(self, event: _Event) -> None:
+        with self._cond:
+            if not self._stopping:
+                self._events.append(event)
+                self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no event is queued, no file is waiting and the consumer is idle (for tests).
+
+        Events the OS has not delivered yet are not seen: wait for their effect first.
+        """
+
+        def idle() -> bool:
+            return not self._events and not self._pending and not self._busy
+
+        with self._cond:
+            return self._cond.wait_for(idle, timeout)
+
+    # ------------------------------------------------------------------ the consumer thread
+
+    def _run(self) -> None:
+        next_round = 0.0
+        while True:
+            with self._cond:
+                while not self._stopping and not self._events:
+                    wait = self._next_due(next_round)
+                    if wait is not None and wait <= 0:
+                        break
+                    self._cond.wait(wait)
+                if self._stopping:
+                    return
+                events = list(self._events)
+                self._events.clear()
+                self._busy = True
+            try:
+                changes = _Round()
+                self._apply_events(events, changes)
+                now = time.monotonic()
+                if now >= next_round:
+                    ready = self._poll_due(now)
+                    if ready:
+                        self._index(ready, changes)
+                        next_round = time.monotonic() + self.poll_s
+                self._report(changes)
+            except Exception:  # keep watching: the failure is logged with its traceback
+                log.exception("the folder watcher failed to process %d events", len(events))
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _next_due(self, not_before: float) -> float | None:
+        """Seconds until the next pending file is due (None: nothing pending)."""
+        if not self._pending:
+            return None
+        due = max(min(p.due for p in self._pending.values()), not_before)
+        return due - time.monotonic()
+
+    def _touch(self, path: str) -> None:
+        entry = self._pending.get(path)
+        due = time.monotonic() + self.debounce_s
+        if entry is None:
+            self._pending[path] = _Pending(due)
+        else:
+            entry.due, entry.stable = due, 0
+
+    def _drop_pending(self, path: str, is_directory: bool) -> list[str]:
+        dropped = [p for p in self._pending if p == path or (is_directory and ops.is_under(p, path))]
+        for p in dropped:
+            del self._pending[p]
+        return dropped
+
+    def _apply_events(self, events: Iterable[_Event], changes: _Round) -> None:
+        """Fold events into pending files; apply moves and deletes now, in order, in one transaction."""
+        ops_in_order: list[_Event] = []
+        for event in events:
+            src = ops.normalize_path(event.src)
+            if event.kind in _FILE_TOUCHED:
+                if not event.is_directory and self._is_watched(src):
+                    self._touch(src)
+                elif event.is_directory and event.kind == "created" and self._is_watched(src):
+                    self._touch_tree(src)  # files created before its watch existed send no events
+            elif event.kind == "deleted":
+                self._drop_pending(src, event.is_directory)
+                ops_in_order.append(_Event("deleted", src, "", event.is_directory))
+            elif event.kind == "moved" and event.dest:
+                dest = ops.normalize_path(event.dest)
+                was_pending = self._drop_pending(src, event.is_directory)
+                src_watched, dest_watched = self._is_watched(src), self._is_watched(dest)
+                if dest_watched:
+                    for path in was_pending:
+                        self._touch(dest + path[len(src) :])
+                if src_watched and dest_watched:
+                    ops_in_order.append(_Event("moved", src, dest, event.is_directory))
+                elif src_watched:
+                    ops_in_order.append(_Event("deleted", src, "", event.is_directory))
+                elif dest_watched:
+                    if event.is_directory:
+                        self._touch_tree(dest)
+                    else:
+                        self._touch(dest)
+        if ops_in_order:
+            with self.library.transaction() as session:
+                for op in ops_in_order:
+                    self._apply_op(session, op, changes)
+
+    def _apply_op(self, session: Session, op: _Event, changes: _Round) -> None:
+        if op.kind == "deleted":
+            ids = _present_ids(session, op.src, op.is_directory)
+            for photo_id in ids:
+                ops.mark_missing(session, photo_id)
+            changes.removed.extend(ids)
+            return
+        if op.is_directory:
+            ids = _present_ids(session, op.src, True)
+            ops.move_directory(session, op.src, op.dest)
+            changes.moved.extend(ids)
+            return
+        photo = ops.move_photo(session, op.src, op.dest)
+        if photo is not None:
+            changes.moved.append(photo.id)
+        # The destination may hold other bytes than the row says (an editor's "save to temp, rename"):
+        # look at it like a touched file; an unchanged one costs a stat.
+        self._touch(op.dest)
+
+    def _touch_tree(self, directory: str) -> None:
+        for root, dirs, files in os.walk(directory):
+            dirs[:] = [d for d in dirs if not is_ignored_name(d)]
+            for name in files:
+                if not is_ignored_name(name):
+                    self._touch(os.path.join(root, name))
+
+    def _poll_due(self, now: float) -> list[str]:
+        """Stat the due files; those stable for ``stable_checks`` polls (and complete) are ready."""
+        ready: list[str] = []
+        for path, entry in list(self._pending.items()):
+            if entry.due > now:
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:  # gone again: its delete event does the rest
+                del self._pending[path]
+                continue
+            stamp = (st.st_size, st.st_mtime_ns)
+            if stamp == entry.last:
+                entry.stable += 1
+            else:
+                entry.last, entry.stable, entry.stable_since = stamp, 1, now
+            settled = now - entry.stable_since >= SETTLE_TIMEOUT_S
+            if entry.stable >= self.stable_checks and (settled or _looks_complete(path)):
+                ready.append(path)
+                del self._pending[path]
+            else:
+                entry.due = now + self.poll_s
+        return ready
+
+    def _index(self, paths: list[str], changes: _Round) -> None:
+        result = index_paths(self.library, paths)
+        changes.added.extend(result.added)
+        changes.updated.extend(result.updated)
+        changes.moved.extend(result.moved)
+        if result.failed:
+            log.info("%d new files could not be read; see the library's failures", result.failed)
+
+    def _report(self, changes: _Round) -> None:
+        summary = changes.summary()
+        if not summary:
+            return
+        log.debug("watcher: %s", summary.describe())
+        if self.on_change is not None:
+            self.on_change(summary)
+
+
+def _present_ids(session: Session, path: str, is_directory: bool) -> list[int]:
+    """Ids of the photos at ``path`` (or under it, for a directory) that are not already missing."""
+    stmt = select(Photo.id).where(Photo.status != STATUS_MISSING)
+    stmt = ops.filter_folder(stmt, path) if is_directory else stmt.where(Photo.path == path)
+    return list(session.scalars(stmt))
+
+
+def _looks_complete(path: str) -> bool:
+    """Whether a JPEG or PNG ends with its end marker (other formats: assume yes)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - _TAIL_BYTES))
+            tail = fh.read()
+    except OSError:
+        return False
+    if head.startswith(b"\xff\xd8\xff"):
+        return tail.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return b"IEND" in tail[-12:]
+    return True

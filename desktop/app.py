@@ -1,0 +1,99 @@
+"""Starting the desktop app: ``photoscribe gui`` and ``photoscribe`` with no command."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QThreadPool
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from photoscribe.core.errors import PhotoscribeError
+from photoscribe.core.library import Library
+from photoscribe.desktop.errors import install_excepthook, setup_logging
+from photoscribe.desktop.main_window import MainWindow
+from photoscribe.desktop.workers import JobRunner
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "photoscribe"
+ORGANISATION = "photoscribe"
+ICON_NAMES = ("photoscribe.svg", "photoscribe.png", "icon.svg", "icon.png")
+
+
+def app_icon() -> QIcon | None:
+    """The window icon from ``photoscribe.resources``, if the package ships one."""
+    try:
+        folder = resources.files("photoscribe.resources")
+    except ModuleNotFoundError:
+        return None
+    for name in ICON_NAMES:
+        candidate = folder / name
+        if candidate.is_file():
+            return QIcon(str(candidate))
+    return None
+
+
+def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
+    """The ``QApplication``, created with photoscribe's names when there is none yet."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationDisplayName("Photoscribe")
+    icon = app_icon()
+    if icon is not None:
+        app.setWindowIcon(icon)
+    return app
+
+
+def create_window(
+    library: Library,
+    model: Path | None = None,
+    *,
+    runner: JobRunner | None = None,
+    settings: QSettings | None = None,
+) -> MainWindow:
+    """The main window on ``library``, its background services started."""
+    window = MainWindow(
+        library,
+        runner=runner if runner is not None else JobRunner(QThreadPool.globalInstance()),
+        settings=settings if settings is not None else QSettings(ORGANISATION, APP_NAME),
+    )
+    window.start(model)
+    return window
+
+
+def run_app(
+    library_path: Path | None = None, model: Path | None = None, argv: Sequence[str] | None = None
+) -> int:
+    """Run the desktop app until its window closes; returns the exit code."""
+    app = ensure_application(argv)
+    log_path = setup_logging()
+    holder: list[MainWindow] = []
+    hook = install_excepthook(lambda: holder[0] if holder else None)
+    log.info("photoscribe starting; log at %s", log_path)
+    try:
+        library = Library.open(library_path)
+    except PhotoscribeError as exc:
+        QMessageBox.critical(None, "Photoscribe cannot open the library", str(exc))
+        hook.uninstall()
+        return 1
+    try:
+        window = create_window(library, model)
+        holder.append(window)
+        # torch and friends leave ~400,000 long-lived objects; a full garbage collection (which
+        # stops every thread, the GUI's too) would walk them all: ~300 ms pauses while scrolling.
+        gc.freeze()
+        window.show()
+        return int(app.exec())
+    finally:
+        library.close()
+        hook.uninstall()

@@ -1,0 +1,211 @@
+"""The app's long-lived background services: the captioning model, its queue and the folder watcher.
+
+``core``'s :class:`CaptionQueue` and :class:`FolderWatcher` run on their own
+threads and call plain callbacks there. :class:`BackgroundServices` turns those
+callbacks into Qt signals, so everything connected to it runs on the main
+thread. Loading a model (seconds of torch work) and registering watches on
+big trees run on the job runner, never on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from photoscribe.core.captioner import Captioner
+from photoscribe.core.library import Library
+from photoscribe.core.library.queue import CaptionQueue
+from photoscribe.core.library.watcher import FolderWatcher
+from photoscribe.desktop.workers import Job, JobRunner
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DEVICE = "auto"
+DEFAULT_BEAM = 3
+N_BEST = 3
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """What the app knows about its captioning model."""
+
+    path: str | None = None
+    name: str | None = None
+    error: str | None = None
+    loading: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return self.name is not None and self.error is None and not self.loading
+
+    def describe(self) -> str:
+        if self.loading:
+            return "Loading the captioning model…"
+        if self.error:
+            return f"The captioning model could not be loaded: {self.error}"
+        if self.name:
+            return f"Captioning model “{self.name}” is ready."
+        return "No captioning model yet."
+
+
+def load_captioner(path: str, device: str, beam_size: int) -> Captioner:
+    """``Captioner.load`` with the app's settings (runs on the job runner: it takes seconds)."""
+    return Captioner.load(path, device=device, beam_size=beam_size, n_best=max(N_BEST, 1))
+
+
+class BackgroundServices(QObject):
+    """Owns the captioner, the :class:`CaptionQueue` and the :class:`FolderWatcher`.
+
+    ``queue_factory`` / ``watcher_factory`` build them (``None``: none, e.g. in tests).
+
+    Signals (all delivered on the main thread):
+        captionProgress(Progress): from the queue (stage "caption": done/total, rate, eta).
+        captioned(list[int]): photo ids that just got a caption.
+        foldersChanged(object): the watcher's change summary.
+        modelChanged(ModelState): a model started loading, loaded or failed.
+        queueStateChanged(): paused or resumed.
+    """
+
+    captionProgress = Signal(object)
+    captioned = Signal(list)
+    foldersChanged = Signal(object)
+    modelChanged = Signal(object)
+    queueStateChanged = Signal()
+
+    def __init__(
+        self,
+        library: Library,
+        runner: JobRunner,
+        parent: QObject | None = None,
+        *,
+        queue_factory: Callable[..., Any] | None = CaptionQueue,
+        watcher_factory: Callable[..., Any] | None = FolderWatcher,
+    ) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.runner = runner
+        self._queue_factory = queue_factory
+        self._watcher_factory = watcher_factory
+        self.captioner: Any = None
+        self.queue: Any = None
+        self.watcher: Any = None
+        self.model = ModelState()
+        self._load_job: Job | None = None
+        self._paused = False
+
+    # ------------------------------------------------------------------ model and queue
+
+    def load_model(
+        self, path: str | os.PathLike[str], *, device: str = DEFAULT_DEVICE, beam_size: int = DEFAULT_BEAM
+    ) -> None:
+        """Load a checkpoint in the background, then caption with it (replacing the current model)."""
+        path = str(path)
+        self._set_model(ModelState(path=path, name=self.model.name, loading=True))
+        job = Job(load_captioner, path, device, beam_size, progress=False)
+        self._load_job = job
+        self.runner.submit(
+            job,
+            on_finished=lambda captioner: self._on_model_loaded(job, path, captioner),
+            on_failed=lambda exc, _tb: self._on_model_failed(job, path, exc),
+        )
+
+    def _on_model_loaded(self, job: Job, path: str, captioner: Any) -> None:
+        if job is not self._load_job:
+            return
+        self._load_job = None
+        self.captioner = captioner
+        name = str(getattr(captioner, "model_id", None) or Path(path).stem)
+        self._set_model(ModelState(path=path, name=name))
+        self._start_queue(captioner)
+
+    def _on_model_failed(self, job: Job, path: str, exc: BaseException) -> None:
+        if job is not self._load_job:
+            return
+        self._load_job = None
+        log.warning("model %s could not be loaded: %s", path, exc)
+        self._set_model(ModelState(path=path, error=str(exc)))
+
+    def _set_model(self, state: ModelState) -> None:
+        self.model = state
+        self.modelChanged.emit(state)
+
+    def _start_queue(self, captioner: Any) -> None:
+        self._stop_queue()
+        if self._queue_factory is None:
+            return
+        self.queue = self._queue_factory(
+            self.library,
+            captioner,
+            on_progress=self.captionProgress.emit,
+            on_captioned=lambda ids: self.captioned.emit(list(ids)),
+        )
+        self.queue.start()
+        if self._paused:
+            self.queue.pause()
+        self.queueStateChanged.emit()
+
+    def _stop_queue(self) -> None:
+        queue, self.queue = self.queue, None
+        if queue is not None:  # stopping waits for the current batch: not on the GUI thread
+            self.runner.submit(Job(queue.stop, progress=False))
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def captioning(self) -> bool:
+        return self.queue is not None
+
+    def set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        if self.queue is not None:
+            if paused:
+                self.queue.pause()
+            else:
+                self.queue.resume()
+        self.queueStateChanged.emit()
+
+    def wake(self) -> None:
+        """Tell the queue that there may be new work (a folder was added, failures were reset)."""
+        if self.queue is not None:
+            self.queue.wake()
+
+    # ------------------------------------------------------------------ watcher
+
+    def start_watching(self, paths: list[str]) -> None:
+        if self._watcher_factory is None:
+            return
+        if self.watcher is None:
+            self.watcher = self._watcher_factory(self.library, on_change=self.foldersChanged.emit)
+            self.watcher.start()
+        for path in paths:
+            self.watch(path)
+
+    def watch(self, path: str) -> None:
+        if self.watcher is None:
+            self.start_watching([])
+        if self.watcher is not None:  # registering a big tree walks it: off the GUI thread
+            self.runner.submit(Job(self.watcher.watch, path, progress=False))
+
+    def unwatch(self, path: str) -> None:
+        if self.watcher is not None:
+            self.runner.submit(Job(self.watcher.unwatch, path, progress=False))
+
+    # ------------------------------------------------------------------ shutdown
+
+    def shutdown(self) -> None:
+        """Stop the queue and the watcher and wait for them (at exit only)."""
+        self._load_job = None
+        queue, self.queue = self.queue, None
+        if queue is not None:
+            queue.stop()
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.stop()

@@ -1,0 +1,552 @@
+"""The detail pane: the selected photo, its caption (editable), alternatives, EXIF and attention.
+
+Everything the pane reads or writes goes through the job runner: decoding the
+photo, reading EXIF, rendering attention overlays and storing captions.
+Saving a caption stores it with ``Library.set_user_caption`` (reviewed and
+owned by the user, never overwritten by a model).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from PIL import Image
+from PySide6.QtCore import QMimeData, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QStackedLayout,
+    QVBoxLayout,
+    QWidget,
+)
+
+from photoscribe.core.errors import PhotoscribeError
+from photoscribe.core.imaging import ExifSummary, load_image, read_exif_summary
+from photoscribe.core.library import CaptionInfo, Library, PhotoInfo
+from photoscribe.core.library.export import split_alt_text
+from photoscribe.core.progress import check_cancel
+from photoscribe.desktop.attention import PHOTO, AttentionStrip, render_overlays, stored_attention
+from photoscribe.desktop.thumbnails import pil_to_qimage
+from photoscribe.desktop.workers import Job, JobRunner
+
+log = logging.getLogger(__name__)
+
+DISPLAY_SIDE = 1024  # decode the photo at most this large for the pane
+
+
+@dataclass(frozen=True)
+class DetailData:
+    """Everything the pane shows about one photo (built on a worker thread)."""
+
+    photo: PhotoInfo
+    captions: tuple[CaptionInfo, ...]
+    exif: ExifSummary | None = None
+    image: QImage | None = None
+    image_error: str = ""
+    attention_text: str = ""
+    words: tuple[str, ...] = ()
+    overlays: tuple[QImage, ...] = field(default_factory=tuple)
+
+    @property
+    def best(self) -> CaptionInfo | None:
+        return self.captions[0] if self.captions else None
+
+    @property
+    def model_caption(self) -> CaptionInfo | None:
+        return next((c for c in self.captions if not c.is_user), None)
+
+
+def load_detail(
+    library: Library,
+    photo_id: int,
+    *,
+    max_side: int = DISPLAY_SIDE,
+    on_progress: Any = None,
+    cancel: threading.Event | None = None,
+) -> DetailData | None:
+    """Read a photo, its captions, EXIF and attention overlays; ``None`` if the photo is gone."""
+    photo = library.get_photo(photo_id)
+    if photo is None:
+        return None
+    captions = tuple(library.captions(photo_id))
+    try:
+        exif: ExifSummary | None = read_exif_summary(photo.path)
+    except PhotoscribeError:
+        exif = None
+    check_cancel(cancel)
+    try:
+        pil = load_image(photo.path, target_size=max_side)
+    except PhotoscribeError as exc:
+        return DetailData(photo, captions, exif, image_error=str(exc))
+    pil.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    image = pil_to_qimage(pil)
+    try:
+        attention = stored_attention(library, captions)
+    except PhotoscribeError as exc:
+        log.warning("attention of photo %s cannot be shown: %s", photo_id, exc)
+        attention = None
+    if attention is None:
+        return DetailData(photo, captions, exif, image)
+    text, grids = attention
+    words = tuple(text.split())[: len(grids)]
+    overlays = tuple(render_overlays(pil, grids, len(words), cancel))
+    return DetailData(photo, captions, exif, image, "", text, words, overlays)
+
+
+def _exif_rows(photo: PhotoInfo, exif: ExifSummary | None) -> list[tuple[str, str]]:
+    rows = [("File", photo.name)]
+    taken = (exif.taken_at if exif else None) or photo.taken_at
+    if taken is not None:
+        rows.append(("Taken", taken.strftime("%Y-%m-%d %H:%M")))
+    if exif is not None:
+        rows.append(("Size", f"{exif.width} × {exif.height}"))
+        if exif.camera:
+            rows.append(("Camera", exif.camera))
+        if exif.lens:
+            rows.append(("Lens", exif.lens))
+        settings = []
+        if exif.exposure:
+            settings.append(
+                f"1/{round(1 / exif.exposure)} s" if exif.exposure < 1 else f"{exif.exposure:g} s"
+            )
+        if exif.f_number:
+            settings.append(f"f/{exif.f_number:g}")
+        if exif.iso:
+            settings.append(f"ISO {exif.iso}")
+        if exif.focal_length:
+            settings.append(f"{exif.focal_length:g} mm")
+        if settings:
+            rows.append(("Exposure", " · ".join(settings)))
+    return rows
+
+
+def caption_state(caption: CaptionInfo | None) -> str:
+    if caption is None:
+        return "No caption yet"
+    if caption.is_user:
+        return "Written by you"
+    if caption.reviewed:
+        return f"Reviewed · by {caption.source}"
+    return f"Needs review · by {caption.source}"
+
+
+def _header(text: str) -> QLabel:
+    label = QLabel(text)
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+class CaptionEdit(QPlainTextEdit):
+    """A three-line caption editor: Enter saves (emits :attr:`submitted`), Tab moves to the next control."""
+
+    submitted = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTabChangesFocus(True)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        lines = 3
+        height = self.fontMetrics().lineSpacing() * lines + 2 * (self.frameWidth() + 4)
+        self.setFixedHeight(height)
+
+    def text(self) -> str:
+        return self.toPlainText()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.submitted.emit()  # a caption is one paragraph: Enter saves it
+            return
+        super().keyPressEvent(event)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:
+        """Pasted text becomes one line: a caption has no line breaks."""
+        if source.hasText():
+            self.insertPlainText(" ".join(source.text().split()))
+        else:
+            super().insertFromMimeData(source)
+
+
+class _InfoScroll(QScrollArea):
+    """Scrolls the pane's text and controls; asks for their full height (QScrollArea caps its hint)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def sizeHint(self) -> QSize:
+        widget = self.widget()
+        return widget.sizeHint() if widget is not None else super().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(200, 120)
+
+
+class PhotoView(QLabel):
+    """A label that shows a pixmap scaled to fit, keeping its aspect ratio."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._source = QPixmap()
+        self.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.setMinimumSize(200, 150)
+        # At most its natural height (sizeHint), shrinking to the minimum when space is short.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Maximum)
+        self.setAccessibleName("Photo")
+        self.setWordWrap(True)
+
+    def source(self) -> QPixmap:
+        return self._source
+
+    def set_source(self, pixmap: QPixmap) -> None:
+        resized = pixmap.isNull() != self._source.isNull() or (
+            not pixmap.isNull() and pixmap.size() != self._source.size()
+        )
+        self._source = pixmap
+        if resized:
+            self.updateGeometry()
+        self._rescale()
+
+    def sizeHint(self) -> QSize:
+        width = self.width() if self.width() > 1 else 360
+        return QSize(width, self.natural_height(width))
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(200, 150)  # not the pixmap's size: the photo scales down to fit
+
+    def natural_height(self, width: int) -> int:
+        """As tall as the photo at this width, at most 0.7 of it (portraits are shown smaller)."""
+        aspect = self._source.height() / self._source.width() if not self._source.isNull() else 0.75
+        return max(150, round(width * min(aspect, 0.7)))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.updateGeometry()  # the natural height follows the width
+        self._rescale()
+
+    def show_message(self, text: str) -> None:
+        """Text instead of a photo (e.g. why the photo cannot be shown)."""
+        self._source = QPixmap()
+        self.updateGeometry()
+        self.setText(text)
+
+    def _rescale(self) -> None:
+        if self._source.isNull():
+            return  # showing a message, or nothing
+        ratio = self.devicePixelRatioF()
+        scaled = self._source.scaled(
+            self.size() * ratio,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+        scaled.setDevicePixelRatio(ratio)
+        self.setPixmap(scaled)
+
+
+class DetailPane(QWidget):
+    """Shows and edits one photo.
+
+    Signals:
+        captionSaved(int): a caption of this photo id was stored (text or review state).
+        failed(str): a save failed (the message says why).
+    """
+
+    captionSaved = Signal(int)
+    failed = Signal(str)
+
+    def __init__(self, library: Library, runner: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.runner = runner
+        self._data: DetailData | None = None
+        self._photo_id: int | None = None
+        self._job: Job | None = None
+        self._base = QPixmap()
+        self._overlays: list[QPixmap] = []
+        self._saved_text = ""
+        self.setMinimumWidth(300)
+        self._build()
+
+    # ------------------------------------------------------------------ layout
+
+    def _build(self) -> None:
+        self._stack = QStackedLayout(self)
+        self.empty_label = QLabel(
+            "Select a photo to see its caption,\nedit it, and see where the model looked."
+        )
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setEnabled(False)
+        self._stack.addWidget(self.empty_label)
+
+        content = QWidget()
+        column = QVBoxLayout(content)
+        column.setContentsMargins(12, 6, 12, 12)
+        column.setSpacing(6)
+        self.image = PhotoView()
+
+        attention_header = _header("Where the model &looked")
+        attention_header.setToolTip("Hover a word, or press ← → on the words, to see the model's attention")
+        self.attention = AttentionStrip()
+        self.attention.shownChanged.connect(self._show_word)
+        attention_header.setBuddy(self.attention)
+        self._attention_widgets = (attention_header, self.attention)
+        for widget in self._attention_widgets:
+            column.addWidget(widget)
+
+        caption_header = _header("&Caption")
+        self.state_label = QLabel()
+        self.state_label.setAccessibleName("Caption state")
+        self.state_label.setEnabled(False)
+        self.state_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        header_row = QHBoxLayout()
+        header_row.addWidget(caption_header)
+        header_row.addWidget(self.state_label, 1)
+        column.addSpacing(4)
+        column.addLayout(header_row)
+        self.caption_edit = CaptionEdit()
+        self.caption_edit.setPlaceholderText("Describe the photo for someone who cannot see it")
+        self.caption_edit.setAccessibleName("Caption")
+        self.caption_edit.setAccessibleDescription("Press Enter to save; saving marks the caption reviewed")
+        self.caption_edit.submitted.connect(self.save_caption)
+        self.caption_edit.textChanged.connect(self._on_caption_edited)
+        caption_header.setBuddy(self.caption_edit)
+        column.addWidget(self.caption_edit)
+
+        state_row = QHBoxLayout()
+        self.review_button = QPushButton("Mark &reviewed")
+        self.review_button.setAccessibleName("Mark caption reviewed")
+        self.review_button.setToolTip("Approve the model's caption as it is (Ctrl+R)")
+        self.review_button.clicked.connect(self.mark_reviewed)
+        self.save_button = QPushButton("&Save")
+        self.save_button.setAccessibleName("Save caption")
+        self.save_button.setToolTip("Save your caption (Enter); it is marked reviewed and yours")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self.save_caption)
+        state_row.addStretch(1)
+        state_row.addWidget(self.review_button)
+        state_row.addWidget(self.save_button)
+        column.addLayout(state_row)
+
+        self.alternatives_label = _header("&Alternatives")
+        self.alternatives_label.setToolTip("Double-click an alternative, or press Enter on it, to use it")
+        self.alternatives = QListWidget()
+        self.alternatives.setAccessibleName("Alternative captions")
+        self.alternatives.setAccessibleDescription(
+            "Press Enter to use the selected alternative as the caption"
+        )
+        self.alternatives.setToolTip("Double-click or press Enter to use this caption")
+        self.alternatives.itemActivated.connect(self.use_alternative)
+        self.alternatives_label.setBuddy(self.alternatives)
+        column.addSpacing(4)
+        column.addWidget(self.alternatives_label)
+        column.addWidget(self.alternatives)
+
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        column.addWidget(line)
+        self.exif_form = QFormLayout()
+        self.exif_form.setHorizontalSpacing(12)
+        self.exif_form.setVerticalSpacing(3)
+        self.exif_form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        column.addLayout(self.exif_form)
+        column.addStretch(1)
+
+        # The photo on top, as tall as it is at this width; the rest scrolls when the window is short
+        # (the photo shrinks first, down to its minimum), so the pane never forces a tall window.
+        info = _InfoScroll()
+        info.setWidget(content)
+        page = QWidget()
+        page_layout = QVBoxLayout(page)
+        page_layout.setContentsMargins(0, 12, 0, 0)
+        page_layout.setSpacing(0)
+        image_row = QHBoxLayout()
+        image_row.setContentsMargins(12, 0, 12, 0)
+        image_row.addWidget(self.image)
+        page_layout.addLayout(image_row)
+        page_layout.addWidget(info, 1)
+        self._stack.addWidget(page)
+        self.setTabOrder(self.caption_edit, self.review_button)
+        self.setTabOrder(self.review_button, self.save_button)
+        self.setTabOrder(self.save_button, self.alternatives)
+        self.setTabOrder(self.alternatives, self.attention)
+
+    # ------------------------------------------------------------------ showing a photo
+
+    @property
+    def photo_id(self) -> int | None:
+        return self._photo_id
+
+    @property
+    def data(self) -> DetailData | None:
+        return self._data
+
+    def show_photo(self, photo_id: int | None) -> None:
+        """Load and show a photo (``None``: the empty page)."""
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+        self._photo_id = photo_id
+        if photo_id is None:
+            self._data = None
+            self._stack.setCurrentIndex(0)
+            return
+        job = Job(load_detail, self.library, photo_id)
+        self._job = job
+        self.runner.submit(
+            job,
+            on_finished=lambda data: self._on_loaded(job, data),
+            on_failed=lambda exc, _tb: self._on_load_failed(job, exc),
+        )
+
+    def reload(self) -> None:
+        self.show_photo(self._photo_id)
+
+    def _on_load_failed(self, job: Job, exc: BaseException) -> None:
+        if job is self._job:
+            self._job = None
+            self.failed.emit(f"The photo could not be shown: {exc}")
+
+    def _on_loaded(self, job: Job, data: DetailData | None) -> None:
+        if job is not self._job or job.cancel_event.is_set():
+            return
+        self._job = None
+        if data is None:
+            self.show_photo(None)
+            return
+        self._data = data
+        self._base = QPixmap.fromImage(data.image) if data.image is not None else QPixmap()
+        self._overlays = [QPixmap.fromImage(image) for image in data.overlays]
+        if data.image is None:
+            self.image.show_message(f"This photo cannot be shown.\n{data.image_error}")
+        else:
+            self.image.set_source(self._base)
+        self.attention.set_words(data.words)
+        has_attention = bool(data.words)
+        for widget in self._attention_widgets:
+            widget.setVisible(has_attention)
+        self._show_caption(data.best)
+        self._fill_alternatives(data)
+        self._fill_exif(data)
+        self._stack.setCurrentIndex(1)
+
+    def _show_caption(self, caption: CaptionInfo | None) -> None:
+        text = caption.text if caption is not None else ""
+        self._saved_text = text
+        self.caption_edit.setPlainText(text)
+        self.save_button.setEnabled(False)
+        self.state_label.setText(caption_state(caption))
+        self.review_button.setEnabled(caption is not None and not caption.preferred)
+        alt = split_alt_text(text)[0] if text else "No caption yet"
+        self.image.setAccessibleDescription(alt)
+        self.image.setToolTip(alt)
+
+    def _fill_alternatives(self, data: DetailData) -> None:
+        self.alternatives.clear()
+        model = data.model_caption
+        best = data.best
+        seen: set[str] = {best.text} if best is not None else set()
+        for alt in model.alternatives if model is not None else ():
+            if alt.text in seen:
+                continue
+            seen.add(alt.text)
+            item = QListWidgetItem(alt.text)
+            if alt.score is not None:
+                item.setToolTip(f"score {alt.score:.2f}")
+            self.alternatives.addItem(item)
+        visible = self.alternatives.count() > 0
+        rows = min(self.alternatives.count(), 4)
+        frame = 2 * self.alternatives.frameWidth()
+        self.alternatives.setFixedHeight(max(1, rows) * self.alternatives.sizeHintForRow(0) + frame + 2)
+        self.alternatives.setVisible(visible)
+        self.alternatives_label.setVisible(visible)
+
+    def _fill_exif(self, data: DetailData) -> None:
+        while self.exif_form.rowCount():
+            self.exif_form.removeRow(0)
+        for name, value in _exif_rows(data.photo, data.exif):
+            label = QLabel(value)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setToolTip(data.photo.path if name == "File" else value)
+            label.setAccessibleName(name)
+            self.exif_form.addRow(f"{name}:", label)
+
+    def _show_word(self, index: int) -> None:
+        if index == PHOTO or not 0 <= index < len(self._overlays):
+            self.image.set_source(self._base)
+        else:
+            self.image.set_source(self._overlays[index])
+
+    # ------------------------------------------------------------------ editing
+
+    def focus_caption(self) -> None:
+        if self._photo_id is not None:
+            self.caption_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.caption_edit.selectAll()
+
+    def _on_caption_edited(self) -> None:
+        self.save_button.setEnabled(self.caption_edit.text() != self._saved_text)
+
+    def save_caption(self) -> None:
+        self._store(self.caption_edit.text())
+
+    def use_alternative(self, item: QListWidgetItem) -> None:
+        self.caption_edit.setPlainText(item.text())
+        self._store(item.text())
+
+    def _store(self, text: str) -> None:
+        photo_id = self._photo_id
+        if photo_id is None:
+            return
+        self.save_button.setEnabled(False)
+        job = Job(self.library.set_user_caption, photo_id, text, progress=False)
+        self.runner.submit(
+            job,
+            on_finished=lambda _caption: self._after_write(photo_id),
+            on_failed=lambda exc, _tb: self._write_failed(photo_id, exc),
+        )
+
+    def mark_reviewed(self) -> None:
+        photo_id = self._photo_id
+        if photo_id is None:
+            return
+        job = Job(self.library.mark_reviewed, photo_id, progress=False)
+        self.runner.submit(
+            job,
+            on_finished=lambda _caption: self._after_write(photo_id),
+            on_failed=lambda exc, _tb: self._write_failed(photo_id, exc),
+        )
+
+    def _after_write(self, photo_id: int) -> None:
+        self.captionSaved.emit(photo_id)
+        if photo_id == self._photo_id:
+            self.runner.submit(
+                Job(self.library.captions, photo_id, progress=False),
+                on_finished=lambda captions: self._on_captions(photo_id, captions),
+            )
+
+    def _on_captions(self, photo_id: int, captions: list[CaptionInfo]) -> None:
+        if photo_id != self._photo_id or self._data is None:
+            return
+        self._data = replace(self._data, captions=tuple(captions))
+        self._show_caption(self._data.best)
+
+    def _write_failed(self, photo_id: int, exc: BaseException) -> None:
+        self.save_button.setEnabled(True)
+        self.failed.emit(f"The caption could not be saved: {exc}")

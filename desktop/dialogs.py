@@ -1,0 +1,183 @@
+"""Small dialogs of the main window: the failures list and the model settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from photoscribe.core.library import FailureInfo, Library
+from photoscribe.core.paths import models_dir
+from photoscribe.desktop.workers import Job, JobRunner
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+MODEL_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+class FailuresDialog(QDialog):
+    """A non-modal list of files that could not be read or captioned, with "Retry all"."""
+
+    retryRequested = Signal()
+
+    def __init__(self, library: Library, runner: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.runner = runner
+        self.setWindowTitle("Photos that could not be captioned")
+        self.setModal(False)
+        self.resize(760, 380)
+        layout = QVBoxLayout(self)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["File", "Attempts", "Error"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setAccessibleName("Failed photos")
+        self.tree.setColumnWidth(0, 280)
+        self.tree.setColumnWidth(1, 70)
+        layout.addWidget(self.tree, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.retry_button = QPushButton("&Retry all")
+        self.retry_button.setToolTip("Forget these failures so that every file is tried again")
+        self.retry_button.clicked.connect(self._retry)
+        self.copy_button = QPushButton("&Copy list")
+        self.copy_button.clicked.connect(self._copy)
+        buttons.addButton(self.retry_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(self.copy_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.rejected.connect(self.close)
+        layout.addWidget(buttons)
+        self._failures: list[FailureInfo] = []
+
+    def reload(self) -> None:
+        self.runner.submit(Job(self.library.list_failures, progress=False), on_finished=self._fill)
+
+    def _fill(self, failures: list[FailureInfo]) -> None:
+        self._failures = failures
+        self.tree.clear()
+        for failure in failures:
+            item = QTreeWidgetItem([Path(failure.path).name, str(failure.attempts), failure.error])
+            item.setToolTip(0, failure.path)
+            item.setToolTip(2, failure.error)
+            self.tree.addTopLevelItem(item)
+        self.summary.setText(
+            f"{len(failures):,} files could not be read or captioned. Each is retried a few times, "
+            "then skipped; the rest of the library is not affected."
+            if failures
+            else "No failures: every photo could be read."
+        )
+        self.retry_button.setEnabled(bool(failures))
+
+    def _copy(self) -> None:
+        QGuiApplication.clipboard().setText(
+            "\n".join(f"{f.path}\t{f.attempts}\t{f.error}" for f in self._failures)
+        )
+
+    def _retry(self) -> None:
+        self.runner.submit(
+            Job(self.library.reset_failures, progress=False),
+            on_finished=lambda _n: (self.retryRequested.emit(), self.reload()),
+        )
+
+
+def find_models(extra: str | None = None) -> list[Path]:
+    """Checkpoints in the models folder (newest first), plus ``extra`` when it exists."""
+    folder = models_dir()
+    found = (
+        sorted(
+            (p for p in folder.iterdir() if p.suffix in MODEL_SUFFIXES and p.is_file()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        if folder.is_dir()
+        else []
+    )
+    if extra and Path(extra).is_file() and Path(extra) not in found:
+        found.insert(0, Path(extra))
+    return found
+
+
+class ModelDialog(QDialog):
+    """Choose the active model, the device and the beam size."""
+
+    def __init__(
+        self, current: str | None, device: str, beam_size: int, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Captioning model")
+        self.setMinimumWidth(520)
+        form = QFormLayout(self)
+        row = QHBoxLayout()
+        self.model_combo = QComboBox()
+        self.model_combo.setAccessibleName("Model file")
+        for path in find_models(current):
+            self.model_combo.addItem(path.name, str(path))
+            self.model_combo.setItemData(self.model_combo.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole)
+        if current:
+            index = self.model_combo.findData(current)
+            if index >= 0:
+                self.model_combo.setCurrentIndex(index)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.model_combo, 1)
+        row.addWidget(browse)
+        form.addRow("&Model:", row)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICES)
+        self.device_combo.setCurrentText(device if device in DEVICES else "auto")
+        self.device_combo.setAccessibleName("Device")
+        self.device_combo.setToolTip("auto: CUDA if there is a GPU, then Apple MPS, else the CPU")
+        form.addRow("&Device:", self.device_combo)
+        self.beam_spin = QSpinBox()
+        self.beam_spin.setRange(1, 10)
+        self.beam_spin.setValue(beam_size)
+        self.beam_spin.setAccessibleName("Beam size")
+        self.beam_spin.setToolTip("Larger beams give slightly better captions, more slowly")
+        form.addRow("&Beam size:", self.beam_spin)
+        note = QLabel(f"Models live in {models_dir()}; “Import model…” copies one there.")
+        note.setWordWrap(True)
+        note.setEnabled(False)
+        form.addRow(note)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a model", str(models_dir()), "Photoscribe models (*.pt *.pth *.ckpt)"
+        )
+        if path:
+            self.model_combo.insertItem(0, Path(path).name, path)
+            self.model_combo.setCurrentIndex(0)
+
+    @property
+    def model_path(self) -> str | None:
+        return self.model_combo.currentData()
+
+    @property
+    def device(self) -> str:
+        return self.device_combo.currentText()
+
+    @property
+    def beam_size(self) -> int:
+        return self.beam_spin.value()

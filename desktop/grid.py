@@ -1,0 +1,300 @@
+"""The thumbnail grid: a ``QListView`` in icon mode with a delegate that paints each photo.
+
+Each cell is a thumbnail above at most two lines of caption; words that
+matched the search are painted bold on a highlight. Cells have one size
+(``setUniformItemSizes``) and are laid out in batches, so a grid of 100,000
+photos scrolls as smoothly as one of 100.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPixmap,
+    QResizeEvent,
+    QTextCharFormat,
+    QTextLayout,
+    QTextOption,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
+
+from photoscribe.desktop.models import PhotoRoles
+
+THUMB_SIZES = (96, 128, 160, 200, 256)
+DEFAULT_THUMB = 160
+_PAD = 8
+_CAPTION_LINES = 2
+_TILE_ASPECT = 3 / 4
+_GAP = 6  # thumbnails are shown as 4:3 tiles
+HIGHLIGHT_COLOR = QColor(255, 214, 102)
+
+
+def layout_caption(
+    text: str,
+    ranges: tuple[tuple[int, int], ...],
+    font: QFont,
+    width: int,
+    max_lines: int,
+    bold_color: QColor,
+) -> QTextLayout:
+    """Lay ``text`` out in at most ``max_lines`` lines of ``width`` px, eliding the last one.
+
+    ``ranges`` (start, length) are drawn bold on :data:`HIGHLIGHT_COLOR`.
+    """
+    metrics = QFontMetrics(font)
+
+    def build(value: str) -> tuple[QTextLayout, int]:
+        layout = QTextLayout(value, font)
+        option = QTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        layout.setTextOption(option)
+        formats = []
+        for start, length in ranges:
+            if start >= len(value):
+                continue
+            fmt = QTextCharFormat()
+            fmt.setFontWeight(QFont.Weight.Bold)
+            fmt.setBackground(HIGHLIGHT_COLOR)
+            fmt.setForeground(bold_color)
+            span = QTextLayout.FormatRange()
+            span.start, span.length, span.format = start, min(length, len(value) - start), fmt
+            formats.append(span)
+        layout.setFormats(formats)
+        layout.beginLayout()
+        y, count, last_start = 0.0, 0, 0
+        while count < max_lines:
+            line = layout.createLine()
+            if not line.isValid():
+                break
+            line.setLineWidth(width)
+            line.setPosition(QPointF(0.0, y))
+            y += metrics.lineSpacing()
+            last_start = line.textStart()
+            count += 1
+        overflow = layout.createLine().isValid()
+        layout.endLayout()
+        return layout, last_start if overflow else -1
+
+    layout, cut = build(text)
+    if cut >= 0:  # more text than lines: elide the last line
+        tail = metrics.elidedText(text[cut:], Qt.TextElideMode.ElideRight, width)
+        layout, _ = build(text[:cut] + tail)
+    return layout
+
+
+class PhotoDelegate(QStyledItemDelegate):
+    """Paints a thumbnail, a reviewed badge and a two-line caption with the search match highlighted."""
+
+    def __init__(self, parent: QWidget | None = None, thumb_size: int = DEFAULT_THUMB) -> None:
+        super().__init__(parent)
+        self.thumb_size = thumb_size
+
+    @property
+    def thumb_height(self) -> int:
+        return round(self.thumb_size * _TILE_ASPECT)
+
+    def cell_size(self, font: QFont) -> QSize:
+        text_h = QFontMetrics(font).lineSpacing() * _CAPTION_LINES
+        return QSize(self.thumb_size + 2 * _PAD, self.thumb_height + text_h + 3 * _PAD)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return self.cell_size(option.font)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        palette: QPalette = option.palette
+        state = option.state
+        cell = QRectF(option.rect).adjusted(2, 2, -2, -2)
+        selected = bool(state & QStyle.StateFlag.State_Selected)
+        if selected:
+            fill = QColor(palette.color(QPalette.ColorRole.Highlight))
+            fill.setAlpha(60)
+            painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 2))
+            painter.setBrush(fill)
+            painter.drawRoundedRect(cell, 8, 8)
+        elif state & QStyle.StateFlag.State_MouseOver:
+            hover = QColor(palette.color(QPalette.ColorRole.Text))
+            hover.setAlpha(18)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(hover)
+            painter.drawRoundedRect(cell, 8, 8)
+
+        size = self.thumb_size
+        box = QRect(
+            option.rect.x() + (option.rect.width() - size) // 2,
+            option.rect.y() + _PAD,
+            size,
+            self.thumb_height,
+        )
+        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        if isinstance(pixmap, QPixmap) and not pixmap.isNull():
+            # Fill the tile (centre crop) so that the grid is even; the detail pane shows it whole.
+            source = QSize(box.size()).scaled(pixmap.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            crop = QRect(0, 0, source.width(), source.height())
+            crop.moveCenter(pixmap.rect().center())
+            clip = QPainterPath()
+            clip.addRoundedRect(QRectF(box), 5, 5)
+            painter.setClipPath(clip)
+            painter.drawPixmap(box, pixmap, crop)
+            painter.setClipping(False)
+        if index.data(PhotoRoles.Reviewed):
+            self._paint_badge(painter, box)
+
+        text_rect = QRect(option.rect.x() + _PAD, box.bottom() + _PAD, option.rect.width() - 2 * _PAD, 0)
+        font = QFont(option.font)
+        caption = index.data(PhotoRoles.Caption)
+        snippet, ranges = index.data(PhotoRoles.Highlights) or ("", ())
+        text_color = palette.color(QPalette.ColorRole.Text)  # the selection fill is light: keep Text
+        if not caption and not ranges:
+            font.setItalic(True)
+            text_color = palette.color(QPalette.ColorRole.PlaceholderText)
+            snippet = index.data(Qt.ItemDataRole.DisplayRole) or ""
+        layout = layout_caption(snippet, ranges, font, text_rect.width(), _CAPTION_LINES, QColor(20, 20, 20))
+        painter.setPen(text_color)
+        painter.setFont(font)
+        # Centre short captions; long ones read better left-aligned.
+        width = max((layout.lineAt(i).naturalTextWidth() for i in range(layout.lineCount())), default=0)
+        offset = (text_rect.width() - width) / 2 if layout.lineCount() == 1 else 0
+        layout.draw(painter, QPointF(text_rect.x() + offset, text_rect.y()))
+        painter.restore()
+
+    @staticmethod
+    def _paint_badge(painter: QPainter, box: QRect) -> None:
+        """A green check in the thumbnail's corner: a person wrote or approved the caption."""
+        radius = 9
+        centre = QPointF(box.right() - radius - 3, box.top() + radius + 3)
+        painter.setPen(QPen(QColor("white"), 1.5))
+        painter.setBrush(QColor(46, 160, 67))
+        painter.drawEllipse(centre, radius, radius)
+        pen = QPen(QColor("white"), 2)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setPen(pen)
+        path = QPainterPath()
+        path.moveTo(centre.x() - 4, centre.y())
+        path.lineTo(centre.x() - 1, centre.y() + 3)
+        path.lineTo(centre.x() + 4, centre.y() - 3)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(path)
+
+
+class PhotoGrid(QListView):
+    """The photo grid. Emits :attr:`currentPhotoChanged` with the focused photo's id (or ``None``)."""
+
+    currentPhotoChanged = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(500)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(24)
+        self.setMouseTracking(True)
+        self.setSpacing(0)  # the grid size holds the gaps
+        self.setFrameShape(QListView.Shape.NoFrame)
+        self.setAccessibleName("Photos")
+        self.setAccessibleDescription("Grid of photos; arrow keys move, F2 edits the caption")
+        self.delegate = PhotoDelegate(self)
+        self.setItemDelegate(self.delegate)
+        self.empty_text = "No photos"
+        self._apply_size()
+
+    # ------------------------------------------------------------------ size
+
+    @property
+    def thumbnail_size(self) -> int:
+        return self.delegate.thumb_size
+
+    def set_thumbnail_size(self, size: int) -> None:
+        self.delegate.thumb_size = max(THUMB_SIZES[0], min(int(size), THUMB_SIZES[-1]))
+        self._apply_size()
+
+    def zoom(self, steps: int) -> None:
+        sizes = list(THUMB_SIZES)
+        current = min(range(len(sizes)), key=lambda i: abs(sizes[i] - self.thumbnail_size))
+        self.set_thumbnail_size(sizes[max(0, min(len(sizes) - 1, current + steps))])
+
+    def _apply_size(self) -> None:
+        """Spread the columns over the whole width, so that no band is left empty on the right."""
+        cell = self.delegate.cell_size(self.font()) + QSize(_GAP, _GAP)
+        # Leave room for the scroll bar, so that showing it does not drop a column.
+        scroll = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        width = max(cell.width(), self.width() - scroll - 2 * self.frameWidth() - 4)
+        columns = max(1, width // cell.width())
+        grid = QSize(width // columns, cell.height())
+        if grid != self.gridSize():
+            self.setGridSize(grid)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._apply_size()
+
+    # ------------------------------------------------------------------ selection
+
+    def setModel(self, model) -> None:  # type: ignore[override]
+        super().setModel(model)
+        if model is not None:
+            self.selectionModel().currentChanged.connect(self._on_current)
+            model.modelReset.connect(lambda: self.currentPhotoChanged.emit(self.current_photo_id()))
+
+    def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.currentPhotoChanged.emit(current.data(PhotoRoles.PhotoId) if current.isValid() else None)
+
+    def current_photo_id(self) -> int | None:
+        index = self.currentIndex()
+        return index.data(PhotoRoles.PhotoId) if index.isValid() else None
+
+    def selected_photo_ids(self) -> list[int]:
+        if self.selectionModel() is None:
+            return []
+        rows = sorted(index.row() for index in self.selectionModel().selectedIndexes())
+        ids = [self.model().index(row, 0).data(PhotoRoles.PhotoId) for row in rows]
+        if not ids and self.current_photo_id() is not None:
+            ids = [self.current_photo_id()]
+        return ids
+
+    def select_row(self, row: int) -> None:
+        index = self.model().index(row, 0)
+        if index.isValid():
+            self.setCurrentIndex(index)
+            self.scrollTo(index)
+
+    # ------------------------------------------------------------------ empty state
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self.model() is not None and self.model().rowCount() == 0:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            font = QFont(self.font())
+            font.setPointSizeF(font.pointSizeF() * 1.15)
+            painter.setFont(font)
+            painter.drawText(
+                self.viewport().rect().adjusted(24, 24, -24, -24),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self.empty_text,
+            )
+            painter.end()

@@ -1,0 +1,824 @@
+"""The main window: sidebar | grid | detail, search, menus, status bar and the welcome page.
+
+The window only arranges widgets and routes signals. Every query, scan,
+caption write, model load and export runs on the :class:`JobRunner` or in
+``core``'s caption queue; callbacks from other threads arrive through
+:class:`~photoscribe.desktop.background.BackgroundServices` signals.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+    QStandardItemModel,
+)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QWidget,
+)
+
+from photoscribe.core import paths
+from photoscribe.core.checkpoint import load_checkpoint
+from photoscribe.core.library import FolderInfo, Library, LibraryStats
+from photoscribe.core.library.scanner import ScanReport, add_folder
+from photoscribe.core.library.watcher import ChangeSummary
+from photoscribe.core.progress import Progress
+from photoscribe.desktop.background import DEFAULT_BEAM, DEFAULT_DEVICE, BackgroundServices, ModelState
+from photoscribe.desktop.detail import DetailPane
+from photoscribe.desktop.dialogs import FailuresDialog, ModelDialog
+from photoscribe.desktop.grid import DEFAULT_THUMB, PhotoGrid
+from photoscribe.desktop.models import FolderListModel, PhotoListModel
+from photoscribe.desktop.queries import (
+    FILTER_ALL,
+    KIND_FOLDER,
+    SORT_ADDED,
+    SORT_RELEVANCE,
+    SORT_TAKEN,
+    PhotoRow,
+)
+from photoscribe.desktop.sidebar import Sidebar
+from photoscribe.desktop.status import CaptionStatus
+from photoscribe.desktop.thumbnails import ThumbnailLoader
+from photoscribe.desktop.welcome import WelcomePage
+from photoscribe.desktop.workers import Job, JobRunner
+
+log = logging.getLogger(__name__)
+
+SEARCH_DEBOUNCE_MS = 150
+STATS_DEBOUNCE_MS = 1000
+SORTS = ((SORT_TAKEN, "Date taken"), (SORT_ADDED, "Date added"), (SORT_RELEVANCE, "Relevance"))
+PAGE_WELCOME, PAGE_LIBRARY = 0, 1
+
+AddFolderFn = Callable[..., Any]
+
+
+def import_model_file(source: str, *, on_progress: Any = None, cancel: Any = None) -> Path:
+    """Check that ``source`` is a photoscribe checkpoint, then copy it into the models folder."""
+    load_checkpoint(source)  # raises ModelLoadError with the reason
+    target = paths.models_dir() / Path(source).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if Path(source).resolve() != target.resolve():
+        shutil.copy2(source, target)
+    return target
+
+
+def mark_all_reviewed(library: Library, photo_ids: Sequence[int]) -> list[int]:
+    """Approve the model caption of each photo; returns the ids that changed."""
+    return [pid for pid in photo_ids if library.mark_reviewed(pid) is not None]
+
+
+def describe_scan(report: ScanReport) -> str:
+    """``"12 added, 1 failed"``: the counts that are not zero."""
+    counts = (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("moved", report.moved),
+        ("missing", report.missing),
+        ("duplicates", report.duplicates),
+        ("failed", report.failed),
+    )
+    return ", ".join(f"{n:,} {label}" for label, n in counts if n) or "no new photos"
+
+
+def forget_failures(library: Library, photo_paths: Sequence[str]) -> int:
+    """Clear the failures of these files so that the caption queue tries them again."""
+    return sum(library.clear_failure(path) for path in photo_paths)
+
+
+def recaption(
+    library: Library, photo_ids: Sequence[int] | None, photo_paths: Sequence[str], model_id: str | None
+) -> int:
+    """Forget ``model_id``'s unreviewed captions and the failures of these photos (all when ``None``).
+
+    The caption queue then captions them again; user and reviewed captions stay.
+    Returns how many captions were forgotten.
+    """
+    forgotten = library.forget_model_captions(photo_ids, model_id)
+    if photo_ids is None:
+        library.reset_failures()
+    else:
+        forget_failures(library, photo_paths)
+    return forgotten
+
+
+def local_dirs(urls: Sequence[QUrl]) -> list[str]:
+    return [url.toLocalFile() for url in urls if url.isLocalFile() and Path(url.toLocalFile()).is_dir()]
+
+
+class MainWindow(QMainWindow):
+    """The photoscribe window.
+
+    Args:
+        library: the open library.
+        runner: where background jobs run (default: the global thread pool).
+        settings: persistent settings (default: ``QSettings()`` of the "photoscribe" organisation).
+        services: the model/queue/watcher owner (default: a new one).
+        thumbnails: the thumbnail loader (default: one with a private thread pool).
+        add_folder_fn: scans a new folder, ``(library, path, on_progress=, cancel=) -> (FolderInfo, report)``.
+    """
+
+    def __init__(
+        self,
+        library: Library,
+        *,
+        runner: JobRunner | None = None,
+        settings: QSettings | None = None,
+        services: BackgroundServices | None = None,
+        thumbnails: ThumbnailLoader | None = None,
+        add_folder_fn: AddFolderFn | None = None,
+    ) -> None:
+        super().__init__()
+        self.library = library
+        self.runner = runner if runner is not None else JobRunner(QThreadPool.globalInstance(), self)
+        self.settings = settings if settings is not None else QSettings("photoscribe", "photoscribe")
+        self.services = services if services is not None else BackgroundServices(library, self.runner, self)
+        self.thumbnails = thumbnails if thumbnails is not None else ThumbnailLoader(parent=self)
+        self.add_folder_fn = add_folder_fn if add_folder_fn is not None else add_folder
+        self.photos = PhotoListModel(library, self.runner, self.thumbnails, parent=self)
+        self.folders = FolderListModel(library, self.runner, self)
+        self._failures_dialog: FailuresDialog | None = None
+        self._dialogs: list[QWidget] = []
+        self._last_date_sort = SORT_TAKEN
+        self._has_folders = bool(library.list_folders())  # a tiny query: decides the first page
+
+        self.setWindowTitle("Photoscribe")
+        self.setAcceptDrops(True)
+        self.resize(1280, 800)
+        self._build_widgets()
+        self._build_toolbar()
+        self._build_status()
+        self._build_menus()
+        self._connect()
+        self._restore_settings()
+        self._set_page()
+        self._refresh_counts()
+        self._apply_query()
+
+    # ================================================================== construction
+
+    def _build_widgets(self) -> None:
+        self.sidebar = Sidebar()
+        self.sidebar.setModel(self.folders)
+        self.grid = PhotoGrid()
+        self.grid.setModel(self.photos)
+        self.detail = DetailPane(self.library, self.runner)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.grid)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setSizes([210, 690, 380])
+        self.splitter.setChildrenCollapsible(False)
+        self.welcome = WelcomePage()
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(self.splitter)
+        self.setCentralWidget(self.pages)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Search")
+        bar.setObjectName("searchToolbar")
+        bar.setMovable(False)
+        bar.setFloatable(False)
+        bar.setContextMenuPolicy(Qt.ContextMenuPolicy.PreventContextMenu)
+        bar.setStyleSheet("QToolBar { padding: 5px 8px; spacing: 6px; border: none; }")
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search captions and file names  (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.setAccessibleName("Search photos")
+        self.search.setAccessibleDescription(
+            'Words, "exact phrases" and -excluded words; results update as you type'
+        )
+        self.search.setMinimumWidth(320)
+        self.search.setMaximumWidth(560)
+        bar.addWidget(self.search)
+        spacer = QWidget()
+        spacer.setFixedWidth(16)
+        bar.addWidget(spacer)
+        sort_label = QLabel("Sort: ")
+        bar.addWidget(sort_label)
+        self.sort_combo = QComboBox()
+        self.sort_combo.setAccessibleName("Sort photos by")
+        for key, label in SORTS:
+            self.sort_combo.addItem(label, key)
+        sort_label.setBuddy(self.sort_combo)
+        bar.addWidget(self.sort_combo)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.toolbar = bar
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
+        self._update_sort_items()
+
+    def _build_status(self) -> None:
+        self.status = CaptionStatus()
+        self.statusBar().addPermanentWidget(self.status)
+        self.statusBar().setSizeGripEnabled(True)
+        self._stats_timer = QTimer(self)
+        self._stats_timer.setSingleShot(True)
+        self._stats_timer.setInterval(STATS_DEBOUNCE_MS)
+        self._refresh_timer = QTimer(self)  # after watcher changes: reload the grid and sidebar
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(STATS_DEBOUNCE_MS)
+
+    def _action(
+        self,
+        menu: Any,
+        text: str,
+        slot: Callable[..., Any],
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+        *,
+        checkable: bool = False,
+        tip: str = "",
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setCheckable(checkable)
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.add_folder_action = self._action(file_menu, "&Add folder…", self.choose_folder, "Ctrl+O")
+        self.remove_folder_action = self._action(file_menu, "&Remove folder", self.remove_current_folder)
+        file_menu.addSeparator()
+        self.export_action = self._action(file_menu, "&Export alt text…", self.open_export, "Ctrl+E")
+        file_menu.addSeparator()
+        self.quit_action = self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+
+        edit = bar.addMenu("&Edit")
+        self.copy_action = self._action(edit, "&Copy alt text", self.copy_alt_text, "Ctrl+Shift+C")
+        self.edit_caption_action = self._action(edit, "&Edit caption", self.detail.focus_caption, "F2")
+        self.mark_reviewed_action = self._action(edit, "&Mark reviewed", self.mark_reviewed, "Ctrl+R")
+        edit.addSeparator()
+        self.find_action = self._action(edit, "&Find…", self.focus_search, QKeySequence.StandardKey.Find)
+
+        view = bar.addMenu("&View")
+        self.show_sidebar_action = self._action(
+            view, "Show &sidebar", lambda on: self.sidebar.setVisible(on), "Ctrl+Shift+S", checkable=True
+        )
+        self.show_detail_action = self._action(
+            view, "Show &details", lambda on: self.detail.setVisible(on), "Ctrl+Shift+D", checkable=True
+        )
+        view.addSeparator()
+        self.zoom_in_action = self._action(
+            view, "&Larger thumbnails", lambda: self.zoom(1), QKeySequence.StandardKey.ZoomIn
+        )
+        self.zoom_out_action = self._action(
+            view, "S&maller thumbnails", lambda: self.zoom(-1), QKeySequence.StandardKey.ZoomOut
+        )
+
+        model = bar.addMenu("&Model")
+        self.model_action = self._action(model, "&Active model…", self.choose_model)
+        self.import_model_action = self._action(model, "&Import model…", self.import_model)
+        model.addSeparator()
+        self.recaption_selection_action = self._action(
+            model, "Re-caption &selection", self.recaption_selection
+        )
+        self.recaption_all_action = self._action(model, "Re-caption &all", self.recaption_all)
+        self.pause_action = self._action(model, "&Pause captioning", self._toggle_pause, checkable=True)
+        model.addSeparator()
+        self.retrain_action = self._action(model, "&Retrain…", self.open_retrain)
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About Photoscribe", self.show_about)
+        self._action(help_menu, "Open &data folder", lambda: self._open_path(paths.data_dir()))
+        self._action(help_menu, "Show &log", self.show_log)
+
+    def _connect(self) -> None:
+        self.search.textChanged.connect(self._on_search_text)
+        self._search_timer.timeout.connect(self._apply_query)
+        self.sort_combo.currentIndexChanged.connect(self._on_sort_changed)
+        self.sidebar.entryActivated.connect(lambda *_: self._apply_query())
+        self.grid.currentPhotoChanged.connect(self.detail.show_photo)
+        self.grid.doubleClicked.connect(lambda _i: self.detail.focus_caption())
+        self.photos.queryFinished.connect(self._on_query_finished)
+        self.photos.loadFailed.connect(lambda message: self.show_message(f"Search failed: {message}"))
+        self.folders.refreshed.connect(self._on_folders_refreshed)
+        self.detail.captionSaved.connect(self._on_caption_saved)
+        self.detail.failed.connect(self.show_message)
+        self.welcome.addFolderRequested.connect(self.choose_folder)
+        self.welcome.importModelRequested.connect(self.import_model)
+        self.welcome.trainRequested.connect(self.open_retrain)
+        self.status.pauseToggled.connect(self.set_paused)
+        self.status.failuresRequested.connect(self.show_failures)
+        self._stats_timer.timeout.connect(self._refresh_counts)
+        self._refresh_timer.timeout.connect(self._refresh_library_views)
+        services = self.services
+        services.captionProgress.connect(self._on_caption_progress)
+        services.captioned.connect(self._on_captioned)
+        services.foldersChanged.connect(self._on_folders_changed)
+        services.modelChanged.connect(self._on_model_changed)
+        services.queueStateChanged.connect(self._on_queue_state)
+        self._on_model_changed(services.model)
+        self._on_queue_state()
+        # Keyboard users: sidebar -> search -> sort -> grid -> caption editor -> detail controls.
+        self.setTabOrder(self.sidebar, self.search)
+        self.setTabOrder(self.search, self.sort_combo)
+        self.setTabOrder(self.sort_combo, self.grid)
+        self.setTabOrder(self.grid, self.detail.caption_edit)
+
+    # ================================================================== settings
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        geometry = s.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = s.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        splitter = s.value("window/splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+        self.grid.set_thumbnail_size(int(s.value("view/thumbnailSize", DEFAULT_THUMB)))
+        show_sidebar = s.value("view/showSidebar", True, type=bool)
+        show_detail = s.value("view/showDetail", True, type=bool)
+        self.show_sidebar_action.setChecked(show_sidebar)
+        self.show_detail_action.setChecked(show_detail)
+        self.sidebar.setVisible(show_sidebar)
+        self.detail.setVisible(show_detail)
+        sort = s.value("view/sort", SORT_TAKEN)
+        if sort in (SORT_TAKEN, SORT_ADDED):
+            self._last_date_sort = sort
+            self._select_sort(sort)
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/splitter", self.splitter.saveState())
+        s.setValue("view/thumbnailSize", self.grid.thumbnail_size)
+        s.setValue("view/showSidebar", self.show_sidebar_action.isChecked())
+        s.setValue("view/showDetail", self.show_detail_action.isChecked())
+        s.setValue("view/sort", self._last_date_sort)
+        s.sync()
+
+    @property
+    def device(self) -> str:
+        return str(self.settings.value("model/device", DEFAULT_DEVICE))
+
+    @property
+    def beam_size(self) -> int:
+        return int(self.settings.value("model/beamSize", DEFAULT_BEAM))
+
+    def active_model(self) -> str | None:
+        """The model to use: the one chosen here last, else ``core``'s active model (shared with the CLI)."""
+        chosen = self.settings.value("model/active")
+        if isinstance(chosen, str) and chosen and Path(chosen).is_file():
+            return chosen
+        fallback = paths.active_model_path()
+        return str(fallback) if fallback is not None else None
+
+    # ================================================================== start-up and shutdown
+
+    def start(self, model: str | Path | None = None) -> None:
+        """Watch the library's folders and start captioning with ``model`` (or the active one)."""
+        self.services.start_watching([f.path for f in self.library.list_folders()])
+        path = str(model) if model is not None else self.active_model()
+        if path:
+            self.use_model(path, remember=model is None)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_settings()
+        for dialog in self._dialogs:
+            dialog.close()
+        self.services.shutdown()
+        self.thumbnails.shutdown()
+        self.runner.cancel_all()
+        self.runner.wait(5000)
+        super().closeEvent(event)
+
+    # ================================================================== pages
+
+    def _set_page(self) -> None:
+        self.pages.setCurrentIndex(PAGE_LIBRARY if self._has_folders else PAGE_WELCOME)
+        self.toolbar.setVisible(self._has_folders)  # nothing to search on the welcome page
+        for action in (
+            self.remove_folder_action,
+            self.copy_action,
+            self.mark_reviewed_action,
+            self.edit_caption_action,
+            self.find_action,
+        ):
+            action.setEnabled(self._has_folders)
+
+    def _on_folders_refreshed(self) -> None:
+        self._has_folders = self.folders.folder_count() > 0
+        self._set_page()
+        if not self.sidebar.currentIndex().isValid():
+            self.sidebar.select_entry(FILTER_ALL)
+
+    def _on_folders_changed(self, summary: ChangeSummary) -> None:
+        """The watcher changed the library (on its thread; this runs on ours): refresh soon."""
+        for photo_id in summary.updated:
+            self.thumbnails.invalidate(photo_id)  # the file changed: its thumbnail may have too
+        self._refresh_timer.start()
+
+    def _refresh_library_views(self) -> None:
+        self.photos.refresh()
+        self._refresh_counts()
+        self.services.wake()
+
+    # ================================================================== search
+
+    def focus_search(self) -> None:
+        if self.pages.currentIndex() == PAGE_LIBRARY:
+            self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.search.selectAll()
+
+    def _on_search_text(self, text: str) -> None:
+        self._update_sort_items()
+        self._search_timer.start()
+
+    def _update_sort_items(self) -> None:
+        """Relevance ranks search results; dates order browsing. Offer what applies now."""
+        has_text = bool(self.search.text().strip())
+        model = self.sort_combo.model()
+        assert isinstance(model, QStandardItemModel)
+        for row in range(self.sort_combo.count()):
+            is_relevance = self.sort_combo.itemData(row) == SORT_RELEVANCE
+            model.item(row).setEnabled(is_relevance == has_text)
+        self._select_sort(SORT_RELEVANCE if has_text else self._last_date_sort)
+
+    def _select_sort(self, key: str) -> None:
+        index = self.sort_combo.findData(key)
+        if index >= 0 and index != self.sort_combo.currentIndex():
+            self.sort_combo.blockSignals(True)
+            self.sort_combo.setCurrentIndex(index)
+            self.sort_combo.blockSignals(False)
+
+    def _on_sort_changed(self, _index: int) -> None:
+        key = self.sort_combo.currentData()
+        if key in (SORT_TAKEN, SORT_ADDED):
+            self._last_date_sort = key
+        self._apply_query()
+
+    def _apply_query(self) -> None:
+        self._search_timer.stop()
+        kind, folder_id = self.sidebar.current_entry()
+        text = self.search.text()
+        self.photos.set_query(
+            text=text,
+            filter=FILTER_ALL if kind == KIND_FOLDER else kind,
+            folder=folder_id if kind == KIND_FOLDER else None,
+            sort=self.sort_combo.currentData() or SORT_TAKEN,
+        )
+
+    def _on_query_finished(self) -> None:
+        query = self.photos.query
+        if query.has_text:
+            self.grid.empty_text = f"No photos match “{query.text.strip()}”."
+        elif self._has_folders:
+            self.grid.empty_text = "No photos here."
+        else:
+            self.grid.empty_text = "Add a folder to see your photos here."
+        self.grid.viewport().update()
+        current = self.detail.photo_id
+        row = self.photos.row_of(current) if current is not None else None
+        if row is not None:
+            self.grid.select_row(row)
+        elif current is not None:
+            self.detail.show_photo(None)
+
+    # ================================================================== folders
+
+    def choose_folder(self) -> None:
+        start = str(self.settings.value("library/lastFolder", str(Path.home())))
+        path = QFileDialog.getExistingDirectory(self, "Add a folder of photos", start)
+        if path:
+            self.add_folder(path)
+
+    def add_folder(self, path: str) -> None:
+        """Scan a folder into the library in the background, then watch it and caption its photos."""
+        self.settings.setValue("library/lastFolder", path)
+        name = Path(path).name or path
+        self.show_message(f"Adding {name}…")
+        self.status.scan.set_progress(Progress("scan", 0, None))
+        self.runner.submit(
+            Job(self.add_folder_fn, self.library, path),
+            on_progress=self.status.scan.set_progress,
+            on_finished=lambda result: self._on_folder_added(path, result),
+            on_failed=lambda exc, _tb: self._on_scan_failed(path, exc),
+            on_cancelled=lambda: self.status.scan.set_progress(None),
+        )
+
+    def _on_folder_added(self, path: str, result: tuple[FolderInfo, ScanReport]) -> None:
+        self.status.scan.set_progress(None)
+        folder, report = result
+        watched = folder.path
+        self.services.watch(watched)
+        self.services.wake()
+        self._has_folders = True
+        self._set_page()
+        self.photos.refresh()
+        self._refresh_counts()
+        self.show_message(f"Added {Path(watched).name or watched}: {describe_scan(report)}.")
+
+    def _on_scan_failed(self, path: str, exc: BaseException) -> None:
+        self.status.scan.set_progress(None)
+        self.show_message(f"{path} could not be added: {exc}")
+
+    def remove_current_folder(self) -> None:
+        kind, folder_id = self.sidebar.current_entry()
+        entry = self.folders.entry(self.sidebar.currentIndex().row())
+        if kind != KIND_FOLDER or folder_id is None or entry is None:
+            self.show_message("Select a folder in the sidebar to remove it.")
+            return
+        answer = QMessageBox.question(
+            self,
+            "Remove folder",
+            f"Remove {entry.path} and its captions from the library?\nThe photos themselves are not touched.",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.services.unwatch(entry.path or "")
+        self.runner.submit(
+            Job(self.library.remove_folder, folder_id, progress=False),
+            on_finished=lambda _n: self._after_folder_removed(entry.path or ""),
+            on_failed=lambda exc, _tb: self.show_message(f"The folder could not be removed: {exc}"),
+        )
+
+    def _after_folder_removed(self, path: str) -> None:
+        self.sidebar.select_entry(FILTER_ALL)
+        self._refresh_library_views()
+        self.show_message(f"Removed {path} from the library.")
+
+    # ================================================================== drag and drop
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and local_dirs(event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if event.mimeData().hasUrls() and local_dirs(event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        folders = local_dirs(event.mimeData().urls()) if event.mimeData().hasUrls() else []
+        if not folders:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        for path in folders:
+            self.add_folder(path)
+
+    # ================================================================== editing
+
+    def selected_rows(self) -> list[PhotoRow]:
+        rows = (self.photos.row_of(photo_id) for photo_id in self.grid.selected_photo_ids())
+        return [data for row in rows if row is not None and (data := self.photos.photo_row(row)) is not None]
+
+    def copy_alt_text(self) -> None:
+        texts = [row.alt_text for row in self.selected_rows() if row.alt_text]
+        if not texts:
+            self.show_message("The selected photos have no caption to copy.")
+            return
+        QGuiApplication.clipboard().setText("\n".join(texts))
+        self.show_message(f"Copied the alt text of {len(texts)} photo{'s' if len(texts) > 1 else ''}.")
+
+    def mark_reviewed(self) -> None:
+        ids = self.grid.selected_photo_ids()
+        if len(ids) <= 1:
+            self.detail.mark_reviewed()
+            return
+        self.runner.submit(
+            Job(mark_all_reviewed, self.library, ids, progress=False),
+            on_finished=self._after_review,
+            on_failed=lambda exc, _tb: self.show_message(f"Marking reviewed failed: {exc}"),
+        )
+
+    def _after_review(self, ids: list[int]) -> None:
+        self.photos.update_photos(ids)
+        if self.detail.photo_id in ids:
+            self.detail.reload()
+        self._stats_timer.start()
+        self.show_message(f"Marked {len(ids)} captions reviewed.")
+
+    def _on_caption_saved(self, photo_id: int) -> None:
+        self.photos.update_photos([photo_id])
+        self._stats_timer.start()
+
+    # ================================================================== view
+
+    def zoom(self, steps: int) -> None:
+        self.grid.zoom(steps)
+
+    # ================================================================== captioning
+
+    def _on_caption_progress(self, progress: Progress) -> None:
+        self.status.set_caption_progress(progress)
+
+    def _on_captioned(self, photo_ids: list[int]) -> None:
+        self.photos.update_photos(photo_ids)
+        if self.detail.photo_id in photo_ids:
+            self.detail.reload()
+        self._stats_timer.start()
+
+    def _on_model_changed(self, state: ModelState) -> None:
+        self.status.set_model(state)
+        self.welcome.set_model_state(state)
+        self.status.set_captioning_available(self.services.captioning)
+        for action in (self.recaption_selection_action, self.recaption_all_action, self.pause_action):
+            action.setEnabled(state.ready)
+        if state.error:
+            self.show_message(state.describe())
+
+    def _on_queue_state(self) -> None:
+        self.status.set_captioning_available(self.services.captioning)
+        self.status.set_paused(self.services.paused)
+        self.pause_action.blockSignals(True)
+        self.pause_action.setChecked(self.services.paused)
+        self.pause_action.blockSignals(False)
+
+    def _toggle_pause(self, checked: bool) -> None:
+        self.set_paused(checked)
+
+    def set_paused(self, paused: bool) -> None:
+        self.services.set_paused(paused)
+        self.show_message("Captioning paused." if paused else "Captioning resumed.")
+
+    def use_model(self, path: str, *, remember: bool = True) -> None:
+        if remember:
+            self.settings.setValue("model/active", path)
+            paths.set_active_model(path)
+        self.services.load_model(path, device=self.device, beam_size=self.beam_size)
+
+    def choose_model(self) -> None:
+        dialog = ModelDialog(
+            self.services.model.path or self.active_model(), self.device, self.beam_size, self
+        )
+        if dialog.exec() != ModelDialog.DialogCode.Accepted:
+            return
+        self.settings.setValue("model/device", dialog.device)
+        self.settings.setValue("model/beamSize", dialog.beam_size)
+        if dialog.model_path:
+            self.use_model(dialog.model_path)
+
+    def import_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a captioning model", str(Path.home()), "Photoscribe models (*.pt *.pth *.ckpt)"
+        )
+        if path:
+            self.import_model_from(path)
+
+    def import_model_from(self, path: str) -> None:
+        self.show_message(f"Importing {Path(path).name}…")
+        self.runner.submit(
+            Job(import_model_file, path),
+            on_finished=lambda target: self.use_model(str(target)),
+            on_failed=lambda exc, _tb: self.show_message(f"{Path(path).name} is not a usable model: {exc}"),
+        )
+
+    def recaption_selection(self) -> None:
+        """Caption the selected photos again with the active model (people's captions stay)."""
+        rows = self.selected_rows()
+        if not rows:
+            self.show_message("Select the photos to re-caption first.")
+            return
+        ids = [row.photo_id for row in rows]
+        self.runner.submit(
+            Job(
+                recaption,
+                self.library,
+                ids,
+                [row.path for row in rows],
+                self.services.model.name,
+                progress=False,
+            ),
+            on_finished=lambda _n: self._after_recaption(ids),
+            on_failed=lambda exc, _tb: self.show_message(f"Re-captioning failed: {exc}"),
+        )
+        self.show_message(f"{len(ids)} photos queued for captioning with the active model.")
+
+    def recaption_all(self) -> None:
+        """Caption every photo again with the active model, after asking (it can take hours)."""
+        answer = QMessageBox.question(
+            self,
+            "Re-caption all photos",
+            "Caption every photo again with the active model?\n"
+            "Captions you wrote or reviewed are kept; the model's other captions are replaced.",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.runner.submit(
+            Job(recaption, self.library, None, (), self.services.model.name, progress=False),
+            on_finished=lambda _n: self._after_recaption(None),
+            on_failed=lambda exc, _tb: self.show_message(f"Re-captioning failed: {exc}"),
+        )
+        self.show_message("Every photo is queued for captioning with the active model.")
+
+    def _after_recaption(self, photo_ids: list[int] | None) -> None:
+        self.services.wake()
+        if photo_ids is None:
+            self.photos.refresh()
+        else:
+            self.photos.update_photos(photo_ids)
+        if self.detail.photo_id is not None and (photo_ids is None or self.detail.photo_id in photo_ids):
+            self.detail.reload()
+        self._stats_timer.start()
+
+    # ================================================================== dialogs
+
+    def _keep(self, dialog: QWidget) -> QWidget:
+        self._dialogs = [d for d in self._dialogs if d.isVisible()]
+        self._dialogs.append(dialog)
+        return dialog
+
+    def open_retrain(self) -> None:
+        try:
+            from photoscribe.desktop.retrain import RetrainDialog
+        except ImportError as exc:
+            self.show_message(f"Training is not available in this build ({exc}).")
+            return
+        dialog = RetrainDialog(self, self.runner, self.settings)
+        dialog.modelReady.connect(self.use_model)
+        self._keep(dialog).show()
+
+    def open_export(self) -> None:
+        try:
+            from photoscribe.desktop.export_dialog import ExportDialog
+        except ImportError as exc:
+            self.show_message(f"Export is not available in this build ({exc}).")
+            return
+        self._keep(ExportDialog(self, self.library, self.runner)).show()
+
+    def show_failures(self) -> None:
+        if self._failures_dialog is None:
+            self._failures_dialog = FailuresDialog(self.library, self.runner, self)
+            self._failures_dialog.retryRequested.connect(
+                lambda: (self.services.wake(), self._refresh_counts())
+            )
+        self._failures_dialog.reload()
+        self._failures_dialog.show()
+        self._failures_dialog.raise_()
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Photoscribe",
+            "<h3>Photoscribe</h3><p>Captions your photo library on your own computer (Show, Attend and "
+            "Tell), makes it searchable and exports alt text.</p>"
+            f"<p>Library: <code>{self.library.path}</code><br>Data: <code>{paths.data_dir()}</code></p>",
+        )
+
+    def show_log(self) -> None:
+        from photoscribe.desktop.errors import log_file
+
+        self._open_path(log_file())
+
+    def _open_path(self, path: Path) -> None:
+        if not path.exists():
+            self.show_message(f"{path} does not exist yet.")
+            return
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    # ================================================================== status
+
+    def show_message(self, text: str, msecs: int = 8000) -> None:
+        log.info("%s", text)
+        self.statusBar().showMessage(text, msecs)
+
+    def refresh_stats(self) -> None:
+        self.runner.submit(Job(self.library.stats, progress=False), on_finished=self._on_stats)
+
+    def _on_stats(self, stats: LibraryStats) -> None:
+        self.status.set_stats(stats)
+
+    def _refresh_counts(self) -> None:
+        self.refresh_stats()
+        self.folders.refresh()

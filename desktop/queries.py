@@ -1,0 +1,233 @@
+"""What the grid and the sidebar show, read from the library on worker threads (no Qt here).
+
+Each function takes the library and returns frozen display records; the item
+models in :mod:`photoscribe.desktop.models` run them on the job runner.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from photoscribe.core.library import Library, SearchHit, search
+from photoscribe.core.library.export import split_alt_text
+from photoscribe.core.library.schema import utcnow
+from photoscribe.core.progress import check_cancel
+
+PAGE_SIZE = 500
+RECENT_DAYS = 30
+# Highlight markers asked of the search: control characters, so that no caption text can fake them.
+_MARK_START, _MARK_END = "\x02", "\x03"
+
+# Filters (sidebar smart collections) and sort orders.
+FILTER_ALL = "all"
+FILTER_UNCAPTIONED = "uncaptioned"
+FILTER_NEEDS_REVIEW = "needs_review"
+FILTER_RECENT = "recent"
+SORT_TAKEN = "taken"
+SORT_ADDED = "added"
+SORT_RELEVANCE = "relevance"
+
+
+@dataclass(frozen=True)
+class PhotoQuery:
+    """What the grid shows: search text, a smart-collection filter, a folder id and an order."""
+
+    text: str = ""
+    filter: str = FILTER_ALL
+    folder: int | None = None
+    sort: str = SORT_TAKEN
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self.text.strip())
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    """The display data of one grid cell (immutable, built on a worker thread)."""
+
+    photo_id: int
+    path: str
+    name: str
+    caption: str
+    source: str
+    reviewed: bool
+    when: datetime | None
+    snippet: str  # plain text
+    highlights: tuple[tuple[int, int], ...]  # (start, length) in ``snippet``
+
+    @property
+    def alt_text(self) -> str:
+        """The caption cut to alt-text length (as exported), or "" when uncaptioned."""
+        return split_alt_text(self.caption)[0] if self.caption else ""
+
+    @property
+    def snippet_html(self) -> str:
+        out, pos = [], 0
+        for start, length in self.highlights:
+            out.append(html.escape(self.snippet[pos:start]))
+            out.append("<b>" + html.escape(self.snippet[start : start + length]) + "</b>")
+            pos = start + length
+        out.append(html.escape(self.snippet[pos:]))
+        return "".join(out)
+
+    @property
+    def tooltip(self) -> str:
+        lines = [self.caption or "No caption yet", self.path]
+        if self.when is not None:
+            lines.append(self.when.strftime("%Y-%m-%d %H:%M"))
+        if self.caption:
+            lines.append("Reviewed" if self.reviewed else "Needs review")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[PhotoRow]
+    next_offset: int
+    exhausted: bool
+
+
+def parse_highlights(marked: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """Strip the search's highlight markers; return the plain text and the highlighted ranges."""
+    plain: list[str] = []
+    ranges: list[tuple[int, int]] = []
+    start: int | None = None
+    length = 0
+    for ch in marked.replace("\n", " "):
+        if ch == _MARK_START:
+            start = length
+        elif ch == _MARK_END:
+            if start is not None and length > start:
+                ranges.append((start, length - start))
+            start = None
+        else:
+            plain.append(ch)
+            length += 1
+    return "".join(plain), tuple(ranges)
+
+
+def row_from_hit(hit: SearchHit, *, highlighted: bool) -> PhotoRow:
+    caption = hit.caption
+    text = caption.text if caption is not None else ""
+    if highlighted and hit.snippet:
+        snippet, ranges = parse_highlights(hit.snippet)
+    else:
+        snippet, ranges = (text or hit.photo.name), ()
+    return PhotoRow(
+        photo_id=hit.photo.id,
+        path=hit.photo.path,
+        name=hit.photo.name,
+        caption=text,
+        source=caption.source if caption is not None else "",
+        reviewed=bool(caption is not None and caption.preferred),
+        when=hit.photo.taken_at or hit.photo.added_at,
+        snippet=snippet,
+        highlights=ranges,
+    )
+
+
+def _recent_since() -> datetime:
+    return utcnow() - timedelta(days=RECENT_DAYS)
+
+
+def fetch_page(
+    library: Library,
+    query: PhotoQuery,
+    offset: int,
+    limit: int = PAGE_SIZE,
+    *,
+    on_progress: Any = None,
+    cancel: threading.Event | None = None,
+) -> Page:
+    """One page of the grid for ``query`` starting at ``offset`` (runs on a worker thread).
+
+    Text is searched by relevance; without text photos are browsed by date
+    taken, or by date added (sort "added", and the "Recently added" filter).
+    """
+    check_cancel(cancel)
+    recent = query.filter == FILTER_RECENT
+    if query.has_text:
+        sort = SORT_RELEVANCE
+    else:
+        sort = SORT_ADDED if recent or query.sort == SORT_ADDED else SORT_TAKEN
+    hits = search(
+        library,
+        query.text,
+        folder=query.folder,
+        uncaptioned=query.filter == FILTER_UNCAPTIONED,
+        needs_review=query.filter == FILTER_NEEDS_REVIEW,
+        added_since=_recent_since() if recent else None,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+        highlight=(_MARK_START, _MARK_END),
+    )
+    rows = [row_from_hit(h, highlighted=query.has_text) for h in hits]
+    return Page(rows, offset + len(hits), len(hits) < limit)
+
+
+def load_rows(library: Library, photo_ids: Sequence[int]) -> dict[int, PhotoRow]:
+    """Fresh display data for some photos (after a caption changed); unknown ids are left out."""
+    infos = library.get_photos(photo_ids)
+    captions = library.best_captions([p.id for p in infos])
+    rows = {}
+    for info in infos:
+        caption = captions.get(info.id)
+        hit = SearchHit(info, caption, caption.text if caption else "", 0.0)
+        rows[info.id] = row_from_hit(hit, highlighted=False)
+    return rows
+
+
+KIND_FOLDER = "folder"
+SMART_COLLECTIONS = (
+    (FILTER_ALL, "All photos"),
+    (FILTER_UNCAPTIONED, "Uncaptioned"),
+    (FILTER_NEEDS_REVIEW, "Needs review"),
+    (FILTER_RECENT, "Recently added"),
+)
+
+
+@dataclass(frozen=True)
+class SidebarEntry:
+    kind: str
+    label: str
+    count: int | None = None
+    folder_id: int | None = None
+    path: str | None = None
+
+    @property
+    def key(self) -> tuple[str, int | None]:
+        return (self.kind, self.folder_id)
+
+
+def _folder_label(path: str) -> str:
+    return os.path.basename(path.rstrip("/\\")) or path
+
+
+def load_sidebar(library: Library, **_progress: Any) -> list[SidebarEntry]:
+    """The sidebar's entries with their counts (runs on a worker thread)."""
+    stats = library.stats()
+    folders = library.list_folders()
+    recent = library.count_added_since(_recent_since())
+    per_folder = library.folder_counts()
+    counts = {
+        FILTER_ALL: stats.photos,
+        FILTER_UNCAPTIONED: stats.uncaptioned,
+        FILTER_NEEDS_REVIEW: stats.needs_review,
+        FILTER_RECENT: recent,
+    }
+    entries = [SidebarEntry(kind, label, counts[kind]) for kind, label in SMART_COLLECTIONS]
+    for folder in sorted(folders, key=lambda f: (f.path.lower(), f.id)):
+        entries.append(
+            SidebarEntry(
+                KIND_FOLDER, _folder_label(folder.path), per_folder.get(folder.id, 0), folder.id, folder.path
+            )
+        )
+    return entries

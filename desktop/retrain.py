@@ -1,0 +1,754 @@
+"""The "Retrain the model" dialog: pick a captioned data set, train, watch it learn, use the result.
+
+Everything slow (reading the data set, training) runs through a
+:class:`~photoscribe.desktop.workers.JobRunner`; this module only turns the
+:class:`~photoscribe.core.progress.Progress` reports of
+:func:`photoscribe.training.train.train` into widgets, on the main thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import math
+import os
+import time
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import torch
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from photoscribe.core.encoder import BACKBONES, TINY
+from photoscribe.core.errors import AssetMissingError, PhotoscribeError
+from photoscribe.core.paths import models_dir, set_active_model
+from photoscribe.core.progress import Progress
+from photoscribe.core.weights import ENV_VAR as WEIGHTS_ENV
+from photoscribe.core.weights import find_encoder_weights, hub_cache_path, imagenet_weights
+from photoscribe.desktop.plot import MetricPlot
+from photoscribe.desktop.workers import Job, JobRunner
+from photoscribe.training.datasets import CaptionCorpus, load_corpus
+from photoscribe.training.train import TrainConfig, TrainResult, train
+
+log = logging.getLogger(__name__)
+
+ERROR_STYLE = "color: #c62828;"
+OK_STYLE = "color: #2e7d32;"
+METRIC_ORDER = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")
+SETTING_KEYS = {
+    "data_dir": "retrain/data_dir",
+    "encoder": "retrain/encoder",
+    "epochs": "retrain/epochs",
+    "batch_size": "retrain/batch_size",
+}
+
+
+class State(Enum):
+    IDLE = "idle"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+def encoder_choices() -> list[tuple[str, str]]:
+    """``(encoder name, label)`` for the encoder combo, the CPU-friendly one first."""
+    return [(TINY, "tinyresnet (from scratch, CPU friendly)")] + [
+        (name, f"{name} (ImageNet)") for name in BACKBONES
+    ]
+
+
+def device_choices() -> list[tuple[str, str]]:
+    choices = [("auto", "Automatic (GPU if available)"), ("cpu", "CPU")]
+    if torch.cuda.is_available():
+        choices.append(("cuda", "CUDA GPU"))
+    if torch.backends.mps.is_available():
+        choices.append(("mps", "Apple GPU (MPS)"))
+    return choices
+
+
+def format_duration(seconds: float | None) -> str:
+    """``0:42``, ``12:05`` or ``1:02:03``; ``?`` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    ordered = [k for k in METRIC_ORDER if k in metrics] + sorted(set(metrics) - set(METRIC_ORDER))
+    return " · ".join(f"{k} {metrics[k]:.3f}" for k in ordered)
+
+
+def missing_weights_text(name: str, exc: AssetMissingError) -> str:
+    """What to do when an ImageNet encoder's weights are missing, worded for the dialog (no CLI flags)."""
+    if os.environ.get(WEIGHTS_ENV):
+        return str(exc)  # the user pointed somewhere explicitly: say what is wrong with that
+    target = hub_cache_path(name)
+    return (
+        f"Needs torchvision's ImageNet weights file {target.name}, which is not on this computer. "
+        f"Download {imagenet_weights(name).url} and copy it into {target.parent}, then click Check again."
+    )
+
+
+def default_run_dir() -> Path:
+    return models_dir() / f"run-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+class RetrainDialog(QDialog):
+    """Train a new captioning model on a data set folder and make it the active model.
+
+    Signals:
+        modelReady(str): the best checkpoint's path, after "Use this model" made it active.
+        recaptionRequested(str): the same path, when "Re-caption the library with it" was ticked.
+    """
+
+    modelReady = Signal(str)
+    recaptionRequested = Signal(str)
+
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        runner: JobRunner | None = None,
+        settings: QSettings | None = None,
+        advanced_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Retrain the captioning model")
+        self.setAccessibleName("Retrain the captioning model")
+        self.runner = runner if runner is not None else JobRunner(parent=self)
+        self.settings = settings if settings is not None else QSettings("photoscribe", "photoscribe")
+        self.advanced_overrides = dict(advanced_overrides or {})
+        self.state = State.IDLE
+        self.corpus: CaptionCorpus | None = None
+        self.result: TrainResult | None = None
+        self.config: TrainConfig | None = None
+        self._corpus_job: Job | None = None
+        self._corpus_path: Path | None = None
+        self._train_job: Job | None = None
+        self._weights_ok = True
+        self._default_out = default_run_dir()
+        self._run_started = 0.0
+        self._run_start_epochs = 0
+        self._close_when_stopped = False
+
+        self._build()
+        self._restore_settings()
+        self._on_encoder_changed()
+        self._update_controls()
+        self.resize(900, 700)
+
+    # ================================================================== layout
+
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        columns = QHBoxLayout()
+        root.addLayout(columns, 1)
+        self.settings_panel = QWidget()
+        left = QVBoxLayout(self.settings_panel)
+        left.setContentsMargins(0, 0, 0, 0)
+        columns.addWidget(self.settings_panel, 0)
+        right = QVBoxLayout()
+        columns.addLayout(right, 1)
+
+        # --- data
+        data_box = QGroupBox("Training data")
+        data = QVBoxLayout(data_box)
+        row = QHBoxLayout()
+        self.data_edit = QLineEdit()
+        self.data_edit.setPlaceholderText("Folder with images and captions")
+        self.data_edit.setAccessibleName("Data set folder")
+        self.data_edit.setToolTip("Flickr8k / Flickr30k, COCO or Karpathy-split folder")
+        self.data_edit.editingFinished.connect(self.load_data)
+        self.data_browse = self._button("Browse…", "Choose the data set folder", self._browse_data)
+        row.addWidget(self.data_edit, 1)
+        row.addWidget(self.data_browse)
+        data.addLayout(row)
+        self.summary_label = self._wrapping_label("Choose a folder to see what it contains.")
+        self.summary_label.setAccessibleName("Data set summary")
+        data.addWidget(self.summary_label)
+        left.addWidget(data_box)
+
+        # --- model
+        model_box = QGroupBox("Model")
+        form = QFormLayout(model_box)
+        self.encoder_combo = QComboBox()
+        self.encoder_combo.setAccessibleName("Image encoder")
+        for name, label in encoder_choices():
+            self.encoder_combo.addItem(label, name)
+        self.encoder_combo.currentIndexChanged.connect(self._on_encoder_changed)
+        form.addRow("&Encoder:", self.encoder_combo)
+        weights_row = QHBoxLayout()
+        self.weights_label = self._wrapping_label("")
+        self.weights_label.setAccessibleName("Encoder weights status")
+        self.weights_recheck = self._button(
+            "Check again", "Look for the encoder weights again", self._on_encoder_changed
+        )
+        weights_row.addWidget(self.weights_label, 1)
+        weights_row.addWidget(self.weights_recheck, 0, Qt.AlignmentFlag.AlignTop)
+        form.addRow(weights_row)
+        self.epochs_spin = self._spin(1, 500, 10, "Epochs")
+        form.addRow("E&pochs:", self.epochs_spin)
+        self.batch_spin = self._spin(1, 1024, 32, "Batch size")
+        form.addRow("&Batch size:", self.batch_spin)
+        self.finetune_spin = self._spin(0, 4, 0, "Fine-tune the last N encoder blocks")
+        self.finetune_spin.setToolTip("0 keeps the ImageNet encoder frozen (fast, features are cached)")
+        form.addRow("&Fine-tune last blocks:", self.finetune_spin)
+        left.addWidget(model_box)
+
+        # --- output
+        out_box = QGroupBox("Output folder")
+        out_row = QHBoxLayout(out_box)
+        self.out_edit = QLineEdit(str(self._default_out))
+        self.out_edit.setCursorPosition(0)
+        self.out_edit.setAccessibleName("Output folder")
+        self.out_edit.textChanged.connect(self._update_controls)
+        self.out_browse = self._button("Browse…", "Choose the output folder", self._browse_out)
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(self.out_browse)
+        left.addWidget(out_box)
+
+        # --- advanced
+        adv_box = QGroupBox("Advanced")
+        adv = QFormLayout(adv_box)
+        self.image_size_spin = self._spin(32, 512, 224, "Image size in pixels")
+        self.image_size_spin.setSingleStep(16)
+        self.image_size_spin.setSuffix(" px")
+        adv.addRow("&Image size:", self.image_size_spin)
+        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin.setDecimals(5)
+        self.lr_spin.setRange(0.00001, 1.0)
+        self.lr_spin.setSingleStep(0.0001)
+        self.lr_spin.setValue(0.001)
+        self.lr_spin.setAccessibleName("Learning rate")
+        adv.addRow("&Learning rate:", self.lr_spin)
+        self.beam_spin = self._spin(1, 10, 3, "Beam size for validation")
+        adv.addRow("Bea&m size:", self.beam_spin)
+        self.device_combo = QComboBox()
+        self.device_combo.setAccessibleName("Device")
+        for value, label in device_choices():
+            self.device_combo.addItem(label, value)
+        adv.addRow("&Device:", self.device_combo)
+        left.addWidget(adv_box)
+        left.addStretch(1)
+
+        # --- progress (right column)
+        run_box = QGroupBox("Training")
+        run = QVBoxLayout(run_box)
+        self.stage_label = QLabel("Not started.")
+        self.stage_label.setAccessibleName("Training status")
+        self.stage_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        run.addWidget(self.stage_label)
+        self.overall_bar = QProgressBar()
+        self.overall_bar.setAccessibleName("Overall progress")
+        self.overall_bar.setFormat("Epoch 0 of 0")
+        self.overall_bar.setValue(0)
+        run.addWidget(self.overall_bar)
+        self.batch_bar = QProgressBar()
+        self.batch_bar.setAccessibleName("Progress of the current step")
+        self.batch_bar.setFormat("")
+        self.batch_bar.setValue(0)
+        run.addWidget(self.batch_bar)
+        self.plot = MetricPlot()
+        run.addWidget(self.plot, 3)
+        samples_title = QLabel("Sample captions:")
+        run.addWidget(samples_title)
+        self.samples_list = QListWidget()
+        self.samples_list.setAccessibleName("Sample caption per epoch")
+        self.samples_list.setWordWrap(True)
+        self.samples_list.setAlternatingRowColors(True)
+        samples_title.setBuddy(self.samples_list)
+        run.addWidget(self.samples_list, 1)
+        self.results_label = self._wrapping_label("")
+        self.results_label.setAccessibleName("Best model metrics")
+        self.results_label.hide()
+        run.addWidget(self.results_label)
+        self.error_label = self._wrapping_label("")
+        self.error_label.setAccessibleName("Error")
+        self.error_label.setStyleSheet(ERROR_STYLE)
+        self.error_label.hide()
+        run.addWidget(self.error_label)
+        right.addWidget(run_box, 1)
+
+        # --- buttons
+        buttons = QHBoxLayout()
+        self.start_button = self._button("&Start", "Start training", self.start)
+        self.cancel_button = self._button("&Cancel", "Cancel training", self.cancel)
+        self.resume_button = self._button("&Resume", "Resume the cancelled training", self.resume)
+        self.recaption_check = QCheckBox("Re-caption the library with it")
+        self.recaption_check.setAccessibleName("Re-caption the library with the new model")
+        self.use_button = self._button("&Use this model", "Use the new model for captioning", self.use_model)
+        self.close_button = self._button("Close", "Close the dialog", self.reject)
+        for widget in (self.start_button, self.cancel_button, self.resume_button):
+            buttons.addWidget(widget)
+        buttons.addStretch(1)
+        buttons.addWidget(self.recaption_check)
+        buttons.addWidget(self.use_button)
+        buttons.addWidget(self.close_button)
+        root.addLayout(buttons)
+
+        chain = [
+            self.data_edit,
+            self.data_browse,
+            self.encoder_combo,
+            self.weights_recheck,
+            self.epochs_spin,
+            self.batch_spin,
+            self.finetune_spin,
+            self.out_edit,
+            self.out_browse,
+            self.image_size_spin,
+            self.lr_spin,
+            self.beam_spin,
+            self.device_combo,
+            self.start_button,
+            self.cancel_button,
+            self.resume_button,
+            self.samples_list,
+            self.recaption_check,
+            self.use_button,
+            self.close_button,
+        ]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    def _button(self, text: str, accessible: str, slot: Any) -> QPushButton:
+        button = QPushButton(text)
+        button.setAccessibleName(accessible)
+        button.setAutoDefault(False)  # Enter in a line edit must not start training
+        button.clicked.connect(lambda _checked=False: slot())
+        return button
+
+    @staticmethod
+    def _spin(lo: int, hi: int, value: int, accessible: str) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(lo, hi)
+        spin.setValue(value)
+        spin.setAccessibleName(accessible)
+        return spin
+
+    @staticmethod
+    def _wrapping_label(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return label
+
+    def _show_message(self, label: QLabel, text: str, *, error: bool = False, ok: bool = False) -> None:
+        label.setText(text)
+        label.setStyleSheet(ERROR_STYLE if error else OK_STYLE if ok else "")
+        label.setVisible(bool(text))
+
+    # ================================================================== settings
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        encoder = str(s.value(SETTING_KEYS["encoder"], TINY))
+        index = self.encoder_combo.findData(encoder)
+        self.encoder_combo.setCurrentIndex(max(index, 0))
+        self.epochs_spin.setValue(int(s.value(SETTING_KEYS["epochs"], self.epochs_spin.value())))
+        self.batch_spin.setValue(int(s.value(SETTING_KEYS["batch_size"], self.batch_spin.value())))
+        data_dir = str(s.value(SETTING_KEYS["data_dir"], "") or "")
+        if data_dir:
+            self.data_edit.setText(data_dir)
+            if Path(data_dir).is_dir():
+                self.load_data()
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        s.setValue(SETTING_KEYS["data_dir"], self.data_edit.text().strip())
+        s.setValue(SETTING_KEYS["encoder"], self.encoder)
+        s.setValue(SETTING_KEYS["epochs"], self.epochs_spin.value())
+        s.setValue(SETTING_KEYS["batch_size"], self.batch_spin.value())
+        s.sync()
+
+    # ================================================================== data set
+
+    @property
+    def encoder(self) -> str:
+        return str(self.encoder_combo.currentData())
+
+    def _browse_data(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose the data set folder", self.data_edit.text())
+        if folder:
+            self.data_edit.setText(folder)
+            self.load_data()
+
+    def _browse_out(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose the output folder", str(models_dir()))
+        if folder:
+            self.out_edit.setText(folder)
+
+    def load_data(self) -> None:
+        """Read the data set in the folder field (in the background) and show what was found."""
+        text = self.data_edit.text().strip()
+        path = Path(text).expanduser() if text else None
+        if path == self._corpus_path and (self.corpus is not None or self._corpus_job is not None):
+            return  # editingFinished fires on every focus change: do not re-read the same folder
+        self.corpus, self._corpus_path, self._corpus_job = None, path, None
+        if path is None:
+            self._show_message(self.summary_label, "Choose a folder to see what it contains.")
+        elif not path.is_dir():
+            self._show_message(self.summary_label, f"{path} is not a folder.", error=True)
+        else:
+            self._show_message(self.summary_label, f"Reading {path}…")
+            job = Job(load_corpus, path, progress=False)
+            self._corpus_job = job
+            self.runner.submit(
+                job,
+                on_finished=lambda corpus: self._corpus_loaded(job, corpus),
+                on_failed=lambda exc, tb: self._corpus_failed(job, exc),
+            )
+        self._update_controls()
+
+    def _corpus_loaded(self, job: Job, corpus: CaptionCorpus) -> None:
+        if job is not self._corpus_job:
+            return  # a newer folder was chosen meanwhile
+        self._corpus_job = None
+        summary = corpus.summary()
+        if not corpus.split("train") or not corpus.split("val"):
+            self._show_message(
+                self.summary_label,
+                summary + "\nTraining needs images in both the train and the val split.",
+                error=True,
+            )
+        else:
+            self.corpus = corpus
+            self._show_message(self.summary_label, summary)
+        self._update_controls()
+
+    def _corpus_failed(self, job: Job, exc: BaseException) -> None:
+        if job is not self._corpus_job:
+            return
+        self._corpus_job = None
+        self._show_message(self.summary_label, _describe(exc), error=True)
+        self._update_controls()
+
+    def _on_encoder_changed(self) -> None:
+        name = self.encoder
+        if name == TINY:
+            self._weights_ok = True
+            self._show_message(self.weights_label, "Trains a small encoder from scratch: no download needed.")
+            self.finetune_spin.setEnabled(False)
+            self.finetune_spin.setSpecialValueText("all (from scratch)")
+            self.finetune_spin.setValue(0)
+            self.weights_recheck.hide()
+        else:
+            self.finetune_spin.setEnabled(self.state is not State.RUNNING)
+            self.finetune_spin.setSpecialValueText("none (frozen, cached features)")
+            try:
+                path = find_encoder_weights(name)
+            except AssetMissingError as exc:
+                self._weights_ok = False
+                self._show_message(self.weights_label, missing_weights_text(name, exc), error=True)
+                self.weights_label.setToolTip(str(exc))
+            else:
+                self._weights_ok = True
+                self._show_message(self.weights_label, f"ImageNet weights found: {path}", ok=True)
+                self.weights_label.setToolTip("")
+            self.weights_recheck.show()
+        self._update_controls()
+
+    # ================================================================== training
+
+    def build_config(self, *, resume: bool = False) -> TrainConfig:
+        """The :class:`TrainConfig` for the current form (``advanced_overrides`` applied last)."""
+        size = self.image_size_spin.value()
+        params: dict[str, Any] = dict(
+            data_dir=Path(self.data_edit.text().strip()).expanduser(),
+            out_dir=Path(self.out_edit.text().strip()).expanduser(),
+            encoder=self.encoder,
+            pretrained=self.encoder != TINY,
+            fine_tune_encoder=self.finetune_spin.value() if self.encoder != TINY else 0,
+            image_size=size,
+            resize=round(size * 256 / 224),
+            epochs=self.epochs_spin.value(),
+            batch_size=self.batch_spin.value(),
+            lr=self.lr_spin.value(),
+            beam_size=self.beam_spin.value(),
+            device=str(self.device_combo.currentData()),
+            resume=resume,
+        )
+        params.update(self.advanced_overrides)
+        return TrainConfig(**params)
+
+    def start(self) -> None:
+        """Start a new run with the form's settings."""
+        if not self.start_button.isEnabled():
+            return
+        if self.out_edit.text().strip() == str(self._default_out) and self._default_out.exists():
+            self._default_out = default_run_dir()  # never train over a previous run by accident
+            self.out_edit.setText(str(self._default_out))
+        try:
+            config = self.build_config()
+        except (ValueError, TypeError) as exc:
+            self._show_message(self.error_label, _describe(exc), error=True)
+            return
+        self._save_settings()
+        self.plot.clear()
+        self.plot.set_epochs(config.epochs)
+        self.samples_list.clear()
+        self._run(config)
+
+    def resume(self) -> None:
+        """Continue the cancelled (or failed) run from its ``last.pt``, same settings, same folder."""
+        if self.config is None or self.state is State.RUNNING:
+            return
+        self._run(dataclasses.replace(self.config, resume=True))
+
+    def _run(self, config: TrainConfig) -> None:
+        self.config = config
+        self.result = None
+        self._show_message(self.error_label, "")
+        self._show_message(self.results_label, "")
+        self.overall_bar.setRange(0, config.epochs * 100)
+        self._set_overall(self.plot.point_count() * 100, config.epochs)
+        self.batch_bar.setRange(0, 0)  # busy until the first report
+        self.batch_bar.setFormat("")
+        self.stage_label.setText("Resuming…" if config.resume else "Starting…")
+        self._run_started = time.monotonic()
+        self._run_start_epochs = self.plot.point_count()
+        job = Job(train, config)
+        self._train_job = job
+        self._set_state(State.RUNNING)
+        self.runner.submit(
+            job,
+            on_progress=self._on_progress,
+            on_finished=lambda result: self._on_finished(job, result),
+            on_failed=lambda exc, tb: self._on_failed(job, exc, tb),
+            on_cancelled=lambda: self._on_cancelled(job),
+        )
+
+    def cancel(self) -> None:
+        """Ask the running job to stop; it stops cleanly at the next batch and can be resumed."""
+        if self._train_job is not None and self.state is State.RUNNING:
+            self._train_job.cancel()
+            self.stage_label.setText("Cancelling…")
+            self._set_state(State.CANCELLING)
+
+    def _set_overall(self, value: int, epochs: int, eta: str = "") -> None:
+        self.overall_bar.setValue(min(value, self.overall_bar.maximum()))
+        epoch = min(epochs, value // 100 + 1) if value < epochs * 100 else epochs
+        text = f"Epoch {epoch} of {epochs}"
+        self.overall_bar.setFormat(text + (f" · about {eta} left" if eta else ""))
+
+    def _on_progress(self, p: Progress) -> None:
+        if self.config is None or self.state not in (State.RUNNING, State.CANCELLING):
+            return
+        epochs = self.config.epochs
+        if p.stage == "extract":
+            self._set_bar(p)
+            self.batch_bar.setFormat("%v / %m images")
+            self.stage_label.setText(f"Extracting features {p.done}/{p.total}")
+        elif p.stage == "train":
+            epoch = int(p.extra.get("epoch", 1))
+            self._set_bar(p)
+            self.batch_bar.setFormat("%v / %m batches")
+            loss = p.extra.get("loss")
+            parts = [f"Epoch {epoch}/{epochs}", f"batch {p.done}/{p.total}"]
+            if loss is not None:
+                parts.append(f"loss {loss:.2f}")
+            parts.append(f"ETA {format_duration(p.eta_s)}")
+            self.stage_label.setText(" · ".join(parts))
+            fraction = p.fraction or 0.0
+            self._set_overall(
+                int((epoch - 1 + fraction) * 100), epochs, self._overall_eta(epoch - 1 + fraction)
+            )
+        elif p.stage == "validate":
+            self._set_bar(p)
+            self.batch_bar.setFormat("%v / %m images")
+            self.stage_label.setText(f"Validating {p.done}/{p.total}")
+        elif p.stage == "epoch":
+            self._on_epoch(p)
+
+    def _set_bar(self, p: Progress) -> None:
+        self.batch_bar.setRange(0, max(p.total or 0, 1))
+        self.batch_bar.setValue(min(p.done, self.batch_bar.maximum()))
+
+    def _overall_eta(self, epochs_done: float) -> str:
+        """Time left for the whole run, from this run's pace so far (a resumed run starts its clock anew)."""
+        assert self.config is not None
+        done_here = epochs_done - self._run_start_epochs
+        if done_here <= 0.05:
+            return ""
+        elapsed = time.monotonic() - self._run_started
+        return format_duration(elapsed / done_here * (self.config.epochs - epochs_done))
+
+    def _on_epoch(self, p: Progress) -> None:
+        assert self.config is not None
+        x = p.extra
+        self.plot.add_point(
+            p.done,
+            {k: x[k] for k in ("train_loss", "val_loss", "CIDEr", "BLEU-4") if k in x},
+        )
+        star = "  ★ best so far" if x.get("improved") else ""
+        self.samples_list.addItem(f"{p.done}: {p.message}{star}")
+        self.samples_list.scrollToBottom()
+        self._set_overall(p.done * 100, self.config.epochs, self._overall_eta(p.done))
+
+    def _on_finished(self, job: Job, result: TrainResult) -> None:
+        if job is not self._train_job:
+            return
+        self.result = result
+        if result.stop_reason == "cancelled":
+            self._enter_cancelled()
+            return
+        done = len(result.history)
+        if result.stop_reason == "early-stopped":
+            self.stage_label.setText(f"Stopped early after epoch {done}: CIDEr stopped improving.")
+        else:
+            self.stage_label.setText(f"Finished: {_plural(done, 'epoch')}.")
+        self.batch_bar.setRange(0, 1)
+        self.batch_bar.setValue(1)
+        self.batch_bar.setFormat("Done")
+        self.overall_bar.setValue(self.overall_bar.maximum())
+        self.overall_bar.setFormat(f"{_plural(done, 'epoch')} done")
+        if result.history and result.best_checkpoint.is_file():
+            best = max(result.history, key=lambda h: h.metrics.get("CIDEr", 0.0))
+            self._show_message(
+                self.results_label,
+                f"Best model (epoch {best.epoch}): {format_metrics(result.best_metrics)}\n"
+                f"Saved as {result.best_checkpoint}",
+            )
+        else:
+            self._show_message(self.results_label, "No checkpoint was saved.", error=True)
+        self._set_state(State.FINISHED)
+        self._close_if_asked()
+
+    def _on_cancelled(self, job: Job) -> None:
+        if job is not self._train_job:
+            return
+        # Cancelled before the epoch loop (no result follows), or with a result that says so (handled there).
+        self._enter_cancelled()
+
+    def _enter_cancelled(self) -> None:
+        if self.state is State.CANCELLED:
+            return  # the job reports both "cancelled" and a result that says so
+        self.stage_label.setText("Cancelled — resume later")
+        self._show_stopped_progress()
+        self._set_state(State.CANCELLED)
+        self._close_if_asked()
+
+    def _show_stopped_progress(self) -> None:
+        """Progress bars of a run that stopped: the epochs that finished, no ETA."""
+        epochs = self.config.epochs if self.config is not None else 0
+        finished = self.plot.point_count()
+        self.overall_bar.setValue(min(finished * 100, self.overall_bar.maximum()))
+        self.overall_bar.setFormat(f"{finished} of {_plural(epochs, 'epoch')} finished")
+        self.batch_bar.setRange(0, 1)
+        self.batch_bar.setValue(0)
+        self.batch_bar.setFormat("")
+
+    def _on_failed(self, job: Job, exc: BaseException, tb: str) -> None:
+        if job is not self._train_job:
+            return
+        self.stage_label.setText("Training failed.")
+        self._show_stopped_progress()
+        self._show_message(self.error_label, _describe(exc), error=True)
+        self.error_label.setToolTip(tb)
+        self._set_state(State.FAILED)
+        self._close_if_asked()
+
+    # ================================================================== finishing
+
+    def use_model(self) -> None:
+        """Make the best checkpoint the active model, tell the app, and close."""
+        if self.result is None or not self.result.best_checkpoint.is_file():
+            return
+        best = str(self.result.best_checkpoint)
+        set_active_model(best)
+        log.info("active model is now %s", best)
+        self.modelReady.emit(best)
+        if self.recaption_check.isChecked():
+            self.recaptionRequested.emit(best)
+        self.accept()
+
+    def reject(self) -> None:
+        """Esc / Close / the window's close button: ask first while training runs."""
+        if self.state in (State.RUNNING, State.CANCELLING):
+            if self.state is State.RUNNING and not self.confirm_stop():
+                return
+            self._close_when_stopped = True
+            self.cancel()
+            return
+        super().reject()
+
+    def confirm_stop(self) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Stop training?",
+            "Training is still running. Stop it and close? You can resume it later "
+            "from the same output folder.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _close_if_asked(self) -> None:
+        if self._close_when_stopped:
+            self._close_when_stopped = False
+            super().reject()
+
+    # ================================================================== state
+
+    def _set_state(self, state: State) -> None:
+        self.state = state
+        self._update_controls()
+
+    def _update_controls(self) -> None:
+        busy = self.state in (State.RUNNING, State.CANCELLING)
+        self.settings_panel.setEnabled(not busy)
+        if not busy:
+            self.finetune_spin.setEnabled(self.encoder != TINY)
+        ready = (
+            self.corpus is not None
+            and self._corpus_job is None
+            and self._weights_ok
+            and bool(self.out_edit.text().strip())
+        )
+        self.start_button.setEnabled(ready and not busy)
+        self.cancel_button.setEnabled(self.state is State.RUNNING)
+        can_resume = self.state in (State.CANCELLED, State.FAILED) and self.config is not None
+        self.resume_button.setVisible(can_resume)
+        self.resume_button.setEnabled(can_resume)
+        finished = (
+            self.state is State.FINISHED and self.result is not None and self.result.best_checkpoint.is_file()
+        )
+        self.use_button.setEnabled(finished)
+        self.recaption_check.setEnabled(finished)
+
+
+def _describe(exc: BaseException) -> str:
+    """The message to show: our errors already say what to do; others get their type for context."""
+    if isinstance(exc, PhotoscribeError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

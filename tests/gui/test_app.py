@@ -1,0 +1,81 @@
+"""Starting the app: the `gui` command, `photoscribe` with no command, and run_app itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from photoscribe.core.library import Library
+from photoscribe.desktop import app as desktop_app
+from photoscribe.desktop.cli import main
+from photoscribe.desktop.main_window import PAGE_WELCOME, MainWindow
+from photoscribe.desktop.workers import JobRunner
+
+
+def test_help_still_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "gui" in out and "open the desktop app" in out
+
+
+def test_no_command_and_gui_command_open_the_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(desktop_app, "run_app", lambda db, model, argv=None: calls.append((db, model)) or 7)
+    assert main([]) == 7
+    assert calls == [(None, None)]
+    assert main(["gui", "--db", str(tmp_path / "lib.db"), "--model", str(tmp_path / "m.pt")]) == 7
+    assert calls[-1] == (tmp_path / "lib.db", tmp_path / "m.pt")
+
+
+def test_the_cli_stays_headless() -> None:
+    code = "import sys, photoscribe.desktop.cli; print(any(m.startswith('PySide6') for m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_a_broken_model_is_reported_not_fatal(
+    qtbot: Any, library: Library, runner: JobRunner, settings: QSettings, tmp_path: Path
+) -> None:
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    window = desktop_app.create_window(library, bad, runner=runner, settings=settings)
+    qtbot.addWidget(window)
+    assert window.pages.currentIndex() == PAGE_WELCOME
+    assert window.services.model.error
+    assert "could not be loaded" in window.welcome.model_text.text()
+    assert window.status.model_label.text() == "Model: not loaded"
+
+
+def test_run_app_shows_the_window_and_exits_cleanly(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "config"))
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "config"))
+    shown: list[MainWindow] = []
+
+    def close_when_shown() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if not windows:
+            QTimer.singleShot(50, close_when_shown)
+            return
+        shown.extend(windows)
+        for window in windows:
+            window.close()
+
+    QTimer.singleShot(0, close_when_shown)
+    previous_hook = sys.excepthook
+    assert desktop_app.run_app(tmp_path / "library.sqlite3", argv=["photoscribe"]) == 0
+    assert len(shown) == 1 and shown[0].windowTitle() == "Photoscribe"
+    assert QApplication.instance().organizationName() == "photoscribe"
+    assert sys.excepthook is previous_hook  # uninstalled again
+    assert (tmp_path / "library.sqlite3").is_file()
+    assert any((tmp_path / "config").rglob("*")), "settings were written where QSettings was pointed"

@@ -1,0 +1,190 @@
+"""The window with core's real CaptionQueue (a tiny real model) and real FolderWatcher threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtWidgets import QMessageBox
+from sample_library import PHOTOS, Sample, draw_photo
+
+from photoscribe.core import paths
+from photoscribe.core.checkpoint import save_checkpoint
+from photoscribe.core.library import Library
+from photoscribe.core.model import CaptionModel
+from photoscribe.core.vocab import Vocabulary
+from photoscribe.desktop.background import BackgroundServices
+from photoscribe.desktop.main_window import MainWindow
+from photoscribe.desktop.models import PhotoRoles
+from photoscribe.desktop.workers import JobRunner
+
+MakeWindow = Callable[..., MainWindow]
+
+
+def test_real_caption_queue_updates_the_window_from_its_thread(
+    qtbot: Any,
+    make_window: MakeWindow,
+    sample: Sample,
+    runner: JobRunner,
+    tiny_model: CaptionModel,
+    tiny_vocab: Vocabulary,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checkpoint = save_checkpoint(tmp_path / "tiny.pt", tiny_model, tiny_vocab)
+    broken = sample.root / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 truncated jpeg")
+    sample.library.upsert_photo(broken, 20, broken.stat().st_mtime, folder_id=sample.folder.id)
+
+    services = BackgroundServices(sample.library, runner, watcher_factory=None)  # the real CaptionQueue
+    window = make_window(sample.library, services=services)
+    main_thread = threading.get_ident()
+    progress_threads: set[int] = set()
+    captioned: list[int] = []
+    original = window.status.set_caption_progress
+    monkeypatch.setattr(
+        window.status,
+        "set_caption_progress",
+        lambda p: (progress_threads.add(threading.get_ident()), original(p)),
+    )
+    services.captioned.connect(captioned.extend)
+
+    window.use_model(str(checkpoint))  # Captioner.load on the runner, then the queue's own thread
+    assert services.model.ready, services.model
+    model_id = services.model.name
+    assert window.status.model_label.text() == f"Model: {model_id}"
+    qtbot.waitUntil(lambda: len(captioned) == len(PHOTOS), timeout=30_000)
+    assert progress_threads == {main_thread}
+    assert services.queue is not None and services.queue.running
+
+    # Rows were refreshed with the new (newest) model caption, and it has attention maps.
+    lake = sample.ids["lake"]
+    best = sample.library.best_caption(lake)
+    assert best is not None and best.source == model_id
+    row = window.photos.row_of(lake)
+    qtbot.waitUntil(lambda: window.photos.index(row, 0).data(PhotoRoles.Source) == model_id, timeout=5000)
+    window.grid.select_row(row)
+    assert window.detail.attention.words == best.text.split()[: len(window.detail.attention.words)]
+    assert window.detail.attention.words
+
+    # The unreadable file became a failure: counted in the status bar, no dialog.
+    qtbot.waitUntil(lambda: window.status.failures_button.isVisibleTo(window), timeout=10_000)
+    assert sample.library.list_failures()[0].path == str(broken)
+
+    window.status.pause_button.click()
+    assert services.queue.paused
+    window.status.pause_button.click()
+    assert not services.queue.paused
+
+
+def test_recaption_selection_makes_fresh_captions(
+    qtbot: Any,
+    make_window: MakeWindow,
+    sample: Sample,
+    runner: JobRunner,
+    tiny_model: CaptionModel,
+    tiny_vocab: Vocabulary,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checkpoint = save_checkpoint(tmp_path / "tiny.pt", tiny_model, tiny_vocab)
+    services = BackgroundServices(sample.library, runner, watcher_factory=None)  # the real CaptionQueue
+    window = make_window(sample.library, services=services)
+    captioned: list[int] = []
+    services.captioned.connect(captioned.extend)
+    window.use_model(str(checkpoint))
+    qtbot.waitUntil(lambda: len(captioned) == len(PHOTOS), timeout=30_000)
+    model_id = services.model.name
+    lake, rose, beach = (sample.ids[n] for n in ("lake", "rose", "beach"))
+
+    def model_caption(photo_id: int) -> Any:
+        return next(c for c in sample.library.captions(photo_id) if c.source == model_id)
+
+    before = {pid: model_caption(pid) for pid in (lake, rose, beach)}
+    sample.library.set_user_caption(rose, "Mum's rose after the storm")
+
+    selection = window.grid.selectionModel()
+    for photo_id in (lake, rose):
+        index = window.photos.index(window.photos.row_of(photo_id), 0)
+        selection.select(index, QItemSelectionModel.SelectionFlag.Select)
+    assert sorted(window.grid.selected_photo_ids()) == sorted([lake, rose])
+    captioned.clear()
+    window.recaption_selection_action.trigger()
+
+    qtbot.waitUntil(lambda: {lake, rose} <= set(captioned), timeout=30_000)
+    assert beach not in captioned
+    for photo_id in (lake, rose):
+        fresh = model_caption(photo_id)
+        assert fresh.id != before[photo_id].id and fresh.created_at >= before[photo_id].created_at
+    assert model_caption(beach) == before[beach]  # not selected: untouched
+    assert sample.library.best_caption(lake).id == model_caption(lake).id
+    assert sample.library.best_caption(rose).text == "Mum's rose after the storm"  # people's work stays
+    row = window.photos.row_of(lake)
+    qtbot.waitUntil(
+        lambda: window.photos.index(row, 0).data(PhotoRoles.Caption) == model_caption(lake).text, timeout=5000
+    )
+
+    # "Re-caption all" asks first, then makes every caption of the active model again.
+    asked: list[str] = []
+    monkeypatch.setattr(
+        QMessageBox,
+        "question",
+        lambda _parent, title, _text: asked.append(title) or QMessageBox.StandardButton.Yes,
+    )
+    before = {pid: model_caption(pid) for pid in sample.ids.values()}
+    captioned.clear()
+    window.recaption_all_action.trigger()
+    assert asked == ["Re-caption all photos"]
+    qtbot.waitUntil(lambda: set(captioned) == set(sample.ids.values()), timeout=30_000)
+    assert all(model_caption(pid).id != caption.id for pid, caption in before.items())
+    assert sample.library.best_caption(rose).text == "Mum's rose after the storm"
+    assert sample.library.count_pending(model_id) == 0
+
+
+def test_real_watcher_brings_new_photos_into_the_grid(
+    qtbot: Any, make_window: MakeWindow, sample: Sample, runner: JobRunner
+) -> None:
+    services = BackgroundServices(sample.library, runner, queue_factory=None)  # the real FolderWatcher
+    window = make_window(sample.library, services=services)
+    window.start()
+    assert services.watcher is not None
+    qtbot.waitUntil(lambda: str(sample.root) in services.watcher.roots, timeout=5000)
+    draw_photo(sample.root / "new_arrival.png", (10, 200, 120), "circle")
+    qtbot.waitUntil(lambda: window.photos.rowCount() == len(PHOTOS) + 1, timeout=20_000)
+    names = [window.photos.photo_row(r).name for r in range(window.photos.rowCount())]
+    assert "new_arrival.png" in names
+    qtbot.waitUntil(lambda: window.folders.entries[0].count == len(PHOTOS) + 1, timeout=5000)
+
+
+def test_import_model_copies_it_and_makes_it_active(
+    qtbot: Any,
+    make_window: MakeWindow,
+    library: Library,
+    runner: JobRunner,
+    tiny_model: CaptionModel,
+    tiny_vocab: Vocabulary,
+    tmp_path: Path,
+) -> None:
+    source = save_checkpoint(tmp_path / "downloads" / "holiday-model.pt", tiny_model, tiny_vocab)
+    services = BackgroundServices(library, runner, watcher_factory=None)
+    window = make_window(library, services=services)
+    assert window.status.model_label.text() == "No captioning model"
+
+    window.import_model_from(str(source))
+    target = paths.models_dir() / "holiday-model.pt"
+    assert target.is_file()
+    assert paths.active_model_path() == target.resolve()  # shared with the CLI
+    assert window.settings.value("model/active") == str(target)
+    assert services.model.ready and window.status.model_label.text().startswith("Model: holiday-model-")
+    assert "is ready" in window.welcome.model_text.text()
+
+    not_a_model = tmp_path / "notes.pt"
+    not_a_model.write_text("hello")
+    window.import_model_from(str(not_a_model))
+    assert "is not a usable model" in window.statusBar().currentMessage()
+    assert not (paths.models_dir() / "notes.pt").exists()
+    assert services.model.ready  # the working model stays

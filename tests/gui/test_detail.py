@@ -1,0 +1,191 @@
+"""The detail pane: editing captions, alternatives, the attention view, accessibility."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QEnterEvent
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QLineEdit,
+    QPlainTextEdit,
+    QWidget,
+)
+from sample_library import Sample
+
+from photoscribe.core.library import Library
+from photoscribe.desktop.attention import PHOTO
+from photoscribe.desktop.main_window import MainWindow
+from photoscribe.desktop.models import PhotoRoles
+
+MakeWindow = Callable[..., MainWindow]
+
+
+def open_photo(window: MainWindow, photo_id: int) -> None:
+    row = window.photos.row_of(photo_id)
+    assert row is not None
+    window.grid.select_row(row)
+    assert window.detail.photo_id == photo_id
+    assert window.detail.data is not None and window.detail.data.photo.id == photo_id
+
+
+def test_editing_a_caption_persists_it_as_the_users(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    window = make_window(sample.library)
+    photo_id = sample.ids["orange"]
+    open_photo(window, photo_id)
+    detail = window.detail
+    assert detail.caption_edit.text() == "an orange cat asleep on a windowsill"
+    assert detail.state_label.text() == "Needs review · by test-model-1"
+    assert not detail.save_button.isEnabled()
+
+    window.edit_caption_action.trigger()  # F2
+    qtbot.keyClicks(detail.caption_edit, "a ginger cat dozing in the sun")  # replaces the selection
+    assert detail.save_button.isEnabled()
+    qtbot.keyClick(detail.caption_edit, Qt.Key.Key_Return)
+
+    assert detail.state_label.text() == "Written by you"
+    assert not detail.save_button.isEnabled()
+    row = window.photos.row_of(photo_id)
+    assert window.photos.index(row, 0).data() == "a ginger cat dozing in the sun"
+    assert window.photos.index(row, 0).data(PhotoRoles.Reviewed) is True
+    assert detail.image.accessibleDescription() == "a ginger cat dozing in the sun"
+
+    path = sample.library.path
+    sample.library.close()
+    with Library.open(path) as reopened:
+        best = reopened.best_caption(photo_id)
+        assert best is not None
+        assert (best.text, best.source, best.is_user, best.reviewed) == (
+            "a ginger cat dozing in the sun",
+            "user",
+            True,
+            True,
+        )
+        # The model's caption is still there, under the user's.
+        assert [c.source for c in reopened.captions(photo_id)] == ["user", "test-model-1"]
+
+
+def test_save_button_saves(qtbot: Any, make_window: MakeWindow, sample: Sample) -> None:
+    window = make_window(sample.library)
+    open_photo(window, sample.ids["snow"])
+    window.detail.caption_edit.setPlainText("a red cabin in deep snow")
+    qtbot.mouseClick(window.detail.save_button, Qt.MouseButton.LeftButton)
+    assert sample.library.best_caption(sample.ids["snow"]).text == "a red cabin in deep snow"
+
+
+def test_picking_an_alternative_saves_it(qtbot: Any, make_window: MakeWindow, sample: Sample) -> None:
+    window = make_window(sample.library)
+    window.show()
+    qtbot.waitExposed(window)
+    photo_id = sample.ids["harbour"]
+    open_photo(window, photo_id)
+    alternatives = window.detail.alternatives
+    qtbot.waitUntil(lambda: alternatives.visualItemRect(alternatives.item(0)).height() > 0, timeout=3000)
+    texts = [alternatives.item(i).text() for i in range(alternatives.count())]
+    assert texts == ["the blue boat moored in the harbour", "a photo of harbour"]  # not the current one
+    rect = alternatives.visualItemRect(alternatives.item(0))
+    qtbot.mouseClick(alternatives.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # as a user does
+    qtbot.mouseDClick(alternatives.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    best = sample.library.best_caption(photo_id)
+    assert best is not None and best.is_user and best.text == "the blue boat moored in the harbour"
+    assert window.detail.caption_edit.text() == "the blue boat moored in the harbour"
+    # Keyboard: Enter on the second alternative.
+    alternatives.setFocus()
+    alternatives.setCurrentRow(1)
+    qtbot.keyClick(alternatives, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: sample.library.best_caption(photo_id).text == "a photo of harbour", timeout=3000)
+
+
+def test_attention_view_changes_the_picture_per_word(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    window = make_window(sample.library)
+    window.show()
+    open_photo(window, sample.ids["tomato"])
+    detail = window.detail
+    strip = detail.attention
+    assert strip.isVisible()
+    assert strip.words == ["a", "red", "tomato", "on", "a", "wooden", "table"]
+    plain = detail.image.source().toImage()
+
+    strip.setFocus()
+    seen = []
+    for _ in range(3):
+        qtbot.keyClick(strip, Qt.Key.Key_Right)
+        seen.append(detail.image.source().toImage())
+    assert strip.current == 2
+    assert all(image != plain for image in seen)
+    assert seen[0] != seen[1] != seen[2]  # each word has its own map
+    # The overlay is a heat map: much warmer (redder) than the photo where the model looked.
+    assert seen[1].size() == plain.size()
+
+    qtbot.keyClick(strip, Qt.Key.Key_Home)
+    assert strip.current == PHOTO
+    assert detail.image.source().toImage() == plain
+
+    # Hovering a word previews it; leaving goes back to the selected one.
+    chip = strip._buttons[4]  # "on"
+    QApplication.sendEvent(
+        chip, QEnterEvent(chip.rect().center(), chip.rect().center(), chip.rect().center())
+    )
+    hovered = detail.image.source().toImage()
+    assert hovered != plain
+    QApplication.sendEvent(chip, QEvent(QEvent.Type.Leave))
+    assert detail.image.source().toImage() == plain
+    # Clicking a chip selects it.
+    qtbot.mouseClick(strip._buttons[3], Qt.MouseButton.LeftButton)
+    assert strip.current == 2
+
+
+def test_attention_hidden_without_maps_and_missing_file_is_explained(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    photo = sample.root / "gone.jpg"
+    photo_id = sample.library.upsert_photo(photo, 1, 1.0, folder_id=sample.folder.id).id
+    sample.library.set_user_caption(photo_id, "a photo that was deleted")
+    window = make_window(sample.library)
+    window.show()
+    open_photo(window, photo_id)
+    assert not window.detail.attention.isVisible()
+    assert "cannot be shown" in window.detail.image.text()
+    assert window.detail.caption_edit.text() == "a photo that was deleted"
+    assert not window.detail.review_button.isEnabled()  # a user caption needs no review
+
+
+def test_mark_reviewed(qtbot: Any, make_window: MakeWindow, sample: Sample) -> None:
+    window = make_window(sample.library)
+    photo_id = sample.ids["rose"]
+    open_photo(window, photo_id)
+    qtbot.mouseClick(window.detail.review_button, Qt.MouseButton.LeftButton)
+    best = sample.library.best_caption(photo_id)
+    assert best is not None and best.reviewed and not best.is_user
+    assert window.detail.state_label.text() == "Reviewed · by test-model-1"
+    assert not window.detail.review_button.isEnabled()
+
+
+def test_every_control_has_an_accessible_name(
+    qtbot: Any, make_window: MakeWindow, sample: Sample, tmp_path: Path
+) -> None:
+    window = make_window(sample.library)
+    window.show()
+    open_photo(window, sample.ids["lake"])
+    controls = (QAbstractButton, QLineEdit, QPlainTextEdit, QAbstractItemView, QComboBox)
+    unnamed = [
+        w
+        for w in window.findChildren(QWidget)
+        if isinstance(w, controls)
+        and w.isVisible()
+        and w.focusPolicy() != Qt.FocusPolicy.NoFocus
+        and not (w.accessibleName() or getattr(w, "text", lambda: "")())
+    ]
+    assert unnamed == []
+    assert window.detail.image.accessibleName() == "Photo"
+    assert window.detail.image.accessibleDescription() == "two kayaks on a calm turquoise lake"

@@ -1,0 +1,215 @@
+"""ExportDialog: real exports of a small real library, checked by reading the files back."""
+
+from __future__ import annotations
+
+import csv
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import QRunnable, Qt, QThreadPool, QUrl
+from PySide6.QtGui import QDesktopServices
+
+from photoscribe.core.library import Library
+from photoscribe.desktop.export_dialog import ExportDialog
+from photoscribe.desktop.workers import JobRunner
+
+MODEL = "sat-test"
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+IPTC = "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+CAPTIONS = {
+    "beach.jpg": "a dog running on a sandy beach",
+    "city.jpg": "=a tall building at night",  # a formula-looking caption: must be neutralised in CSV
+}
+
+
+class DeferredPool:
+    """Holds jobs until :meth:`run_all`, so a test can click Cancel while a job is "running"."""
+
+    def __init__(self) -> None:
+        self.jobs: list[QRunnable] = []
+
+    def start(self, job: QRunnable) -> None:
+        self.jobs.append(job)
+
+    def run_all(self) -> None:
+        while self.jobs:
+            self.jobs.pop(0).run()
+
+    def waitForDone(self, msecs: int = -1) -> bool:
+        return not self.jobs
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    folder = tmp_path / "Photos"
+    (folder / "2024").mkdir(parents=True)
+    for name, colour in (("beach.jpg", "yellow"), ("city.jpg", "navy"), ("2024/blank.jpg", "white")):
+        Image.new("RGB", (32, 24), colour).save(folder / name)
+    return folder
+
+
+@pytest.fixture
+def library(tmp_path: Path, photos: Path) -> Iterator[Library]:
+    lib = Library.open(tmp_path / "lib.db")
+    lib.add_folder_record(photos)
+    ids = {}
+    for path in sorted(photos.rglob("*.jpg")):
+        stat = path.stat()
+        ids[path.name] = lib.upsert_photo(path, stat.st_size, stat.st_mtime).id
+    for name, text in CAPTIONS.items():
+        assert lib.add_model_caption(ids[name], MODEL, text, -1.5)
+    lib.mark_reviewed(ids["beach.jpg"])  # city.jpg stays unreviewed, blank.jpg uncaptioned
+    yield lib
+    lib.close()
+
+
+@pytest.fixture
+def pool() -> Iterator[QThreadPool]:
+    pool = QThreadPool()
+    yield pool
+    assert pool.waitForDone(30_000)
+
+
+@pytest.fixture
+def dialog(qtbot, library: Library, pool: QThreadPool) -> ExportDialog:
+    dlg = ExportDialog(None, library, runner=JobRunner(pool))
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    return dlg
+
+
+def choose_format(dlg: ExportDialog, key: str) -> None:
+    dlg.format_combo.setCurrentIndex(dlg.format_combo.findData(key))
+
+
+def run_export(qtbot, dlg: ExportDialog) -> None:
+    qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
+
+
+def alt_text(sidecar: Path) -> str | None:
+    """AltTextAccessibility (x-default) read back with a plain XML parser."""
+    root = ET.parse(sidecar).getroot()
+    for prop in root.iter(f"{{{IPTC}}}AltTextAccessibility"):
+        for li in prop.iter(f"{{{RDF}}}li"):
+            if li.get(XML_LANG) == "x-default":
+                return li.text
+    return None
+
+
+def test_csv_export(qtbot, dialog: ExportDialog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out" / "alt.csv"
+    out.parent.mkdir()
+    choose_format(dialog, "csv")
+    dialog.dest_edit.setText(str(out))
+    run_export(qtbot, dialog)
+
+    with out.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {Path(r["path"]).name: r["alt_text"] for r in rows} == {
+        "beach.jpg": CAPTIONS["beach.jpg"],
+        "city.jpg": "'" + CAPTIONS["city.jpg"],
+    }
+    assert {Path(r["path"]).name: r["reviewed"] for r in rows} == {"beach.jpg": "true", "city.jpg": "false"}
+    assert dialog.status_label.text() == "Wrote 2 captions to alt.csv, skipped 1 uncaptioned."
+    assert dialog.progress_bar.value() == dialog.progress_bar.maximum()
+
+    opened: list[QUrl] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    assert dialog.open_button.isVisible()
+    qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
+    assert [Path(u.toLocalFile()) for u in opened] == [out.parent]
+
+
+def test_csv_reviewed_only(qtbot, dialog: ExportDialog, tmp_path: Path) -> None:
+    out = tmp_path / "reviewed.csv"
+    choose_format(dialog, "csv")
+    dialog.dest_edit.setText(str(out))
+    dialog.reviewed_check.setChecked(True)
+    run_export(qtbot, dialog)
+    with out.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [Path(r["path"]).name for r in rows] == ["beach.jpg"]
+    assert "skipped 2 without a reviewed caption" in dialog.status_label.text()
+
+
+def test_xmp_into_a_folder(qtbot, dialog: ExportDialog, tmp_path: Path, photos: Path) -> None:
+    out = tmp_path / "sidecars"
+    choose_format(dialog, "xmp-folder")
+    assert dialog.dest_edit.isEnabled() and dialog.browse_button.isEnabled()
+    dialog.dest_edit.setText(str(out))
+    run_export(qtbot, dialog)
+
+    sidecars = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.xmp"))
+    assert sidecars == ["beach.jpg.xmp", "city.jpg.xmp"]
+    assert alt_text(out / "beach.jpg.xmp") == CAPTIONS["beach.jpg"]
+    assert alt_text(out / "city.jpg.xmp") == CAPTIONS["city.jpg"]  # XMP is not a spreadsheet: verbatim
+    assert not list(photos.rglob("*.xmp"))
+    assert dialog.status_label.text() == "Wrote 2 sidecars, skipped 1 uncaptioned."
+
+
+def test_xmp_next_to_the_photos(
+    qtbot, dialog: ExportDialog, photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    choose_format(dialog, "xmp-beside")
+    assert not dialog.dest_edit.isEnabled() and not dialog.browse_button.isEnabled()
+    assert dialog.export_button.isEnabled()
+    run_export(qtbot, dialog)
+
+    assert alt_text(photos / "beach.jpg.xmp") == CAPTIONS["beach.jpg"]
+    assert alt_text(photos / "city.jpg.xmp") == CAPTIONS["city.jpg"]
+    assert not (photos / "2024" / "blank.jpg.xmp").exists()
+    assert dialog.status_label.text() == "Wrote 2 sidecars, skipped 1 uncaptioned."
+
+    opened: list[QUrl] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
+    assert [Path(u.toLocalFile()) for u in opened] == [photos]
+
+
+def test_switching_format_keeps_the_destination_name(dialog: ExportDialog, tmp_path: Path) -> None:
+    choose_format(dialog, "csv")
+    dialog.dest_edit.setText(str(tmp_path / "captions.csv"))
+    choose_format(dialog, "html")
+    assert dialog.dest_edit.text() == str(tmp_path / "captions.html")
+    choose_format(dialog, "xmp-folder")
+    assert dialog.dest_edit.text() == str(tmp_path / "captions")
+    choose_format(dialog, "xmp-beside")
+    assert dialog.dest_edit.text() == ""
+    choose_format(dialog, "json")
+    assert dialog.dest_edit.text() == str(tmp_path / "captions.json")
+    dialog.dest_edit.clear()
+    assert not dialog.export_button.isEnabled()
+
+
+def test_cancel_leaves_no_file(qtbot, library: Library, tmp_path: Path) -> None:
+    pool = DeferredPool()
+    dlg = ExportDialog(None, library, runner=JobRunner(pool))
+    qtbot.addWidget(dlg)
+    out = tmp_path / "cancelled.json"
+    choose_format(dlg, "json")
+    dlg.dest_edit.setText(str(out))
+    qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+    assert dlg.running and dlg.cancel_button.isEnabled() and not dlg.export_button.isEnabled()
+    qtbot.mouseClick(dlg.cancel_button, Qt.MouseButton.LeftButton)
+    pool.run_all()
+    qtbot.waitUntil(lambda: not dlg.running, timeout=5_000)
+    assert dlg.status_label.text() == "Export cancelled. Nothing was written."
+    assert not out.exists()
+    assert dlg.export_button.isEnabled() and not dlg.open_button.isVisible()
+
+
+def test_failure_is_shown_in_the_dialog(qtbot, dialog: ExportDialog, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    choose_format(dialog, "csv")
+    dialog.dest_edit.setText(str(blocker / "alt.csv"))  # parent is a file: cannot be written
+    run_export(qtbot, dialog)
+    assert dialog.status_label.text().startswith("Export failed:")
+    assert "c62828" in dialog.status_label.styleSheet()
+    assert dialog.export_button.isEnabled()

@@ -1,0 +1,301 @@
+"""RetrainDialog: real training runs on a tiny synthetic data set, on a real QThreadPool."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from PySide6.QtCore import QSettings, Qt, QThreadPool
+from PySide6.QtGui import QImage
+
+from photoscribe.core.checkpoint import load_checkpoint
+from photoscribe.core.paths import active_model_path
+from photoscribe.desktop.plot import MetricPlot, integer_ticks, nice_ticks
+from photoscribe.desktop.retrain import RetrainDialog, State
+from photoscribe.desktop.workers import JobRunner
+from photoscribe.training.synth import generate_shapes
+
+TRAIN_TIMEOUT_MS = 180_000
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "retrain.png"
+# A model small enough to train an epoch in a second or two on one CPU core.
+TINY = dict(embed_dim=16, hidden_dim=32, attention_dim=16, workers=0, min_word_freq=1, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 captioned 64 px images in Flickr30k layout (32 train / 4 val / 4 test)."""
+    return generate_shapes(tmp_path_factory.mktemp("data") / "shapes", 40, image_size=64, seed=0)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def dialog(qtbot, settings: QSettings, monkeypatch: pytest.MonkeyPatch) -> Iterator[RetrainDialog]:
+    pool = QThreadPool()
+    dlg = RetrainDialog(runner=JobRunner(pool), settings=settings, advanced_overrides=TINY)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    yield dlg
+    # Stop whatever still runs and let its signals arrive before pytest-qt closes the dialog.
+    monkeypatch.setattr(dlg, "confirm_stop", lambda: True)
+    dlg.runner.cancel_all()
+    assert pool.waitForDone(60_000)
+    qtbot.waitUntil(lambda: dlg.state not in (State.RUNNING, State.CANCELLING), timeout=10_000)
+
+
+def choose_folder(qtbot, dlg: RetrainDialog, folder: Path) -> None:
+    dlg.data_edit.setText(str(folder))
+    qtbot.keyClick(dlg.data_edit, Qt.Key.Key_Return)
+
+
+def set_up_tiny_run(qtbot, dlg: RetrainDialog, folder: Path, epochs: int) -> None:
+    choose_folder(qtbot, dlg, folder)
+    qtbot.waitUntil(lambda: dlg.start_button.isEnabled(), timeout=30_000)
+    dlg.encoder_combo.setCurrentIndex(dlg.encoder_combo.findData("tinyresnet"))
+    dlg.epochs_spin.setValue(epochs)
+    dlg.batch_spin.setValue(8)
+    dlg.image_size_spin.setValue(64)
+    dlg.beam_spin.setValue(2)
+
+
+def wait_for(qtbot, dlg: RetrainDialog, *states: State, timeout: int = TRAIN_TIMEOUT_MS) -> None:
+    qtbot.waitUntil(lambda: dlg.state in states, timeout=timeout)
+
+
+def test_summary_appears_before_start_is_enabled(qtbot, dialog: RetrainDialog, shapes: Path) -> None:
+    assert not dialog.start_button.isEnabled()
+    choose_folder(qtbot, dialog, shapes)
+    qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=30_000)
+    summary = dialog.summary_label.text()
+    assert "40 images" in summary
+    assert "train 32, val 4, test 4" in summary
+    assert "No images are missing" in summary
+    assert dialog.summary_label.styleSheet() == ""
+
+
+def test_unknown_layout_is_shown_inline_in_red(qtbot, dialog: RetrainDialog, tmp_path: Path) -> None:
+    empty = tmp_path / "not-a-dataset"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("hello")
+    choose_folder(qtbot, dialog, empty)
+    qtbot.waitUntil(lambda: "Reading" not in dialog.summary_label.text(), timeout=30_000)
+    assert dialog.summary_label.text()
+    assert "c62828" in dialog.summary_label.styleSheet()
+    assert not dialog.start_button.isEnabled()
+
+
+def test_missing_imagenet_weights_say_where_to_put_them(qtbot, dialog: RetrainDialog, shapes: Path) -> None:
+    choose_folder(qtbot, dialog, shapes)
+    qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=30_000)
+    dialog.encoder_combo.setCurrentIndex(dialog.encoder_combo.findData("resnet50"))
+    text = dialog.weights_label.text()
+    assert "resnet50-" in text and ".pth" in text  # the file name torchvision uses
+    assert "https://download.pytorch.org/models/resnet50-" in text  # where to get it
+    assert str(Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints") in text  # where to put it
+    assert "copy it to" in dialog.weights_label.toolTip()  # core's full message
+    assert not dialog.start_button.isEnabled()
+    assert dialog.finetune_spin.isEnabled()
+    dialog.encoder_combo.setCurrentIndex(dialog.encoder_combo.findData("tinyresnet"))
+    assert dialog.start_button.isEnabled()
+    assert not dialog.finetune_spin.isEnabled()
+
+
+def test_train_one_epoch_and_use_the_model(
+    qtbot, dialog: RetrainDialog, shapes: Path, settings: QSettings
+) -> None:
+    set_up_tiny_run(qtbot, dialog, shapes, epochs=1)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert dialog.state is State.RUNNING
+    assert not dialog.settings_panel.isEnabled()
+    wait_for(qtbot, dialog, State.FINISHED, State.FAILED)
+    assert dialog.state is State.FINISHED, dialog.error_label.text()
+
+    assert dialog.plot.epochs() == [1]
+    assert {k for k, _ in dialog.plot.values("CIDEr")} == {1}
+    assert dialog.samples_list.count() == 1
+    first = dialog.samples_list.item(0).text()
+    assert first.startswith("1: ") and first[3:].strip()  # epoch number, then the decoded caption
+    assert "CIDEr" in dialog.results_label.text() and "BLEU-4" in dialog.results_label.text()
+    assert dialog.stage_label.text() == "Finished: 1 epoch."
+
+    result = dialog.result
+    assert result is not None and result.stop_reason == "completed"
+    best = result.best_checkpoint
+    assert best.is_file()
+    assert load_checkpoint(best).metadata["metrics"]["CIDEr"] == pytest.approx(result.best_metrics["CIDEr"])
+    assert dialog.config is not None
+    assert (dialog.config.image_size, dialog.config.hidden_dim) == (64, 32)
+
+    assert dialog.use_button.isEnabled()
+    dialog.recaption_check.setChecked(True)
+    with (
+        qtbot.waitSignal(dialog.modelReady, timeout=5_000) as ready,
+        qtbot.waitSignal(dialog.recaptionRequested, timeout=5_000) as recaption,
+    ):
+        qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    assert ready.args == [str(best)]
+    assert recaption.args == [str(best)]
+    assert active_model_path() == best.resolve()
+    assert not dialog.isVisible()
+
+    assert settings.value("retrain/data_dir") == str(shapes)
+    assert settings.value("retrain/encoder") == "tinyresnet"
+    assert int(settings.value("retrain/epochs")) == 1
+    assert int(settings.value("retrain/batch_size")) == 8
+
+
+def test_settings_are_restored(qtbot, settings: QSettings, shapes: Path) -> None:
+    settings.setValue("retrain/data_dir", str(shapes))
+    settings.setValue("retrain/encoder", "resnet18")
+    settings.setValue("retrain/epochs", 7)
+    settings.setValue("retrain/batch_size", 16)
+    runner = JobRunner(QThreadPool())
+    dlg = RetrainDialog(runner=runner, settings=settings)
+    qtbot.addWidget(dlg)
+    assert dlg.encoder == "resnet18"
+    assert (dlg.epochs_spin.value(), dlg.batch_spin.value()) == (7, 16)
+    assert dlg.data_edit.text() == str(shapes)
+    qtbot.waitUntil(lambda: "40 images" in dlg.summary_label.text(), timeout=30_000)
+    assert runner.wait(10_000)
+
+
+def test_cancel_right_after_start_then_resume(qtbot, dialog: RetrainDialog, shapes: Path) -> None:
+    set_up_tiny_run(qtbot, dialog, shapes, epochs=2)
+    out_dir = Path(dialog.out_edit.text())
+
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    wait_for(qtbot, dialog, State.CANCELLED, State.FAILED, State.FINISHED)
+    assert dialog.state is State.CANCELLED, dialog.error_label.text()
+    assert dialog.stage_label.text() == "Cancelled — resume later"
+    assert dialog.overall_bar.format() == "0 of 2 epochs finished"
+    assert dialog.resume_button.isVisible() and dialog.resume_button.isEnabled()
+    assert dialog.start_button.isEnabled()
+    assert dialog.plot.point_count() == 0
+
+    # Resume, let one epoch finish, cancel again mid-run, and resume from that epoch's checkpoint.
+    qtbot.mouseClick(dialog.resume_button, Qt.MouseButton.LeftButton)
+    assert dialog.state is State.RUNNING
+    qtbot.waitUntil(lambda: dialog.plot.point_count() == 1, timeout=TRAIN_TIMEOUT_MS)
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    wait_for(qtbot, dialog, State.CANCELLED, State.FAILED, State.FINISHED)
+    assert dialog.state is State.CANCELLED
+    assert load_checkpoint(out_dir / "last.pt").metadata["epoch"] == 1
+
+    qtbot.mouseClick(dialog.resume_button, Qt.MouseButton.LeftButton)
+    wait_for(qtbot, dialog, State.FINISHED, State.FAILED, State.CANCELLED)
+    assert dialog.state is State.FINISHED, dialog.error_label.text()
+    assert dialog.result is not None
+    assert dialog.result.run_dir == out_dir
+    assert [h.epoch for h in dialog.result.history] == [1, 2]  # epoch 1 came from the checkpoint
+    assert dialog.plot.epochs() == [1, 2]
+    assert [dialog.samples_list.item(i).text()[:3] for i in range(2)] == ["1: ", "2: "]
+
+
+def test_esc_while_training_asks_and_closes_once_stopped(
+    qtbot, dialog: RetrainDialog, shapes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_up_tiny_run(qtbot, dialog, shapes, epochs=3)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+
+    monkeypatch.setattr(dialog, "confirm_stop", lambda: False)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert dialog.isVisible() and dialog.state is State.RUNNING
+
+    monkeypatch.setattr(dialog, "confirm_stop", lambda: True)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=TRAIN_TIMEOUT_MS)
+    assert dialog.state is State.CANCELLED
+
+
+def test_training_errors_are_shown_in_the_dialog(qtbot, settings: QSettings, shapes: Path) -> None:
+    pool = QThreadPool()
+    dlg = RetrainDialog(
+        runner=JobRunner(pool), settings=settings, advanced_overrides={**TINY, "device": "cuda:99"}
+    )
+    qtbot.addWidget(dlg)
+    set_up_tiny_run(qtbot, dlg, shapes, epochs=1)
+    qtbot.mouseClick(dlg.start_button, Qt.MouseButton.LeftButton)
+    wait_for(qtbot, dlg, State.FAILED, State.FINISHED)
+    assert dlg.state is State.FAILED
+    assert "cuda" in dlg.error_label.text().lower()
+    assert dlg.stage_label.text() == "Training failed."
+    assert dlg.start_button.isEnabled()
+    assert pool.waitForDone(10_000)
+
+
+def test_imagenet_encoder_with_local_weights_extracts_features(
+    qtbot, dialog: RetrainDialog, shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = tmp_path / "resnet18-local.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    monkeypatch.setenv("PHOTOSCRIBE_ENCODER_WEIGHTS", str(weights))
+    set_up_tiny_run(qtbot, dialog, shapes, epochs=1)
+    dialog.encoder_combo.setCurrentIndex(dialog.encoder_combo.findData("resnet18"))
+    assert dialog.weights_label.text() == f"ImageNet weights found: {weights}"
+    assert dialog.finetune_spin.value() == 0 and dialog.finetune_spin.text().startswith("none")
+
+    labels: list[str] = []
+    set_text = dialog.stage_label.setText
+    monkeypatch.setattr(dialog.stage_label, "setText", lambda text: (labels.append(text), set_text(text)))
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    wait_for(qtbot, dialog, State.FINISHED, State.FAILED)
+    assert dialog.state is State.FINISHED, dialog.error_label.text()
+    assert dialog.config is not None
+    assert (dialog.config.encoder, dialog.config.pretrained, dialog.config.fine_tune_encoder) == (
+        "resnet18",
+        True,
+        0,
+    )
+    assert "Extracting features 32/32" in labels  # the train split, then the val split
+    assert "Extracting features 4/4" in labels
+    assert any(re.fullmatch(r"Epoch 1/1 · batch \d+/4 · loss \d+\.\d\d · ETA \d+:\d\d", t) for t in labels)
+    assert "Validating 4/4" in labels
+
+
+def test_screenshot_after_two_epochs(qtbot, dialog: RetrainDialog, shapes: Path) -> None:
+    set_up_tiny_run(qtbot, dialog, shapes, epochs=2)
+    dialog.resize(900, 700)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    wait_for(qtbot, dialog, State.FINISHED, State.FAILED)
+    assert dialog.state is State.FINISHED, dialog.error_label.text()
+    assert dialog.plot.point_count() == 2
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    assert dialog.grab().save(str(SCREENSHOT))
+    image = QImage(str(SCREENSHOT))
+    assert (image.width(), image.height()) == (dialog.width(), dialog.height())
+    assert image.width() >= 800 and image.height() >= 600
+
+
+def test_metric_plot_handles_a_hundred_epochs(qtbot) -> None:
+    plot = MetricPlot()
+    qtbot.addWidget(plot)
+    plot.resize(560, 300)
+    plot.set_epochs(100)
+    for epoch in range(1, 101):
+        plot.add_point(
+            epoch, {"train_loss": 5 - epoch / 50, "val_loss": 5.2 - epoch / 60, "CIDEr": epoch / 100}
+        )
+    plot.add_point(100, {"train_loss": 3.0, "val_loss": 3.4, "CIDEr": 0.95, "BLEU-4": 0.25})  # replaced
+    assert plot.point_count() == 100
+    assert plot.values("CIDEr")[-1] == (100, 0.95)
+    assert plot.values("BLEU-4") == [(100, 0.25)]
+    assert plot.accessibleName() == "Training metrics plot"
+    assert (
+        "epoch 100: Train loss 3.000, Val loss 3.400, CIDEr 0.950, BLEU-4 0.250"
+        in plot.accessibleDescription()
+    )
+    image = plot.grab().toImage()
+    assert image.width() == 560 and not image.isNull()
+    assert nice_ticks(0.0, 0.105) == pytest.approx([0.0, 0.05, 0.1, 0.15])
+    assert integer_ticks(1, 100) == [1, 20, 40, 60, 80, 100]

@@ -1,0 +1,115 @@
+"""Screenshots for the docs: the main window (grid + detail with attention) and the welcome page.
+
+They are written to ``docs/screenshots/`` at 1280 x 800 with ``QWidget.grab()``,
+from a library built like the other GUI tests (no trained model needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, TiffImagePlugin
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication, QScrollArea
+from sample_library import PHOTOS, add_caption, draw_photo, register_photo
+
+from photoscribe.core.library import Library
+from photoscribe.core.progress import Progress
+from photoscribe.desktop.background import ModelState
+from photoscribe.desktop.main_window import PAGE_LIBRARY, PAGE_WELCOME, MainWindow
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SIZE = (1280, 800)
+MakeWindow = Callable[..., MainWindow]
+
+
+def add_exif(path: Path, taken: datetime) -> None:
+    """Give a drawn photo the EXIF a camera would write (the detail pane shows it)."""
+    with Image.open(path) as img:
+        image = img.copy()
+    exif = Image.Exif()
+    exif[0x010F] = "FUJIFILM"
+    exif[0x0110] = "X-T3"
+    sub = exif.get_ifd(0x8769)
+    sub[0x9003] = taken.strftime("%Y:%m:%d %H:%M:%S")
+    sub[0x829A] = TiffImagePlugin.IFDRational(1, 250)
+    sub[0x829D] = TiffImagePlugin.IFDRational(56, 10)
+    sub[0x8827] = 200
+    sub[0x920A] = TiffImagePlugin.IFDRational(35, 1)
+    sub[0xA434] = "XF35mmF2 R WR"
+    image.save(path, exif=exif, quality=92)
+
+
+def colourful(image: QImage) -> int:
+    """How many distinct colours a coarse sample of the image has (a blank grab has one or two)."""
+    return len({image.pixel(x, y) for x in range(0, image.width(), 16) for y in range(0, image.height(), 16)})
+
+
+def save(widget: Any, name: str) -> QImage:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):  # deliver pending layout requests (no waiting on a clock)
+        QApplication.sendPostedEvents()
+        QApplication.processEvents()
+    image = widget.grab().toImage()
+    assert (image.width(), image.height()) == SIZE
+    assert image.save(str(SHOTS / name))
+    return image
+
+
+def test_main_window_screenshot(
+    qtbot: Any, make_window: MakeWindow, library: Library, tmp_path: Path
+) -> None:
+    root = tmp_path / "Pictures" / "Summer 2024"
+    folder = library.add_folder_record(root)
+    ids = {}
+    start = datetime(2024, 6, 1, 9, 30)
+    for i, (stem, colour, shape, caption) in enumerate(PHOTOS):
+        taken = start + timedelta(hours=5 * i)
+        path = draw_photo(root / f"{stem}.jpg", colour, shape, size=(800, 600))
+        add_exif(path, taken)
+        ids[stem] = register_photo(library, folder, path, taken_at=taken)
+        add_caption(library, ids[stem], caption, [caption.replace("a ", "the ", 1), f"a photo of a {stem}"])
+    for stem in ("beach", "forest", "snow"):
+        library.mark_reviewed(ids[stem])
+    library.set_user_caption(ids["lake"], "two yellow kayaks on a calm turquoise lake")
+
+    window = make_window(library)
+    window.show()
+    window.resize(*SIZE)
+    qtbot.waitExposed(window)
+    assert window.pages.currentIndex() == PAGE_LIBRARY
+    window.splitter.setSizes([220, 640, 420])
+    window.status.set_model(ModelState(path="flickr8k.pt", name="flickr8k-resnet50"))
+    window.status.set_captioning_available(True)
+    window.status.set_caption_progress(Progress("caption", 348, 1210, rate=2.6, eta_s=331))
+
+    window.grid.select_row(window.photos.row_of(ids["meadow"]))
+    strip = window.detail.attention
+    qtbot.waitUntil(lambda: strip.words[:3] == ["a", "small", "dog"], timeout=5000)
+    strip.set_current(2)  # "dog"
+    qtbot.waitUntil(lambda: all(window.thumbnails.cached(pid) for pid in ids.values()), timeout=20_000)
+    image = save(window, "main_window.png")
+    scroll = window.detail.findChild(QScrollArea)
+    assert not scroll.verticalScrollBar().isVisible()  # the pane fits a 1280 x 800 window
+    assert colourful(image) > 200
+
+
+@pytest.fixture
+def torch_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Where a user's torch cache would be: the welcome page says where the weights go.
+    monkeypatch.setenv("TORCH_HOME", "/home/you/.cache/torch")
+
+
+def test_welcome_screenshot(qtbot: Any, make_window: MakeWindow, library: Library, torch_home: None) -> None:
+    window = make_window(library)
+    window.show()
+    window.resize(*SIZE)
+    qtbot.waitExposed(window)
+    assert window.pages.currentIndex() == PAGE_WELCOME
+    assert "/home/you/.cache/torch/hub/checkpoints/resnet50-" in window.welcome.weights_text.text()
+    image = save(window, "welcome.png")
+    assert colourful(image) > 3

@@ -1,0 +1,254 @@
+"""The folder watcher against the real watchdog observer, real folders and a real SQLite library."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photoscribe.core.library.database import Library
+from photoscribe.core.library.records import PhotoInfo
+from photoscribe.core.library.search import search
+from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher
+
+MODEL = "sat-test-v1"
+TIMEOUT = 30.0
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = TIMEOUT, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` every ``interval`` s until it is truthy; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def make_jpeg(path: Path, seed: int, size: tuple[int, int] = (32, 24)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, format="JPEG")
+    return path
+
+
+class Harness:
+    """A library, two watched folders and a running watcher collecting its change summaries."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.library = Library.open(tmp_path / "library.sqlite3")
+        self.root = tmp_path / "Pictures"
+        self.other = tmp_path / "Camera"
+        self.outside = tmp_path / "not-watched"
+        for folder in (self.root, self.other, self.outside):
+            folder.mkdir()
+            if folder is not self.outside:
+                self.library.add_folder_record(folder)
+        self.summaries: list[ChangeSummary] = []
+        self.watcher = FolderWatcher(
+            self.library, debounce_s=0.2, stable_checks=2, on_change=self.summaries.append
+        )
+        self.watcher.start()
+        self.watcher.watch(self.root)
+        self.watcher.watch(self.other)
+
+    def photo(self, path: Path | int) -> PhotoInfo | None:
+        return self.library.get_photo(path)
+
+    def present(self, path: Path) -> PhotoInfo | None:
+        photo = self.photo(path)
+        return photo if photo is not None and photo.status != "missing" else None
+
+    def settle(self) -> None:
+        assert self.watcher.wait_idle(TIMEOUT)
+
+    def close(self) -> None:
+        self.watcher.stop()
+        self.library.close()
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    harness = Harness(tmp_path)
+    yield harness
+    harness.close()
+    assert not [t for t in threading.enumerate() if t.name == "photoscribe-watcher"]
+
+
+def test_create_modify_delete(h: Harness) -> None:
+    path = make_jpeg(h.root / "new.jpg", 1)
+    assert wait_until(lambda: h.present(path))
+    photo = h.photo(path)
+    assert (photo.size, photo.width) == (path.stat().st_size, 32)
+    h.library.add_model_caption(photo.id, MODEL, "a blue boat on a lake", -1.0)
+
+    make_jpeg(path, 2, (64, 48))
+    assert wait_until(lambda: h.photo(path).width == 64)
+    changed = h.photo(path)
+    assert changed.id == photo.id and changed.size == path.stat().st_size
+    assert h.library.captions(photo.id) == []  # new pixels: the old model caption is dropped
+
+    h.library.add_model_caption(photo.id, MODEL, "a blue boat on a lake", -1.0)
+    path.unlink()
+    assert wait_until(lambda: h.photo(photo.id).status == "missing")
+    assert search(h.library, "boat") == []
+    h.settle()
+    assert photo.id in {i for s in h.summaries for i in s.added}
+    assert photo.id in {i for s in h.summaries for i in s.updated}
+    assert photo.id in {i for s in h.summaries for i in s.removed}
+
+
+def test_rename_keeps_id_and_caption(h: Harness) -> None:
+    path = make_jpeg(h.root / "IMG_0001.jpg", 1)
+    assert wait_until(lambda: h.present(path))
+    photo = h.photo(path)
+    h.library.set_user_caption(photo.id, "Our dog Rex")
+    h.settle()
+
+    renamed = h.root / "rex.jpg"
+    os.rename(path, renamed)
+    assert wait_until(lambda: h.present(renamed))
+    h.settle()
+    assert h.photo(renamed).id == photo.id and h.photo(path) is None
+    assert h.library.best_caption(photo.id).text == "Our dog Rex"
+    assert [hit.path for hit in search(h.library, "rex")] == [str(renamed)]
+    assert len(h.library.list_photos()) == 1
+
+
+def test_move_across_two_watched_folders(h: Harness) -> None:
+    path = make_jpeg(h.root / "trip.jpg", 1)
+    assert wait_until(lambda: h.present(path))
+    photo = h.photo(path)
+    h.library.add_model_caption(photo.id, MODEL, "a mountain with snow", -1.0)
+    h.settle()
+
+    target = h.other / "2024" / "trip.jpg"
+    target.parent.mkdir()
+    shutil.move(path, target)  # separate watches: arrives as a delete and a create
+    assert wait_until(lambda: h.present(target))
+    h.settle()
+    moved = h.photo(target)
+    camera_folder = next(f for f in h.library.list_folders() if f.path == str(h.other))
+    assert moved.id == photo.id and moved.folder_id == camera_folder.id
+    assert [c.text for c in h.library.captions(photo.id)] == ["a mountain with snow"]
+    assert len(h.library.list_photos()) == 1
+
+
+def test_directory_rename_and_move_out(h: Harness) -> None:
+    album = h.root / "album"
+    paths = [make_jpeg(album / f"p{i}.jpg", i) for i in range(3)] + [make_jpeg(album / "deep" / "x.jpg", 9)]
+    assert wait_until(lambda: all(h.present(p) for p in paths))
+    ids = [h.photo(p).id for p in paths]
+    for photo_id in ids:
+        h.library.add_model_caption(photo_id, MODEL, "a family picnic", -1.0)
+    h.settle()
+
+    renamed = h.root / "Picnic 2024"
+    os.rename(album, renamed)
+    new_paths = [renamed / p.relative_to(album) for p in paths]
+    assert wait_until(lambda: all(h.present(p) for p in new_paths))
+    h.settle()
+    assert [h.photo(p).id for p in new_paths] == ids
+    assert len(h.library.list_photos()) == 4
+    assert len(search(h.library, "picnic")) == 4
+
+    shutil.move(renamed, h.outside / "archived")  # out of every watched folder
+    assert wait_until(lambda: all(h.photo(i).status == "missing" for i in ids))
+    assert search(h.library, "picnic") == []
+
+
+def test_a_file_written_slowly_is_indexed_once_complete(h: Harness) -> None:
+    source = make_jpeg(h.outside / "big.jpg", 5, (600, 400))
+    data = source.read_bytes()
+    target = h.root / "slow.jpg"
+    sizes_seen: list[int] = []
+
+    def watch_db() -> None:
+        while not done.is_set():
+            photo = h.photo(target)
+            if photo is not None:
+                sizes_seen.append(photo.size)
+            done.wait(0.01)
+
+    done = threading.Event()
+    observer = threading.Thread(target=watch_db)
+    observer.start()
+    chunk = len(data) // 24 + 1
+    with open(target, "wb") as fh:  # a slow copy (say from a network drive) that stalls half-way
+        for index, start in enumerate(range(0, len(data), chunk)):
+            fh.write(data[start : start + chunk])
+            fh.flush()
+            time.sleep(0.8 if index == 12 else 0.03)  # the stall outlasts debounce + stable polls
+    try:
+        assert wait_until(lambda: h.present(target))
+        assert wait_until(lambda: sizes_seen)  # the observer thread has looked since
+        h.settle()
+    finally:
+        done.set()
+        observer.join()
+    photo = h.photo(target)
+    assert photo.size == len(data) and (photo.width, photo.height) == (600, 400)
+    assert set(sizes_seen) == {len(data)}  # never seen half-written
+    assert [s.added for s in h.summaries if s.added] == [(photo.id,)]
+    assert not any(photo.id in s.updated for s in h.summaries)
+
+
+@pytest.mark.timeout(120)
+def test_a_burst_of_2000_files_is_indexed_exactly_once(h: Harness) -> None:
+    template = make_jpeg(h.outside / "template.jpg", 0, (8, 8))
+    burst = h.root / "burst"
+    burst.mkdir()
+    for i in range(2000):
+        shutil.copyfile(template, burst / f"IMG_{i:04d}.jpg")
+    assert wait_until(lambda: len(h.library.list_photos()) >= 2000, timeout=90)
+    h.settle()
+
+    photos = h.library.list_photos()
+    assert len(photos) == 2000 and len({p.path for p in photos}) == 2000
+    assert {p.size for p in photos} == {template.stat().st_size}
+    added = [i for s in h.summaries for i in s.added]
+    assert sorted(added) == sorted(p.id for p in photos)  # each reported once
+    assert len(h.summaries) < 100  # coalesced into batches, not one round per file
+    assert h.library.stats().photos == 2000
+
+
+def test_watch_command_runs_until_ctrl_c(tmp_path: Path) -> None:
+    db = tmp_path / "cli.sqlite3"
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    with Library.open(db) as library:
+        library.add_folder_record(folder)
+    script = Path(sys.executable).with_name("photoscribe")
+    process = subprocess.Popen(
+        [str(script), "library", "--db", str(db), "watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        assert wait_until(lambda: any(line.startswith("watching") for line in lines), timeout=60), lines
+        make_jpeg(folder / "new.jpg", 1)
+        with Library.open(db) as library:
+            assert wait_until(lambda: library.get_photo(folder / "new.jpg") is not None)
+        assert wait_until(lambda: any("1 added" in line for line in lines)), lines
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join(timeout=10)
+    assert "no captioning model: watching only" in "".join(lines)
+    assert lines[-1].strip() == "stopped"
