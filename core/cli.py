@@ -14,15 +14,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from PIL import Image
-from tqdm import tqdm
 
 from photoscribe.core.captioner import Captioner
 from photoscribe.core.checkpoint import load_checkpoint
+from photoscribe.core.cli_progress import TqdmProgress
 from photoscribe.core.errors import ModelLoadError
 from photoscribe.core.heatmap import save_attention_overlays
 from photoscribe.core.imaging import sniff_image
 from photoscribe.core.paths import active_model_path
-from photoscribe.core.progress import Progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -84,24 +83,6 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
                         yield candidate
         else:
             yield path
-
-
-class TqdmProgress:
-    """Adapts :class:`Progress` callbacks to a tqdm bar on stderr."""
-
-    def __init__(self, desc: str, unit: str = "it", disable: bool | None = None) -> None:
-        self.bar = tqdm(desc=desc, unit=unit, file=sys.stderr, disable=disable, dynamic_ncols=True)
-
-    def __call__(self, progress: Progress) -> None:
-        if progress.total is not None and self.bar.total != progress.total:
-            self.bar.total = progress.total
-        self.bar.n = progress.done
-        if progress.extra:
-            self.bar.set_postfix({k: f"{v:.4g}" for k, v in progress.extra.items()}, refresh=False)
-        self.bar.refresh()
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 def cmd_caption(args: argparse.Namespace) -> int:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
 
+from photoscribe.core.cli_progress import progress_bar_context
 from photoscribe.core.encoder import ENCODER_NAMES
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.progress import Progress, ProgressCallback
@@ -69,7 +69,7 @@ def _register_data(subparsers: argparse._SubParsersAction) -> None:
 
 def _data_synth(args: argparse.Namespace) -> int:
     try:
-        with _progress_bar("synth", unit="img") as on_progress:
+        with progress_bar_context("synth", unit="img") as on_progress:
             out = generate_shapes(
                 args.out,
                 args.images,
@@ -259,7 +259,7 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     out = args.captions_out or args.checkpoint.with_name(f"{args.checkpoint.stem}_{args.split}_captions.json")
-    with _progress_bar("captioning", unit="img") as on_progress:
+    with progress_bar_context("captioning", unit="img") as on_progress:
         result = evaluate(
             args.checkpoint,
             args.data_dir,
@@ -282,26 +282,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@contextmanager
-def _progress_bar(desc: str, unit: str = "it") -> Iterator[ProgressCallback]:
-    """A tqdm bar fed by :class:`Progress` callbacks, opened on the first one and always closed."""
-    bars: list[tqdm] = []
-
-    def update(progress: Progress) -> None:
-        if not bars:
-            bars.append(tqdm(desc=desc, unit=unit, total=progress.total, dynamic_ncols=True))
-        bar = bars[0]
-        if progress.total is not None and bar.total != progress.total:
-            bar.total = progress.total
-        bar.update(progress.done - bar.n)
-
-    try:
-        yield update
-    finally:
-        for bar in bars:
-            bar.close()
 
 
 def _fail(err: Exception) -> int:

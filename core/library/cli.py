@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from photoscribe.core.cli_progress import progress_bar
 from photoscribe.core.errors import CancelledError, LibraryError, PhotoscribeError
 from photoscribe.core.library import export as exporting
 from photoscribe.core.library import scanner as scanning
@@ -29,7 +30,6 @@ from photoscribe.core.library.photos import PhotoRef
 from photoscribe.core.library.scanner import ScanReport
 from photoscribe.core.library.search import search
 from photoscribe.core.library.similar import similar
-from photoscribe.core.progress import Progress, ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -85,21 +85,6 @@ def guarded(handler: Handler) -> Handler:
             return 1
 
     return run
-
-
-def progress_bar(description: str, unit: str = "photo") -> tuple[ProgressCallback, Callable[[], None]]:
-    """A tqdm bar on stderr fed by :class:`Progress`, and a function that closes it."""
-    from tqdm import tqdm
-
-    bar = tqdm(desc=description, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty())
-
-    def update(progress: Progress) -> None:
-        if progress.total is not None:
-            bar.total = progress.total
-        bar.n = progress.done
-        bar.refresh()
-
-    return update, bar.close
 
 
 # --------------------------------------------------------------------------- status
