@@ -22,6 +22,20 @@ from photoscribe.core.progress import Progress
 from photoscribe.desktop.background import ModelState
 from photoscribe.desktop.main_window import PAGE_LIBRARY, PAGE_WELCOME, MainWindow
 
+BACKGROUNDS = {
+    "beach": "yellow",
+    "forest": "green",
+    "harbour": "blue",
+    "tomato": "red",
+    "lavender": "purple",
+    "snow": "pale grey",
+    "orange": "orange",
+    "night": "dark blue",
+    "meadow": "green",
+    "rose": "pink",
+    "desert": "sand",
+    "lake": "turquoise",
+}
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SIZE = (1280, 800)
 MakeWindow = Callable[..., MainWindow]
@@ -67,15 +81,19 @@ def test_main_window_screenshot(
     folder = library.add_folder_record(root)
     ids = {}
     start = datetime(2024, 6, 1, 9, 30)
-    for i, (stem, colour, shape, caption) in enumerate(PHOTOS):
+    for i, (stem, colour, shape, _) in enumerate(PHOTOS):
+        bg = BACKGROUNDS[stem]
+        caption = (
+            f"a white {shape} on {'an' if bg[0] in 'aeiou' else 'a'} {bg} background"  # true to the picture
+        )
         taken = start + timedelta(hours=5 * i)
         path = draw_photo(root / f"{stem}.jpg", colour, shape, size=(800, 600))
         add_exif(path, taken)
         ids[stem] = register_photo(library, folder, path, taken_at=taken)
-        add_caption(library, ids[stem], caption, [caption.replace("a ", "the ", 1), f"a photo of a {stem}"])
+        add_caption(library, ids[stem], caption, [f"a white {shape}", f"a picture of a white {shape}"])
     for stem in ("beach", "forest", "snow"):
         library.mark_reviewed(ids[stem])
-    library.set_user_caption(ids["lake"], "two yellow kayaks on a calm turquoise lake")
+    library.set_user_caption(ids["lake"], "a white square on a turquoise background, edited by hand")
 
     window = make_window(library)
     window.show()
@@ -83,14 +101,14 @@ def test_main_window_screenshot(
     qtbot.waitExposed(window)
     assert window.pages.currentIndex() == PAGE_LIBRARY
     window.splitter.setSizes([220, 640, 420])
-    window.status.set_model(ModelState(path="flickr8k.pt", name="flickr8k-resnet50"))
+    window.status.set_model(ModelState(path="shapes.pt", name="shapes-tinyresnet"))
     window.status.set_captioning_available(True)
     window.status.set_caption_progress(Progress("caption", 348, 1210, rate=2.6, eta_s=331))
 
     window.grid.select_row(window.photos.row_of(ids["meadow"]))
     strip = window.detail.attention
-    qtbot.waitUntil(lambda: strip.words[:3] == ["a", "small", "dog"], timeout=5000)
-    strip.set_current(2)  # "dog"
+    qtbot.waitUntil(lambda: strip.words[:3] == ["a", "white", "circle"], timeout=5000)
+    strip.set_current(2)  # "circle"
     qtbot.waitUntil(lambda: all(window.thumbnails.cached(pid) for pid in ids.values()), timeout=20_000)
     image = save(window, "main_window.png")
     scroll = window.detail.findChild(QScrollArea)
