@@ -203,12 +203,18 @@ class PhotoGrid(QListView):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setViewMode(QListView.ViewMode.IconMode)
+        # A wrapping left-to-right *list* rather than IconMode: with uniform item sizes its layout
+        # costs half as much (every page of rows the model appends lays out all rows again: about
+        # 16 ms at 20,000 rows, 65 ms at 100,000 on a slow CPU). Layout in one pass, not Batched:
+        # a batched relayout shrinks the scroll range to its first batch and so throws the user
+        # back to the top each time a page arrives.
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(500)
+        self.setLayoutMode(QListView.LayoutMode.SinglePass)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.verticalScrollBar().setSingleStep(24)

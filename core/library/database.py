@@ -172,8 +172,9 @@ def migrate(engine: Engine) -> None:
         conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
         try:
             with conn.begin():
-                _migrate_locked(conn, head)
-                problems = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                # The check reads every reference (~50 ms per 100,000 photos): only after a migration.
+                upgraded = _migrate_locked(conn, head)
+                problems = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() if upgraded else []
                 if problems:
                     raise LibraryError(
                         f"the library migration left {len(problems)} broken references; "
@@ -190,18 +191,19 @@ def migrate(engine: Engine) -> None:
             conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
 
 
-def _migrate_locked(conn: Connection, head: str | None) -> None:
+def _migrate_locked(conn: Connection, head: str | None) -> bool:
+    """Upgrade or stamp the database; True when migrations ran (tables may have been rebuilt)."""
     current = MigrationContext.configure(conn).get_current_revision()
     cfg = alembic_config(conn)
     if current == head:
-        return
+        return False
     if current is None:
         tables = set(inspect(conn).get_table_names())
         tables.discard("alembic_version")
         if tables >= _REQUIRED_TABLES:
             log.info("stamping an unversioned library database at %s", head)
             command.stamp(cfg, "head")
-            return
+            return False
         if tables & _REQUIRED_TABLES:
             raise LibraryError(
                 f"the database has some library tables ({', '.join(sorted(tables & _REQUIRED_TABLES))}) "
@@ -209,6 +211,7 @@ def _migrate_locked(conn: Connection, head: str | None) -> None:
             )
     log.info("migrating library database from %s to %s", current or "empty", head)
     command.upgrade(cfg, "head")
+    return True
 
 
 class Library:

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from photoscribe.core.library import Library
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library.schema import Photo, utcnow
+from photoscribe.desktop.grid import PhotoGrid
 from photoscribe.desktop.models import FolderListModel, FolderRoles, PhotoListModel, PhotoRoles
 from photoscribe.desktop.queries import (
     FILTER_NEEDS_REVIEW,
@@ -145,6 +146,32 @@ def test_photo_model_thousand_rows_fetch_more(
     model.set_query(sort=SORT_ADDED, filter=FILTER_RECENT)
     fetch_all()
     assert model.rowCount() == 1000
+    pool.waitForDone(5000)
+
+
+def test_grid_keeps_its_scroll_position_when_a_page_arrives(
+    qtbot: Any, library: Library, tmp_path: Path
+) -> None:
+    """Scrolling to the end loads the next page; the view must stay where the user is, not jump back."""
+    bulk_library(library, tmp_path / "many", 1000)
+    pool = QThreadPool()
+    model = PhotoListModel(library, JobRunner(pool), page_size=200)
+    grid = PhotoGrid()
+    grid.setModel(model)
+    grid.resize(700, 500)
+    qtbot.addWidget(grid)
+    grid.show()
+    model.set_query()
+    qtbot.waitUntil(lambda: model.rowCount() == 200, timeout=10_000)
+    bar = grid.verticalScrollBar()
+    for pages in (2, 3, 4):
+        qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5000)
+        bar.setValue(bar.maximum())  # the view asks the model for the next page
+        at_end = bar.value()
+        qtbot.waitUntil(lambda pages=pages: model.rowCount() == 200 * pages, timeout=10_000)
+        qtbot.wait(50)  # let the view lay the new rows out
+        assert bar.maximum() > at_end
+        assert bar.value() >= at_end, f"the view jumped back from {at_end} to {bar.value()}"
     pool.waitForDone(5000)
 
 
