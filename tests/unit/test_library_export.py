@@ -39,13 +39,6 @@ LONG = (
 
 
 @pytest.fixture
-def library(tmp_path: Path):
-    lib = Library.open(tmp_path / "library.sqlite3")
-    yield lib
-    lib.close()
-
-
-@pytest.fixture
 def photos(tmp_path: Path) -> Path:
     folder = tmp_path / "My Photos"
     folder.mkdir()

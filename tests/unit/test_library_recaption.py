@@ -15,13 +15,6 @@ MODEL = "sat-resnet50-v1"
 OTHER = "sat-resnet50-v2"
 
 
-@pytest.fixture
-def library(tmp_path: Path):
-    lib = Library.open(tmp_path / "library.sqlite3")
-    yield lib
-    lib.close()
-
-
 def _add(library: Library, path: Path) -> PhotoInfo:
     return library.upsert_photo(path, 1000, 1.0)
 

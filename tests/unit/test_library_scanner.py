@@ -40,13 +40,6 @@ def bump_mtime(path: Path, seconds: float = 10.0) -> None:
 
 
 @pytest.fixture
-def library(tmp_path: Path):
-    lib = Library.open(tmp_path / "library.sqlite3")
-    yield lib
-    lib.close()
-
-
-@pytest.fixture
 def root(tmp_path: Path) -> Path:
     folder = tmp_path / "Pictures"
     folder.mkdir()

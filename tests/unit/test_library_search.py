@@ -19,13 +19,6 @@ from photoscribe.core.library.similar import get_feature, set_feature, similar, 
 MODEL = "sat-v1"
 
 
-@pytest.fixture
-def library(tmp_path: Path):
-    lib = Library.open(tmp_path / "library.sqlite3")
-    yield lib
-    lib.close()
-
-
 def _photo(library: Library, path: Path, caption: str | None = None, *, user: str | None = None, **kw) -> int:
     photo = library.upsert_photo(path, 100, kw.pop("mtime", 1.0), **kw)
     if caption is not None:

@@ -32,13 +32,6 @@ MODEL = "sat-resnet50-v1"
 
 
 @pytest.fixture
-def library(tmp_path: Path):
-    lib = Library.open(tmp_path / "library.sqlite3")
-    yield lib
-    lib.close()
-
-
-@pytest.fixture
 def photo_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "Pictures"
     folder.mkdir()

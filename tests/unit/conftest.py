@@ -1,0 +1,18 @@
+"""Fixtures shared by the unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from photoscribe.core.library import Library
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Iterator[Library]:
+    """A fresh library database file in the test's temp folder."""
+    lib = Library.open(tmp_path / "library.sqlite3")
+    yield lib
+    lib.close()
