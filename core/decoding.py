@@ -160,6 +160,7 @@ def beam_search(
     attn = features.new_zeros(batch * k, 0, n_cells)
     image_of_row = torch.arange(batch, device=device)  # original image index of each live image
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    n_finished = torch.zeros(batch, dtype=torch.long, device=device)
 
     for t in range(max_len + 1):
         live = image_of_row.numel()
@@ -169,22 +170,26 @@ def beam_search(
         vocab_size = lp.shape[1]
         cand = (scores.view(-1, 1) + lp).view(live, k, vocab_size)  # (L, k, V)
 
-        # Hypotheses that end here, if they rank among the k best candidates overall.
+        # Hypotheses that end here, if they rank among the k best candidates overall; copied
+        # to the host together (one transfer per step, not one per hypothesis).
         kth = cand.view(live, -1).topk(k, dim=1).values[:, -1:]  # (L, 1)
         end_scores = cand[:, :, Vocabulary.end_id]  # (L, k)
-        ends = torch.isfinite(end_scores) & (end_scores >= kth)
-        for row, beam in ends.nonzero().tolist():
-            src = row * k + beam
+        ends = (torch.isfinite(end_scores) & (end_scores >= kth)).nonzero()  # (E, 2): row, beam
+        if ends.numel():
+            src = ends[:, 0] * k + ends[:, 1]
+            end_images = image_of_row[ends[:, 0]]
+            n_finished.index_add_(0, end_images, torch.ones_like(end_images))
             n_words = seqs.shape[1]
-            logprob = float(end_scores[row, beam])
-            finished[int(image_of_row[row])].append(
-                Hypothesis(
-                    tuple(seqs[src].tolist()),
-                    logprob,
-                    _score(logprob, n_words, length_penalty),
-                    attn[src].cpu(),
+            for image, tokens, logprob, weights in zip(
+                end_images.tolist(),
+                seqs[src].tolist(),
+                end_scores[ends[:, 0], ends[:, 1]].tolist(),
+                attn[src].cpu(),
+                strict=True,
+            ):
+                finished[image].append(
+                    Hypothesis(tuple(tokens), logprob, _score(logprob, n_words, length_penalty), weights)
                 )
-            )
 
         # The k best continuations that do not end.
         cont = cand.clone()
@@ -195,12 +200,12 @@ def beam_search(
         scores = top_scores
         seqs = torch.cat([seqs[src_rows], words.unsqueeze(1)], dim=1)
         attn = torch.cat([attn[src_rows], alpha[src_rows].unsqueeze(1)], dim=1)
-        state = state.select(src_rows)
-        feats = feats[src_rows]
+        # Beams only ever continue beams of the same image, whose features (and their attention
+        # projection) are identical: reorder the small recurrent state, not the big grids.
+        state = DecoderState(state.h[src_rows], state.c[src_rows], state.projected)
 
         # Drop images that have k finished hypotheses (or no live beam left).
-        counts = torch.tensor([len(finished[int(i)]) for i in image_of_row], device=device)
-        keep = (counts < k) & torch.isfinite(scores).any(dim=1)
+        keep = (n_finished[image_of_row] < k) & torch.isfinite(scores).any(dim=1)
         if not bool(keep.any()):
             break
         if not bool(keep.all()):

@@ -141,7 +141,7 @@ def _describe(exc: BaseException) -> str:
         return f"image is too large, possibly a decompression bomb ({exc})"
     if isinstance(exc, PermissionError):
         return "permission denied; check the file's access rights"
-    if isinstance(exc, OSError) and "truncated" in str(exc):
+    if isinstance(exc, OSError) and "truncated" in str(exc).lower():
         return f"image data is truncated; the file is incomplete ({exc})"
     return f"corrupt or unsupported image data ({type(exc).__name__}: {exc})"
 
@@ -229,14 +229,35 @@ class ImagePreprocessor:
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
         """Return a float32 tensor of shape (3, image_size, image_size)."""
+        x = TF.pil_to_tensor(self.crop(img))  # (3, S, S) uint8
+        return self.normalize(x.unsqueeze(0))[0].contiguous()
+
+    def crop(self, img: Image.Image) -> Image.Image:
+        """Resize the shorter side to ``resize`` (antialiased bilinear), then take the centre square."""
         img = TF.resize(to_rgb(img), [self.resize], antialias=True)  # shorter side -> resize
-        img = TF.center_crop(img, [self.image_size, self.image_size])
-        x = TF.to_dtype(TF.pil_to_tensor(img), torch.float32, scale=True)  # (3, S, S) in 0..1
-        return TF.normalize(x, list(self.mean), list(self.std))
+        return TF.center_crop(img, [self.image_size, self.image_size])
 
     def load(self, path: str | Path) -> torch.Tensor:
         """:func:`load_image` (JPEG decoded at reduced scale) followed by :meth:`__call__`."""
         return self(load_image(path, target_size=self.resize))
+
+    def load_uint8(self, path: str | Path) -> np.ndarray:
+        """The model's view of a photo before normalisation: (S, S, 3) uint8, the compact form
+        that worker processes hand over (a quarter of the bytes of float32).
+
+        ``normalize(torch.from_numpy(a)[None].permute(0, 3, 1, 2))`` equals :meth:`load`.
+        """
+        return np.asarray(self.crop(load_image(path, target_size=self.resize)))
+
+    def normalize(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, 3, S, S), in any memory layout and on any device -> normalised float32.
+
+        The layout is kept, so an NHWC batch (``permute`` of (B, S, S, 3)) comes out
+        channels-last, the layout convolutions run fastest in.
+        """
+        mean = torch.tensor(self.mean, device=batch.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=batch.device).view(1, 3, 1, 1)
+        return (batch.to(torch.float32) * (1.0 / 255.0) - mean) / std  # same rounding as torchvision
 
     def denormalize(self, tensor: torch.Tensor) -> Image.Image:
         """Undo the normalisation of a (3, H, W) or (1, 3, H, W) tensor, for visualisation."""
