@@ -119,6 +119,8 @@ class Captioner:
             (default when there is only one worker: on a two-core machine the model
             needs the other core).
         precision: the encoder's arithmetic; see :func:`encoder_dtype`.
+        compile: run the encoder through ``torch.compile`` (about 1.5x faster on a CPU, after
+            half a minute of compiling; worth it for thousands of photos, not for a few).
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class Captioner:
         workers: int | None = None,
         processes: bool | None = None,
         precision: str = "auto",
+        compile: bool = False,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.model = model.to(self.device).eval()
@@ -150,6 +153,9 @@ class Captioner:
         cfg = model.config
         self.preprocess = ImagePreprocessor(image_size=cfg.image_size, resize=cfg.resize)
         self.grid = model.grid_shape
+        # Compiled for one batch shape: a short last batch is padded up to it (no recompiling).
+        self._encode = torch.compile(self.model.encode, dynamic=False) if compile else self.model.encode
+        self.compiled = compile
         n_workers = workers or default_workers()
         self.loader = PhotoLoader(
             self.preprocess,
@@ -195,12 +201,15 @@ class Captioner:
         images = images.to(self.device, non_blocking=True)
         if images.dtype == torch.uint8:
             images = self.preprocess.normalize(images)
+        n = images.shape[0]
+        if self.compiled and n < self.batch_size:
+            images = torch.cat([images, images.new_zeros((self.batch_size - n, *images.shape[1:]))])
         images = images.contiguous(memory_format=torch.channels_last)
         with torch.autocast(
             self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None
         ):
-            features = self.model.encode(images)  # (B, N, C)
-        features = features.float()
+            features = self._encode(images)  # (B, N, C)
+        features = features[:n].float()
         hyps = beam_search(
             self.model.decoder,
             features,

@@ -10,18 +10,20 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from PIL import Image
 
-from photoscribe.core.captioner import Captioner
+from photoscribe.core.captioner import PRECISIONS, Captioner, CaptionFailure, CaptionResult
 from photoscribe.core.checkpoint import load_checkpoint
 from photoscribe.core.cli_progress import TqdmProgress
 from photoscribe.core.errors import ModelLoadError
 from photoscribe.core.heatmap import save_attention_overlays
 from photoscribe.core.imaging import sniff_image
 from photoscribe.core.paths import active_model_path
+from photoscribe.core.progress import ProgressTracker
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cap.add_argument("--beam", type=int, default=3, help="beam size (default 3)")
     cap.add_argument("--n-best", type=int, default=1, help="alternatives to print per photo")
     cap.add_argument("--batch-size", type=int, default=16)
+    cap.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1)")
+    cap.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="encoder arithmetic: auto (bf16 on CUDA and on CPUs with AMX/AVX512-BF16), fp32, bf16, fp16",
+    )
+    cap.add_argument(
+        "--compile", action="store_true", help="torch.compile the encoder: faster for thousands of photos"
+    )
     cap.add_argument("--json", action="store_true", help="print JSON with n-best, scores and timings")
     cap.add_argument("--attention-out", type=Path, help="write per-word attention overlays (PNG) here")
     cap.set_defaults(func=cmd_caption)
@@ -91,52 +103,91 @@ def cmd_caption(args: argparse.Namespace) -> int:
         print("no images found in the given paths", file=sys.stderr)
         return 1
     captioner = load_captioner(
-        args, beam_size=args.beam, n_best=max(args.n_best, 1), batch_size=args.batch_size
+        args,
+        beam_size=args.beam,
+        n_best=max(args.n_best, 1),
+        batch_size=args.batch_size,
+        workers=args.workers,
+        precision=args.precision,
+        compile=args.compile,
     )
+    # Results are printed batch by batch and then dropped: memory does not grow with the folder.
+    out = _JsonStream(captioner) if args.json else None
     bar = TqdmProgress("captioning", "photo")
+    tracker = ProgressTracker("caption", len(paths), bar)
     cancel = threading.Event()
+    failures: list[CaptionFailure] = []
+    start = time.perf_counter()
     try:
-        report = captioner.caption_paths(paths, on_progress=bar, cancel=cancel)
+        with captioner:
+            for results, batch_failures in captioner.iter_batches(paths, cancel):
+                failures += batch_failures
+                if out is not None:
+                    out.write(results)
+                else:
+                    _print_text(results, args.n_best, bar)
+                if args.attention_out:
+                    _write_overlays(captioner, results, args.attention_out)
+                tracker.advance(len(results) + len(batch_failures), results[-1].text if results else "")
     except KeyboardInterrupt:
         cancel.set()
         raise
     finally:
         bar.close()
-    if args.json:
-        out = {
-            "model": captioner.model_id,
-            "device": str(captioner.device),
-            "seconds": round(report.seconds, 3),
-            "results": [
-                {
-                    "path": str(r.path),
-                    "caption": r.text,
-                    "logprob": round(r.logprob, 4),
-                    "n_best": [{"caption": a.text, "logprob": round(a.logprob, 4)} for a in r.alternatives],
-                    "seconds": round(r.seconds, 4),
-                }
-                for r in report.results
-            ],
-            "failures": [{"path": str(f.path), "error": f.error} for f in report.failures],
-        }
-        print(json.dumps(out, indent=2, ensure_ascii=False))
-    else:
-        for r in report.results:
-            print(f"{r.path}\t{r.text}")
-            for alt in r.alternatives[1 : args.n_best]:
-                print(f"\t  alt ({alt.logprob:.2f}): {alt.text}")
-    if args.attention_out:
-        for r in report.results:
-            # The attention grid covers the centre crop the model saw: overlay on exactly that view.
-            view = captioner.preprocess.denormalize(captioner.preprocess.load(r.path))
-            image = view.resize((448, 448), Image.Resampling.BICUBIC)
-            save_attention_overlays(image, r.words, r.attention, args.attention_out, r.path.stem)
-    if report.failures:
-        print(f"{len(report.failures)} of {len(paths)} files failed:", file=sys.stderr)
-        for f in report.failures:
+    if out is not None:
+        out.close(failures, time.perf_counter() - start)
+    if failures:
+        print(f"{len(failures)} of {len(paths)} files failed:", file=sys.stderr)
+        for f in failures:
             print(f"  {f.path}: {f.error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_text(results: list[CaptionResult], n_best: int, bar: TqdmProgress) -> None:
+    lines = []
+    for r in results:
+        lines.append(f"{r.path}\t{r.text}")
+        lines += [f"\t  alt ({alt.logprob:.2f}): {alt.text}" for alt in r.alternatives[1:n_best]]
+    bar.write("\n".join(lines))
+
+
+def _write_overlays(captioner: Captioner, results: list[CaptionResult], folder: Path) -> None:
+    for r in results:
+        # The attention grid covers the centre crop the model saw: overlay on exactly that view.
+        view = captioner.preprocess.denormalize(captioner.preprocess.load(r.path))
+        image = view.resize((448, 448), Image.Resampling.BICUBIC)
+        save_attention_overlays(image, r.words, r.attention, folder, r.path.stem)
+
+
+class _JsonStream:
+    """One JSON document on stdout, written a batch at a time."""
+
+    def __init__(self, captioner: Captioner) -> None:
+        head = {"model": captioner.model_id, "device": str(captioner.device)}
+        sys.stdout.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "results": [')
+        self.first = True
+
+    def write(self, results: list[CaptionResult]) -> None:
+        for r in results:
+            item = {
+                "path": str(r.path),
+                "caption": r.text,
+                "logprob": round(r.logprob, 4),
+                "n_best": [{"caption": a.text, "logprob": round(a.logprob, 4)} for a in r.alternatives],
+                "seconds": round(r.seconds, 4),
+            }
+            sys.stdout.write(("\n  " if self.first else ",\n  ") + json.dumps(item, ensure_ascii=False))
+            self.first = False
+        sys.stdout.flush()
+
+    def close(self, failures: list[CaptionFailure], seconds: float) -> None:
+        tail = {
+            "failures": [{"path": str(f.path), "error": f.error} for f in failures],
+            "seconds": round(seconds, 3),
+        }
+        sys.stdout.write("\n], " + json.dumps(tail, ensure_ascii=False)[1:] + "\n")
+        sys.stdout.flush()
 
 
 def cmd_model_info(args: argparse.Namespace) -> int:

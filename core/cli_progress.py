@@ -25,6 +25,10 @@ class TqdmProgress:
             self.bar.set_postfix({k: f"{v:.4g}" for k, v in progress.extra.items()}, refresh=False)
         self.bar.refresh()
 
+    def write(self, text: str) -> None:
+        """Print lines on stdout without tearing the bar."""
+        self.bar.write(text, file=sys.stdout)
+
     def close(self) -> None:
         self.bar.close()
 
