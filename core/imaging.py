@@ -247,7 +247,7 @@ class ImagePreprocessor:
 
         ``normalize(torch.from_numpy(a)[None].permute(0, 3, 1, 2))`` equals :meth:`load`.
         """
-        return np.asarray(self.crop(load_image(path, target_size=self.resize)))
+        return np.array(self.crop(load_image(path, target_size=self.resize)))  # writable copy
 
     def normalize(self, batch: torch.Tensor) -> torch.Tensor:
         """uint8 (B, 3, S, S), in any memory layout and on any device -> normalised float32.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photoscribe.core.captioner import Captioner
+from photoscribe.core.captioner import Captioner, encoder_dtype
 from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.device import pick_device
 from photoscribe.core.errors import PhotoscribeError
@@ -85,3 +85,44 @@ def test_device_choice() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(PhotoscribeError, match="CUDA is not available"):
             pick_device("cuda")
+
+
+def test_worker_processes_give_the_same_captions_as_threads(tmp_path: Path, checkpoint: Path) -> None:
+    paths = make_photos(tmp_path / "photos", 6)
+    with Captioner.load(checkpoint, device="cpu", batch_size=4, workers=2, processes=True) as procs:
+        in_processes = procs.caption_paths(paths)
+    threads = Captioner.load(checkpoint, device="cpu", batch_size=4, workers=1).caption_paths(paths)
+    assert [r.path for r in in_processes.results] == paths
+    assert [r.text for r in in_processes.results] == [r.text for r in threads.results]
+    for a, b in zip(in_processes.results, threads.results, strict=True):
+        assert np.array_equal(a.feature, b.feature) and np.array_equal(a.attention, b.attention)
+
+
+def test_uint8_batches_and_normalised_batches_give_the_same_captions(
+    tmp_path: Path, checkpoint: Path
+) -> None:
+    import torch
+
+    paths = make_photos(tmp_path / "photos", 3)
+    captioner = Captioner.load(checkpoint, device="cpu", precision="fp32")
+    pre = captioner.preprocess
+    pixels = torch.stack([torch.from_numpy(pre.load_uint8(p)).permute(2, 0, 1) for p in paths])
+    floats = torch.stack([pre.load(p) for p in paths])
+    from_pixels, from_floats = captioner.caption_tensor(pixels), captioner.caption_tensor(floats)
+    assert [r.text for r in from_pixels] == [r.text for r in from_floats]
+    assert all(np.array_equal(a.feature, b.feature) for a, b in zip(from_pixels, from_floats, strict=True))
+
+
+def test_encoder_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from photoscribe.core import captioner as module
+
+    cpu = torch.device("cpu")
+    assert encoder_dtype(cpu, "fp32") is None and encoder_dtype(cpu, "bf16") is torch.bfloat16
+    monkeypatch.setattr(module, "fast_bf16_cpu", lambda: True)
+    assert encoder_dtype(cpu) is torch.bfloat16  # AMX / AVX512-BF16: bf16 is ~3x faster
+    monkeypatch.setattr(module, "fast_bf16_cpu", lambda: False)
+    assert encoder_dtype(cpu) is None  # elsewhere bf16 is emulated and slower: stay in float32
+    with pytest.raises(PhotoscribeError, match="precision must be one of"):
+        encoder_dtype(cpu, "int8")
