@@ -300,7 +300,7 @@ def main() -> None:
         folder = args.photos_dir or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         existing = sorted(folder.glob("IMG_*.JPG"))
-        n_files = max(args.images, args.baseline_images)
+        n_files = max(args.images * (4 if args.ablations else 1), args.baseline_images)
         paths = existing[:n_files] if len(existing) >= n_files else make_photos(folder, n_files, args.unique)
 
         rows = []
@@ -312,18 +312,19 @@ def main() -> None:
             )
         )
 
-        def run_ours(label: str, **options: object) -> None:
+        def run_ours(label: str, n: int = args.images, **options: object) -> None:
             options = {"workers": args.workers, "precision": args.precision, **options}
             with Captioner(
                 model, vocab, device=device, beam_size=args.beam, batch_size=args.batch_size, **options
             ) as c:
                 ours(c, paths[: args.batch_size])  # warm-up: starts the workers, picks kernels
-                row = measure(label, lambda: ours(c, paths[: args.images]), args.images, sync)
+                row = measure(label, lambda: ours(c, paths[:n]), n, sync)
                 row["options"] = {k: v for k, v in options.items() if v is not None}
                 rows.append(row)
 
         run_ours("photoscribe pipeline")
         if args.ablations:
+            run_ours("... on 4x as many photos (memory must not grow)", n=4 * args.images)
             run_ours("... encoder in float32", precision="fp32")
             run_ours("... plus torch.compile of the encoder", compile=True)
             run_ours("... decoding in threads, not processes", processes=False)

@@ -3,9 +3,9 @@
 The queue *is* the database: :func:`~photoscribe.core.library.captions.pending_for_model`
 lists the photos on disk without a caption by this model and without
 ``max_attempts`` failures, oldest first. :class:`CaptionQueue` takes them
-``batch_size`` at a time, captions them with
-:meth:`~photoscribe.core.captioner.Captioner.iter_batches` and writes each
-batch in one transaction: per photo the caption with its n-best list and
+``batch_size`` at a time, as one stream through
+:meth:`~photoscribe.core.captioner.Captioner.iter_batches` (so the next
+photos decode while the model works), and writes each batch in one transaction: per photo the caption with its n-best list and
 attention maps, and its pooled feature (for "more like this"), together in a
 savepoint, so a photo never has one without the other.
 
@@ -246,26 +246,36 @@ class CaptionQueue:
             if not self._wait_unpaused(cancel):
                 cancelled = True
                 break
-            batch = self.library.pending_for_model(
-                self.model_id, self.batch_size, max_attempts=self.max_attempts, exclude_ids=tried
-            )
-            if not batch:
-                break
-            stored, stopped = self._caption_batch(batch, cancel)
-            captioned += len(stored.captioned)
-            failed += len(stored.failed)
-            skipped += len(stored.skipped)
-            tried.update(stored.failed, stored.skipped)
-            retry_later.update(stored.retry_later)
-            if stored.captioned and self.on_captioned is not None:
-                self.on_captioned(list(stored.captioned))
-            done = captioned + failed + skipped
-            if time.monotonic() - last_count >= RECOUNT_EVERY_S:  # take in new arrivals
-                last_count = time.monotonic()
-                tracker.total = done + max(0, self._count_pending() - len(retry_later))
-            tracker.total = max(tracker.total or 0, done)
-            tracker.update(done, stored.last_text)
-            if stopped:
+            # One stream over every pending photo: the captioner decodes the next batches while
+            # the model works on this one. Photos it has read ahead but not captioned when the
+            # stream stops (pause, cancel) are still pending in the database: nothing is lost.
+            in_flight: dict[str, PhotoInfo] = {}
+            stream = self.captioner.iter_batches(self._take_pending(in_flight, tried), cancel)
+            interrupted = False
+            try:
+                for results, failures in stream:
+                    handled = [os.fspath(r.path) for r in results] + [os.fspath(f.path) for f in failures]
+                    stored = self._store([in_flight.pop(p) for p in handled], results, failures)
+                    captioned += len(stored.captioned)
+                    failed += len(stored.failed)
+                    skipped += len(stored.skipped)
+                    tried.update(stored.failed, stored.skipped)
+                    retry_later.update(stored.retry_later)
+                    if stored.captioned and self.on_captioned is not None:
+                        self.on_captioned(list(stored.captioned))
+                    done = captioned + failed + skipped
+                    if time.monotonic() - last_count >= RECOUNT_EVERY_S:  # take in new arrivals
+                        last_count = time.monotonic()
+                        pending = self._count_pending() - len(retry_later) - len(in_flight)
+                        tracker.total = done + len(in_flight) + max(0, pending)
+                    tracker.total = max(tracker.total or 0, done)
+                    tracker.update(done, stored.last_text)
+                    if self._paused or self._should_stop(cancel) or len(tried) > MAX_EXCLUDED:
+                        interrupted = True
+                        break
+            finally:
+                stream.close()
+            if self._should_stop(cancel):
                 cancelled = True
                 break
             if len(tried) > MAX_EXCLUDED:
@@ -273,7 +283,22 @@ class CaptionQueue:
                     "over %d photos failed in this run; the rest waits for the next run", MAX_EXCLUDED
                 )
                 break
+            if not interrupted:
+                break  # the stream ran dry: nothing is pending any more
         return QueueReport(captioned, failed, skipped, time.perf_counter() - start, cancelled)
+
+    def _take_pending(self, in_flight: dict[str, PhotoInfo], tried: set[int]) -> Iterator[str]:
+        """The pending photos' paths, read from the database a batch at a time as the captioner asks."""
+        while True:
+            exclude = tried | {photo.id for photo in in_flight.values()}
+            batch = self.library.pending_for_model(
+                self.model_id, self.batch_size, max_attempts=self.max_attempts, exclude_ids=exclude
+            )
+            if not batch:
+                return
+            for photo in batch:
+                in_flight[photo.path] = photo
+                yield photo.path
 
     @staticmethod
     def _should_stop(cancel: threading.Event | None) -> bool:
@@ -288,17 +313,6 @@ class CaptionQueue:
 
     def _count_pending(self) -> int:
         return self.library.count_pending(self.model_id, max_attempts=self.max_attempts)
-
-    def _caption_batch(self, batch: list[PhotoInfo], cancel: threading.Event | None) -> tuple[_Stored, bool]:
-        """Caption one batch and store it; the flag says the run was stopped before the batch was done."""
-        results: list[CaptionResult] = []
-        failures: list[CaptionFailure] = []
-        for batch_results, batch_failures in self.captioner.iter_batches([p.path for p in batch], cancel):
-            results.extend(batch_results)
-            failures.extend(batch_failures)
-        handled = {os.fspath(r.path) for r in results} | {os.fspath(f.path) for f in failures}
-        stopped = len(handled) < len(batch)
-        return self._store(batch, results, failures), stopped
 
     def _store(
         self, batch: list[PhotoInfo], results: list[CaptionResult], failures: list[CaptionFailure]

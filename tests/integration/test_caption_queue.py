@@ -119,6 +119,37 @@ def test_queue_captions_every_photo_exactly_once(
     assert library.count_pending(captioner.model_id) == 0
 
 
+def test_queue_decodes_ahead_through_one_stream(
+    library: Library, captioner: Captioner, tmp_path: Path
+) -> None:
+    make_photos(tmp_path / "photos", 40)
+    add_folder(library, tmp_path / "photos")
+    streams: list[int] = []
+    read_ahead: list[int] = []  # paths taken from the queue when each batch comes back
+    real = captioner.iter_batches
+
+    def counting(paths, cancel=None):  # type: ignore[no-untyped-def]
+        taken = 0
+
+        def source():  # type: ignore[no-untyped-def]
+            nonlocal taken
+            for path in paths:
+                taken += 1
+                yield path
+
+        streams.append(1)
+        for batch in real(source(), cancel):
+            read_ahead.append(taken)
+            yield batch
+
+    captioner.iter_batches = counting  # type: ignore[method-assign]
+    report = CaptionQueue(library, captioner, batch_size=8).run_once()
+    assert report.captioned == 40 and library.count_pending(captioner.model_id) == 0
+    # One pipeline for the whole run, and while batch 1 is captioned the next ones are already decoding.
+    assert streams == [1]
+    assert read_ahead[0] > 8
+
+
 def test_pause_and_resume_between_batches(library: Library, captioner: Captioner, tmp_path: Path) -> None:
     make_photos(tmp_path / "photos", 24)
     add_folder(library, tmp_path / "photos")
