@@ -54,6 +54,14 @@ class ModelState:
         return "No captioning model yet."
 
 
+def _retire(queue: Any) -> None:
+    """Stop a caption queue, then its captioner's image-decoding worker processes."""
+    queue.stop()
+    close = getattr(getattr(queue, "captioner", None), "close", None)
+    if close is not None:
+        close()
+
+
 def load_captioner(path: str, device: str, beam_size: int) -> Captioner:
     """``Captioner.load`` with the app's settings (runs on the job runner: it takes seconds)."""
     return Captioner.load(path, device=device, beam_size=beam_size, n_best=max(N_BEST, 1))
@@ -153,7 +161,7 @@ class BackgroundServices(QObject):
     def _stop_queue(self) -> None:
         queue, self.queue = self.queue, None
         if queue is not None:  # stopping waits for the current batch: not on the GUI thread
-            self.runner.submit(Job(queue.stop, progress=False))
+            self.runner.submit(Job(_retire, queue, progress=False))
 
     @property
     def paused(self) -> bool:
@@ -205,7 +213,7 @@ class BackgroundServices(QObject):
         self._load_job = None
         queue, self.queue = self.queue, None
         if queue is not None:
-            queue.stop()
+            _retire(queue)
         watcher, self.watcher = self.watcher, None
         if watcher is not None:
             watcher.stop()

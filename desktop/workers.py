@@ -69,6 +69,25 @@ class Job(QRunnable):
             self.signals.finished.emit(result)
 
 
+def _unless_closed(callback: Callable[..., None]) -> Callable[..., None]:
+    """``callback``, quiet when the window or model it updates was deleted while the job ran.
+
+    The callbacks are lambdas over a widget or model, so Qt cannot drop the connection when
+    that object dies; shiboken then raises RuntimeError ("... already deleted", "Signal source
+    has been deleted") on the first use of it. Any other error propagates.
+    """
+
+    def call(*args: Any) -> None:
+        try:
+            callback(*args)
+        except RuntimeError as exc:
+            if "already deleted" not in str(exc) and "has been deleted" not in str(exc):
+                raise
+            log.debug("a background job reported back after its receiver was closed: %s", exc)
+
+    return call
+
+
 class ImmediatePool:
     """A stand-in for ``QThreadPool`` that runs jobs at once on the calling thread (tests)."""
 
@@ -103,13 +122,13 @@ class JobRunner(QObject):
     ) -> Job:
         self._jobs.add(job)
         if on_progress:
-            job.signals.progress.connect(on_progress)
+            job.signals.progress.connect(_unless_closed(on_progress))
         if on_finished:
-            job.signals.finished.connect(on_finished)
+            job.signals.finished.connect(_unless_closed(on_finished))
         if on_failed:
-            job.signals.failed.connect(on_failed)
+            job.signals.failed.connect(_unless_closed(on_failed))
         if on_cancelled:
-            job.signals.cancelled.connect(on_cancelled)
+            job.signals.cancelled.connect(_unless_closed(on_cancelled))
         for signal in (job.signals.finished, job.signals.failed, job.signals.cancelled):
             signal.connect(lambda *_: self._jobs.discard(job))
         self.pool.start(job)

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel
+import shiboken6
+from PySide6.QtCore import QItemSelectionModel, QObject, QThreadPool
 from PySide6.QtWidgets import QMessageBox
 from sample_library import PHOTOS, Sample, draw_photo
 
@@ -20,7 +21,7 @@ from photoscribe.core.vocab import Vocabulary
 from photoscribe.desktop.background import BackgroundServices
 from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.models import PhotoRoles
-from photoscribe.desktop.workers import JobRunner
+from photoscribe.desktop.workers import Job, JobRunner, _unless_closed
 
 MakeWindow = Callable[..., MainWindow]
 
@@ -188,3 +189,21 @@ def test_import_model_copies_it_and_makes_it_active(
     assert "is not a usable model" in window.statusBar().currentMessage()
     assert not (paths.models_dir() / "notes.pt").exists()
     assert services.model.ready  # the working model stays
+
+
+def test_a_job_reporting_to_a_deleted_model_is_dropped_quietly(qtbot: Any) -> None:
+    runner = JobRunner(QThreadPool())
+    release = threading.Event()
+    receiver = QObject()
+    got: list[str] = []
+    runner.submit(Job(release.wait, progress=False), on_finished=lambda _r: got.append(receiver.objectName()))
+    shiboken6.delete(receiver)  # the window closed while the job was running
+    release.set()
+    qtbot.waitUntil(lambda: not runner.busy)
+    assert got == []
+
+    def broken(_result: object) -> None:
+        raise RuntimeError("a real bug")
+
+    with pytest.raises(RuntimeError, match="a real bug"):
+        _unless_closed(broken)(None)
