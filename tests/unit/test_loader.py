@@ -6,26 +6,14 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from photoscribe.core.imaging import ImagePreprocessor
 from photoscribe.core.loader import CRASHED, Decoded, PhotoLoader, decode_files
+from tests.unit.test_captioner import make_photos
 
 PRE = ImagePreprocessor(image_size=32, resize=40)
-
-
-def photos(folder: Path, n: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    paths = []
-    for i in range(n):
-        path = folder / f"p{i:02d}.jpg"
-        Image.fromarray(rng.integers(0, 255, (50 + 3 * i, 70, 3), dtype=np.uint8)).save(path)
-        paths.append(path)
-    return paths
 
 
 def crash_on_marked(pre: ImagePreprocessor, paths: Sequence[Path]) -> list[Decoded]:
@@ -37,7 +25,7 @@ def crash_on_marked(pre: ImagePreprocessor, paths: Sequence[Path]) -> list[Decod
 
 @pytest.mark.parametrize("processes", [True, False])
 def test_batches_match_the_preprocessor_exactly_in_order(tmp_path: Path, processes: bool) -> None:
-    paths = photos(tmp_path, 7)
+    paths = make_photos(tmp_path, 7)
     with PhotoLoader(PRE, workers=2, processes=processes) as loader:
         batches = list(loader.batches(paths, batch_size=3))
     assert [len(b.paths) for b in batches] == [3, 3, 1]
@@ -51,7 +39,7 @@ def test_batches_match_the_preprocessor_exactly_in_order(tmp_path: Path, process
 
 
 def test_unreadable_files_become_failures_and_the_rest_go_on(tmp_path: Path) -> None:
-    good = photos(tmp_path, 4)
+    good = make_photos(tmp_path, 4)
     truncated = tmp_path / "truncated.jpg"
     truncated.write_bytes(good[0].read_bytes()[:150])
     text = tmp_path / "notes.jpg"
@@ -67,7 +55,7 @@ def test_unreadable_files_become_failures_and_the_rest_go_on(tmp_path: Path) -> 
 
 
 def test_prefetch_reads_a_generator_only_a_few_batches_ahead(tmp_path: Path) -> None:
-    paths = photos(tmp_path, 4)
+    paths = make_photos(tmp_path, 4)
     pulled = 0
 
     def endless() -> Iterator[Path]:
@@ -88,7 +76,7 @@ def test_prefetch_reads_a_generator_only_a_few_batches_ahead(tmp_path: Path) -> 
 
 
 def test_a_file_that_kills_its_worker_fails_alone(tmp_path: Path) -> None:
-    paths = photos(tmp_path, 6)
+    paths = make_photos(tmp_path, 6)
     crash = tmp_path / "crash.jpg"
     crash.write_bytes(paths[0].read_bytes())
     order = [*paths[:2], crash, *paths[2:]]
@@ -104,7 +92,7 @@ def test_a_file_that_kills_its_worker_fails_alone(tmp_path: Path) -> None:
 def test_cancel_stops_between_batches(tmp_path: Path) -> None:
     import threading
 
-    paths = photos(tmp_path, 6)
+    paths = make_photos(tmp_path, 6)
     cancel = threading.Event()
     seen = []
     with PhotoLoader(PRE, workers=2) as loader:
