@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import threading
 import time
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision.transforms as T
+from common import machine
 from PIL import Image, ImageDraw, ImageFilter
 
 from photoscribe.core.captioner import Captioner
@@ -255,21 +255,6 @@ def measure(label: str, fn, n: int, sync: bool) -> dict:
         f"  {label}: {row['photos_per_s']:.1f} photos/s ({n} photos, {seconds:.1f} s, peak {row['peak_mib']:.0f} MiB)"
     )
     return row
-
-
-def machine(device: torch.device) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    text = (
-        f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__}, {torch.get_num_threads()} torch threads"
-    )
-    if device.type == "cuda":
-        text = f"{torch.cuda.get_device_name(device)}; {text}"
-    return text
 
 
 def main() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from photoscribe.core.attention import Attention
 
@@ -21,6 +23,36 @@ class DecoderState:
     def select(self, index: torch.Tensor) -> DecoderState:
         """Keep rows ``index`` (used by beam search to reorder beams)."""
         return DecoderState(self.h[index], self.c[index], self.projected[index])
+
+
+@dataclass
+class PackedDecoding:
+    """Teacher-forced outputs for the real (non-padding) positions only, packed time-major.
+
+    Row ``k`` of ``logits``, ``targets`` and ``alphas`` belongs to step ``t`` and sorted
+    caption ``i`` exactly as in ``pack_padded_sequence``: step 0 of every caption, then step 1
+    of the captions that are still running, and so on, longest caption first.
+    """
+
+    logits: torch.Tensor  # (P, V), P = sum(lengths - 1)
+    targets: torch.Tensor  # (P,) the word each row of logits predicts
+    alphas: torch.Tensor  # (P, N) attention weights of each step
+    batch_sizes: torch.Tensor  # (T-1,) int64 on the CPU: captions still running at each step
+    sorted_indices: torch.Tensor | None  # (B,) batch row of each sorted caption; None if already sorted
+
+    def attention_totals(self) -> torch.Tensor:
+        """(B, N) float32: each caption's attention summed over its steps, in sorted order."""
+        padded, _ = pad_packed_sequence(PackedSequence(self.alphas.float(), self.batch_sizes))
+        return padded.sum(dim=0)
+
+    def padded(self, values: torch.Tensor) -> torch.Tensor:
+        """Packed rows (P, ...) -> (B, T-1, ...) in the original batch order, zero past each end."""
+        sorted_indices = unsorted_indices = None
+        if self.sorted_indices is not None:
+            sorted_indices = self.sorted_indices.to(values.device)
+            unsorted_indices = torch.argsort(sorted_indices)
+        packed = PackedSequence(values, self.batch_sizes, sorted_indices, unsorted_indices)
+        return pad_packed_sequence(packed, batch_first=True)[0]
 
 
 class Decoder(nn.Module):
@@ -84,10 +116,51 @@ class Decoder(nn.Module):
         logits = self.fc(self.dropout(h))
         return logits, DecoderState(h, c, state.projected), alpha
 
+    def forward_packed(
+        self, features: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor | Sequence[int]
+    ) -> PackedDecoding:
+        """Teacher-forced decoding that spends no compute on padding and never waits for the device.
+
+        The per-step batch sizes come from ``lengths`` on the host; the embeddings of every
+        input word are looked up at once, and dropout and the vocabulary projection ``fc`` run
+        once over the hidden states of all steps (one large matrix product, no padding rows).
+
+        Args:
+            features: (B, N, C) encoder grid.
+            captions: (B, T) ids starting with <start>, padded with 0, on the features' device.
+            lengths: (B,) number of real tokens including <start> and <end> (at least 2), best
+                on the CPU (a device tensor is copied over, which waits for the device).
+                A batch sorted longest first is used as it is; otherwise it is sorted here.
+        """
+        lengths = torch.as_tensor(lengths).cpu()
+        steps, order = torch.sort(lengths - 1, descending=True, stable=True)  # steps of each caption
+        sorted_indices = None
+        if not torch.equal(order, torch.arange(len(order))):
+            sorted_indices = order
+            index = (order.pin_memory() if features.is_cuda else order).to(features.device, non_blocking=True)
+            features, captions = features.index_select(0, index), captions.index_select(0, index)
+        words = pack_padded_sequence(captions[:, :-1], steps, batch_first=True)
+        targets = pack_padded_sequence(captions[:, 1:], steps, batch_first=True).data
+        sizes = words.batch_sizes.tolist()
+        embedded = self.embedding(words.data).split(sizes)
+        state = self.init_state(features)
+        h, c, projected = state.h, state.c, state.projected
+        hidden, alphas = [], []
+        for t, n in enumerate(sizes):
+            if n < h.shape[0]:  # captions that ended drop out; the rest stay a prefix of the batch
+                features, projected, h, c = features[:n], projected[:n], h[:n], c[:n]
+            context, alpha = self.attention(features, h, projected)
+            context = torch.sigmoid(self.gate(h)) * context
+            h, c = self.lstm(torch.cat([embedded[t], context], dim=1), (h, c))
+            hidden.append(h)
+            alphas.append(alpha)
+        logits = self.fc(self.dropout(torch.cat(hidden)))
+        return PackedDecoding(logits, targets, torch.cat(alphas), words.batch_sizes, sorted_indices)
+
     def forward(
         self, features: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced decoding.
+        """Teacher-forced decoding with padded outputs (:meth:`forward_packed`, unpacked).
 
         Args:
             features: (B, N, C) encoder grid.
@@ -95,23 +168,8 @@ class Decoder(nn.Module):
             lengths: (B,) number of real tokens including <start> and <end>.
 
         Returns:
-            logits (B, T-1, V) predicting captions[:, 1:], and alphas (B, T-1, N). Positions past
-            a caption's end are zero and never computed: at step t only the captions still running
-            are fed through the LSTM (sorted by length, so they form a prefix of the batch).
+            logits (B, L-1, V) predicting captions[:, 1:L] with L = max(lengths), and alphas
+            (B, L-1, N). Positions past a caption's end are zero and never computed.
         """
-        batch, steps = captions.shape[0], int(lengths.max().item()) - 1
-        order = torch.argsort(lengths, descending=True)
-        features, captions, dec_len = features[order], captions[order], lengths[order] - 1
-        state = self.init_state(features)
-        logits = features.new_zeros(batch, steps, self.vocab_size)
-        alphas = features.new_zeros(batch, steps, features.shape[1])
-        for t in range(steps):
-            n = int((dec_len > t).sum().item())  # captions still running at step t
-            sub = DecoderState(state.h[:n], state.c[:n], state.projected[:n])
-            step_logits, new, alpha = self.step(captions[:n, t], sub, features[:n])
-            logits[:n, t], alphas[:n, t] = step_logits, alpha
-            state = DecoderState(
-                torch.cat([new.h, state.h[n:]]), torch.cat([new.c, state.c[n:]]), state.projected
-            )
-        inverse = torch.argsort(order)
-        return logits[inverse], alphas[inverse]
+        out = self.forward_packed(features, captions, lengths)
+        return out.padded(out.logits), out.padded(out.alphas)

@@ -147,7 +147,12 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--val-images", type=_positive_int, help="decode at most this many val images per epoch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--workers", type=int, default=d["workers"].default)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=d["workers"].default,
+        help="image decoding workers (default: cores - 1)",
+    )
     p.add_argument("--karpathy-json", type=Path)
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.set_defaults(func=_train)

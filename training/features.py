@@ -13,8 +13,8 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,12 +22,15 @@ from typing import Literal
 import numpy as np
 import torch
 
-from photoscribe.core.errors import UnsupportedImageError
+from photoscribe.core.captioner import encoder_dtype
 from photoscribe.core.imaging import ImagePreprocessor
+from photoscribe.core.loader import PhotoLoader
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
 
 log = logging.getLogger(__name__)
+
+FLUSH_EVERY_S = 5.0  # how often extraction progress is made durable
 
 
 @dataclass
@@ -58,7 +61,6 @@ def _write_meta(path: Path, meta: dict[str, object]) -> None:
     os.replace(tmp, path)
 
 
-@torch.no_grad()
 def extract_features(
     model: CaptionModel,
     paths: Sequence[Path],
@@ -71,7 +73,15 @@ def extract_features(
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> FeatureStore:
-    """Return cached features for ``paths``, computing (or finishing) them first if needed."""
+    """Return cached features for ``paths``, computing (or finishing) them first if needed.
+
+    Images are decoded by ``workers`` worker processes (threads when ``workers`` is 1) a few
+    batches ahead of the encoder (:class:`~photoscribe.core.loader.PhotoLoader`) and travel as
+    uint8, pinned on a GPU; the encoder runs channels-last in the captioner's precision
+    (:func:`~photoscribe.core.captioner.encoder_dtype`: bf16 on CUDA and on CPUs with fast bf16).
+    Progress is made durable (array flushed, then ``meta.json``) every few seconds and whenever
+    the extraction stops, so an interrupted extraction resumes after the last flushed batch.
+    """
     directory = cache_root / cache_key(model, weights_tag, paths)
     directory.mkdir(parents=True, exist_ok=True)
     meta_path, data_path = directory / "meta.json", directory / "features.f16"
@@ -92,32 +102,55 @@ def extract_features(
     if start:
         log.info("resuming feature extraction at %d of %d", start, len(paths))
     pre = ImagePreprocessor(image_size=model.config.image_size, resize=model.config.resize)
+    loader = PhotoLoader(pre, workers=workers, processes=workers > 1, pin_memory=device.type == "cuda")
     encoder = model.encoder.to(device).eval()
+    dtype = encoder_dtype(device)
 
-    def load(path: Path) -> torch.Tensor | str:
-        try:
-            return pre.load(path)
-        except UnsupportedImageError as exc:
-            return exc.reason
+    def flush(done: int) -> None:
+        array.flush()
+        meta["done"] = done
+        _write_meta(meta_path, meta)
 
-    with ThreadPoolExecutor(workers) as pool:
-        for lo in range(start, len(paths), batch_size):
-            check_cancel(cancel)
-            chunk = list(pool.map(load, paths[lo : lo + batch_size]))
-            ok = [i for i, t in enumerate(chunk) if isinstance(t, torch.Tensor)]
-            for i, t in enumerate(chunk):
-                if isinstance(t, str):
-                    meta["failed"][str(paths[lo + i])] = t
-                    array[lo + i] = 0
-            if ok:
-                batch = torch.stack([chunk[i] for i in ok]).to(device)  # type: ignore[misc]
-                with torch.autocast(device.type, enabled=device.type == "cuda"):
-                    feats = encoder(batch)
-                array[[lo + i for i in ok]] = feats.float().cpu().numpy().astype(np.float16)
-            meta["done"] = min(lo + batch_size, len(paths))
-            array.flush()
-            _write_meta(meta_path, meta)
-            tracker.update(meta["done"])
+    done, flushed_at = start, time.monotonic()
+    try:
+        encoder.to(memory_format=torch.channels_last)
+        for batch in loader.batches(paths[start:], batch_size, cancel):
+            failed = dict(batch.failures)
+            chunk = paths[done : done + len(batch.paths) + len(batch.failures)]
+            rows = []
+            for row, path in enumerate(chunk, done):
+                if Path(path) in failed:
+                    meta["failed"][str(path)] = failed[Path(path)]
+                    array[row] = 0
+                else:
+                    rows.append(row)
+            if batch.images is not None:
+                array[rows] = _encode(encoder, pre, batch.images, device, dtype)
+            done += len(chunk)
+            if time.monotonic() - flushed_at >= FLUSH_EVERY_S:
+                flush(done)
+                flushed_at = time.monotonic()
+            tracker.update(done)
+        check_cancel(cancel)
+    finally:
+        loader.close()
+        encoder.to(memory_format=torch.contiguous_format)
+        flush(done)
     if meta["failed"]:
         log.warning("%d images could not be read and are left out of training", len(meta["failed"]))
     return FeatureStore(directory, meta["paths"], array, dict(meta["failed"]))
+
+
+@torch.inference_mode()
+def _encode(
+    encoder: torch.nn.Module,
+    pre: ImagePreprocessor,
+    images: torch.Tensor,
+    device: torch.device,
+    dtype: torch.dtype | None,
+) -> np.ndarray:
+    """(B, N, C) fp16 features of a uint8 (B, 3, S, S) channels-last batch (pinned for a GPU)."""
+    batch = pre.normalize(images.to(device, non_blocking=True))  # stays channels-last
+    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        feats = encoder(batch)
+    return feats.to(torch.float16).cpu().numpy()

@@ -1,0 +1,255 @@
+"""The fast training path: packed decoder forward, length bucketing, feature-tensor batches."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from photoscribe.core.decoder import Decoder
+from photoscribe.core.errors import CancelledError
+from photoscribe.core.model import CaptionModel
+from photoscribe.core.vocab import Vocabulary
+from photoscribe.training.data import (
+    EncodedImage,
+    FeatureBatches,
+    bucket_batches,
+    epoch_pairs,
+    pad_captions,
+)
+from photoscribe.training.datasets import ImageRecord
+from photoscribe.training.features import extract_features
+from photoscribe.training.synth import generate_shapes
+from photoscribe.training.train import TrainConfig, _Dist, _Inputs, caption_loss, train
+
+
+def _batch(seed: int = 0) -> tuple[Decoder, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A small decoder and an unsorted batch with lengths from 2 (<start> <end>) to 9."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    decoder = Decoder(30, feature_dim=12, embed_dim=8, hidden_dim=16, attention_dim=10, dropout=0.0)
+    lengths = torch.tensor([5, 3, 9, 2, 9, 4, 7])
+    captions = torch.randint(4, 30, (len(lengths), 11), generator=gen)
+    captions[:, 0] = Vocabulary.start_id
+    for i, n in enumerate(lengths.tolist()):
+        captions[i, n - 1], captions[i, n:] = Vocabulary.end_id, 0
+    return decoder, torch.randn(len(lengths), 6, 12, generator=gen), captions, lengths
+
+
+def _stepwise(decoder: Decoder, features: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor):
+    """Reference: every caption decoded on its own with ``Decoder.step``, padded with zeros."""
+    steps = int(lengths.max()) - 1
+    logits = torch.zeros(len(lengths), steps, decoder.vocab_size)
+    alphas = torch.zeros(len(lengths), steps, features.shape[1])
+    for i, n in enumerate(lengths.tolist()):
+        state = decoder.init_state(features[i : i + 1])
+        for t in range(n - 1):
+            out, state, alpha = decoder.step(captions[i : i + 1, t], state, features[i : i + 1])
+            logits[i, t], alphas[i, t] = out[0], alpha[0]
+    return logits, alphas
+
+
+def _padded_loss(logits, alphas, captions, lengths, alpha_c: float = 1.0) -> torch.Tensor:
+    """The masked loss over padded outputs that training used before the packed path."""
+    targets = captions[:, 1 : logits.shape[1] + 1]
+    mask = torch.arange(logits.shape[1]).unsqueeze(0) < (lengths - 1).unsqueeze(1)
+    reg = ((1.0 - alphas.sum(dim=1)) ** 2).mean()
+    return F.cross_entropy(logits[mask], targets[mask]) + alpha_c * reg
+
+
+def test_packed_forward_matches_stepwise_decoding_and_padded_loss() -> None:
+    decoder, features, captions, lengths = _batch()
+    ref_logits, ref_alphas = _stepwise(decoder, features, captions, lengths)
+    out = decoder.forward_packed(features, captions, lengths)
+    assert out.logits.shape == (int((lengths - 1).sum()), 30)
+    assert out.batch_sizes.tolist() == [7, 6, 5, 4, 3, 3, 2, 2]
+    torch.testing.assert_close(out.padded(out.logits), ref_logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out.padded(out.alphas), ref_alphas, atol=1e-6, rtol=1e-5)
+    mask = torch.arange(8).unsqueeze(0) < (lengths - 1).unsqueeze(1)
+    assert sorted(out.targets.tolist()) == sorted(captions[:, 1:9][mask].tolist())
+    loss, _ = caption_loss(out.logits, out.targets, out.attention_totals(), alpha_c=1.0)
+    torch.testing.assert_close(loss, _padded_loss(ref_logits, ref_alphas, captions, lengths))
+
+
+def test_packed_loss_gradients_match_padded_loss_gradients() -> None:
+    decoder, features, captions, lengths = _batch(seed=1)
+    out = decoder.forward_packed(features, captions, lengths)
+    caption_loss(out.logits, out.targets, out.attention_totals(), alpha_c=1.0)[0].backward()
+    packed = {name: p.grad.clone() for name, p in decoder.named_parameters()}
+    decoder.zero_grad()
+    logits, alphas = _stepwise(decoder, features, captions, lengths)
+    _padded_loss(logits, alphas, captions, lengths).backward()
+    for name, p in decoder.named_parameters():
+        torch.testing.assert_close(packed[name], p.grad, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_forward_sorts_nothing_when_the_batch_is_longest_first() -> None:
+    decoder, features, captions, lengths = _batch()
+    order = torch.argsort(lengths, descending=True, stable=True)
+    out = decoder.forward_packed(features[order], captions[order], lengths[order])
+    assert out.sorted_indices is None
+    unsorted = decoder.forward_packed(features, captions, lengths)
+    torch.testing.assert_close(out.logits, unsorted.logits)
+    padded, _ = decoder(features, captions, lengths)  # the padded contract, in the caller's order
+    torch.testing.assert_close(padded[order], out.padded(out.logits))
+
+
+def test_bucketing_covers_every_position_once_with_sorted_chunks() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 23, size=1000).tolist()
+    batches = bucket_batches(lengths, batch_size=16, seed=3, epoch=2, chunk_batches=8)
+    assert sorted(k for b in batches for k in b) == list(range(1000))
+    assert [len(b) for b in batches].count(16) == len(batches) - 1  # one short batch at the end
+    for b in batches:
+        assert [lengths[k] for k in b] == sorted((lengths[k] for k in b), reverse=True)
+        assert len({k // 128 for k in b}) == 1  # never mixes chunks (8 batches of 16)
+    # within a chunk the batches tile the sorted lengths, so they barely overlap in length
+    spread = np.mean([lengths[b[0]] - lengths[b[-1]] for b in batches])
+    assert spread <= 3
+    assert batches == bucket_batches(lengths, batch_size=16, seed=3, epoch=2, chunk_batches=8)
+    assert batches != bucket_batches(lengths, batch_size=16, seed=3, epoch=3, chunk_batches=8)
+    assert batches != bucket_batches(lengths, batch_size=16, seed=4, epoch=2, chunk_batches=8)
+
+
+def _images(n: int) -> list[EncodedImage]:
+    """Image i's caption j is <start> (4+i) (4+j) ... <end>, of varying length."""
+    return [
+        EncodedImage(i, tuple((1, 4 + i, 4 + j, *([5] * ((i + j) % 7)), 2) for j in range(5)))
+        for i in range(n)
+    ]
+
+
+def test_feature_batches_equal_per_item_gather_and_padding() -> None:
+    rng = np.random.default_rng(1)
+    array = rng.normal(size=(12, 6, 8)).astype(np.float16)
+    images = _images(10)
+    images = [EncodedImage(img.source + 2, img.captions) for img in images]  # rows 0-1 unused
+    store = FeatureBatches(torch.from_numpy(array), images, torch.device("cpu"))
+    pairs = epoch_pairs(images, epoch=1, seed=0, all_captions=True)
+    plan = store.plan(pairs, batch_size=8, seed=0, epoch=1)
+    pair_of_row = {store.first[i] + j: (i, j) for i, j in pairs}
+    seen = []
+    for rows in plan:
+        feats, caps, lengths = store.batch(rows)
+        # what the per-item Dataset + collate path produced for the same pairs
+        chosen = [pair_of_row[int(r)] for r in rows]
+        ref_feats = torch.from_numpy(
+            np.stack([np.asarray(array[images[i].source], np.float32) for i, _ in chosen])
+        )
+        ref_caps, ref_lengths = pad_captions([images[i].captions[j] for i, j in chosen])
+        assert feats.dtype == torch.float32 and torch.equal(feats, ref_feats)
+        assert torch.equal(caps, ref_caps) and torch.equal(lengths, ref_lengths)
+        assert lengths.tolist() == sorted(lengths.tolist(), reverse=True)
+        seen += chosen
+    assert sorted(seen) == sorted(pairs)
+    assert torch.equal(store.image_features([2, 5]), torch.from_numpy(array[[2, 5]]).float())
+
+
+def test_ranks_get_equal_disjoint_shares_of_the_epoch(tiny_model: CaptionModel, tmp_path: Path) -> None:
+    records = [ImageRecord(f"{i}.jpg", tmp_path / f"{i}.jpg", ("x",) * 5, "train") for i in range(11)]
+    cfg = TrainConfig(data_dir=tmp_path, out_dir=tmp_path, batch_size=4, all_captions=True)
+    inputs = _Inputs(cfg, tiny_model, Vocabulary(["x"]), records)
+    inputs.images = _images(11)  # 55 pairs: 27 per rank, one left out this epoch
+    features = torch.arange(11, dtype=torch.float16).view(11, 1, 1).expand(11, 2, 3).contiguous()
+    inputs.features = FeatureBatches(features, inputs.images, torch.device("cpu"))
+    shares = []
+    for rank in (0, 1):
+        n, batches = inputs.batches(5, 0, True, _Dist(rank, 2), torch.device("cpu"), torch.float32)
+        pairs = []
+        for feats, caps, _ in batches:
+            assert torch.equal(feats[:, 0, 0].long(), caps[:, 1] - 4)  # features match their captions
+            pairs += [(int(c[1]) - 4, int(c[2]) - 4) for c in caps]
+        assert n == 7 and len(pairs) == 27
+        shares.append(set(pairs))
+    assert not shares[0] & shares[1] and len(shares[0] | shares[1]) == 54
+
+
+def test_cached_feature_training_runs_and_its_loss_falls(tmp_path: Path) -> None:
+    from torchvision.models import resnet18
+
+    data = generate_shapes(tmp_path / "shapes", 30, image_size=64, seed=4)
+    weights = tmp_path / "resnet18-local.pth"
+    torch.manual_seed(0)
+    torch.save(resnet18(weights=None).state_dict(), weights)
+    stages: list[str] = []
+    result = train(
+        TrainConfig(
+            data_dir=data,
+            out_dir=tmp_path / "run",
+            encoder="resnet18",
+            encoder_weights=weights,
+            encoder_grid=2,
+            image_size=64,
+            resize=72,
+            embed_dim=32,
+            hidden_dim=64,
+            attention_dim=32,
+            dropout=0.0,
+            min_word_freq=1,
+            epochs=3,
+            batch_size=16,
+            lr=3e-3,
+            all_captions=True,
+            workers=1,
+            beam_size=1,
+            feature_cache=tmp_path / "cache",
+        ),
+        on_progress=lambda p: stages.append(p.stage),
+    )
+    assert result.stop_reason == "completed" and "extract" in stages
+    losses = [h.train_loss for h in result.history]
+    assert all(math.isfinite(x) for x in losses)
+    assert losses[2] < losses[1] < losses[0]
+    assert math.isfinite(result.history[-1].val_loss)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_feature_batches_come_in_the_requested_dtype(dtype: torch.dtype) -> None:
+    store = FeatureBatches(torch.ones(3, 2, 4, dtype=torch.float16), _images(3), torch.device("cpu"))
+    rows = store.plan(epoch_pairs(_images(3), 1, 0, False), 2, 0, 1)[0]
+    assert store.batch(rows, dtype)[0].dtype == dtype
+
+
+def test_feature_extraction_resumes_after_cancel_and_skips_unreadable_files(
+    tiny_model: CaptionModel, tmp_path: Path
+) -> None:
+    data = generate_shapes(tmp_path / "shapes", 9, image_size=64, seed=5)
+    paths = sorted((data / "flickr30k_images").glob("*.jpg"))
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    paths.insert(4, bad)
+    cpu = torch.device("cpu")
+    whole = extract_features(tiny_model, paths, tmp_path / "a", "t", device=cpu, batch_size=3, workers=1)
+    assert list(whole.failed) == [str(bad)] and not whole.array[4].any()
+    cancel = threading.Event()
+    with pytest.raises(CancelledError):
+        extract_features(
+            tiny_model,
+            paths,
+            tmp_path / "b",
+            "t",
+            device=cpu,
+            batch_size=3,
+            workers=1,
+            on_progress=lambda p: cancel.set() if p.done >= 6 else None,
+            cancel=cancel,
+        )
+    stages: list[int] = []
+    resumed = extract_features(
+        tiny_model,
+        paths,
+        tmp_path / "b",
+        "t",
+        device=cpu,
+        batch_size=3,
+        workers=1,
+        on_progress=lambda p: stages.append(p.done),
+    )
+    assert stages == [9, 10]  # picked up after the two finished batches
+    assert resumed.failed == whole.failed
+    np.testing.assert_allclose(resumed.array, whole.array, atol=1e-2)
