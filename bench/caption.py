@@ -47,6 +47,7 @@ from photoscribe.core.captioner import Captioner
 from photoscribe.core.decoding import beam_search
 from photoscribe.core.device import pick_device
 from photoscribe.core.imaging import IMAGENET_MEAN, IMAGENET_STD
+from photoscribe.core.loader import default_workers
 from photoscribe.core.model import CaptionModel, ModelConfig
 from photoscribe.core.vocab import Vocabulary
 
@@ -109,7 +110,7 @@ def make_photos(folder: Path, n: int, unique: int) -> list[Path]:
 
 
 class PeakMemory:
-    """Samples the proportional set size (PSS) of this process plus its children every 20 ms.
+    """Samples the proportional set size (PSS) of this process plus its children every 100 ms.
 
     PSS splits shared pages between the processes that map them, so worker processes that
     share torch's libraries are not counted several times over (Linux; elsewhere: RSS of this
@@ -156,7 +157,7 @@ class PeakMemory:
         return total * 1024
 
     def _run(self) -> None:
-        while not self._stop.wait(0.02):
+        while not self._stop.wait(0.1):
             self.peak = max(self.peak, self.sample())
 
     def __enter__(self) -> PeakMemory:
@@ -312,8 +313,11 @@ def main() -> None:
             run_ours("... on 4x as many photos (memory must not grow)", n=4 * args.images)
             run_ours("... encoder in float32", precision="fp32")
             run_ours("... plus torch.compile of the encoder", compile=True)
-            run_ours("... decoding in threads, not processes", processes=False)
-            run_ours("... one decode worker", workers=1, processes=False)
+            if (args.workers or default_workers()) > 1:
+                run_ours("... decoding in threads, not processes", processes=False)
+                run_ours("... one decode worker", workers=1, processes=False)
+            else:  # two cores: the default is already one decode thread beside the model
+                run_ours("... decoding in a worker process, not a thread", workers=1, processes=True)
             if device.type == "cuda":
                 with Captioner(
                     model, vocab, device=device, beam_size=args.beam, batch_size=args.batch_size
