@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from pathlib import Path
@@ -227,29 +228,13 @@ def test_feature_extraction_resumes_after_cancel_and_skips_unreadable_files(
     whole = extract_features(tiny_model, paths, tmp_path / "a", "t", device=cpu, batch_size=3, workers=1)
     assert list(whole.failed) == [str(bad)] and not whole.array[4].any()
     cancel = threading.Event()
-    with pytest.raises(CancelledError):
-        extract_features(
-            tiny_model,
-            paths,
-            tmp_path / "b",
-            "t",
-            device=cpu,
-            batch_size=3,
-            workers=1,
-            on_progress=lambda p: cancel.set() if p.done >= 6 else None,
-            cancel=cancel,
-        )
-    stages: list[int] = []
-    resumed = extract_features(
-        tiny_model,
-        paths,
-        tmp_path / "b",
-        "t",
-        device=cpu,
-        batch_size=3,
-        workers=1,
-        on_progress=lambda p: stages.append(p.done),
+    extract_b = functools.partial(
+        extract_features, tiny_model, paths, tmp_path / "b", "t", device=cpu, batch_size=3, workers=1
     )
+    with pytest.raises(CancelledError):
+        extract_b(on_progress=lambda p: cancel.set() if p.done >= 6 else None, cancel=cancel)
+    stages: list[int] = []
+    resumed = extract_b(on_progress=lambda p: stages.append(p.done))
     assert stages == [9, 10]  # picked up after the two finished batches
     assert resumed.failed == whole.failed
     np.testing.assert_allclose(resumed.array, whole.array, atol=1e-2)
