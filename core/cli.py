@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_options(cap)
     cap.add_argument("--beam", type=int, default=3, help="beam size (default 3)")
     cap.add_argument("--n-best", type=int, default=1, help="alternatives to print per photo")
-    cap.add_argument("--batch-size", type=int, default=16)
+    cap.add_argument(
+        "--batch-size", type=int, help="photos per model call (default: 16 on a CPU, 128 on a GPU)"
+    )
     cap.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1)")
     cap.add_argument(
         "--precision",
