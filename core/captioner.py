@@ -105,6 +105,11 @@ def encoder_dtype(device: torch.device, precision: str = "auto") -> torch.dtype 
     return None
 
 
+def autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
+    """Autocast to ``dtype`` on ``device``; a disabled context (float32) when ``dtype`` is None."""
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
 class Captioner:
     """Captions photos with a :class:`CaptionModel` on the best available device.
 
@@ -206,9 +211,7 @@ class Captioner:
         if self.compiled and n < self.batch_size:
             images = torch.cat([images, images.new_zeros((self.batch_size - n, *images.shape[1:]))])
         images = images.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(
-            self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None
-        ):
+        with autocast(self.device, self.dtype):
             features = self._encode(images)  # (B, N, C)
         features = features[:n].float()
         hyps = beam_search(

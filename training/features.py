@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from photoscribe.core.captioner import encoder_dtype
+from photoscribe.core.captioner import autocast, encoder_dtype
 from photoscribe.core.imaging import ImagePreprocessor
 from photoscribe.core.loader import PhotoLoader
 from photoscribe.core.model import CaptionModel
@@ -151,6 +151,6 @@ def _encode(
 ) -> np.ndarray:
     """(B, N, C) fp16 features of a uint8 (B, 3, S, S) channels-last batch (pinned for a GPU)."""
     batch = pre.normalize(images.to(device, non_blocking=True))  # stays channels-last
-    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    with autocast(device, dtype):
         feats = encoder(batch)
     return feats.to(torch.float16).cpu().numpy()
