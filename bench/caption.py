@@ -46,9 +46,10 @@ from PIL import Image, ImageDraw, ImageFilter
 from photoscribe.core.captioner import Captioner
 from photoscribe.core.decoding import beam_search
 from photoscribe.core.device import pick_device
-from photoscribe.core.imaging import IMAGENET_MEAN, IMAGENET_STD
 from photoscribe.core.loader import default_workers
 from photoscribe.core.model import CaptionModel, ModelConfig
+from photoscribe.core.paths import bundled_model_path
+from photoscribe.core.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from photoscribe.core.vocab import Vocabulary
 
 WIDTH, HEIGHT = 4000, 3000
@@ -272,6 +273,11 @@ def main() -> None:
     parser.add_argument("--ablations", action="store_true", help="also time (b) with one choice switched off")
     parser.add_argument("--photos-dir", type=Path, help="reuse (or keep) the generated photos here")
     parser.add_argument("--out", type=Path, help="write the figures as JSON")
+    parser.add_argument(
+        "--default-model",
+        action="store_true",
+        help="also time the shipped default model (EfficientNet-Lite0 + its Flickr8k decoder), same photos",
+    )
     args = parser.parse_args()
 
     device = pick_device(args.device)
@@ -308,7 +314,18 @@ def main() -> None:
                 row["options"] = {k: v for k, v in options.items() if v is not None}
                 rows.append(row)
 
-        run_ours("photoscribe pipeline")
+        run_ours(f"photoscribe pipeline ({args.encoder}, {len(vocab):,} words)")
+        if args.default_model:
+            default = bundled_model_path()
+            if default is None:
+                raise SystemExit("the default model is not installed (resources/models/default.pt)")
+            options = {"workers": args.workers, "precision": args.precision}
+            with Captioner.load(
+                default, device=device, beam_size=args.beam, batch_size=args.batch_size, **options
+            ) as c:
+                ours(c, paths[: args.batch_size])  # warm-up
+                label = f"default model ({c.model.config.encoder}, {len(c.vocab):,} words)"
+                rows.append(measure(label, lambda c=c: ours(c, paths[: args.images]), args.images, sync))
         if args.ablations:
             run_ours("... on 4x as many photos (memory must not grow)", n=4 * args.images)
             run_ours("... encoder in float32", precision="fp32")

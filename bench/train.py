@@ -54,8 +54,8 @@ from torch import nn
 from torchvision.models import resnet50
 
 from photoscribe.core.device import pick_device
-from photoscribe.core.imaging import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
 from photoscribe.core.loader import default_workers
+from photoscribe.core.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
 from photoscribe.core.progress import Progress
 from photoscribe.core.vocab import Vocabulary
 from photoscribe.training.data import encode_records, epoch_pairs, pad_captions

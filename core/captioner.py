@@ -9,12 +9,12 @@ with AMX or AVX512-BF16); the decoder stays in float32.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,92 +22,26 @@ import torch
 
 from photoscribe.core.checkpoint import Checkpoint, load_model
 from photoscribe.core.decoding import beam_search
-from photoscribe.core.device import pick_device
-from photoscribe.core.errors import PhotoscribeError
-from photoscribe.core.imaging import ImagePreprocessor
+from photoscribe.core.device import PRECISIONS, autocast, encoder_dtype, fast_bf16_cpu, pick_device
 from photoscribe.core.loader import PhotoLoader, default_workers
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
+from photoscribe.core.results import Alternative, BatchReport, CaptionFailure, CaptionResult
 from photoscribe.core.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Alternative:
-    text: str
-    logprob: float
-
-
-@dataclass(frozen=True)
-class CaptionResult:
-    """A captioned photo.
-
-    Attributes:
-        alternatives: the n-best captions, best first (the first is ``text``).
-        attention: (n_words, h, w) attention map per word of ``text``.
-        feature: L2-normalised mean-pooled encoder feature (C,), for "more like this".
-    """
-
-    path: Path
-    text: str
-    logprob: float
-    alternatives: tuple[Alternative, ...]
-    words: tuple[str, ...]
-    attention: np.ndarray
-    feature: np.ndarray
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CaptionFailure:
-    path: Path
-    error: str
-
-
-@dataclass
-class BatchReport:
-    results: list[CaptionResult] = field(default_factory=list)
-    failures: list[CaptionFailure] = field(default_factory=list)
-    cancelled: bool = False
-    seconds: float = 0.0
-
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def fast_bf16_cpu() -> bool:
-    """Whether this CPU has native bf16 matrix instructions (AMX or AVX512-BF16)."""
-    try:
-        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-    except AttributeError:  # a torch without these probes: assume not
-        return False
-
-
-def encoder_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
-    """The autocast dtype the encoder runs in, or None for float32.
-
-    ``auto``: bf16 on CUDA (fp16 on GPUs without bf16), bf16 on CPUs with AMX or AVX512-BF16
-    (3x faster than float32 there, slower elsewhere), float32 otherwise.
-    """
-    if precision not in PRECISIONS:
-        raise PhotoscribeError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and fast_bf16_cpu():
-        return torch.bfloat16
-    return None
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
-    """Autocast to ``dtype`` on ``device``; a disabled context (float32) when ``dtype`` is None."""
-    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+__all__ = [
+    "PRECISIONS",
+    "Alternative",
+    "BatchReport",
+    "CaptionFailure",
+    "CaptionResult",
+    "Captioner",
+    "autocast",
+    "encoder_dtype",
+    "fast_bf16_cpu",
+]
 
 
 class Captioner:
@@ -144,6 +78,7 @@ class Captioner:
         processes: bool | None = None,
         precision: str = "auto",
         compile: bool = False,
+        resize_mode: str | None = None,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.model = model.to(self.device).eval()
@@ -157,7 +92,9 @@ class Captioner:
         self.precision = precision
         self.dtype = encoder_dtype(self.device, precision)
         cfg = model.config
-        self.preprocess = ImagePreprocessor(image_size=cfg.image_size, resize=cfg.resize)
+        self.preprocess = cfg.preprocessor()
+        if resize_mode is not None:  # evaluation compares how photos are fitted to the square
+            self.preprocess = dataclasses.replace(self.preprocess, mode=resize_mode)
         self.grid = model.grid_shape
         # Compiled for one batch shape: a short last batch is padded up to it (no recompiling).
         self._encode = torch.compile(self.model.encode, dynamic=False) if compile else self.model.encode

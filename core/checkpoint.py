@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pickle
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from typing import Any
 
 import torch
 
+from photoscribe.core.checkpoint_file import check_checkpoint_file
+from photoscribe.core.efficientnet import EfficientNetLite0
 from photoscribe.core.errors import ModelLoadError
 from photoscribe.core.model import CaptionModel, ModelConfig
 from photoscribe.core.vocab import Vocabulary
@@ -93,17 +96,21 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     Raises:
         ModelLoadError: missing file, not a checkpoint, a pickle payload, or a schema mismatch.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelLoadError(f"model file {path} not found")
+    file = check_checkpoint_file(path)
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError for hostile payloads, RuntimeError for corrupt zips
+        raw = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # a payload that is more than tensors and plain data
         raise ModelLoadError(
-            f"{path} is not a safe photoscribe checkpoint (refused to unpickle arbitrary objects "
-            f"or the file is corrupt): {str(exc).splitlines()[0]}"
+            f"{file} is not a safe photoscribe checkpoint: it holds Python objects other than tensors "
+            "and plain data, which photoscribe never loads (they could run code). Use a checkpoint "
+            "written by photoscribe."
         ) from exc
-    return _validate(raw, path)
+    except Exception as exc:  # RuntimeError and others for corrupt or truncated zips
+        raise ModelLoadError(
+            f"{file} is not a safe photoscribe checkpoint: the file is damaged or not a checkpoint "
+            f"({type(exc).__name__})"
+        ) from exc
+    return _validate(raw, file)
 
 
 def _validate(raw: Any, path: Path) -> Checkpoint:
@@ -131,7 +138,41 @@ def _validate(raw: Any, path: Path) -> Checkpoint:
             raise ModelLoadError(f"{path}: {key} weights must be tensors")
     if config.encoder_weights == "checkpoint" and raw.get("encoder") is None:
         raise ModelLoadError(f"{path}: the model's encoder weights should be in the checkpoint but are not")
+    _check_shapes(config, raw["decoder"], raw.get("encoder"), path)
     return Checkpoint(config, vocab, raw["decoder"], raw.get("encoder"), raw["metadata"], raw.get("training"))
+
+
+def _check_shapes(
+    config: ModelConfig,
+    decoder: dict[str, torch.Tensor],
+    encoder: dict[str, torch.Tensor] | None,
+    path: Path,
+) -> None:
+    """The stored weights have exactly the names and shapes the config's model has.
+
+    The model is built on the ``meta`` device (shapes only, no memory), so a crafted config or
+    state dict is refused before a single real parameter is allocated.
+    """
+    with torch.device("meta"):
+        model = CaptionModel(config)
+    parts = [("decoder", model.decoder.state_dict(), decoder)]
+    if encoder is not None:
+        parts.append(("encoder", model.encoder.state_dict(), encoder))
+    for part, expected, stored in parts:
+        missing = sorted(set(expected) - set(stored))
+        unexpected = sorted(set(stored) - set(expected))
+        if missing or unexpected:
+            first = (missing or unexpected)[0]
+            raise ModelLoadError(
+                f"{path}: the {part} weights do not fit the model's config "
+                f"({len(missing)} missing, {len(unexpected)} unexpected, e.g. {first!r})"
+            )
+        for name, tensor in stored.items():
+            if tuple(tensor.shape) != tuple(expected[name].shape):
+                raise ModelLoadError(
+                    f"{path}: {part} weight {name!r} has shape {tuple(tensor.shape)}, but the config "
+                    f"needs {tuple(expected[name].shape)}"
+                )
 
 
 def build_model(
@@ -152,9 +193,21 @@ def build_model(
 
 
 def load_imagenet_encoder(model: CaptionModel, weights: str | os.PathLike[str] | None = None) -> None:
-    """Load torchvision's ImageNet weights (found locally, see :mod:`weights`) into the encoder body."""
+    """Load the ImageNet weights (found locally, see :mod:`weights`) into the encoder body.
+
+    Raises:
+        ModelLoadError: the weights file does not fit the encoder.
+    """
     state = load_encoder_state(model.config.encoder, weights)
     body = model.encoder.body
+    if isinstance(body, EfficientNetLite0):
+        try:
+            body.load_reference_state(state)
+        except RuntimeError as exc:
+            raise ModelLoadError(
+                f"the {model.config.encoder} weights file does not fit the encoder: {str(exc).splitlines()[0]}"
+            ) from exc
+        return
     names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
     mapped = {}
     for key, value in state.items():
@@ -170,3 +223,48 @@ def load_model(
     """Load a checkpoint and rebuild its model in eval mode on the CPU."""
     checkpoint = load_checkpoint(path)
     return build_model(checkpoint, encoder_weights), checkpoint
+
+
+def export_checkpoint(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    half: bool = True,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint for shipping: no optimizer or training state, weights in fp16 by default.
+
+    fp16 halves the file; the model is rebuilt in fp32 on load (``load_state_dict`` casts), and
+    captions agree with the fp32 weights on all but the closest beam-search ties.
+    ``metadata`` is merged into the stored metadata (a model card link, the evaluation).
+    """
+    ckpt = load_checkpoint(source)
+
+    def cast(state: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
+        if state is None:
+            return None
+        return {k: v.half() if half and v.is_floating_point() else v for k, v in state.items()}
+
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": ckpt.config.to_dict(),
+        "vocab": ckpt.vocab.to_dict(),
+        "decoder": cast(ckpt.decoder_state),
+        "encoder": cast(ckpt.encoder_state),
+        "metadata": {**ckpt.metadata, **(metadata or {}), "weights_dtype": "float16" if half else "float32"},
+        "training": None,
+    }
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

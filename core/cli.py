@@ -13,27 +13,27 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image
-
-from photoscribe.core.captioner import PRECISIONS, Captioner, CaptionFailure, CaptionResult
-from photoscribe.core.checkpoint import load_checkpoint
+from photoscribe.core.choices import PRECISIONS, PRETRAINED_ENCODERS
 from photoscribe.core.cli_progress import TqdmProgress
-from photoscribe.core.errors import ModelLoadError
-from photoscribe.core.heatmap import save_attention_overlays
-from photoscribe.core.imaging import sniff_image
-from photoscribe.core.paths import active_model_path
+from photoscribe.core.errors import AssetMissingError, ModelLoadError, PhotoscribeError
+from photoscribe.core.paths import active_model_path, display_path
 from photoscribe.core.progress import ProgressTracker
+from photoscribe.core.results import CaptionFailure, CaptionResult
+
+if TYPE_CHECKING:  # the model code (torch) is imported by the commands that caption, when they run
+    from photoscribe.core.captioner import Captioner
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     cap = subparsers.add_parser("caption", help="caption photos (files or folders)")
     cap.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
     add_model_options(cap)
-    cap.add_argument("--beam", type=int, default=3, help="beam size (default 3)")
-    cap.add_argument("--n-best", type=int, default=1, help="alternatives to print per photo")
+    cap.add_argument("--beam", type=positive_int, default=3, help="beam size (default 3)")
+    cap.add_argument("--n-best", type=positive_int, default=1, help="alternatives to print per photo")
     cap.add_argument(
-        "--batch-size", type=int, help="photos per model call (default: 16 on a CPU, 128 on a GPU)"
+        "--batch-size", type=positive_int, help="photos per model call (default: 16 on a CPU, 128 on a GPU)"
     )
     cap.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1)")
     cap.add_argument(
@@ -55,6 +55,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("checkpoint", type=Path)
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_model_info)
+    download = model_sub.add_parser(
+        "download-encoder",
+        help="download an encoder's ImageNet weights (torchvision's hash-checked file, into the torch hub cache)",
+    )
+    download.add_argument("encoder", choices=PRETRAINED_ENCODERS)
+    download.add_argument(
+        "--url", help="fetch from this URL instead of torchvision's (a mirror, a file:// path)"
+    )
+    download.set_defaults(func=cmd_model_download)
+    export = model_sub.add_parser(
+        "export", help="write a checkpoint for shipping: no training state, fp16 weights (half the size)"
+    )
+    export.add_argument("checkpoint", type=Path)
+    export.add_argument("out", type=Path)
+    export.add_argument("--fp32", action="store_true", help="keep fp32 weights")
+    export.add_argument("--card", help="metadata: where the model card is (a URL or a docs path)")
+    export.set_defaults(func=cmd_model_export)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -73,13 +101,16 @@ def resolve_model(explicit: Path | None) -> Path:
     path = explicit or active_model_path()
     if path is None:
         raise ModelLoadError(
-            "no captioning model yet. Pass --model CKPT, set PHOTOSCRIBE_MODEL, train one with "
-            "`photoscribe train DATA_DIR --out RUN_DIR`, or run `photoscribe demo` to train a small demo model."
+            "no captioning model: the default model that ships with photoscribe is missing from this "
+            "installation (reinstall photoscribe), and none was chosen. Pass --model CKPT, set "
+            "PHOTOSCRIBE_MODEL, or train one with `photoscribe train DATA_DIR --out RUN_DIR`."
         )
     return path
 
 
 def load_captioner(args: argparse.Namespace, **options: object) -> Captioner:
+    from photoscribe.core.captioner import Captioner
+
     return Captioner.load(
         resolve_model(args.model), device=args.device, encoder_weights=args.encoder_weights, **options
     )
@@ -87,6 +118,8 @@ def load_captioner(args: argparse.Namespace, **options: object) -> Captioner:
 
 def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
     """Files as given; folders walked recursively (sorted, hidden entries skipped) for image files."""
+    from photoscribe.core.imaging import sniff_image
+
     for path in paths:
         if path.is_dir():
             for root, dirs, files in os.walk(path):
@@ -100,6 +133,8 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
+    if args.attention_out is not None and args.attention_out.exists() and not args.attention_out.is_dir():
+        raise PhotoscribeError(f"--attention-out {args.attention_out} is a file; give a folder for the PNGs")
     paths = list(dict.fromkeys(expand_paths(args.paths)))  # a file named twice is captioned once
     if not paths:
         print("no images found in the given paths", file=sys.stderr)
@@ -155,11 +190,23 @@ def _print_text(results: list[CaptionResult], n_best: int, bar: TqdmProgress) ->
 
 
 def _write_overlays(captioner: Captioner, results: list[CaptionResult], folder: Path) -> None:
+    from PIL.Image import Resampling
+
+    from photoscribe.core.heatmap import save_attention_overlays
+
     for r in results:
         # The attention grid covers the centre crop the model saw: overlay on exactly that view.
         view = captioner.preprocess.denormalize(captioner.preprocess.load(r.path))
-        image = view.resize((448, 448), Image.Resampling.BICUBIC)
+        image = view.resize((448, 448), Resampling.BICUBIC)
         save_attention_overlays(image, r.words, r.attention, folder, r.path.stem)
+
+
+def _json_path(path: Path) -> dict[str, str]:
+    """``{"path": ...}`` as valid UTF-8; a name that is not UTF-8 also gets its exact bytes in hex."""
+    text = display_path(path)
+    if text == str(path):
+        return {"path": text}
+    return {"path": text, "path_bytes_hex": os.fsencode(path).hex()}
 
 
 class _JsonStream:
@@ -173,7 +220,7 @@ class _JsonStream:
     def write(self, results: list[CaptionResult]) -> None:
         for r in results:
             item = {
-                "path": str(r.path),
+                **_json_path(r.path),
                 "caption": r.text,
                 "logprob": round(r.logprob, 4),
                 "n_best": [{"caption": a.text, "logprob": round(a.logprob, 4)} for a in r.alternatives],
@@ -185,14 +232,47 @@ class _JsonStream:
 
     def close(self, failures: list[CaptionFailure], seconds: float) -> None:
         tail = {
-            "failures": [{"path": str(f.path), "error": f.error} for f in failures],
+            "failures": [{**_json_path(f.path), "error": f.error} for f in failures],
             "seconds": round(seconds, 3),
         }
         sys.stdout.write("\n], " + json.dumps(tail, ensure_ascii=False)[1:] + "\n")
         sys.stdout.flush()
 
 
+def cmd_model_download(args: argparse.Namespace) -> int:
+    from photoscribe.core.weights import download_encoder_weights, find_encoder_weights
+
+    if args.url is None:
+        try:
+            print(f"already there: {find_encoder_weights(args.encoder)}")
+            return 0
+        except AssetMissingError:
+            pass
+    bar = TqdmProgress(f"{args.encoder} weights", unit="B")
+    bar.bar.unit_scale = True
+    try:
+        path = download_encoder_weights(args.encoder, url=args.url, on_progress=bar)
+    finally:
+        bar.close()
+    print(f"saved {path}")
+    return 0
+
+
+def cmd_model_export(args: argparse.Namespace) -> int:
+    from photoscribe.core.checkpoint import export_checkpoint
+
+    meta = {"model_card": args.card} if args.card else None
+    path = export_checkpoint(args.checkpoint, args.out, half=not args.fp32, metadata=meta)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def cmd_model_info(args: argparse.Namespace) -> int:
+    from photoscribe.core.checkpoint_file import check_checkpoint_file
+
+    check_checkpoint_file(args.checkpoint)  # a bad file is refused before torch is imported
+    from photoscribe.core.checkpoint import load_checkpoint
+
     ckpt = load_checkpoint(args.checkpoint)
     info = {
         "model_id": ckpt.model_id,

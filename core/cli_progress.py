@@ -6,8 +6,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from tqdm import tqdm
-
 from photoscribe.core.progress import Progress, ProgressCallback
 
 
@@ -15,6 +13,8 @@ class TqdmProgress:
     """Adapts :class:`Progress` callbacks to a tqdm bar on stderr (rate and ETA included)."""
 
     def __init__(self, desc: str, unit: str = "it", disable: bool | None = None) -> None:
+        from tqdm import tqdm  # imported when a bar is drawn, not when a command is parsed
+
         self.bar = tqdm(desc=desc, unit=unit, file=sys.stderr, disable=disable, dynamic_ncols=True)
 
     def __call__(self, progress: Progress) -> None:

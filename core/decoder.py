@@ -71,6 +71,7 @@ class Decoder(nn.Module):
         attention_dim: int = 512,
         dropout: float = 0.5,
         attention_activation: str = "relu",
+        deep_output: bool = False,
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
@@ -82,7 +83,14 @@ class Decoder(nn.Module):
         self.gate = nn.Linear(hidden_dim, feature_dim)  # beta_t: how much context to let through
         self.lstm = nn.LSTMCell(embed_dim + feature_dim, hidden_dim)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(hidden_dim, vocab_size)
+        self.deep_output = deep_output
+        if deep_output:
+            # Paper eq. 7: p(y_t) = softmax(L_o(E y_{t-1} + L_h h_t + L_z z_t)).
+            self.out_h = nn.Linear(hidden_dim, embed_dim)
+            self.out_z = nn.Linear(feature_dim, embed_dim)
+            self.fc = nn.Linear(embed_dim, vocab_size)
+        else:
+            self.fc = nn.Linear(hidden_dim, vocab_size)
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         nn.init.uniform_(self.fc.weight, -0.1, 0.1)
         nn.init.zeros_(self.fc.bias)
@@ -110,11 +118,34 @@ class Decoder(nn.Module):
         self, words: torch.Tensor, state: DecoderState, features: torch.Tensor
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
         """One step: words (B,) -> logits (B, V), next state, alpha (B, N)."""
-        context, alpha = self.attention(features, state.h, state.projected)
-        context = torch.sigmoid(self.gate(state.h)) * context
-        h, c = self.lstm(torch.cat([self.embedding(words), context], dim=1), (state.h, state.c))
-        logits = self.fc(self.dropout(h))
-        return logits, DecoderState(h, c, state.projected), alpha
+        embedded = self.embedding(words)
+        h, c, context, alpha = self._advance(embedded, state.h, state.c, features, state.projected)
+        return self.output(embedded, h, context), DecoderState(h, c, state.projected), alpha
+
+    def _advance(
+        self,
+        embedded: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+        features: torch.Tensor,
+        projected: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Attend with the previous h, gate the context, run the LSTM cell: the one recurrent step
+        that both decoding and teacher forcing take.
+
+        embedded (B, E), h and c (B, H), features (B, N, C), projected (B, N, A)
+        -> (h (B, H), c (B, H), gated context (B, C), alpha (B, N)).
+        """
+        context, alpha = self.attention(features, h, projected)
+        context = torch.sigmoid(self.gate(h)) * context  # beta_t * z_t
+        h, c = self.lstm(torch.cat([embedded, context], dim=1), (h, c))
+        return h, c, context, alpha
+
+    def output(self, embedded: torch.Tensor, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """Logits (P, V) from the step's input embedding (P, E), new hidden state (P, H) and context (P, C)."""
+        if self.deep_output:
+            return self.fc(self.dropout(embedded + self.out_h(h) + self.out_z(context)))
+        return self.fc(self.dropout(h))
 
     def forward_packed(
         self, features: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor | Sequence[int]
@@ -145,16 +176,18 @@ class Decoder(nn.Module):
         embedded = self.embedding(words.data).split(sizes)
         state = self.init_state(features)
         h, c, projected = state.h, state.c, state.projected
-        hidden, alphas = [], []
+        hidden, contexts, alphas = [], [], []
         for t, n in enumerate(sizes):
             if n < h.shape[0]:  # captions that ended drop out; the rest stay a prefix of the batch
                 features, projected, h, c = features[:n], projected[:n], h[:n], c[:n]
-            context, alpha = self.attention(features, h, projected)
-            context = torch.sigmoid(self.gate(h)) * context
-            h, c = self.lstm(torch.cat([embedded[t], context], dim=1), (h, c))
+            h, c, context, alpha = self._advance(embedded[t], h, c, features, projected)
             hidden.append(h)
             alphas.append(alpha)
-        logits = self.fc(self.dropout(torch.cat(hidden)))
+            if self.deep_output:
+                contexts.append(context)
+        # One projection over every step's rows: (P, E) + (P, H) + (P, C) -> (P, V).
+        context_rows = torch.cat(contexts) if self.deep_output else torch.empty(0)
+        logits = self.output(torch.cat(embedded), torch.cat(hidden), context_rows)
         return PackedDecoding(logits, targets, torch.cat(alphas), words.batch_sizes, sorted_indices)
 
     def forward(

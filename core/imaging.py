@@ -1,11 +1,11 @@
-"""Image loading for inference, training and thumbnails.
+"""Image loading for inference, training and thumbnails (Pillow only: no torch here).
 
 Every photo that enters photoscribe goes through :func:`load_image`, which turns
 whatever Pillow can open (any mode, any EXIF orientation) into a fully decoded
 8-bit RGB image, or raises :class:`UnsupportedImageError` naming the file. The
-model-side transform lives in :class:`ImagePreprocessor`; :func:`sniff_image`
+model-side transform lives in :mod:`photoscribe.core.preprocess`; :func:`sniff_image`
 and :func:`read_exif_summary` are the cheap header-only helpers the folder
-scanner uses.
+scanner uses, so the library never imports torch.
 """
 
 from __future__ import annotations
@@ -20,16 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, PngImagePlugin, TiffImagePlugin
-from torchvision.transforms.v2 import functional as TF
 
+from photoscribe.core.choices import RESIZE_MODES
 from photoscribe.core.errors import UnsupportedImageError
 
 logger = logging.getLogger(__name__)
-
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 DEFAULT_MAX_PIXELS = 120_000_000
 WHITE = (255, 255, 255)
@@ -200,76 +196,6 @@ def _gray_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
     else:
         scaled = np.zeros_like(arr)
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-
-
-# --------------------------------------------------------------------------- model input
-
-
-@dataclass(frozen=True)
-class ImagePreprocessor:
-    """Turns a photo into the encoder's input: resize, center crop, normalise.
-
-    Attributes:
-        image_size: side of the square crop fed to the encoder.
-        resize: the shorter side is resized to this before cropping.
-        mean: per-channel mean subtracted after scaling to 0..1.
-        std: per-channel standard deviation divided by.
-    """
-
-    image_size: int = 224
-    resize: int = 256
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-
-    def __post_init__(self) -> None:
-        if self.image_size <= 0 or self.resize < self.image_size:
-            raise ValueError(
-                f"need 0 < image_size <= resize, got image_size={self.image_size}, resize={self.resize}"
-            )
-
-    def __call__(self, img: Image.Image) -> torch.Tensor:
-        """Return a float32 tensor of shape (3, image_size, image_size)."""
-        x = TF.pil_to_tensor(self.crop(img))  # (3, S, S) uint8
-        return self.normalize(x.unsqueeze(0))[0].contiguous()
-
-    def crop(self, img: Image.Image) -> Image.Image:
-        """Resize the shorter side to ``resize`` (antialiased bilinear), then take the centre square."""
-        img = TF.resize(to_rgb(img), [self.resize], antialias=True)  # shorter side -> resize
-        return TF.center_crop(img, [self.image_size, self.image_size])
-
-    def load(self, path: str | Path) -> torch.Tensor:
-        """:func:`load_image` (JPEG decoded at reduced scale) followed by :meth:`__call__`."""
-        return self(load_image(path, target_size=self.resize))
-
-    def load_uint8(self, path: str | Path) -> np.ndarray:
-        """The model's view of a photo before normalisation: (S, S, 3) uint8, the compact form
-        that worker processes hand over (a quarter of the bytes of float32).
-
-        ``normalize(torch.from_numpy(a)[None].permute(0, 3, 1, 2))`` equals :meth:`load`.
-        """
-        return np.array(self.crop(load_image(path, target_size=self.resize)))  # writable copy
-
-    def normalize(self, batch: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, 3, S, S), in any memory layout and on any device -> normalised float32.
-
-        The layout is kept, so an NHWC batch (``permute`` of (B, S, S, 3)) comes out
-        channels-last, the layout convolutions run fastest in.
-        """
-        mean = torch.tensor(self.mean, device=batch.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=batch.device).view(1, 3, 1, 1)
-        return (batch.to(torch.float32) * (1.0 / 255.0) - mean) / std  # same rounding as torchvision
-
-    def denormalize(self, tensor: torch.Tensor) -> Image.Image:
-        """Undo the normalisation of a (3, H, W) or (1, 3, H, W) tensor, for visualisation."""
-        if tensor.dim() == 4 and tensor.shape[0] == 1:
-            tensor = tensor[0]
-        if tensor.dim() != 3 or tensor.shape[0] != 3:
-            raise ValueError(f"expected a (3, H, W) tensor, got shape {tuple(tensor.shape)}")
-        x = tensor.detach().to("cpu", torch.float32)
-        mean = torch.tensor(self.mean).view(3, 1, 1)
-        std = torch.tensor(self.std).view(3, 1, 1)
-        x = (x * std + mean).clamp(0.0, 1.0)
-        return TF.to_pil_image((x * 255.0).round().to(torch.uint8))
 
 
 # --------------------------------------------------------------------------- sniffing
@@ -475,10 +401,8 @@ def _camera_name(make: str | None, model: str | None) -> str | None:
 
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
+    "RESIZE_MODES",
     "ExifSummary",
-    "ImagePreprocessor",
     "load_image",
     "read_exif_summary",
     "sniff_image",

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from photoscribe.core.errors import UnsupportedImageError
-from photoscribe.core.imaging import ImagePreprocessor
+from photoscribe.core.preprocess import ImagePreprocessor
 
 log = logging.getLogger(__name__)
 

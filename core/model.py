@@ -11,7 +11,19 @@ from torch import nn
 
 from photoscribe.core.decoder import Decoder
 from photoscribe.core.encoder import ENCODER_NAMES, Encoder
+from photoscribe.core.preprocess import RESIZE_MODES, ImagePreprocessor
 from photoscribe.core.vocab import DEFAULT_MAX_LEN
+
+# (field, smallest, largest) accepted in a checkpoint's config.
+_LIMITS = (
+    ("vocab_size", 5, 1_000_000),
+    ("image_size", 16, 2048),
+    ("resize", 16, 4096),
+    ("embed_dim", 1, 8192),
+    ("hidden_dim", 1, 8192),
+    ("attention_dim", 1, 8192),
+    ("max_len", 1, 200),
+)
 
 
 @dataclass
@@ -26,11 +38,13 @@ class ModelConfig:
     encoder_grid: int | None = None
     image_size: int = 224
     resize: int = 256
+    resize_mode: str = "crop"  # "crop" or "whole": see ImagePreprocessor
     embed_dim: int = 300
     hidden_dim: int = 512
     attention_dim: int = 512
     attention_activation: str = "relu"
     dropout: float = 0.5
+    deep_output: bool = False  # logits from embedding + hidden + context (paper eq. 7), not from h alone
     max_len: int = DEFAULT_MAX_LEN
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -39,8 +53,36 @@ class ModelConfig:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODER_NAMES)}")
         if self.encoder_weights not in ("imagenet", "checkpoint"):
             raise ValueError("encoder_weights must be 'imagenet' or 'checkpoint'")
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {', '.join(RESIZE_MODES)}")
         if self.vocab_size < 5:
             raise ValueError("vocab_size must be at least 5 (4 special tokens + 1 word)")
+        # Sane limits, checked before anything is allocated: a crafted config must not make the
+        # loader build a 17 GB model (the largest real captioners are far inside these).
+        for name, low, high in _LIMITS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+        if self.resize < self.image_size:
+            raise ValueError(f"resize ({self.resize}) must be at least image_size ({self.image_size})")
+        if self.encoder_grid is not None and not (
+            isinstance(self.encoder_grid, int)
+            and not isinstance(self.encoder_grid, bool)
+            and 1 <= self.encoder_grid <= 64
+        ):
+            raise ValueError(
+                f"encoder_grid must be empty or an integer from 1 to 64, got {self.encoder_grid!r}"
+            )
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.deep_output, bool):
+            raise ValueError("deep_output must be true or false")
+        if self.attention_activation not in ("relu", "tanh"):
+            raise ValueError("attention_activation must be 'relu' or 'tanh'")
+
+    def preprocessor(self) -> ImagePreprocessor:
+        """How a photo becomes this model's input."""
+        return ImagePreprocessor(image_size=self.image_size, resize=self.resize, mode=self.resize_mode)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -69,6 +111,7 @@ class CaptionModel(nn.Module):
             attention_dim=config.attention_dim,
             dropout=config.dropout,
             attention_activation=config.attention_activation,
+            deep_output=config.deep_output,
         )
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ the demo and the tests use to stay out of the user's real library.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 import tempfile
@@ -16,6 +17,9 @@ import platformdirs
 APP = "photoscribe"
 HOME_ENV = "PHOTOSCRIBE_HOME"
 MODEL_ENV = "PHOTOSCRIBE_MODEL"
+BUNDLED_MODEL = "default.pt"
+LIBRARY_ENV = "PHOTOSCRIBE_LIBRARY"
+LIBRARY_FILENAME = "library.sqlite3"
 
 
 def _base(kind: str) -> Path:
@@ -70,13 +74,43 @@ def write_setting(key: str, value: object) -> None:
     os.replace(tmp, path)
 
 
-def active_model_path() -> Path | None:
-    """The model to caption with: ``$PHOTOSCRIBE_MODEL``, else the one chosen in settings, if it exists."""
+def bundled_model_path() -> Path | None:
+    """The default model shipped in the package (``photoscribe/resources/models/default.pt``), if present:
+    Show, Attend and Tell on EfficientNet-Lite0, trained on Flickr8k (docs/model-card.md)."""
+    path = Path(str(importlib.resources.files("photoscribe.resources") / "models" / BUNDLED_MODEL))
+    return path if path.is_file() else None
+
+
+def chosen_model_path() -> Path | None:
+    """The model the user chose: ``$PHOTOSCRIBE_MODEL``, else the one chosen in settings, if it exists."""
     for candidate in (os.environ.get(MODEL_ENV), read_settings().get("active_model")):
         if isinstance(candidate, str) and candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
 
 
+def active_model_path() -> Path | None:
+    """The model to caption with: the user's choice (:func:`chosen_model_path`), else the bundled default."""
+    return chosen_model_path() or bundled_model_path()
+
+
 def set_active_model(path: str | os.PathLike[str]) -> None:
     write_setting("active_model", str(Path(path).resolve()))
+
+
+def default_library_path() -> Path:
+    """Where the library lives unless told otherwise.
+
+    ``$PHOTOSCRIBE_LIBRARY`` first, else ``library.sqlite3`` in the data folder
+    (:func:`data_dir`, which ``$PHOTOSCRIBE_HOME`` moves).
+    """
+    override = os.environ.get(LIBRARY_ENV)
+    if override:
+        return Path(override).expanduser()
+    return data_dir() / LIBRARY_FILENAME
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as valid UTF-8 text, for storing, JSON and screens: bytes of a file name that are
+    not UTF-8 (kept by Python as lone surrogates) are shown as U+FFFD."""
+    return os.fsencode(path).decode("utf-8", errors="replace")

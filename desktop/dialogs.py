@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from photoscribe.core import paths
+from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import FailureInfo, Library
 from photoscribe.core.paths import models_dir
 from photoscribe.desktop.workers import Job, JobRunner
@@ -98,20 +100,42 @@ class FailuresDialog(QDialog):
 
 
 def find_models(extra: str | None = None) -> list[Path]:
-    """Checkpoints in the models folder (newest first), plus ``extra`` when it exists."""
+    """The bundled default model, ``extra`` when it exists, then checkpoints in the models folder and
+    the best model of each training run in it (newest first); each file once, however it is spelled."""
     folder = models_dir()
-    found = (
-        sorted(
-            (p for p in folder.iterdir() if p.suffix in MODEL_SUFFIXES and p.is_file()),
-            key=lambda p: p.stat().st_mtime,
-            reverse=True,
-        )
-        if folder.is_dir()
-        else []
-    )
-    if extra and Path(extra).is_file() and Path(extra) not in found:
+    candidates = [p for p in folder.iterdir() if p.suffix in MODEL_SUFFIXES] if folder.is_dir() else []
+    candidates += list(folder.glob("*/best.pt"))  # the best model of each run trained from the app
+    found = sorted((p for p in candidates if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True)
+    if extra and Path(extra).is_file():
         found.insert(0, Path(extra))
-    return found
+    bundled = paths.bundled_model_path()
+    if bundled is not None:
+        found.insert(0, bundled)
+    unique: dict[Path, Path] = {}
+    for path in found:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
+
+
+def describe_model(path: Path) -> str:
+    """A name people can tell apart: the file (or "Default model"), what it was trained on, and when.
+
+    Reads only the checkpoint's metadata; a file that is not a readable checkpoint says so.
+    """
+    from photoscribe.core.checkpoint import load_checkpoint  # torch: only when the dialog opens
+
+    bundled = paths.bundled_model_path()
+    name = "Default model" if bundled is not None and path.resolve() == bundled.resolve() else path.name
+    if name == "best.pt" or name == "last.pt":  # a run folder's file: the folder names the run
+        name = f"{path.parent.name}/{path.name}"
+    try:
+        ckpt = load_checkpoint(path)
+    except PhotoscribeError:
+        return f"{name} (not a readable model)"
+    data = str(ckpt.metadata.get("training_data") or "unknown data").split(" (")[0]
+    created = str(ckpt.metadata.get("created") or "")[:10]
+    details = ", ".join(x for x in (ckpt.config.encoder, data, created) if x)
+    return f"{name} · {details}"
 
 
 class ModelDialog(QDialog):
@@ -128,17 +152,26 @@ class ModelDialog(QDialog):
         self.model_combo = QComboBox()
         self.model_combo.setAccessibleName("Model file")
         for path in find_models(current):
-            self.model_combo.addItem(path.name, str(path))
+            self.model_combo.addItem(describe_model(path), str(path))
             self.model_combo.setItemData(self.model_combo.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole)
         if current:
-            index = self.model_combo.findData(current)
+            index = next(
+                (
+                    i
+                    for i in range(self.model_combo.count())
+                    if Path(self.model_combo.itemData(i)).resolve() == Path(current).resolve()
+                ),
+                -1,
+            )
             if index >= 0:
                 self.model_combo.setCurrentIndex(index)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         row.addWidget(self.model_combo, 1)
         row.addWidget(browse)
-        form.addRow("&Model:", row)
+        model_label = QLabel("&Model:")
+        model_label.setBuddy(self.model_combo)  # a label without a buddy shows its "&"
+        form.addRow(model_label, row)
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setCurrentText(device if device in DEVICES else "auto")
@@ -167,7 +200,7 @@ class ModelDialog(QDialog):
             self, "Choose a model", str(models_dir()), "Photoscribe models (*.pt *.pth *.ckpt)"
         )
         if path:
-            self.model_combo.insertItem(0, Path(path).name, path)
+            self.model_combo.insertItem(0, describe_model(Path(path)), path)
             self.model_combo.setCurrentIndex(0)
 
     @property

@@ -28,12 +28,14 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from photoscribe.core import paths
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library.export import (
     ExportSummary,
@@ -92,6 +94,15 @@ FORMATS: tuple[ExportFormat, ...] = (
 )
 
 
+def default_export_base() -> Path:
+    """Where exports go unless the user picks another place: Documents/photo-alt-text, or under
+    ``$PHOTOSCRIBE_HOME`` when that keeps everything of photoscribe's in one folder."""
+    if os.environ.get(paths.HOME_ENV):
+        return paths.data_dir() / "exports" / "photo-alt-text"
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(docs or Path.home()) / "photo-alt-text"
+
+
 def describe_summary(summary: ExportSummary, fmt: ExportFormat, reviewed_only: bool) -> str:
     """``Wrote 123 sidecars, skipped 4 uncaptioned.`` plus the failures, if any."""
     noun = fmt.noun if summary.written != 1 else fmt.noun.rstrip("s")
@@ -120,8 +131,7 @@ class ExportDialog(QDialog):
         self._close_when_stopped = False
         self.setWindowTitle("Export alt text")
         self.setAccessibleName("Export alt text")
-        docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-        self._base = Path(docs or Path.home()) / "photo-alt-text"
+        self._base = default_export_base()
         self._build()
         self._on_format_changed()
         self.resize(560, 300)
@@ -212,6 +222,10 @@ class ExportDialog(QDialog):
 
     def _on_format_changed(self) -> None:
         fmt = self.format
+        if not self.running:  # the last export's result belongs to the last format
+            self._set_status("")
+            self.progress_bar.hide()
+            self.open_button.hide()
         current = self.dest_edit.text().strip()
         if fmt.destination == BESIDE:
             self.dest_label.setText("&Save to:")
@@ -256,6 +270,12 @@ class ExportDialog(QDialog):
     def running(self) -> bool:
         return self._job is not None
 
+    def confirm_overwrite(self, path: Path) -> bool:
+        answer = QMessageBox.question(
+            self, "Replace file?", f"{path.name} already exists in {path.parent}. Replace it?"
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def export(self) -> None:
         """Run the chosen exporter in the background."""
         if self.running or not self.export_button.isEnabled():
@@ -263,12 +283,19 @@ class ExportDialog(QDialog):
         fmt = self.format
         reviewed_only = self.reviewed_check.isChecked()
         args: tuple[Any, ...] = (self.library,)
+        options: dict[str, Any] = {"reviewed_only": reviewed_only}
         if fmt.destination != BESIDE:
-            args += (Path(self.dest_edit.text().strip()).expanduser(),)
-        job = Job(fmt.run, *args, reviewed_only=reviewed_only)
+            dest = Path(self.dest_edit.text().strip()).expanduser()
+            args += (dest,)
+            if fmt.destination == FILE:
+                if dest.is_file() and not self.confirm_overwrite(dest):
+                    return
+                options["overwrite"] = True  # asked (or nothing there); photos are refused in core
+        job = Job(fmt.run, *args, **options)
         self._job = job
         self.summary = None
         self.progress_bar.setRange(0, 0)  # busy until the first report
+        self.progress_bar.setFormat("%v / %m photos")  # not the last run's "Done"
         self.progress_bar.show()
         self.open_button.hide()
         self._set_status("Exporting…")

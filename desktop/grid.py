@@ -8,11 +8,23 @@ photos scrolls as smoothly as one of 100.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetrics,
+    QKeyEvent,
+    QMouseEvent,
     QPainter,
     QPainterPath,
     QPaintEvent,
@@ -76,7 +88,7 @@ def layout_caption(
             formats.append(span)
         layout.setFormats(formats)
         layout.beginLayout()
-        y, count, last_start = 0.0, 0, 0
+        y, count, last_start, end = 0.0, 0, 0, 0
         while count < max_lines:
             line = layout.createLine()
             if not line.isValid():
@@ -84,16 +96,21 @@ def layout_caption(
             line.setLineWidth(width)
             line.setPosition(QPointF(0.0, y))
             y += metrics.lineSpacing()
-            last_start = line.textStart()
+            last_start, end = line.textStart(), line.textStart() + line.textLength()
             count += 1
-        overflow = layout.createLine().isValid()
+        # No probe line: an extra, unpositioned line would be drawn at (0, 0), over the first one.
         layout.endLayout()
-        return layout, last_start if overflow else -1
+        return layout, last_start if end < len(value) else -1
 
     layout, cut = build(text)
-    if cut >= 0:  # more text than lines: elide the last line
-        tail = metrics.elidedText(text[cut:], Qt.TextElideMode.ElideRight, width)
-        layout, _ = build(text[:cut] + tail)
+    room = width
+    while cut >= 0 and room > 0:  # more text than lines: elide the last line
+        # Measured in the regular font; bold highlights are wider, so shrink until it fits.
+        tail = metrics.elidedText(text[cut:], Qt.TextElideMode.ElideRight, room)
+        layout, overflow = build(text[:cut] + tail)
+        if overflow < 0:
+            break
+        room -= max(8, width // 10)
     return layout
 
 
@@ -146,18 +163,20 @@ class PhotoDelegate(QStyledItemDelegate):
             self.thumb_height,
         )
         pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        badge_box = box
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
-            # Fill the tile (centre crop) so that the grid is even; the detail pane shows it whole.
-            source = QSize(box.size()).scaled(pixmap.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            crop = QRect(0, 0, source.width(), source.height())
-            crop.moveCenter(pixmap.rect().center())
+            # The whole photo, fitted inside the tile and centred: a portrait is never cropped
+            # (heads cut off), it stands with space on either side.
+            fitted = QRect(QPoint(0, 0), pixmap.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio))
+            fitted.moveCenter(box.center())
             clip = QPainterPath()
-            clip.addRoundedRect(QRectF(box), 5, 5)
+            clip.addRoundedRect(QRectF(fitted), 5, 5)
             painter.setClipPath(clip)
-            painter.drawPixmap(box, pixmap, crop)
+            painter.drawPixmap(fitted, pixmap, pixmap.rect())
             painter.setClipping(False)
+            badge_box = fitted  # the reviewed badge sits on the photo's corner
         if index.data(PhotoRoles.Reviewed):
-            self._paint_badge(painter, box)
+            self._paint_badge(painter, badge_box)
 
         text_rect = QRect(option.rect.x() + _PAD, box.bottom() + _PAD, option.rect.width() - 2 * _PAD, 0)
         font = QFont(option.font)
@@ -200,6 +219,8 @@ class PhotoGrid(QListView):
     """The photo grid. Emits :attr:`currentPhotoChanged` with the focused photo's id (or ``None``)."""
 
     currentPhotoChanged = Signal(object)
+    viewRequested = Signal(int)  # Space, Enter or a double-click on a photo: its row
+    removeRequested = Signal()  # Delete on the selection
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -281,6 +302,28 @@ class PhotoGrid(QListView):
         if not ids and self.current_photo_id() is not None:
             ids = [self.current_photo_id()]
         return ids
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        plain = event.modifiers() in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
+        if (
+            key in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and plain
+            and self.currentIndex().isValid()
+        ):
+            self.viewRequested.emit(self.currentIndex().row())
+            return
+        if key == Qt.Key.Key_Delete and self.selected_photo_ids():
+            self.removeRequested.emit()
+            return
+        super().keyPressEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        index = self.indexAt(event.position().toPoint())
+        if index.isValid() and event.button() == Qt.MouseButton.LeftButton:
+            self.viewRequested.emit(index.row())
+            return
+        super().mouseDoubleClickEvent(event)
 
     def select_row(self, row: int) -> None:
         index = self.model().index(row, 0)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, QUrl
+from PySide6.QtCore import QEvent, QObject, QPoint, QSettings, Qt, QThreadPool, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -23,8 +23,10 @@ from PySide6.QtGui import (
     QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
+    QKeyEvent,
     QKeySequence,
     QStandardItemModel,
+    QUndoStack,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSplitter,
     QStackedWidget,
@@ -40,9 +43,9 @@ from PySide6.QtWidgets import (
 )
 
 from photoscribe.core import paths
-from photoscribe.core.checkpoint import load_checkpoint
+from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import FolderInfo, Library, LibraryStats
-from photoscribe.core.library.scanner import ScanReport, add_folder
+from photoscribe.core.library.scanner import ScanReport, add_folder, rescan_all
 from photoscribe.core.library.watcher import ChangeSummary
 from photoscribe.core.progress import Progress
 from photoscribe.desktop.background import DEFAULT_BEAM, DEFAULT_DEVICE, BackgroundServices, ModelState
@@ -51,16 +54,24 @@ from photoscribe.desktop.dialogs import FailuresDialog, ModelDialog
 from photoscribe.desktop.grid import DEFAULT_THUMB, PhotoGrid
 from photoscribe.desktop.models import FolderListModel, PhotoListModel
 from photoscribe.desktop.queries import (
+    BROWSE_SORTS,
     FILTER_ALL,
     KIND_FOLDER,
     SORT_ADDED,
+    SORT_ADDED_OLDEST,
+    SORT_NAME,
+    SORT_NAME_DESC,
     SORT_RELEVANCE,
     SORT_TAKEN,
+    SORT_TAKEN_OLDEST,
     PhotoRow,
+    count_label,
+    count_rows,
 )
 from photoscribe.desktop.sidebar import Sidebar
 from photoscribe.desktop.status import CaptionStatus
 from photoscribe.desktop.thumbnails import ThumbnailLoader
+from photoscribe.desktop.viewer import PhotoViewer
 from photoscribe.desktop.welcome import WelcomePage
 from photoscribe.desktop.workers import Job, JobRunner
 
@@ -68,7 +79,15 @@ log = logging.getLogger(__name__)
 
 SEARCH_DEBOUNCE_MS = 150
 STATS_DEBOUNCE_MS = 1000
-SORTS = ((SORT_TAKEN, "Date taken"), (SORT_ADDED, "Date added"), (SORT_RELEVANCE, "Relevance"))
+SORTS = (
+    (SORT_TAKEN, "Date taken, newest first"),
+    (SORT_TAKEN_OLDEST, "Date taken, oldest first"),
+    (SORT_ADDED, "Date added, newest first"),
+    (SORT_ADDED_OLDEST, "Date added, oldest first"),
+    (SORT_NAME, "Name, A to Z"),
+    (SORT_NAME_DESC, "Name, Z to A"),
+    (SORT_RELEVANCE, "Relevance"),
+)
 PAGE_WELCOME, PAGE_LIBRARY = 0, 1
 
 AddFolderFn = Callable[..., Any]
@@ -76,12 +95,32 @@ AddFolderFn = Callable[..., Any]
 
 def import_model_file(source: str, *, on_progress: Any = None, cancel: Any = None) -> Path:
     """Check that ``source`` is a photoscribe checkpoint, then copy it into the models folder."""
+    from photoscribe.core.checkpoint import load_checkpoint  # torch: only when a model is imported
+
     load_checkpoint(source)  # raises ModelLoadError with the reason
     target = paths.models_dir() / Path(source).name
     target.parent.mkdir(parents=True, exist_ok=True)
     if Path(source).resolve() != target.resolve():
         shutil.copy2(source, target)
     return target
+
+
+def photoscribe_version() -> str:
+    """The installed package's version ("0.1.0"), or "(development)" when running from a checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("photoscribe")
+    except PackageNotFoundError:
+        return "(development)"
+
+
+def forget_photos(library: Library, photo_ids: Sequence[int]) -> int:
+    """Remove photos and their captions from the library in one transaction (files untouched)."""
+    from photoscribe.core.library import photos as photo_ops
+
+    with library.transaction() as session:
+        return sum(photo_ops.delete_photo(session, photo_id) for photo_id in photo_ids)
 
 
 def mark_all_reviewed(library: Library, photo_ids: Sequence[int]) -> list[int]:
@@ -162,6 +201,9 @@ class MainWindow(QMainWindow):
         self._dialogs: list[QWidget] = []
         self._last_date_sort = SORT_TAKEN
         self._has_folders = bool(library.list_folders())  # a tiny query: decides the first page
+        self._count_query: Any = None
+        self.viewer: PhotoViewer | None = None
+        self.grid_menu: QMenu | None = None
 
         self.setWindowTitle("Photoscribe")
         self.setAcceptDrops(True)
@@ -183,7 +225,8 @@ class MainWindow(QMainWindow):
         self.sidebar.setModel(self.folders)
         self.grid = PhotoGrid()
         self.grid.setModel(self.photos)
-        self.detail = DetailPane(self.library, self.runner)
+        self.undo_stack = QUndoStack(self)
+        self.detail = DetailPane(self.library, self.runner, undo_stack=self.undo_stack)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("mainSplitter")
         self.splitter.addWidget(self.sidebar)
@@ -217,6 +260,11 @@ class MainWindow(QMainWindow):
         self.search.setMinimumWidth(320)
         self.search.setMaximumWidth(560)
         bar.addWidget(self.search)
+        self.search.installEventFilter(self)  # Esc in the box clears it
+        self.count_label = QLabel("")
+        self.count_label.setAccessibleName("Number of photos shown")
+        self.count_label.setContentsMargins(8, 0, 0, 0)
+        bar.addWidget(self.count_label)
         spacer = QWidget()
         spacer.setFixedWidth(16)
         bar.addWidget(spacer)
@@ -279,11 +327,39 @@ class MainWindow(QMainWindow):
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
         edit = bar.addMenu("&Edit")
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        for action in (self.undo_action, self.redo_action):
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            edit.addAction(action)
+            self.addAction(action)
+        edit.addSeparator()
+        self.save_caption_action = self._action(
+            edit, "&Save caption", self.detail.save_caption, QKeySequence.StandardKey.Save
+        )
         self.copy_action = self._action(edit, "&Copy alt text", self.copy_alt_text, "Ctrl+Shift+C")
         self.edit_caption_action = self._action(edit, "&Edit caption", self.detail.focus_caption, "F2")
         self.mark_reviewed_action = self._action(edit, "&Mark reviewed", self.mark_reviewed, "Ctrl+R")
         edit.addSeparator()
         self.find_action = self._action(edit, "&Find…", self.focus_search, QKeySequence.StandardKey.Find)
+        edit.addSeparator()
+        self.copy_caption_action = self._action(edit, "Copy capt&ion", self.copy_caption)
+        self.remove_photos_action = self._action(
+            edit, "Remove from &library…", lambda: self.remove_selected_photos()
+        )
+        # Delete, Space and Enter are handled by the grid itself (not on text being edited); the menus
+        # show them as hints.
+        self.remove_photos_action.setShortcut(QKeySequence(Qt.Key.Key_Delete))
+        self.remove_photos_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.show_in_folder_action = self._action(edit, "Show in file &manager", self.show_in_file_manager)
+        self.view_photo_action = QAction("&View photo", self)
+        self.view_photo_action.setShortcuts(
+            [QKeySequence(Qt.Key.Key_Space), QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)]
+        )
+        self.view_photo_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.view_photo_action.triggered.connect(lambda: self.open_viewer(self.grid.currentIndex().row()))
 
         view = bar.addMenu("&View")
         self.show_sidebar_action = self._action(
@@ -323,7 +399,10 @@ class MainWindow(QMainWindow):
         self.sort_combo.currentIndexChanged.connect(self._on_sort_changed)
         self.sidebar.entryActivated.connect(lambda *_: self._apply_query())
         self.grid.currentPhotoChanged.connect(self.detail.show_photo)
-        self.grid.doubleClicked.connect(lambda _i: self.detail.focus_caption())
+        self.grid.viewRequested.connect(self.open_viewer)
+        self.grid.removeRequested.connect(self.remove_selected_photos)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._grid_menu)
         self.photos.queryFinished.connect(self._on_query_finished)
         self.photos.loadFailed.connect(lambda message: self.show_message(f"Search failed: {message}"))
         self.folders.refreshed.connect(self._on_folders_refreshed)
@@ -371,7 +450,7 @@ class MainWindow(QMainWindow):
         self.sidebar.setVisible(show_sidebar)
         self.detail.setVisible(show_detail)
         sort = s.value("view/sort", SORT_TAKEN)
-        if sort in (SORT_TAKEN, SORT_ADDED):
+        if sort in BROWSE_SORTS:
             self._last_date_sort = sort
             self._select_sort(sort)
 
@@ -405,13 +484,67 @@ class MainWindow(QMainWindow):
     # ================================================================== start-up and shutdown
 
     def start(self, model: str | Path | None = None) -> None:
-        """Watch the library's folders and start captioning with ``model`` (or the active one)."""
-        self.services.start_watching([f.path for f in self.library.list_folders()])
+        """Watch the library's folders, catch up with what changed while the app was closed (a
+        rescan in the background) and start captioning with ``model`` (or the active one)."""
+        folders = self.library.list_folders()
+        self.services.start_watching([f.path for f in folders])
+        if folders:
+            self.runner.submit(
+                Job(rescan_all, self.library),
+                on_finished=self._after_startup_scan,
+                on_failed=lambda exc, _tb: self.show_message(f"Checking the folders failed: {exc}"),
+            )
         path = str(model) if model is not None else self.active_model()
         if path:
             self.use_model(path, remember=model is None)
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.search
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+            and self.search.text()
+        ):
+            self.search.clear()
+            return True
+        return super().eventFilter(watched, event)
+
+    def _after_startup_scan(self, report: ScanReport) -> None:
+        changed = report.added + report.updated + report.moved + report.missing
+        if changed:
+            self._refresh_library_views()
+        self.show_message(
+            f"Checked your folders for changes while Photoscribe was closed: {describe_scan(report)}."
+        )
+
+    def confirm_unsaved_edit(self) -> bool:
+        """Ask what to do with a caption being edited; False when the user cancels."""
+        if not self.detail.has_unsaved_edit:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Unsaved caption",
+            "The caption you are editing has not been saved. Save it before quitting?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
+        if answer == QMessageBox.StandardButton.Save:
+            try:
+                self.detail.save_now()
+            except PhotoscribeError as exc:
+                QMessageBox.warning(self, "Unsaved caption", f"The caption could not be saved: {exc}")
+                return False
+        return True
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.confirm_unsaved_edit():
+            event.ignore()
+            return
         self.save_settings()
         for dialog in self._dialogs:
             dialog.close()
@@ -482,7 +615,7 @@ class MainWindow(QMainWindow):
 
     def _on_sort_changed(self, _index: int) -> None:
         key = self.sort_combo.currentData()
-        if key in (SORT_TAKEN, SORT_ADDED):
+        if key in BROWSE_SORTS:
             self._last_date_sort = key
         self._apply_query()
 
@@ -497,7 +630,22 @@ class MainWindow(QMainWindow):
             sort=self.sort_combo.currentData() or SORT_TAKEN,
         )
 
+    def _refresh_count(self) -> None:
+        """Count every photo the current query shows (in the background; pages load lazily)."""
+        query = self.photos.query
+        self._count_query = query
+        self.runner.submit(
+            Job(count_rows, self.library, query),
+            on_finished=lambda n, q=query: self._show_count(q, n),
+            on_failed=lambda _exc, _tb: self.count_label.setText(""),
+        )
+
+    def _show_count(self, query: Any, count: int) -> None:
+        if query == self._count_query:  # not an older query's answer
+            self.count_label.setText(count_label(count))
+
     def _on_query_finished(self) -> None:
+        self._refresh_count()
         query = self.photos.query
         if query.has_text:
             self.grid.empty_text = f"No photos match “{query.text.strip()}”."
@@ -611,6 +759,85 @@ class MainWindow(QMainWindow):
         QGuiApplication.clipboard().setText("\n".join(texts))
         self.show_message(f"Copied the alt text of {len(texts)} photo{'s' if len(texts) > 1 else ''}.")
 
+    def copy_caption(self) -> None:
+        texts = [row.caption for row in self.selected_rows() if row.caption]
+        if not texts:
+            self.show_message("The selected photos have no caption to copy.")
+            return
+        QGuiApplication.clipboard().setText("\n".join(texts))
+        self.show_message(f"Copied {len(texts)} caption{'s' if len(texts) > 1 else ''}.")
+
+    def show_in_file_manager(self) -> None:
+        rows = self.selected_rows()
+        if not rows:
+            return
+        folder = Path(rows[0].path).parent
+        if not folder.is_dir():
+            self.show_message(f"The folder {folder} is not there (is the drive connected?).")
+        elif not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.show_message(f"No file manager could be opened; the photo is in {folder}")
+
+    def remove_selected_photos(self, *, confirm: bool = True) -> None:
+        """Forget the selected photos and their captions, after asking; the files stay on disk."""
+        rows = self.selected_rows()
+        if not rows:
+            return
+        what = f"“{rows[0].name}”" if len(rows) == 1 else f"these {len(rows)} photos"
+        if confirm:
+            answer = QMessageBox.question(
+                self,
+                "Remove from library",
+                f"Remove {what} and {'its captions' if len(rows) == 1 else 'their captions'} from the "
+                "library?\n\nThe files stay on disk. A photo that is still in a watched folder comes "
+                "back, uncaptioned, at the next scan of that folder.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        if self.detail.photo_id in {row.photo_id for row in rows}:
+            self.detail.discard_edit()  # the caption being edited goes with its photo
+        ids = [row.photo_id for row in rows]
+        self.runner.submit(
+            Job(forget_photos, self.library, ids, progress=False),
+            on_finished=lambda n: self._after_removed(n),
+            on_failed=lambda exc, _tb: self.show_message(f"Removing failed: {exc}"),
+        )
+
+    def _after_removed(self, count: int) -> None:
+        self.undo_stack.clear()  # the captions those steps would restore are gone
+        self._refresh_library_views()
+        self.show_message(
+            f"Removed {count} photo{'s' if count != 1 else ''} from the library; the files stay."
+        )
+
+    def open_viewer(self, row: int) -> None:
+        """Show the photo at ``row`` of the grid large, with its caption (Space, Enter, double-click)."""
+        if not 0 <= row < self.photos.rowCount():
+            return
+        viewer = PhotoViewer(self.photos, row, self.runner, self)
+        viewer.rowChanged.connect(self.grid.select_row)
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.viewer = viewer
+        viewer.show()
+
+    def _grid_menu(self, pos: QPoint) -> None:
+        index = self.grid.indexAt(pos)
+        if not index.isValid():
+            return
+        if index.row() not in {i.row() for i in self.grid.selectionModel().selectedIndexes()}:
+            self.grid.select_row(index.row())
+        menu = QMenu(self)
+        menu.addAction(self.view_photo_action)
+        menu.addSeparator()
+        for action in (self.copy_caption_action, self.copy_action, self.show_in_folder_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        for action in (self.recaption_selection_action, self.mark_reviewed_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.remove_photos_action)
+        self.grid_menu = menu
+        menu.popup(self.grid.viewport().mapToGlobal(pos))
+
     def mark_reviewed(self) -> None:
         ids = self.grid.selected_photo_ids()
         if len(ids) <= 1:
@@ -723,7 +950,9 @@ class MainWindow(QMainWindow):
             on_finished=lambda _n: self._after_recaption(ids),
             on_failed=lambda exc, _tb: self.show_message(f"Re-captioning failed: {exc}"),
         )
-        self.show_message(f"{len(ids)} photos queued for captioning with the active model.")
+        self.show_message(
+            f"{len(ids)} photo{'s' if len(ids) != 1 else ''} queued for captioning with the active model."
+        )
 
     def recaption_all(self) -> None:
         """Caption every photo again with the active model, after asking (it can take hours)."""
@@ -791,7 +1020,7 @@ class MainWindow(QMainWindow):
         QMessageBox.about(
             self,
             "About Photoscribe",
-            "<h3>Photoscribe</h3><p>Captions your photo library on your own computer (Show, Attend and "
+            f"<h3>Photoscribe {photoscribe_version()}</h3><p>Captions your photo library on your own computer (Show, Attend and "
             "Tell), makes it searchable and exports alt text.</p>"
             f"<p>Library: <code>{self.library.path}</code><br>Data: <code>{paths.data_dir()}</code></p>",
         )

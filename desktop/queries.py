@@ -17,6 +17,7 @@ from typing import Any
 from photoscribe.core.library import Library, SearchHit, search
 from photoscribe.core.library.export import split_alt_text
 from photoscribe.core.library.schema import utcnow
+from photoscribe.core.library.search import count_matches
 from photoscribe.core.progress import check_cancel
 
 PAGE_SIZE = 500
@@ -30,8 +31,13 @@ FILTER_UNCAPTIONED = "uncaptioned"
 FILTER_NEEDS_REVIEW = "needs_review"
 FILTER_RECENT = "recent"
 SORT_TAKEN = "taken"
+SORT_TAKEN_OLDEST = "taken-oldest"
 SORT_ADDED = "added"
+SORT_ADDED_OLDEST = "added-oldest"
+SORT_NAME = "name"
+SORT_NAME_DESC = "name-desc"
 SORT_RELEVANCE = "relevance"
+BROWSE_SORTS = (SORT_TAKEN, SORT_TAKEN_OLDEST, SORT_ADDED, SORT_ADDED_OLDEST, SORT_NAME, SORT_NAME_DESC)
 
 
 @dataclass(frozen=True)
@@ -148,15 +154,17 @@ def fetch_page(
 ) -> Page:
     """One page of the grid for ``query`` starting at ``offset`` (runs on a worker thread).
 
-    Text is searched by relevance; without text photos are browsed by date
-    taken, or by date added (sort "added", and the "Recently added" filter).
+    Text is searched by relevance; without text photos are browsed in the chosen order
+    (date taken, date added or name, either way round; "Recently added" by date added).
     """
     check_cancel(cancel)
     recent = query.filter == FILTER_RECENT
     if query.has_text:
         sort = SORT_RELEVANCE
+    elif recent and query.sort not in (SORT_ADDED, SORT_ADDED_OLDEST):
+        sort = SORT_ADDED  # "Recently added" is about when photos came in
     else:
-        sort = SORT_ADDED if recent or query.sort == SORT_ADDED else SORT_TAKEN
+        sort = query.sort if query.sort in BROWSE_SORTS else SORT_TAKEN
     hits = search(
         library,
         query.text,
@@ -171,6 +179,26 @@ def fetch_page(
     )
     rows = [row_from_hit(h, highlighted=query.has_text) for h in hits]
     return Page(rows, offset + len(hits), len(hits) < limit)
+
+
+def count_rows(library: Library, query: PhotoQuery, **_progress: Any) -> int:
+    """How many photos the grid shows for ``query`` in all (runs on a worker thread)."""
+    recent = query.filter == FILTER_RECENT
+    return count_matches(
+        library,
+        query.text,
+        folder=query.folder,
+        uncaptioned=query.filter == FILTER_UNCAPTIONED,
+        needs_review=query.filter == FILTER_NEEDS_REVIEW,
+        added_since=_recent_since() if recent else None,
+    )
+
+
+def count_label(count: int) -> str:
+    """ "1 photo", "1,204 photos", "No photos"."""
+    if count == 0:
+        return "No photos"
+    return f"{count:,} photo{'' if count == 1 else 's'}"
 
 
 def load_rows(library: Library, photo_ids: Sequence[int]) -> dict[int, PhotoRow]:

@@ -41,12 +41,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from photoscribe.core.encoder import BACKBONES, TINY
+from photoscribe.core.encoder import BACKBONES, LITE0, TINY
+from photoscribe.core.encoder_files import ENV_VAR as WEIGHTS_ENV
+from photoscribe.core.encoder_files import hub_cache_path, weights_url
 from photoscribe.core.errors import AssetMissingError, PhotoscribeError
 from photoscribe.core.paths import models_dir, set_active_model
 from photoscribe.core.progress import Progress
-from photoscribe.core.weights import ENV_VAR as WEIGHTS_ENV
-from photoscribe.core.weights import find_encoder_weights, hub_cache_path, imagenet_weights
+from photoscribe.core.weights import download_encoder_weights, find_encoder_weights
 from photoscribe.desktop.plot import MetricPlot
 from photoscribe.desktop.workers import Job, JobRunner
 from photoscribe.training.datasets import CaptionCorpus, load_corpus
@@ -75,9 +76,11 @@ class State(Enum):
 
 
 def encoder_choices() -> list[tuple[str, str]]:
-    """``(encoder name, label)`` for the encoder combo, the CPU-friendly one first."""
-    return [(TINY, "tinyresnet (from scratch, CPU friendly)")] + [
-        (name, f"{name} (ImageNet)") for name in BACKBONES
+    """``(encoder name, label)`` for the encoder combo: the installed ImageNet encoder first."""
+    return [
+        (LITE0, f"{LITE0} (ImageNet, installed: recommended)"),
+        *((name, f"{name} (ImageNet, torchvision download)") for name in BACKBONES),
+        (TINY, "tinyresnet (from scratch, for tests and toys)"),
     ]
 
 
@@ -109,10 +112,13 @@ def missing_weights_text(name: str, exc: AssetMissingError) -> str:
     """What to do when an ImageNet encoder's weights are missing, worded for the dialog (no CLI flags)."""
     if os.environ.get(WEIGHTS_ENV):
         return str(exc)  # the user pointed somewhere explicitly: say what is wrong with that
+    if name not in BACKBONES:
+        return str(exc)
     target = hub_cache_path(name)
     return (
         f"Needs torchvision's ImageNet weights file {target.name}, which is not on this computer. "
-        f"Download {imagenet_weights(name).url} and copy it into {target.parent}, then click Check again."
+        f"Click Download to fetch it, or (offline) download {weights_url(name)} elsewhere and "
+        f"copy it into {target.parent}, then click Check again."
     )
 
 
@@ -152,6 +158,7 @@ class RetrainDialog(QDialog):
         self._corpus_path: Path | None = None
         self._train_job: Job | None = None
         self._weights_ok = True
+        self._download_job: Job | None = None
         self._default_out = default_run_dir()
         self._run_started = 0.0
         self._run_start_epochs = 0
@@ -209,7 +216,12 @@ class RetrainDialog(QDialog):
         self.weights_recheck = self._button(
             "Check again", "Look for the encoder weights again", self._on_encoder_changed
         )
+        self.weights_download = self._button(
+            "Download…", "Download the encoder's ImageNet weights from torchvision", self.download_weights
+        )
+        self.weights_download.hide()
         weights_row.addWidget(self.weights_label, 1)
+        weights_row.addWidget(self.weights_download, 0, Qt.AlignmentFlag.AlignTop)
         weights_row.addWidget(self.weights_recheck, 0, Qt.AlignmentFlag.AlignTop)
         form.addRow(weights_row)
         self.epochs_spin = self._spin(1, 500, 10, "Epochs")
@@ -368,7 +380,7 @@ class RetrainDialog(QDialog):
 
     def _restore_settings(self) -> None:
         s = self.settings
-        encoder = str(s.value(SETTING_KEYS["encoder"], TINY))
+        encoder = str(s.value(SETTING_KEYS["encoder"], LITE0))
         index = self.encoder_combo.findData(encoder)
         self.encoder_combo.setCurrentIndex(max(index, 0))
         self.epochs_spin.setValue(int(s.value(SETTING_KEYS["epochs"], self.epochs_spin.value())))
@@ -458,6 +470,7 @@ class RetrainDialog(QDialog):
             self.finetune_spin.setSpecialValueText("all (from scratch)")
             self.finetune_spin.setValue(0)
             self.weights_recheck.hide()
+            self.weights_download.hide()
         else:
             self.finetune_spin.setEnabled(self.state is not State.RUNNING)
             self.finetune_spin.setSpecialValueText("none (frozen, cached features)")
@@ -467,12 +480,57 @@ class RetrainDialog(QDialog):
                 self._weights_ok = False
                 self._show_message(self.weights_label, missing_weights_text(name, exc), error=True)
                 self.weights_label.setToolTip(str(exc))
+                self.weights_download.setVisible(name in BACKBONES and self._download_job is None)
             else:
                 self._weights_ok = True
                 self._show_message(self.weights_label, f"ImageNet weights found: {path}", ok=True)
                 self.weights_label.setToolTip("")
+                self.weights_download.hide()
             self.weights_recheck.show()
         self._update_controls()
+
+    # ================================================================== encoder weights download
+
+    def download_weights(self, *, confirm: bool = True) -> None:
+        """Ask, then download the selected ResNet's weights in the background with progress."""
+        name = self.encoder
+        if name not in BACKBONES or self._download_job is not None:
+            return
+        url, target = weights_url(name), hub_cache_path(name)
+        if confirm:
+            answer = QMessageBox.question(
+                self,
+                "Download encoder weights",
+                f"Download torchvision's ImageNet weights for {name} ({target.name}) from\n{url}\n"
+                f"into {target.parent}?\n\nThe file is checked against its published hash.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        job = Job(download_encoder_weights, name)
+        self._download_job = job
+        self.weights_download.hide()
+        self._show_message(self.weights_label, f"Downloading {target.name}…")
+        self.runner.submit(
+            job,
+            on_progress=self._on_download_progress,
+            on_finished=lambda _path: self._download_done(job, None),
+            on_failed=lambda exc, _tb: self._download_done(job, exc),
+            on_cancelled=lambda: self._download_done(job, None),
+        )
+
+    def _on_download_progress(self, p: Progress) -> None:
+        mb = p.done / 1e6
+        total = f" of {p.total / 1e6:.0f} MB" if p.total else " MB"
+        self._show_message(self.weights_label, f"Downloading {p.message}: {mb:.1f}{total}")
+
+    def _download_done(self, job: Job, exc: BaseException | None) -> None:
+        if job is not self._download_job:
+            return
+        self._download_job = None
+        self._on_encoder_changed()
+        if exc is not None:
+            self._show_message(self.weights_label, _describe(exc), error=True)
+            self.weights_download.show()
 
     # ================================================================== training
 

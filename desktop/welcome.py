@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from photoscribe.core.weights import ENV_VAR, hub_cache_path
+from photoscribe.core.encoder_files import ENV_VAR, hub_cache_path
 from photoscribe.desktop.background import ModelState
 
 ENCODER = "resnet50"
@@ -46,14 +46,17 @@ def model_paragraph(state: ModelState) -> str:
 
 
 def weights_paragraph(found: Path | None, expected: Path) -> str:
+    base = (
+        "Retraining works out of the box with the EfficientNet-Lite0 encoder, whose ImageNet weights "
+        "came with photoscribe."
+    )
     if found is not None:
-        return f"ImageNet encoder weights for training: found at <code>{html.escape(str(found))}</code>."
+        return f"{base} ResNet-50 weights are here too: <code>{html.escape(str(found))}</code>."
     return (
-        "<b>Training needs ImageNet encoder weights</b>, which are not on this computer and cannot be "
-        f"downloaded by photoscribe. Copy torchvision's <code>{html.escape(expected.name)}</code> to<br>"
-        f"<code>{html.escape(str(expected))}</code><br>"
-        "(or point the <code>PHOTOSCRIBE_ENCODER_WEIGHTS</code> environment variable at it). "
-        "Importing a trained model does not need them."
+        f"{base} For a ResNet-50 encoder, the Retrain dialog downloads torchvision's "
+        f"<code>{html.escape(expected.name)}</code> when you ask it to; offline, copy that file to<br>"
+        f"<code>{html.escape(str(expected))}</code> "
+        "(or point the <code>PHOTOSCRIBE_ENCODER_WEIGHTS</code> environment variable at it)."
     )
 
 

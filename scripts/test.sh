@@ -7,4 +7,5 @@ export QT_QPA_PLATFORM=offscreen
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 scripts/lint_imports.sh
+.venv/bin/mypy
 .venv/bin/python -m pytest -q -ra "$@"

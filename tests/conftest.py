@@ -34,8 +34,16 @@ WORDS = [
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Keep every test out of the real per-user data, cache and settings."""
+def _isolated_home(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Keep every test out of the real per-user data, cache and settings.
+
+    In-process, the bundled default model is hidden too (a test's library is captioned only by
+    the model it chooses), except in tests marked ``bundled_model``; subprocesses see it.
+    """
+    if request.node.get_closest_marker("bundled_model") is None:
+        monkeypatch.setattr("photoscribe.core.paths.bundled_model_path", lambda: None)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("PHOTOSCRIBE_HOME", str(home))
     monkeypatch.delenv("PHOTOSCRIBE_MODEL", raising=False)

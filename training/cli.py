@@ -12,17 +12,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from tqdm import tqdm
-
+from photoscribe.core.choices import ENCODER_NAMES, RESIZE_MODES
 from photoscribe.core.cli_progress import progress_bar_context
-from photoscribe.core.encoder import ENCODER_NAMES
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.progress import Progress, ProgressCallback
-from photoscribe.training.datasets import build_vocabulary, load_corpus
-from photoscribe.training.evaluate import evaluate
-from photoscribe.training.synth import generate_shapes
-from photoscribe.training.train import TrainConfig, train
+from photoscribe.training.config import TrainConfig
+
+# Commands import what they run (torch, the metrics) when they run: `--help` stays fast.
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -68,6 +66,8 @@ def _register_data(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _data_synth(args: argparse.Namespace) -> int:
+    from photoscribe.training.synth import generate_shapes
+
     try:
         with progress_bar_context("synth", unit="img") as on_progress:
             out = generate_shapes(
@@ -85,6 +85,8 @@ def _data_synth(args: argparse.Namespace) -> int:
 
 
 def _data_inspect(args: argparse.Namespace) -> int:
+    from photoscribe.training.datasets import build_vocabulary, load_corpus
+
     try:
         corpus = load_corpus(args.dir, seed=args.seed, karpathy_json=args.karpathy_json)
         vocab = build_vocabulary(corpus, min_freq=args.min_freq)
@@ -116,30 +118,62 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs")
     p.add_argument("--epochs", type=_positive_int, default=d["epochs"].default)
     p.add_argument("--batch-size", type=_positive_int, default=d["batch_size"].default)
-    p.add_argument("--encoder", default="resnet50", choices=ENCODER_NAMES)
+    p.add_argument(
+        "--encoder",
+        default=d["encoder"].default,
+        choices=ENCODER_NAMES,
+        help=f"image encoder (default {d['encoder'].default}, whose ImageNet weights install with photoscribe; "
+        "the ResNets use torchvision's weights file)",
+    )
     p.add_argument(
         "--no-pretrained", action="store_true", help="train the encoder from scratch (no ImageNet weights)"
     )
     p.add_argument("--encoder-weights", type=Path, help="local torchvision ImageNet weights file")
     p.add_argument(
-        "--fine-tune-encoder", type=int, default=0, metavar="N", help="train the last N ResNet stages online"
+        "--fine-tune-encoder",
+        type=int,
+        default=0,
+        metavar="N",
+        help="train the last N encoder stages online (a ResNet's layer4 is 1; Lite0's stride-32 blocks and head)",
     )
+    p.add_argument("--encoder-lr", type=float, default=d["encoder_lr"].default)
     p.add_argument("--image-size", type=_positive_int, default=d["image_size"].default)
     p.add_argument(
         "--resize", type=_positive_int, help="shorter side before cropping (default image size * 8/7)"
+    )
+    p.add_argument(
+        "--resize-mode",
+        choices=RESIZE_MODES,
+        default=d["resize_mode"].default,
+        help="'whole': the whole photo resized to the square (default); 'crop': short side, centre square",
     )
     p.add_argument("--embed-dim", type=_positive_int, default=d["embed_dim"].default)
     p.add_argument("--hidden-dim", type=_positive_int, default=d["hidden_dim"].default)
     p.add_argument("--attention-dim", type=_positive_int, default=d["attention_dim"].default)
     p.add_argument("--dropout", type=float, default=d["dropout"].default)
+    p.add_argument(
+        "--deep-output",
+        action=argparse.BooleanOptionalAction,
+        default=d["deep_output"].default,
+        help="the paper's deep output layer: words from embedding + hidden state + context",
+    )
     p.add_argument("--embeddings", type=Path, help="GloVe .txt or word2vec .bin word vectors (frozen)")
     p.add_argument("--min-word-freq", type=_positive_int, default=d["min_word_freq"].default)
     p.add_argument("--lr", type=float, default=d["lr"].default)
     p.add_argument("--scheduler", choices=("step", "plateau"), default="step")
     p.add_argument(
+        "--step-size", type=_positive_int, default=d["step_size"].default, help="epochs per step-LR decay"
+    )
+    p.add_argument("--gamma", type=float, default=d["gamma"].default, help="learning-rate decay factor")
+    p.add_argument(
         "--alpha-c", type=float, default=d["alpha_c"].default, help="attention regularisation weight"
     )
-    p.add_argument("--all-captions", action="store_true", help="train on all captions every epoch")
+    p.add_argument(
+        "--all-captions",
+        action=argparse.BooleanOptionalAction,
+        default=d["all_captions"].default,
+        help="every caption of every image each epoch (default); --no-all-captions: one random caption",
+    )
     p.add_argument("--patience", type=_positive_int, default=d["patience"].default)
     p.add_argument(
         "--beam", type=_positive_int, default=d["beam_size"].default, help="beam size for validation"
@@ -159,6 +193,8 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from photoscribe.training.train import train
+
     cfg = TrainConfig(
         data_dir=args.data_dir,
         out_dir=args.out,
@@ -166,8 +202,11 @@ def _train(args: argparse.Namespace) -> int:
         pretrained=not args.no_pretrained,
         encoder_weights=args.encoder_weights,
         fine_tune_encoder=args.fine_tune_encoder,
+        encoder_lr=args.encoder_lr,
         image_size=args.image_size,
         resize=args.resize or round(args.image_size * 8 / 7),
+        resize_mode=args.resize_mode,
+        deep_output=args.deep_output,
         embed_dim=args.embed_dim,
         hidden_dim=args.hidden_dim,
         attention_dim=args.attention_dim,
@@ -178,6 +217,8 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         scheduler=args.scheduler,
+        step_size=args.step_size,
+        gamma=args.gamma,
         alpha_c=args.alpha_c,
         all_captions=args.all_captions,
         patience=args.patience,
@@ -205,7 +246,7 @@ class TrainingBars:
     """tqdm bars for a training run: one per stage, the batch bar showing loss and ETA."""
 
     def __init__(self) -> None:
-        self.bar: tqdm | None = None
+        self.bar: Any = None
         self.key: tuple[str, str] | None = None
 
     def __enter__(self) -> ProgressCallback:
@@ -223,12 +264,16 @@ class TrainingBars:
                 f"val loss {extra.get('val_loss', 0):.3f}, BLEU-4 {extra.get('BLEU-4', 0):.3f}, "
                 f"CIDEr {extra.get('CIDEr', 0):.3f}, lr {extra.get('lr', 0):.2g} | {progress.message}"
             )
+            from tqdm import tqdm
+
             tqdm.write(line)
             return
         key = (progress.stage, progress.message)
         if key != self.key or self.bar is None:
             if self.bar is not None:
                 self.bar.close()
+            from tqdm import tqdm
+
             label = {"extract": "features", "validate": "validating"}.get(progress.stage, progress.message)
             self.bar = tqdm(desc=label, total=progress.total, unit="batch", dynamic_ncols=True, leave=False)
             self.key = key
@@ -244,8 +289,12 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="score a model with BLEU, METEOR, ROUGE-L and CIDEr")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("data_dir", type=Path)
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument(
+        "--split", default="test", choices=("train", "val", "dev", "test"), help="dev is val (default test)"
+    )
     p.add_argument("--beam", type=_positive_int, default=3)
+    p.add_argument("--length-penalty", type=float, default=0.0, help="beam score / length**alpha (default 0)")
+    p.add_argument("--resize-mode", choices=RESIZE_MODES, help="override how photos are fitted (crop/whole)")
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.add_argument(
         "--seed", type=int, default=0, help="the training seed (for data sets without a Karpathy split)"
@@ -263,6 +312,8 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from photoscribe.training.evaluate import evaluate
+
     out = args.captions_out or args.checkpoint.with_name(f"{args.checkpoint.stem}_{args.split}_captions.json")
     with progress_bar_context("captioning", unit="img") as on_progress:
         result = evaluate(
@@ -270,6 +321,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             args.data_dir,
             split=args.split,
             beam_size=args.beam,
+            length_penalty=args.length_penalty,
+            resize_mode=args.resize_mode,
             batch_size=args.batch_size,
             device=args.device,
             encoder_weights=args.encoder_weights,

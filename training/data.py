@@ -18,7 +18,8 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torch.utils.data import Dataset
 
-from photoscribe.core.imaging import ImagePreprocessor, load_image
+from photoscribe.core.imaging import load_image
+from photoscribe.core.preprocess import ImagePreprocessor
 from photoscribe.core.vocab import Vocabulary
 from photoscribe.training.datasets import ImageRecord
 

@@ -182,7 +182,7 @@ def _find_layout(root: Path) -> _Layout:
     for d in dirs:
         coco = sorted((d / "annotations").glob("captions_*.json")) + sorted(d.glob("captions_*.json"))
         if coco:
-            return _Layout("coco", "coco", tuple(coco))
+            return _Layout("coco", "coco", _one_coco_release(coco))
     for name, dataset in _TABLE_FILES:
         for d in dirs:
             if (d / name).is_file():
@@ -196,6 +196,47 @@ def _find_layout(root: Path) -> _Layout:
     raise DataError(
         f"No caption data set found in {root} or its sub-folders. Looked for: {'; '.join(looked_for)}."
     )
+
+
+_COCO_YEAR = re.compile(r"captions_[a-z]+(\d{4})\.json")
+
+
+def _one_coco_release(files: list[Path]) -> tuple[Path, ...]:
+    """The caption files of one COCO release: 2014 and 2017 hold the same photos and captions
+    (2017 re-splits 2014), so reading both would list every caption twice. The newest wins."""
+    years = {m.group(1) for f in files if (m := _COCO_YEAR.fullmatch(f.name))}
+    if len(years) <= 1:
+        return tuple(files)
+    newest = max(years)
+    kept = tuple(f for f in files if (m := _COCO_YEAR.fullmatch(f.name)) is None or m.group(1) == newest)
+    logger.info(
+        "COCO caption files of %s found: reading only the %s release (%s)",
+        " and ".join(sorted(years)),
+        newest,
+        ", ".join(f.name for f in kept),
+    )
+    return kept
+
+
+# Flickr8k's standard split lists (Hodosh et al. 2013): 6,000 train, 1,000 dev, 1,000 test images.
+FLICKR8K_SPLIT_FILES = {
+    "train": "Flickr_8k.trainImages.txt",
+    "val": "Flickr_8k.devImages.txt",
+    "test": "Flickr_8k.testImages.txt",
+}
+
+
+def _flickr8k_splits(folders: Iterable[Path]) -> tuple[dict[str, str], Path] | None:
+    """file name -> split from the standard split lists in the first of ``folders`` holding them."""
+    for folder in folders:
+        if all((folder / name).is_file() for name in FLICKR8K_SPLIT_FILES.values()):
+            splits: dict[str, str] = {}
+            for split, name in FLICKR8K_SPLIT_FILES.items():
+                for line in (folder / name).read_text("utf-8", errors="replace").splitlines():
+                    if line.strip():
+                        splits[line.strip()] = split
+            return splits, folder
+    return None
 
 
 def _karpathy_name(path: Path) -> str:
@@ -235,9 +276,20 @@ def load_corpus(root: Path, *, seed: int = 0, karpathy_json: Path | None = None)
     if not listed:
         raise DataError(f"{', '.join(map(str, layout.files))} lists no captions; is it the right file?")
 
+    standard = None
+    if layout.format == "flickr8k":
+        standard = _flickr8k_splits(dict.fromkeys([layout.files[0].parent, root]))
     if layout.format == "karpathy":
         splits = {k: v.split or "train" for k, v in listed.items()}
         split_source = "karpathy"
+    elif standard is not None:
+        by_name, folder = standard
+        unlisted = [k for k, v in listed.items() if v.file_name not in by_name]
+        if unlisted:
+            logger.info("%d images are in none of the standard Flickr8k split lists: left out", len(unlisted))
+        listed = {k: v for k, v in listed.items() if v.file_name in by_name}
+        splits = {k: by_name[v.file_name] for k, v in listed.items()}
+        split_source = f"by the standard Flickr8k split lists in {folder.name or folder}"
     else:
         splits = random_split(listed, seed)
         split_source = f"random-80/10/10 seed {seed}"

@@ -35,6 +35,8 @@ def evaluate(
     karpathy_json: Path | None = None,
     meteor: bool = True,
     ptb_tokenizer: bool = True,
+    length_penalty: float = 0.0,
+    resize_mode: str | None = None,
     captions_out: Path | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
@@ -42,11 +44,14 @@ def evaluate(
     """Caption every image of ``split`` with beam search and score against its references.
 
     ``seed`` must be the training run's seed when the data set has no Karpathy split,
-    so the same 80/10/10 split is used. Every generated caption is written to ``captions_out``
-    as JSON (COCO results format plus the references).
+    so the same 80/10/10 split is used. ``split`` "dev" is "val" (Flickr8k's name for it).
+    Every generated caption is written to ``captions_out`` as JSON (COCO results format plus the
+    references). Besides the coco-caption metrics the report has ``distinct``: the fraction of
+    images whose caption no other image got (a model that says one sentence to everything fails).
+    ``resize_mode`` overrides how the checkpoint fits photos to its input square.
     """
     corpus = load_corpus(Path(data_dir), seed=seed, karpathy_json=karpathy_json)
-    records = corpus.split(split)
+    records = corpus.split("val" if split == "dev" else split)
     captioner = Captioner.load(
         checkpoint,
         device=device,
@@ -54,6 +59,8 @@ def evaluate(
         beam_size=beam_size,
         n_best=1,
         batch_size=batch_size,
+        length_penalty=length_penalty,
+        resize_mode=resize_mode,
     )
     report = captioner.caption_paths([r.path for r in records], on_progress=on_progress, cancel=cancel)
     by_path = {r.path: r for r in report.results}
@@ -73,7 +80,13 @@ def evaluate(
             }
         )
     metrics = score_captions(refs, hyps, meteor=meteor, ptb_tokenizer=ptb_tokenizer)
-    metrics.notes.insert(0, f"{len(hyps)} {split} images of {corpus.name}, beam {beam_size}")
+    if hyps:
+        metrics.scores["distinct"] = len(set(hyps.values())) / len(hyps)
+    metrics.notes.insert(
+        0,
+        f"{len(hyps)} {split} images of {corpus.name}, beam {beam_size}; "
+        f"{len(set(hyps.values()))} distinct captions ({metrics.scores.get('distinct', 0):.0%})",
+    )
     if captions_out is not None:
         captions_out.parent.mkdir(parents=True, exist_ok=True)
         payload = {"metrics": metrics.scores, "notes": metrics.notes, "captions": rows}

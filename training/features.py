@@ -22,10 +22,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from photoscribe.core.captioner import autocast, encoder_dtype
-from photoscribe.core.imaging import ImagePreprocessor
+from photoscribe.core.device import autocast, encoder_dtype
 from photoscribe.core.loader import PhotoLoader
 from photoscribe.core.model import CaptionModel
+from photoscribe.core.preprocess import ImagePreprocessor
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,9 @@ class FeatureStore:
 def cache_key(model: CaptionModel, weights_tag: str, paths: Sequence[Path]) -> str:
     cfg = model.config
     h = hashlib.sha256()
-    h.update(f"{cfg.encoder}|{weights_tag}|{cfg.image_size}|{cfg.resize}|{cfg.encoder_grid}".encode())
+    h.update(
+        f"{cfg.encoder}|{weights_tag}|{cfg.image_size}|{cfg.resize}|{cfg.resize_mode}|{cfg.encoder_grid}".encode()
+    )
     for p in paths:
         h.update(str(Path(p).resolve()).encode() + b"\0")
     return f"{cfg.encoder}-{cfg.image_size}px-{h.hexdigest()[:16]}"
@@ -101,7 +103,7 @@ def extract_features(
         return FeatureStore(directory, meta["paths"], array, dict(meta["failed"]))
     if start:
         log.info("resuming feature extraction at %d of %d", start, len(paths))
-    pre = ImagePreprocessor(image_size=model.config.image_size, resize=model.config.resize)
+    pre = model.config.preprocessor()
     loader = PhotoLoader(pre, workers=workers, processes=workers > 1, pin_memory=device.type == "cuda")
     encoder = model.encoder.to(device).eval()
     dtype = encoder_dtype(device)

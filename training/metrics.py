@@ -11,10 +11,6 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pycocoevalcap.bleu.bleu import Bleu
-from pycocoevalcap.cider.cider import Cider
-from pycocoevalcap.rouge.rouge import Rouge
-
 from photoscribe.core.vocab import tokenize
 
 log = logging.getLogger(__name__)
@@ -83,6 +79,11 @@ def score_captions(
     res = {k: [v[0] if v and v[0] else "<empty>"] for k, v in res.items()}
 
     scores: dict[str, float] = {}
+    # Imported here: the coco-caption package is only needed when something is scored.
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     for n, value in enumerate(bleu, start=1):
         scores[f"BLEU-{n}"] = float(value)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from photoscribe.core.errors import DataError
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ def generate_shapes(
     if not 1 <= max_objects <= 3:
         raise ValueError(f"max_objects must be 1, 2 or 3, got {max_objects}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} is a file; give a folder for the data set")
     image_dir = out / IMAGE_DIR
     image_dir.mkdir(parents=True, exist_ok=True)
     tracker = ProgressTracker("synth", n_images, on_progress)

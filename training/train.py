@@ -33,21 +33,19 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from photoscribe.core.captioner import fast_bf16_cpu
 from photoscribe.core.checkpoint import load_checkpoint, load_imagenet_encoder, save_checkpoint
 from photoscribe.core.decoder import Decoder
 from photoscribe.core.decoding import beam_search
-from photoscribe.core.device import pick_device
+from photoscribe.core.device import fast_bf16_cpu, pick_device
 from photoscribe.core.embeddings import load_word_vectors
-from photoscribe.core.encoder import TINY
 from photoscribe.core.errors import CancelledError, PhotoscribeError
-from photoscribe.core.imaging import ImagePreprocessor
 from photoscribe.core.loader import default_workers
 from photoscribe.core.model import CaptionModel, ModelConfig
 from photoscribe.core.paths import cache_dir
 from photoscribe.core.progress import Progress, ProgressCallback, ProgressTracker, check_cancel
 from photoscribe.core.vocab import Vocabulary
 from photoscribe.core.weights import find_encoder_weights
+from photoscribe.training.config import TrainConfig
 from photoscribe.training.data import (
     EncodedImage,
     FeatureBatches,
@@ -64,67 +62,6 @@ from photoscribe.training.metrics import score_captions
 log = logging.getLogger(__name__)
 
 LOG_EVERY = 50  # training steps between reading the running loss back from the device
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run needs. Defaults follow Show, Attend and Tell / the sgrvinod tutorial."""
-
-    data_dir: Path
-    out_dir: Path
-    # model
-    encoder: str = "resnet50"
-    pretrained: bool = True  # ImageNet weights (found locally); False trains the encoder from scratch
-    encoder_weights: Path | None = None
-    fine_tune_encoder: int = 0  # last N residual stages trained online; 0 = frozen, cached features
-    encoder_grid: int | None = None
-    image_size: int = 224
-    resize: int = 256
-    embed_dim: int = 300
-    hidden_dim: int = 512
-    attention_dim: int = 512
-    dropout: float = 0.5
-    embeddings: Path | None = None  # GloVe / word2vec file
-    freeze_embeddings: bool = True
-    min_word_freq: int = 5
-    max_len: int = 20
-    # optimisation
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    encoder_lr: float = 1e-4
-    weight_decay: float = 1e-5
-    scheduler: str = "step"  # "step" or "plateau"
-    step_size: int = 10
-    gamma: float = 0.5
-    grad_clip: float = 5.0
-    alpha_c: float = 1.0  # doubly stochastic attention regularisation
-    all_captions: bool = False  # every caption per epoch instead of one random caption per image
-    augment: bool = True  # random crop + flip when fine-tuning (flip swaps "left"/"right")
-    patience: int = 5
-    amp: bool = True  # mixed precision: CUDA, and bf16 for cached-feature training on AMX/AVX512-BF16 CPUs
-    # validation
-    beam_size: int = 3
-    val_images: int | None = None  # decode at most this many validation images per epoch
-    # run
-    seed: int = 0
-    device: str = "auto"
-    workers: int | None = None  # image decoding workers; None: every core but one (at most 16)
-    resume: bool = False
-    karpathy_json: Path | None = None
-    feature_cache: Path | None = None
-
-    def __post_init__(self) -> None:
-        self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
-        if self.scheduler not in ("step", "plateau"):
-            raise ValueError("scheduler must be 'step' or 'plateau'")
-        if self.encoder == TINY and self.pretrained:
-            self.pretrained = False  # there are no ImageNet weights for the tiny encoder
-        if not self.pretrained and self.fine_tune_encoder == 0:
-            self.fine_tune_encoder = 5  # an encoder from scratch must be trained, all of it
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
 
 
 @dataclass
@@ -203,10 +140,12 @@ def _build_model(cfg: TrainConfig, vocab: Vocabulary) -> tuple[CaptionModel, str
         encoder_grid=cfg.encoder_grid,
         image_size=cfg.image_size,
         resize=cfg.resize,
+        resize_mode=cfg.resize_mode,
         embed_dim=cfg.embed_dim,
         hidden_dim=cfg.hidden_dim,
         attention_dim=cfg.attention_dim,
         dropout=cfg.dropout,
+        deep_output=cfg.deep_output,
         max_len=cfg.max_len,
     )
     model = CaptionModel(model_cfg)
@@ -257,8 +196,9 @@ def caption_loss(
     Returns (total loss, cross-entropy part).
     """
     ce = F.cross_entropy(logits.float(), targets)
-    # Encourage every grid cell to receive about as much attention over the caption as one step gives.
-    reg = ((1.0 - attention_totals.float()) ** 2).mean()
+    # Paper eq. 14: lambda * sum_i (1 - sum_t alpha_ti)^2, summed over the N grid cells (so every
+    # cell gets about as much attention over the caption as one step gives), averaged over captions.
+    reg = ((1.0 - attention_totals.float()) ** 2).sum(dim=1).mean()
     return ce + alpha_c * reg, ce
 
 
@@ -313,7 +253,7 @@ class _Inputs:
             self.paths,
             self.images,
             pairs,
-            ImagePreprocessor(self.cfg.image_size, self.cfg.resize),
+            self.model.config.preprocessor(),
             self.vocab,
             augment=train and self.cfg.augment,
             seed=self.cfg.seed,
@@ -407,7 +347,7 @@ def _validate(
     hyps: dict[str, str] = {}
     refs: dict[str, list[str]] = {}
     tracker = ProgressTracker("validate", len(inputs.images), on_progress)
-    pre = ImagePreprocessor(cfg.image_size, cfg.resize)
+    pre = model.config.preprocessor()
     for lo in range(0, len(inputs.images), cfg.batch_size):
         check_cancel(cancel)
         chunk = inputs.images[lo : lo + cfg.batch_size]
@@ -533,11 +473,11 @@ def train(
                     cfg, model, teacher, vocab, splits["val"], device, epoch, on_progress, cancel
                 )
                 score = metrics.get("CIDEr", 0.0)
+                lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
                 if cfg.scheduler == "plateau":
                     scheduler.step(score)
                 else:
                     scheduler.step()
-                lr = optimizer.param_groups[0]["lr"]
                 sample = next(iter(hyps.values()), "")
                 stats = EpochStats(epoch, train_loss, val_loss, metrics, lr, sample, time.perf_counter() - t0)
                 history.append(stats)

@@ -7,19 +7,38 @@ for batching are in :mod:`.photos` and :mod:`.captions`; search in
 
 from __future__ import annotations
 
-from photoscribe.core.library.database import Library, default_library_path, migrate, open_engine
-from photoscribe.core.library.records import (
-    Alternative,
-    CaptionInfo,
-    FailureInfo,
-    FileStamp,
-    FolderInfo,
-    LibraryStats,
-    PhotoInfo,
-    SearchHit,
-)
-from photoscribe.core.library.search import build_match_query, search
-from photoscribe.core.library.similar import similar
+import importlib
+from typing import Any
+
+# Names are imported from their modules on first use, so that importing a submodule (the CLI's
+# argument parser, the scanner) does not pull in SQLAlchemy and Alembic before they are needed.
+_WHERE = {
+    "Library": "database",
+    "default_library_path": "database",
+    "migrate": "database",
+    "open_engine": "database",
+    "Alternative": "records",
+    "CaptionInfo": "records",
+    "FailureInfo": "records",
+    "FileStamp": "records",
+    "FolderInfo": "records",
+    "LibraryStats": "records",
+    "PhotoInfo": "records",
+    "SearchHit": "records",
+    "build_match_query": "search",
+    "search": "search",
+    "similar": "similar",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Alternative",

@@ -19,17 +19,16 @@ import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from photoscribe.core.cli_progress import progress_bar
 from photoscribe.core.errors import CancelledError, LibraryError, PhotoscribeError
-from photoscribe.core.library import export as exporting
-from photoscribe.core.library import scanner as scanning
-from photoscribe.core.library.database import Library, default_library_path
-from photoscribe.core.library.photos import PhotoRef
-from photoscribe.core.library.scanner import ScanReport
-from photoscribe.core.library.search import search
-from photoscribe.core.library.similar import similar
+from photoscribe.core.paths import default_library_path
+
+if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
+    from photoscribe.core.library.database import Library
+    from photoscribe.core.library.photos import PhotoRef
+    from photoscribe.core.library.scanner import ScanReport
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +54,8 @@ def _common_options() -> argparse.ArgumentParser:
 
 def open_library(args: argparse.Namespace) -> Library:
     """The library named by ``--db``, or the default one."""
+    from photoscribe.core.library.database import Library
+
     return Library.open(getattr(args, "db", None))
 
 
@@ -130,6 +131,8 @@ def _add_search(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
+    from photoscribe.core.library.search import search
+
     with open_library(args) as library:
         hits = search(
             library,
@@ -178,6 +181,8 @@ def _add_similar(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 
 def _similar(args: argparse.Namespace) -> int:
+    from photoscribe.core.library.similar import similar
+
     with open_library(args) as library:
         results = similar(library, args.photo, k=args.k)
     if args.json:
@@ -226,10 +231,15 @@ def _add_export(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reviewed-only", action="store_true", help="only captions a person wrote or approved"
     )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite an existing export file (never a photo)"
+    )
     parser.set_defaults(func=guarded(_export))
 
 
 def _export(args: argparse.Namespace) -> int:
+    from photoscribe.core.library import export as exporting
+
     on_progress, close = progress_bar(f"export {args.format}")
     try:
         with open_library(args) as library:
@@ -240,7 +250,11 @@ def _export(args: argparse.Namespace) -> int:
             else:
                 out = args.out if args.out is not None else Path(f"alt-text.{args.format}")
                 summary = exporting.EXPORTERS[args.format](
-                    library, out, reviewed_only=args.reviewed_only, on_progress=on_progress
+                    library,
+                    out,
+                    reviewed_only=args.reviewed_only,
+                    on_progress=on_progress,
+                    overwrite=args.force,
                 )
     finally:
         close()
@@ -290,6 +304,8 @@ def _add_add(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from photoscribe.core.library import scanner as scanning
+
     on_progress, close = progress_bar("scanning", unit="file")
     try:
         with open_library(args) as library:
@@ -311,6 +327,8 @@ def _add_scan(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    from photoscribe.core.library import scanner as scanning
+
     on_progress, close = progress_bar("scanning", unit="file")
     try:
         with open_library(args) as library:
@@ -378,6 +396,7 @@ def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 
 def _watch(args: argparse.Namespace) -> int:
+    from photoscribe.core.library import scanner as scanning
     from photoscribe.core.library.queue import CaptionQueue
     from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher
 
@@ -434,9 +453,11 @@ def _optional_captioner(args: argparse.Namespace) -> Any:
     from photoscribe.core.cli import load_captioner
     from photoscribe.core.paths import active_model_path
 
-    if args.model is None and active_model_path() is None:
+    model = args.model or active_model_path()
+    if model is None:
         print("no captioning model: watching only (pass --model CKPT to caption new photos)", flush=True)
         return None
+    print(f"captioning new photos with {Path(model).name} ({model})", flush=True)
     return load_captioner(args, batch_size=args.batch_size)
 
 

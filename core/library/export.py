@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
+from photoscribe.core.errors import ExportError
 from photoscribe.core.library.captions import best_caption_subquery
 from photoscribe.core.library.schema import STATUS_MISSING, Caption, Photo
 from photoscribe.core.library.xmp import (
@@ -153,6 +154,78 @@ def _run(
             tracker.update(index + 1, message)
 
 
+# Photo, raw and video file types: an export never writes a file with one of these names.
+PHOTO_SUFFIXES = frozenset(
+    [
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".gif",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".heic",
+        ".heif",
+        ".avif",
+        ".jxl",
+        ".jp2",
+        ".ico",
+        ".psd",
+        ".dng",
+        ".cr2",
+        ".cr3",
+        ".nef",
+        ".nrw",
+        ".arw",
+        ".srf",
+        ".sr2",
+        ".orf",
+        ".rw2",
+        ".raf",
+        ".pef",
+        ".srw",
+        ".x3f",
+        ".3fr",
+        ".iiq",
+        ".erf",
+        ".kdc",
+        ".mos",
+        ".mp4",
+        ".mov",
+        ".m4v",
+        ".avi",
+        ".mkv",
+        ".mts",
+        ".3gp",
+    ]
+)
+
+
+def check_export_target(library: Library, out_path: str | os.PathLike[str], *, overwrite: bool) -> Path:
+    """The file an export may write, or :class:`ExportError` saying why not.
+
+    Never a photo: not a file of the library, not a name with a photo or video extension (a
+    mistyped ``--out photo.jpg`` must not turn a photo into HTML). An existing file only with
+    ``overwrite`` (the CLI's ``--force``, or the user confirming in the app).
+    """
+    out = Path(out_path).expanduser()
+    if out.suffix.lower() in PHOTO_SUFFIXES:
+        raise ExportError(
+            f"refusing to write the export to {out}: that is a photo's file name ({out.suffix}); "
+            "choose a name ending in .csv, .json or .html"
+        )
+    if out.is_dir():
+        raise ExportError(f"{out} is a folder; give a file name for the export")
+    if library.get_photo(out.absolute()) is not None or (out.exists() and library.get_photo(out.resolve())):
+        raise ExportError(f"refusing to write the export over {out}: it is a photo in the library")
+    if out.exists() and not overwrite:
+        raise ExportError(f"{out} already exists; choose another name, or overwrite it with --force")
+    return out
+
+
 def export_csv(
     library: Library,
     out_path: str | os.PathLike[str],
@@ -160,8 +233,10 @@ def export_csv(
     reviewed_only: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    overwrite: bool = False,
 ) -> ExportSummary:
     """A UTF-8 (with BOM, for spreadsheets) CSV with :data:`CSV_COLUMNS`; text cells are formula-safe."""
+    out_path = check_export_target(library, out_path, overwrite=overwrite)
     items, skipped = export_items(library, reviewed_only=reviewed_only)
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
@@ -190,8 +265,10 @@ def export_json(
     reviewed_only: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    overwrite: bool = False,
 ) -> ExportSummary:
     """A JSON array of objects named after the IPTC properties (``AltTextAccessibility``, ...)."""
+    out_path = check_export_target(library, out_path, overwrite=overwrite)
     items, skipped = export_items(library, reviewed_only=reviewed_only)
     records = [
         {
@@ -244,8 +321,10 @@ def export_html(
     reviewed_only: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    overwrite: bool = False,
 ) -> ExportSummary:
     """A static page of ``<figure><img alt><figcaption>``; every value is escaped, scripts are blocked."""
+    out_path = check_export_target(library, out_path, overwrite=overwrite)
     out = Path(out_path)
     page_dir = out.expanduser().absolute().parent
     items, skipped = export_items(library, reviewed_only=reviewed_only)

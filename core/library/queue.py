@@ -29,11 +29,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from photoscribe.core.captioner import CaptionFailure, CaptionResult
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library import captions as caps
 from photoscribe.core.library import photos as ops
@@ -42,6 +41,7 @@ from photoscribe.core.library.database import Library
 from photoscribe.core.library.records import PhotoInfo
 from photoscribe.core.library.similar import store_feature
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
+from photoscribe.core.results import CaptionFailure, CaptionResult
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class BatchCaptioner(Protocol):
 
     def iter_batches(
         self, paths: Iterable[str | os.PathLike[str]], cancel: threading.Event | None = None
-    ) -> Iterator[tuple[list[CaptionResult], list[CaptionFailure]]]: ...
+    ) -> Generator[tuple[list[CaptionResult], list[CaptionFailure]], None, None]: ...
 
 
 @dataclass(frozen=True)

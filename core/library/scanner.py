@@ -54,7 +54,7 @@ from photoscribe.core.library import photos as ops
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.records import FileStamp, FolderInfo, PhotoInfo
 from photoscribe.core.library.schema import STATUS_MISSING, STATUS_NEW, Failure, Photo, utcnow
-from photoscribe.core.paths import cache_dir
+from photoscribe.core.paths import cache_dir, display_path
 from photoscribe.core.progress import Progress, ProgressCallback, ProgressTracker
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,36 @@ class _Found:
 class _Walk:
     files: list[_Found] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # directories we could not list
+    bad_names: list[str] = field(default_factory=list)  # files and folders whose names are not UTF-8
     cancelled: bool = False
+
+
+def has_undecodable_name(path: str) -> bool:
+    """Whether ``path`` holds bytes that are not UTF-8 (Python keeps them as lone surrogates).
+
+    SQLite stores text as UTF-8, so such a path cannot be a library key; the file is reported
+    as a failure (under :func:`display_path`) and the rest of the folder is indexed.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+BAD_NAME_MESSAGE = (
+    "the file name is not valid UTF-8 (an old drive or network share?); rename the file to index it"
+)
+
+
+def record_bad_names(library: Library, paths: Sequence[str]) -> int:
+    """Record one failure per file whose name is not UTF-8; returns how many."""
+    if paths:
+        with library.transaction() as session:
+            for path in paths:
+                caps.record_failure(session, display_path(path), BAD_NAME_MESSAGE)
+        log.warning("%d files have names that are not UTF-8 and were skipped", len(paths))
+    return len(paths)
 
 
 def excluded_dirs() -> frozenset[str]:
@@ -208,6 +237,9 @@ def _walk(
             with os.scandir(directory) as entries:
                 for entry in entries:
                     if is_ignored_name(entry.name):
+                        continue
+                    if has_undecodable_name(entry.path):
+                        result.bad_names.append(entry.path)
                         continue
                     try:
                         if entry.is_dir():  # follows symlinks
@@ -620,6 +652,7 @@ def scan_folder(
                     writer.flush(session)
                 tracker.update(unchanged + begin + len(batch), batch[-1].path)
     tally = writer.tally
+    tally.failed += record_bad_names(library, walk.bad_names)
 
     missing_ids: list[int] = []
     if not cancelled:
@@ -715,9 +748,14 @@ def index_paths(library: Library, paths: Iterable[str | os.PathLike[str]]) -> In
     gone is recorded as that photo's move.
     """
     wanted: dict[str, _Found] = {}
+    bad_names: list[str] = []
     for raw in paths:
         norm = ops.normalize_path(raw)
         if is_ignored_name(os.path.basename(norm)):
+            continue
+        if has_undecodable_name(norm):
+            if os.path.isfile(norm):
+                bad_names.append(norm)
             continue
         try:
             st = os.stat(norm)
@@ -726,8 +764,9 @@ def index_paths(library: Library, paths: Iterable[str | os.PathLike[str]]) -> In
         if stat_mod.S_ISREG(st.st_mode):
             wanted[norm] = _Found(norm, st.st_size, st.st_mtime)
     tally = _Tally()
+    tally.failed += record_bad_names(library, bad_names)
     if not wanted:
-        return IndexResult()
+        return IndexResult(failed=tally.failed)
     with library.session() as session:
         folders = ops.list_folders(session)
     items = list(wanted.values())

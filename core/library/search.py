@@ -43,8 +43,8 @@ FTS_TABLE = "captions_fts"
 USER_WEIGHT = 10.0
 MODEL_WEIGHT = 1.0
 NAME_WEIGHT = 1.0
-SortOrder = Literal["relevance", "taken", "added"]
-SORTS = (None, "relevance", "taken", "added")
+SortOrder = Literal["relevance", "taken", "taken-oldest", "added", "added-oldest", "name", "name-desc"]
+SORTS = (None, "relevance", "taken", "taken-oldest", "added", "added-oldest", "name", "name-desc")
 MAX_QUERY_CHARS = 1_000
 MAX_TERMS = 16
 MAX_TERM_CHARS = 64
@@ -214,6 +214,8 @@ def _filters(
     if date_to is not None:
         if isinstance(date_to, datetime):
             clauses.append(when <= date_to.strftime("%Y-%m-%d %H:%M:%S.%f"))
+        elif date_to >= date.max:
+            pass  # up to the end of time: no bound (the day after 9999-12-31 does not exist)
         else:
             clauses.append(when < _day_start(date_to + timedelta(days=1)))
     if added_since is not None:
@@ -258,7 +260,9 @@ def search(
         added_since: only photos added to the library at or after this (naive UTC) time.
         include_missing: also photos whose file is gone.
         sort: ``"relevance"`` (the default with a query), ``"taken"`` (newest taken
-            first, the default without one) or ``"added"`` (newest added first).
+            first, the default without one), ``"added"`` (newest added first), those two
+            oldest first (``"taken-oldest"``, ``"added-oldest"``), or by file name
+            (``"name"`` A to Z, ``"name-desc"``), case-insensitively.
         highlight: markers put around matched words in ``SearchHit.snippet``. The
             snippet is plain text: escape it before putting it in HTML, e.g. by
             choosing control characters as markers and replacing them after escaping.
@@ -269,22 +273,65 @@ def search(
         LibraryError: ``sort`` is unknown, or the database could not run the search.
     """
     if sort not in SORTS:
-        raise LibraryError(f"unknown sort {sort!r}; choose one of: relevance, taken, added")
+        raise LibraryError(f"unknown sort {sort!r}; choose one of: {', '.join(str(x) for x in SORTS[1:])}")
+    limit = max(0, min(int(limit), 10_000))
+    stmt, match = _statement(
+        query,
+        folder=folder,
+        clauses=_filters(
+            date_from=date_from,
+            date_to=date_to,
+            added_since=added_since,
+            uncaptioned=uncaptioned,
+            needs_review=needs_review,
+            include_missing=include_missing,
+        ),
+        sort=sort,
+        highlight=highlight,
+        ellipsis=ellipsis,
+        snippet_tokens=snippet_tokens,
+    )
+    if _nothing_searchable(query):
+        return []  # "*", "🙂" or "?!": no words, so no matches (not the whole library)
+    stmt = stmt.limit(limit).offset(max(0, int(offset)))
+    try:
+        with library.session() as session:
+            rows = session.execute(stmt).all()
+            photos = [PhotoInfo.from_orm(row[0]) for row in rows]
+            captions = best_captions(session, [p.id for p in photos])
+    except OperationalError as exc:
+        raise LibraryError(f"search for {query!r} failed: {exc.orig}") from exc
+    hits: list[SearchHit] = []
+    for row, photo in zip(rows, photos, strict=True):
+        caption = captions.get(photo.id)
+        if match is not None:
+            hits.append(SearchHit(photo, caption, row.match_snippet or "", float(row.bm25_rank)))
+        else:
+            hits.append(SearchHit(photo, caption, caption.text if caption else "", 0.0))
+    return hits
+
+
+def _statement(
+    query: str,
+    *,
+    folder: FolderRef | None,
+    clauses: list[Any],
+    sort: SortOrder | None,
+    highlight: tuple[str, str] = ("[", "]"),
+    ellipsis: str = "…",
+    snippet_tokens: int = 12,
+) -> tuple[Any, str | None]:
+    """The SELECT behind :func:`search` (ordered, not paged) and its FTS MATCH expression."""
     parsed = parse_query(query)
     match = build_match_query(query)
-    clauses = _filters(
-        date_from=date_from,
-        date_to=date_to,
-        added_since=added_since,
-        uncaptioned=uncaptioned,
-        needs_review=needs_review,
-        include_missing=include_missing,
-    )
     by_date = {
         "taken": (_date_taken().desc(), Photo.id.desc()),
+        "taken-oldest": (_date_taken().asc(), Photo.id.asc()),
         "added": (Photo.added_at.desc(), Photo.id.desc()),
+        "added-oldest": (Photo.added_at.asc(), Photo.id.asc()),
+        "name": (Photo.name.collate("NOCASE").asc(), Photo.path.asc()),
+        "name-desc": (Photo.name.collate("NOCASE").desc(), Photo.path.desc()),
     }
-    limit = max(0, min(int(limit), 10_000))
     if match is not None:
         rank = func.bm25(_fts_ref, USER_WEIGHT, MODEL_WEIGHT, NAME_WEIGHT).label("bm25_rank")
         snippet = func.snippet(
@@ -302,22 +349,49 @@ def search(
             excluded = select(_fts.c.rowid).where(_fts_ref.op("MATCH")(" OR ".join(parsed.exclude)))
             stmt = stmt.where(Photo.id.not_in(excluded))
         stmt = stmt.order_by(*by_date[sort if sort in by_date else "taken"])
-    stmt = filter_folder(stmt, folder).limit(limit).offset(max(0, int(offset)))
+    return filter_folder(stmt, folder), match
+
+
+def _nothing_searchable(query: object) -> bool:
+    """Text was typed but it holds no word to search for (only symbols, emoji, operators)."""
+    if not isinstance(query, str) or not query.strip():
+        return False
+    parsed = parse_query(query)
+    return not parsed.include and not parsed.exclude
+
+
+def count_matches(
+    library: Library,
+    query: str,
+    *,
+    folder: FolderRef | None = None,
+    uncaptioned: bool = False,
+    needs_review: bool = False,
+    added_since: datetime | None = None,
+    include_missing: bool = False,
+) -> int:
+    """How many photos :func:`search` would return for these arguments without a limit.
+
+    Raises:
+        LibraryError: the database could not run the count.
+    """
+    clauses = _filters(
+        date_from=None,
+        date_to=None,
+        added_since=added_since,
+        uncaptioned=uncaptioned,
+        needs_review=needs_review,
+        include_missing=include_missing,
+    )
+    if _nothing_searchable(query):
+        return 0
+    stmt, _ = _statement(query, folder=folder, clauses=clauses, sort=None)
+    counted = select(func.count()).select_from(stmt.order_by(None).with_only_columns(Photo.id).subquery())
     try:
         with library.session() as session:
-            rows = session.execute(stmt).all()
-            photos = [PhotoInfo.from_orm(row[0]) for row in rows]
-            captions = best_captions(session, [p.id for p in photos])
+            return int(session.scalar(counted) or 0)
     except OperationalError as exc:
-        raise LibraryError(f"search for {query!r} failed: {exc.orig}") from exc
-    hits: list[SearchHit] = []
-    for row, photo in zip(rows, photos, strict=True):
-        caption = captions.get(photo.id)
-        if match is not None:
-            hits.append(SearchHit(photo, caption, row.match_snippet or "", float(row.bm25_rank)))
-        else:
-            hits.append(SearchHit(photo, caption, caption.text if caption else "", 0.0))
-    return hits
+        raise LibraryError(f"counting matches of {query!r} failed: {exc.orig}") from exc
 
 
 def rebuild_index(library: Library) -> int:

@@ -207,3 +207,21 @@ def test_a_job_reporting_to_a_deleted_model_is_dropped_quietly(qtbot: Any) -> No
 
     with pytest.raises(RuntimeError, match="a real bug"):
         _unless_closed(broken)(None)
+
+
+def test_start_catches_up_with_photos_added_and_deleted_while_the_app_was_closed(
+    qtbot: Any, make_window: MakeWindow, sample: Sample, runner: JobRunner
+) -> None:
+    draw_photo(sample.root / "while_closed.png", (10, 200, 120), "circle")  # the app was not running
+    gone = sample.library.get_photo(sample.ids["rose"]).path
+    Path(gone).unlink()
+    window = make_window(sample.library)
+    window.start()
+    qtbot.waitUntil(
+        lambda: sample.library.get_photo(sample.root / "while_closed.png") is not None, timeout=10_000
+    )
+    qtbot.waitUntil(lambda: "1 added, 1 missing" in window.statusBar().currentMessage(), timeout=10_000)
+    qtbot.waitUntil(lambda: window.photos.rowCount() == len(PHOTOS), timeout=5000)  # +1 new, -1 gone
+    assert sample.ids["rose"] not in [
+        window.photos.photo_row(r).photo_id for r in range(window.photos.rowCount())
+    ]

@@ -189,3 +189,110 @@ def test_every_control_has_an_accessible_name(
     assert unnamed == []
     assert window.detail.image.accessibleName() == "Photo"
     assert window.detail.image.accessibleDescription() == "two kayaks on a calm turquoise lake"
+
+
+# ---------------------------------------------------------------------------------- no edit is lost
+
+
+def test_an_edit_is_saved_when_another_photo_is_selected(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    window = make_window(sample.library)
+    open_photo(window, sample.ids["orange"])
+    window.edit_caption_action.trigger()  # F2
+    qtbot.keyClicks(window.detail.caption_edit, "a ginger cat on the sill")
+    open_photo(window, sample.ids["snow"])  # no Enter: clicking another photo must not lose it
+    assert sample.library.best_caption(sample.ids["orange"]).text == "a ginger cat on the sill"
+    assert window.detail.caption_edit.text() != "a ginger cat on the sill"  # the new photo's caption
+
+
+def test_ctrl_s_saves_the_caption(qtbot: Any, make_window: MakeWindow, sample: Sample) -> None:
+    window = make_window(sample.library)
+    open_photo(window, sample.ids["snow"])
+    window.detail.caption_edit.setPlainText("a red cabin in deep snow")
+    assert window.save_caption_action.shortcut().matches(Qt.Key.Key_S | Qt.KeyboardModifier.ControlModifier)
+    window.save_caption_action.trigger()
+    assert sample.library.best_caption(sample.ids["snow"]).text == "a red cabin in deep snow"
+    assert not window.detail.save_button.isEnabled()
+
+
+def test_quitting_with_an_unsaved_edit_asks_and_cancel_keeps_the_window(
+    qtbot: Any, make_window: MakeWindow, sample: Sample, monkeypatch: Any
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window(sample.library)
+    window.show()
+    open_photo(window, sample.ids["snow"])
+    window.detail.caption_edit.setPlainText("snow on a red roof")
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save]
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or answers.pop(0))
+    window.quit_action.trigger()  # Ctrl+Q
+    assert asked and "not been saved" in asked[0]
+    assert window.isVisible() and window.detail.caption_edit.text() == "snow on a red roof"
+    assert sample.library.best_caption(sample.ids["snow"]).text != "snow on a red roof"
+    window.quit_action.trigger()  # this time: Save
+    assert not window.isVisible()
+    assert sample.library.best_caption(sample.ids["snow"]).text == "snow on a red roof"
+
+
+def test_an_alternative_that_replaced_a_written_caption_is_undone_and_redone(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    window = make_window(sample.library)
+    photo_id = sample.ids["harbour"]
+    open_photo(window, photo_id)
+    window.detail.caption_edit.setPlainText("my own words about the harbour")
+    window.detail.save_caption()
+    assert sample.library.best_caption(photo_id).text == "my own words about the harbour"
+    alternatives = window.detail.alternatives
+    window.detail.use_alternative(alternatives.item(0))  # what a double-click does
+    assert sample.library.best_caption(photo_id).text == "the blue boat moored in the harbour"
+
+    assert window.undo_action.isEnabled() and "alternative" in window.undo_action.text().lower()
+    window.undo_action.trigger()  # Ctrl+Z
+    assert sample.library.best_caption(photo_id).text == "my own words about the harbour"
+    assert window.detail.caption_edit.text() == "my own words about the harbour"
+    window.undo_action.trigger()  # and the hand-written caption itself: back to the model's
+    best = sample.library.best_caption(photo_id)
+    assert best is not None and not best.is_user
+    window.redo_action.trigger()
+    window.redo_action.trigger()  # Ctrl+Shift+Z twice: the alternative again
+    assert sample.library.best_caption(photo_id).text == "the blue boat moored in the harbour"
+    assert window.redo_action.shortcuts()[0].toString() == "Ctrl+Shift+Z"
+
+
+def test_mark_reviewed_is_undoable(qtbot: Any, make_window: MakeWindow, sample: Sample) -> None:
+    window = make_window(sample.library)
+    photo_id = sample.ids["orange"]
+    open_photo(window, photo_id)
+    window.mark_reviewed_action.trigger()
+    assert sample.library.best_caption(photo_id).reviewed
+    window.undo_action.trigger()
+    assert not sample.library.best_caption(photo_id).reviewed
+    assert window.detail.state_label.text() == "Needs review · by test-model-1"
+
+
+def test_details_show_the_folder_and_a_date_for_every_photo_and_whose_words_the_attention_shows(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    window = make_window(sample.library)
+    photo_id = sample.ids["harbour"]
+    open_photo(window, photo_id)
+    detail = window.detail
+    form = {
+        detail.exif_form.itemAt(i, detail.exif_form.ItemRole.LabelRole)
+        .widget()
+        .text(): detail.exif_form.itemAt(i, detail.exif_form.ItemRole.FieldRole).widget().text()
+        for i in range(detail.exif_form.rowCount())
+    }
+    photo = sample.library.get_photo(photo_id)
+    assert form["Folder:"] == str(Path(photo.path).parent)
+    assert form["Taken:"] and form["File size:"] and "Camera:" in form
+    assert not detail.attention.isHidden()  # the sample's model captions have attention maps
+    assert detail.attention_note.text() == ""  # the model caption is shown: these are its words
+    detail.caption_edit.setPlainText("my harbour")
+    detail.save_caption()
+    qtbot.waitUntil(lambda: "written by you" in detail.attention_note.text(), timeout=3000)
+    assert not detail.attention_note.isHidden()

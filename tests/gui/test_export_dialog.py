@@ -213,3 +213,48 @@ def test_failure_is_shown_in_the_dialog(qtbot, dialog: ExportDialog, tmp_path: P
     assert dialog.status_label.text().startswith("Export failed:")
     assert "c62828" in dialog.status_label.styleSheet()
     assert dialog.export_button.isEnabled()
+
+
+def test_an_existing_file_is_replaced_only_after_asking_and_a_photo_never(
+    qtbot, dialog: ExportDialog, tmp_path: Path, photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or answers.pop(0))
+    out = tmp_path / "notes.csv"
+    out.write_text("my notes")
+    choose_format(dialog, "csv")
+    dialog.dest_edit.setText(str(out))
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)  # asked: No
+    assert asked and "already exists" in asked[0] and out.read_text() == "my notes"
+    run_export(qtbot, dialog)  # asked: Yes
+    assert out.read_text(encoding="utf-8-sig").startswith("path,alt_text")
+    photo = next(photos.glob("*.jpg"))
+    before = photo.read_bytes()
+    choose_format(dialog, "html")
+    dialog.dest_edit.setText(str(photo))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    run_export(qtbot, dialog)
+    assert photo.read_bytes() == before  # a photo is never overwritten, even when the user says yes
+    assert "photo" in dialog.status_label.text()
+
+
+def test_a_new_format_clears_the_last_result_and_the_default_folder_follows_photoscribe_home(
+    qtbot, dialog: ExportDialog, tmp_path: Path
+) -> None:
+    import os
+
+    assert Path(dialog.dest_edit.text()).is_relative_to(Path(os.environ["PHOTOSCRIBE_HOME"]))
+    out = tmp_path / "alt.csv"
+    choose_format(dialog, "csv")
+    dialog.dest_edit.setText(str(out))
+    run_export(qtbot, dialog)
+    assert dialog.status_label.text().startswith("Wrote 2 captions")
+    choose_format(dialog, "json")
+    assert dialog.status_label.text() == "" and not dialog.open_button.isVisible()
+    dialog.dest_edit.setText(str(tmp_path / "alt.json"))
+    dialog.export()
+    assert dialog.progress_bar.format() != "Done"  # while the new export runs
+    qtbot.waitUntil(lambda: not dialog.running, timeout=30_000)

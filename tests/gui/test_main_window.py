@@ -93,6 +93,39 @@ HOSTILE = [
 ]
 
 
+def test_photos_sort_by_name_both_ways_and_by_date_oldest_first(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    window = make_window(sample.library)
+    by_name = [sample.ids[stem] for stem in sorted(stem for stem, *_ in PHOTOS)]
+    window.sort_combo.setCurrentIndex(window.sort_combo.findData("name"))
+    qtbot.waitUntil(lambda: grid_ids(window) == by_name, timeout=3000)
+    window.sort_combo.setCurrentIndex(window.sort_combo.findData("name-desc"))
+    qtbot.waitUntil(lambda: grid_ids(window) == by_name[::-1], timeout=3000)
+    newest = grid_ids(window)
+    window.sort_combo.setCurrentIndex(window.sort_combo.findData("added"))
+    qtbot.waitUntil(lambda: window.photos.query.sort == "added", timeout=3000)
+    newest = grid_ids(window)
+    window.sort_combo.setCurrentIndex(window.sort_combo.findData("added-oldest"))
+    qtbot.waitUntil(lambda: grid_ids(window) == newest[::-1], timeout=3000)
+    assert window.sort_combo.currentText() == "Date added, oldest first"
+
+
+def test_the_result_count_follows_the_search_and_esc_clears_it(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    window = make_window(sample.library)
+    qtbot.waitUntil(lambda: window.count_label.text() == f"{len(PHOTOS)} photos", timeout=3000)
+    type_search(qtbot, window, "red")
+    qtbot.waitUntil(lambda: window.count_label.text() == "2 photos", timeout=3000)
+    type_search(qtbot, window, "zzzz")
+    qtbot.waitUntil(lambda: window.count_label.text() == "No photos", timeout=3000)
+    window.search.setFocus()
+    qtbot.keyClick(window.search, Qt.Key.Key_Escape)
+    assert window.search.text() == ""
+    qtbot.waitUntil(lambda: window.count_label.text() == f"{len(PHOTOS)} photos", timeout=3000)
+
+
 def test_hostile_search_strings_never_raise(qtbot: Any, make_window: MakeWindow, sample: Sample) -> None:
     window = make_window(sample.library)
     failures: list[str] = []

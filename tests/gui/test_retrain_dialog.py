@@ -109,6 +109,49 @@ def test_missing_imagenet_weights_say_where_to_put_them(qtbot, dialog: RetrainDi
     assert not dialog.finetune_spin.isEnabled()
 
 
+def test_lite0_is_the_default_encoder_and_needs_no_download(qtbot, dialog: RetrainDialog) -> None:
+    assert dialog.encoder == "efficientnet-lite0"
+    assert "ImageNet weights found" in dialog.weights_label.text()
+    assert "efficientnet-lite0-57934424.pth" in dialog.weights_label.text()
+    assert not dialog.weights_download.isVisible()
+
+
+def test_download_asks_first_then_fetches_the_weights_with_progress(
+    qtbot, dialog: RetrainDialog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real download function, from a local mirror (these machines are offline); the file's
+    hash cannot match torchvision's published prefix, so the hash check is the one thing relaxed."""
+    from photoscribe.core import weights
+    from photoscribe.desktop import retrain
+
+    asked: list[str] = []
+    no = retrain.QMessageBox.StandardButton.No
+    monkeypatch.setattr(retrain.QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or no)
+    payload = b"resnet18 weights" * 10_000
+    mirror = Path(os.environ["TORCH_HOME"]).parent / "mirror.pth"
+    mirror.write_bytes(payload)
+    monkeypatch.setattr(weights, "HASH_REGEX", re.compile(r"(?!)"))  # matches nothing: no hash prefix
+    monkeypatch.setattr(
+        retrain,
+        "download_encoder_weights",
+        lambda name, **kw: weights.download_encoder_weights(name, url=mirror.as_uri(), **kw),
+    )
+    progress: list[int] = []
+    shown = dialog._on_download_progress
+    monkeypatch.setattr(dialog, "_on_download_progress", lambda p: (progress.append(p.done), shown(p)))
+
+    dialog.encoder_combo.setCurrentIndex(dialog.encoder_combo.findData("resnet18"))
+    assert dialog.weights_download.isVisible() and not dialog.start_button.isEnabled()
+    qtbot.mouseClick(dialog.weights_download, Qt.MouseButton.LeftButton)
+    assert asked and "https://download.pytorch.org/models/resnet18-" in asked[0]  # asked first
+    assert not weights.hub_cache_path("resnet18").exists()  # the user said no: nothing fetched
+    dialog.download_weights(confirm=False)
+    qtbot.waitUntil(lambda: "ImageNet weights found" in dialog.weights_label.text(), timeout=30_000)
+    assert weights.hub_cache_path("resnet18").read_bytes() == payload
+    assert progress and progress[-1] == len(payload)
+    assert not dialog.weights_download.isVisible()
+
+
 def test_train_one_epoch_and_use_the_model(
     qtbot, dialog: RetrainDialog, shapes: Path, settings: QSettings
 ) -> None:
@@ -256,9 +299,11 @@ def test_imagenet_encoder_with_local_weights_extracts_features(
         True,
         0,
     )
-    assert "Extracting features 32/32" in labels  # the train split, then the val split
+    assert (
+        "Extracting features 32/32" in labels
+    )  # the train split, then the val split (5 captions each: 20 batches)
     assert "Extracting features 4/4" in labels
-    assert any(re.fullmatch(r"Epoch 1/1 · batch \d+/4 · loss \d+\.\d\d · ETA \d+:\d\d", t) for t in labels)
+    assert any(re.fullmatch(r"Epoch 1/1 · batch \d+/20 · loss \d+\.\d\d · ETA \d+:\d\d", t) for t in labels)
     assert "Validating 4/4" in labels
 
 

@@ -131,3 +131,44 @@ def test_welcome_screenshot(qtbot: Any, make_window: MakeWindow, library: Librar
     assert "/home/you/.cache/torch/hub/checkpoints/resnet50-" in window.welcome.weights_text.text()
     image = save(window, "welcome.png")
     assert colourful(image) > 3
+
+
+@pytest.mark.bundled_model
+def test_demo_library_screenshot(qtbot: Any, make_window: MakeWindow) -> None:
+    """The README's first picture: the bundled demo photos, captioned by the bundled model."""
+    from photoscribe.core.demo import prepare_demo
+
+    result = prepare_demo()
+    library = Library.open(result.library_path)
+    try:
+        window = make_window(library)
+        window.show()
+        window.resize(*SIZE)
+        qtbot.waitExposed(window)
+        window.splitter.setSizes([200, 660, 420])
+        window.status.set_model(ModelState(path=str(result.model_path), name="default (Lite0, Flickr8k)"))
+        window.status.set_captioning_available(True)
+        dog = library.get_photo(result.photos_dir / "000000377575.jpg")  # a dog tied to a fire hydrant
+        assert dog is not None
+        window.grid.select_row(window.photos.row_of(dog.id))
+        qtbot.waitUntil(
+            lambda: window.detail.data is not None and window.detail.data.photo.id == dog.id, timeout=10_000
+        )
+        assert "dog" in window.detail.caption_edit.text()
+        strip = window.detail.attention
+        qtbot.waitUntil(lambda: bool(strip.words), timeout=10_000)
+        if "dog" in strip.words:
+            strip.set_current(strip.words.index("dog"))  # where the model looked for "dog"
+        qtbot.waitUntil(lambda: window.photos.rowCount() >= 12, timeout=10_000)
+        viewport = window.grid.viewport().rect()
+        shown = [
+            window.photos.photo_row(r).photo_id
+            for r in range(window.photos.rowCount())
+            if window.grid.visualRect(window.photos.index(r, 0)).intersects(viewport)
+        ]
+        assert len(shown) >= 6
+        qtbot.waitUntil(lambda: all(window.thumbnails.cached(pid) for pid in shown), timeout=60_000)
+        image = save(window, "demo_library.png")
+        assert colourful(image) > 200
+    finally:
+        library.close()

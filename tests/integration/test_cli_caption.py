@@ -13,6 +13,8 @@ import pytest
 from PIL import Image
 
 from photoscribe.core.checkpoint import save_checkpoint
+from photoscribe.core.cli import resolve_model
+from photoscribe.core.errors import ModelLoadError
 from photoscribe.core.model import CaptionModel, ModelConfig
 from photoscribe.core.vocab import Vocabulary
 from tests.conftest import WORDS
@@ -90,15 +92,13 @@ def test_model_info(model_file: Path) -> None:
     assert f"vocabulary:   {len(WORDS) + 4} words" in out.stdout
 
 
-def test_clear_errors_for_missing_model_and_missing_encoder_weights(
+def test_clear_errors_for_no_model_and_missing_encoder_weights(
     tmp_path: Path, tiny_vocab: Vocabulary
 ) -> None:
     photo = make_photos(tmp_path, 1)[0]
     home = {"PHOTOSCRIBE_HOME": str(tmp_path / "home"), "TORCH_HOME": str(tmp_path / "torch")}
-    none = photoscribe("caption", str(photo), env=home)
-    assert (
-        none.returncode == 2 and "no captioning model yet" in none.stderr and "Traceback" not in none.stderr
-    )
+    with pytest.raises(ModelLoadError, match="no captioning model"):  # the bundled one is hidden here
+        resolve_model(None)
     cfg = ModelConfig(
         vocab_size=len(tiny_vocab), encoder="resnet50", embed_dim=8, hidden_dim=8, attention_dim=8
     )
@@ -110,3 +110,28 @@ def test_clear_errors_for_missing_model_and_missing_encoder_weights(
     hostile.write_bytes(b"\x80\x04\x95" + b"cos\nsystem\n" * 3)
     bad = photoscribe("caption", str(photo), "--model", str(hostile), env=home)
     assert bad.returncode == 2 and "not a safe photoscribe checkpoint" in bad.stderr
+
+
+def test_caption_json_stays_valid_utf8_for_a_file_name_that_is_not(tmp_path: Path, model_file: Path) -> None:
+    photo = make_photos(tmp_path / "album", 1)[0]
+    odd = os.path.join(os.fsencode(tmp_path / "album"), b"caf\xe9.jpg")  # Latin-1, from an old drive
+    shutil.copyfile(photo, odd)
+    exe = shutil.which("photoscribe", path=str(Path(sys.executable).parent))
+    raw = subprocess.run(
+        [exe, "caption", str(tmp_path / "album"), "--model", str(model_file), "--json", "--device", "cpu"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert raw.returncode == 0, raw.stderr
+    data = json.loads(raw.stdout.decode("utf-8"))  # strict: valid UTF-8
+    by_hex = {r.get("path_bytes_hex"): r for r in data["results"]}
+    entry = by_hex[odd.hex()]
+    assert entry["path"].endswith("caf\ufffd.jpg") and entry["caption"]
+    assert len(data["results"]) == 2
+    # plain text output prints the name as its own bytes, as ls does
+    text = subprocess.run(
+        [exe, "caption", str(tmp_path / "album"), "--model", str(model_file), "--device", "cpu"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert text.returncode == 0 and odd in text.stdout and b"Traceback" not in text.stderr

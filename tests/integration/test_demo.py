@@ -1,30 +1,40 @@
-"""`photoscribe demo --headless`: the offline main job, end to end, at a small size."""
+"""`photoscribe demo --headless`: the bundled real photos captioned by the bundled model, end to end."""
 
 from __future__ import annotations
 
 import sqlite3
 
-from photoscribe.core.paths import active_model_path
+import pytest
+
+from photoscribe.core.demo import bundled_demo_photos, demo_searches, prepare_demo
+from photoscribe.core.paths import bundled_model_path
 from photoscribe.desktop.cli import main as cli_main
-from photoscribe.training.demo import DemoSettings, demo_searches, prepare_demo
+
+# The demo photos that show a dog (resources/demo/CREDITS.md).
+DOGS = {"000000377575.jpg", "000000442450.jpg", "000000332078.jpg"}
 
 
-def test_demo_trains_captions_and_searches(capsys) -> None:
-    result = prepare_demo(DemoSettings(train_images=80, photos=10, epochs=2))
-    assert result.trained and result.model_path.is_file()
-    assert active_model_path() == result.model_path.resolve()
+@pytest.mark.bundled_model
+def test_demo_captions_the_bundled_real_photos_with_the_bundled_model(capsys) -> None:
+    photos = bundled_demo_photos()
+    assert 12 <= len(photos) <= 20 and sum(p.stat().st_size for p in photos) <= 3_000_000
+    result = prepare_demo()
+    assert result.model_path == bundled_model_path()
     db = sqlite3.connect(result.library_path)
-    photos = db.execute("SELECT count(*) FROM photos").fetchone()[0]
-    per_photo = db.execute(
-        "SELECT photo_id, count(*) FROM captions WHERE source != 'user' GROUP BY photo_id"
-    ).fetchall()
-    assert photos == 10 and len(per_photo) == 10 and {n for _, n in per_photo} == {1}
-    caption = db.execute("SELECT text FROM captions LIMIT 1").fetchone()[0]
-    word = caption.split()[-1]
-    hits = dict(demo_searches(result.library_path, (word,)))[word]
-    assert hits and word in hits[0]
+    captions = dict(
+        db.execute(
+            "SELECT p.path, c.text FROM captions c JOIN photos p ON p.id = c.photo_id WHERE c.source != 'user'"
+        ).fetchall()
+    )
+    assert len(captions) == len(photos)
+    # Real captions, not one sentence for everything.
+    assert len(set(captions.values())) >= len(photos) // 2
+    hits = dict(demo_searches(result.library_path, ("dog",)))["dog"]
+    assert hits and hits[0].split(":")[0] in DOGS
 
-    # the command reuses the model and library it built, and prints searches
+    # the command reuses the library it built and prints searches that find real photos
     assert cli_main(["demo", "--headless"]) == 0
     out = capsys.readouterr().out
-    assert "search 'red circle'" in out and str(result.library_path) in out and "(existing)" in out
+    assert "search 'dog'" in out and str(result.library_path) in out
+    dog_section = out.split("search 'dog':")[1].split("search")[0]
+    assert any(name in dog_section for name in DOGS)

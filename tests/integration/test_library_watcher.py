@@ -222,6 +222,7 @@ def test_a_burst_of_2000_files_is_indexed_exactly_once(h: Harness) -> None:
     assert h.library.stats().photos == 2000
 
 
+@pytest.mark.bundled_model
 def test_watch_command_runs_until_ctrl_c(tmp_path: Path) -> None:
     db = tmp_path / "cli.sqlite3"
     folder = tmp_path / "photos"
@@ -244,11 +245,13 @@ def test_watch_command_runs_until_ctrl_c(tmp_path: Path) -> None:
         with Library.open(db) as library:
             assert wait_until(lambda: library.get_photo(folder / "new.jpg") is not None)
         assert wait_until(lambda: any("1 added" in line for line in lines)), lines
+        # no --model: the default model that ships with photoscribe captions the new photo
+        assert wait_until(lambda: any("captioned 1 photos" in line for line in lines), timeout=180), lines
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
             process.kill()
         reader.join(timeout=10)
-    assert "no captioning model: watching only" in "".join(lines)
+    assert "captioning new photos with default.pt" in "".join(lines)
     assert lines[-1].strip() == "stopped"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from photoscribe.core.imaging import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
+from photoscribe.core.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
 
 DATA_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data"
 PHOTO_FOLDERS = ["flickr8k-subset/Images", "coco-mini/train2017", "coco-mini/val2017"]

@@ -116,7 +116,7 @@ def test_uint8_batches_and_normalised_batches_give_the_same_captions(
 def test_encoder_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from photoscribe.core import captioner as module
+    from photoscribe.core import device as module
 
     cpu = torch.device("cpu")
     assert encoder_dtype(cpu, "fp32") is None and encoder_dtype(cpu, "bf16") is torch.bfloat16

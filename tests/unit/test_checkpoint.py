@@ -49,9 +49,11 @@ def test_pickle_payload_is_refused(tmp_path: Path, tiny_model: CaptionModel, tin
     torch.save(good, path)
     marker = Path("/tmp/photoscribe_pwned")
     marker.unlink(missing_ok=True)
-    with pytest.raises(ModelLoadError, match="not a safe photoscribe checkpoint"):
+    with pytest.raises(ModelLoadError, match="not a safe photoscribe checkpoint") as err:
         load_checkpoint(path)
     assert not marker.exists()
+    assert "could run code" in str(err.value)
+    assert "weights_only" not in str(err.value)  # no advice to turn the protection off
 
 
 def test_plain_pickle_and_garbage_are_refused(tmp_path: Path) -> None:
@@ -72,6 +74,27 @@ def test_plain_pickle_and_garbage_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError):
         load_checkpoint(good)
     assert not zipfile.is_zipfile(good)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelLoadError, match="empty"):
+        load_checkpoint(empty)
+
+
+def test_model_info_refuses_a_bad_file_without_importing_torch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "photo.pt"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 a JPEG renamed")
+    code = (
+        "import sys\n"
+        "from photoscribe.desktop.cli import main\n"
+        "rc = main(['model', 'info', sys.argv[1]])\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "sys.exit(rc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True)
+    assert out.returncode == 2 and "not a safe photoscribe checkpoint" in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize(
@@ -84,6 +107,14 @@ def test_plain_pickle_and_garbage_are_refused(tmp_path: Path) -> None:
         (lambda d: d.update(decoder={"fc.weight": "not a tensor"}), "must be tensors"),
         (lambda d: d.update(encoder=None), "encoder weights should be in the checkpoint"),
         (lambda d: d["decoder"].pop("fc.weight"), "do not fit"),
+        # crafted sizes: refused from the config, before anything is allocated
+        (lambda d: d.update(config={**d["config"], "embed_dim": 100_000_000}), "embed_dim must be"),
+        (lambda d: d.update(config={**d["config"], "hidden_dim": 10**8}), "hidden_dim must be"),
+        (lambda d: d.update(config={**d["config"], "image_size": -224}), "image_size must be"),
+        (lambda d: d.update(config={**d["config"], "dropout": float("nan")}), "dropout must be"),
+        # weights whose shapes do not match the config
+        (lambda d: d["decoder"].update({"fc.weight": torch.zeros(3, 3)}), r"shape \(3, 3\)"),
+        (lambda d: d["decoder"].update({"extra.weight": torch.zeros(1)}), "1 unexpected"),
     ],
 )
 def test_schema_mismatch_is_refused(

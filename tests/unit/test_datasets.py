@@ -21,6 +21,7 @@ from photoscribe.training.datasets import (
     load_corpus,
     random_split,
 )
+from tests.conftest import SHARED_DATA
 
 _JPEG = io.BytesIO()
 Image.new("RGB", (4, 4), (200, 100, 50)).save(_JPEG, format="JPEG")
@@ -191,6 +192,21 @@ def test_coco_json_finds_images_in_the_folder_named_by_the_file(tmp_path: Path) 
     assert corpus.dropped_captions == 1
 
 
+def test_coco_2014_and_2017_files_together_load_each_caption_once(tmp_path: Path) -> None:
+    """COCO 2017 re-splits the 2014 photos: with both releases present only the newest is read."""
+    names = {9: "000000000009.jpg", 139: "000000000139.jpg"}
+    caps = [(9, "A plate of food."), (139, "A room.")]
+    for year in ("2014", "2017"):
+        _coco(tmp_path / "annotations" / f"captions_train{year}.json", {9: names[9]}, caps[:1])
+        _coco(tmp_path / "annotations" / f"captions_val{year}.json", {139: names[139]}, caps[1:])
+        _images(tmp_path / f"train{year}", [names[9]])
+        _images(tmp_path / f"val{year}", [names[139]])
+    corpus = load_corpus(tmp_path)
+    assert _captions_by_id(corpus) == {"9": ("A plate of food.",), "139": ("A room.",)}
+    assert {p.name for p in corpus.caption_files} == {"captions_train2017.json", "captions_val2017.json"}
+    assert {r.path.parent.name for r in corpus.records} == {"train2017", "val2017"}
+
+
 # --------------------------------------------------------------------------- Karpathy
 
 
@@ -285,6 +301,31 @@ def test_random_split_is_by_image_deterministic_and_80_10_10(tmp_path: Path) -> 
     assert splits(first) == splits(again) == splits(shuffled_rows)
     assert splits(first) != splits(other_seed)
     assert {r.image_id for r in first.split("val")}.isdisjoint(r.image_id for r in first.split("train"))
+
+
+def test_flickr8k_standard_split_lists_define_train_dev_and_test(tmp_path: Path) -> None:
+    """With Flickr_8k.{train,dev,test}Images.txt in the folder, they define the split ("dev" is val);
+    images in no list are left out, and a listed test photo never reaches train."""
+    _flickr8k_folder(tmp_path, 10)
+    lists = {"train": [0, 1, 2, 3, 4, 5], "dev": [6, 7], "test": [8]}  # 0009.jpg is in no list
+    for name, ids in lists.items():
+        (tmp_path / f"Flickr_8k.{name}Images.txt").write_text("".join(f"{i:04d}.jpg\n" for i in ids))
+    corpus = load_corpus(tmp_path, seed=3)
+    by_split = {s: sorted(r.image_id for r in corpus.split(s)) for s in ("train", "val", "test")}
+    assert by_split == {
+        "train": [f"{i:04d}.jpg" for i in lists["train"]],
+        "val": ["0006.jpg", "0007.jpg"],
+        "test": ["0008.jpg"],
+    }
+    assert "standard Flickr8k split lists" in corpus.summary()
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "flickr8k").is_dir(), reason="../shared/data/flickr8k not present")
+def test_shared_flickr8k_copy_splits_into_the_standard_5997_train_and_1000_dev_photos() -> None:
+    corpus = load_corpus(SHARED_DATA / "flickr8k")
+    test_names = set((SHARED_DATA / "flickr8k" / "Flickr_8k.testImages.txt").read_text().split())
+    assert len(corpus.split("train")) == 5997 and len(corpus.split("val")) == 1000
+    assert not test_names & {r.path.name for r in corpus.records}
 
 
 def test_random_split_small_sets_get_val_and_test() -> None:

@@ -17,15 +17,13 @@ from PIL.TiffImagePlugin import IFDRational
 
 from photoscribe.core.errors import PhotoscribeError, UnsupportedImageError
 from photoscribe.core.imaging import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     ExifSummary,
-    ImagePreprocessor,
     load_image,
     read_exif_summary,
     sniff_image,
     to_rgb,
 )
+from photoscribe.core.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 TAG_ORIENTATION, TAG_MAKE, TAG_MODEL, TAG_DATETIME = 0x0112, 0x010F, 0x0110, 0x0132
@@ -370,6 +368,21 @@ def test_preprocessor_accepts_other_modes_and_sizes() -> None:
     assert pre(Image.new("RGBA", (10, 7), (0, 0, 0, 0))).shape == (3, 32, 32)
     with pytest.raises(ValueError, match="image_size"):
         ImagePreprocessor(image_size=300, resize=256)
+
+
+def test_whole_mode_keeps_the_sides_of_a_wide_photo_that_crop_mode_cuts_off() -> None:
+    """A 400x100 photo: red left quarter, green middle, blue right quarter. "crop" sees only the
+    green centre square; "whole" squashes the whole photo, so red and blue are still at the edges."""
+    img = Image.new("RGB", (400, 100), GREEN)
+    img.paste(RED, (0, 0, 100, 100))
+    img.paste(BLUE, (300, 0, 400, 100))
+    crop = ImagePreprocessor(image_size=64, resize=64, mode="crop").crop(img)
+    whole = ImagePreprocessor(image_size=64, resize=64, mode="whole").crop(img)
+    assert crop.size == whole.size == (64, 64)
+    assert crop.getpixel((2, 32)) == GREEN and crop.getpixel((61, 32)) == GREEN
+    assert whole.getpixel((2, 32)) == RED and whole.getpixel((61, 32)) == BLUE
+    with pytest.raises(ValueError, match="resize mode"):
+        ImagePreprocessor(mode="stretch")
 
 
 def test_preprocessor_load_matches_call(tmp_path: Path) -> None:

@@ -96,3 +96,30 @@ def test_export_and_remove(db: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "3 photos forgotten" in capsys.readouterr().out
     assert (db.parent / "photos" / "p0.jpg").is_file()
     assert _run("library", "--db", str(db), "remove", str(db.parent / "photos")) == 1
+
+
+def test_export_never_writes_over_a_photo_and_needs_force_for_a_file(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = db.parent / "photos"
+    photo = photos / "p1.jpg"
+    before = photo.read_bytes()
+    for out in (photo, tmp_path / "new-name.JPG", tmp_path / "x.heic"):
+        code = _run("library", "--db", str(db), "export", "--format", "html", "--out", str(out), "--force")
+        assert code == 1 and "photo" in capsys.readouterr().err
+    assert photo.read_bytes() == before and not (tmp_path / "new-name.JPG").exists()
+    # a library photo with a name no photo type has (the scanner sniffs content, not names)
+    odd = photos / "scan-0001.dat"
+    odd.write_bytes(b"jpeg")
+    with Library.open(db) as library:
+        library.upsert_photo(odd, 4, 1.0)
+    assert _run("library", "--db", str(db), "export", "--format", "csv", "--out", str(odd), "--force") == 1
+    assert "photo in the library" in capsys.readouterr().err and odd.read_bytes() == b"jpeg"
+    # an existing file only with --force, written whole (a temporary file renamed into place)
+    notes = tmp_path / "notes.csv"
+    notes.write_text("my notes")
+    assert _run("library", "--db", str(db), "export", "--format", "csv", "--out", str(notes)) == 1
+    assert "--force" in capsys.readouterr().err and notes.read_text() == "my notes"
+    assert _run("library", "--db", str(db), "export", "--format", "csv", "--out", str(notes), "--force") == 0
+    assert notes.read_text(encoding="utf-8-sig").startswith("path,alt_text")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -326,3 +326,24 @@ def test_our_own_thumbnail_cache_is_never_indexed(
     assert thumb.is_relative_to(root)
     _, report = add_folder(library, root)
     assert report.added == 1 and paths_of(library) == {str(photo_path)}
+
+
+def test_a_file_name_that_is_not_utf8_is_a_failure_and_never_stops_the_folder(
+    library: Library, root: Path
+) -> None:
+    """Latin-1 names from old drives: `l_\\xe9.jpg` is recorded as a failure; `ok.jpg` beside it is indexed."""
+    make_jpeg(root / "ok.jpg", 1)
+    bad = os.path.join(os.fsencode(root), b"l_\xe9.jpg")
+    with open(bad, "wb") as fh:
+        fh.write((root / "ok.jpg").read_bytes())
+    folder, report = add_folder(library, root)
+    assert report.added == 1 and report.failed == 1
+    assert {Path(p).name for p in paths_of(library)} == {"ok.jpg"}
+    [failure] = library.list_failures()
+    assert failure.path.endswith("l_\ufffd.jpg") and "not valid UTF-8" in failure.error
+    assert scan_folder(library, folder.path).failed == 1  # a rescan: the same, no crash
+    # the watcher's path: both arrive in one batch; the good photo is not dropped
+    make_jpeg(root / "ok2.jpg", 2)
+    result = scanner.index_paths(library, [os.fsdecode(bad), str(root / "ok2.jpg")])
+    assert len(result.added) == 1 and result.failed == 1
+    assert library.get_photo(root / "ok2.jpg") is not None

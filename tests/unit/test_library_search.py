@@ -176,7 +176,7 @@ def test_browse_without_query_is_newest_first(library: Library, corpus: dict[str
     assert _ids(hits) == [corpus[k] for k in ("ru", "beach", "bike", "dog", "ar", "ja", "empty")]
     assert hits[0].snippet == "собака бежит по траве" and hits[0].rank == 0.0
     assert _ids(search(library, "", limit=2, offset=1)) == [corpus["beach"], corpus["bike"]]
-    assert _ids(search(library, "((( ***")) == _ids(hits)
+    assert search(library, "((( ***") == []  # symbols only: nothing to search for, not everything
 
 
 def test_filters(library: Library, corpus: dict[str, int], tmp_path: Path) -> None:
@@ -221,6 +221,12 @@ def test_sort_orders_and_added_since(library: Library, corpus: dict[str, int]) -
     assert _ids(search(library, "a", sort="taken")) == [corpus["beach"], corpus["bike"], corpus["dog"]]
     assert _ids(search(library, "a", sort="added")) == [corpus["beach"], corpus["bike"], corpus["dog"]]
     assert _ids(search(library, "a", sort="relevance")) == _ids(search(library, "a"))
+    # Both directions, and by file name (case-insensitive: IMG_0042 sorts among p1..p6).
+    assert _ids(search(library, "", sort="added-oldest")) == sorted(_ids(everything))
+    assert _ids(search(library, "", sort="taken-oldest")) == list(reversed(_ids(everything)))
+    names = [h.photo.name for h in search(library, "", sort="name")]
+    assert names == ["IMG_0042.jpg", "p1.jpg", "p2.jpg", "p3.jpg", "p4.jpg", "p5.jpg", "p6.jpg"]
+    assert [h.photo.name for h in search(library, "", sort="name-desc")] == names[::-1]
     with pytest.raises(LibraryError, match="unknown sort"):
         search(library, "", sort="random")  # type: ignore[arg-type]
 
@@ -373,3 +379,22 @@ def test_similar_ranks_by_cosine_within_one_feature_model(library: Library, tmp_
     assert similar(library, ids[0], k=1)[0][0].path == str(tmp_path / "moved.jpg")
     library.upsert_photo(tmp_path / "moved.jpg", 999, 2.0)
     assert ids[1] not in [p.id for p, _ in similar(library, ids[0], k=10)]
+
+
+def test_count_matches_counts_what_search_returns_without_a_limit(
+    library: Library, corpus: dict[str, int]
+) -> None:
+    from photoscribe.core.library.search import count_matches
+
+    for query in ("", "a", "dog", "a -beach", '"sandy beach"', "zzz-nothing", "-dog", "p1"):
+        hits = search(library, query, limit=10_000)
+        assert count_matches(library, query) == len(hits), query
+    assert count_matches(library, "", uncaptioned=True) == len(search(library, "", uncaptioned=True))
+
+
+def test_a_query_with_no_words_finds_nothing_not_everything(library: Library, corpus: dict[str, int]) -> None:
+    from photoscribe.core.library.search import count_matches
+
+    for query in ("*", "🙂", "?!", "()", '""'):
+        assert search(library, query) == [] and count_matches(library, query) == 0, query
+    assert len(search(library, "")) == len(corpus)  # an empty box still browses everything

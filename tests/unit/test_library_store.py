@@ -464,3 +464,23 @@ def test_caption_attention_and_get_photos(library: Library, photo_dir: Path) -> 
         library.caption_attention(with_maps.id)
     assert [p.id for p in library.get_photos([b.id, 10_000, a.id, b.id])] == [a.id, b.id]
     assert library.best_captions([a.id, b.id])[b.id].text == "a blue kite"
+
+
+def test_the_schema_head_constant_is_alembics_head_and_an_up_to_date_library_opens_without_alembic(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    from photoscribe.core.library.database import SCHEMA_HEAD
+
+    assert head_revision() == SCHEMA_HEAD
+    db = tmp_path / "lib.sqlite3"
+    Library.open(db).close()  # created and migrated: Alembic runs here
+    code = (
+        "import sys\n"
+        "from photoscribe.core.library.database import Library\n"
+        "Library.open(sys.argv[1]).close()\n"
+        "assert 'alembic' not in sys.modules, 'alembic was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db)], check=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from photoscribe.core.imaging import ImagePreprocessor
 from photoscribe.core.loader import CRASHED, Decoded, PhotoLoader, decode_files
+from photoscribe.core.preprocess import ImagePreprocessor
 from tests.unit.test_captioner import make_photos
 
 PRE = ImagePreprocessor(image_size=32, resize=40)

@@ -28,7 +28,7 @@ def test_encoder_adaptive_grid_keeps_regions_fixed_for_large_inputs() -> None:
 
 def test_all_encoder_names_build() -> None:
     for name in ENCODER_NAMES:
-        assert Encoder(name).channels in (128, 512, 2048)
+        assert Encoder(name).channels in (128, 512, 1280, 2048)
 
 
 def test_encoder_frozen_by_default_and_fine_tune_unfreezes_last_blocks() -> None:

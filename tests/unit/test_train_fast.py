@@ -29,11 +29,15 @@ from photoscribe.training.synth import generate_shapes
 from photoscribe.training.train import TrainConfig, _Dist, _Inputs, caption_loss, train
 
 
-def _batch(seed: int = 0) -> tuple[Decoder, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _batch(
+    seed: int = 0, deep_output: bool = False
+) -> tuple[Decoder, torch.Tensor, torch.Tensor, torch.Tensor]:
     """A small decoder and an unsorted batch with lengths from 2 (<start> <end>) to 9."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    decoder = Decoder(30, feature_dim=12, embed_dim=8, hidden_dim=16, attention_dim=10, dropout=0.0)
+    decoder = Decoder(
+        30, feature_dim=12, embed_dim=8, hidden_dim=16, attention_dim=10, dropout=0.0, deep_output=deep_output
+    )
     lengths = torch.tensor([5, 3, 9, 2, 9, 4, 7])
     captions = torch.randint(4, 30, (len(lengths), 11), generator=gen)
     captions[:, 0] = Vocabulary.start_id
@@ -59,12 +63,13 @@ def _padded_loss(logits, alphas, captions, lengths, alpha_c: float = 1.0) -> tor
     """The masked loss over padded outputs that training used before the packed path."""
     targets = captions[:, 1 : logits.shape[1] + 1]
     mask = torch.arange(logits.shape[1]).unsqueeze(0) < (lengths - 1).unsqueeze(1)
-    reg = ((1.0 - alphas.sum(dim=1)) ** 2).mean()
+    reg = ((1.0 - alphas.sum(dim=1)) ** 2).sum(dim=1).mean()  # summed over cells, as in the paper
     return F.cross_entropy(logits[mask], targets[mask]) + alpha_c * reg
 
 
-def test_packed_forward_matches_stepwise_decoding_and_padded_loss() -> None:
-    decoder, features, captions, lengths = _batch()
+@pytest.mark.parametrize("deep_output", [False, True])
+def test_packed_forward_matches_stepwise_decoding_and_padded_loss(deep_output: bool) -> None:
+    decoder, features, captions, lengths = _batch(deep_output=deep_output)
     ref_logits, ref_alphas = _stepwise(decoder, features, captions, lengths)
     out = decoder.forward_packed(features, captions, lengths)
     assert out.logits.shape == (int((lengths - 1).sum()), 30)
@@ -77,8 +82,9 @@ def test_packed_forward_matches_stepwise_decoding_and_padded_loss() -> None:
     torch.testing.assert_close(loss, _padded_loss(ref_logits, ref_alphas, captions, lengths))
 
 
-def test_packed_loss_gradients_match_padded_loss_gradients() -> None:
-    decoder, features, captions, lengths = _batch(seed=1)
+@pytest.mark.parametrize("deep_output", [False, True])
+def test_packed_loss_gradients_match_padded_loss_gradients(deep_output: bool) -> None:
+    decoder, features, captions, lengths = _batch(seed=1, deep_output=deep_output)
     out = decoder.forward_packed(features, captions, lengths)
     caption_loss(out.logits, out.targets, out.attention_totals(), alpha_c=1.0)[0].backward()
     packed = {name: p.grad.clone() for name, p in decoder.named_parameters()}
@@ -87,6 +93,28 @@ def test_packed_loss_gradients_match_padded_loss_gradients() -> None:
     _padded_loss(logits, alphas, captions, lengths).backward()
     for name, p in decoder.named_parameters():
         torch.testing.assert_close(packed[name], p.grad, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_attention_penalty_is_summed_over_grid_cells_as_in_the_paper() -> None:
+    """Two captions over N = 49 cells: one attends uniformly for 49 steps (every cell's total is
+    exactly 1, no penalty); the other looks at cell 0 for 49 steps (cell 0 totals 49, the other 48
+    total 0): sum_i (1 - sum_t alpha_ti)^2 = 48^2 + 48 * 1 = 2352. The mean over captions is 1176."""
+    totals = torch.stack([torch.ones(49), torch.cat([torch.tensor([49.0]), torch.zeros(48)])])
+    logits, targets = torch.zeros(1, 5), torch.tensor([0])
+    loss, ce = caption_loss(logits, targets, totals, alpha_c=1.0)
+    torch.testing.assert_close(loss - ce, torch.tensor(1176.0))
+
+
+def test_deep_output_logits_see_the_word_embedding_and_the_context() -> None:
+    """With the deep output layer the next-word logits change with the input word even for the
+    same hidden state (they do not without it)."""
+    for deep, expect_change in ((True, True), (False, False)):
+        decoder, _, _, _ = _batch(deep_output=deep)
+        decoder.eval()
+        h, context = torch.randn(1, 16), torch.randn(1, 12)
+        a = decoder.output(decoder.embedding(torch.tensor([5])), h, context)
+        b = decoder.output(decoder.embedding(torch.tensor([6])), h, context)
+        assert (not torch.allclose(a, b)) is expect_change
 
 
 def test_forward_sorts_nothing_when_the_batch_is_longest_first() -> None:
@@ -149,6 +177,23 @@ def test_feature_batches_equal_per_item_gather_and_padding() -> None:
         seen += chosen
     assert sorted(seen) == sorted(pairs)
     assert torch.equal(store.image_features([2, 5]), torch.from_numpy(array[[2, 5]]).float())
+
+
+def test_an_epoch_uses_every_caption_of_every_image_by_default(
+    tiny_model: CaptionModel, tmp_path: Path
+) -> None:
+    """The paper's and the baselines' epoch: all five captions of each image, once each."""
+    records = [ImageRecord(f"{i}.jpg", tmp_path / f"{i}.jpg", ("x",) * 5, "train") for i in range(6)]
+    cfg = TrainConfig(data_dir=tmp_path, out_dir=tmp_path, batch_size=4)
+    assert cfg.all_captions
+    inputs = _Inputs(cfg, tiny_model, Vocabulary(["x"]), records)
+    inputs.images = _images(6)
+    features = torch.zeros(6, 2, 3, dtype=torch.float16)
+    inputs.features = FeatureBatches(features, inputs.images, torch.device("cpu"))
+    for epoch in (1, 2):
+        _, batches = inputs.batches(epoch, 0, True, _Dist(), torch.device("cpu"), torch.float32)
+        seen = [(int(c[1]) - 4, int(c[2]) - 4) for _, caps, _ in batches for c in caps]
+        assert sorted(seen) == [(i, j) for i in range(6) for j in range(5)]
 
 
 def test_ranks_get_equal_disjoint_shares_of_the_epoch(tiny_model: CaptionModel, tmp_path: Path) -> None:

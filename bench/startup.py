@@ -1,0 +1,114 @@
+"""Start-up time of the ``photoscribe`` commands that neither caption nor train.
+
+Usage:
+    python bench/startup.py [--runs 7] [--out startup.json]
+
+Each command runs ``--runs`` times as a fresh process (the console script of this
+environment); the table gives the median and the worst wall time, and whether the
+process imported torch (read from ``python -X importtime``). Target: under 1 s each,
+and no torch. A library of 200 captioned photos is made first for the library commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+COMMANDS = (
+    ("--help",),
+    ("library", "--help"),
+    ("library", "status"),
+    ("library", "search", "dog"),
+    ("library", "export", "--format", "csv", "--out", "{tmp}/out.csv", "--force"),
+    ("library", "set-caption", "{photo}", "a brown dog on the grass"),
+    ("model", "info", "{tmp}/not-a-model.pt"),
+)
+
+
+def _library(tmp: Path) -> Path:
+    """A library file with 200 photos and a caption each, written through the library API."""
+    from photoscribe.core.library import Library
+
+    db = tmp / "library.sqlite3"
+    folder = tmp / "photos"
+    folder.mkdir()
+    with Library.open(db) as library:
+        library.add_folder_record(folder)
+    code = (
+        "import sys; from pathlib import Path; from PIL import Image\n"
+        "from photoscribe.core.library import Library\n"
+        "from photoscribe.core.library.scanner import add_folder\n"
+        "folder = Path(sys.argv[1])\n"
+        "for i in range(200): Image.new('RGB', (32, 24), (i, 50, 100)).save(folder / f'p{i:03d}.jpg')\n"
+        "with Library.open(sys.argv[2]) as lib:\n"
+        "    add_folder(lib, folder)\n"
+        "    for i, p in enumerate(sorted(folder.glob('*.jpg'))):\n"
+        "        lib.set_user_caption(p, ['a dog on the grass', 'a red car'][i % 2])\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(folder), str(db)], check=True)
+    return db
+
+
+def _imports_torch(args: list[str], env: dict[str, str]) -> bool:
+    exe = shutil.which("photoscribe", path=str(Path(sys.executable).parent))
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", exe, *args], capture_output=True, text=True, env=env
+    )
+    return any(line.rstrip().endswith("| torch") for line in out.stderr.splitlines())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    exe = shutil.which("photoscribe", path=str(Path(sys.executable).parent))
+    assert exe, "install photoscribe into this environment first"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        env = {**os.environ, "PHOTOSCRIBE_HOME": str(tmp / "home"), "PHOTOSCRIBE_LIBRARY": str(_library(tmp))}
+        (tmp / "not-a-model.pt").write_bytes(b"not a checkpoint")
+        photo = str(sorted((tmp / "photos").glob("*.jpg"))[0])
+        for command in COMMANDS:
+            argv = [a.format(tmp=tmp, photo=photo) for a in command]
+            times = []
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                subprocess.run([exe, *argv], capture_output=True, env=env)
+                times.append(time.perf_counter() - t0)
+            label = " ".join(command).replace("{tmp}/", "").replace("{photo}", "PHOTO")
+            rows.append(
+                {
+                    "command": f"photoscribe {label}",
+                    "median_s": statistics.median(times),
+                    "max_s": max(times),
+                    "imports_torch": _imports_torch(argv, env),
+                }
+            )
+    print(
+        f"- Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
+    print(f"- Date: {date.today().isoformat()}")
+    print(f"- Command: `python bench/startup.py {' '.join(sys.argv[1:])}`\n")
+    print("| command | median (s) | worst (s) | imports torch |")
+    print("| --- | ---: | ---: | :---: |")
+    for row in rows:
+        torch_mark = "yes" if row["imports_torch"] else "no"
+        print(f"| `{row['command']}` | {row['median_s']:.2f} | {row['max_s']:.2f} | {torch_mark} |")
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

