@@ -73,6 +73,12 @@ def save_checkpoint(
         "metadata": meta,
         "training": training_state,
     }
+    return _write_atomically(path, payload)
+
+
+def _write_atomically(path: Path, payload: dict[str, Any]) -> Path:
+    """``torch.save`` to a temp file in the same folder, fsync, rename: a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -255,16 +261,4 @@ def export_checkpoint(
         "metadata": {**ckpt.metadata, **(metadata or {}), "weights_dtype": "float16" if half else "float32"},
         "training": None,
     }
-    path = Path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return _write_atomically(Path(target), payload)

@@ -158,20 +158,16 @@ def fetch_page(
     (date taken, date added or name, either way round; "Recently added" by date added).
     """
     check_cancel(cancel)
-    recent = query.filter == FILTER_RECENT
     if query.has_text:
         sort = SORT_RELEVANCE
-    elif recent and query.sort not in (SORT_ADDED, SORT_ADDED_OLDEST):
+    elif query.filter == FILTER_RECENT and query.sort not in (SORT_ADDED, SORT_ADDED_OLDEST):
         sort = SORT_ADDED  # "Recently added" is about when photos came in
     else:
         sort = query.sort if query.sort in BROWSE_SORTS else SORT_TAKEN
     hits = search(
         library,
         query.text,
-        folder=query.folder,
-        uncaptioned=query.filter == FILTER_UNCAPTIONED,
-        needs_review=query.filter == FILTER_NEEDS_REVIEW,
-        added_since=_recent_since() if recent else None,
+        **_filters(query),
         sort=sort,
         limit=limit,
         offset=offset,
@@ -183,15 +179,17 @@ def fetch_page(
 
 def count_rows(library: Library, query: PhotoQuery, **_progress: Any) -> int:
     """How many photos the grid shows for ``query`` in all (runs on a worker thread)."""
-    recent = query.filter == FILTER_RECENT
-    return count_matches(
-        library,
-        query.text,
-        folder=query.folder,
-        uncaptioned=query.filter == FILTER_UNCAPTIONED,
-        needs_review=query.filter == FILTER_NEEDS_REVIEW,
-        added_since=_recent_since() if recent else None,
-    )
+    return count_matches(library, query.text, **_filters(query))
+
+
+def _filters(query: PhotoQuery) -> dict[str, Any]:
+    """The library search filters behind a grid query (the same for its pages and its count)."""
+    return {
+        "folder": query.folder,
+        "uncaptioned": query.filter == FILTER_UNCAPTIONED,
+        "needs_review": query.filter == FILTER_NEEDS_REVIEW,
+        "added_since": _recent_since() if query.filter == FILTER_RECENT else None,
+    }
 
 
 def count_label(count: int) -> str:
