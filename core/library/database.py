@@ -119,7 +119,7 @@ def _on_begin(conn: Connection) -> None:
 
 # The newest migration in migrations/versions (a test checks it against Alembic's head). A library
 # already at this revision opens without importing Alembic (a third of a second of every command).
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -221,9 +221,52 @@ def _migrate_locked(conn: Connection, head: str | None) -> bool:
                 f"the database has some library tables ({', '.join(sorted(tables & _REQUIRED_TABLES))}) "
                 "but not all, and no schema version; it is not a photoscribe library or it is damaged"
             )
+    if current is not None and current != head:
+        from alembic.script import ScriptDirectory
+
+        ScriptDirectory.from_config(cfg).get_revision(current)  # CommandError when made by a newer release
+        _back_up(conn, current)
     log.info("migrating library database from %s to %s", current or "empty", head)
     command.upgrade(cfg, "head")
     return True
+
+
+def backup_path(library_file: str | os.PathLike[str], revision: str) -> Path:
+    """Where the copy of a library file is kept before it is migrated from ``revision``."""
+    path = Path(library_file)
+    return path.with_name(f"{path.name}.before-upgrade-from-{revision}")
+
+
+def _back_up(conn: Connection, revision: str) -> None:
+    """Copy the library file (consistently, under the migration's lock) before a migration changes it.
+
+    An existing backup is kept (the first one is the one made by the old release).
+    """
+    database = conn.engine.url.database
+    if not database or database == ":memory:":
+        return
+    target = backup_path(database, revision)
+    if target.exists():
+        return
+    partial = target.with_name(target.name + ".partial")
+    try:
+        # A second connection reads the committed state: the migration's own connection holds the
+        # write lock, and SQLite refuses to back up from a connection that is writing.
+        source = sqlite3.connect(database, timeout=30)
+        dest = sqlite3.connect(partial)
+        try:
+            source.backup(dest)
+        finally:
+            dest.close()
+            source.close()
+        os.replace(partial, target)
+    except (OSError, sqlite3.Error) as exc:
+        partial.unlink(missing_ok=True)
+        raise LibraryError(
+            f"could not back up the library to {target} before upgrading it ({exc}); "
+            "free some space or check permissions, the library is unchanged"
+        ) from exc
+    log.info("backed up the library to %s before upgrading it from %s", target, revision)
 
 
 class Library:

@@ -152,12 +152,19 @@ class Caption(Base):
 
 
 class Failure(Base):
-    """A file that could not be captioned (or read); retried until ``attempts`` reaches a limit."""
+    """A file that one model could not caption (or nobody could read); retried up to a limit.
+
+    ``model`` is the id of the model that failed, or ``""`` when the failure does
+    not depend on the model (the file cannot be read): a broken model never
+    stops another model from captioning the photo.
+    """
 
     __tablename__ = "failures"
+    __table_args__ = (UniqueConstraint("path", "model"), Index("ix_failures_path", "path"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(Text, unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(200), default="", server_default="")
     photo_id: Mapped[int | None] = mapped_column(
         ForeignKey("photos.id", ondelete="CASCADE"), index=True, nullable=True
     )
