@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QPixmap, QResizeEvent, QUndoCommand, QUndoStack
+from PySide6.QtGui import QAction, QImage, QKeyEvent, QPixmap, QResizeEvent, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QStackedLayout,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -388,6 +389,7 @@ class DetailPane(QWidget):
         self._overlays: list[QPixmap] = []
         self._saved_text = ""
         self._shown_id: int | None = None  # the photo whose caption the editor holds
+        self._selection_count = 0
         self.setMinimumWidth(300)
         self._build()
 
@@ -433,6 +435,11 @@ class DetailPane(QWidget):
         column.addLayout(header_row)
         self.caption_edit = CaptionEdit()
         self.caption_edit.setPlaceholderText("Describe the photo for someone who cannot see it")
+        # A clear focus ring (the platform styles draw none on a plain-text box).
+        self.caption_edit.setStyleSheet(
+            "QPlainTextEdit { border: 1px solid palette(mid); border-radius: 3px; padding: 2px; }"
+            "QPlainTextEdit:focus { border: 2px solid palette(highlight); padding: 1px; }"
+        )
         self.caption_edit.setAccessibleName("Caption")
         self.caption_edit.setAccessibleDescription("Press Enter to save; saving marks the caption reviewed")
         self.caption_edit.submitted.connect(self.save_caption)
@@ -463,6 +470,10 @@ class DetailPane(QWidget):
             "Press Enter to use the selected alternative as the caption"
         )
         self.alternatives.setToolTip("Double-click or press Enter to use this caption")
+        # Long alternatives are elided (the full text is the item's tooltip), never scrolled sideways.
+        self.alternatives.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.alternatives.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.alternatives.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.alternatives.itemActivated.connect(self.use_alternative)
         self.alternatives_label.setBuddy(self.alternatives)
         column.addSpacing(4)
@@ -494,10 +505,70 @@ class DetailPane(QWidget):
         page_layout.addLayout(image_row)
         page_layout.addWidget(info, 1)
         self._stack.addWidget(page)
+        self._stack.addWidget(self._build_selection_page())
         self.setTabOrder(self.caption_edit, self.review_button)
         self.setTabOrder(self.review_button, self.save_button)
         self.setTabOrder(self.save_button, self.alternatives)
         self.setTabOrder(self.alternatives, self.attention)
+
+    def _build_selection_page(self) -> QWidget:
+        page = QWidget()
+        column = QVBoxLayout(page)
+        column.setContentsMargins(18, 24, 18, 18)
+        column.setSpacing(8)
+        self.selection_label = QLabel()
+        font = self.selection_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        self.selection_label.setFont(font)
+        self.selection_label.setAccessibleName("Number of selected photos")
+        hint = QLabel("These actions apply to every selected photo:")
+        hint.setWordWrap(True)
+        hint.setEnabled(False)  # secondary text
+        column.addWidget(self.selection_label)
+        column.addWidget(hint)
+        self._selection_buttons = QVBoxLayout()
+        self._selection_buttons.setSpacing(4)
+        column.addLayout(self._selection_buttons)
+        column.addStretch(1)
+        return page
+
+    def set_selection_actions(self, actions: Sequence[QAction]) -> None:
+        """The actions offered for a multi-selection, as buttons that follow each action's state."""
+        while self._selection_buttons.count():
+            item = self._selection_buttons.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        for action in actions:
+            button = QToolButton()
+            button.setDefaultAction(action)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            self._selection_buttons.addWidget(button)
+
+    @property
+    def selection_buttons(self) -> list[QToolButton]:
+        items = (self._selection_buttons.itemAt(i) for i in range(self._selection_buttons.count()))
+        return [w for item in items if isinstance(w := item.widget(), QToolButton)]
+
+    @property
+    def selection_count(self) -> int:
+        """How many photos the multi-selection page describes (0 when one photo or none is shown)."""
+        return self._selection_count
+
+    def show_selection(self, count: int) -> None:
+        """Show how many photos are selected and what can be done to all of them (``count`` > 1)."""
+        if self.has_unsaved_edit:
+            self.save_caption()
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+        self._photo_id = None
+        self._data = None
+        self._shown_id = None
+        self._selection_count = count
+        self.selection_label.setText(f"{count:,} photos selected")
+        self._stack.setCurrentIndex(2)
 
     # ------------------------------------------------------------------ showing a photo
 
@@ -516,6 +587,7 @@ class DetailPane(QWidget):
         """
         if photo_id != self._photo_id and self.has_unsaved_edit:
             self.save_caption()
+        self._selection_count = 0
         if self._job is not None:
             self._job.cancel()
             self._job = None
@@ -595,13 +667,13 @@ class DetailPane(QWidget):
                 continue
             seen.add(alt.text)
             item = QListWidgetItem(alt.text)
-            if alt.score is not None:
-                item.setToolTip(f"score {alt.score:.2f}")
+            item.setToolTip(alt.text + (f"\n(score {alt.score:.2f})" if alt.score is not None else ""))
             self.alternatives.addItem(item)
         visible = self.alternatives.count() > 0
-        rows = min(self.alternatives.count(), 4)
+        rows = min(self.alternatives.count(), 4)  # up to four rows without scrolling; more scroll
         frame = 2 * self.alternatives.frameWidth()
-        self.alternatives.setFixedHeight(max(1, rows) * self.alternatives.sizeHintForRow(0) + frame + 2)
+        row_height = max(self.alternatives.sizeHintForRow(0), self.alternatives.fontMetrics().height() + 4)
+        self.alternatives.setFixedHeight(max(1, rows) * row_height + frame + 2)
         self.alternatives.setVisible(visible)
         self.alternatives_label.setVisible(visible)
 

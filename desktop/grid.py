@@ -154,6 +154,13 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(hover)
             painter.drawRoundedRect(cell, 8, 8)
+        if state & QStyle.StateFlag.State_HasFocus:
+            # The keyboard focus ring: a second, dashed outline inside the cell, visible whether or
+            # not the focused photo is selected.
+            ring = QPen(palette.color(QPalette.ColorRole.Highlight), 2, Qt.PenStyle.DashLine)
+            painter.setPen(ring)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(cell.adjusted(3, 3, -3, -3), 6, 6)
 
         size = self.thumb_size
         box = QRect(

@@ -388,6 +388,16 @@ class MainWindow(QMainWindow):
         model.addSeparator()
         self.retrain_action = self._action(model, "&Retrain…", self.open_retrain)
 
+        self.detail.set_selection_actions(
+            [
+                self.mark_reviewed_action,
+                self.recaption_selection_action,
+                self.copy_action,
+                self.copy_caption_action,
+                self.remove_photos_action,
+            ]
+        )
+
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About Photoscribe", self.show_about)
         self._action(help_menu, "Open &data folder", lambda: self._open_path(paths.data_dir()))
@@ -398,7 +408,8 @@ class MainWindow(QMainWindow):
         self._search_timer.timeout.connect(self._apply_query)
         self.sort_combo.currentIndexChanged.connect(self._on_sort_changed)
         self.sidebar.entryActivated.connect(lambda *_: self._apply_query())
-        self.grid.currentPhotoChanged.connect(self.detail.show_photo)
+        self.grid.currentPhotoChanged.connect(self._on_current_photo)
+        self.grid.selectionModel().selectionChanged.connect(lambda *_: self._update_detail())
         self.grid.viewRequested.connect(self.open_viewer)
         self.grid.removeRequested.connect(self.remove_selected_photos)
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -819,6 +830,20 @@ class MainWindow(QMainWindow):
         self.viewer = viewer
         viewer.show()
 
+    def _on_current_photo(self, _photo_id: int | None) -> None:
+        self._update_detail(force=True)
+
+    def _update_detail(self, *, force: bool = False) -> None:
+        """One photo selected: show it; several: say how many and offer what applies to all."""
+        ids = self.grid.selected_photo_ids()
+        if len(ids) > 1:
+            if self.detail.selection_count != len(ids):
+                self.detail.show_selection(len(ids))
+            return
+        current = self.grid.current_photo_id()
+        if force or self.detail.selection_count or current != self.detail.photo_id:
+            self.detail.show_photo(current)
+
     def _grid_menu(self, pos: QPoint) -> None:
         index = self.grid.indexAt(pos)
         if not index.isValid():
@@ -840,7 +865,7 @@ class MainWindow(QMainWindow):
 
     def mark_reviewed(self) -> None:
         ids = self.grid.selected_photo_ids()
-        if len(ids) <= 1:
+        if len(ids) <= 1 and self.detail.photo_id is not None:
             self.detail.mark_reviewed()
             return
         self.runner.submit(
@@ -924,12 +949,17 @@ class MainWindow(QMainWindow):
             self.import_model_from(path)
 
     def import_model_from(self, path: str) -> None:
-        self.show_message(f"Importing {Path(path).name}…")
+        name = Path(path).name
+        self.show_message(f"Importing {name}…", 0)  # until the import ends, however long it takes
         self.runner.submit(
             Job(import_model_file, path),
-            on_finished=lambda target: self.use_model(str(target)),
-            on_failed=lambda exc, _tb: self.show_message(f"{Path(path).name} is not a usable model: {exc}"),
+            on_finished=lambda target: self._after_import(name, target),
+            on_failed=lambda exc, _tb: self.show_message(f"{name} is not a usable model: {exc}"),
         )
+
+    def _after_import(self, name: str, target: Path) -> None:
+        self.show_message(f"Imported {name}; loading it…")
+        self.use_model(str(target))
 
     def recaption_selection(self) -> None:
         """Caption the selected photos again with the active model (people's captions stay)."""

@@ -90,6 +90,12 @@ class CaptionStatus(QWidget):
         self.pause_button.setToolTip("Pause or resume captioning in the background")
         self.pause_button.toggled.connect(self._on_pause)
         self.pause_button.setVisible(False)
+        # As wide as its widest label, and last in the bar (status-bar widgets are anchored on the
+        # right): it never jumps sideways while the counts and the progress text change.
+        metrics = self.pause_button.fontMetrics()
+        padding = self.pause_button.sizeHint().width() - metrics.horizontalAdvance(self.pause_button.text())
+        widest = max(metrics.horizontalAdvance(text) for text in ("Pause", "Resume"))
+        self.pause_button.setFixedWidth(widest + padding)
         self.model_label = QLabel()
         self.model_label.setAccessibleName("Captioning model")
         self.failures_button = QToolButton()
@@ -100,12 +106,12 @@ class CaptionStatus(QWidget):
         self.counts_label = QLabel()
         self.counts_label.setAccessibleName("Library counts")
         for widget in (
-            self.scan,
-            self.caption,
-            self.pause_button,
             self.counts_label,
             self.failures_button,
             self.model_label,
+            self.scan,
+            self.caption,
+            self.pause_button,
         ):
             layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignVCenter)
 

@@ -182,6 +182,9 @@ def test_import_model_copies_it_and_makes_it_active(
     assert window.settings.value("model/active") == str(target)
     assert services.model.ready and window.status.model_label.text().startswith("Model: holiday-model-")
     assert "is ready" in window.welcome.model_text.text()
+    # The import's message ends with the import (it used to say "Importing…" for seconds after).
+    assert not window.statusBar().currentMessage().startswith("Importing")
+    assert window.statusBar().currentMessage().startswith("Imported holiday-model.pt")
 
     not_a_model = tmp_path / "notes.pt"
     not_a_model.write_text("hello")

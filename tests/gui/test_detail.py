@@ -296,3 +296,92 @@ def test_details_show_the_folder_and_a_date_for_every_photo_and_whose_words_the_
     detail.save_caption()
     qtbot.waitUntil(lambda: "written by you" in detail.attention_note.text(), timeout=3000)
     assert not detail.attention_note.isHidden()
+
+
+def test_a_multi_selection_shows_its_size_and_actions_for_all(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    window = make_window(sample.library)
+    window.show()
+    qtbot.waitExposed(window)
+    open_photo(window, sample.ids["orange"])
+    window.detail.caption_edit.setPlainText("my own words")  # an edit in progress
+    window.grid.selectAll()
+    total = window.photos.rowCount()
+    detail = window.detail
+    assert detail.selection_count == total
+    assert detail.selection_label.text() == f"{total} photos selected"
+    assert detail.selection_label.isVisible() and not detail.caption_edit.isVisible()
+    # The edit was saved, not dropped, when the selection grew.
+    qtbot.waitUntil(
+        lambda: sample.library.best_caption(sample.ids["orange"]).text == "my own words", timeout=3000
+    )
+    buttons = {b.defaultAction(): b for b in detail.selection_buttons}
+    assert set(buttons) >= {window.mark_reviewed_action, window.copy_action, window.remove_photos_action}
+    assert all(b.isVisible() for b in buttons.values())
+    for action in (window.mark_reviewed_action, window.copy_action, window.remove_photos_action):
+        assert buttons[action].isEnabled()
+    # A button follows its action: no model loaded, so re-captioning is offered but disabled.
+    assert (
+        buttons[window.recaption_selection_action].isEnabled()
+        == window.recaption_selection_action.isEnabled()
+    )
+    qtbot.mouseClick(buttons[window.mark_reviewed_action], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: sample.library.stats().needs_review == 0, timeout=3000)
+    # Back to one photo: its details again.
+    window.grid.select_row(1)
+    window.grid.selectionModel().select(
+        window.grid.currentIndex(), window.grid.selectionModel().SelectionFlag.ClearAndSelect
+    )
+    qtbot.waitUntil(lambda: detail.data is not None, timeout=3000)
+    assert detail.selection_count == 0 and detail.caption_edit.isVisible()
+    assert detail.photo_id == window.grid.model().index(1, 0).data(PhotoRoles.PhotoId)
+
+
+def test_alternatives_are_tall_enough_and_never_scroll_sideways(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    window = make_window(sample.library)
+    window.resize(820, 600)
+    window.show()
+    qtbot.waitExposed(window)
+    open_photo(window, sample.ids["harbour"])
+    alternatives = window.detail.alternatives
+    qtbot.waitUntil(lambda: alternatives.isVisible(), timeout=3000)
+    assert alternatives.count() == 2
+    assert not alternatives.horizontalScrollBar().isVisible()
+    assert not alternatives.verticalScrollBar().isVisible()
+    for row in range(alternatives.count()):  # every row fully inside the box
+        rect = alternatives.visualItemRect(alternatives.item(row))
+        assert alternatives.viewport().rect().contains(rect), (row, rect)
+        assert alternatives.item(row).text() in alternatives.item(row).toolTip()
+
+
+def test_the_caption_box_shows_when_it_has_the_focus(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    window = make_window(sample.library)
+    window.show()
+    window.activateWindow()
+    qtbot.waitExposed(window)
+    open_photo(window, sample.ids["orange"])
+    edit = window.detail.caption_edit
+    window.grid.setFocus()
+    qtbot.waitUntil(lambda: window.grid.hasFocus(), timeout=3000)
+    unfocused = edit.grab().toImage()
+    edit.setFocus()
+    qtbot.waitUntil(lambda: edit.hasFocus(), timeout=3000)
+    focused = edit.grab().toImage()
+    highlight = edit.palette().color(edit.palette().ColorRole.Highlight)
+
+    def border_matches(image: Any) -> int:
+        y = image.height() // 2
+        return sum(
+            abs(image.pixelColor(x, y).red() - highlight.red())
+            + abs(image.pixelColor(x, y).green() - highlight.green())
+            + abs(image.pixelColor(x, y).blue() - highlight.blue())
+            < 40
+            for x in (0, 1, image.width() - 2, image.width() - 1)
+        )
+
+    assert border_matches(focused) >= 2 and border_matches(unfocused) == 0

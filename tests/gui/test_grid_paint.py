@@ -75,3 +75,46 @@ def test_a_long_highlighted_snippet_is_elided_into_its_lines_without_overlap(qtb
         shown = layout.text()
         assert sum(line.textLength() for line in lines) == len(shown)  # all laid-out text is in a line
         assert shown.endswith("…") and all(line.naturalTextWidth() <= width + 1 for line in lines)
+
+
+def test_the_focused_photo_has_a_visible_focus_ring(qtbot: Any) -> None:
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QStyle
+
+    delegate = PhotoDelegate(thumb_size=200)
+    model = QStandardItemModel()
+    item = QStandardItem("a lake")
+    item.setData("a lake", PhotoRoles.Caption)
+    model.appendRow(item)
+
+    def render(state: QStyle.StateFlag) -> QImage:
+        option = QStyleOptionViewItem()
+        size = delegate.cell_size(option.font)
+        option.rect = QRect(0, 0, size.width(), size.height())
+        option.state = state
+        option.palette.setColor(QPalette.ColorRole.Highlight, QColor(255, 0, 255))
+        canvas = QImage(size, QImage.Format.Format_RGB32)
+        canvas.fill(QColor("white"))
+        painter = QPainter(canvas)
+        delegate.paint(painter, option, model.index(0, 0))
+        painter.end()
+        return canvas
+
+    def ring_pixels(image: QImage) -> int:
+        magenta = QColor(255, 0, 255)
+        return sum(
+            _near(image.pixelColor(x, y), magenta)
+            for y in range(0, image.height(), 2)
+            for x in range(0, image.width(), 2)
+        )
+
+    plain = render(QStyle.StateFlag.State_Enabled)
+    focused = render(QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_HasFocus)
+    assert ring_pixels(plain) == 0
+    assert ring_pixels(focused) > 100  # an outline around the tile, not a dot
+    # Focused and selected: still distinguishable from merely selected.
+    selected = render(QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Selected)
+    both = render(
+        QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Selected | QStyle.StateFlag.State_HasFocus
+    )
+    assert both != selected

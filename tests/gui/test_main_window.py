@@ -401,3 +401,35 @@ def test_export_and_retrain_open_as_windows(qtbot: Any, make_window: MakeWindow,
     assert opened == {ExportDialog, RetrainDialog}
     for dialog in window._dialogs:
         dialog.close()
+
+
+def test_the_pause_button_stays_put_while_progress_and_counts_change(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    from photoscribe.core.library import LibraryStats
+
+    window = make_window(sample.library)
+    window.show()
+    qtbot.waitExposed(window)
+    status = window.status
+    status.set_captioning_available(True)
+    positions = set()
+    texts = [(1, 10, 0.5, None, 9), (123, 45_678, 12.3, 4000.0, 45_555), (45_000, 45_678, 3.0, 200.0, 678)]
+    for done, total, rate, eta, left in texts:
+        status.set_caption_progress(Progress("caption", done, total, rate=rate, eta_s=eta))
+        status.set_stats(
+            LibraryStats(
+                photos=45_678,
+                captioned=45_678 - left,
+                uncaptioned=left,
+                needs_review=done,
+                failures=done % 3,
+                missing=0,
+                folders=1,
+            )
+        )
+        status.set_paused(done % 2 == 0)
+        QApplication.processEvents()
+        positions.add(status.pause_button.mapTo(window, status.pause_button.rect().topRight()).x())
+    assert len(positions) == 1, positions
+    assert status.pause_button.text() in {"Pause", "Resume"}
