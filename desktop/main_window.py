@@ -1024,7 +1024,7 @@ class MainWindow(QMainWindow):
         except ImportError as exc:
             self.show_message(f"Training is not available in this build ({exc}).")
             return
-        dialog = RetrainDialog(self, self.runner, self.settings)
+        dialog = RetrainDialog(self, self.runner, self.settings, library=self.library)
         dialog.modelReady.connect(self.use_model)
         self._keep(dialog).show()
 

@@ -45,12 +45,14 @@ from photoscribe.core.encoder import BACKBONES, LITE0, TINY
 from photoscribe.core.encoder_files import ENV_VAR as WEIGHTS_ENV
 from photoscribe.core.encoder_files import hub_cache_path, weights_url
 from photoscribe.core.errors import AssetMissingError, PhotoscribeError
-from photoscribe.core.paths import models_dir, set_active_model
+from photoscribe.core.library import Library
+from photoscribe.core.paths import data_dir, models_dir, set_active_model
 from photoscribe.core.progress import Progress
 from photoscribe.core.weights import download_encoder_weights, find_encoder_weights
 from photoscribe.desktop.plot import MetricPlot
 from photoscribe.desktop.workers import Job, JobRunner
 from photoscribe.training.datasets import CaptionCorpus, load_corpus
+from photoscribe.training.library_data import LibraryDatasetReport, export_library_dataset
 from photoscribe.training.train import TrainConfig, TrainResult, train
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,17 @@ def missing_weights_text(name: str, exc: AssetMissingError) -> str:
     )
 
 
+def default_image_size(encoder: str) -> int:
+    """The input size an encoder is made for: ImageNet encoders 224 px; the from-scratch one 128 px
+    (the size of the synthetic data set, and four times less work per image on a CPU)."""
+    return 128 if encoder == TINY else 224
+
+
+def library_dataset_dir() -> Path:
+    """Where the library's reviewed captions are written as a data set for the retrain dialog."""
+    return data_dir() / "library-dataset"
+
+
 def default_run_dir() -> Path:
     return models_dir() / f"run-{datetime.now():%Y%m%d-%H%M%S}"
 
@@ -143,8 +156,10 @@ class RetrainDialog(QDialog):
         runner: JobRunner | None = None,
         settings: QSettings | None = None,
         advanced_overrides: dict[str, Any] | None = None,
+        library: Library | None = None,
     ) -> None:
         super().__init__(parent)
+        self.library = library
         self.setWindowTitle("Retrain the captioning model")
         self.setAccessibleName("Retrain the captioning model")
         self.runner = runner if runner is not None else JobRunner(parent=self)
@@ -159,6 +174,9 @@ class RetrainDialog(QDialog):
         self._train_job: Job | None = None
         self._weights_ok = True
         self._download_job: Job | None = None
+        self._library_job: Job | None = None
+        self._library_note = ""
+        self._size_default = default_image_size(LITE0)
         self._default_out = default_run_dir()
         self._run_started = 0.0
         self._run_start_epochs = 0
@@ -193,8 +211,18 @@ class RetrainDialog(QDialog):
         self.data_edit.setToolTip("Flickr8k / Flickr30k, COCO or Karpathy-split folder")
         self.data_edit.editingFinished.connect(self.load_data)
         self.data_browse = self._button("Browse…", "Choose the data set folder", self._browse_data)
+        self.library_button = self._button(
+            "From my &library",
+            "Train on the captions you wrote or reviewed in the library",
+            self.use_library_captions,
+        )
+        self.library_button.setToolTip(
+            "Use every photo whose caption you wrote or marked reviewed (the photos stay where they are)"
+        )
+        self.library_button.setVisible(self.library is not None)
         row.addWidget(self.data_edit, 1)
         row.addWidget(self.data_browse)
+        row.addWidget(self.library_button)
         data.addLayout(row)
         self.summary_label = self._wrapping_label("Choose a folder to see what it contains.")
         self.summary_label.setAccessibleName("Data set summary")
@@ -438,6 +466,36 @@ class RetrainDialog(QDialog):
             )
         self._update_controls()
 
+    def use_library_captions(self) -> None:
+        """Write the library's reviewed captions as a data set (in the background) and select it."""
+        if self.library is None or self._library_job is not None:
+            return
+        out = library_dataset_dir()
+        self._show_message(self.summary_label, "Collecting the captions you wrote or reviewed…")
+        job = Job(export_library_dataset, self.library, out, progress=False)
+        self._library_job = job
+        self.runner.submit(
+            job,
+            on_finished=lambda report: self._library_exported(job, report),
+            on_failed=lambda exc, _tb: self._library_failed(job, exc),
+        )
+        self._update_controls()
+
+    def _library_exported(self, job: Job, report: LibraryDatasetReport) -> None:
+        if job is not self._library_job:
+            return
+        self._library_job = None
+        self.data_edit.setText(str(report.path.parent))
+        self.load_data()
+        self._library_note = report.summary()
+
+    def _library_failed(self, job: Job, exc: BaseException) -> None:
+        if job is not self._library_job:
+            return
+        self._library_job = None
+        self._show_message(self.summary_label, _describe(exc), error=True)
+        self._update_controls()
+
     def _corpus_loaded(self, job: Job, corpus: CaptionCorpus) -> None:
         if job is not self._corpus_job:
             return  # a newer folder was chosen meanwhile
@@ -451,7 +509,8 @@ class RetrainDialog(QDialog):
             )
         else:
             self.corpus = corpus
-            self._show_message(self.summary_label, summary)
+            note = self._library_note if corpus.name == "library" else ""
+            self._show_message(self.summary_label, f"{note}\n{summary}" if note else summary)
         self._update_controls()
 
     def _corpus_failed(self, job: Job, exc: BaseException) -> None:
@@ -463,6 +522,10 @@ class RetrainDialog(QDialog):
 
     def _on_encoder_changed(self) -> None:
         name = self.encoder
+        # Follow the encoder's natural input size unless the user chose another size.
+        if self.image_size_spin.value() == self._size_default:
+            self.image_size_spin.setValue(default_image_size(name))
+        self._size_default = default_image_size(name)
         if name == TINY:
             self._weights_ok = True
             self._show_message(self.weights_label, "Trains a small encoder from scratch: no download needed.")
@@ -664,8 +727,8 @@ class RetrainDialog(QDialog):
             p.done,
             {k: x[k] for k in ("train_loss", "val_loss", "CIDEr", "BLEU-4") if k in x},
         )
-        star = "  ★ best so far" if x.get("improved") else ""
-        self.samples_list.addItem(f"{p.done}: {p.message}{star}")
+        best = "   (best so far)" if x.get("improved") else ""
+        self.samples_list.addItem(f"Epoch {p.done}: “{p.message}”{best}")
         self.samples_list.scrollToBottom()
         self._set_overall(p.done * 100, self.config.epochs, self._overall_eta(p.done))
 
@@ -790,6 +853,7 @@ class RetrainDialog(QDialog):
             and bool(self.out_edit.text().strip())
         )
         self.start_button.setEnabled(ready and not busy)
+        self.library_button.setEnabled(self._library_job is None and not busy)
         self.cancel_button.setEnabled(self.state is State.RUNNING)
         can_resume = self.state in (State.CANCELLED, State.FAILED) and self.config is not None
         self.resume_button.setVisible(can_resume)

@@ -64,6 +64,19 @@ def _register_data(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument("--min-freq", type=_positive_int, default=5, help="vocabulary word threshold")
     inspect.set_defaults(func=_data_inspect)
 
+    from_library = commands.add_parser(
+        "from-library",
+        help="write the library's reviewed captions as a data set to train on",
+        description=(
+            "Write every photo with a caption you wrote or marked reviewed into OUT/dataset_library.json "
+            "(Karpathy format, photos referenced in place, a stable 90/10 train/val split), ready for "
+            "'photoscribe train --data OUT'."
+        ),
+    )
+    from_library.add_argument("out", type=Path, help="folder for dataset_library.json")
+    from_library.add_argument("--db", type=Path, help="library file (default: the app's library)")
+    from_library.set_defaults(func=_data_from_library)
+
 
 def _data_synth(args: argparse.Namespace) -> int:
     from photoscribe.training.synth import generate_shapes
@@ -81,6 +94,22 @@ def _data_synth(args: argparse.Namespace) -> int:
     except (PhotoscribeError, ValueError) as err:
         return _fail(err)
     print(f"Wrote {args.images} images with 5 captions each to {out}")
+    return 0
+
+
+def _data_from_library(args: argparse.Namespace) -> int:
+    from photoscribe.core.library.cli import open_library
+    from photoscribe.training.library_data import export_library_dataset
+
+    try:
+        library = open_library(args)
+        try:
+            report = export_library_dataset(library, args.out)
+        finally:
+            library.close()
+    except (PhotoscribeError, OSError) as err:
+        return _fail(err)
+    print(f"Wrote {report.summary()}")
     return 0
 
 

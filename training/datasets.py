@@ -39,7 +39,12 @@ FORMATS = {
     "flickr30k": "Flickr30k caption table",
     "flickr8k": "Flickr8k caption table",
 }
-KARPATHY_FILES = ("dataset_flickr30k.json", "dataset_flickr8k.json", "dataset_coco.json")
+KARPATHY_FILES = (
+    "dataset_flickr30k.json",
+    "dataset_flickr8k.json",
+    "dataset_coco.json",
+    "dataset_library.json",  # the photo library's reviewed captions (training/library_data.py)
+)
 # Caption files in order of preference, with the data set each one belongs to.
 _TABLE_FILES = (
     ("results.csv", "flickr30k"),
@@ -186,7 +191,9 @@ def _find_layout(root: Path) -> _Layout:
     for name, dataset in _TABLE_FILES:
         for d in dirs:
             if (d / name).is_file():
-                return _Layout(dataset, dataset, (d / name,))
+                # `photoscribe data synth` writes the Flickr30k layout plus shapes.json: name it for what it is.
+                shown = "synthetic shapes" if (d / "shapes.json").is_file() else dataset
+                return _Layout(dataset, shown, (d / name,))
     looked_for = [
         f"{' / '.join(KARPATHY_FILES)} (Karpathy splits)",
         "annotations/captions_*.json (COCO)",

@@ -82,6 +82,68 @@ def test_summary_appears_before_start_is_enabled(qtbot, dialog: RetrainDialog, s
     assert dialog.summary_label.styleSheet() == ""
 
 
+def test_a_synthetic_set_is_named_for_what_it_is(qtbot, dialog: RetrainDialog, shapes: Path) -> None:
+    choose_folder(qtbot, dialog, shapes)
+    qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=30_000)
+    summary = dialog.summary_label.text()
+    assert summary.startswith("Data set synthetic shapes in "), summary
+    assert "flickr30k in" not in summary
+
+
+def test_image_size_follows_the_encoder_unless_the_user_chose_one(qtbot, dialog: RetrainDialog) -> None:
+    assert dialog.encoder == "efficientnet-lite0" and dialog.image_size_spin.value() == 224
+    dialog.encoder_combo.setCurrentIndex(dialog.encoder_combo.findData("tinyresnet"))
+    assert dialog.image_size_spin.value() == 128  # the from-scratch encoder's size: CPU-friendly
+    dialog.encoder_combo.setCurrentIndex(dialog.encoder_combo.findData("efficientnet-lite0"))
+    assert dialog.image_size_spin.value() == 224
+    dialog.image_size_spin.setValue(288)  # the user's choice stays
+    dialog.encoder_combo.setCurrentIndex(dialog.encoder_combo.findData("tinyresnet"))
+    assert dialog.image_size_spin.value() == 288
+
+
+def test_train_on_the_librarys_reviewed_captions(
+    qtbot, settings: QSettings, shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from photoscribe.core.library import Library
+
+    library = Library.open(tmp_path / "library.sqlite3")
+    truth = json.loads((shapes / "shapes.json").read_text())["images"]
+    for i, image in enumerate(truth[:24]):
+        path = shapes / image["file"]
+        photo = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime)
+        if i < 20:  # 4 photos without a caption a person gave: left out
+            library.set_user_caption(photo.id, image["captions"][0])
+    pool = QThreadPool()
+    dlg = RetrainDialog(runner=JobRunner(pool), settings=settings, advanced_overrides=TINY, library=library)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    try:
+        assert dlg.library_button.isVisible()
+        qtbot.mouseClick(dlg.library_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dlg.start_button.isEnabled(), timeout=30_000)
+        summary = dlg.summary_label.text()
+        assert summary.startswith("20 photos with a caption you wrote or reviewed"), summary
+        assert "review more captions first" in summary  # honest about 20 photos being few
+        assert "Data set library in " in summary
+        assert dlg.corpus is not None and len(dlg.corpus.records) == 20
+        dlg.encoder_combo.setCurrentIndex(dlg.encoder_combo.findData("tinyresnet"))
+        dlg.epochs_spin.setValue(1)
+        dlg.batch_spin.setValue(8)
+        dlg.image_size_spin.setValue(64)
+        qtbot.mouseClick(dlg.start_button, Qt.MouseButton.LeftButton)
+        wait_for(qtbot, dlg, State.FINISHED, State.FAILED)
+        assert dlg.state is State.FINISHED, dlg.error_label.text()
+        assert dlg.result is not None and dlg.result.best_checkpoint.is_file()
+    finally:
+        monkeypatch.setattr(dlg, "confirm_stop", lambda: True)
+        dlg.runner.cancel_all()
+        assert pool.waitForDone(60_000)
+        library.close()
+
+
 def test_unknown_layout_is_shown_inline_in_red(qtbot, dialog: RetrainDialog, tmp_path: Path) -> None:
     empty = tmp_path / "not-a-dataset"
     empty.mkdir()
@@ -166,7 +228,8 @@ def test_train_one_epoch_and_use_the_model(
     assert {k for k, _ in dialog.plot.values("CIDEr")} == {1}
     assert dialog.samples_list.count() == 1
     first = dialog.samples_list.item(0).text()
-    assert first.startswith("1: ") and first[3:].strip()  # epoch number, then the decoded caption
+    # The epoch, then the decoded caption in quotes (a marker never reads as part of the caption).
+    assert re.fullmatch(r"Epoch 1: “[a-z ]+”(   \(best so far\))?", first), first
     assert "CIDEr" in dialog.results_label.text() and "BLEU-4" in dialog.results_label.text()
     assert dialog.stage_label.text() == "Finished: 1 epoch."
 
@@ -241,7 +304,7 @@ def test_cancel_right_after_start_then_resume(qtbot, dialog: RetrainDialog, shap
     assert dialog.result.run_dir == out_dir
     assert [h.epoch for h in dialog.result.history] == [1, 2]  # epoch 1 came from the checkpoint
     assert dialog.plot.epochs() == [1, 2]
-    assert [dialog.samples_list.item(i).text()[:3] for i in range(2)] == ["1: ", "2: "]
+    assert [dialog.samples_list.item(i).text()[:9] for i in range(2)] == ["Epoch 1: ", "Epoch 2: "]
 
 
 def test_esc_while_training_asks_and_closes_once_stopped(
