@@ -79,3 +79,30 @@ def test_run_app_shows_the_window_and_exits_cleanly(
     assert sys.excepthook is previous_hook  # uninstalled again
     assert (tmp_path / "library.sqlite3").is_file()
     assert any((tmp_path / "config").rglob("*")), "settings were written where QSettings was pointed"
+
+
+@pytest.mark.bundled_model
+def test_a_real_launch_shows_the_window_before_the_model_is_ready(tmp_path: Path) -> None:
+    """``photoscribe gui`` as a user starts it (a fresh process, the bundled model): the window is
+    painted first and the model finishes loading after it, in the background."""
+    import json
+    import os
+    import time
+
+    probe = tmp_path / "probe.jsonl"
+    env = {
+        **os.environ,
+        "PHOTOSCRIBE_HOME": str(tmp_path / "home"),
+        "QT_QPA_PLATFORM": "offscreen",
+        desktop_app.STARTUP_PROBE_ENV: str(probe),
+    }
+    start = time.time()
+    done = subprocess.run(
+        [sys.executable, "-m", "photoscribe.desktop.cli", "gui"], env=env, capture_output=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    events = [json.loads(line) for line in probe.read_text().splitlines()]
+    assert [e["event"] for e in events] == ["window", "model"]
+    window, model = events
+    assert model["ready"] is True
+    assert start < window["time"] <= model["time"]
