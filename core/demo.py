@@ -86,7 +86,8 @@ def demo_searches(
     library_path: Path, queries: tuple[str, ...] = DEMO_QUERIES, top: int = 3
 ) -> list[tuple[str, list[str]]]:
     """The top results (file name: caption) for a few searches in the demo library."""
-    from photoscribe.core.library import Library, search
+    from photoscribe.core.library import Library
+    from photoscribe.core.library.search import search
 
     out = []
     with Library.open(library_path) as library:

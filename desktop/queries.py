@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from photoscribe.core.library import Library, SearchHit, search
+from photoscribe.core.library import Library, SearchHit
 from photoscribe.core.library.export import split_alt_text
 from photoscribe.core.library.schema import utcnow
-from photoscribe.core.library.search import count_matches
+from photoscribe.core.library.search import count_matches, search
 from photoscribe.core.progress import check_cancel
 
 PAGE_SIZE = 500

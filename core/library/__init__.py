@@ -12,6 +12,8 @@ from typing import Any
 
 # Names are imported from their modules on first use, so that importing a submodule (the CLI's
 # argument parser, the scanner) does not pull in SQLAlchemy and Alembic before they are needed.
+# The functions search() and similar() are imported from their modules (.search, .similar): a name
+# shared with a submodule would resolve to the module once that submodule has been imported.
 _WHERE = {
     "Library": "database",
     "default_library_path": "database",
@@ -26,8 +28,6 @@ _WHERE = {
     "PhotoInfo": "records",
     "SearchHit": "records",
     "build_match_query": "search",
-    "search": "search",
-    "similar": "similar",
 }
 
 
@@ -54,6 +54,4 @@ __all__ = [
     "default_library_path",
     "migrate",
     "open_engine",
-    "search",
-    "similar",
 ]

@@ -22,8 +22,8 @@ from PySide6.QtCore import QSettings, Qt, QThreadPool
 from PySide6.QtWidgets import QApplication
 
 from photoscribe.core import paths
-from photoscribe.core.library import Library, search
-from photoscribe.core.library.search import STOPWORDS
+from photoscribe.core.library import Library
+from photoscribe.core.library.search import STOPWORDS, search
 from photoscribe.desktop.app import create_window
 from photoscribe.desktop.export_dialog import ExportDialog
 from photoscribe.desktop.main_window import MainWindow

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import text
 
 from photoscribe.core.errors import LibraryError
-from photoscribe.core.library import Library, search
+from photoscribe.core.library import Library
 from photoscribe.core.library.records import PhotoInfo
+from photoscribe.core.library.search import search
 
 MODEL = "sat-resnet50-v1"
 OTHER = "sat-resnet50-v2"
