@@ -18,31 +18,22 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import Library
+from photoscribe.desktop import settings as options
 from photoscribe.desktop.errors import install_excepthook, setup_logging
 from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.workers import JobRunner
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "photoscribe"
-ORGANISATION = "photoscribe"
-ICON_NAMES = ("photoscribe.svg", "photoscribe.png", "icon.svg", "icon.png")
+ICON_FILE = "photoscribe.svg"  # in photoscribe.resources, beside the Linux menu entry photoscribe.desktop
 # bench/window.py sets this to a file: the app appends when its window is up and when the model is
 # ready (wall-clock seconds), then quits. Nothing else reads it.
 STARTUP_PROBE_ENV = "PHOTOSCRIBE_STARTUP_PROBE"
 
 
-def app_icon() -> QIcon | None:
-    """The window icon from ``photoscribe.resources``, if the package ships one."""
-    try:
-        folder = resources.files("photoscribe.resources")
-    except ModuleNotFoundError:
-        return None
-    for name in ICON_NAMES:
-        candidate = folder / name
-        if candidate.is_file():
-            return QIcon(str(candidate))
-    return None
+def app_icon() -> QIcon:
+    """The application icon shipped in ``photoscribe.resources``."""
+    return QIcon(str(resources.files("photoscribe.resources") / ICON_FILE))
 
 
 def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
@@ -51,12 +42,10 @@ def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
     if app is None:
         app = QApplication(list(argv) if argv is not None else sys.argv[:1])
     assert isinstance(app, QApplication)
-    app.setApplicationName(APP_NAME)
-    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(options.APP_NAME)
+    app.setOrganizationName(options.ORGANISATION)
     app.setApplicationDisplayName("Photoscribe")
-    icon = app_icon()
-    if icon is not None:
-        app.setWindowIcon(icon)
+    app.setWindowIcon(app_icon())
     return app
 
 
@@ -71,7 +60,7 @@ def create_window(
     window = MainWindow(
         library,
         runner=runner if runner is not None else JobRunner(QThreadPool.globalInstance()),
-        settings=settings if settings is not None else QSettings(ORGANISATION, APP_NAME),
+        settings=settings if settings is not None else options.open_store(),
     )
     window.start(model)
     return window

@@ -126,6 +126,7 @@ class BackgroundServices(QObject):
         self._load_job = job
         self.runner.submit(
             job,
+            receiver=self,
             on_finished=lambda captioner: self._on_model_loaded(job, path, captioner),
             on_failed=lambda exc, _tb: self._on_model_failed(job, path, exc),
         )

@@ -537,8 +537,9 @@ class DetailPane(QWidget):
         """The actions offered for a multi-selection, as buttons that follow each action's state."""
         while self._selection_buttons.count():
             item = self._selection_buttons.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         for action in actions:
             button = QToolButton()
             button.setDefaultAction(action)
@@ -549,7 +550,7 @@ class DetailPane(QWidget):
     @property
     def selection_buttons(self) -> list[QToolButton]:
         items = (self._selection_buttons.itemAt(i) for i in range(self._selection_buttons.count()))
-        return [w for item in items if isinstance(w := item.widget(), QToolButton)]
+        return [w for item in items if item is not None and isinstance(w := item.widget(), QToolButton)]
 
     @property
     def selection_count(self) -> int:
@@ -600,6 +601,7 @@ class DetailPane(QWidget):
         self._job = job
         self.runner.submit(
             job,
+            receiver=self,
             on_finished=lambda data: self._on_loaded(job, data),
             on_failed=lambda exc, _tb: self._on_load_failed(job, exc),
         )
@@ -613,7 +615,7 @@ class DetailPane(QWidget):
             self.failed.emit(f"The photo could not be shown: {exc}")
 
     def _on_loaded(self, job: Job, data: DetailData | None) -> None:
-        if job is not self._job or job.cancel_event.is_set():
+        if job.cancel_event.is_set() or job is not self._job:
             return
         self._job = None
         if data is None:
@@ -765,6 +767,7 @@ class DetailPane(QWidget):
         if photo_id == self._photo_id:
             self.runner.submit(
                 Job(self.library.captions, photo_id, progress=False),
+                receiver=self,
                 on_finished=lambda captions: self._on_captions(photo_id, captions),
             )
 

@@ -26,6 +26,7 @@ from photoscribe.core import paths
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import FailureInfo, Library
 from photoscribe.core.paths import models_dir
+from photoscribe.desktop import settings as options
 from photoscribe.desktop.workers import Job, JobRunner
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -69,7 +70,9 @@ class FailuresDialog(QDialog):
         self._failures: list[FailureInfo] = []
 
     def reload(self) -> None:
-        self.runner.submit(Job(self.library.list_failures, progress=False), on_finished=self._fill)
+        self.runner.submit(
+            Job(self.library.list_failures, progress=False), receiver=self, on_finished=self._fill
+        )
 
     def _fill(self, failures: list[FailureInfo]) -> None:
         self._failures = failures
@@ -95,8 +98,13 @@ class FailuresDialog(QDialog):
     def _retry(self) -> None:
         self.runner.submit(
             Job(self.library.reset_failures, progress=False),
-            on_finished=lambda _n: (self.retryRequested.emit(), self.reload()),
+            receiver=self,
+            on_finished=self._after_retry,
         )
+
+    def _after_retry(self, _reset: int) -> None:
+        self.retryRequested.emit()
+        self.reload()
 
 
 def find_models(extra: str | None = None) -> list[Path]:
@@ -179,7 +187,7 @@ class ModelDialog(QDialog):
         self.device_combo.setToolTip("auto: CUDA if there is a GPU, then Apple MPS, else the CPU")
         form.addRow("&Device:", self.device_combo)
         self.beam_spin = QSpinBox()
-        self.beam_spin.setRange(1, 10)
+        self.beam_spin.setRange(options.BEAM_SIZE.minimum, options.BEAM_SIZE.maximum)
         self.beam_spin.setValue(beam_size)
         self.beam_spin.setAccessibleName("Beam size")
         self.beam_spin.setToolTip("Larger beams give slightly better captions, more slowly")

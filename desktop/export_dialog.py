@@ -302,6 +302,7 @@ class ExportDialog(QDialog):
         self._update_controls()
         self.runner.submit(
             job,
+            receiver=self,
             on_progress=lambda p: self._on_progress(job, p),
             on_finished=lambda summary: self._on_finished(job, fmt, reviewed_only, summary),
             on_failed=lambda exc, tb: self._on_failed(job, exc),

@@ -288,7 +288,7 @@ class PhotoGrid(QListView):
 
     # ------------------------------------------------------------------ selection
 
-    def setModel(self, model) -> None:  # type: ignore[override]
+    def setModel(self, model) -> None:
         super().setModel(model)
         if model is not None:
             self.selectionModel().currentChanged.connect(self._on_current)

@@ -48,10 +48,11 @@ from photoscribe.core.library import FolderInfo, Library, LibraryStats
 from photoscribe.core.library.scanner import ScanReport, add_folder, rescan_all
 from photoscribe.core.library.watcher import ChangeSummary
 from photoscribe.core.progress import Progress
-from photoscribe.desktop.background import DEFAULT_BEAM, DEFAULT_DEVICE, BackgroundServices, ModelState
+from photoscribe.desktop import settings as options
+from photoscribe.desktop.background import BackgroundServices, ModelState
 from photoscribe.desktop.detail import DetailPane
 from photoscribe.desktop.dialogs import FailuresDialog, ModelDialog
-from photoscribe.desktop.grid import DEFAULT_THUMB, PhotoGrid
+from photoscribe.desktop.grid import PhotoGrid
 from photoscribe.desktop.models import FolderListModel, PhotoListModel
 from photoscribe.desktop.queries import (
     BROWSE_SORTS,
@@ -191,7 +192,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.library = library
         self.runner = runner if runner is not None else JobRunner(QThreadPool.globalInstance(), self)
-        self.settings = settings if settings is not None else QSettings("photoscribe", "photoscribe")
+        self.settings = settings if settings is not None else options.open_store()
         self.services = services if services is not None else BackgroundServices(library, self.runner, self)
         self.thumbnails = thumbnails if thumbnails is not None else ThumbnailLoader(parent=self)
         self.add_folder_fn = add_folder_fn if add_folder_fn is not None else add_folder
@@ -330,7 +331,9 @@ class MainWindow(QMainWindow):
         self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
         self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        self.redo_action.setShortcuts(
+            [QKeySequence("Ctrl+Shift+Z"), QKeySequence(QKeySequence.StandardKey.Redo)]
+        )
         for action in (self.undo_action, self.redo_action):
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             edit.addAction(action)
@@ -444,50 +447,43 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self) -> None:
         s = self.settings
-        geometry = s.value("window/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        state = s.value("window/state")
-        if state is not None:
-            self.restoreState(state)
-        splitter = s.value("window/splitter")
-        if splitter is not None:
-            self.splitter.restoreState(splitter)
-        self.grid.set_thumbnail_size(int(s.value("view/thumbnailSize", DEFAULT_THUMB)))
-        show_sidebar = s.value("view/showSidebar", True, type=bool)
-        show_detail = s.value("view/showDetail", True, type=bool)
+        self.restoreGeometry(options.WINDOW_GEOMETRY.read(s))
+        self.restoreState(options.WINDOW_STATE.read(s))
+        self.splitter.restoreState(options.WINDOW_SPLITTER.read(s))
+        self.grid.set_thumbnail_size(options.THUMBNAIL_SIZE.read(s))
+        show_sidebar = options.SHOW_SIDEBAR.read(s)
+        show_detail = options.SHOW_DETAIL.read(s)
         self.show_sidebar_action.setChecked(show_sidebar)
         self.show_detail_action.setChecked(show_detail)
         self.sidebar.setVisible(show_sidebar)
         self.detail.setVisible(show_detail)
-        sort = s.value("view/sort", SORT_TAKEN)
-        if sort in BROWSE_SORTS:
-            self._last_date_sort = sort
-            self._select_sort(sort)
+        sort = options.SORT.read(s)
+        self._last_date_sort = sort
+        self._select_sort(sort)
 
     def save_settings(self) -> None:
         s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        s.setValue("window/splitter", self.splitter.saveState())
-        s.setValue("view/thumbnailSize", self.grid.thumbnail_size)
-        s.setValue("view/showSidebar", self.show_sidebar_action.isChecked())
-        s.setValue("view/showDetail", self.show_detail_action.isChecked())
-        s.setValue("view/sort", self._last_date_sort)
+        options.WINDOW_GEOMETRY.write(s, self.saveGeometry())
+        options.WINDOW_STATE.write(s, self.saveState())
+        options.WINDOW_SPLITTER.write(s, self.splitter.saveState())
+        options.THUMBNAIL_SIZE.write(s, self.grid.thumbnail_size)
+        options.SHOW_SIDEBAR.write(s, self.show_sidebar_action.isChecked())
+        options.SHOW_DETAIL.write(s, self.show_detail_action.isChecked())
+        options.SORT.write(s, self._last_date_sort)
         s.sync()
 
     @property
     def device(self) -> str:
-        return str(self.settings.value("model/device", DEFAULT_DEVICE))
+        return options.DEVICE.read(self.settings)
 
     @property
     def beam_size(self) -> int:
-        return int(self.settings.value("model/beamSize", DEFAULT_BEAM))
+        return options.BEAM_SIZE.read(self.settings)
 
     def active_model(self) -> str | None:
         """The model to use: the one chosen here last, else ``core``'s active model (shared with the CLI)."""
-        chosen = self.settings.value("model/active")
-        if isinstance(chosen, str) and chosen and Path(chosen).is_file():
+        chosen = options.ACTIVE_MODEL.read(self.settings)
+        if chosen and Path(chosen).is_file():
             return chosen
         fallback = paths.active_model_path()
         return str(fallback) if fallback is not None else None
@@ -502,6 +498,7 @@ class MainWindow(QMainWindow):
         if folders:
             self.runner.submit(
                 Job(rescan_all, self.library),
+                receiver=self,
                 on_finished=self._after_startup_scan,
                 on_failed=lambda exc, _tb: self.show_message(f"Checking the folders failed: {exc}"),
             )
@@ -647,6 +644,7 @@ class MainWindow(QMainWindow):
         self._count_query = query
         self.runner.submit(
             Job(count_rows, self.library, query),
+            receiver=self,
             on_finished=lambda n, q=query: self._show_count(q, n),
             on_failed=lambda _exc, _tb: self.count_label.setText(""),
         )
@@ -675,19 +673,20 @@ class MainWindow(QMainWindow):
     # ================================================================== folders
 
     def choose_folder(self) -> None:
-        start = str(self.settings.value("library/lastFolder", str(Path.home())))
+        start = options.LAST_FOLDER.read(self.settings) or str(Path.home())
         path = QFileDialog.getExistingDirectory(self, "Add a folder of photos", start)
         if path:
             self.add_folder(path)
 
     def add_folder(self, path: str) -> None:
         """Scan a folder into the library in the background, then watch it and caption its photos."""
-        self.settings.setValue("library/lastFolder", path)
+        options.LAST_FOLDER.write(self.settings, path)
         name = Path(path).name or path
         self.show_message(f"Adding {name}…")
         self.status.scan.set_progress(Progress("scan", 0, None))
         self.runner.submit(
             Job(self.add_folder_fn, self.library, path),
+            receiver=self,
             on_progress=self.status.scan.set_progress,
             on_finished=lambda result: self._on_folder_added(path, result),
             on_failed=lambda exc, _tb: self._on_scan_failed(path, exc),
@@ -726,6 +725,7 @@ class MainWindow(QMainWindow):
         self.services.unwatch(entry.path or "")
         self.runner.submit(
             Job(self.library.remove_folder, folder_id, progress=False),
+            receiver=self,
             on_finished=lambda _n: self._after_folder_removed(entry.path or ""),
             on_failed=lambda exc, _tb: self.show_message(f"The folder could not be removed: {exc}"),
         )
@@ -809,6 +809,7 @@ class MainWindow(QMainWindow):
         ids = [row.photo_id for row in rows]
         self.runner.submit(
             Job(forget_photos, self.library, ids, progress=False),
+            receiver=self,
             on_finished=lambda n: self._after_removed(n),
             on_failed=lambda exc, _tb: self.show_message(f"Removing failed: {exc}"),
         )
@@ -870,6 +871,7 @@ class MainWindow(QMainWindow):
             return
         self.runner.submit(
             Job(mark_all_reviewed, self.library, ids, progress=False),
+            receiver=self,
             on_finished=self._after_review,
             on_failed=lambda exc, _tb: self.show_message(f"Marking reviewed failed: {exc}"),
         )
@@ -926,7 +928,7 @@ class MainWindow(QMainWindow):
 
     def use_model(self, path: str, *, remember: bool = True) -> None:
         if remember:
-            self.settings.setValue("model/active", path)
+            options.ACTIVE_MODEL.write(self.settings, path)
             paths.set_active_model(path)
         self.services.load_model(path, device=self.device, beam_size=self.beam_size)
 
@@ -936,8 +938,8 @@ class MainWindow(QMainWindow):
         )
         if dialog.exec() != ModelDialog.DialogCode.Accepted:
             return
-        self.settings.setValue("model/device", dialog.device)
-        self.settings.setValue("model/beamSize", dialog.beam_size)
+        options.DEVICE.write(self.settings, dialog.device)
+        options.BEAM_SIZE.write(self.settings, dialog.beam_size)
         if dialog.model_path:
             self.use_model(dialog.model_path)
 
@@ -953,6 +955,7 @@ class MainWindow(QMainWindow):
         self.show_message(f"Importing {name}…", 0)  # until the import ends, however long it takes
         self.runner.submit(
             Job(import_model_file, path),
+            receiver=self,
             on_finished=lambda target: self._after_import(name, target),
             on_failed=lambda exc, _tb: self.show_message(f"{name} is not a usable model: {exc}"),
         )
@@ -977,6 +980,7 @@ class MainWindow(QMainWindow):
                 self.services.model.name,
                 progress=False,
             ),
+            receiver=self,
             on_finished=lambda _n: self._after_recaption(ids),
             on_failed=lambda exc, _tb: self.show_message(f"Re-captioning failed: {exc}"),
         )
@@ -996,6 +1000,7 @@ class MainWindow(QMainWindow):
             return
         self.runner.submit(
             Job(recaption, self.library, None, (), self.services.model.name, progress=False),
+            receiver=self,
             on_finished=lambda _n: self._after_recaption(None),
             on_failed=lambda exc, _tb: self.show_message(f"Re-captioning failed: {exc}"),
         )
@@ -1036,12 +1041,14 @@ class MainWindow(QMainWindow):
             return
         self._keep(ExportDialog(self, self.library, self.runner)).show()
 
+    def _after_retry(self) -> None:
+        self.services.wake()
+        self._refresh_counts()
+
     def show_failures(self) -> None:
         if self._failures_dialog is None:
             self._failures_dialog = FailuresDialog(self.library, self.runner, self)
-            self._failures_dialog.retryRequested.connect(
-                lambda: (self.services.wake(), self._refresh_counts())
-            )
+            self._failures_dialog.retryRequested.connect(self._after_retry)
         self._failures_dialog.reload()
         self._failures_dialog.show()
         self._failures_dialog.raise_()
@@ -1073,7 +1080,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, msecs)
 
     def refresh_stats(self) -> None:
-        self.runner.submit(Job(self.library.stats, progress=False), on_finished=self._on_stats)
+        self.runner.submit(Job(self.library.stats, progress=False), receiver=self, on_finished=self._on_stats)
 
     def _on_stats(self, stats: LibraryStats) -> None:
         self.status.set_stats(stats)

@@ -149,6 +149,7 @@ class PhotoListModel(QAbstractListModel):
         job = Job(fetch_page, self.library, self._query, offset, self.page_size)
         self.runner.submit(
             job,
+            receiver=self,
             on_finished=partial(self._on_page, generation, reset),
             on_failed=partial(self._on_failed, generation),
             on_cancelled=partial(self._on_failed, generation, None, ""),
@@ -194,7 +195,9 @@ class PhotoListModel(QAbstractListModel):
         """Reload the display data of these photos where they are shown (captions changed)."""
         shown = [pid for pid in photo_ids if pid in self._row_of]
         if shown:
-            self.runner.submit(Job(load_rows, self.library, shown, progress=False), on_finished=self._on_rows)
+            self.runner.submit(
+                Job(load_rows, self.library, shown, progress=False), receiver=self, on_finished=self._on_rows
+            )
 
     def _on_rows(self, rows: dict[int, PhotoRow]) -> None:
         for photo_id, row in rows.items():
@@ -315,6 +318,7 @@ class FolderListModel(QAbstractListModel):
         generation = self._generation
         self.runner.submit(
             Job(load_sidebar, self.library, progress=False),
+            receiver=self,
             on_finished=lambda entries: self._apply(generation, entries),
             on_failed=lambda exc, _tb: log.warning("the sidebar could not be loaded: %s", exc),
         )

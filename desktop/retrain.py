@@ -49,6 +49,7 @@ from photoscribe.core.library import Library
 from photoscribe.core.paths import data_dir, models_dir, set_active_model
 from photoscribe.core.progress import Progress
 from photoscribe.core.weights import download_encoder_weights, find_encoder_weights
+from photoscribe.desktop import settings as options
 from photoscribe.desktop.plot import MetricPlot
 from photoscribe.desktop.workers import Job, JobRunner
 from photoscribe.training.datasets import CaptionCorpus, load_corpus
@@ -60,12 +61,6 @@ log = logging.getLogger(__name__)
 ERROR_STYLE = "color: #c62828;"
 OK_STYLE = "color: #2e7d32;"
 METRIC_ORDER = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")
-SETTING_KEYS = {
-    "data_dir": "retrain/data_dir",
-    "encoder": "retrain/encoder",
-    "epochs": "retrain/epochs",
-    "batch_size": "retrain/batch_size",
-}
 
 
 class State(Enum):
@@ -163,11 +158,11 @@ class RetrainDialog(QDialog):
         self.setWindowTitle("Retrain the captioning model")
         self.setAccessibleName("Retrain the captioning model")
         self.runner = runner if runner is not None else JobRunner(parent=self)
-        self.settings = settings if settings is not None else QSettings("photoscribe", "photoscribe")
+        self.settings = settings if settings is not None else options.open_store()
         self.advanced_overrides = dict(advanced_overrides or {})
         self.state = State.IDLE
         self.corpus: CaptionCorpus | None = None
-        self.result: TrainResult | None = None
+        self.train_result: TrainResult | None = None
         self.config: TrainConfig | None = None
         self._corpus_job: Job | None = None
         self._corpus_path: Path | None = None
@@ -252,9 +247,19 @@ class RetrainDialog(QDialog):
         weights_row.addWidget(self.weights_download, 0, Qt.AlignmentFlag.AlignTop)
         weights_row.addWidget(self.weights_recheck, 0, Qt.AlignmentFlag.AlignTop)
         form.addRow(weights_row)
-        self.epochs_spin = self._spin(1, 500, 10, "Epochs")
+        self.epochs_spin = self._spin(
+            options.RETRAIN_EPOCHS.minimum,
+            options.RETRAIN_EPOCHS.maximum,
+            options.RETRAIN_EPOCHS.default,
+            "Epochs",
+        )
         form.addRow("E&pochs:", self.epochs_spin)
-        self.batch_spin = self._spin(1, 1024, 32, "Batch size")
+        self.batch_spin = self._spin(
+            options.RETRAIN_BATCH_SIZE.minimum,
+            options.RETRAIN_BATCH_SIZE.maximum,
+            options.RETRAIN_BATCH_SIZE.default,
+            "Batch size",
+        )
         form.addRow("&Batch size:", self.batch_spin)
         self.finetune_spin = self._spin(0, 4, 0, "Fine-tune the last N encoder blocks")
         self.finetune_spin.setToolTip("0 keeps the ImageNet encoder frozen (fast, features are cached)")
@@ -408,12 +413,11 @@ class RetrainDialog(QDialog):
 
     def _restore_settings(self) -> None:
         s = self.settings
-        encoder = str(s.value(SETTING_KEYS["encoder"], LITE0))
-        index = self.encoder_combo.findData(encoder)
+        index = self.encoder_combo.findData(options.RETRAIN_ENCODER.read(s))
         self.encoder_combo.setCurrentIndex(max(index, 0))
-        self.epochs_spin.setValue(int(s.value(SETTING_KEYS["epochs"], self.epochs_spin.value())))
-        self.batch_spin.setValue(int(s.value(SETTING_KEYS["batch_size"], self.batch_spin.value())))
-        data_dir = str(s.value(SETTING_KEYS["data_dir"], "") or "")
+        self.epochs_spin.setValue(options.RETRAIN_EPOCHS.read(s))
+        self.batch_spin.setValue(options.RETRAIN_BATCH_SIZE.read(s))
+        data_dir = options.RETRAIN_DATA_DIR.read(s)
         if data_dir:
             self.data_edit.setText(data_dir)
             if Path(data_dir).is_dir():
@@ -421,10 +425,10 @@ class RetrainDialog(QDialog):
 
     def _save_settings(self) -> None:
         s = self.settings
-        s.setValue(SETTING_KEYS["data_dir"], self.data_edit.text().strip())
-        s.setValue(SETTING_KEYS["encoder"], self.encoder)
-        s.setValue(SETTING_KEYS["epochs"], self.epochs_spin.value())
-        s.setValue(SETTING_KEYS["batch_size"], self.batch_spin.value())
+        options.RETRAIN_DATA_DIR.write(s, self.data_edit.text().strip())
+        options.RETRAIN_ENCODER.write(s, self.encoder)
+        options.RETRAIN_EPOCHS.write(s, self.epochs_spin.value())
+        options.RETRAIN_BATCH_SIZE.write(s, self.batch_spin.value())
         s.sync()
 
     # ================================================================== data set
@@ -461,6 +465,7 @@ class RetrainDialog(QDialog):
             self._corpus_job = job
             self.runner.submit(
                 job,
+                receiver=self,
                 on_finished=lambda corpus: self._corpus_loaded(job, corpus),
                 on_failed=lambda exc, tb: self._corpus_failed(job, exc),
             )
@@ -476,6 +481,7 @@ class RetrainDialog(QDialog):
         self._library_job = job
         self.runner.submit(
             job,
+            receiver=self,
             on_finished=lambda report: self._library_exported(job, report),
             on_failed=lambda exc, _tb: self._library_failed(job, exc),
         )
@@ -575,6 +581,7 @@ class RetrainDialog(QDialog):
         self._show_message(self.weights_label, f"Downloading {target.name}…")
         self.runner.submit(
             job,
+            receiver=self,
             on_progress=self._on_download_progress,
             on_finished=lambda _path: self._download_done(job, None),
             on_failed=lambda exc, _tb: self._download_done(job, exc),
@@ -644,7 +651,7 @@ class RetrainDialog(QDialog):
 
     def _run(self, config: TrainConfig) -> None:
         self.config = config
-        self.result = None
+        self.train_result = None
         self._show_message(self.error_label, "")
         self._show_message(self.results_label, "")
         self.overall_bar.setRange(0, config.epochs * 100)
@@ -659,6 +666,7 @@ class RetrainDialog(QDialog):
         self._set_state(State.RUNNING)
         self.runner.submit(
             job,
+            receiver=self,
             on_progress=self._on_progress,
             on_finished=lambda result: self._on_finished(job, result),
             on_failed=lambda exc, tb: self._on_failed(job, exc, tb),
@@ -735,7 +743,7 @@ class RetrainDialog(QDialog):
     def _on_finished(self, job: Job, result: TrainResult) -> None:
         if job is not self._train_job:
             return
-        self.result = result
+        self.train_result = result
         if result.stop_reason == "cancelled":
             self._enter_cancelled()
             return
@@ -799,9 +807,9 @@ class RetrainDialog(QDialog):
 
     def use_model(self) -> None:
         """Make the best checkpoint the active model, tell the app, and close."""
-        if self.result is None or not self.result.best_checkpoint.is_file():
+        if self.train_result is None or not self.train_result.best_checkpoint.is_file():
             return
-        best = str(self.result.best_checkpoint)
+        best = str(self.train_result.best_checkpoint)
         set_active_model(best)
         log.info("active model is now %s", best)
         self.modelReady.emit(best)
@@ -859,7 +867,9 @@ class RetrainDialog(QDialog):
         self.resume_button.setVisible(can_resume)
         self.resume_button.setEnabled(can_resume)
         finished = (
-            self.state is State.FINISHED and self.result is not None and self.result.best_checkpoint.is_file()
+            self.state is State.FINISHED
+            and self.train_result is not None
+            and self.train_result.best_checkpoint.is_file()
         )
         self.use_button.setEnabled(finished)
         self.recaption_check.setEnabled(finished)

@@ -160,7 +160,7 @@ class Sidebar(QListView):
         self.setMinimumWidth(170)
         self.viewport().setAutoFillBackground(False)
 
-    def setModel(self, model) -> None:  # type: ignore[override]
+    def setModel(self, model) -> None:
         super().setModel(model)
         if model is not None:
             self.selectionModel().currentChanged.connect(self._on_current)

@@ -99,6 +99,7 @@ class PhotoViewer(QDialog):
         self._job = job
         self.runner.submit(
             job,
+            receiver=self,
             on_finished=lambda image: self._on_loaded(job, image),
             on_failed=lambda exc, _tb: self._on_failed(job, exc),
         )
@@ -110,7 +111,7 @@ class PhotoViewer(QDialog):
         self.show_row(self.row + delta)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        key = event.key()
+        key = Qt.Key(event.key())
         moves = {
             Qt.Key.Key_Right: 1,
             Qt.Key.Key_Down: 1,

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from photoscribe.core.errors import CancelledError
 from photoscribe.core.progress import Progress
@@ -47,6 +47,7 @@ class Job(QRunnable):
         self.signals = JobSignals()
         self.cancel_event = threading.Event()
         self.wants_progress = progress
+        self.relay: QObject | None = None
         self.setAutoDelete(False)  # the owner keeps a reference until the job reports back
 
     def cancel(self) -> None:
@@ -69,23 +70,55 @@ class Job(QRunnable):
             self.signals.finished.emit(result)
 
 
-def _unless_closed(callback: Callable[..., None]) -> Callable[..., None]:
-    """``callback``, quiet when the window or model it updates was deleted while the job ran.
+class _Relay(QObject):
+    """Hands one job's signals to plain callables for as long as ``receiver`` lives.
 
-    The callbacks are lambdas over a widget or model, so Qt cannot drop the connection when
-    that object dies; shiboken then raises RuntimeError ("... already deleted", "Signal source
-    has been deleted") on the first use of it. Any other error propagates.
+    The relay is a child of the receiver (the widget or model the callables update): when the
+    receiver is deleted, Qt deletes the relay and disconnects its slots itself, so a job that
+    reports back after its window or dialog was closed reaches nothing. The relay deletes itself
+    once the job has reported back.
     """
 
-    def call(*args: Any) -> None:
-        try:
-            callback(*args)
-        except RuntimeError as exc:
-            if "already deleted" not in str(exc) and "has been deleted" not in str(exc):
-                raise
-            log.debug("a background job reported back after its receiver was closed: %s", exc)
+    def __init__(
+        self,
+        receiver: QObject,
+        on_finished: Callable[[Any], None] | None,
+        on_failed: Callable[[BaseException, str], None] | None,
+        on_progress: Callable[[Progress], None] | None,
+        on_cancelled: Callable[[], None] | None,
+    ) -> None:
+        super().__init__(receiver)
+        self._on_finished, self._on_failed = on_finished, on_failed
+        self._on_progress, self._on_cancelled = on_progress, on_cancelled
 
-    return call
+    def attach(self, signals: JobSignals) -> None:
+        signals.progress.connect(self.progress)
+        signals.finished.connect(self.finished)
+        signals.failed.connect(self.failed)
+        signals.cancelled.connect(self.cancelled)
+
+    @Slot(object)
+    def progress(self, p: Progress) -> None:
+        if self._on_progress is not None:
+            self._on_progress(p)
+
+    @Slot(object)
+    def finished(self, result: Any) -> None:
+        self.deleteLater()
+        if self._on_finished is not None:
+            self._on_finished(result)
+
+    @Slot(object, str)
+    def failed(self, exc: BaseException, trace: str) -> None:
+        self.deleteLater()
+        if self._on_failed is not None:
+            self._on_failed(exc, trace)
+
+    @Slot()
+    def cancelled(self) -> None:
+        self.deleteLater()
+        if self._on_cancelled is not None:
+            self._on_cancelled()
 
 
 class ImmediatePool:
@@ -115,20 +148,28 @@ class JobRunner(QObject):
         self,
         job: Job,
         *,
+        receiver: QObject | None = None,
         on_finished: Callable[[Any], None] | None = None,
         on_failed: Callable[[BaseException, str], None] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
     ) -> Job:
+        """Run ``job`` on the pool; its callbacks run on the main thread while ``receiver`` lives.
+
+        Args:
+            receiver: the object the callbacks update (default: this runner, which lives as long
+                as the window that owns it). Give the dialog or model when it may be closed or
+                replaced before the job ends: its callbacks are then dropped, not called.
+        """
         self._jobs.add(job)
-        if on_progress:
-            job.signals.progress.connect(_unless_closed(on_progress))
-        if on_finished:
-            job.signals.finished.connect(_unless_closed(on_finished))
-        if on_failed:
-            job.signals.failed.connect(_unless_closed(on_failed))
-        if on_cancelled:
-            job.signals.cancelled.connect(_unless_closed(on_cancelled))
+        if any(cb is not None for cb in (on_finished, on_failed, on_progress, on_cancelled)):
+            relay = _Relay(
+                receiver if receiver is not None else self, on_finished, on_failed, on_progress, on_cancelled
+            )
+            relay.attach(job.signals)
+            # The relay's Python side (the callables) must live while the job can report: the job
+            # holds it; Qt deletes the C++ side with the receiver, which disconnects it.
+            job.relay = relay
         for signal in (job.signals.finished, job.signals.failed, job.signals.cancelled):
             signal.connect(lambda *_: self._jobs.discard(job))
         self.pool.start(job)

@@ -106,3 +106,22 @@ def test_a_real_launch_shows_the_window_before_the_model_is_ready(tmp_path: Path
     window, model = events
     assert model["ready"] is True
     assert start < window["time"] <= model["time"]
+
+
+def test_the_shipped_icon_renders_and_the_menu_entry_starts_the_app(qtbot: Any) -> None:
+    from importlib import resources
+
+    icon = desktop_app.app_icon()
+    image = icon.pixmap(64, 64).toImage()
+    assert not icon.isNull() and image.width() == 64
+    # the rounded blue tile, the pale photo inside it, a transparent corner
+    assert image.pixelColor(4, 32).name() == "#1f5f8b"
+    assert image.pixelColor(32, 16).name() == "#e8f1f8"
+    assert image.pixelColor(0, 0).alpha() == 0
+    assert not desktop_app.ensure_application().windowIcon().isNull()
+
+    entry = (resources.files("photoscribe.resources") / "photoscribe.desktop").read_text()
+    fields = dict(line.split("=", 1) for line in entry.splitlines() if "=" in line)
+    assert fields["Type"] == "Application"
+    assert fields["Exec"] == "photoscribe gui"
+    assert fields["Icon"] == Path(desktop_app.ICON_FILE).stem

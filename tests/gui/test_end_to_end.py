@@ -237,7 +237,7 @@ def test_add_caption_search_edit_export_retrain(
     qtbot.mouseClick(retrain.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: retrain.state in (State.FINISHED, State.FAILED), timeout=120_000)
     assert retrain.state is State.FINISHED, retrain.error_label.text()
-    best = retrain.result.best_checkpoint  # type: ignore[union-attr]
+    best = retrain.train_result.best_checkpoint  # type: ignore[union-attr]
     qtbot.mouseClick(retrain.use_button, Qt.MouseButton.LeftButton)
 
     assert paths.active_model_path() == best.resolve()  # shared with the CLI

@@ -136,7 +136,7 @@ def test_train_on_the_librarys_reviewed_captions(
         qtbot.mouseClick(dlg.start_button, Qt.MouseButton.LeftButton)
         wait_for(qtbot, dlg, State.FINISHED, State.FAILED)
         assert dlg.state is State.FINISHED, dlg.error_label.text()
-        assert dlg.result is not None and dlg.result.best_checkpoint.is_file()
+        assert dlg.train_result is not None and dlg.train_result.best_checkpoint.is_file()
     finally:
         monkeypatch.setattr(dlg, "confirm_stop", lambda: True)
         dlg.runner.cancel_all()
@@ -233,7 +233,7 @@ def test_train_one_epoch_and_use_the_model(
     assert "CIDEr" in dialog.results_label.text() and "BLEU-4" in dialog.results_label.text()
     assert dialog.stage_label.text() == "Finished: 1 epoch."
 
-    result = dialog.result
+    result = dialog.train_result
     assert result is not None and result.stop_reason == "completed"
     best = result.best_checkpoint
     assert best.is_file()
@@ -300,9 +300,9 @@ def test_cancel_right_after_start_then_resume(qtbot, dialog: RetrainDialog, shap
     qtbot.mouseClick(dialog.resume_button, Qt.MouseButton.LeftButton)
     wait_for(qtbot, dialog, State.FINISHED, State.FAILED, State.CANCELLED)
     assert dialog.state is State.FINISHED, dialog.error_label.text()
-    assert dialog.result is not None
-    assert dialog.result.run_dir == out_dir
-    assert [h.epoch for h in dialog.result.history] == [1, 2]  # epoch 1 came from the checkpoint
+    assert dialog.train_result is not None
+    assert dialog.train_result.run_dir == out_dir
+    assert [h.epoch for h in dialog.train_result.history] == [1, 2]  # epoch 1 came from the checkpoint
     assert dialog.plot.epochs() == [1, 2]
     assert [dialog.samples_list.item(i).text()[:9] for i in range(2)] == ["Epoch 1: ", "Epoch 2: "]
 
