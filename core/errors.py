@@ -28,6 +28,10 @@ class UnsupportedImageError(PhotoscribeError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class CaptioningError(PhotoscribeError):
+    """A model could not caption a batch (e.g. its weights give no finite score: a broken checkpoint)."""
+
+
 class LibraryError(PhotoscribeError):
     """The photo library database could not do what was asked."""
 

@@ -373,9 +373,37 @@ def _caption_pending(args: argparse.Namespace) -> int:
             close()
         print(report.describe())
         if report.failed:
-            for failure in library.list_failures(limit=20):
+            for failure in library.list_failures(model=captioner.model_id, limit=20):
                 print(f"failed ({failure.attempts}x): {failure.path}: {failure.error}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _add_retry_failed(commands: Commands, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "retry-failed",
+        parents=[common],
+        help="forget caption failures so that caption-pending tries those photos again",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="ID",
+        help="only the failures that stop this model (a model id, or its checkpoint file): its own and "
+        "those of unreadable files; default: every model's",
+    )
+    parser.set_defaults(func=guarded(_retry_failed))
+
+
+def _retry_failed(args: argparse.Namespace) -> int:
+    model = args.model
+    if model is not None and Path(model).is_file():
+        from photoscribe.core.checkpoint import load_checkpoint
+
+        model = load_checkpoint(model).model_id
+    with open_library(args) as library:
+        count = library.retry_failed(model)
+    whose = f" for model {model}" if model else ""
+    print(f"reset the failures of {count} files{whose}; run caption-pending to caption them")
+    return 0
 
 
 # --------------------------------------------------------------------------- watch
@@ -485,6 +513,7 @@ SUBCOMMANDS: tuple[Callable[[Commands, argparse.ArgumentParser], None], ...] = (
     _add_add,
     _add_scan,
     _add_caption_pending,
+    _add_retry_failed,
     _add_watch,
 )
 

@@ -15,8 +15,10 @@ process resumes where it stopped, and no photo is captioned twice: the
 :func:`~photoscribe.core.library.captions.add_model_caption` refuse a second
 caption by the same model, even from another process.
 
-Failures are recorded per file (``record_failure``) and retried on later
-runs until ``max_attempts``; a file that vanished is marked missing instead.
+Failures are recorded per (file, model) (``record_failure`` with this
+queue's model id) and retried on later runs until ``max_attempts``; another
+model's failures never stop this one, so a broken checkpoint does not block a
+good one. A file that vanished is marked missing instead.
 
 Use :meth:`CaptionQueue.run_once` in the foreground (the CLI), or
 :meth:`CaptionQueue.start` for a worker thread that sleeps until
@@ -342,7 +344,7 @@ class CaptionQueue:
                             store_feature(session, photo.id, result.feature, self.model_id)
                 except LibraryError as exc:
                     if (
-                        caps.record_failure(session, photo.path, f"captioning failed: {exc}")
+                        caps.record_failure(session, photo.path, f"captioning failed: {exc}", self.model_id)
                         < self.max_attempts
                     ):
                         retry_later.append(photo.id)
@@ -356,7 +358,10 @@ class CaptionQueue:
                     ops.mark_missing(session, photo.path)
                     skipped.append(photo.id)
                 else:
-                    if caps.record_failure(session, photo.path, failure.error) < self.max_attempts:
+                    if (
+                        caps.record_failure(session, photo.path, failure.error, self.model_id)
+                        < self.max_attempts
+                    ):
                         retry_later.append(photo.id)
                     failed.append(photo.id)
         return _Stored(captioned, failed, skipped, retry_later, results[-1].text if results else "")
