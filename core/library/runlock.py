@@ -75,8 +75,11 @@ class CaptionLock:
             except BaseException:
                 os.close(fd)
                 raise
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+            try:  # the pid is only for the other run's message: a full disk must not stop this one
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+            except OSError as exc:
+                log.debug("could not write the pid into %s: %s", self.path, exc)
             _held[self.path] = [fd, 1]
             self._holding = True
 
