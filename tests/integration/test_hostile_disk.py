@@ -237,3 +237,11 @@ def test_injected_disk_full_is_one_line_and_exit_4(
     assert _cli("--db", str(db), *argv) == DISK_FULL
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: the disk is full") and "free some space" in err
+
+
+def test_the_exit_codes_are_documented_in_help() -> None:
+    out = photoscribe("--help")
+    text = " ".join(out.stdout.split())
+    assert out.returncode == 0
+    assert "3 another run is already captioning the library" in text
+    assert "4 the disk is full" in text
