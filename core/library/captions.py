@@ -524,7 +524,8 @@ def stats(session: Session) -> LibraryStats:
         captioned=captioned,
         uncaptioned=photos - captioned,
         needs_review=count(present, has_caption, ~has_preferred),
-        failures=int(session.scalar(select(func.count()).select_from(Failure)) or 0),
+        # Files with failures (a file two models failed on counts once).
+        failures=int(session.scalar(select(func.count(func.distinct(Failure.path)))) or 0),
         missing=count(Photo.status == STATUS_MISSING),
         folders=int(session.scalar(select(func.count()).select_from(Folder)) or 0),
     )

@@ -97,6 +97,7 @@ def test_failures_count_per_model_and_model_independent_ones_count_for_every_mod
         assert {p.id for p in library.pending_for_model("model-y")} == {a.id, b.id}
         library.record_failure(b.path, "permission denied")  # does not depend on the model
         library.record_failure(b.path, "broke", "model-y")
+        assert library.stats().failures == 2  # files, not (file, model) rows
         assert library.count_pending("model-y", max_attempts=2) == 1  # b: 1 + 1 attempts
         assert library.count_pending("model-z", max_attempts=2) == 2
         assert [f.model for f in library.list_failures(model="model-y")] == ["model-y", ""]
