@@ -23,6 +23,7 @@ import torch
 from photoscribe.core.checkpoint import Checkpoint, load_model
 from photoscribe.core.decoding import beam_search
 from photoscribe.core.device import PRECISIONS, autocast, encoder_dtype, fast_bf16_cpu, pick_device
+from photoscribe.core.errors import CaptioningError
 from photoscribe.core.loader import PhotoLoader, default_workers
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
@@ -163,6 +164,11 @@ class Captioner:
         per_image = (time.perf_counter() - start) / max(1, len(paths))
         h, w = self.grid
         results = []
+        if any(not nbest for nbest in hyps):
+            raise CaptioningError(
+                f"model {self.model_id} produced no caption: its scores are not finite "
+                "(broken or NaN weights?); caption with another checkpoint"
+            )
         for path, nbest, feat in zip(paths, hyps, pooled, strict=True):
             best = nbest[0]
             words = tuple(self.vocab.itos[t] for t in best.tokens)
@@ -187,7 +193,10 @@ class Captioner:
             failures = [CaptionFailure(p, reason) for p, reason in batch.failures]
             results: list[CaptionResult] = []
             if batch.images is not None:
-                results = self._caption(batch.images, batch.paths, start)
+                try:
+                    results = self._caption(batch.images, batch.paths, start)
+                except CaptioningError as exc:  # a broken model: a failure of each photo, by this model
+                    failures += [CaptionFailure(p, str(exc)) for p in batch.paths]
             yield results, failures
 
     def caption_paths(

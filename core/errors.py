@@ -8,7 +8,13 @@ from __future__ import annotations
 
 
 class PhotoscribeError(Exception):
-    """Base class for all errors photoscribe raises on purpose."""
+    """Base class for all errors photoscribe raises on purpose.
+
+    ``exit_code`` is what a library command exits with on this error (see the
+    table in ``photoscribe --help``).
+    """
+
+    exit_code = 1
 
 
 class ModelLoadError(PhotoscribeError):
@@ -28,8 +34,49 @@ class UnsupportedImageError(PhotoscribeError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class CaptioningError(PhotoscribeError):
+    """A model could not caption a batch (e.g. its weights give no finite score: a broken checkpoint)."""
+
+
 class LibraryError(PhotoscribeError):
     """The photo library database could not do what was asked."""
+
+
+class LibraryBusyError(LibraryError):
+    """Another run is already captioning the library (one captioning run per library at a time)."""
+
+    exit_code = 3
+
+
+class DiskFullError(PhotoscribeError):
+    """The disk (or the user's quota) is full; what was written before is kept, the rest is not."""
+
+    exit_code = 4
+
+
+def disk_full_cause(exc: BaseException) -> BaseException | None:
+    """The "disk is full" error behind ``exc`` (SQLite's or the OS's), or ``None``.
+
+    Looks through SQLAlchemy's ``orig`` and the ``__cause__``/``__context__`` chain
+    without importing SQLAlchemy: ``sqlite3`` says "database or disk is full"
+    (SQLITE_FULL), the OS says ENOSPC or EDQUOT.
+    """
+    import errno
+
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return current
+        if type(current).__name__ == "OperationalError" and "disk is full" in str(current):
+            return current
+        orig = getattr(current, "orig", None)
+        todo += [orig if isinstance(orig, BaseException) else None, current.__cause__, current.__context__]
+    return None
 
 
 class ExportError(LibraryError):

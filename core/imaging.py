@@ -10,10 +10,15 @@ scanner uses, so the library never imports torch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import multiprocessing
+import os
 import struct
+import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +33,9 @@ from photoscribe.core.errors import UnsupportedImageError
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 120_000_000
+# Memory all image decodes of a process (and of a loader's workers together) may take at once.
+DEFAULT_DECODE_BUDGET_MB = 1536
+DECODE_BUDGET_ENV = "PHOTOSCRIBE_DECODE_BUDGET_MB"
 WHITE = (255, 255, 255)
 
 # What Pillow's decoders raise on corrupt or hostile data. DecompressionBombWarning is
@@ -72,35 +80,47 @@ _TAG_LENS_MODEL = 0xA434
 
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "PA"})
+# Modes whose pixel values Image.reduce may average (not palette indices, not 1-bit).
+_REDUCIBLE_MODES = frozenset(
+    {"L", "LA", "La", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "LAB", "HSV", "I", "F"}
+)
 
 
 # --------------------------------------------------------------------------- loading
 
 
 def load_image(
-    path: str | Path, *, target_size: int | None = 256, max_pixels: int = DEFAULT_MAX_PIXELS
+    path: str | Path,
+    *,
+    target_size: int | None = 256,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    budget: DecodeBudget | None = None,
 ) -> Image.Image:
     """Open, fully decode, orient and convert an image file to 8-bit RGB.
 
     Args:
         path: the image file.
         target_size: the smallest side the caller needs. JPEGs are then decoded at a
-            reduced scale (1/2, 1/4 or 1/8) that still keeps both sides >= ``target_size``;
-            other formats are decoded at full size. ``None`` always decodes at full size.
+            reduced scale (1/2, 1/4 or 1/8) and other formats reduced by a whole factor
+            right after decoding, keeping both sides >= ``target_size``, before any
+            conversion. ``None`` keeps the full size.
         max_pixels: images declaring more pixels than this are refused before decoding.
+        budget: the memory decoding may take, shared with the other decodes of this
+            process (and of the loader's workers); default: :func:`decode_budget`.
 
     Returns:
         A loaded RGB image, detached from the file, upright according to its EXIF orientation.
 
     Raises:
         UnsupportedImageError: the path is missing, a directory, not an image, corrupt,
-            truncated, empty, or too large.
+            truncated, empty, too large, or would take more memory to decode than the budget.
     """
     path = Path(path)
     if not path.exists():
         raise UnsupportedImageError(path, "file does not exist; was it moved or deleted?")
     if path.is_dir():
         raise UnsupportedImageError(path, "is a directory, not an image file")
+    budget = budget or decode_budget()
     try:
         with Image.open(path) as img:
             _check_size(path, img.size, max_pixels)
@@ -108,11 +128,13 @@ def load_image(
                 # JPEG only (a no-op elsewhere): picks the largest DCT scaling that keeps
                 # both sides >= target_size: a 4000x3000 photo and 256 decode at 500x375.
                 img.draft("RGB", (target_size, target_size))
-            img.load()  # force the full decode here, so corrupt data fails inside the try
-            upright = _apply_orientation(img, _orientation(img))
-            rgb = to_rgb(upright)
-            if rgb is img:  # the file's image object dies with the `with` block
-                rgb = rgb.copy()
+            with budget.reserve(path, decode_cost(img.mode, img.size, target_size)):
+                img.load()  # force the full decode here, so corrupt data fails inside the try
+                small = _reduce(img, target_size)
+                upright = _apply_orientation(small, _orientation(img))
+                rgb = to_rgb(upright)
+                if rgb is img:  # the file's image object dies with the `with` block
+                    rgb = rgb.copy()
     except _DECODE_ERRORS as exc:
         raise UnsupportedImageError(path, _describe(exc)) from exc
     return rgb
@@ -128,6 +150,146 @@ def _check_size(path: Path, size: tuple[int, int], max_pixels: int) -> None:
             f"image is too large ({width}x{height} = {width * height:,} pixels, limit {max_pixels:,}); "
             "it may be a decompression bomb, or downscale it before importing",
         )
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def pixel_bytes(mode: str) -> int:
+    """Bytes per pixel Pillow allocates for an image of ``mode`` (RGB is stored in 4)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode in _SIXTEEN_BIT_MODES:
+        return 2
+    return 4  # RGB, RGBA, LA, PA, CMYK, YCbCr, I, F, ...: 32 bits a pixel
+
+
+def decode_cost(mode: str, size: tuple[int, int], target_size: int | None = None) -> int:
+    """The most memory (bytes) :func:`load_image` takes for an image of this mode and decoded size.
+
+    The decoded pixels; everything after the reduction to ``target_size`` is small
+    (16-bit images are reduced a strip at a time). Plus a full-size RGB copy (4 bytes a
+    pixel) where the image is not reduced or its mode cannot be averaged (``P``, ``1``),
+    and 12 bytes a pixel more for high-bit-depth greyscale rescaled at full size.
+    """
+    width, height = size
+    reduced = target_size is not None and target_size > 0 and min(size) // target_size >= 2
+    per_pixel = pixel_bytes(mode)
+    if not reduced or not (mode in _REDUCIBLE_MODES or mode in _SIXTEEN_BIT_MODES):
+        per_pixel += 4  # an RGB (or 32-bit) copy at full size
+    if not reduced and (mode in _SIXTEEN_BIT_MODES or mode in ("I", "F")):
+        per_pixel += 12  # rescaled through a float64 (or uint32) copy
+    return width * height * per_pixel
+
+
+def _reduce(img: Image.Image, target_size: int | None) -> Image.Image:
+    """Shrink by the largest whole factor that keeps both sides >= ``target_size`` (box filter)."""
+    if target_size is None or target_size <= 0:
+        return img
+    factor = min(img.size) // target_size
+    if factor < 2:
+        return img
+    if img.mode in _SIXTEEN_BIT_MODES:
+        return _reduce_16bit(img, factor)
+    if img.mode in _REDUCIBLE_MODES:
+        return img.reduce(factor)
+    return to_rgb(img).reduce(factor)  # palette indices must not be averaged: colours first
+
+
+def _reduce_16bit(img: Image.Image, factor: int) -> Image.Image:
+    """:meth:`Image.reduce` of a 16-bit image, which Pillow only reduces as 32-bit ``I``.
+
+    Converted a strip of rows at a time (about 16 MB each), so the only full-size
+    allocation is the decoded image itself.
+    """
+    width, height = img.size
+    out = Image.new("I", (-(-width // factor), -(-height // factor)))
+    rows = max(1, (16 * 2**20) // (4 * width * factor)) * factor  # a whole number of boxes
+    for top in range(0, height, rows):
+        strip = img.crop((0, top, width, min(height, top + rows))).convert("I").reduce(factor)
+        out.paste(strip, (0, top // factor))
+    return out
+
+
+def _budget_bytes() -> int:
+    raw = os.environ.get(DECODE_BUDGET_ENV, "")
+    try:
+        megabytes = int(raw) if raw else DEFAULT_DECODE_BUDGET_MB
+    except ValueError:
+        logger.warning(
+            "%s=%r is not a number of megabytes; using %d", DECODE_BUDGET_ENV, raw, DEFAULT_DECODE_BUDGET_MB
+        )
+        megabytes = DEFAULT_DECODE_BUDGET_MB
+    return max(1, megabytes) * 1024 * 1024
+
+
+class DecodeBudget:
+    """Memory that image decodes may take at once, shared by threads and by worker processes.
+
+    Each decode reserves :func:`decode_cost` bytes before it allocates anything and
+    waits while the others hold too much; an image that costs more than the whole
+    budget is refused with a per-file error. Worker processes share one budget by
+    receiving it when they start (multiprocessing primitives cannot be sent later).
+
+    Args:
+        limit: bytes; default ``PHOTOSCRIBE_DECODE_BUDGET_MB`` (1536 MB when unset).
+        context: the multiprocessing context of the processes that share it.
+    """
+
+    def __init__(self, limit: int | None = None, context: Any = None) -> None:
+        ctx = context or multiprocessing.get_context()
+        self.limit = _budget_bytes() if limit is None else int(limit)
+        self._used = ctx.Value("q", 0, lock=False)
+        self._cond = ctx.Condition()
+
+    @property
+    def used(self) -> int:
+        with self._cond:
+            return int(self._used.value)
+
+    @contextlib.contextmanager
+    def reserve(self, path: str | Path, nbytes: int) -> Iterator[None]:
+        """Hold ``nbytes`` of the budget for the ``with`` block (waits for room).
+
+        Raises:
+            UnsupportedImageError: ``nbytes`` is more than the whole budget.
+        """
+        if nbytes > self.limit:
+            raise UnsupportedImageError(
+                path,
+                f"decoding it would take {nbytes / 2**20:,.0f} MB of memory, more than the "
+                f"{self.limit / 2**20:,.0f} MB decode budget; downscale it (or raise "
+                f"{DECODE_BUDGET_ENV}) to caption it",
+            )
+        with self._cond:
+            self._cond.wait_for(lambda: self._used.value + nbytes <= self.limit)
+            self._used.value += nbytes
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._used.value -= nbytes
+                self._cond.notify_all()
+
+
+_process_budget: DecodeBudget | None = None
+_process_budget_lock = threading.Lock()
+
+
+def decode_budget() -> DecodeBudget:
+    """The decode budget of this process: created on first use, or the one a loader's worker got."""
+    global _process_budget
+    with _process_budget_lock:
+        if _process_budget is None:
+            _process_budget = DecodeBudget()
+        return _process_budget
+
+
+def use_decode_budget(budget: DecodeBudget) -> None:
+    """Make ``budget`` this process's (a decode worker shares its loader's budget this way)."""
+    global _process_budget
+    with _process_budget_lock:
+        _process_budget = budget
 
 
 def _describe(exc: BaseException) -> str:
@@ -180,22 +342,30 @@ def _gray_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
     ``F`` within 0..1 is a normalised float image; ``F`` within 0..255 is already 8-bit;
     anything within 0..65535 is 16-bit data; anything else is stretched min..max.
     """
-    arr = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if mode in _SIXTEEN_BIT_MODES:  # round(x / 257) in integers: no float copy of a huge image
+        wide = values.astype(np.uint32)
+        wide *= 2
+        wide += 257
+        wide //= 514
+        return wide.astype(np.uint8)
+    arr = values.astype(np.float64)
+    np.nan_to_num(arr, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     lo = float(arr.min()) if arr.size else 0.0
     hi = float(arr.max()) if arr.size else 0.0
-    if mode in _SIXTEEN_BIT_MODES:
-        scaled = arr / 257.0
-    elif mode == "F" and lo >= 0.0 and hi <= 1.0:
-        scaled = arr * 255.0
+    if mode == "F" and lo >= 0.0 and hi <= 1.0:
+        arr *= 255.0
     elif mode == "F" and lo >= 0.0 and hi <= 255.0:
-        scaled = arr
+        pass
     elif lo >= 0.0 and hi <= 65535.0:
-        scaled = arr / 257.0
+        arr /= 257.0
     elif hi > lo:
-        scaled = (arr - lo) * (255.0 / (hi - lo))
+        arr -= lo
+        arr *= 255.0 / (hi - lo)
     else:
-        scaled = np.zeros_like(arr)
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        arr[...] = 0.0
+    np.rint(arr, out=arr)
+    np.clip(arr, 0, 255, out=arr)
+    return arr.astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- sniffing

@@ -5,7 +5,10 @@ decoding runs beside the model: :class:`PhotoLoader` hands batches of paths to
 a pool of worker processes (JPEG draft decoding, resize and centre crop in
 each), keeps at most ``prefetch`` batches in flight, and yields each batch as
 one uint8 NHWC tensor (in pinned memory when the model is on a GPU) plus the
-files that could not be used. Memory stays bounded whatever the folder size.
+files that could not be used. Memory stays bounded whatever the folder size,
+and whatever the number of workers: they share one
+:class:`~photoscribe.core.imaging.DecodeBudget` (thread workers share their
+process's), so the images decoded at once never take more than it together.
 
 Worker processes are started with ``forkserver`` on Linux (safe in a process
 that runs Qt or CUDA threads) and ``spawn`` elsewhere, once per loader, and
@@ -32,6 +35,7 @@ import numpy as np
 import torch
 
 from photoscribe.core.errors import UnsupportedImageError
+from photoscribe.core.imaging import DecodeBudget, use_decode_budget
 from photoscribe.core.preprocess import ImagePreprocessor
 
 log = logging.getLogger(__name__)
@@ -56,10 +60,12 @@ def decode_files(pre: ImagePreprocessor, paths: Sequence[Path]) -> list[Decoded]
     return out
 
 
-def _init_worker() -> None:
+def _init_worker(budget: DecodeBudget | None = None) -> None:
     # Ctrl+C is the parent's business: it cancels and shuts the pool down cleanly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
+    if budget is not None:  # every worker of a loader draws on one decode budget
+        use_decode_budget(budget)
 
 
 def default_workers() -> int:
@@ -119,7 +125,12 @@ class PhotoLoader:
                     if method == "forkserver":
                         # Imported once in the server, inherited by every worker it forks.
                         ctx.set_forkserver_preload(["photoscribe.core.loader"])
-                    self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
+                    self._pool = ProcessPoolExecutor(
+                        self.workers,
+                        mp_context=ctx,
+                        initializer=_init_worker,
+                        initargs=(DecodeBudget(context=ctx),),
+                    )
                 else:
                     self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="photoscribe-decode")
             return self._pool

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Caption, search and export alt text for your photo library.",
         epilog="Exit codes: 0 done; 1 the command ran but something failed (a photo could not be "
         "captioned, an export was refused); 2 the command could not run (bad arguments, a model that "
-        "cannot be loaded); 130 interrupted.",
+        "cannot be loaded); 3 another run is already captioning the library; 4 the disk is full (free "
+        "some space and run again); 130 interrupted.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

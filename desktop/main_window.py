@@ -387,6 +387,9 @@ class MainWindow(QMainWindow):
             model, "Re-caption &selection", self.recaption_selection
         )
         self.recaption_all_action = self._action(model, "Re-caption &all", self.recaption_all)
+        self.retry_failed_action = self._action(
+            model, "Retry &failed photos", self.retry_failed, tip="Caption again the photos that failed"
+        )
         self.pause_action = self._action(model, "&Pause captioning", self._toggle_pause, checkable=True)
         model.addSeparator()
         self.retrain_action = self._action(model, "&Retrain…", self.open_retrain)
@@ -1005,6 +1008,21 @@ class MainWindow(QMainWindow):
             on_failed=lambda exc, _tb: self.show_message(f"Re-captioning failed: {exc}"),
         )
         self.show_message("Every photo is queued for captioning with the active model.")
+
+    def retry_failed(self) -> None:
+        """Forget every caption failure (in the background) so that the queue tries those photos again."""
+        self.runner.submit(
+            Job(self.library.retry_failed, progress=False),
+            on_finished=self._after_retry_failed,
+            on_failed=lambda exc, _tb: self.show_message(f"Could not reset the failures: {exc}"),
+        )
+
+    def _after_retry_failed(self, count: int) -> None:
+        self.show_message(
+            f"{count:,} failed photos will be captioned again." if count else "No failed photos."
+        )
+        if count:
+            self._after_recaption(None)
 
     def _after_recaption(self, photo_ids: list[int] | None) -> None:
         self.services.wake()

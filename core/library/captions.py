@@ -56,6 +56,8 @@ from photoscribe.core.library.schema import (
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 3
+# Failure.model of a failure that does not depend on the model (a file that cannot be read).
+MODEL_INDEPENDENT = ""
 MAX_CAPTION_CHARS = 10_000
 MAX_ALTERNATIVES = 32
 MAX_ERROR_CHARS = 4_000
@@ -223,7 +225,8 @@ def add_model_caption(
 
     Returns ``False`` without changing anything if this model already captioned
     the photo or the photo is gone (deleted while it was being captioned).
-    Never touches user or reviewed captions; clears the photo's failures.
+    Never touches user or reviewed captions; clears the photo's failures by this model
+    and the model-independent ones.
 
     Raises:
         LibraryError: ``model_id`` is empty or ``"user"``, or the text is empty or too long.
@@ -256,9 +259,14 @@ def add_model_caption(
     )
     if session.execute(stmt).rowcount == 0:  # type: ignore[attr-defined]
         return False
+    # This model read and captioned the file: forget its failures and the model-independent ones
+    # (another model's failures stay theirs, so a broken model does not retry forever).
     session.execute(
         delete(Failure)
-        .where(or_(Failure.photo_id == photo_id, Failure.path == photo.path))
+        .where(
+            or_(Failure.photo_id == photo_id, Failure.path == photo.path),
+            Failure.model.in_((model_id, MODEL_INDEPENDENT)),
+        )
         .execution_options(synchronize_session=False)
     )
     if photo.status != STATUS_MISSING:
@@ -322,6 +330,24 @@ def forget_model_captions(
     return deleted
 
 
+def failed_for(model_id: str, max_attempts: int) -> Any:
+    """A clause true for a photo that ``model_id`` should no longer try.
+
+    Failures count per (file, model): those of ``model_id`` plus the
+    model-independent ones (``model = ''``: the file could not be read, or the
+    failure dates from before failures were kept per model) reach
+    ``max_attempts``. Another model's failures never count, so a broken model
+    never stops a good one.
+    """
+    attempts = (
+        select(func.coalesce(func.sum(Failure.attempts), 0))
+        .where(Failure.path == Photo.path, Failure.model.in_((model_id, MODEL_INDEPENDENT)))
+        .correlate(Photo)
+        .scalar_subquery()
+    )
+    return attempts >= max_attempts
+
+
 def pending_stmt(
     model_id: str,
     *,
@@ -329,10 +355,9 @@ def pending_stmt(
     skip_user_captioned: bool = False,
     folder: FolderRef | None = None,
 ) -> Select[Any]:
-    """Photos present on disk, not yet captioned by ``model_id``, not failed ``max_attempts`` times."""
+    """Photos present on disk, not yet captioned by ``model_id``, not failed ``max_attempts`` times by it."""
     done = exists().where(Caption.photo_id == Photo.id, Caption.source == model_id)
-    failed = exists().where(Failure.path == Photo.path, Failure.attempts >= max_attempts)
-    stmt = select(Photo).where(Photo.status != STATUS_MISSING, ~done, ~failed)
+    stmt = select(Photo).where(Photo.status != STATUS_MISSING, ~done, ~failed_for(model_id, max_attempts))
     if skip_user_captioned:
         stmt = stmt.where(
             ~exists().where(Caption.photo_id == Photo.id, or_(Caption.is_user, Caption.reviewed))
@@ -381,14 +406,22 @@ def count_pending(
 # --------------------------------------------------------------------------- failures
 
 
-def record_failure(session: Session, path: str | os.PathLike[str], error: str) -> int:
-    """Count one more failed attempt on a file (known to the library or not); returns the attempt count."""
+def record_failure(
+    session: Session, path: str | os.PathLike[str], error: str, model: str = MODEL_INDEPENDENT
+) -> int:
+    """Count one more failed attempt of ``model`` on a file (known to the library or not).
+
+    ``model`` is the id of the model whose captioning failed, or ``""`` for a
+    failure that does not depend on the model (the file cannot be read or
+    indexed), which counts against every model. Returns the attempt count of
+    this (file, model).
+    """
     norm = normalize_path(path)
     photo = session.scalar(select(Photo).where(Photo.path == norm))
-    failure = session.scalar(select(Failure).where(Failure.path == norm))
+    failure = session.scalar(select(Failure).where(Failure.path == norm, Failure.model == model))
     message = (error or "unknown error")[:MAX_ERROR_CHARS]
     if failure is None:
-        failure = Failure(path=norm, error=message, attempts=1, last_attempt=utcnow())
+        failure = Failure(path=norm, model=model, error=message, attempts=1, last_attempt=utcnow())
         session.add(failure)
     else:
         failure.attempts += 1
@@ -399,14 +432,23 @@ def record_failure(session: Session, path: str | os.PathLike[str], error: str) -
     if photo is not None and photo.status != STATUS_MISSING:
         refresh_status(session, photo)
         session.flush()
-    log.debug("failure %d on %s: %s", failure.attempts, norm, message)
+    log.debug("failure %d of %r on %s: %s", failure.attempts, model, norm, message)
     return failure.attempts
 
 
-def clear_failure(session: Session, path: str | os.PathLike[str]) -> bool:
-    """Forget the failures of a file (e.g. to retry it now). False if there were none."""
+def _model_filter(model: str | None) -> list[Any]:
+    """Failures that stop ``model`` (its own and the model-independent ones); all when ``None``."""
+    return [] if model is None else [Failure.model.in_((model, MODEL_INDEPENDENT))]
+
+
+def clear_failure(session: Session, path: str | os.PathLike[str], model: str | None = None) -> bool:
+    """Forget a file's failures (e.g. to retry it now). False if there were none.
+
+    ``model`` forgets only what stops that model (its failures and the
+    model-independent ones); ``None`` forgets every model's.
+    """
     norm = normalize_path(path)
-    deleted = session.execute(delete(Failure).where(Failure.path == norm)).rowcount  # type: ignore[attr-defined]
+    deleted = session.execute(delete(Failure).where(Failure.path == norm, *_model_filter(model))).rowcount  # type: ignore[attr-defined]
     photo = session.scalar(select(Photo).where(Photo.path == norm))
     if photo is not None and photo.status == STATUS_FAILED:
         refresh_status(session, photo)
@@ -414,12 +456,40 @@ def clear_failure(session: Session, path: str | os.PathLike[str]) -> bool:
     return bool(deleted)
 
 
-def list_failures(session: Session, *, limit: int | None = None) -> list[FailureInfo]:
-    """Failures, most recent first."""
-    stmt = select(Failure).order_by(Failure.last_attempt.desc(), Failure.id.desc())
+def list_failures(
+    session: Session, *, model: str | None = None, limit: int | None = None
+) -> list[FailureInfo]:
+    """Failures, most recent first; with ``model``, only those that stop that model."""
+    stmt = (
+        select(Failure).where(*_model_filter(model)).order_by(Failure.last_attempt.desc(), Failure.id.desc())
+    )
     if limit is not None:
         stmt = stmt.limit(max(0, limit))
     return [FailureInfo.from_orm(f) for f in session.scalars(stmt)]
+
+
+def retry_failed(session: Session, model: str | None = None) -> int:
+    """Forget failures so that the caption queue tries those files again; returns how many files.
+
+    ``model`` resets only what stops that model (its own failures and the
+    model-independent ones); ``None`` resets every model's. Photos left without
+    failures become ``new`` again (``captioned`` if another model captioned them).
+    """
+    where = _model_filter(model)
+    paths = list(session.scalars(select(Failure.path).where(*where).distinct()))
+    session.execute(delete(Failure).where(*where).execution_options(synchronize_session=False))
+    has_failure = exists().where(Failure.path == Photo.path)
+    has_caption = exists().where(Caption.photo_id == Photo.id)
+    for status, clause in ((STATUS_CAPTIONED, has_caption), (STATUS_NEW, ~has_caption)):
+        session.execute(
+            update(Photo)
+            .where(Photo.status == STATUS_FAILED, ~has_failure, clause)
+            .values(status=status)
+            .execution_options(synchronize_session=False)
+        )
+    session.expire_all()
+    log.info("reset the failures of %d files (model %s)", len(paths), model or "any")
+    return len(paths)
 
 
 def reset_failures(session: Session) -> int:
@@ -454,7 +524,8 @@ def stats(session: Session) -> LibraryStats:
         captioned=captioned,
         uncaptioned=photos - captioned,
         needs_review=count(present, has_caption, ~has_preferred),
-        failures=int(session.scalar(select(func.count()).select_from(Failure)) or 0),
+        # Files with failures (a file two models failed on counts once).
+        failures=int(session.scalar(select(func.count(func.distinct(Failure.path)))) or 0),
         missing=count(Photo.status == STATUS_MISSING),
         folders=int(session.scalar(select(func.count()).select_from(Folder)) or 0),
     )

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photoscribe.core.cli_progress import progress_bar
-from photoscribe.core.errors import CancelledError, LibraryError, PhotoscribeError
+from photoscribe.core.errors import (
+    CancelledError,
+    DiskFullError,
+    LibraryError,
+    PhotoscribeError,
+    disk_full_cause,
+)
 from photoscribe.core.paths import default_library_path
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
@@ -72,7 +78,11 @@ def _iso_date(value: str) -> date:
 
 
 def guarded(handler: Handler) -> Handler:
-    """Turn photoscribe errors into a message on stderr and exit code 1 (130 when cancelled)."""
+    """Turn photoscribe errors into a message on stderr and their exit code (130 when cancelled).
+
+    A full disk (SQLite's "database or disk is full", the OS's ENOSPC) is one line and exit code 4,
+    whatever raised it; any other unexpected error keeps its traceback.
+    """
 
     @functools.wraps(handler)
     def run(args: argparse.Namespace) -> int:
@@ -83,7 +93,18 @@ def guarded(handler: Handler) -> Handler:
             return 130
         except PhotoscribeError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 1
+            return exc.exit_code
+        except Exception as exc:
+            full = disk_full_cause(exc)
+            if full is None:
+                raise
+            where = getattr(full, "filename", None)
+            print(
+                f"error: the disk is full{f' (writing {where})' if where else ''}; free some space and "
+                "run the command again (what was saved before is kept)",
+                file=sys.stderr,
+            )
+            return DiskFullError.exit_code
 
     return run
 
@@ -362,8 +383,9 @@ def _add_caption_pending(commands: Commands, common: argparse.ArgumentParser) ->
 def _caption_pending(args: argparse.Namespace) -> int:
     from photoscribe.core.cli import load_captioner
     from photoscribe.core.library.queue import CaptionQueue
+    from photoscribe.core.library.runlock import CaptionLock
 
-    with open_library(args) as library:
+    with open_library(args) as library, CaptionLock(library.path):  # say "busy" before loading a model
         captioner = load_captioner(args, batch_size=args.batch_size)
         queue = CaptionQueue(library, captioner, batch_size=args.batch_size, max_attempts=args.max_attempts)
         on_progress, close = progress_bar(f"captioning ({captioner.model_id})")
@@ -373,9 +395,37 @@ def _caption_pending(args: argparse.Namespace) -> int:
             close()
         print(report.describe())
         if report.failed:
-            for failure in library.list_failures(limit=20):
+            for failure in library.list_failures(model=captioner.model_id, limit=20):
                 print(f"failed ({failure.attempts}x): {failure.path}: {failure.error}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _add_retry_failed(commands: Commands, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "retry-failed",
+        parents=[common],
+        help="forget caption failures so that caption-pending tries those photos again",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="ID",
+        help="only the failures that stop this model (a model id, or its checkpoint file): its own and "
+        "those of unreadable files; default: every model's",
+    )
+    parser.set_defaults(func=guarded(_retry_failed))
+
+
+def _retry_failed(args: argparse.Namespace) -> int:
+    model = args.model
+    if model is not None and Path(model).is_file():
+        from photoscribe.core.checkpoint import load_checkpoint
+
+        model = load_checkpoint(model).model_id
+    with open_library(args) as library:
+        count = library.retry_failed(model)
+    whose = f" for model {model}" if model else ""
+    print(f"reset the failures of {count} files{whose}; run caption-pending to caption them")
+    return 0
 
 
 # --------------------------------------------------------------------------- watch
@@ -485,6 +535,7 @@ SUBCOMMANDS: tuple[Callable[[Commands, argparse.ArgumentParser], None], ...] = (
     _add_add,
     _add_scan,
     _add_caption_pending,
+    _add_retry_failed,
     _add_watch,
 )
 

@@ -527,17 +527,25 @@ class Library:
 
     # ----------------------------------------------------------------- failures and stats
 
-    def record_failure(self, path: str | os.PathLike[str], error: str) -> int:
+    def record_failure(self, path: str | os.PathLike[str], error: str, model: str = "") -> int:
+        """One more failed attempt of ``model`` ('' : model-independent) on a file; the attempt count."""
         with self.transaction() as s:
-            return caps.record_failure(s, path, error)
+            return caps.record_failure(s, path, error, model)
 
-    def clear_failure(self, path: str | os.PathLike[str]) -> bool:
+    def clear_failure(self, path: str | os.PathLike[str], model: str | None = None) -> bool:
+        """Forget a file's failures (only those that stop ``model`` when given)."""
         with self.transaction() as s:
-            return caps.clear_failure(s, path)
+            return caps.clear_failure(s, path, model)
 
-    def list_failures(self, *, limit: int | None = None) -> list[FailureInfo]:
+    def list_failures(self, *, model: str | None = None, limit: int | None = None) -> list[FailureInfo]:
+        """Failures, most recent first (only those that stop ``model`` when given)."""
         with self.session() as s:
-            return caps.list_failures(s, limit=limit)
+            return caps.list_failures(s, model=model, limit=limit)
+
+    def retry_failed(self, model: str | None = None) -> int:
+        """Forget the failures that stop ``model`` (every model's when ``None``); returns how many files."""
+        with self.transaction() as s:
+            return caps.retry_failed(s, model)
 
     def reset_failures(self) -> int:
         with self.transaction() as s:

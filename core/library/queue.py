@@ -15,8 +15,15 @@ process resumes where it stopped, and no photo is captioned twice: the
 :func:`~photoscribe.core.library.captions.add_model_caption` refuse a second
 caption by the same model, even from another process.
 
-Failures are recorded per file (``record_failure``) and retried on later
-runs until ``max_attempts``; a file that vanished is marked missing instead.
+Failures are recorded per (file, model) (``record_failure`` with this
+queue's model id) and retried on later runs until ``max_attempts``; another
+model's failures never stop this one, so a broken checkpoint does not block a
+good one. A file that vanished is marked missing instead.
+
+One run at a time captions a library: a run holds ``<library>.caption.lock``
+(:mod:`~photoscribe.core.library.runlock`), and a second process's run stops
+at once with :class:`~photoscribe.core.errors.LibraryBusyError` instead of
+captioning the same photos again.
 
 Use :meth:`CaptionQueue.run_once` in the foreground (the CLI), or
 :meth:`CaptionQueue.start` for a worker thread that sleeps until
@@ -33,12 +40,13 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from photoscribe.core.errors import LibraryError
+from photoscribe.core.errors import LibraryBusyError, LibraryError
 from photoscribe.core.library import captions as caps
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library.blobs import encode_attention
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.records import PhotoInfo
+from photoscribe.core.library.runlock import CaptionLock
 from photoscribe.core.library.similar import store_feature
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
 from photoscribe.core.results import CaptionFailure, CaptionResult
@@ -208,6 +216,9 @@ class CaptionQueue:
                 self._woken = False
             try:
                 report = self.run_once(cancel=self._stop)
+            except LibraryBusyError as exc:  # another process captions these photos meanwhile
+                log.info("caption queue waits: %s", exc)
+                continue
             except Exception:  # keep the worker alive: the failure is logged with its traceback
                 log.exception("captioning batch failed; retrying when woken again")
                 continue
@@ -224,9 +235,13 @@ class CaptionQueue:
         A photo that fails is not retried in the same run. Progress: stage
         ``"caption"``, ``total`` = photos pending at the start plus new
         arrivals, with rate (photos/s) and ETA.
+
+        Raises:
+            LibraryBusyError: another run (another process) is captioning this library now
+                (:class:`~photoscribe.core.library.runlock.CaptionLock`).
         """
         on_progress = on_progress or self.on_progress
-        with self._run_lock:
+        with self._run_lock, CaptionLock(self.library.path):
             self._busy = True
             try:
                 return self._run(on_progress, cancel)
@@ -342,7 +357,7 @@ class CaptionQueue:
                             store_feature(session, photo.id, result.feature, self.model_id)
                 except LibraryError as exc:
                     if (
-                        caps.record_failure(session, photo.path, f"captioning failed: {exc}")
+                        caps.record_failure(session, photo.path, f"captioning failed: {exc}", self.model_id)
                         < self.max_attempts
                     ):
                         retry_later.append(photo.id)
@@ -356,7 +371,10 @@ class CaptionQueue:
                     ops.mark_missing(session, photo.path)
                     skipped.append(photo.id)
                 else:
-                    if caps.record_failure(session, photo.path, failure.error) < self.max_attempts:
+                    if (
+                        caps.record_failure(session, photo.path, failure.error, self.model_id)
+                        < self.max_attempts
+                    ):
                         retry_later.append(photo.id)
                     failed.append(photo.id)
         return _Stored(captioned, failed, skipped, retry_later, results[-1].text if results else "")

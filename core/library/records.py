@@ -123,11 +123,18 @@ class FailureInfo:
     error: str
     attempts: int
     last_attempt: datetime
+    model: str = ""  # the model that failed; "" when the failure does not depend on the model
 
     @classmethod
     def from_orm(cls, failure: Failure) -> FailureInfo:
         return cls(
-            failure.id, failure.path, failure.photo_id, failure.error, failure.attempts, failure.last_attempt
+            failure.id,
+            failure.path,
+            failure.photo_id,
+            failure.error,
+            failure.attempts,
+            failure.last_attempt,
+            failure.model or "",
         )
 
 

@@ -294,6 +294,16 @@ def file_hash(path: str | os.PathLike[str]) -> str:
 
 def _inspect(found: _Found) -> _Inspected:
     path = found.path
+    try:  # sniff_image says False for a file it cannot open: that is a failure, not "not an image"
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        return _Inspected(
+            path,
+            found.size,
+            found.mtime,
+            error=f"cannot read the file ({exc.strerror}); check its permissions",
+        )
     if not sniff_image(path):
         return _Inspected(path, found.size, found.mtime, not_image=True)
     try:

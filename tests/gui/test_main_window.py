@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeyEvent
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QMessageBox, QWidget
 from sample_library import PHOTOS, Sample, draw_photo
 
 from photoscribe.core.errors import ModelLoadError
@@ -387,6 +387,22 @@ def test_failures_open_a_non_modal_list(qtbot: Any, make_window: MakeWindow, sam
     qtbot.mouseClick(dialog.retry_button, Qt.MouseButton.LeftButton)
     assert sample.library.list_failures() == []
     assert dialog.tree.topLevelItemCount() == 0
+
+
+def test_retry_failed_photos_menu_item_resets_every_models_failures(
+    make_window: MakeWindow, sample: Sample
+) -> None:
+    tomato = sample.root / "tomato.jpg"
+    sample.library.record_failure(tomato, "model broke", "broken-1")
+    sample.library.record_failure(sample.root / "gone.jpg", "cannot read", "")
+    window = make_window(sample.library)
+    menus = [a.text() for m in window.menuBar().findChildren(QMenu) for a in m.actions()]
+    assert "Retry &failed photos" in menus
+    window.retry_failed_action.trigger()
+    assert sample.library.list_failures() == []
+    assert "2 failed photos will be captioned again" in window.statusBar().currentMessage()
+    window.retry_failed_action.trigger()
+    assert window.statusBar().currentMessage() == "No failed photos."
 
 
 def test_export_and_retrain_open_as_windows(qtbot: Any, make_window: MakeWindow, sample: Sample) -> None:
