@@ -44,7 +44,13 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library.database import Library
-from photoscribe.core.library.scanner import excluded_dirs, index_paths, is_ignored_name
+from photoscribe.core.library.scanner import (
+    covered_folders,
+    excluded_dirs,
+    index_paths,
+    is_ignored_name,
+    list_files,
+)
 from photoscribe.core.library.schema import STATUS_MISSING, Photo
 
 log = logging.getLogger(__name__)
@@ -356,10 +362,15 @@ class FolderWatcher:
         for event in events:
             src = ops.normalize_path(event.src)
             if event.kind in _FILE_TOUCHED:
-                if not event.is_directory and self._is_watched(src):
+                if not self._is_watched(src):
+                    continue
+                if event.is_directory or (event.kind == "created" and os.path.isdir(src)):
+                    # Files created before its watch existed send no events; a symlink to a folder
+                    # arrives as a file event.
+                    if event.kind == "created":
+                        self._touch_tree(src)
+                else:
                     self._touch(src)
-                elif event.is_directory and event.kind == "created" and self._is_watched(src):
-                    self._touch_tree(src)  # files created before its watch existed send no events
             elif event.kind == "deleted":
                 self._drop_pending(src, event.is_directory)
                 ops_in_order.append(_Event("deleted", src, "", event.is_directory))
@@ -375,7 +386,7 @@ class FolderWatcher:
                 elif src_watched:
                     ops_in_order.append(_Event("deleted", src, "", event.is_directory))
                 elif dest_watched:
-                    if event.is_directory:
+                    if event.is_directory or os.path.isdir(dest):
                         self._touch_tree(dest)
                     else:
                         self._touch(dest)
@@ -404,11 +415,11 @@ class FolderWatcher:
         self._touch(op.dest)
 
     def _touch_tree(self, directory: str) -> None:
-        for root, dirs, files in os.walk(directory):
-            dirs[:] = [d for d in dirs if not is_ignored_name(d)]
-            for name in files:
-                if not is_ignored_name(name):
-                    self._touch(os.path.join(root, name))
+        """Touch every file of a folder that appeared, listed by the scanner's walker (same links
+        followed, same folders skipped, each real folder once)."""
+        files, bad_names = list_files(directory, covered_folders(self.library.list_folders()))
+        for path in files + bad_names:
+            self._touch(path)
 
     def _poll_due(self, now: float) -> list[str]:
         """Stat the due files; those stable for ``stable_checks`` polls (and complete) are ready."""

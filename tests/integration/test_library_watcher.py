@@ -255,3 +255,35 @@ def test_watch_command_runs_until_ctrl_c(tmp_path: Path) -> None:
         reader.join(timeout=10)
     assert "captioning new photos with default.pt" in "".join(lines)
     assert lines[-1].strip() == "stopped"
+
+
+def test_a_symlink_loop_moved_into_a_watched_folder_is_followed_as_a_scan_follows_it(h: Harness) -> None:
+    """Issue 12 item 5: a folder holding ``up -> ..`` (and links into the library) moved in while
+    watching adds each real photo once; a rescan afterwards finds nothing to add or mark missing."""
+    make_jpeg(h.root / "old" / "a.jpg", 1)
+    make_jpeg(h.other / "cam.jpg", 2)
+    assert wait_until(lambda: h.present(h.root / "old" / "a.jpg") and h.present(h.other / "cam.jpg"))
+    h.settle()
+
+    outside = tmp = h.outside / "trip"
+    made = [make_jpeg(tmp / f"t{i}.jpg", 10 + i) for i in range(3)] + [make_jpeg(tmp / "day2" / "d.jpg", 20)]
+    make_jpeg(tmp / "@eaDir" / "thumb.jpg", 21)  # a NAS's thumbnails: skipped by scans
+    os.symlink("..", tmp / "up")  # after the move: the watched folder itself
+    os.symlink("../..", tmp / "day2" / "upup")
+    os.symlink(h.other, tmp / "camera-link")  # into another library folder
+    shutil.move(outside, h.root / "trip")
+    expected = {str(h.root / "trip" / p.relative_to(tmp)) for p in made}
+    assert wait_until(lambda: all(h.present(Path(p)) for p in expected))
+    h.settle()
+    time.sleep(1.0)  # late events, if any, would add rows now
+    h.settle()
+
+    present = {p.path for p in h.library.list_photos() if p.status != "missing"}
+    assert present == expected | {str(h.root / "old" / "a.jpg"), str(h.other / "cam.jpg")}
+    assert len(h.library.list_photos()) == len(present)  # no duplicate row, present or missing
+    h.watcher.stop()
+    from photoscribe.core.library.scanner import rescan_all
+
+    report = rescan_all(h.library)
+    assert (report.added, report.missing, report.moved, report.duplicates) == (0, 0, 0, 0)
+    assert report.unchanged == len(present)

@@ -347,3 +347,27 @@ def test_a_file_name_that_is_not_utf8_is_a_failure_and_never_stops_the_folder(
     result = scanner.index_paths(library, [os.fsdecode(bad), str(root / "ok2.jpg")])
     assert len(result.added) == 1 and result.failed == 1
     assert library.get_photo(root / "ok2.jpg") is not None
+
+
+def test_a_folder_symlink_into_another_library_folder_is_not_followed_twice(
+    library: Library, tmp_path: Path
+) -> None:
+    pictures, camera = tmp_path / "Pictures", tmp_path / "Camera"
+    outside = tmp_path / "elsewhere"
+    make_jpeg(pictures / "p.jpg", 1)
+    make_jpeg(camera / "sub" / "c.jpg", 2)
+    make_jpeg(outside / "e.jpg", 3)
+    os.symlink(camera / "sub", pictures / "camera-sub")  # into another library folder
+    os.symlink(pictures, camera / "pictures")  # and back
+    os.symlink(outside, pictures / "elsewhere")  # out of the library: followed, once
+    os.symlink(outside, pictures / "elsewhere-again")
+    library.add_folder_record(pictures)
+    library.add_folder_record(camera)
+    first = rescan_all(library)
+    report = rescan_all(library)
+    assert (first.added, first.duplicates) == (3, 0)
+    expected = {str(pictures / "p.jpg"), str(camera / "sub" / "c.jpg"), str(pictures / "elsewhere" / "e.jpg")}
+    assert paths_of(library) == expected
+    assert (report.added, report.missing, report.duplicates, report.unchanged) == (0, 0, 0, 3)
+    listed, bad = scanner.list_files(pictures, scanner.covered_folders(library.list_folders()))
+    assert set(listed) == {str(pictures / "p.jpg"), str(pictures / "elsewhere" / "e.jpg")} and bad == []
