@@ -83,6 +83,7 @@ class BackgroundServices(QObject):
         captionProgress(Progress): from the queue (stage "caption": done/total, rate, eta).
         captioned(list[int]): photo ids that just got a caption.
         foldersChanged(object): the watcher's change summary.
+        watchStatusChanged(WatchStatus): a watch was lost, re-armed (after a rescan) or polled.
         modelChanged(ModelState): a model started loading, loaded or failed.
         queueStateChanged(): paused or resumed.
     """
@@ -90,6 +91,7 @@ class BackgroundServices(QObject):
     captionProgress = Signal(object)
     captioned = Signal(list)
     foldersChanged = Signal(object)
+    watchStatusChanged = Signal(object)
     modelChanged = Signal(object)
     queueStateChanged = Signal()
 
@@ -198,7 +200,9 @@ class BackgroundServices(QObject):
         if self._watcher_factory is None:
             return
         if self.watcher is None:
-            self.watcher = self._watcher_factory(self.library, on_change=self.foldersChanged.emit)
+            self.watcher = self._watcher_factory(
+                self.library, on_change=self.foldersChanged.emit, on_status=self.watchStatusChanged.emit
+            )
             self.watcher.start()
         for path in paths:
             self.watch(path)

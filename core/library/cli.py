@@ -398,7 +398,7 @@ def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
 def _watch(args: argparse.Namespace) -> int:
     from photoscribe.core.library import scanner as scanning
     from photoscribe.core.library.queue import CaptionQueue
-    from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher
+    from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher, WatchState, WatchStatus
 
     with open_library(args) as library:
         folders = library.list_folders()
@@ -422,8 +422,17 @@ def _watch(args: argparse.Namespace) -> int:
             if queue is not None and (summary.added or summary.updated or summary.moved):
                 queue.wake()
 
-        watcher = FolderWatcher(library, on_change=changed)
         stop = threading.Event()
+        library_gone: list[WatchStatus] = []
+
+        def status_changed(status: WatchStatus) -> None:  # a watch lost, re-armed or polled
+            if status.state is WatchState.LIBRARY_GONE:
+                library_gone.append(status)
+                stop.set()
+            else:
+                print(f"{status.state.value}: {status.describe()}", flush=True)
+
+        watcher = FolderWatcher(library, on_change=changed, on_status=status_changed)
         restore = _stop_on_sigterm(stop)
         try:
             watcher.start()
@@ -444,6 +453,9 @@ def _watch(args: argparse.Namespace) -> int:
             if queue is not None:
                 queue.stop()
             restore()
+    if library_gone:
+        print(f"error: {library_gone[0].describe()}", file=sys.stderr)
+        return 1
     print("stopped", flush=True)
     return 0
 

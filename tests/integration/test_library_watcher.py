@@ -19,7 +19,7 @@ from PIL import Image
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.records import PhotoInfo
 from photoscribe.core.library.search import search
-from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher
+from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher, WatchState, WatchStatus
 
 MODEL = "sat-test-v1"
 TIMEOUT = 30.0
@@ -55,8 +55,15 @@ class Harness:
             if folder is not self.outside:
                 self.library.add_folder_record(folder)
         self.summaries: list[ChangeSummary] = []
+        self.statuses: list[WatchStatus] = []
         self.watcher = FolderWatcher(
-            self.library, debounce_s=0.2, stable_checks=2, on_change=self.summaries.append
+            self.library,
+            debounce_s=0.2,
+            stable_checks=2,
+            on_change=self.summaries.append,
+            on_status=self.statuses.append,
+            health_s=0.25,
+            rescan_every_s=0.5,
         )
         self.watcher.start()
         self.watcher.watch(self.root)
@@ -68,6 +75,9 @@ class Harness:
     def present(self, path: Path) -> PhotoInfo | None:
         photo = self.photo(path)
         return photo if photo is not None and photo.status != "missing" else None
+
+    def states_of(self, folder: Path) -> list[WatchState]:
+        return [s.state for s in list(self.statuses) if s.folder == str(folder)]
 
     def settle(self) -> None:
         assert self.watcher.wait_idle(TIMEOUT)
@@ -287,3 +297,97 @@ def test_a_symlink_loop_moved_into_a_watched_folder_is_followed_as_a_scan_follow
     report = rescan_all(h.library)
     assert (report.added, report.missing, report.moved, report.duplicates) == (0, 0, 0, 0)
     assert report.unchanged == len(present)
+
+
+def _photo_arrives_after(h: Harness, folder: Path, seed: int) -> Path:
+    """Once the watch of ``folder`` is re-armed, a photo dropped in is indexed."""
+    assert wait_until(lambda: WatchState.REARMED in h.states_of(folder)), h.statuses
+    path = make_jpeg(folder / f"after-{seed}.jpg", seed)
+    assert wait_until(lambda: h.present(path)), (h.statuses, h.watcher.states())
+    return path
+
+
+def test_a_watched_folder_deleted_and_made_again_is_reported_and_watched_again(h: Harness) -> None:
+    """Issue 12 item 6: the watch of a folder that vanished is dead; it is re-armed when the folder
+    is back (a new inode), the folder is rescanned, and new photos are indexed again."""
+    before = make_jpeg(h.root / "before.jpg", 1)
+    assert wait_until(lambda: h.present(before))
+    h.settle()
+    shutil.rmtree(h.root)
+    assert wait_until(lambda: WatchState.LOST in h.states_of(h.root)), h.statuses
+    assert h.watcher.states()[str(h.root)] is WatchState.LOST
+    h.root.mkdir()
+    make_jpeg(h.root / "while-away.jpg", 2)  # written before the watch is back: found by the rescan
+    _photo_arrives_after(h, h.root, 3)
+    assert wait_until(lambda: h.present(h.root / "while-away.jpg"))
+    assert h.watcher.states()[str(h.root)] is WatchState.WATCHING
+    rearmed = next(s for s in h.statuses if s.state is WatchState.REARMED)
+    assert rearmed.report is not None and "rescanned" in rearmed.describe()
+    other = make_jpeg(h.other / "still.jpg", 4)  # the other folder was never disturbed
+    assert wait_until(lambda: h.present(other))
+
+
+def test_a_watched_folder_renamed_away_and_back_is_watched_again(h: Harness) -> None:
+    away = h.outside / "unplugged"
+    os.rename(h.root, away)
+    assert wait_until(lambda: WatchState.LOST in h.states_of(h.root)), h.statuses
+    make_jpeg(away / "taken-while-away.jpg", 5)
+    os.rename(away, h.root)
+    _photo_arrives_after(h, h.root, 6)
+    assert wait_until(lambda: h.present(h.root / "taken-while-away.jpg"))
+
+
+def test_a_drive_unmounted_and_mounted_again_is_watched_again(h: Harness) -> None:
+    """The real thing: a tmpfs mounted on the watched folder, unmounted and mounted again."""
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(h.root)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(
+            f"this machine refuses to mount a tmpfs: {mounted.stderr.decode(errors='replace').strip()}"
+        )
+    try:
+        assert wait_until(lambda: WatchState.REARMED in h.states_of(h.root)), h.statuses  # a new inode
+        first = make_jpeg(h.root / "on-the-drive.jpg", 7)
+        assert wait_until(lambda: h.present(first))
+        h.settle()
+        subprocess.run(["umount", str(h.root)], check=True)
+        assert wait_until(lambda: h.states_of(h.root).count(WatchState.REARMED) >= 2), h.statuses
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(h.root)], check=True)
+        assert wait_until(lambda: h.states_of(h.root).count(WatchState.REARMED) >= 3), h.statuses
+        later = make_jpeg(h.root / "after-replug.jpg", 8)
+        assert wait_until(lambda: h.present(later)), (h.statuses, h.watcher.states())
+    finally:
+        h.watcher.stop()
+        subprocess.run(["umount", str(h.root)], capture_output=True)
+
+
+def test_a_folder_whose_watch_cannot_be_armed_is_rescanned_until_it_can(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OS refuses the watch (as inotify does at its limit): the folder is rescanned periodically."""
+    refused = h.outside / "refused"
+    refused.mkdir()
+    h.library.add_folder_record(refused)
+    observer = h.watcher._observer
+    assert observer is not None
+    real_schedule = observer.schedule
+
+    def schedule(handler, path, **kwargs):  # type: ignore[no-untyped-def]
+        if os.fspath(path) == str(refused):
+            raise OSError(28, "inotify watch limit reached")
+        return real_schedule(handler, path, **kwargs)
+
+    monkeypatch.setattr(observer, "schedule", schedule)
+    h.watcher.watch(refused)
+    assert h.states_of(refused) == [WatchState.POLLING]
+    assert "max_user_watches" in h.statuses[-1].message
+    photo = make_jpeg(refused / "polled.jpg", 9)
+    assert wait_until(lambda: h.present(photo)), h.statuses
+    monkeypatch.setattr(observer, "schedule", real_schedule)  # the limit was raised
+    assert wait_until(lambda: h.watcher.states()[str(refused)] is WatchState.WATCHING), h.statuses
+    assert wait_until(lambda: WatchState.REARMED in h.states_of(refused))
+    live = make_jpeg(refused / "live.jpg", 10)
+    assert wait_until(lambda: h.present(live))
