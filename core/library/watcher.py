@@ -379,8 +379,8 @@ class FolderWatcher:
                 log.debug("unscheduling the watch of %s: %s", root, exc)
 
     def _tell(self, status: WatchStatus) -> None:
-        level = logging.INFO if status.state in (WatchState.WATCHING, WatchState.REARMED) else logging.WARNING
-        log.log(level, "%s", status.describe())
+        quiet = self.on_status is not None or status.state in (WatchState.WATCHING, WatchState.REARMED)
+        log.log(logging.INFO if quiet else logging.WARNING, "%s", status.describe())  # else the owner says it
         if self.on_status is not None:
             try:
                 self.on_status(status)

@@ -391,3 +391,57 @@ def test_a_folder_whose_watch_cannot_be_armed_is_rescanned_until_it_can(
     assert wait_until(lambda: WatchState.REARMED in h.states_of(refused))
     live = make_jpeg(refused / "live.jpg", 10)
     assert wait_until(lambda: h.present(live))
+
+
+@pytest.mark.bundled_model
+def test_watch_command_reports_a_lost_folder_and_stops_when_the_library_file_is_deleted(
+    tmp_path: Path,
+) -> None:
+    """Issue 12 items 6 and 10: `library watch` logs a lost and a re-armed watch, and stops with a
+    message and exit code 1 when its library file is deleted (it used to write on into the void)."""
+    db = tmp_path / "cli.sqlite3"
+    folder = tmp_path / "drive"
+    folder.mkdir()
+    with Library.open(db) as library:
+        library.add_folder_record(folder)
+    script = Path(sys.executable).with_name("photoscribe")
+    process = subprocess.Popen(
+        [str(script), "library", "--db", str(db), "watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    errors: list[str] = []
+    readers = [
+        threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, ""))),  # type: ignore[union-attr]
+        threading.Thread(target=lambda: errors.extend(iter(process.stderr.readline, ""))),  # type: ignore[union-attr]
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        assert wait_until(lambda: any(line.startswith("watching") for line in lines), timeout=120), (
+            lines,
+            errors,
+        )
+        folder.rmdir()
+        assert wait_until(lambda: any(line.startswith(f"lost: {folder}") for line in lines)), (lines, errors)
+        folder.mkdir()
+        assert wait_until(lambda: any(line.startswith(f"re-armed: {folder}") for line in lines)), (
+            lines,
+            errors,
+        )
+        photo = make_jpeg(folder / "after.jpg", 1)
+        with Library.open(db) as library:
+            assert wait_until(lambda: library.get_photo(photo) is not None)
+        db.unlink()
+        assert process.wait(timeout=60) == 1
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for reader in readers:
+            reader.join(timeout=10)
+    message = "".join(errors)
+    assert "the library file was deleted or replaced while watching" in message, message
+    assert "Traceback" not in message
+    assert not db.exists()  # nothing wrote a new, empty library in its place
