@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from photoscribe.core.cli_progress import progress_bar
 from photoscribe.core.errors import CancelledError, LibraryError, PhotoscribeError
-from photoscribe.core.paths import default_library_path
+from photoscribe.core.paths import default_library_path, printable
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
     from photoscribe.core.library.database import Library
@@ -82,7 +82,7 @@ def guarded(handler: Handler) -> Handler:
             print("cancelled", file=sys.stderr)
             return 130
         except PhotoscribeError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {printable(exc)}", file=sys.stderr)
             return 1
 
     return run
@@ -100,7 +100,7 @@ def _status(args: argparse.Namespace) -> int:
     with open_library(args) as library:
         stats = library.stats()
         folders = library.list_folders()
-        print(f"library:      {library.path}")
+        print(f"library:      {printable(library.path)}")
         print(f"photos:       {stats.photos}")
         print(f"captioned:    {stats.captioned}")
         print(f"uncaptioned:  {stats.uncaptioned}")
@@ -109,7 +109,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"missing:      {stats.missing}")
         print(f"folders:      {len(folders)}")
         for folder in folders:
-            print(f"  {folder.path}{'' if folder.recursive else '  (not recursive)'}")
+            print(f"  {printable(folder.path)}{'' if folder.recursive else '  (not recursive)'}")
     return 0
 
 
@@ -128,6 +128,22 @@ def _add_search(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--uncaptioned", action="store_true", help="only photos without a caption")
     parser.add_argument("--needs-review", action="store_true", help="only unreviewed model captions")
     parser.set_defaults(func=guarded(_search))
+    _words_may_start_with_a_dash(parser)
+
+
+def _words_may_start_with_a_dash(parser: argparse.ArgumentParser) -> None:
+    """Read ``-red`` as a query (an excluded word), not as an unknown option; ``-h`` and the
+    ``--options`` keep their meaning. argparse has no public hook for this, so its per-argument
+    classifier is wrapped."""
+    classify = parser._parse_optional
+    options = parser._option_string_actions
+
+    def parse_optional(arg: str) -> Any:
+        if len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and arg not in options:
+            return None  # a positional argument
+        return classify(arg)
+
+    setattr(parser, "_parse_optional", parse_optional)  # noqa: B010
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -161,9 +177,9 @@ def _search(args: argparse.Namespace) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     for hit in hits:
-        print(f"{hit.photo_id}\t{hit.path}")
+        print(f"{hit.photo_id}\t{printable(hit.path)}")
         if hit.snippet:
-            print(f"\t{hit.snippet}")
+            print(f"\t{printable(hit.snippet)}")
     if not hits:
         print("no matches", file=sys.stderr)
     return 0
@@ -189,7 +205,7 @@ def _similar(args: argparse.Namespace) -> int:
         print(json.dumps([{"id": p.id, "path": p.path, "similarity": s} for p, s in results], indent=2))
     else:
         for photo, score in results:
-            print(f"{score:.3f}\t{photo.id}\t{photo.path}")
+            print(f"{score:.3f}\t{photo.id}\t{printable(photo.path)}")
         if not results:
             print("no similar photos (the photo may not have a feature yet)", file=sys.stderr)
     return 0
@@ -211,7 +227,7 @@ def _add_set_caption(commands: Commands, common: argparse.ArgumentParser) -> Non
 def _set_caption(args: argparse.Namespace) -> int:
     with open_library(args) as library:
         caption = library.set_user_caption(args.photo, args.text, language=args.language)
-    print("caption removed" if caption is None else f"caption set: {caption.text}")
+    print("caption removed" if caption is None else f"caption set: {printable(caption.text)}")
     return 0
 
 
@@ -258,10 +274,10 @@ def _export(args: argparse.Namespace) -> int:
                 )
     finally:
         close()
-    where = f" to {summary.out_path}" if summary.out_path else ""
+    where = f" to {printable(summary.out_path)}" if summary.out_path else ""
     print(f"wrote {summary.written}{where}; skipped {summary.skipped} without a caption")
     for path, reason in summary.failed:
-        print(f"failed: {path}: {reason}", file=sys.stderr)
+        print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
     return 1 if summary.failed else 0
 
 
@@ -279,7 +295,7 @@ def _add_remove(commands: Commands, common: argparse.ArgumentParser) -> None:
 def _remove(args: argparse.Namespace) -> int:
     with open_library(args) as library:
         removed = library.remove_folder(args.folder)
-    print(f"removed {args.folder} from the library ({removed} photos forgotten; files untouched)")
+    print(f"removed {printable(args.folder)} from the library ({removed} photos forgotten; files untouched)")
     return 0
 
 
@@ -314,7 +330,7 @@ def _add(args: argparse.Namespace) -> int:
             )
     finally:
         close()
-    print(f"folder {folder.path}")
+    print(f"folder {printable(folder.path)}")
     _print_scan(report)
     return 0
 
@@ -374,7 +390,10 @@ def _caption_pending(args: argparse.Namespace) -> int:
         print(report.describe())
         if report.failed:
             for failure in library.list_failures(limit=20):
-                print(f"failed ({failure.attempts}x): {failure.path}: {failure.error}", file=sys.stderr)
+                print(
+                    f"failed ({failure.attempts}x): {printable(failure.path)}: {printable(failure.error)}",
+                    file=sys.stderr,
+                )
     return 1 if report.failed else 0
 
 
@@ -430,7 +449,7 @@ def _watch(args: argparse.Namespace) -> int:
                 library_gone.append(status)
                 stop.set()
             else:
-                print(f"{status.state.value}: {status.describe()}", flush=True)
+                print(f"{status.state.value}: {printable(status.describe())}", flush=True)
 
         watcher = FolderWatcher(library, on_change=changed, on_status=status_changed)
         restore = _stop_on_sigterm(stop)
@@ -440,7 +459,7 @@ def _watch(args: argparse.Namespace) -> int:
                 try:
                     watcher.watch(folder.path)
                 except LibraryError as exc:
-                    print(f"not watching {folder.path}: {exc}", file=sys.stderr)
+                    print(f"not watching {printable(folder.path)}: {printable(exc)}", file=sys.stderr)
             if queue is not None:
                 queue.start()
             print(f"watching {len(watcher.roots)} folders; Ctrl-C stops", flush=True)
@@ -454,7 +473,7 @@ def _watch(args: argparse.Namespace) -> int:
                 queue.stop()
             restore()
     if library_gone:
-        print(f"error: {library_gone[0].describe()}", file=sys.stderr)
+        print(f"error: {printable(library_gone[0].describe())}", file=sys.stderr)
         return 1
     print("stopped", flush=True)
     return 0
