@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import threading
 from collections import Counter
 from datetime import datetime
@@ -371,3 +372,44 @@ def test_a_folder_symlink_into_another_library_folder_is_not_followed_twice(
     assert (report.added, report.missing, report.duplicates, report.unchanged) == (0, 0, 0, 3)
     listed, bad = scanner.list_files(pictures, scanner.covered_folders(library.list_folders()))
     assert set(listed) == {str(pictures / "p.jpg"), str(pictures / "elsewhere" / "e.jpg")} and bad == []
+
+
+def _heic_header() -> bytes:
+    """The start of an iPhone HEIC file: an ``ftyp`` box with the ``heic`` brand, then a ``meta`` box."""
+    ftyp = b"ftyp" + b"heic" + b"\x00\x00\x00\x00" + b"mif1heic"
+    return len(ftyp + b"\x00\x00\x00\x00").to_bytes(4, "big") + ftyp + b"\x00" * 64
+
+
+def test_a_heic_photo_without_pillow_heif_is_a_failure_that_says_to_install_it(
+    library: Library, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photoscribe.core import imaging
+
+    Image.init()
+    if "HEIF" in Image.OPEN:
+        pytest.skip("a HEIF plugin is already registered with Pillow in this process")
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # `import pillow_heif` fails, as when absent
+    monkeypatch.setattr(imaging, "_heif_state", [])
+    (root / "IMG_0001.HEIC").write_bytes(_heic_header())
+    make_jpeg(root / "ok.jpg", 1)
+    _, report = add_folder(library, root)
+    assert (report.added, report.failed, report.skipped) == (
+        1,
+        1,
+        0,
+    )  # counted as a failure, not "not images"
+    [failure] = library.list_failures()
+    assert failure.path.endswith("IMG_0001.HEIC")
+    assert "pillow-heif" in failure.error and "pip install pillow-heif" in failure.error
+
+
+def test_a_heic_photo_is_indexed_when_pillow_heif_is_installed(library: Library, root: Path) -> None:
+    pillow_heif = pytest.importorskip(
+        "pillow_heif", reason="pillow-heif is an optional plugin, not installed here"
+    )
+    heif = pillow_heif.from_pillow(Image.new("RGB", (40, 30), "red"))
+    heif.save(root / "IMG_0002.HEIC", quality=80)
+    _, report = add_folder(library, root)
+    assert (report.added, report.failed) == (1, 0)
+    photo = library.get_photo(root / "IMG_0002.HEIC")
+    assert photo is not None and (photo.width, photo.height) == (40, 30)
