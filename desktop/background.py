@@ -211,7 +211,7 @@ class BackgroundServices(QObject):
         if self.watcher is None:
             self.start_watching([])
         if self.watcher is not None:  # registering a big tree walks it: off the GUI thread
-            self.runner.submit(Job(self.watcher.watch, path, progress=False))
+            self.runner.submit(Job(self.watcher.watch, path, absent_ok=True, progress=False))
 
     def unwatch(self, path: str) -> None:
         if self.watcher is not None:

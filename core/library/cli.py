@@ -457,7 +457,7 @@ def _watch(args: argparse.Namespace) -> int:
             watcher.start()
             for folder in folders:
                 try:
-                    watcher.watch(folder.path)
+                    watcher.watch(folder.path, absent_ok=True)  # a drive plugged in later
                 except LibraryError as exc:
                     print(f"not watching {printable(folder.path)}: {printable(exc)}", file=sys.stderr)
             if queue is not None:

@@ -299,25 +299,33 @@ class FolderWatcher:
         """The folders being watched."""
         return self._root_snapshot
 
-    def watch(self, path: str | os.PathLike[str]) -> None:
+    def watch(self, path: str | os.PathLike[str], *, absent_ok: bool = False) -> None:
         """Watch a folder recursively (idempotent; a folder inside a watched one costs nothing).
 
         A folder whose watch the OS refuses (e.g. inotify limits) is rescanned every
-        ``rescan_every_s`` instead (``on_status`` says so) and armed as soon as that works.
+        ``rescan_every_s`` instead (``on_status`` says so) and armed as soon as that works. With
+        ``absent_ok``, a folder that is not there (a drive not plugged in) is reported lost and
+        watched, then rescanned, as soon as it appears.
 
         Raises:
-            LibraryError: the folder does not exist.
+            LibraryError: the folder does not exist (and ``absent_ok`` is false).
         """
         root = ops.normalize_path(path)
         identity = _identity(root)
-        if identity is None:
+        if identity is None and not absent_ok:
             raise LibraryError(f"cannot watch {root}: it is not a folder")
         with self._watch_lock:
             self._roots.add(root)
             self._root_snapshot = frozenset(self._roots)
-            self._identities[root] = identity
-            self._states[root] = WatchState.WATCHING
+            if identity is None:
+                self._states[root] = WatchState.LOST
+            else:
+                self._identities[root] = identity
+                self._states[root] = WatchState.WATCHING
             failed = self._reschedule()
+        if identity is None:
+            message = "the folder is not there (a drive not plugged in?); it is watched when it appears"
+            failed.insert(0, WatchStatus(root, WatchState.LOST, message))
         for status in failed:
             self._tell(status)
         log.info("watching %s", root)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.records import PhotoInfo
 from photoscribe.core.library.search import search
@@ -445,3 +446,14 @@ def test_watch_command_reports_a_lost_folder_and_stops_when_the_library_file_is_
     assert "the library file was deleted or replaced while watching" in message, message
     assert "Traceback" not in message
     assert not db.exists()  # nothing wrote a new, empty library in its place
+
+
+def test_a_folder_not_there_when_watching_starts_is_watched_when_it_appears(h: Harness) -> None:
+    drive = h.outside / "drive-not-plugged-in"
+    h.library.add_folder_record(h.outside)  # the library folder holding the drive's mount point
+    h.watcher.watch(drive, absent_ok=True)
+    assert h.states_of(drive) == [WatchState.LOST]
+    with pytest.raises(LibraryError, match="not a folder"):
+        h.watcher.watch(h.outside / "typo")  # without absent_ok, a missing folder is an error
+    drive.mkdir()
+    _photo_arrives_after(h, drive, 11)
