@@ -457,3 +457,15 @@ def test_a_folder_not_there_when_watching_starts_is_watched_when_it_appears(h: H
         h.watcher.watch(h.outside / "typo")  # without absent_ok, a missing folder is an error
     drive.mkdir()
     _photo_arrives_after(h, drive, 11)
+
+
+def test_a_watch_whose_emitter_thread_died_is_armed_again(h: Harness) -> None:
+    """The folder is still there (same inode) but watchdog's emitter thread for it stopped."""
+    observer = h.watcher._observer
+    assert observer is not None
+    [emitter] = [e for e in observer.emitters if e.watch.path == str(h.root)]
+    emitter.stop()
+    emitter.join(TIMEOUT)
+    assert not emitter.is_alive()
+    _photo_arrives_after(h, h.root, 12)
+    assert WatchState.LOST not in h.states_of(h.root)
