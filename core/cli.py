@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from photoscribe.core.choices import PRECISIONS, PRETRAINED_ENCODERS
 from photoscribe.core.cli_progress import TqdmProgress
 from photoscribe.core.errors import AssetMissingError, ModelLoadError, PhotoscribeError
-from photoscribe.core.paths import active_model_path, display_path
+from photoscribe.core.paths import active_model_path, display_path, printable
 from photoscribe.core.progress import ProgressTracker
 from photoscribe.core.results import CaptionFailure, CaptionResult
 
@@ -176,7 +176,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
     if failures:
         print(f"{len(failures)} of {len(paths)} files failed:", file=sys.stderr)
         for f in failures:
-            print(f"  {f.path}: {f.error}", file=sys.stderr)
+            print(f"  {printable(f.path)}: {printable(f.error)}", file=sys.stderr)
         return 1
     return 0
 
@@ -184,8 +184,8 @@ def cmd_caption(args: argparse.Namespace) -> int:
 def _print_text(results: list[CaptionResult], n_best: int, bar: TqdmProgress) -> None:
     lines = []
     for r in results:
-        lines.append(f"{r.path}\t{r.text}")
-        lines += [f"\t  alt ({alt.logprob:.2f}): {alt.text}" for alt in r.alternatives[1:n_best]]
+        lines.append(f"{printable(r.path)}\t{printable(r.text)}")
+        lines += [f"\t  alt ({alt.logprob:.2f}): {printable(alt.text)}" for alt in r.alternatives[1:n_best]]
     bar.write("\n".join(lines))
 
 

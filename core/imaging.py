@@ -122,7 +122,7 @@ def load_image(
         raise UnsupportedImageError(path, "is a directory, not an image file")
     budget = budget or decode_budget()
     try:
-        with Image.open(path) as img:
+        with _open(path) as img:
             _check_size(path, img.size, max_pixels)
             if target_size is not None:
                 # JPEG only (a no-op elsewhere): picks the largest DCT scaling that keeps
@@ -401,9 +401,57 @@ def sniff_image(path: str | Path) -> bool:
         brand = head[8:12]
         if brand in (b"avif", b"avis"):
             return _registered("AVIF")
-        if brand in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"):
-            return _registered("HEIF")  # only with a plugin such as pillow-heif
+        if brand in _HEIF_BRANDS:
+            return True  # a photo: read with pillow-heif, or a failure that says to install it
     return False
+
+
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+HEIF_HINT = (
+    "is a HEIC/HEIF photo (as iPhones take them), which needs the pillow-heif plugin: "
+    "install it (`pip install pillow-heif`) and scan again"
+)
+_heif_state: list[bool] = []  # [whether pillow-heif is registered], once it has been tried
+
+
+def _is_heif(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
+
+
+def heif_supported() -> bool:
+    """Whether HEIC/HEIF files can be read: pillow-heif is installed (its opener is registered
+    with Pillow the first time this is asked; it is an optional plugin, not a dependency)."""
+    if not _heif_state:
+        if _registered("HEIF"):
+            _heif_state.append(True)
+        else:
+            try:
+                import pillow_heif  # type: ignore[import-not-found,unused-ignore]
+
+                pillow_heif.register_heif_opener()
+                _heif_state.append(True)
+            except Exception as exc:  # ImportError, or a broken libheif: reported per file
+                logger.debug("pillow-heif is not usable: %s", exc)
+                _heif_state.append(False)
+    return _heif_state[0]
+
+
+def _open(path: Path) -> Image.Image:
+    """``Image.open``; a HEIC/HEIF file gets the pillow-heif plugin registered on first sight, or
+    a failure that says to install it (instead of "not an image")."""
+    try:
+        return Image.open(path)
+    except Image.UnidentifiedImageError:
+        if not _is_heif(path):
+            raise
+        if not heif_supported():
+            raise UnsupportedImageError(path, HEIF_HINT) from None
+        return Image.open(path)
 
 
 # --------------------------------------------------------------------------- EXIF
@@ -443,7 +491,7 @@ def read_exif_summary(path: str | Path) -> ExifSummary:
     if path.is_dir():
         raise UnsupportedImageError(path, "is a directory, not an image file")
     try:
-        with Image.open(path) as img:
+        with _open(path) as img:
             width, height = img.size
             exif, sub = _header_exif(path, img)
     except _DECODE_ERRORS as exc:

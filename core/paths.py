@@ -114,3 +114,46 @@ def display_path(path: str | os.PathLike[str]) -> str:
     """``path`` as valid UTF-8 text, for storing, JSON and screens: bytes of a file name that are
     not UTF-8 (kept by Python as lone surrogates) are shown as U+FFFD."""
     return os.fsencode(path).decode("utf-8", errors="replace")
+
+
+# Characters that would change what a terminal shows: C0 controls (newlines, ESC), DEL, C1 controls,
+# line/paragraph separators and the bidirectional overrides, embeddings, isolates and marks.
+_UNPRINTABLE = frozenset(
+    [
+        *range(0x00, 0x20),
+        *range(0x7F, 0xA0),
+        *(0x061C, 0x200E, 0x200F, 0x2028, 0x2029),
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+        *range(0xDC80, 0xDCA0),  # a file name's raw bytes 0x80-0x9f (C1 in an 8-bit terminal)
+    ]
+)
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: object) -> str:
+    """``text`` (a path, caption, error) made safe to print as one line of a terminal.
+
+    Newlines, tabs, ESC and every other control character (C0, DEL, C1), line separators and
+    bidirectional overrides are shown as escapes (``\\n``, ``\\x1b``, ``\\u202e``), so a file name
+    cannot split the output into false lines or columns and a caption cannot move the cursor,
+    recolour the terminal or reverse what follows. Other text, and a file name's non-UTF-8 bytes
+    (as ``ls`` shows them), are kept. JSON output needs none of this: it is escaped by ``json``.
+    """
+    value = os.fspath(text) if isinstance(text, os.PathLike) else str(text)
+    if not any(ord(c) in _UNPRINTABLE for c in value):
+        return value
+    out = []
+    for c in value:
+        code = ord(c)
+        if code not in _UNPRINTABLE:
+            out.append(c)
+        elif c in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[c])
+        elif 0xDC80 <= code < 0xDCA0:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x100:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return "".join(out)

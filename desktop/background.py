@@ -83,6 +83,7 @@ class BackgroundServices(QObject):
         captionProgress(Progress): from the queue (stage "caption": done/total, rate, eta).
         captioned(list[int]): photo ids that just got a caption.
         foldersChanged(object): the watcher's change summary.
+        watchStatusChanged(WatchStatus): a watch was lost, re-armed (after a rescan) or polled.
         modelChanged(ModelState): a model started loading, loaded or failed.
         queueStateChanged(): paused or resumed.
     """
@@ -90,6 +91,7 @@ class BackgroundServices(QObject):
     captionProgress = Signal(object)
     captioned = Signal(list)
     foldersChanged = Signal(object)
+    watchStatusChanged = Signal(object)
     modelChanged = Signal(object)
     queueStateChanged = Signal()
 
@@ -199,7 +201,9 @@ class BackgroundServices(QObject):
         if self._watcher_factory is None:
             return
         if self.watcher is None:
-            self.watcher = self._watcher_factory(self.library, on_change=self.foldersChanged.emit)
+            self.watcher = self._watcher_factory(
+                self.library, on_change=self.foldersChanged.emit, on_status=self.watchStatusChanged.emit
+            )
             self.watcher.start()
         for path in paths:
             self.watch(path)
@@ -208,7 +212,7 @@ class BackgroundServices(QObject):
         if self.watcher is None:
             self.start_watching([])
         if self.watcher is not None:  # registering a big tree walks it: off the GUI thread
-            self.runner.submit(Job(self.watcher.watch, path, progress=False))
+            self.runner.submit(Job(self.watcher.watch, path, absent_ok=True, progress=False))
 
     def unwatch(self, path: str) -> None:
         if self.watcher is not None:

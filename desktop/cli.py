@@ -17,6 +17,7 @@ from pathlib import Path
 from photoscribe.core import cli as core_cli
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import cli as library_cli
+from photoscribe.core.paths import printable
 from photoscribe.training import cli as training_cli
 
 PRINT_ERRORS = "photoscribe-print"
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except PhotoscribeError as exc:
-        print(f"photoscribe: error: {exc}", file=sys.stderr)
+        print(f"photoscribe: error: {printable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("photoscribe: interrupted", file=sys.stderr)

@@ -46,7 +46,7 @@ from photoscribe.core import paths
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import FolderInfo, Library, LibraryStats
 from photoscribe.core.library.scanner import ScanReport, add_folder, rescan_all
-from photoscribe.core.library.watcher import ChangeSummary
+from photoscribe.core.library.watcher import ChangeSummary, WatchState, WatchStatus
 from photoscribe.core.progress import Progress
 from photoscribe.desktop import settings as options
 from photoscribe.desktop.background import BackgroundServices, ModelState
@@ -436,6 +436,7 @@ class MainWindow(QMainWindow):
         services.captionProgress.connect(self._on_caption_progress)
         services.captioned.connect(self._on_captioned)
         services.foldersChanged.connect(self._on_folders_changed)
+        services.watchStatusChanged.connect(self._on_watch_status)
         services.modelChanged.connect(self._on_model_changed)
         services.queueStateChanged.connect(self._on_queue_state)
         self._on_model_changed(services.model)
@@ -590,6 +591,21 @@ class MainWindow(QMainWindow):
         for photo_id in summary.updated:
             self.thumbnails.invalidate(photo_id)  # the file changed: its thumbnail may have too
         self._refresh_timer.start()
+
+    def _on_watch_status(self, status: WatchStatus) -> None:
+        """A watch was lost, re-armed or fell back to rescans (the watcher rescanned the folder on its
+        own thread; this runs on ours): say so in the status bar, refresh if the rescan changed things."""
+        name = Path(status.folder).name or status.folder
+        report = status.report
+        if report is not None:
+            if report.added + report.updated + report.moved + report.missing:
+                self._refresh_library_views()
+            what = "is back and watched again" if status.state is WatchState.REARMED else "was rescanned"
+            self.show_message(f"{name} {what}; checked for changes: {describe_scan(report)}.")
+        elif status.state is WatchState.LOST:
+            self.show_message(f"{name} is gone (a drive unplugged?); it is watched again when it is back.", 0)
+        else:
+            self.show_message(f"{name}: {status.message}.", 0)
 
     def _refresh_library_views(self) -> None:
         self.photos.refresh()

@@ -17,6 +17,7 @@ from typing import Any
 from photoscribe.core.choices import ENCODER_NAMES, RESIZE_MODES
 from photoscribe.core.cli_progress import progress_bar_context
 from photoscribe.core.errors import PhotoscribeError
+from photoscribe.core.paths import printable
 from photoscribe.core.progress import Progress, ProgressCallback
 from photoscribe.training.config import TrainConfig
 
@@ -364,7 +365,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(result.report.table())
     print(f"captions written to {out}")
     for path, error in result.failures[:10]:
-        print(f"  failed: {path}: {error}", file=sys.stderr)
+        print(f"  failed: {printable(path)}: {printable(error)}", file=sys.stderr)
     return 1 if result.failures else 0
 
 
@@ -372,7 +373,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _fail(err: Exception) -> int:
-    print(f"error: {err}", file=sys.stderr)
+    print(f"error: {printable(err)}", file=sys.stderr)
     return 1
 
 

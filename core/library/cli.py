@@ -29,7 +29,7 @@ from photoscribe.core.errors import (
     PhotoscribeError,
     disk_full_cause,
 )
-from photoscribe.core.paths import default_library_path
+from photoscribe.core.paths import default_library_path, printable
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
     from photoscribe.core.library.database import Library
@@ -92,7 +92,7 @@ def guarded(handler: Handler) -> Handler:
             print("cancelled", file=sys.stderr)
             return 130
         except PhotoscribeError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {printable(exc)}", file=sys.stderr)
             return exc.exit_code
         except Exception as exc:
             full = disk_full_cause(exc)
@@ -100,8 +100,8 @@ def guarded(handler: Handler) -> Handler:
                 raise
             where = getattr(full, "filename", None)
             print(
-                f"error: the disk is full{f' (writing {where})' if where else ''}; free some space and "
-                "run the command again (what was saved before is kept)",
+                f"error: the disk is full{f' (writing {printable(where)})' if where else ''}; free some space "
+                "and run the command again (what was saved before is kept)",
                 file=sys.stderr,
             )
             return DiskFullError.exit_code
@@ -121,7 +121,7 @@ def _status(args: argparse.Namespace) -> int:
     with open_library(args) as library:
         stats = library.stats()
         folders = library.list_folders()
-        print(f"library:      {library.path}")
+        print(f"library:      {printable(library.path)}")
         print(f"photos:       {stats.photos}")
         print(f"captioned:    {stats.captioned}")
         print(f"uncaptioned:  {stats.uncaptioned}")
@@ -130,7 +130,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"missing:      {stats.missing}")
         print(f"folders:      {len(folders)}")
         for folder in folders:
-            print(f"  {folder.path}{'' if folder.recursive else '  (not recursive)'}")
+            print(f"  {printable(folder.path)}{'' if folder.recursive else '  (not recursive)'}")
     return 0
 
 
@@ -149,6 +149,22 @@ def _add_search(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--uncaptioned", action="store_true", help="only photos without a caption")
     parser.add_argument("--needs-review", action="store_true", help="only unreviewed model captions")
     parser.set_defaults(func=guarded(_search))
+    _words_may_start_with_a_dash(parser)
+
+
+def _words_may_start_with_a_dash(parser: argparse.ArgumentParser) -> None:
+    """Read ``-red`` as a query (an excluded word), not as an unknown option; ``-h`` and the
+    ``--options`` keep their meaning. argparse has no public hook for this, so its per-argument
+    classifier is wrapped."""
+    classify = parser._parse_optional
+    options = parser._option_string_actions
+
+    def parse_optional(arg: str) -> Any:
+        if len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and arg not in options:
+            return None  # a positional argument
+        return classify(arg)
+
+    setattr(parser, "_parse_optional", parse_optional)  # noqa: B010
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -182,9 +198,9 @@ def _search(args: argparse.Namespace) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     for hit in hits:
-        print(f"{hit.photo_id}\t{hit.path}")
+        print(f"{hit.photo_id}\t{printable(hit.path)}")
         if hit.snippet:
-            print(f"\t{hit.snippet}")
+            print(f"\t{printable(hit.snippet)}")
     if not hits:
         print("no matches", file=sys.stderr)
     return 0
@@ -210,7 +226,7 @@ def _similar(args: argparse.Namespace) -> int:
         print(json.dumps([{"id": p.id, "path": p.path, "similarity": s} for p, s in results], indent=2))
     else:
         for photo, score in results:
-            print(f"{score:.3f}\t{photo.id}\t{photo.path}")
+            print(f"{score:.3f}\t{photo.id}\t{printable(photo.path)}")
         if not results:
             print("no similar photos (the photo may not have a feature yet)", file=sys.stderr)
     return 0
@@ -232,7 +248,7 @@ def _add_set_caption(commands: Commands, common: argparse.ArgumentParser) -> Non
 def _set_caption(args: argparse.Namespace) -> int:
     with open_library(args) as library:
         caption = library.set_user_caption(args.photo, args.text, language=args.language)
-    print("caption removed" if caption is None else f"caption set: {caption.text}")
+    print("caption removed" if caption is None else f"caption set: {printable(caption.text)}")
     return 0
 
 
@@ -279,10 +295,10 @@ def _export(args: argparse.Namespace) -> int:
                 )
     finally:
         close()
-    where = f" to {summary.out_path}" if summary.out_path else ""
+    where = f" to {printable(summary.out_path)}" if summary.out_path else ""
     print(f"wrote {summary.written}{where}; skipped {summary.skipped} without a caption")
     for path, reason in summary.failed:
-        print(f"failed: {path}: {reason}", file=sys.stderr)
+        print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
     return 1 if summary.failed else 0
 
 
@@ -300,7 +316,7 @@ def _add_remove(commands: Commands, common: argparse.ArgumentParser) -> None:
 def _remove(args: argparse.Namespace) -> int:
     with open_library(args) as library:
         removed = library.remove_folder(args.folder)
-    print(f"removed {args.folder} from the library ({removed} photos forgotten; files untouched)")
+    print(f"removed {printable(args.folder)} from the library ({removed} photos forgotten; files untouched)")
     return 0
 
 
@@ -335,7 +351,7 @@ def _add(args: argparse.Namespace) -> int:
             )
     finally:
         close()
-    print(f"folder {folder.path}")
+    print(f"folder {printable(folder.path)}")
     _print_scan(report)
     return 0
 
@@ -396,7 +412,10 @@ def _caption_pending(args: argparse.Namespace) -> int:
         print(report.describe())
         if report.failed:
             for failure in library.list_failures(model=captioner.model_id, limit=20):
-                print(f"failed ({failure.attempts}x): {failure.path}: {failure.error}", file=sys.stderr)
+                print(
+                    f"failed ({failure.attempts}x): {printable(failure.path)}: {printable(failure.error)}",
+                    file=sys.stderr,
+                )
     return 1 if report.failed else 0
 
 
@@ -448,7 +467,7 @@ def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
 def _watch(args: argparse.Namespace) -> int:
     from photoscribe.core.library import scanner as scanning
     from photoscribe.core.library.queue import CaptionQueue
-    from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher
+    from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher, WatchState, WatchStatus
 
     with open_library(args) as library:
         folders = library.list_folders()
@@ -472,16 +491,25 @@ def _watch(args: argparse.Namespace) -> int:
             if queue is not None and (summary.added or summary.updated or summary.moved):
                 queue.wake()
 
-        watcher = FolderWatcher(library, on_change=changed)
         stop = threading.Event()
+        library_gone: list[WatchStatus] = []
+
+        def status_changed(status: WatchStatus) -> None:  # a watch lost, re-armed or polled
+            if status.state is WatchState.LIBRARY_GONE:
+                library_gone.append(status)
+                stop.set()
+            else:
+                print(f"{status.state.value}: {printable(status.describe())}", flush=True)
+
+        watcher = FolderWatcher(library, on_change=changed, on_status=status_changed)
         restore = _stop_on_sigterm(stop)
         try:
             watcher.start()
             for folder in folders:
                 try:
-                    watcher.watch(folder.path)
+                    watcher.watch(folder.path, absent_ok=True)  # a drive plugged in later
                 except LibraryError as exc:
-                    print(f"not watching {folder.path}: {exc}", file=sys.stderr)
+                    print(f"not watching {printable(folder.path)}: {printable(exc)}", file=sys.stderr)
             if queue is not None:
                 queue.start()
             print(f"watching {len(watcher.roots)} folders; Ctrl-C stops", flush=True)
@@ -494,6 +522,9 @@ def _watch(args: argparse.Namespace) -> int:
             if queue is not None:
                 queue.stop()
             restore()
+    if library_gone:
+        print(f"error: {printable(library_gone[0].describe())}", file=sys.stderr)
+        return 1
     print("stopped", flush=True)
     return 0
 
@@ -507,7 +538,7 @@ def _optional_captioner(args: argparse.Namespace) -> Any:
     if model is None:
         print("no captioning model: watching only (pass --model CKPT to caption new photos)", flush=True)
         return None
-    print(f"captioning new photos with {Path(model).name} ({model})", flush=True)
+    print(f"captioning new photos with {printable(Path(model).name)} ({printable(model)})", flush=True)
     return load_captioner(args, batch_size=args.batch_size)
 
 

@@ -6,7 +6,10 @@ A scan has two phases:
    each. Hidden entries (``.*``) and system folders (``@eaDir``,
    ``$RECYCLE.BIN``, ...) are skipped; directory symlinks are followed, but a
    directory already visited (same ``st_dev``/``st_ino``) is not walked again,
-   so symlink loops end.
+   so symlink loops end, and a symlink that leads into a library folder (this
+   one or another) is not followed at all: that folder's photos are indexed
+   once, under their real path. The watcher lists a folder that appears with
+   the same walker (:func:`list_files`), so both agree.
 2. **Index**: a file whose size and mtime match what the library knows is
    *unchanged* and is never opened, which is what makes a rescan of 100k
    files take seconds. Any other file is sniffed (magic bytes, the extension
@@ -207,14 +210,32 @@ def excluded_dirs() -> frozenset[str]:
     return frozenset({ops.normalize_path(cache_dir())})
 
 
+Covered = tuple[tuple[str, bool], ...]  # (real path, recursive) of each library folder
+
+
+def covered_folders(folders: Iterable[FolderInfo]) -> Covered:
+    """What the library's folders cover, by real path: a folder symlink that leads there is not followed."""
+    return tuple((os.path.realpath(f.path), f.recursive) for f in folders)
+
+
+def _leads_into(path: str, covered: Covered) -> bool:
+    """Whether the real location of ``path`` (a folder symlink) lies in a library folder."""
+    if not covered:
+        return False
+    real = os.path.realpath(path)
+    return any(real == top or ops.is_under(real, top, recursive=rec) for top, rec in covered)
+
+
 def _walk(
     root: str,
     *,
     recursive: bool,
     tracker: ProgressTracker | None,
     cancel: threading.Event | None,
+    covered: Covered = (),
 ) -> _Walk:
-    """Every non-hidden file under ``root`` (following directory symlinks, without loops)."""
+    """Every non-hidden file under ``root``, following directory symlinks except those that lead
+    into a folder of ``covered`` (without loops: each real folder once)."""
     result = _Walk()
     excluded = excluded_dirs()
     try:
@@ -243,7 +264,11 @@ def _walk(
                         continue
                     try:
                         if entry.is_dir():  # follows symlinks
-                            if recursive and entry.path not in excluded:
+                            if (
+                                recursive
+                                and entry.path not in excluded
+                                and not (entry.is_symlink() and _leads_into(entry.path, covered))
+                            ):
                                 st = entry.stat()
                                 key = (st.st_dev, st.st_ino)
                                 if key not in visited:
@@ -262,6 +287,23 @@ def _walk(
             continue
         stack.extend(sorted(subdirs, reverse=True))  # depth-first, in name order
     return result
+
+
+def list_files(directory: str | os.PathLike[str], covered: Covered) -> tuple[list[str], list[str]]:
+    """The files under a folder that appeared inside a library folder, walked as a scan walks.
+
+    For the watcher: hidden and system folders are skipped, folder symlinks that lead into a library
+    folder of ``covered`` (including ``directory`` itself when it is such a symlink) are not followed,
+    and each real folder is listed once. Returns ``(files, bad_names)`` (names that are not UTF-8).
+    """
+    path = ops.normalize_path(directory)
+    if os.path.islink(path) and _leads_into(path, covered):
+        return [], []
+    try:
+        walk = _walk(path, recursive=True, tracker=None, cancel=None, covered=covered)
+    except LibraryError:  # gone again, or not a folder: its events do the rest
+        return [], []
+    return [f.path for f in walk.files], walk.bad_names
 
 
 # --------------------------------------------------------------------------- inspecting files
@@ -609,7 +651,13 @@ def scan_folder(
     if folder is None:
         raise LibraryError(f"{folder_path} is not a library folder; add it first (`library add FOLDER`)")
     tracker = ProgressTracker("scan", None, on_progress)
-    walk = _walk(folder.path, recursive=folder.recursive, tracker=tracker, cancel=cancel)
+    walk = _walk(
+        folder.path,
+        recursive=folder.recursive,
+        tracker=tracker,
+        cancel=cancel,
+        covered=covered_folders(folders),
+    )
     if walk.cancelled:
         return ScanReport(seconds=time.perf_counter() - start, cancelled=True)
 

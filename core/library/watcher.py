@@ -23,6 +23,17 @@ After each round that changed the library, ``on_change`` receives a
 :class:`ChangeSummary` on the consumer thread. Events that happen while the
 watcher is stopped are caught up by a rescan
 (:func:`~photoscribe.core.library.scanner.rescan_all`).
+
+**Health**: every ``health_s`` the consumer checks, with a ``stat`` per watched
+folder, that each watch is still alive: a folder that vanished (a drive
+unplugged), that is another folder now (same path, new inode: deleted and
+recreated, or mounted again) or whose watchdog emitter died is reported
+(``on_status`` gets a :class:`WatchStatus`), and re-armed when it is back,
+followed by a rescan of its library folders, since events were lost. A folder
+whose watch cannot be armed (e.g. inotify limits) is rescanned every
+``rescan_every_s`` instead, and re-armed as soon as that works. The library
+file itself is checked too: when it is deleted or replaced, the watcher stops
+writing and reports :attr:`WatchState.LIBRARY_GONE`.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,7 +56,15 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library.database import Library
-from photoscribe.core.library.scanner import excluded_dirs, index_paths, is_ignored_name
+from photoscribe.core.library.scanner import (
+    ScanReport,
+    covered_folders,
+    excluded_dirs,
+    index_paths,
+    is_ignored_name,
+    list_files,
+    scan_folder,
+)
 from photoscribe.core.library.schema import STATUS_MISSING, Photo
 
 log = logging.getLogger(__name__)
@@ -73,6 +93,46 @@ class ChangeSummary:
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.moved)} moved, {len(self.removed)} removed"
         )
+
+
+class WatchState(str, Enum):
+    """Where a watched folder stands (see :class:`WatchStatus`)."""
+
+    WATCHING = "watching"
+    LOST = "lost"  # the folder is gone or its watch died; waiting for it to come back
+    REARMED = "re-armed"  # back and watched again, after a rescan
+    POLLING = "polling"  # the watch cannot be armed: rescanned every ``rescan_every_s`` instead
+    LIBRARY_GONE = "library gone"  # the library file was deleted or replaced: nothing is written
+
+
+@dataclass(frozen=True)
+class WatchStatus:
+    """A change in how a folder is watched, for a log line or the status bar."""
+
+    folder: str
+    state: WatchState
+    message: str
+    report: ScanReport | None = None  # the rescan that followed, if any
+
+    def describe(self) -> str:
+        return f"{self.folder}: {self.message}"
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of a folder, or ``None`` when it is not there (or not a folder)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if os.path.isdir(path) else None
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 @dataclass(frozen=True)
@@ -134,6 +194,11 @@ class FolderWatcher:
         debounce_s: quiet time after the last event on a file before it is looked at.
         stable_checks: how many polls in a row must see the same size and mtime.
         on_change: called on the consumer thread with a summary after each round that changed something.
+        on_status: called with a :class:`WatchStatus` when a watch is lost, re-armed (after its rescan),
+            falls back to periodic rescans, or when the library file is gone; on the consumer thread
+            (or the thread calling :meth:`watch`).
+        health_s: how often the watches and the library file are checked (a ``stat`` each).
+        rescan_every_s: how often a folder whose watch cannot be armed is rescanned.
     """
 
     def __init__(
@@ -143,12 +208,24 @@ class FolderWatcher:
         debounce_s: float = 0.5,
         stable_checks: int = 2,
         on_change: Callable[[ChangeSummary], None] | None = None,
+        on_status: Callable[[WatchStatus], None] | None = None,
+        health_s: float = 2.0,
+        rescan_every_s: float = 60.0,
     ) -> None:
         self.library = library
         self.debounce_s = max(0.0, float(debounce_s))
         self.stable_checks = max(1, int(stable_checks))
         self.poll_s = max(0.05, self.debounce_s / 2)
         self.on_change = on_change
+        self.on_status = on_status
+        self.health_s = max(0.05, float(health_s))
+        self.rescan_every_s = max(0.05, float(rescan_every_s))
+        self._states: dict[str, WatchState] = {}  # root -> state; guarded by _watch_lock
+        self._identities: dict[str, tuple[int, int]] = {}  # root -> (dev, ino) when it was armed
+        self._next_poll: dict[str, float] = {}  # POLLING root -> when to rescan it next
+        self._next_health = 0.0
+        self._library_identity = _file_identity(str(library.path))
+        self._library_gone = False
         self._cond = threading.Condition()
         self._events: deque[_Event] = deque()
         self._busy = False
@@ -177,7 +254,9 @@ class FolderWatcher:
             self._observer.start()
             self._consumer = threading.Thread(target=self._run, name="photoscribe-watcher", daemon=True)
             self._consumer.start()
-            self._reschedule()
+            failed = self._reschedule()
+        for status in failed:
+            self._tell(status)
 
     def stop(self, timeout: float | None = 10.0) -> None:
         """Stop watching and join both threads; events not yet handled are dropped (a rescan catches up)."""
@@ -220,26 +299,35 @@ class FolderWatcher:
         """The folders being watched."""
         return self._root_snapshot
 
-    def watch(self, path: str | os.PathLike[str]) -> None:
+    def watch(self, path: str | os.PathLike[str], *, absent_ok: bool = False) -> None:
         """Watch a folder recursively (idempotent; a folder inside a watched one costs nothing).
 
+        A folder whose watch the OS refuses (e.g. inotify limits) is rescanned every
+        ``rescan_every_s`` instead (``on_status`` says so) and armed as soon as that works. With
+        ``absent_ok``, a folder that is not there (a drive not plugged in) is reported lost and
+        watched, then rescanned, as soon as it appears.
+
         Raises:
-            LibraryError: the folder does not exist or the OS refused the watch (e.g. inotify limits).
+            LibraryError: the folder does not exist (and ``absent_ok`` is false).
         """
         root = ops.normalize_path(path)
-        if not os.path.isdir(root):
+        identity = _identity(root)
+        if identity is None and not absent_ok:
             raise LibraryError(f"cannot watch {root}: it is not a folder")
         with self._watch_lock:
             self._roots.add(root)
             self._root_snapshot = frozenset(self._roots)
-            try:
-                self._reschedule()
-            except OSError as exc:
-                self._roots.discard(root)
-                self._root_snapshot = frozenset(self._roots)
-                raise LibraryError(
-                    f"cannot watch {root} ({exc}); on Linux raise fs.inotify.max_user_watches"
-                ) from exc
+            if identity is None:
+                self._states[root] = WatchState.LOST
+            else:
+                self._identities[root] = identity
+                self._states[root] = WatchState.WATCHING
+            failed = self._reschedule()
+        if identity is None:
+            message = "the folder is not there (a drive not plugged in?); it is watched when it appears"
+            failed.insert(0, WatchStatus(root, WatchState.LOST, message))
+        for status in failed:
+            self._tell(status)
         log.info("watching %s", root)
 
     def unwatch(self, path: str | os.PathLike[str]) -> None:
@@ -248,17 +336,64 @@ class FolderWatcher:
         with self._watch_lock:
             self._roots.discard(root)
             self._root_snapshot = frozenset(self._roots)
-            self._reschedule()
+            for table in (self._states, self._identities, self._next_poll):
+                table.pop(root, None)
+            failed = self._reschedule()
+        for status in failed:
+            self._tell(status)
 
-    def _reschedule(self) -> None:
-        """Schedule one recursive watch per outermost root (caller holds ``_watch_lock``)."""
+    def states(self) -> dict[str, WatchState]:
+        """Each watched folder's state."""
+        with self._watch_lock:
+            return dict(self._states)
+
+    def _reschedule(self) -> list[WatchStatus]:
+        """Schedule one recursive watch per outermost root that is there (caller holds ``_watch_lock``).
+
+        A root whose watch the OS refuses falls back to polling; returns the statuses to report.
+        """
         if self._observer is None:
-            return
-        top = {r for r in self._roots if not any(ops.is_under(r, other) for other in self._roots)}
+            return []
+        armable = {r for r in self._roots if self._states.get(r) is not WatchState.LOST}
+        top = {r for r in armable if not any(ops.is_under(r, other) for other in armable)}
         for root in set(self._watches) - top:
-            self._observer.unschedule(self._watches.pop(root))
+            self._disarm(root)
+        failed: list[WatchStatus] = []
         for root in sorted(top - set(self._watches)):
-            self._watches[root] = self._observer.schedule(self._handler, root, recursive=True)
+            try:
+                self._watches[root] = self._observer.schedule(self._handler, root, recursive=True)
+            except OSError as exc:
+                if self._states.get(root) is not WatchState.POLLING:
+                    self._states[root] = WatchState.POLLING
+                    failed.append(
+                        WatchStatus(
+                            root,
+                            WatchState.POLLING,
+                            f"cannot watch this folder ({exc}); rescanning it every "
+                            f"{self.rescan_every_s:g} s instead (on Linux, raise "
+                            "fs.inotify.max_user_watches)",
+                        )
+                    )
+                self._next_poll.setdefault(root, time.monotonic() + self.rescan_every_s)
+        return failed
+
+    def _disarm(self, root: str) -> None:
+        """Drop a root's watchdog watch, dead or alive (caller holds ``_watch_lock``)."""
+        watch = self._watches.pop(root, None)
+        if watch is not None and self._observer is not None:
+            try:
+                self._observer.unschedule(watch)
+            except (KeyError, OSError) as exc:  # its emitter is already gone
+                log.debug("unscheduling the watch of %s: %s", root, exc)
+
+    def _tell(self, status: WatchStatus) -> None:
+        quiet = self.on_status is not None or status.state in (WatchState.WATCHING, WatchState.REARMED)
+        log.log(logging.INFO if quiet else logging.WARNING, "%s", status.describe())  # else the owner says it
+        if self.on_status is not None:
+            try:
+                self.on_status(status)
+            except Exception:
+                log.exception("the watch status callback failed")
 
     def _is_watched(self, path: str) -> bool:
         """Under a watched root, with no hidden or system folder (or name) in between.
@@ -300,11 +435,15 @@ class FolderWatcher:
 
     def _run(self) -> None:
         next_round = 0.0
+        self._next_health = time.monotonic() + self.health_s
         while True:
             with self._cond:
                 while not self._stopping and not self._events:
-                    wait = self._next_due(next_round)
-                    if wait is not None and wait <= 0:
+                    due = self._next_due(next_round)
+                    wait = self._next_health - time.monotonic()
+                    if due is not None:
+                        wait = min(wait, due)
+                    if wait <= 0:
                         break
                     self._cond.wait(wait)
                 if self._stopping:
@@ -313,6 +452,12 @@ class FolderWatcher:
                 self._events.clear()
                 self._busy = True
             try:
+                if time.monotonic() >= self._next_health:
+                    self._check_health()
+                    self._next_health = time.monotonic() + self.health_s
+                if self._library_gone:  # nothing more is written to a file nobody can open again
+                    self._pending.clear()
+                    continue
                 changes = _Round()
                 self._apply_events(events, changes)
                 now = time.monotonic()
@@ -328,6 +473,102 @@ class FolderWatcher:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+    def _check_health(self) -> None:
+        """See the module docstring: lost, replaced or dead watches; polled folders; the library file."""
+        if not self._library_gone and _file_identity(str(self.library.path)) != self._library_identity:
+            self._library_gone = True
+            self._tell(
+                WatchStatus(
+                    str(self.library.path),
+                    WatchState.LIBRARY_GONE,
+                    "the library file was deleted or replaced while watching; nothing more is "
+                    "written to it. Restore it from a backup (or start again with `library add`) "
+                    "and restart watching",
+                )
+            )
+        if self._library_gone:
+            return
+        statuses: list[WatchStatus] = []
+        rescans: list[tuple[str, WatchState, str]] = []
+        now = time.monotonic()
+        with self._watch_lock:
+            observer = self._observer
+            if observer is None:
+                return
+            live = {emitter.watch for emitter in observer.emitters if emitter.is_alive()}
+            for root in sorted(self._roots):
+                state = self._states.get(root, WatchState.WATCHING)
+                identity = _identity(root)
+                if identity is None:
+                    if state is not WatchState.LOST:
+                        self._states[root] = WatchState.LOST
+                        self._next_poll.pop(root, None)
+                        self._disarm(root)
+                        statuses.append(
+                            WatchStatus(
+                                root,
+                                WatchState.LOST,
+                                "the folder is gone (a drive unplugged?); it is watched again "
+                                "as soon as it is back",
+                            )
+                        )
+                    continue
+                watch = self._watches.get(root)
+                dead = (
+                    state is WatchState.LOST
+                    or identity != self._identities.get(root)
+                    or (watch is not None and watch not in live)
+                )
+                poll_due = state is WatchState.POLLING and now >= self._next_poll.get(root, 0.0)
+                if not dead and not poll_due:
+                    continue
+                if dead:
+                    self._disarm(root)
+                self._identities[root] = identity
+                if state is WatchState.LOST:
+                    self._states[root] = WatchState.WATCHING  # armable again
+                self._next_poll.pop(root, None)
+                statuses.extend(self._reschedule())
+                if any(root == top or ops.is_under(root, top) for top in self._watches):
+                    self._states[root] = WatchState.WATCHING
+                    rescans.append((root, WatchState.REARMED, "back, and watched again; rescanned"))
+                else:
+                    self._states[root] = WatchState.POLLING
+                    self._next_poll[root] = now + self.rescan_every_s
+                    rescans.append((root, WatchState.POLLING, "rescanned (its watch cannot be armed)"))
+        for status in statuses:
+            self._tell(status)
+        for root, state, message in rescans:
+            report = self._rescan(root)
+            detail = f": {report.describe()}" if report is not None else ""
+            self._tell(WatchStatus(root, state, message + detail, report))
+
+    def _rescan(self, root: str) -> ScanReport | None:
+        """Scan the library folders at or under ``root`` (events were lost while it was not watched)."""
+        report: ScanReport | None = None
+        folders = self.library.list_folders()
+        for folder in folders:
+            if folder.path != root and not ops.is_under(folder.path, root):
+                continue
+            if any(
+                other.recursive and other.path != folder.path and ops.is_under(folder.path, other.path)
+                for other in folders
+                if other.path == root or ops.is_under(other.path, root)
+            ):
+                continue  # covered by its parent's scan
+            try:
+                part = scan_folder(self.library, folder.path)
+            except LibraryError as exc:
+                log.warning("cannot rescan %s: %s", folder.path, exc)
+                continue
+            report = part if report is None else report + part
+        return report
+
+    @property
+    def library_gone(self) -> bool:
+        """Whether the library file was deleted or replaced while watching (nothing is written since)."""
+        return self._library_gone
 
     def _next_due(self, not_before: float) -> float | None:
         """Seconds until the next pending file is due (None: nothing pending)."""
@@ -356,10 +597,15 @@ class FolderWatcher:
         for event in events:
             src = ops.normalize_path(event.src)
             if event.kind in _FILE_TOUCHED:
-                if not event.is_directory and self._is_watched(src):
+                if not self._is_watched(src):
+                    continue
+                if event.is_directory or (event.kind == "created" and os.path.isdir(src)):
+                    # Files created before its watch existed send no events; a symlink to a folder
+                    # arrives as a file event.
+                    if event.kind == "created":
+                        self._touch_tree(src)
+                else:
                     self._touch(src)
-                elif event.is_directory and event.kind == "created" and self._is_watched(src):
-                    self._touch_tree(src)  # files created before its watch existed send no events
             elif event.kind == "deleted":
                 self._drop_pending(src, event.is_directory)
                 ops_in_order.append(_Event("deleted", src, "", event.is_directory))
@@ -375,7 +621,7 @@ class FolderWatcher:
                 elif src_watched:
                     ops_in_order.append(_Event("deleted", src, "", event.is_directory))
                 elif dest_watched:
-                    if event.is_directory:
+                    if event.is_directory or os.path.isdir(dest):
                         self._touch_tree(dest)
                     else:
                         self._touch(dest)
@@ -404,11 +650,11 @@ class FolderWatcher:
         self._touch(op.dest)
 
     def _touch_tree(self, directory: str) -> None:
-        for root, dirs, files in os.walk(directory):
-            dirs[:] = [d for d in dirs if not is_ignored_name(d)]
-            for name in files:
-                if not is_ignored_name(name):
-                    self._touch(os.path.join(root, name))
+        """Touch every file of a folder that appeared, listed by the scanner's walker (same links
+        followed, same folders skipped, each real folder once)."""
+        files, bad_names = list_files(directory, covered_folders(self.library.list_folders()))
+        for path in files + bad_names:
+            self._touch(path)
 
     def _poll_due(self, now: float) -> list[str]:
         """Stat the due files; those stable for ``stable_checks`` polls (and complete) are ready."""

@@ -236,3 +236,28 @@ def test_start_catches_up_with_photos_added_and_deleted_while_the_app_was_closed
     assert sample.ids["rose"] not in [
         window.photos.photo_row(r).photo_id for r in range(window.photos.rowCount())
     ]
+
+
+def test_a_watched_folder_that_vanishes_and_comes_back_is_shown_and_watched_again(
+    qtbot: Any, make_window: MakeWindow, sample: Sample, runner: JobRunner
+) -> None:
+    """Issue 12 item 6 in the app: the status bar says the folder is gone, then that it is back and
+    rescanned; a photo dropped in afterwards reaches the grid."""
+    services = BackgroundServices(sample.library, runner, queue_factory=None)  # the real FolderWatcher
+    window = make_window(sample.library, services=services)
+    window.start()
+    assert services.watcher is not None
+    qtbot.waitUntil(lambda: str(sample.root) in services.watcher.roots, timeout=5000)
+    qtbot.waitUntil(lambda: not runner.busy, timeout=20_000)  # the start-up rescan
+    away = sample.root.with_name("unplugged")
+    sample.root.rename(away)
+    qtbot.waitUntil(lambda: "is gone" in window.statusBar().currentMessage(), timeout=30_000)
+    assert sample.root.name in window.statusBar().currentMessage()
+    away.rename(sample.root)
+    qtbot.waitUntil(
+        lambda: "is back and watched again" in window.statusBar().currentMessage(), timeout=30_000
+    )
+    draw_photo(sample.root / "after_replug.png", (200, 20, 120), "circle")
+    qtbot.waitUntil(lambda: window.photos.rowCount() == len(PHOTOS) + 1, timeout=30_000)
+    names = [window.photos.photo_row(r).name for r in range(window.photos.rowCount())]
+    assert "after_replug.png" in names

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import threading
 from collections import Counter
 from datetime import datetime
@@ -347,3 +348,68 @@ def test_a_file_name_that_is_not_utf8_is_a_failure_and_never_stops_the_folder(
     result = scanner.index_paths(library, [os.fsdecode(bad), str(root / "ok2.jpg")])
     assert len(result.added) == 1 and result.failed == 1
     assert library.get_photo(root / "ok2.jpg") is not None
+
+
+def test_a_folder_symlink_into_another_library_folder_is_not_followed_twice(
+    library: Library, tmp_path: Path
+) -> None:
+    pictures, camera = tmp_path / "Pictures", tmp_path / "Camera"
+    outside = tmp_path / "elsewhere"
+    make_jpeg(pictures / "p.jpg", 1)
+    make_jpeg(camera / "sub" / "c.jpg", 2)
+    make_jpeg(outside / "e.jpg", 3)
+    os.symlink(camera / "sub", pictures / "camera-sub")  # into another library folder
+    os.symlink(pictures, camera / "pictures")  # and back
+    os.symlink(outside, pictures / "elsewhere")  # out of the library: followed, once
+    os.symlink(outside, pictures / "elsewhere-again")
+    library.add_folder_record(pictures)
+    library.add_folder_record(camera)
+    first = rescan_all(library)
+    report = rescan_all(library)
+    assert (first.added, first.duplicates) == (3, 0)
+    expected = {str(pictures / "p.jpg"), str(camera / "sub" / "c.jpg"), str(pictures / "elsewhere" / "e.jpg")}
+    assert paths_of(library) == expected
+    assert (report.added, report.missing, report.duplicates, report.unchanged) == (0, 0, 0, 3)
+    listed, bad = scanner.list_files(pictures, scanner.covered_folders(library.list_folders()))
+    assert set(listed) == {str(pictures / "p.jpg"), str(pictures / "elsewhere" / "e.jpg")} and bad == []
+
+
+def _heic_header() -> bytes:
+    """The start of an iPhone HEIC file: an ``ftyp`` box with the ``heic`` brand, then a ``meta`` box."""
+    ftyp = b"ftyp" + b"heic" + b"\x00\x00\x00\x00" + b"mif1heic"
+    return len(ftyp + b"\x00\x00\x00\x00").to_bytes(4, "big") + ftyp + b"\x00" * 64
+
+
+def test_a_heic_photo_without_pillow_heif_is_a_failure_that_says_to_install_it(
+    library: Library, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photoscribe.core import imaging
+
+    Image.init()
+    if "HEIF" in Image.OPEN:
+        pytest.skip("a HEIF plugin is already registered with Pillow in this process")
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # `import pillow_heif` fails, as when absent
+    monkeypatch.setattr(imaging, "_heif_state", [])
+    (root / "IMG_0001.HEIC").write_bytes(_heic_header())
+    make_jpeg(root / "ok.jpg", 1)
+    _, report = add_folder(library, root)
+    assert (report.added, report.failed, report.skipped) == (
+        1,
+        1,
+        0,
+    )  # counted as a failure, not "not images"
+    [failure] = library.list_failures()
+    assert failure.path.endswith("IMG_0001.HEIC")
+    assert "pillow-heif" in failure.error and "pip install pillow-heif" in failure.error
+
+
+def test_a_heic_photo_is_indexed_when_pillow_heif_is_installed(library: Library, root: Path) -> None:
+    pillow_heif = pytest.importorskip(
+        "pillow_heif", reason="pillow-heif is an optional plugin, not installed here"
+    )
+    heif = pillow_heif.from_pillow(Image.new("RGB", (40, 30), "red"))
+    heif.save(root / "IMG_0002.HEIC", quality=80)
+    _, report = add_folder(library, root)
+    assert (report.added, report.failed) == (1, 0)
+    photo = library.get_photo(root / "IMG_0002.HEIC")
+    assert photo is not None and (photo.width, photo.height) == (40, 30)
