@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
@@ -56,7 +56,7 @@ class ModelState:
         return "No captioning model yet."
 
 
-def _retire(queue: Any) -> None:
+def _retire(queue: CaptionQueue) -> None:
     """Stop a caption queue, then its captioner's image-decoding worker processes."""
     queue.stop()
     close = getattr(getattr(queue, "captioner", None), "close", None)
@@ -101,17 +101,17 @@ class BackgroundServices(QObject):
         runner: JobRunner,
         parent: QObject | None = None,
         *,
-        queue_factory: Callable[..., Any] | None = CaptionQueue,
-        watcher_factory: Callable[..., Any] | None = FolderWatcher,
+        queue_factory: Callable[..., CaptionQueue] | None = CaptionQueue,
+        watcher_factory: Callable[..., FolderWatcher] | None = FolderWatcher,
     ) -> None:
         super().__init__(parent)
         self.library = library
         self.runner = runner
         self._queue_factory = queue_factory
         self._watcher_factory = watcher_factory
-        self.captioner: Any = None
-        self.queue: Any = None
-        self.watcher: Any = None
+        self.captioner: Captioner | None = None
+        self.queue: CaptionQueue | None = None
+        self.watcher: FolderWatcher | None = None
         self.model = ModelState()
         self._load_job: Job | None = None
         self._paused = False
@@ -133,7 +133,7 @@ class BackgroundServices(QObject):
             on_failed=lambda exc, _tb: self._on_model_failed(job, path, exc),
         )
 
-    def _on_model_loaded(self, job: Job, path: str, captioner: Any) -> None:
+    def _on_model_loaded(self, job: Job, path: str, captioner: Captioner) -> None:
         if job is not self._load_job:
             return
         self._load_job = None
@@ -153,7 +153,7 @@ class BackgroundServices(QObject):
         self.model = state
         self.modelChanged.emit(state)
 
-    def _start_queue(self, captioner: Any) -> None:
+    def _start_queue(self, captioner: Captioner) -> None:
         self._stop_queue()
         if self._queue_factory is None:
             return

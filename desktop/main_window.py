@@ -9,7 +9,6 @@ caption write, model load and export runs on the :class:`JobRunner` or in
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from photoscribe.core.library import FolderInfo, Library, LibraryStats
 from photoscribe.core.library.scanner import ScanReport, add_folder, rescan_all
 from photoscribe.core.library.watcher import ChangeSummary, WatchState, WatchStatus
 from photoscribe.core.progress import Progress
+from photoscribe.desktop import actions
 from photoscribe.desktop import settings as options
 from photoscribe.desktop.background import BackgroundServices, ModelState
 from photoscribe.desktop.detail import DetailPane
@@ -92,75 +92,6 @@ SORTS = (
 PAGE_WELCOME, PAGE_LIBRARY = 0, 1
 
 AddFolderFn = Callable[..., Any]
-
-
-def import_model_file(source: str, *, on_progress: Any = None, cancel: Any = None) -> Path:
-    """Check that ``source`` is a photoscribe checkpoint, then copy it into the models folder."""
-    from photoscribe.core.checkpoint import load_checkpoint  # torch: only when a model is imported
-
-    load_checkpoint(source)  # raises ModelLoadError with the reason
-    target = paths.models_dir() / Path(source).name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if Path(source).resolve() != target.resolve():
-        shutil.copy2(source, target)
-    return target
-
-
-def photoscribe_version() -> str:
-    """The installed package's version ("0.1.0"), or "(development)" when running from a checkout."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("photoscribe")
-    except PackageNotFoundError:
-        return "(development)"
-
-
-def forget_photos(library: Library, photo_ids: Sequence[int]) -> int:
-    """Remove photos and their captions from the library in one transaction (files untouched)."""
-    from photoscribe.core.library import photos as photo_ops
-
-    with library.transaction() as session:
-        return sum(photo_ops.delete_photo(session, photo_id) for photo_id in photo_ids)
-
-
-def mark_all_reviewed(library: Library, photo_ids: Sequence[int]) -> list[int]:
-    """Approve the model caption of each photo; returns the ids that changed."""
-    return [pid for pid in photo_ids if library.mark_reviewed(pid) is not None]
-
-
-def describe_scan(report: ScanReport) -> str:
-    """``"12 added, 1 failed"``: the counts that are not zero."""
-    counts = (
-        ("added", report.added),
-        ("updated", report.updated),
-        ("moved", report.moved),
-        ("missing", report.missing),
-        ("duplicates", report.duplicates),
-        ("failed", report.failed),
-    )
-    return ", ".join(f"{n:,} {label}" for label, n in counts if n) or "no new photos"
-
-
-def forget_failures(library: Library, photo_paths: Sequence[str]) -> int:
-    """Clear the failures of these files so that the caption queue tries them again."""
-    return sum(library.clear_failure(path) for path in photo_paths)
-
-
-def recaption(
-    library: Library, photo_ids: Sequence[int] | None, photo_paths: Sequence[str], model_id: str | None
-) -> int:
-    """Forget ``model_id``'s unreviewed captions and the failures of these photos (all when ``None``).
-
-    The caption queue then captions them again; user and reviewed captions stay.
-    Returns how many captions were forgotten.
-    """
-    forgotten = library.forget_model_captions(photo_ids, model_id)
-    if photo_ids is None:
-        library.reset_failures()
-    else:
-        forget_failures(library, photo_paths)
-    return forgotten
 
 
 def local_dirs(urls: Sequence[QUrl]) -> list[str]:
@@ -527,7 +458,7 @@ class MainWindow(QMainWindow):
         if changed:
             self._refresh_library_views()
         self.show_message(
-            f"Checked your folders for changes while Photoscribe was closed: {describe_scan(report)}."
+            f"Checked your folders for changes while Photoscribe was closed: {actions.describe_scan(report)}."
         )
 
     def confirm_unsaved_edit(self) -> bool:
@@ -601,7 +532,7 @@ class MainWindow(QMainWindow):
             if report.added + report.updated + report.moved + report.missing:
                 self._refresh_library_views()
             what = "is back and watched again" if status.state is WatchState.REARMED else "was rescanned"
-            self.show_message(f"{name} {what}; checked for changes: {describe_scan(report)}.")
+            self.show_message(f"{name} {what}; checked for changes: {actions.describe_scan(report)}.")
         elif status.state is WatchState.LOST:
             self.show_message(f"{name} is gone (a drive unplugged?); it is watched again when it is back.", 0)
         else:
@@ -722,7 +653,7 @@ class MainWindow(QMainWindow):
         self._set_page()
         self.photos.refresh()
         self._refresh_counts()
-        self.show_message(f"Added {Path(watched).name or watched}: {describe_scan(report)}.")
+        self.show_message(f"Added {Path(watched).name or watched}: {actions.describe_scan(report)}.")
 
     def _on_scan_failed(self, path: str, exc: BaseException) -> None:
         self.status.scan.set_progress(None)
@@ -827,7 +758,7 @@ class MainWindow(QMainWindow):
             self.detail.discard_edit()  # the caption being edited goes with its photo
         ids = [row.photo_id for row in rows]
         self.runner.submit(
-            Job(forget_photos, self.library, ids, progress=False),
+            Job(actions.forget_photos, self.library, ids, progress=False),
             receiver=self,
             on_finished=lambda n: self._after_removed(n),
             on_failed=lambda exc, _tb: self.show_message(f"Removing failed: {exc}"),
@@ -889,7 +820,7 @@ class MainWindow(QMainWindow):
             self.detail.mark_reviewed()
             return
         self.runner.submit(
-            Job(mark_all_reviewed, self.library, ids, progress=False),
+            Job(actions.mark_all_reviewed, self.library, ids, progress=False),
             receiver=self,
             on_finished=self._after_review,
             on_failed=lambda exc, _tb: self.show_message(f"Marking reviewed failed: {exc}"),
@@ -973,7 +904,7 @@ class MainWindow(QMainWindow):
         name = Path(path).name
         self.show_message(f"Importing {name}…", 0)  # until the import ends, however long it takes
         self.runner.submit(
-            Job(import_model_file, path),
+            Job(actions.import_model_file, path),
             receiver=self,
             on_finished=lambda target: self._after_import(name, target),
             on_failed=lambda exc, _tb: self.show_message(f"{name} is not a usable model: {exc}"),
@@ -992,7 +923,7 @@ class MainWindow(QMainWindow):
         ids = [row.photo_id for row in rows]
         self.runner.submit(
             Job(
-                recaption,
+                actions.recaption,
                 self.library,
                 ids,
                 [row.path for row in rows],
@@ -1018,7 +949,7 @@ class MainWindow(QMainWindow):
         if answer != QMessageBox.StandardButton.Yes:
             return
         self.runner.submit(
-            Job(recaption, self.library, None, (), self.services.model.name, progress=False),
+            Job(actions.recaption, self.library, None, (), self.services.model.name, progress=False),
             receiver=self,
             on_finished=lambda _n: self._after_recaption(None),
             on_failed=lambda exc, _tb: self.show_message(f"Re-captioning failed: {exc}"),
@@ -1091,7 +1022,7 @@ class MainWindow(QMainWindow):
         QMessageBox.about(
             self,
             "About Photoscribe",
-            f"<h3>Photoscribe {photoscribe_version()}</h3><p>Captions your photo library on your own computer (Show, Attend and "
+            f"<h3>Photoscribe {actions.photoscribe_version()}</h3><p>Captions your photo library on your own computer (Show, Attend and "
             "Tell), makes it searchable and exports alt text.</p>"
             f"<p>Library: <code>{self.library.path}</code><br>Data: <code>{paths.data_dir()}</code></p>",
         )

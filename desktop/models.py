@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from enum import IntEnum
 from functools import partial
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -53,6 +53,7 @@ from photoscribe.desktop.workers import Job, JobRunner
 log = logging.getLogger(__name__)
 
 ModelIndex = QModelIndex | QPersistentModelIndex
+R = TypeVar("R")
 
 
 class PhotoRoles(IntEnum):
@@ -79,7 +80,47 @@ def _placeholder(size: int, color: QColor) -> QPixmap:
     return pixmap
 
 
-class PhotoListModel(QAbstractListModel):
+class _RowListModel(QAbstractListModel, Generic[R]):
+    """The skeleton both list models share: rows loaded in the background, read-only items.
+
+    A subclass keeps its rows in ``_rows``, names its custom roles in ``roles`` and answers
+    :meth:`row_data`; ``_generation`` tells a stale background answer from the latest one.
+    """
+
+    roles: type[IntEnum]
+
+    def __init__(self, library: Library, runner: JobRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.runner = runner
+        self._rows: list[R] = []
+        self._generation = 0
+
+    def row_data(self, row: R, role: int) -> Any:
+        """What ``role`` shows of ``row`` (None when nothing)."""
+        raise NotImplementedError
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008 (Qt's default)
+        return 0 if parent.isValid() else len(self._rows)
+
+    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.parent().isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        return self.row_data(self._rows[index.row()], role)
+
+    def roleNames(self) -> dict[int, QByteArray]:
+        names = dict(super().roleNames())
+        for role in self.roles:
+            names[int(role)] = QByteArray(role.name[0].lower().encode() + role.name[1:].encode())
+        return names
+
+
+class PhotoListModel(_RowListModel[PhotoRow]):
     """The photos matching a :class:`PhotoQuery`, fetched page by page in the background.
 
     Signals:
@@ -87,6 +128,7 @@ class PhotoListModel(QAbstractListModel):
         loadFailed(str): a query failed (the message says why).
     """
 
+    roles = PhotoRoles
     queryFinished = Signal()
     loadFailed = Signal(str)
 
@@ -99,15 +141,11 @@ class PhotoListModel(QAbstractListModel):
         page_size: int = PAGE_SIZE,
         parent: QObject | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.library = library
-        self.runner = runner
+        super().__init__(library, runner, parent)
         self.page_size = page_size
         self.thumbnails = thumbnails
         self._query = PhotoQuery()
-        self._rows: list[PhotoRow] = []
         self._row_of: dict[int, int] = {}
-        self._generation = 0
         self._next_offset = 0
         self._exhausted = True
         self._loading = False
@@ -234,9 +272,6 @@ class PhotoListModel(QAbstractListModel):
 
     # ------------------------------------------------------------------ QAbstractItemModel
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008 (Qt's default)
-        return 0 if parent.isValid() else len(self._rows)
-
     def canFetchMore(self, parent: ModelIndex) -> bool:
         return not parent.isValid() and not self._loading and not self._exhausted
 
@@ -244,15 +279,7 @@ class PhotoListModel(QAbstractListModel):
         if self.canFetchMore(parent):
             self._start_fetch(reset=False)
 
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
-
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.parent().isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        row = self._rows[index.row()]
+    def row_data(self, row: PhotoRow, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return row.caption or row.name
         if role == Qt.ItemDataRole.DecorationRole:
@@ -283,12 +310,6 @@ class PhotoListModel(QAbstractListModel):
             return (row.snippet, row.highlights)
         return None
 
-    def roleNames(self) -> dict[int, QByteArray]:
-        names = dict(super().roleNames())
-        for role in PhotoRoles:
-            names[int(role)] = QByteArray(role.name[0].lower().encode() + role.name[1:].encode())
-        return names
-
 
 # ====================================================================== sidebar
 
@@ -300,17 +321,15 @@ class FolderRoles(IntEnum):
     Count = Qt.ItemDataRole.UserRole + 4  # int, or None while unknown
 
 
-class FolderListModel(QAbstractListModel):
+class FolderListModel(_RowListModel[SidebarEntry]):
     """The sidebar: smart collections, then each folder of the library with its photo count."""
 
+    roles = FolderRoles
     refreshed = Signal()
 
     def __init__(self, library: Library, runner: JobRunner, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.library = library
-        self.runner = runner
-        self._entries = [SidebarEntry(kind, label) for kind, label in SMART_COLLECTIONS]
-        self._generation = 0
+        super().__init__(library, runner, parent)
+        self._rows = [SidebarEntry(kind, label) for kind, label in SMART_COLLECTIONS]
 
     def refresh(self) -> None:
         """Reload folders and counts in the background."""
@@ -325,61 +344,50 @@ class FolderListModel(QAbstractListModel):
 
     @property
     def entries(self) -> tuple[SidebarEntry, ...]:
-        return tuple(self._entries)
+        return tuple(self._rows)
 
     def folder_count(self) -> int:
-        return sum(1 for e in self._entries if e.kind == KIND_FOLDER)
+        return sum(1 for e in self._rows if e.kind == KIND_FOLDER)
 
     def row_of(self, kind: str, folder_id: int | None = None) -> int | None:
-        for row, entry in enumerate(self._entries):
+        for row, entry in enumerate(self._rows):
             if entry.key == (kind, folder_id):
                 return row
         return None
 
     def entry(self, row: int) -> SidebarEntry | None:
-        return self._entries[row] if 0 <= row < len(self._entries) else None
+        return self._rows[row] if 0 <= row < len(self._rows) else None
 
     def _apply(self, generation: int, entries: list[SidebarEntry]) -> None:
         """Move to ``entries`` with row removals/insertions (keeping the view's selection)."""
         if generation != self._generation:
             return
         wanted = {e.key for e in entries}
-        for row in reversed(range(len(self._entries))):
-            if self._entries[row].key not in wanted:
+        for row in reversed(range(len(self._rows))):
+            if self._rows[row].key not in wanted:
                 self.beginRemoveRows(QModelIndex(), row, row)
-                del self._entries[row]
+                del self._rows[row]
                 self.endRemoveRows()
         for row, entry in enumerate(entries):
-            if row >= len(self._entries) or self._entries[row].key != entry.key:
+            if row >= len(self._rows) or self._rows[row].key != entry.key:
                 self.beginInsertRows(QModelIndex(), row, row)
-                self._entries.insert(row, entry)
+                self._rows.insert(row, entry)
                 self.endInsertRows()
-        if [e.key for e in self._entries] != [e.key for e in entries]:  # order changed: start over
+        if [e.key for e in self._rows] != [e.key for e in entries]:  # order changed: start over
             self.beginResetModel()
-            self._entries = list(entries)
+            self._rows = list(entries)
             self.endResetModel()
             self.refreshed.emit()
             return
-        changed = [row for row, entry in enumerate(entries) if self._entries[row] != entry]
-        self._entries = list(entries)
+        changed = [row for row, entry in enumerate(entries) if self._rows[row] != entry]
+        self._rows = list(entries)
         if changed:
             self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), 0))
         self.refreshed.emit()
 
     # ------------------------------------------------------------------ QAbstractItemModel
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008 (Qt's default)
-        return 0 if parent.isValid() else len(self._entries)
-
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
-
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.parent().isValid() or not 0 <= index.row() < len(self._entries):
-            return None
-        entry = self._entries[index.row()]
+    def row_data(self, entry: SidebarEntry, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return entry.label
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -396,9 +404,3 @@ class FolderListModel(QAbstractListModel):
         if role == FolderRoles.Count:
             return entry.count
         return None
-
-    def roleNames(self) -> dict[int, QByteArray]:
-        names = dict(super().roleNames())
-        for role in FolderRoles:
-            names[int(role)] = QByteArray(role.name[0].lower().encode() + role.name[1:].encode())
-        return names

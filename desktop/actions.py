@@ -1,0 +1,85 @@
+"""What the window's commands do to the library and the models: plain functions, no Qt.
+
+The main window runs each of them as a background job (:class:`~photoscribe.desktop.workers.Job`)
+and only shows the result, so they are tested without a window.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from photoscribe.core import paths
+from photoscribe.core.library import Library
+from photoscribe.core.library.scanner import ScanReport
+
+
+def import_model_file(source: str, *, on_progress: Any = None, cancel: Any = None) -> Path:
+    """Check that ``source`` is a photoscribe checkpoint, then copy it into the models folder."""
+    from photoscribe.core.checkpoint import load_checkpoint  # torch: only when a model is imported
+
+    load_checkpoint(source)  # raises ModelLoadError with the reason
+    target = paths.models_dir() / Path(source).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if Path(source).resolve() != target.resolve():
+        shutil.copy2(source, target)
+    return target
+
+
+def photoscribe_version() -> str:
+    """The installed package's version ("0.1.0"), or "(development)" when running from a checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("photoscribe")
+    except PackageNotFoundError:
+        return "(development)"
+
+
+def forget_photos(library: Library, photo_ids: Sequence[int]) -> int:
+    """Remove photos and their captions from the library in one transaction (files untouched)."""
+    from photoscribe.core.library import photos as photo_ops
+
+    with library.transaction() as session:
+        return sum(photo_ops.delete_photo(session, photo_id) for photo_id in photo_ids)
+
+
+def mark_all_reviewed(library: Library, photo_ids: Sequence[int]) -> list[int]:
+    """Approve the model caption of each photo; returns the ids that changed."""
+    return [pid for pid in photo_ids if library.mark_reviewed(pid) is not None]
+
+
+def describe_scan(report: ScanReport) -> str:
+    """``"12 added, 1 failed"``: the counts that are not zero."""
+    counts = (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("moved", report.moved),
+        ("missing", report.missing),
+        ("duplicates", report.duplicates),
+        ("failed", report.failed),
+    )
+    return ", ".join(f"{n:,} {label}" for label, n in counts if n) or "no new photos"
+
+
+def forget_failures(library: Library, photo_paths: Sequence[str]) -> int:
+    """Clear the failures of these files so that the caption queue tries them again."""
+    return sum(library.clear_failure(path) for path in photo_paths)
+
+
+def recaption(
+    library: Library, photo_ids: Sequence[int] | None, photo_paths: Sequence[str], model_id: str | None
+) -> int:
+    """Forget ``model_id``'s unreviewed captions and the failures of these photos (all when ``None``).
+
+    The caption queue then captions them again; user and reviewed captions stay.
+    Returns how many captions were forgotten.
+    """
+    forgotten = library.forget_model_captions(photo_ids, model_id)
+    if photo_ids is None:
+        library.reset_failures()
+    else:
+        forget_failures(library, photo_paths)
+    return forgotten
