@@ -22,7 +22,7 @@ import torch
 
 from photoscribe.core.checkpoint import Checkpoint, load_model
 from photoscribe.core.decoding import beam_search
-from photoscribe.core.device import PRECISIONS, autocast, encoder_dtype, fast_bf16_cpu, pick_device
+from photoscribe.core.device import autocast, encoder_dtype, pick_device
 from photoscribe.core.errors import CaptioningError
 from photoscribe.core.loader import PhotoLoader, default_workers
 from photoscribe.core.model import CaptionModel
@@ -32,17 +32,7 @@ from photoscribe.core.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "PRECISIONS",
-    "Alternative",
-    "BatchReport",
-    "CaptionFailure",
-    "CaptionResult",
-    "Captioner",
-    "autocast",
-    "encoder_dtype",
-    "fast_bf16_cpu",
-]
+__all__ = ["Alternative", "BatchReport", "CaptionFailure", "CaptionResult", "Captioner"]
 
 
 class Captioner:

@@ -80,7 +80,7 @@ def extract_features(
     Images are decoded by ``workers`` worker processes (threads when ``workers`` is 1) a few
     batches ahead of the encoder (:class:`~photoscribe.core.loader.PhotoLoader`) and travel as
     uint8, pinned on a GPU; the encoder runs channels-last in the captioner's precision
-    (:func:`~photoscribe.core.captioner.encoder_dtype`: bf16 on CUDA and on CPUs with fast bf16).
+    (:func:`~photoscribe.core.device.encoder_dtype`: bf16 on CUDA and on CPUs with fast bf16).
     Progress is made durable (array flushed, then ``meta.json``) every few seconds and whenever
     the extraction stops, so an interrupted extraction resumes after the last flushed batch.
     """

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photoscribe.core.captioner import Captioner, encoder_dtype
+from photoscribe.core.captioner import Captioner
 from photoscribe.core.checkpoint import save_checkpoint
-from photoscribe.core.device import pick_device
+from photoscribe.core.device import encoder_dtype, pick_device
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.progress import Progress
