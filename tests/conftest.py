@@ -81,3 +81,12 @@ def tiny_model(tiny_vocab: Vocabulary) -> CaptionModel:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # One intra-op thread for the whole suite, for two reasons measured on a 2-core machine:
+    # - speed: with other processes busy on the cores, torch's OpenMP threads wait for each other
+    #   at every parallel region: one epoch of the acceptance set-up on 100 images took 20 s on
+    #   2 threads and 2 s on 1 (with 2 threads its fixture ran past pytest-timeout's 600 s);
+    # - reproducibility: the thread count changes how sums are split, hence the rounding, hence a
+    #   seeded training's result (its first-epoch loss differs in the 4th decimal between 1 and 2
+    #   threads); with one thread a seeded run is the same on any machine with the same CPU kind.
+    # Subprocesses (the CLI tests) keep torch's default.
+    torch.set_num_threads(1)

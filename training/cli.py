@@ -19,7 +19,7 @@ from photoscribe.core.cli_progress import progress_bar_context
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.paths import printable
 from photoscribe.core.progress import Progress, ProgressCallback
-from photoscribe.training.config import TrainConfig
+from photoscribe.training.config import SCHEDULERS, TrainConfig
 
 # Commands import what they run (torch, the metrics) when they run: `--help` stays fast.
 
@@ -190,7 +190,13 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--embeddings", type=Path, help="GloVe .txt or word2vec .bin word vectors (frozen)")
     p.add_argument("--min-word-freq", type=_positive_int, default=d["min_word_freq"].default)
     p.add_argument("--lr", type=float, default=d["lr"].default)
-    p.add_argument("--scheduler", choices=("step", "plateau"), default="step")
+    p.add_argument(
+        "--scheduler",
+        choices=SCHEDULERS,
+        default=d["scheduler"].default,
+        help="learning-rate schedule: 'step' (x gamma every --step-size epochs), 'cosine' (to zero by the "
+        "last epoch) or 'plateau' (x gamma when CIDEr stalls)",
+    )
     p.add_argument(
         "--step-size", type=_positive_int, default=d["step_size"].default, help="epochs per step-LR decay"
     )

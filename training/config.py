@@ -9,6 +9,8 @@ from typing import Any
 
 from photoscribe.core.choices import LITE0, TINY
 
+SCHEDULERS = ("step", "cosine", "plateau")
+
 
 @dataclass
 class TrainConfig:
@@ -40,7 +42,7 @@ class TrainConfig:
     lr: float = 1e-3
     encoder_lr: float = 1e-4
     weight_decay: float = 1e-5
-    scheduler: str = "step"  # "step" or "plateau"
+    scheduler: str = "step"  # "step", "cosine" (to zero over the run) or "plateau"
     step_size: int = 10
     gamma: float = 0.5
     grad_clip: float = 5.0
@@ -62,8 +64,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
-        if self.scheduler not in ("step", "plateau"):
-            raise ValueError("scheduler must be 'step' or 'plateau'")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}, not {self.scheduler!r}")
         if self.encoder == TINY and self.pretrained:
             self.pretrained = False  # there are no ImageNet weights for the tiny encoder
         if not self.pretrained and self.fine_tune_encoder == 0:

@@ -180,6 +180,8 @@ def _make_optimizer(cfg: TrainConfig, model: CaptionModel, device: torch.device)
 def _make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer) -> Any:
     if cfg.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.gamma, patience=2)
+    if cfg.scheduler == "cosine":  # stepped once per epoch, reaching zero after the last one
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
 
 
@@ -528,7 +530,7 @@ def train(
                         )
                     )
                 stop = bad_epochs >= cfg.patience
-            elif cfg.scheduler == "step":
+            elif cfg.scheduler != "plateau":
                 scheduler.step()  # keep every rank's learning rate in step with rank 0
             if d.world > 1:
                 flag = torch.tensor([int(stop)], device=device)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from photoscribe.core.captioner import Captioner
@@ -55,15 +54,6 @@ def make_photos(folder: Path, n: int, start: int = 0) -> list[Path]:
         Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(path)
         paths.append(path)
     return paths
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    # The tiny model is faster on one thread than fighting the other test processes for two.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

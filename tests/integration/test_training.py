@@ -19,6 +19,9 @@ from photoscribe.training.synth import generate_shapes
 from photoscribe.training.train import TrainConfig, train
 
 EPOCHS = 24
+# The module's training fixture runs inside the first test that uses it: about 4 minutes on a
+# 2-core machine that other processes keep busy (load 6), so the per-test limit is scaled for it.
+pytestmark = pytest.mark.timeout(1800)
 TINY_MODEL = dict(
     encoder="tinyresnet",
     image_size=64,
@@ -52,7 +55,10 @@ def learned(tmp_path_factory: pytest.TempPathFactory) -> dict:
         all_captions=True,
         workers=0,
         patience=100,
-        step_size=12,
+        # Cosine decay to zero by the last epoch: the model settles instead of still climbing when
+        # the run ends (with one halving after 12 epochs the held-out colour+shape count was 44/47
+        # and rising; the threshold sat on a slope, so a different rounding could fail it).
+        scheduler="cosine",
         seed=0,
         feature_cache=root / "cache",
     )
@@ -109,7 +115,10 @@ def test_training_history_logs_and_checkpoints(learned: dict) -> None:
     # epoch progress carries what the app plots
     assert [p.done for p in learned["epochs"]] == list(range(1, EPOCHS + 1))
     assert {"train_loss", "val_loss", "BLEU-4", "CIDEr", "lr"} <= set(learned["epochs"][-1].extra)
-    assert result.history[12].lr == pytest.approx(1e-3)  # StepLR halved it after 12 epochs
+    # cosine schedule from 2e-3: half way at the middle epoch, near zero at the end
+    assert result.history[0].lr == pytest.approx(2e-3)
+    assert result.history[EPOCHS // 2].lr == pytest.approx(1e-3)
+    assert result.history[-1].lr < 2e-3 / 50
 
 
 def test_attention_is_focused_not_uniform(learned: dict) -> None:
