@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photoscribe.core.choices import PRECISIONS, PRETRAINED_ENCODERS
-from photoscribe.core.cli_progress import TqdmProgress
+from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.errors import AssetMissingError, ModelLoadError, PhotoscribeError
 from photoscribe.core.paths import active_model_path, display_path, printable
 from photoscribe.core.progress import ProgressTracker
@@ -150,7 +150,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
     )
     # Results are printed batch by batch and then dropped: memory does not grow with the folder.
     out = _JsonStream(captioner) if args.json else None
-    bar = TqdmProgress("captioning", "photo")
+    bar = ProgressBars("captioning", "photo")
     tracker = ProgressTracker("caption", len(paths), bar)
     cancel = threading.Event()
     failures: list[CaptionFailure] = []
@@ -181,7 +181,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_text(results: list[CaptionResult], n_best: int, bar: TqdmProgress) -> None:
+def _print_text(results: list[CaptionResult], n_best: int, bar: ProgressBars) -> None:
     lines = []
     for r in results:
         lines.append(f"{printable(r.path)}\t{printable(r.text)}")
@@ -248,8 +248,7 @@ def cmd_model_download(args: argparse.Namespace) -> int:
             return 0
         except AssetMissingError:
             pass
-    bar = TqdmProgress(f"{args.encoder} weights", unit="B")
-    bar.bar.unit_scale = True
+    bar = ProgressBars(f"{args.encoder} weights", unit="B", unit_scale=True)
     try:
         path = download_encoder_weights(args.encoder, url=args.url, on_progress=bar)
     finally:

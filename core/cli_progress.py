@@ -1,49 +1,85 @@
-"""Progress bars for the command line: :class:`~photoscribe.core.progress.Progress` -> tqdm on stderr."""
+"""Progress on the command line: :class:`~photoscribe.core.progress.Progress` -> tqdm bars on stderr.
+
+One renderer for every command. A long job reports stages ("extract", "train", "validate", ...):
+each stage gets its own bar (the previous one is closed when the stage changes), with the rate,
+the ETA and the numbers in ``Progress.extra`` (a loss, say). Stages that are milestones rather
+than work (a finished epoch) are printed as one line each above the bars.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from photoscribe.core.progress import Progress, ProgressCallback
+from photoscribe.core.progress import Progress
+
+LineFormat = Callable[[Progress], str]
 
 
-class TqdmProgress:
-    """Adapts :class:`Progress` callbacks to a tqdm bar on stderr (rate and ETA included)."""
+class ProgressBars:
+    """A progress callback drawing tqdm bars; use it as a context manager so the last bar closes.
 
-    def __init__(self, desc: str, unit: str = "it", disable: bool | None = None) -> None:
-        from tqdm import tqdm  # imported when a bar is drawn, not when a command is parsed
+    Args:
+        desc: the bar's label; ``None`` labels each stage's bar by ``labels`` or the message.
+        unit: what is counted ("file", "photo", "batch").
+        labels: a label per stage name (with ``desc=None``).
+        lines: stages printed as a line each, formatted by the given function, instead of a bar.
+        leave: keep a finished bar on the screen (a single-stage command) or clear it (stages).
+        unit_scale: show counts with SI prefixes (bytes of a download: "12.3MB").
+    """
 
-        self.bar = tqdm(desc=desc, unit=unit, file=sys.stderr, disable=disable, dynamic_ncols=True)
+    def __init__(
+        self,
+        desc: str | None = None,
+        unit: str = "it",
+        *,
+        labels: Mapping[str, str] | None = None,
+        lines: Mapping[str, LineFormat] | None = None,
+        leave: bool = True,
+        unit_scale: bool = False,
+    ) -> None:
+        self.desc, self.unit, self.leave, self.unit_scale = desc, unit, leave, unit_scale
+        self.labels = dict(labels or {})
+        self.lines = dict(lines or {})
+        self._bar: Any = None
+        self._key: tuple[str, str] | None = None
 
     def __call__(self, progress: Progress) -> None:
-        if progress.total is not None and self.bar.total != progress.total:
-            self.bar.total = progress.total
-        self.bar.n = progress.done
+        if progress.stage in self.lines:
+            self.write(self.lines[progress.stage](progress))
+            return
+        key = ("", "") if self.desc is not None else (progress.stage, progress.message)
+        if self._bar is None or key != self._key:
+            self.close()
+            from tqdm import tqdm  # imported when a bar is drawn, not when a command is parsed
+
+            label = self.desc or self.labels.get(progress.stage) or progress.message or progress.stage
+            self._bar = tqdm(
+                desc=label, unit=self.unit, file=sys.stderr, dynamic_ncols=True, leave=self.leave
+            )
+            self._key = key
+        bar = self._bar
+        if progress.total is not None and bar.total != progress.total:
+            bar.total = progress.total
+        bar.n = progress.done
         if progress.extra:
-            self.bar.set_postfix({k: f"{v:.4g}" for k, v in progress.extra.items()}, refresh=False)
-        self.bar.refresh()
+            bar.set_postfix({k: f"{v:.4g}" for k, v in progress.extra.items()}, refresh=False)
+        bar.refresh()
 
     def write(self, text: str) -> None:
-        """Print lines on stdout without tearing the bar."""
-        self.bar.write(text, file=sys.stdout)
+        """Print a line on stdout without tearing the bar."""
+        from tqdm import tqdm
+
+        tqdm.write(text, file=sys.stdout)
 
     def close(self) -> None:
-        self.bar.close()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
+    def __enter__(self) -> ProgressBars:
+        return self
 
-def progress_bar(desc: str, unit: str = "it") -> tuple[ProgressCallback, Callable[[], None]]:
-    """A progress callback drawing a tqdm bar, and the function that closes the bar."""
-    bar = TqdmProgress(desc, unit)
-    return bar, bar.close
-
-
-@contextmanager
-def progress_bar_context(desc: str, unit: str = "it") -> Iterator[ProgressCallback]:
-    """:func:`progress_bar` as a context manager that always closes the bar."""
-    bar = TqdmProgress(desc, unit)
-    try:
-        yield bar
-    finally:
-        bar.close()
+    def __exit__(self, *exc: object) -> None:
+        self.close()

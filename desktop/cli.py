@@ -70,10 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from photoscribe.core.cli_progress import progress_bar_context
+    from photoscribe.core.cli_progress import ProgressBars
     from photoscribe.core.demo import demo_searches, prepare_demo
 
-    with progress_bar_context("demo", unit="photo") as on_progress:
+    with ProgressBars("demo", unit="photo") as on_progress:
         result = prepare_demo(model=args.model, on_progress=on_progress)
     print(
         f"demo library: {result.library_path}\nphotos:       {result.photos_dir}\nmodel:        {result.model_path}"

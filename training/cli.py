@@ -12,13 +12,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from photoscribe.core.choices import ENCODER_NAMES, RESIZE_MODES
-from photoscribe.core.cli_progress import progress_bar_context
+from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.paths import printable
-from photoscribe.core.progress import Progress, ProgressCallback
+from photoscribe.core.progress import Progress
 from photoscribe.training.config import SCHEDULERS, TrainConfig
 
 # Commands import what they run (torch, the metrics) when they run: `--help` stays fast.
@@ -83,7 +82,7 @@ def _data_synth(args: argparse.Namespace) -> int:
     from photoscribe.training.synth import generate_shapes
 
     try:
-        with progress_bar_context("synth", unit="img") as on_progress:
+        with ProgressBars("synth", unit="img") as on_progress:
             out = generate_shapes(
                 args.out,
                 args.images,
@@ -269,7 +268,13 @@ def _train(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         train(cfg)
         return 0
-    with TrainingBars() as on_progress:
+    bars = ProgressBars(
+        unit="batch",
+        labels={"extract": "features", "validate": "validating"},
+        lines={"epoch": _epoch_line},
+        leave=False,
+    )
+    with bars as on_progress:
         result = train(cfg, on_progress=on_progress)
     print(f"{result.stop_reason} after {len(result.history)} epochs; run folder {result.run_dir}")
     if result.best_metrics:
@@ -278,44 +283,13 @@ def _train(args: argparse.Namespace) -> int:
     return 0 if result.stop_reason != "cancelled" else 130
 
 
-class TrainingBars:
-    """tqdm bars for a training run: one per stage, the batch bar showing loss and ETA."""
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.key: tuple[str, str] | None = None
-
-    def __enter__(self) -> ProgressCallback:
-        return self.update
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def update(self, progress: Progress) -> None:
-        if progress.stage == "epoch":
-            extra = progress.extra
-            line = (
-                f"epoch {progress.done}/{progress.total}: train loss {extra.get('train_loss', 0):.3f}, "
-                f"val loss {extra.get('val_loss', 0):.3f}, BLEU-4 {extra.get('BLEU-4', 0):.3f}, "
-                f"CIDEr {extra.get('CIDEr', 0):.3f}, lr {extra.get('lr', 0):.2g} | {progress.message}"
-            )
-            from tqdm import tqdm
-
-            tqdm.write(line)
-            return
-        key = (progress.stage, progress.message)
-        if key != self.key or self.bar is None:
-            if self.bar is not None:
-                self.bar.close()
-            from tqdm import tqdm
-
-            label = {"extract": "features", "validate": "validating"}.get(progress.stage, progress.message)
-            self.bar = tqdm(desc=label, total=progress.total, unit="batch", dynamic_ncols=True, leave=False)
-            self.key = key
-        self.bar.update(progress.done - self.bar.n)
-        if "loss" in progress.extra:
-            self.bar.set_postfix(loss=f"{progress.extra['loss']:.3f}", refresh=False)
+def _epoch_line(progress: Progress) -> str:
+    extra = progress.extra
+    return (
+        f"epoch {progress.done}/{progress.total}: train loss {extra.get('train_loss', 0):.3f}, "
+        f"val loss {extra.get('val_loss', 0):.3f}, BLEU-4 {extra.get('BLEU-4', 0):.3f}, "
+        f"CIDEr {extra.get('CIDEr', 0):.3f}, lr {extra.get('lr', 0):.2g} | {progress.message}"
+    )
 
 
 # --------------------------------------------------------------------------- photoscribe evaluate
@@ -351,7 +325,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from photoscribe.training.evaluate import evaluate
 
     out = args.captions_out or args.checkpoint.with_name(f"{args.checkpoint.stem}_{args.split}_captions.json")
-    with progress_bar_context("captioning", unit="img") as on_progress:
+    with ProgressBars("captioning", unit="img") as on_progress:
         result = evaluate(
             args.checkpoint,
             args.data_dir,

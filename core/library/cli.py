@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from photoscribe.core.cli_progress import progress_bar
+from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.errors import (
     CancelledError,
     DiskFullError,
@@ -277,24 +277,20 @@ def _add_export(commands: Commands, common: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> int:
     from photoscribe.core.library import export as exporting
 
-    on_progress, close = progress_bar(f"export {args.format}")
-    try:
-        with open_library(args) as library:
-            if args.format == "xmp":
-                summary = exporting.write_xmp_sidecars(
-                    library, args.out, reviewed_only=args.reviewed_only, on_progress=on_progress
-                )
-            else:
-                out = args.out if args.out is not None else Path(f"alt-text.{args.format}")
-                summary = exporting.EXPORTERS[args.format](
-                    library,
-                    out,
-                    reviewed_only=args.reviewed_only,
-                    on_progress=on_progress,
-                    overwrite=args.force,
-                )
-    finally:
-        close()
+    with ProgressBars(f"export {args.format}") as on_progress, open_library(args) as library:
+        if args.format == "xmp":
+            summary = exporting.write_xmp_sidecars(
+                library, args.out, reviewed_only=args.reviewed_only, on_progress=on_progress
+            )
+        else:
+            out = args.out if args.out is not None else Path(f"alt-text.{args.format}")
+            summary = exporting.EXPORTERS[args.format](
+                library,
+                out,
+                reviewed_only=args.reviewed_only,
+                on_progress=on_progress,
+                overwrite=args.force,
+            )
     where = f" to {printable(summary.out_path)}" if summary.out_path else ""
     print(f"wrote {summary.written}{where}; skipped {summary.skipped} without a caption")
     for path, reason in summary.failed:
@@ -343,14 +339,10 @@ def _add_add(commands: Commands, common: argparse.ArgumentParser) -> None:
 def _add(args: argparse.Namespace) -> int:
     from photoscribe.core.library import scanner as scanning
 
-    on_progress, close = progress_bar("scanning", unit="file")
-    try:
-        with open_library(args) as library:
-            folder, report = scanning.add_folder(
-                library, args.folder, recursive=args.recursive, on_progress=on_progress
-            )
-    finally:
-        close()
+    with ProgressBars("scanning", unit="file") as on_progress, open_library(args) as library:
+        folder, report = scanning.add_folder(
+            library, args.folder, recursive=args.recursive, on_progress=on_progress
+        )
     print(f"folder {printable(folder.path)}")
     _print_scan(report)
     return 0
@@ -366,15 +358,11 @@ def _add_scan(commands: Commands, common: argparse.ArgumentParser) -> None:
 def _scan(args: argparse.Namespace) -> int:
     from photoscribe.core.library import scanner as scanning
 
-    on_progress, close = progress_bar("scanning", unit="file")
-    try:
-        with open_library(args) as library:
-            if not library.list_folders():
-                print("no folders yet; add one with `photoscribe library add FOLDER`", file=sys.stderr)
-                return 1
-            report = scanning.rescan_all(library, on_progress=on_progress)
-    finally:
-        close()
+    with ProgressBars("scanning", unit="file") as on_progress, open_library(args) as library:
+        if not library.list_folders():
+            print("no folders yet; add one with `photoscribe library add FOLDER`", file=sys.stderr)
+            return 1
+        report = scanning.rescan_all(library, on_progress=on_progress)
     _print_scan(report)
     return 0
 
@@ -404,11 +392,8 @@ def _caption_pending(args: argparse.Namespace) -> int:
     with open_library(args) as library, CaptionLock(library.path):  # say "busy" before loading a model
         captioner = load_captioner(args, batch_size=args.batch_size)
         queue = CaptionQueue(library, captioner, batch_size=args.batch_size, max_attempts=args.max_attempts)
-        on_progress, close = progress_bar(f"captioning ({captioner.model_id})")
-        try:
+        with ProgressBars(f"captioning ({captioner.model_id})") as on_progress:
             report = queue.run_once(on_progress=on_progress)
-        finally:
-            close()
         print(report.describe())
         if report.failed:
             for failure in library.list_failures(model=captioner.model_id, limit=20):
