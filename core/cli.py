@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from photoscribe.core.choices import PRECISIONS, PRETRAINED_ENCODERS
 from photoscribe.core.cli_progress import ProgressBars
-from photoscribe.core.errors import AssetMissingError, ModelLoadError, PhotoscribeError
+from photoscribe.core.errors import AssetMissingError, ModelLoadError, UsageError
 from photoscribe.core.paths import active_model_path, display_path, printable
 from photoscribe.core.progress import ProgressTracker
 from photoscribe.core.results import CaptionFailure, CaptionResult
@@ -134,7 +134,7 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
 
 def cmd_caption(args: argparse.Namespace) -> int:
     if args.attention_out is not None and args.attention_out.exists() and not args.attention_out.is_dir():
-        raise PhotoscribeError(f"--attention-out {args.attention_out} is a file; give a folder for the PNGs")
+        raise UsageError(f"--attention-out {args.attention_out} is a file; give a folder for the PNGs")
     paths = list(dict.fromkeys(expand_paths(args.paths)))  # a file named twice is captioned once
     if not paths:
         print("no images found in the given paths", file=sys.stderr)

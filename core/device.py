@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from photoscribe.core.choices import PRECISIONS
-from photoscribe.core.errors import PhotoscribeError
+from photoscribe.core.errors import UsageError
 
 __all__ = ["PRECISIONS", "autocast", "encoder_dtype", "fast_bf16_cpu", "pick_device"]
 
@@ -16,15 +16,15 @@ def pick_device(preference: str | None = None) -> torch.device:
         try:
             device = torch.device(preference)
         except (RuntimeError, ValueError):
-            raise PhotoscribeError(
+            raise UsageError(
                 f"unknown device {preference!r}; use auto, cpu, cuda, cuda:N or mps"
             ) from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise PhotoscribeError(
+            raise UsageError(
                 f"device {preference!r} requested but CUDA is not available; use --device cpu"
             )
         if device.type == "mps" and not torch.backends.mps.is_available():
-            raise PhotoscribeError(
+            raise UsageError(
                 f"device {preference!r} requested but MPS is not available; use --device cpu"
             )
         return device
@@ -50,7 +50,7 @@ def encoder_dtype(device: torch.device, precision: str = "auto") -> torch.dtype 
     (3x faster than float32 there, slower elsewhere), float32 otherwise.
     """
     if precision not in PRECISIONS:
-        raise PhotoscribeError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if precision == "fp32":
         return None
     if precision == "bf16":

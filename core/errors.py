@@ -10,19 +10,31 @@ from __future__ import annotations
 class PhotoscribeError(Exception):
     """Base class for all errors photoscribe raises on purpose.
 
-    ``exit_code`` is what a library command exits with on this error (see the
-    table in ``photoscribe --help``).
+    ``exit_code`` is what every command exits with on this error, the one exit-code policy of the
+    command line (the table in ``photoscribe --help``): 1 the command ran but something failed,
+    2 it could not run (a bad argument, a model or asset it needs), 3 the library is busy,
+    4 the disk is full; 130 is an interruption.
     """
 
     exit_code = 1
 
 
+class UsageError(PhotoscribeError):
+    """An argument's value cannot be used (an unknown device, a file where a folder is needed)."""
+
+    exit_code = 2
+
+
 class ModelLoadError(PhotoscribeError):
     """A checkpoint or model file could not be loaded (missing, corrupt, hostile, wrong schema)."""
+
+    exit_code = 2
 
 
 class AssetMissingError(PhotoscribeError):
     """A required local asset (encoder weights, word vectors, data set) is not on this machine."""
+
+    exit_code = 2
 
 
 class UnsupportedImageError(PhotoscribeError):

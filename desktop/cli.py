@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except PhotoscribeError as exc:
         print(f"photoscribe: error: {printable(exc)}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print("photoscribe: interrupted", file=sys.stderr)
         return 130

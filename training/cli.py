@@ -352,9 +352,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- helpers
 
 
-def _fail(err: Exception) -> int:
+def _fail(err: PhotoscribeError) -> int:
     print(f"error: {printable(err)}", file=sys.stderr)
-    return 1
+    return err.exit_code
 
 
 def _positive_int(text: str) -> int:
