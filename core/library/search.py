@@ -18,8 +18,12 @@ word in its middle.
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 import unicodedata
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -30,8 +34,8 @@ from sqlalchemy.sql.elements import ColumnClause
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.captions import best_captions
-from photoscribe.core.library.photos import FolderRef, filter_folder
-from photoscribe.core.library.records import PhotoInfo, SearchHit
+from photoscribe.core.library.photos import FolderRef, _dir_prefix, filter_folder, normalize_path
+from photoscribe.core.library.records import CAPTION_COLUMNS, PHOTO_COLUMNS, CaptionInfo, PhotoInfo, SearchHit
 from photoscribe.core.library.schema import STATUS_MISSING, Caption, Photo
 
 if TYPE_CHECKING:
@@ -48,6 +52,8 @@ SORTS = (None, "relevance", "taken", "taken-oldest", "added", "added-oldest", "n
 MAX_QUERY_CHARS = 1_000
 MAX_TERMS = 16
 MAX_TERM_CHARS = 64
+# Ranked by bm25 up to this many matching photos; beyond it, newest first (see search()).
+BM25_MAX_MATCHES = 20_000
 # Dropped from queries (unless nothing else is left): "man on bike" must find "a man riding a bike".
 STOPWORDS = frozenset(
     {
@@ -148,6 +154,10 @@ def parse_query(user_text: object) -> ParsedQuery:
         return ParsedQuery((), ())
     last = len(items) - 1
     prefix_last = items[last].bare and not items[last].negated and not raw[-1:].isspace()
+    if prefix_last and len(items[last].text) == 1 and items[last].text.isascii():
+        # One letter typed: "b"* would merge the lists of every word starting with b (a third of a
+        # large library). It is matched as a whole word until the next letter arrives.
+        prefix_last = False
 
     def droppable(index: int, term: _Term) -> bool:
         is_stopword = term.bare and not term.negated and term.text.lower() in STOPWORDS
@@ -267,6 +277,13 @@ def search(
             snippet is plain text: escape it before putting it in HTML, e.g. by
             choosing control characters as markers and replacing them after escaping.
 
+    Relevance: when the words match at most :data:`BM25_MAX_MATCHES` photos, bm25
+    with a person's captions weighted 10. A broader query (a word in a large share
+    of the library) cannot score every match while the user types (see
+    docs/benchmarks.md): photos whose person-written caption matches come first,
+    then the other matches with the photos added last first, as photo apps list a
+    broad query. ``rank`` is bm25 where it was computed, else 0.0.
+
     Without a query ``snippet`` is the best caption and ``rank`` is 0.0.
 
     Raises:
@@ -293,6 +310,21 @@ def search(
     )
     if _nothing_searchable(query):
         return []  # "*", "🙂" or "?!": no words, so no matches (not the whole library)
+    if match is not None and (sort or "relevance") == "relevance":
+        where, args = _filter_sql(
+            folder=folder,
+            date_from=date_from,
+            date_to=date_to,
+            added_since=added_since,
+            uncaptioned=uncaptioned,
+            needs_review=needs_review,
+            include_missing=include_missing,
+        )
+        marks = (highlight[0], highlight[1], ellipsis, max(1, min(int(snippet_tokens), 64)))
+        try:
+            return _ranked(library, parse_query(query), where, args, limit, max(0, int(offset)), marks)
+        except sqlite3.Error as exc:
+            raise LibraryError(f"search for {query!r} failed: {exc}") from exc
     stmt = stmt.limit(limit).offset(max(0, int(offset)))
     try:
         with library.session() as session:
@@ -360,6 +392,212 @@ def _nothing_searchable(query: object) -> bool:
     return not parsed.include and not parsed.exclude
 
 
+@contextmanager
+def _read_cursor(library: Library) -> Iterator[sqlite3.Cursor]:
+    """A DBAPI cursor in one read transaction on a pooled connection (statements stay prepared there)."""
+    with library.engine.connect() as conn, conn.begin():
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+
+def _filter_sql(
+    *,
+    folder: FolderRef | None,
+    date_from: date | datetime | None,
+    date_to: date | datetime | None,
+    added_since: datetime | None,
+    uncaptioned: bool,
+    needs_review: bool,
+    include_missing: bool,
+) -> tuple[str, list[Any]]:
+    """The filters of :func:`_filters` as SQL text on ``photos`` (`` AND ...``, possibly empty) and its arguments."""
+    sql: list[str] = []
+    args: list[Any] = []
+    if not include_missing:
+        sql.append(f"photos.status != '{STATUS_MISSING}'")
+    when = "coalesce(photos.taken_at, datetime(photos.mtime, 'unixepoch', 'localtime'))"
+    if date_from is not None:
+        sql.append(f"{when} >= ?")
+        args.append(_day_start(date_from))
+    if date_to is not None:
+        if isinstance(date_to, datetime):
+            sql.append(f"{when} <= ?")
+            args.append(date_to.strftime("%Y-%m-%d %H:%M:%S.%f"))
+        elif date_to < date.max:
+            sql.append(f"{when} < ?")
+            args.append(_day_start(date_to + timedelta(days=1)))
+    if added_since is not None:
+        sql.append("photos.added_at >= ?")  # stored by SQLAlchemy as this text
+        args.append(added_since.strftime("%Y-%m-%d %H:%M:%S.%f"))
+    has_caption = "EXISTS (SELECT 1 FROM captions WHERE captions.photo_id = photos.id)"
+    if uncaptioned:
+        sql.append(f"NOT {has_caption}")
+    if needs_review:
+        sql.append(has_caption)
+        sql.append(
+            "NOT EXISTS (SELECT 1 FROM captions WHERE captions.photo_id = photos.id "
+            "AND (captions.is_user OR captions.reviewed))"
+        )
+    if isinstance(folder, int):
+        sql.append("photos.folder_id = ?")
+        args.append(folder)
+    elif folder is not None:
+        prefix = _dir_prefix(normalize_path(folder))
+        sql.append("substr(photos.path, 1, ?) = ?")
+        args += [len(prefix), prefix]
+    return "".join(" AND " + clause for clause in sql), args
+
+
+_BM25 = f"bm25({FTS_TABLE}, {USER_WEIGHT}, {MODEL_WEIGHT}, {NAME_WEIGHT})"
+_SNIPPET = f"snippet({FTS_TABLE}, -1, ?, ?, ?, ?)"
+_MATCHING = f"FROM {FTS_TABLE} JOIN photos ON photos.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH ?"
+
+
+def _matches_at_most(cursor: sqlite3.Cursor, match: str, cap: int) -> int:
+    """How many rows of the index match, counting no further than ``cap`` (no filters: an upper bound)."""
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT ?)"
+    return int(cursor.execute(sql, (match, cap)).fetchone()[0])
+
+
+_Row = tuple[int, float, str]  # photo id, rank, snippet
+
+
+def _ranked(
+    library: Library,
+    parsed: ParsedQuery,
+    where: str,
+    args: list[Any],
+    limit: int,
+    offset: int,
+    marks: tuple[str, str, str, int],
+) -> list[SearchHit]:
+    """One page of a text query in relevance order: rank on the index, then load only the page's rows."""
+    words = "(" + " AND ".join(parsed.include) + ")"
+    not_excluded = f" NOT ({' OR '.join(parsed.exclude)})" if parsed.exclude else ""
+    match = words + not_excluded
+    with _read_cursor(library) as cursor:
+        if _matches_at_most(cursor, match, BM25_MAX_MATCHES + 1) <= BM25_MAX_MATCHES:
+            page = _by_bm25(cursor, match, match, where, args, limit, offset, marks)
+        else:
+            page = _broad(cursor, words, not_excluded, where, args, limit, offset, marks)
+        ids = [row[0] for row in page]
+        photos = _photos(cursor, ids)
+        captions = _best_captions(cursor, ids)
+    return [
+        SearchHit(photos[rowid], captions.get(rowid), snippet or "", float(score))
+        for rowid, score, snippet in page
+        if rowid in photos
+    ]
+
+
+def _by_bm25(
+    cursor: sqlite3.Cursor,
+    match: str,
+    snippet_match: str,
+    where: str,
+    args: list[Any],
+    limit: int,
+    offset: int,
+    marks: tuple[str, str, str, int],
+) -> list[_Row]:
+    """bm25 of every match (photo id and score only), then snippets for the page's rows."""
+    sql = (
+        f"SELECT {FTS_TABLE}.rowid, {_BM25} AS score {_MATCHING}{where} "
+        f"ORDER BY score, {FTS_TABLE}.rowid LIMIT ? OFFSET ?"
+    )
+    ranked = cursor.execute(sql, [match, *args, limit, offset]).fetchall()
+    snippets = _snippets(cursor, snippet_match, [row[0] for row in ranked], marks)
+    return [(rowid, score, snippets.get(rowid, "")) for rowid, score in ranked]
+
+
+def _newest(
+    cursor: sqlite3.Cursor,
+    match: str,
+    where: str,
+    args: list[Any],
+    limit: int,
+    offset: int,
+    marks: tuple[str, str, str, int],
+) -> list[_Row]:
+    """Matches newest first: the index walks its rows by descending id and stops after the page."""
+    sql = (
+        f"SELECT {FTS_TABLE}.rowid, 0.0, {_SNIPPET} {_MATCHING}{where} "
+        f"ORDER BY {FTS_TABLE}.rowid DESC LIMIT ? OFFSET ?"
+    )
+    rows = cursor.execute(sql, [*marks, match, *args, limit, offset])
+    return [(int(rowid), float(rank), str(snippet or "")) for rowid, rank, snippet in rows]
+
+
+def _broad(
+    cursor: sqlite3.Cursor,
+    words: str,
+    not_excluded: str,
+    where: str,
+    args: list[Any],
+    limit: int,
+    offset: int,
+    marks: tuple[str, str, str, int],
+) -> list[_Row]:
+    """A query matching more than BM25_MAX_MATCHES photos, without scoring each match.
+
+    First the photos whose person-written caption matches (what bm25's weight of 10
+    mostly decides), by bm25 when they are few, else newest first; then all other
+    matches, newest first (the order photo apps show for a broad query).
+    """
+    written = f"({{user_text}} : {words}){not_excluded}"
+    others = f"({words}{not_excluded}) NOT ({{user_text}} : {words})"
+    if _matches_at_most(cursor, written, BM25_MAX_MATCHES + 1) <= BM25_MAX_MATCHES:
+        page = _by_bm25(cursor, written, words + not_excluded, where, args, limit, offset, marks)
+    else:
+        page = _newest(cursor, written, where, args, limit, offset, marks)
+    if len(page) == limit:
+        return page
+    if page:
+        skip = 0  # the written ones ended on this page
+    else:  # the page starts after them: how many were there?
+        count_sql = f"SELECT count(*) {_MATCHING}{where}"
+        skip = offset - int(cursor.execute(count_sql, [written, *args]).fetchone()[0])
+    return page + _newest(cursor, others, where, args, limit - len(page), max(0, skip), marks)
+
+
+def _snippets(
+    cursor: sqlite3.Cursor, match: str, ids: Sequence[int], marks: tuple[str, str, str, int]
+) -> dict[int, str]:
+    if not ids:
+        return {}
+    sql = (
+        f"SELECT rowid, {_SNIPPET} FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? "
+        f"AND rowid BETWEEN ? AND ? AND rowid IN (SELECT value FROM json_each(?))"
+    )
+    rows = cursor.execute(sql, [*marks, match, min(ids), max(ids), json.dumps(list(ids))])
+    return {int(rowid): str(text or "") for rowid, text in rows}
+
+
+def _photos(cursor: sqlite3.Cursor, ids: Sequence[int]) -> dict[int, PhotoInfo]:
+    if not ids:
+        return {}
+    sql = f"SELECT {PHOTO_COLUMNS} FROM photos WHERE id IN (SELECT value FROM json_each(?))"
+    return {int(row[0]): PhotoInfo.from_row(row) for row in cursor.execute(sql, (json.dumps(list(ids)),))}
+
+
+def _best_captions(cursor: sqlite3.Cursor, ids: Sequence[int]) -> dict[int, CaptionInfo]:
+    """photo id -> best caption, in the order of ``captions.BEST_CAPTION_ORDER``."""
+    if not ids:
+        return {}
+    sql = (
+        f"SELECT {CAPTION_COLUMNS} FROM captions WHERE photo_id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY photo_id, (is_user OR reviewed) DESC, created_at DESC, id DESC"
+    )
+    best: dict[int, CaptionInfo] = {}
+    for row in cursor.execute(sql, (json.dumps(list(ids)),)):
+        if row[1] not in best:
+            best[int(row[1])] = CaptionInfo.from_row(row)
+    return best
+
+
 def count_matches(
     library: Library,
     query: str,
@@ -369,12 +607,37 @@ def count_matches(
     needs_review: bool = False,
     added_since: datetime | None = None,
     include_missing: bool = False,
+    limit: int | None = None,
 ) -> int:
     """How many photos :func:`search` would return for these arguments without a limit.
+
+    ``limit`` stops counting there (the answer is then ``min(count, limit)``): a text
+    query is counted on the full-text index, row by row, so a count capped at a
+    few thousand stays fast while the user types whatever the library's size.
 
     Raises:
         LibraryError: the database could not run the count.
     """
+    if _nothing_searchable(query):
+        return 0
+    cap = -1 if limit is None else max(0, int(limit))  # LIMIT -1: no limit
+    match = build_match_query(query)
+    if match is not None:
+        where, args = _filter_sql(
+            folder=folder,
+            date_from=None,
+            date_to=None,
+            added_since=added_since,
+            uncaptioned=uncaptioned,
+            needs_review=needs_review,
+            include_missing=include_missing,
+        )
+        try:
+            with _read_cursor(library) as cursor:
+                sql = f"SELECT count(*) FROM (SELECT 1 {_MATCHING}{where} LIMIT ?)"
+                return int(cursor.execute(sql, [match, *args, cap]).fetchone()[0])
+        except sqlite3.Error as exc:
+            raise LibraryError(f"counting matches of {query!r} failed: {exc}") from exc
     clauses = _filters(
         date_from=None,
         date_to=None,
@@ -383,10 +646,11 @@ def count_matches(
         needs_review=needs_review,
         include_missing=include_missing,
     )
-    if _nothing_searchable(query):
-        return 0
     stmt, _ = _statement(query, folder=folder, clauses=clauses, sort=None)
-    counted = select(func.count()).select_from(stmt.order_by(None).with_only_columns(Photo.id).subquery())
+    inner = stmt.order_by(None).with_only_columns(Photo.id)
+    if limit is not None:
+        inner = inner.limit(cap)
+    counted = select(func.count()).select_from(inner.subquery())
     try:
         with library.session() as session:
             return int(session.scalar(counted) or 0)
