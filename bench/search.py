@@ -36,6 +36,7 @@ import importlib
 import json
 import os
 import platform
+import shutil
 import sqlite3
 import statistics
 import tempfile
@@ -380,6 +381,73 @@ def run_queries(library: Library, queries: list[Query]) -> dict[str, list[float]
     return times
 
 
+def tantivy_times(db: Path, work: Path, queries: list[Query]) -> tuple[float, dict[str, list[float]]]:
+    """The option not taken: top-50 by BM25 from a Tantivy index rebuilt from the library (needs ``tantivy``).
+
+    Times the ranking only (query, top 50, their photo ids), not snippets or rows, which
+    would come from SQLite as in ``search()``. Returns (build seconds, times per kind).
+    """
+    import tantivy
+
+    path = work / "tantivy"
+    built = path / "built.json"
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("user_text", stored=False, tokenizer_name="en_stem")
+    builder.add_text_field("model_text", stored=False, tokenizer_name="en_stem")
+    builder.add_integer_field("id", stored=True, fast=True, indexed=True)
+    builder.add_integer_field("folder", stored=False, indexed=True)
+    schema = builder.build()
+    if not built.exists():
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        index = tantivy.Index(schema, path=str(path))
+        start = time.perf_counter()
+        writer = index.writer(heap_size=256_000_000, num_threads=1)
+        raw = sqlite3.connect(db)
+        rows = raw.execute(
+            "SELECT f.rowid, f.user_text, f.model_text, coalesce(p.folder_id, 0) "
+            "FROM captions_fts AS f JOIN photos AS p ON p.id = f.rowid"
+        )
+        for rowid, user, model, folder in rows:
+            writer.add_document(
+                tantivy.Document(id=rowid, user_text=user or "", model_text=model or "", folder=folder)
+            )
+        writer.commit()
+        writer.wait_merging_threads()
+        raw.close()
+        built.write_text(json.dumps({"build_s": time.perf_counter() - start}))
+    build_s = float(json.loads(built.read_text())["build_s"])
+    index = tantivy.Index(schema, path=str(path))
+    index.reload()
+    searcher = index.searcher()
+    should, must = tantivy.Occur.Should, tantivy.Occur.Must
+
+    def make(text: str, folder: int | None) -> Any:
+        words = text.strip()
+        if not words.startswith('"') and not text.endswith(" "):  # the word being typed: a prefix
+            regex = words.lower() + ".*"
+            fields = [tantivy.Query.regex_query(schema, f, regex) for f in ("user_text", "model_text")]
+            query = tantivy.Query.boolean_query([(should, q) for q in fields])
+        else:
+            terms = words if words.startswith('"') else " ".join("+" + w for w in words.split())
+            query = index.parse_query(terms, ["user_text", "model_text"], field_boosts={"user_text": 10.0})
+        if folder is not None:
+            query = tantivy.Query.boolean_query(
+                [(must, query), (must, tantivy.Query.term_query(schema, "folder", folder))]
+            )
+        return query
+
+    times: dict[str, list[float]] = {}
+    for warm in (True, False):
+        for kind, text, _patterns, folder in queries:
+            start = time.perf_counter()
+            result = searcher.search(make(text, folder), 50)
+            _ids = [searcher.doc(address)["id"][0] for _score, address in result.hits]
+            if not warm:
+                times.setdefault(kind, []).append(time.perf_counter() - start)
+    return build_s, times
+
+
 def machine_line() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -410,6 +478,11 @@ def main() -> None:
     )
     parser.add_argument("--rebuild", action="store_true", help="build the library again even if it is there")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--tantivy",
+        action="store_true",
+        help="also time top-50 BM25 from a Tantivy index (pip install tantivy)",
+    )
     args = parser.parse_args()
 
     work = args.dir or Path(tempfile.gettempdir()) / f"photoscribe-bench-search-{args.n}"
@@ -433,8 +506,13 @@ def main() -> None:
         build_s = float(info["build_s"])
         print(f"reusing {db} (built in {build_s:.0f} s)")
     machine = machine_line()
+    queries = make_queries(args.queries)
     with Library.open(db) as library:
-        times = run_queries(library, make_queries(args.queries))
+        times = run_queries(library, queries)
+    if args.tantivy:
+        tantivy_build_s, tantivy = tantivy_times(db, work, queries)
+        for kind, values in tantivy.items():
+            times[f"tantivy/{kind}"] = values
     db_mb = db.stat().st_size / 2**20
 
     ms = {k: [v * 1000 for v in vals] for k, vals in times.items() if k != "hits"}
@@ -457,9 +535,10 @@ def main() -> None:
         print(f"| {label} | {percentile(vals, 50):.1f} | {percentile(vals, 99):.1f} | {max(vals):.1f} |")
     print()
     print(
-        "| query kind | queries | search p50 ms | search p99 ms | count p50 ms | count p99 ms | LIKE count-all p50 ms |"
+        "| query kind | queries | search p50 ms | search p99 ms | count p50 ms | count p99 ms "
+        "| LIKE count-all p50 ms | LIKE count-all / search |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for kind, label in KIND_LABELS.items():
         vals = ms.get(f"fts/{kind}")
         if not vals:
@@ -467,8 +546,19 @@ def main() -> None:
         counts, like_all = ms[f"count/{kind}"], ms[f"like_all/{kind}"]
         print(
             f"| {label} | {len(vals)} | {percentile(vals, 50):.1f} | {percentile(vals, 99):.1f} "
-            f"| {percentile(counts, 50):.1f} | {percentile(counts, 99):.1f} | {percentile(like_all, 50):.1f} |"
+            f"| {percentile(counts, 50):.1f} | {percentile(counts, 99):.1f} | {percentile(like_all, 50):.1f} "
+            f"| {percentile(like_all, 50) / percentile(vals, 50):.0f}x |"
         )
+    if args.tantivy:
+        print(
+            f"\nTantivy (top 50 by BM25, ids only; index rebuilt from the library in {tantivy_build_s:.0f} s):"
+        )
+        print("| query kind | p50 ms | p99 ms |")
+        print("| --- | ---: | ---: |")
+        for kind, label in KIND_LABELS.items():
+            vals = ms.get(f"tantivy/{kind}")
+            if vals:
+                print(f"| {label} | {percentile(vals, 50):.2f} | {percentile(vals, 99):.2f} |")
     speedup = percentile(ms["like_all"], 50) / percentile(ms["fts"], 50)
     print(f"\nLIKE counting every match / search, at p50: {speedup:.0f}x")
     if args.out:

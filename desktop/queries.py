@@ -22,7 +22,7 @@ from photoscribe.core.progress import check_cancel
 
 PAGE_SIZE = 500
 # A text query's result count stops here (see count_rows).
-COUNT_LIMIT = 5_000
+COUNT_LIMIT = 1_000
 RECENT_DAYS = 30
 # Highlight markers asked of the search: control characters, so that no caption text can fake them.
 _MARK_START, _MARK_END = "\x02", "\x03"
@@ -201,7 +201,7 @@ def _filters(query: PhotoQuery) -> dict[str, Any]:
 
 
 def count_label(count: int, *, text_query: bool = False) -> str:
-    """ "1 photo", "1,204 photos", "No photos"; "More than 5,000 photos" for a text query's capped count."""
+    """ "1 photo", "1,204 photos", "No photos"; "More than 1,000 photos" for a text query's capped count."""
     if count == 0:
         return "No photos"
     if text_query and count > COUNT_LIMIT:

@@ -280,10 +280,10 @@ def search(
 
     Relevance: when the words match at most :data:`BM25_MAX_MATCHES` photos, bm25
     with a person's captions weighted 10. A broader query (a word in a large share
-    of the library) cannot score every match while the user types (see
-    docs/benchmarks.md): photos whose person-written caption matches come first,
-    then the other matches with the photos added last first, as photo apps list a
-    broad query. ``rank`` is bm25 where it was computed, else 0.0.
+    of the library) lists the photos added last first, as photo apps list a broad
+    query: FTS5 computes bm25 for every match before it can keep the best 50, which
+    at a million photos takes up to half a second (see docs/benchmarks.md).
+    ``rank`` is bm25 in the first case and 0.0 in the second.
 
     Without a query ``snippet`` is the best caption and ``rank`` is 0.0.
 
@@ -416,11 +416,14 @@ def _filter_sql(
     needs_review: bool,
     include_missing: bool,
 ) -> tuple[str, list[Any]]:
-    """The filters of :func:`_filters` as SQL text on ``photos`` (`` AND ...``, possibly empty) and its arguments."""
+    """The filters of :func:`_filters` as SQL (`` AND ...``, possibly empty) and its arguments.
+
+    The text refers to ``photos`` and ``captions_fts`` as joined in ``_MATCHING``.
+    """
     sql: list[str] = []
     args: list[Any] = []
     if not include_missing:
-        sql.append(f"photos.status != '{STATUS_MISSING}'")
+        sql.append(_PRESENT)
     when = "coalesce(photos.taken_at, datetime(photos.mtime, 'unixepoch', 'localtime'))"
     if date_from is not None:
         sql.append(f"{when} >= ?")
@@ -445,8 +448,12 @@ def _filter_sql(
             "AND (captions.is_user OR captions.reviewed))"
         )
     if isinstance(folder, int):
-        sql.append("photos.folder_id = ?")
-        args.append(folder)
+        # The id range bounds the walk of the index: a folder's photos are mostly added together.
+        sql.append(
+            f"photos.folder_id = ? AND {FTS_TABLE}.rowid BETWEEN (SELECT min(id) FROM photos WHERE folder_id = ?) "
+            "AND (SELECT max(id) FROM photos WHERE folder_id = ?)"
+        )
+        args += [folder, folder, folder]
     elif folder is not None:
         prefix = _dir_prefix(normalize_path(folder))
         sql.append("substr(photos.path, 1, ?) = ?")
@@ -454,6 +461,7 @@ def _filter_sql(
     return "".join(" AND " + clause for clause in sql), args
 
 
+_PRESENT = f"photos.status != '{STATUS_MISSING}'"
 _BM25 = f"bm25({FTS_TABLE}, {USER_WEIGHT}, {MODEL_WEIGHT}, {NAME_WEIGHT})"
 _SNIPPET = f"snippet({FTS_TABLE}, -1, ?, ?, ?, ?)"
 _MATCHING = f"FROM {FTS_TABLE} JOIN photos ON photos.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH ?"
@@ -478,14 +486,15 @@ def _ranked(
     marks: tuple[str, str, str, int],
 ) -> list[SearchHit]:
     """One page of a text query in relevance order: rank on the index, then load only the page's rows."""
-    words = "(" + " AND ".join(parsed.include) + ")"
-    not_excluded = f" NOT ({' OR '.join(parsed.exclude)})" if parsed.exclude else ""
-    match = words + not_excluded
+    match = "(" + " AND ".join(parsed.include) + ")"
+    if parsed.exclude:
+        match += f" NOT ({' OR '.join(parsed.exclude)})"
     with _read_cursor(library) as cursor:
         if _matches_at_most(cursor, match, BM25_MAX_MATCHES + 1) <= BM25_MAX_MATCHES:
-            page = _by_bm25(cursor, match, match, where, args, limit, offset, marks)
+            page = _by_bm25(cursor, match, where, args, limit, offset, marks)
         else:
-            page = _broad(cursor, words, not_excluded, where, args, limit, offset, marks)
+            # Broad: bm25 would score every match first; the newest photos are found without that.
+            page = _newest(cursor, match, where, args, limit, offset, marks)
         ids = [row[0] for row in page]
         photos = _photos(cursor, ids)
         captions = _best_captions(cursor, ids)
@@ -499,7 +508,6 @@ def _ranked(
 def _by_bm25(
     cursor: sqlite3.Cursor,
     match: str,
-    snippet_match: str,
     where: str,
     args: list[Any],
     limit: int,
@@ -512,7 +520,7 @@ def _by_bm25(
         f"ORDER BY score, {FTS_TABLE}.rowid LIMIT ? OFFSET ?"
     )
     ranked = cursor.execute(sql, [match, *args, limit, offset]).fetchall()
-    snippets = _snippets(cursor, snippet_match, [row[0] for row in ranked], marks)
+    snippets = _snippets(cursor, match, [row[0] for row in ranked], marks)
     return [(rowid, score, snippets.get(rowid, "")) for rowid, score in ranked]
 
 
@@ -532,37 +540,6 @@ def _newest(
     )
     rows = cursor.execute(sql, [*marks, match, *args, limit, offset])
     return [(int(rowid), float(rank), str(snippet or "")) for rowid, rank, snippet in rows]
-
-
-def _broad(
-    cursor: sqlite3.Cursor,
-    words: str,
-    not_excluded: str,
-    where: str,
-    args: list[Any],
-    limit: int,
-    offset: int,
-    marks: tuple[str, str, str, int],
-) -> list[_Row]:
-    """A query matching more than BM25_MAX_MATCHES photos, without scoring each match.
-
-    First the photos whose person-written caption matches (what bm25's weight of 10
-    mostly decides), then all other matches; each newest first (the order photo apps
-    show for a broad query). Both walk the index by descending id and stop after the
-    page; the first has to read the whole list of a word when people wrote it on
-    fewer photos than fill the page.
-    """
-    written = f"({{user_text}} : {words}){not_excluded}"
-    others = f"({words}{not_excluded}) NOT ({{user_text}} : {words})"
-    page = _newest(cursor, written, where, args, limit, offset, marks)
-    if len(page) == limit:
-        return page
-    if page:
-        skip = 0  # the written ones ended on this page
-    else:  # the page starts after them: how many were there?
-        count_sql = f"SELECT count(*) {_MATCHING}{where}"
-        skip = offset - int(cursor.execute(count_sql, [written, *args]).fetchone()[0])
-    return page + _newest(cursor, others, where, args, limit - len(page), max(0, skip), marks)
 
 
 def _snippets(
@@ -600,6 +577,11 @@ def _best_captions(cursor: sqlite3.Cursor, ids: Sequence[int]) -> dict[int, Capt
     return best
 
 
+def _any_missing(cursor: sqlite3.Cursor) -> bool:
+    sql = f"SELECT EXISTS (SELECT 1 FROM photos WHERE status = '{STATUS_MISSING}')"  # ix_photos_status
+    return bool(cursor.execute(sql).fetchone()[0])
+
+
 def count_matches(
     library: Library,
     query: str,
@@ -634,8 +616,15 @@ def count_matches(
             needs_review=needs_review,
             include_missing=include_missing,
         )
+        missing_only = where == " AND " + _PRESENT
         try:
             with _read_cursor(library) as cursor:
+                if (include_missing and not where) or (missing_only and not _any_missing(cursor)):
+                    # No filter to apply: count on the index alone, without a lookup per match.
+                    sql = (
+                        f"SELECT count(*) FROM (SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT ?)"
+                    )
+                    return int(cursor.execute(sql, (match, cap)).fetchone()[0])
                 sql = f"SELECT count(*) FROM (SELECT 1 {_MATCHING}{where} LIMIT ?)"
                 return int(cursor.execute(sql, [match, *args, cap]).fetchone()[0])
         except sqlite3.Error as exc:

@@ -73,27 +73,19 @@ def test_broad_queries_list_the_newest_photos_first(
     assert _ids(search(library, "dog")) == _ids(ranked)
 
 
-def test_broad_queries_put_photos_a_person_described_first(
+def test_broad_queries_are_newest_first_whoever_wrote_the_caption(
     library: Library, dogs: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     library.set_user_caption(dogs["dog2"], "our dog Rex")
-    library.set_user_caption(dogs["dog6"], "Rex the dog, dog of dogs")
     library.set_user_caption(dogs["cat"], "the cat that thinks it is a dog")
-    written = [dogs["cat"], dogs["dog6"], dogs["dog2"]]  # newest first
-    others = sorted((dogs[f"dog{i}"] for i in range(8) if i not in (2, 6)), reverse=True)
-    assert _ids(search(library, "dog", limit=3)) == [dogs["dog6"], dogs["dog2"], dogs["cat"]]  # bm25
+    assert _ids(search(library, "dog", limit=2)) == [dogs["dog2"], dogs["cat"]]  # bm25: a person's words
     monkeypatch.setattr(search_module, "BM25_MAX_MATCHES", 2)
-    hits = search(library, "dog", limit=100)
-    assert _ids(hits) == written + others
-    assert all("[dog" in h.snippet for h in hits)
-    assert all(h.rank == 0.0 for h in hits)
-    for size in (1, 2, 3, 4):  # pages that end inside, at and after the written ones
-        pages = [_ids(search(library, "dog", limit=size, offset=start)) for start in range(0, 12, size)]
-        assert [i for page in pages for i in page] == written + others
+    everything = sorted([*(dogs[f"dog{i}"] for i in range(8)), dogs["cat"]], reverse=True)
+    assert _ids(search(library, "dog", limit=100)) == everything
     assert dogs["cat"] not in _ids(search(library, "dog -cat", limit=100))
     trips = tmp_folder_id(library, dogs)
     assert _ids(search(library, "dog", folder=trips, limit=100)) == [
-        i for i in written + others if library.get_photo(i).folder_id == trips
+        i for i in everything if library.get_photo(i).folder_id == trips
     ]
 
 
