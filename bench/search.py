@@ -519,9 +519,9 @@ def main() -> None:
     print(f"machine: {machine}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"{args.n:,} captions, library file {db_mb:.0f} MiB, build {build_s:.0f} s")
     print(f"{args.queries} queries, mean {statistics.mean(times['hits']):.1f} hits returned (limit 50)")
-    print(
-        f"broad-query threshold: {getattr(search_module, 'BM25_MAX_MATCHES', 'none (bm25 over every match)')}"
-    )
+    limits = [getattr(search_module, name, None) for name in ("BM25_MAX_MATCHES", "BM25_SMALL_LIBRARY")]
+    large = getattr(search_module, "BM25_MAX_MATCHES_LARGE", None)
+    print(f"bm25 up to {limits[0]} matches in libraries up to {limits[1]} photos, {large} beyond")
     print("| method | p50 ms | p99 ms | max ms |")
     print("| --- | ---: | ---: | ---: |")
     methods = (

@@ -52,9 +52,13 @@ SORTS = (None, "relevance", "taken", "taken-oldest", "added", "added-oldest", "n
 MAX_QUERY_CHARS = 1_000
 MAX_TERMS = 16
 MAX_TERM_CHARS = 64
-# Ranked by bm25 up to this many matching photos; beyond it, newest first (see search()). FTS5's
-# bm25 costs about 5 us a match (plus one pass over each word's list): 500 keep it near 3 ms.
-BM25_MAX_MATCHES = 500
+# Relevance is bm25 for queries matching at most BM25_MAX_MATCHES photos, and newest first beyond
+# (see search()). FTS5's bm25 costs ~5-10 us a match plus a pass over each word's whole list of
+# rows; in a library of more than BM25_SMALL_LIBRARY photos those lists are long, and the limit is
+# BM25_MAX_MATCHES_LARGE. Figures in docs/benchmarks.md.
+BM25_MAX_MATCHES = 1_000
+BM25_SMALL_LIBRARY = 100_000
+BM25_MAX_MATCHES_LARGE = 100
 # Dropped from queries (unless nothing else is left): "man on bike" must find "a man riding a bike".
 STOPWORDS = frozenset(
     {
@@ -278,8 +282,9 @@ def search(
             snippet is plain text: escape it before putting it in HTML, e.g. by
             choosing control characters as markers and replacing them after escaping.
 
-    Relevance: when the words match at most :data:`BM25_MAX_MATCHES` photos, bm25
-    with a person's captions weighted 10. A broader query (a word in a large share
+    Relevance: when the words match at most :data:`BM25_MAX_MATCHES` photos
+    (:data:`BM25_MAX_MATCHES_LARGE` in a library of more than
+    :data:`BM25_SMALL_LIBRARY`), bm25 with a person's captions weighted 10. A broader query (a word in a large share
     of the library) lists the photos added last first, as photo apps list a broad
     query: FTS5 computes bm25 for every match before it can keep the best 50, which
     at a million photos takes up to half a second (see docs/benchmarks.md).
@@ -490,7 +495,9 @@ def _ranked(
     if parsed.exclude:
         match += f" NOT ({' OR '.join(parsed.exclude)})"
     with _read_cursor(library) as cursor:
-        if _matches_at_most(cursor, match, BM25_MAX_MATCHES + 1) <= BM25_MAX_MATCHES:
+        largest_id = cursor.execute(f"SELECT max(rowid) FROM {FTS_TABLE}").fetchone()[0] or 0
+        bm25_limit = BM25_MAX_MATCHES if largest_id <= BM25_SMALL_LIBRARY else BM25_MAX_MATCHES_LARGE
+        if _matches_at_most(cursor, match, bm25_limit + 1) <= bm25_limit:
             page = _by_bm25(cursor, match, where, args, limit, offset, marks)
         else:
             # Broad: bm25 would score every match first; the newest photos are found without that.

@@ -71,6 +71,11 @@ def test_broad_queries_list_the_newest_photos_first(
     assert all("[dog]" in h.snippet for h in broad)
     monkeypatch.setattr(search_module, "BM25_MAX_MATCHES", 8)  # exactly the limit: still bm25
     assert _ids(search(library, "dog")) == _ids(ranked)
+    monkeypatch.setattr(search_module, "BM25_SMALL_LIBRARY", 5)  # ids up to 10: a "large" library now
+    monkeypatch.setattr(search_module, "BM25_MAX_MATCHES_LARGE", 7)
+    assert _ids(search(library, "dog")) == sorted(dog_ids, reverse=True)
+    monkeypatch.setattr(search_module, "BM25_MAX_MATCHES_LARGE", 8)
+    assert _ids(search(library, "dog")) == _ids(ranked)
 
 
 def test_broad_queries_are_newest_first_whoever_wrote_the_caption(
