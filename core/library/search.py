@@ -14,6 +14,12 @@ caption or the file name changes. User input never reaches FTS5 syntax:
 Limitation: ``unicode61`` does not segment Chinese or Japanese, so a run of
 CJK characters is one token and is found by its start (prefix), not by a
 word in its middle.
+
+Speed (a search runs on every keystroke, at up to millions of photos): a text
+query in relevance order is ranked on the index alone (bm25 only when few
+photos match, else newest first, see :func:`search`), and only the page's rows
+are then read, with raw SQL on the pooled connection's DBAPI cursor; result
+counts can stop at a limit (:func:`count_matches`). Figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ STOPWORDS = frozenset(
 )  # fmt: skip
 _JOINERS = frozenset("-'’.")  # kept inside a word: t-shirt, dog's, 3.5 (FTS5 matches them as phrases)
 
+_PRESENT = f"photos.status != '{STATUS_MISSING}'"  # raw SQL: the photo's file is there
 _fts = table(FTS_TABLE, column("rowid"))
 _fts_ref: ColumnClause[Any] = literal_column(FTS_TABLE)
 
@@ -466,7 +473,6 @@ def _filter_sql(
     return "".join(" AND " + clause for clause in sql), args
 
 
-_PRESENT = f"photos.status != '{STATUS_MISSING}'"
 _BM25 = f"bm25({FTS_TABLE}, {USER_WEIGHT}, {MODEL_WEIGHT}, {NAME_WEIGHT})"
 _SNIPPET = f"snippet({FTS_TABLE}, -1, ?, ?, ?, ?)"
 _MATCHING = f"FROM {FTS_TABLE} JOIN photos ON photos.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH ?"
