@@ -289,13 +289,13 @@ def search(
             snippet is plain text: escape it before putting it in HTML, e.g. by
             choosing control characters as markers and replacing them after escaping.
 
-    Relevance: when the words match at most :data:`BM25_MAX_MATCHES` photos
-    (:data:`BM25_MAX_MATCHES_LARGE` in a library of more than
-    :data:`BM25_SMALL_LIBRARY`), bm25 with a person's captions weighted 10. A broader query (a word in a large share
-    of the library) lists the photos added last first, as photo apps list a broad
-    query: FTS5 computes bm25 for every match before it can keep the best 50, which
-    at a million photos takes up to half a second (see docs/benchmarks.md).
-    ``rank`` is bm25 in the first case and 0.0 in the second.
+    Relevance: bm25 with a person's captions weighted 10 when the words match at
+    most :data:`BM25_MAX_MATCHES` photos (:data:`BM25_MAX_MATCHES_LARGE` in a
+    library of more than :data:`BM25_SMALL_LIBRARY`). A broader query (a word in
+    a large share of the library) lists the photos added last first, as photo
+    apps list a broad query: FTS5 computes bm25 for every match before it can
+    keep the best 50, which at a million photos takes up to half a second (see
+    docs/benchmarks.md). ``rank`` is bm25 in the first case and 0.0 in the second.
 
     Without a query ``snippet`` is the best caption and ``rank`` is 0.0.
 
