@@ -601,7 +601,7 @@ class MainWindow(QMainWindow):
 
     def _show_count(self, query: Any, count: int) -> None:
         if query == self._count_query:  # not an older query's answer
-            self.count_label.setText(count_label(count))
+            self.count_label.setText(count_label(count, text_query=query.has_text))
 
     def _on_query_finished(self) -> None:
         self._refresh_count()

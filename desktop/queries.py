@@ -21,6 +21,8 @@ from photoscribe.core.library.search import count_matches, search
 from photoscribe.core.progress import check_cancel
 
 PAGE_SIZE = 500
+# A text query's result count stops here (see count_rows).
+COUNT_LIMIT = 1_000
 RECENT_DAYS = 30
 # Highlight markers asked of the search: control characters, so that no caption text can fake them.
 _MARK_START, _MARK_END = "\x02", "\x03"
@@ -178,8 +180,14 @@ def fetch_page(
 
 
 def count_rows(library: Library, query: PhotoQuery, **_progress: Any) -> int:
-    """How many photos the grid shows for ``query`` in all (runs on a worker thread)."""
-    return count_matches(library, query.text, **_filters(query))
+    """How many photos the grid shows for ``query`` in all (runs on a worker thread).
+
+    A text query is counted up to ``COUNT_LIMIT + 1`` only (it runs on every keystroke, and
+    counting every match of a common word at a million photos takes a scan of the whole
+    index); :func:`count_label` says "More than ..." for that.
+    """
+    limit = COUNT_LIMIT + 1 if query.has_text else None
+    return count_matches(library, query.text, **_filters(query), limit=limit)
 
 
 def _filters(query: PhotoQuery) -> dict[str, Any]:
@@ -192,10 +200,12 @@ def _filters(query: PhotoQuery) -> dict[str, Any]:
     }
 
 
-def count_label(count: int) -> str:
-    """ "1 photo", "1,204 photos", "No photos"."""
+def count_label(count: int, *, text_query: bool = False) -> str:
+    """ "1 photo", "1,204 photos", "No photos"; "More than 1,000 photos" for a text query's capped count."""
     if count == 0:
         return "No photos"
+    if text_query and count > COUNT_LIMIT:
+        return f"More than {COUNT_LIMIT:,} photos"
     return f"{count:,} photo{'' if count == 1 else 's'}"
 
 

@@ -46,6 +46,9 @@ from photoscribe.core.paths import default_library_path
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
+# Page cache per connection, in KiB (SQLite's default is 2 MiB): a search at a million photos reads
+# tens of MiB of index and tables, and each pooled connection keeps its pages warm between keystrokes.
+CACHE_SIZE_KIB = 64 * 1024
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # Execution option read by the "begin" hook: which BEGIN a transaction starts with.
@@ -58,7 +61,7 @@ def open_engine(path: str | os.PathLike[str]) -> Engine:
     """An engine on the SQLite file ``path`` (created with its folder if needed), tuned for threads.
 
     Every new connection gets ``journal_mode=WAL``, ``foreign_keys=ON``,
-    ``busy_timeout=30000`` and ``synchronous=NORMAL``. Transactions begin
+    ``busy_timeout=30000``, ``synchronous=NORMAL`` and a 64 MiB page cache. Transactions begin
     ``DEFERRED`` unless the connection carries the execution option set by
     :func:`write_engine`, in which case they begin ``IMMEDIATE``.
 
@@ -108,6 +111,7 @@ def _on_connect(dbapi_connection: sqlite3.Connection, connection_record: Any) ->
             log.warning("SQLite refused WAL mode (journal_mode=%s); concurrency will be reduced", mode)
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA cache_size = -{CACHE_SIZE_KIB}")
     finally:
         cursor.close()
 

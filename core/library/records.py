@@ -6,8 +6,11 @@ These are what the library API returns: ORM objects never leave the session
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from photoscribe.core.library.schema import Caption, Failure, Folder, Photo
 
@@ -65,6 +68,25 @@ class PhotoInfo:
             feature_model=photo.feature_model,
         )
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> PhotoInfo:
+        """From a raw ``photos`` row in the order of :data:`PHOTO_COLUMNS` (dates as SQLite text)."""
+        return cls(
+            id=int(row[0]),
+            path=row[1],
+            folder_id=row[2],
+            size=int(row[3]),
+            mtime=float(row[4]),
+            content_hash=row[5],
+            width=row[6],
+            height=row[7],
+            taken_at=_opt_datetime(row[8]),
+            camera=row[9],
+            added_at=_datetime(row[10]),
+            status=row[11],
+            feature_model=row[12],
+        )
+
 
 @dataclass(frozen=True)
 class Alternative:
@@ -112,6 +134,31 @@ class CaptionInfo:
             alternatives=alternatives,
             language=caption.language,
             created_at=caption.created_at,
+        )
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> CaptionInfo:
+        """From a raw ``captions`` row in the order of :data:`CAPTION_COLUMNS` (JSON and dates as text)."""
+        try:
+            items = json.loads(row[7]) if isinstance(row[7], str) else []
+        except ValueError:
+            items = []
+        alternatives = tuple(
+            Alternative(str(item.get("text", "")), _opt_float(item.get("score")))
+            for item in (items if isinstance(items, list) else [])
+            if isinstance(item, dict)
+        )
+        return cls(
+            id=int(row[0]),
+            photo_id=int(row[1]),
+            text=row[2],
+            source=row[3],
+            is_user=bool(row[4]),
+            reviewed=bool(row[5]),
+            score=_opt_float(row[6]),
+            alternatives=alternatives,
+            language=row[8],
+            created_at=_datetime(row[9]),
         )
 
 
@@ -183,6 +230,24 @@ class FileStamp:
     mtime: float
     content_hash: str | None
     status: str
+
+
+# Column orders read by PhotoInfo.from_row and CaptionInfo.from_row (raw SQL on hot paths).
+PHOTO_COLUMNS = (
+    "id, path, folder_id, size, mtime, content_hash, width, height, taken_at, camera, added_at, status, "
+    "feature_model"
+)
+CAPTION_COLUMNS = "id, photo_id, text, source, is_user, reviewed, score, alternatives, language, created_at"
+
+
+def _datetime(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def _opt_datetime(value: object) -> datetime | None:
+    return None if value is None else _datetime(value)
 
 
 def _opt_float(value: object) -> float | None:

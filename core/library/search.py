@@ -14,12 +14,22 @@ caption or the file name changes. User input never reaches FTS5 syntax:
 Limitation: ``unicode61`` does not segment Chinese or Japanese, so a run of
 CJK characters is one token and is found by its start (prefix), not by a
 word in its middle.
+
+Speed (a search runs on every keystroke, at up to millions of photos): a text
+query in relevance order is ranked on the index alone (bm25 only when few
+photos match, else newest first, see :func:`search`), and only the page's rows
+are then read, with raw SQL on the pooled connection's DBAPI cursor; result
+counts can stop at a limit (:func:`count_matches`). Figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 import unicodedata
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -30,8 +40,8 @@ from sqlalchemy.sql.elements import ColumnClause
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.captions import best_captions
-from photoscribe.core.library.photos import FolderRef, filter_folder
-from photoscribe.core.library.records import PhotoInfo, SearchHit
+from photoscribe.core.library.photos import FolderRef, _dir_prefix, filter_folder, normalize_path
+from photoscribe.core.library.records import CAPTION_COLUMNS, PHOTO_COLUMNS, CaptionInfo, PhotoInfo, SearchHit
 from photoscribe.core.library.schema import STATUS_MISSING, Caption, Photo
 
 if TYPE_CHECKING:
@@ -48,6 +58,13 @@ SORTS = (None, "relevance", "taken", "taken-oldest", "added", "added-oldest", "n
 MAX_QUERY_CHARS = 1_000
 MAX_TERMS = 16
 MAX_TERM_CHARS = 64
+# Relevance is bm25 for queries matching at most BM25_MAX_MATCHES photos, and newest first beyond
+# (see search()). FTS5's bm25 costs ~5-10 us a match plus a pass over each word's whole list of
+# rows; in a library of more than BM25_SMALL_LIBRARY photos those lists are long, and the limit is
+# BM25_MAX_MATCHES_LARGE. Figures in docs/benchmarks.md.
+BM25_MAX_MATCHES = 1_000
+BM25_SMALL_LIBRARY = 100_000
+BM25_MAX_MATCHES_LARGE = 100
 # Dropped from queries (unless nothing else is left): "man on bike" must find "a man riding a bike".
 STOPWORDS = frozenset(
     {
@@ -57,6 +74,7 @@ STOPWORDS = frozenset(
 )  # fmt: skip
 _JOINERS = frozenset("-'’.")  # kept inside a word: t-shirt, dog's, 3.5 (FTS5 matches them as phrases)
 
+_PRESENT = f"photos.status != '{STATUS_MISSING}'"  # raw SQL: the photo's file is there
 _fts = table(FTS_TABLE, column("rowid"))
 _fts_ref: ColumnClause[Any] = literal_column(FTS_TABLE)
 
@@ -148,6 +166,10 @@ def parse_query(user_text: object) -> ParsedQuery:
         return ParsedQuery((), ())
     last = len(items) - 1
     prefix_last = items[last].bare and not items[last].negated and not raw[-1:].isspace()
+    if prefix_last and len(items[last].text) == 1 and items[last].text.isascii():
+        # One letter typed: "b"* would merge the lists of every word starting with b (a third of a
+        # large library). It is matched as a whole word until the next letter arrives.
+        prefix_last = False
 
     def droppable(index: int, term: _Term) -> bool:
         is_stopword = term.bare and not term.negated and term.text.lower() in STOPWORDS
@@ -267,6 +289,14 @@ def search(
             snippet is plain text: escape it before putting it in HTML, e.g. by
             choosing control characters as markers and replacing them after escaping.
 
+    Relevance: bm25 with a person's captions weighted 10 when the words match at
+    most :data:`BM25_MAX_MATCHES` photos (:data:`BM25_MAX_MATCHES_LARGE` in a
+    library of more than :data:`BM25_SMALL_LIBRARY`). A broader query (a word in
+    a large share of the library) lists the photos added last first, as photo
+    apps list a broad query: FTS5 computes bm25 for every match before it can
+    keep the best 50, which at a million photos takes up to half a second (see
+    docs/benchmarks.md). ``rank`` is bm25 in the first case and 0.0 in the second.
+
     Without a query ``snippet`` is the best caption and ``rank`` is 0.0.
 
     Raises:
@@ -275,6 +305,25 @@ def search(
     if sort not in SORTS:
         raise LibraryError(f"unknown sort {sort!r}; choose one of: {', '.join(str(x) for x in SORTS[1:])}")
     limit = max(0, min(int(limit), 10_000))
+    if _nothing_searchable(query):
+        return []  # "*", "🙂" or "?!": no words, so no matches (not the whole library)
+    parsed = parse_query(query)
+    if parsed.include and (sort or "relevance") == "relevance":
+        # The hot path (every keystroke): raw prepared SQL, nothing built per call but the text.
+        where, args = _filter_sql(
+            folder=folder,
+            date_from=date_from,
+            date_to=date_to,
+            added_since=added_since,
+            uncaptioned=uncaptioned,
+            needs_review=needs_review,
+            include_missing=include_missing,
+        )
+        marks = (highlight[0], highlight[1], ellipsis, max(1, min(int(snippet_tokens), 64)))
+        try:
+            return _ranked(library, parsed, where, args, limit, max(0, int(offset)), marks)
+        except sqlite3.Error as exc:
+            raise LibraryError(f"search for {query!r} failed: {exc}") from exc
     stmt, match = _statement(
         query,
         folder=folder,
@@ -291,8 +340,6 @@ def search(
         ellipsis=ellipsis,
         snippet_tokens=snippet_tokens,
     )
-    if _nothing_searchable(query):
-        return []  # "*", "🙂" or "?!": no words, so no matches (not the whole library)
     stmt = stmt.limit(limit).offset(max(0, int(offset)))
     try:
         with library.session() as session:
@@ -360,6 +407,194 @@ def _nothing_searchable(query: object) -> bool:
     return not parsed.include and not parsed.exclude
 
 
+@contextmanager
+def _read_cursor(library: Library) -> Iterator[sqlite3.Cursor]:
+    """A DBAPI cursor in one read transaction on a pooled connection (statements stay prepared there)."""
+    with library.engine.connect() as conn, conn.begin():
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+
+def _filter_sql(
+    *,
+    folder: FolderRef | None,
+    date_from: date | datetime | None,
+    date_to: date | datetime | None,
+    added_since: datetime | None,
+    uncaptioned: bool,
+    needs_review: bool,
+    include_missing: bool,
+) -> tuple[str, list[Any]]:
+    """The filters of :func:`_filters` as SQL (`` AND ...``, possibly empty) and its arguments.
+
+    The text refers to ``photos`` and ``captions_fts`` as joined in ``_MATCHING``.
+    """
+    sql: list[str] = []
+    args: list[Any] = []
+    if not include_missing:
+        sql.append(_PRESENT)
+    when = "coalesce(photos.taken_at, datetime(photos.mtime, 'unixepoch', 'localtime'))"
+    if date_from is not None:
+        sql.append(f"{when} >= ?")
+        args.append(_day_start(date_from))
+    if date_to is not None:
+        if isinstance(date_to, datetime):
+            sql.append(f"{when} <= ?")
+            args.append(date_to.strftime("%Y-%m-%d %H:%M:%S.%f"))
+        elif date_to < date.max:
+            sql.append(f"{when} < ?")
+            args.append(_day_start(date_to + timedelta(days=1)))
+    if added_since is not None:
+        sql.append("photos.added_at >= ?")  # stored by SQLAlchemy as this text
+        args.append(added_since.strftime("%Y-%m-%d %H:%M:%S.%f"))
+    has_caption = "EXISTS (SELECT 1 FROM captions WHERE captions.photo_id = photos.id)"
+    if uncaptioned:
+        sql.append(f"NOT {has_caption}")
+    if needs_review:
+        sql.append(has_caption)
+        sql.append(
+            "NOT EXISTS (SELECT 1 FROM captions WHERE captions.photo_id = photos.id "
+            "AND (captions.is_user OR captions.reviewed))"
+        )
+    if isinstance(folder, int):
+        # The id range bounds the walk of the index: a folder's photos are mostly added together.
+        sql.append(
+            f"photos.folder_id = ? AND {FTS_TABLE}.rowid BETWEEN (SELECT min(id) FROM photos WHERE folder_id = ?) "
+            "AND (SELECT max(id) FROM photos WHERE folder_id = ?)"
+        )
+        args += [folder, folder, folder]
+    elif folder is not None:
+        prefix = _dir_prefix(normalize_path(folder))
+        sql.append("substr(photos.path, 1, ?) = ?")
+        args += [len(prefix), prefix]
+    return "".join(" AND " + clause for clause in sql), args
+
+
+_BM25 = f"bm25({FTS_TABLE}, {USER_WEIGHT}, {MODEL_WEIGHT}, {NAME_WEIGHT})"
+_SNIPPET = f"snippet({FTS_TABLE}, -1, ?, ?, ?, ?)"
+_MATCHING = f"FROM {FTS_TABLE} JOIN photos ON photos.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH ?"
+
+
+def _matches_at_most(cursor: sqlite3.Cursor, match: str, cap: int) -> int:
+    """How many rows of the index match, counting no further than ``cap`` (no filters: an upper bound)."""
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT ?)"
+    return int(cursor.execute(sql, (match, cap)).fetchone()[0])
+
+
+_Row = tuple[int, float, str]  # photo id, rank, snippet
+
+
+def _ranked(
+    library: Library,
+    parsed: ParsedQuery,
+    where: str,
+    args: list[Any],
+    limit: int,
+    offset: int,
+    marks: tuple[str, str, str, int],
+) -> list[SearchHit]:
+    """One page of a text query in relevance order: rank on the index, then load only the page's rows."""
+    match = "(" + " AND ".join(parsed.include) + ")"
+    if parsed.exclude:
+        match += f" NOT ({' OR '.join(parsed.exclude)})"
+    with _read_cursor(library) as cursor:
+        largest_id = cursor.execute(f"SELECT max(rowid) FROM {FTS_TABLE}").fetchone()[0] or 0
+        bm25_limit = BM25_MAX_MATCHES if largest_id <= BM25_SMALL_LIBRARY else BM25_MAX_MATCHES_LARGE
+        if _matches_at_most(cursor, match, bm25_limit + 1) <= bm25_limit:
+            page = _by_bm25(cursor, match, where, args, limit, offset, marks)
+        else:
+            # Broad: bm25 would score every match first; the newest photos are found without that.
+            page = _newest(cursor, match, where, args, limit, offset, marks)
+        ids = [row[0] for row in page]
+        photos = _photos(cursor, ids)
+        captions = _best_captions(cursor, ids)
+    return [
+        SearchHit(photos[rowid], captions.get(rowid), snippet or "", float(score))
+        for rowid, score, snippet in page
+        if rowid in photos
+    ]
+
+
+def _by_bm25(
+    cursor: sqlite3.Cursor,
+    match: str,
+    where: str,
+    args: list[Any],
+    limit: int,
+    offset: int,
+    marks: tuple[str, str, str, int],
+) -> list[_Row]:
+    """bm25 of every match (photo id and score only), then snippets for the page's rows."""
+    sql = (
+        f"SELECT {FTS_TABLE}.rowid, {_BM25} AS score {_MATCHING}{where} "
+        f"ORDER BY score, {FTS_TABLE}.rowid LIMIT ? OFFSET ?"
+    )
+    ranked = cursor.execute(sql, [match, *args, limit, offset]).fetchall()
+    snippets = _snippets(cursor, match, [row[0] for row in ranked], marks)
+    return [(rowid, score, snippets.get(rowid, "")) for rowid, score in ranked]
+
+
+def _newest(
+    cursor: sqlite3.Cursor,
+    match: str,
+    where: str,
+    args: list[Any],
+    limit: int,
+    offset: int,
+    marks: tuple[str, str, str, int],
+) -> list[_Row]:
+    """Matches newest first: the index walks its rows by descending id and stops after the page."""
+    sql = (
+        f"SELECT {FTS_TABLE}.rowid, 0.0, {_SNIPPET} {_MATCHING}{where} "
+        f"ORDER BY {FTS_TABLE}.rowid DESC LIMIT ? OFFSET ?"
+    )
+    rows = cursor.execute(sql, [*marks, match, *args, limit, offset])
+    return [(int(rowid), float(rank), str(snippet or "")) for rowid, rank, snippet in rows]
+
+
+def _snippets(
+    cursor: sqlite3.Cursor, match: str, ids: Sequence[int], marks: tuple[str, str, str, int]
+) -> dict[int, str]:
+    if not ids:
+        return {}
+    sql = (
+        f"SELECT rowid, {_SNIPPET} FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? "
+        f"AND rowid BETWEEN ? AND ? AND rowid IN (SELECT value FROM json_each(?))"
+    )
+    rows = cursor.execute(sql, [*marks, match, min(ids), max(ids), json.dumps(list(ids))])
+    return {int(rowid): str(text or "") for rowid, text in rows}
+
+
+def _photos(cursor: sqlite3.Cursor, ids: Sequence[int]) -> dict[int, PhotoInfo]:
+    if not ids:
+        return {}
+    sql = f"SELECT {PHOTO_COLUMNS} FROM photos WHERE id IN (SELECT value FROM json_each(?))"
+    return {int(row[0]): PhotoInfo.from_row(row) for row in cursor.execute(sql, (json.dumps(list(ids)),))}
+
+
+def _best_captions(cursor: sqlite3.Cursor, ids: Sequence[int]) -> dict[int, CaptionInfo]:
+    """photo id -> best caption, in the order of ``captions.BEST_CAPTION_ORDER``."""
+    if not ids:
+        return {}
+    sql = (
+        f"SELECT {CAPTION_COLUMNS} FROM captions WHERE photo_id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY photo_id, (is_user OR reviewed) DESC, created_at DESC, id DESC"
+    )
+    best: dict[int, CaptionInfo] = {}
+    for row in cursor.execute(sql, (json.dumps(list(ids)),)):
+        if row[1] not in best:
+            best[int(row[1])] = CaptionInfo.from_row(row)
+    return best
+
+
+def _any_missing(cursor: sqlite3.Cursor) -> bool:
+    sql = f"SELECT EXISTS (SELECT 1 FROM photos WHERE status = '{STATUS_MISSING}')"  # ix_photos_status
+    return bool(cursor.execute(sql).fetchone()[0])
+
+
 def count_matches(
     library: Library,
     query: str,
@@ -369,12 +604,44 @@ def count_matches(
     needs_review: bool = False,
     added_since: datetime | None = None,
     include_missing: bool = False,
+    limit: int | None = None,
 ) -> int:
     """How many photos :func:`search` would return for these arguments without a limit.
+
+    ``limit`` stops counting there (the answer is then ``min(count, limit)``): a text
+    query is counted on the full-text index, row by row, so a count capped at a
+    few thousand stays fast while the user types whatever the library's size.
 
     Raises:
         LibraryError: the database could not run the count.
     """
+    if _nothing_searchable(query):
+        return 0
+    cap = -1 if limit is None else max(0, int(limit))  # LIMIT -1: no limit
+    match = build_match_query(query)
+    if match is not None:
+        where, args = _filter_sql(
+            folder=folder,
+            date_from=None,
+            date_to=None,
+            added_since=added_since,
+            uncaptioned=uncaptioned,
+            needs_review=needs_review,
+            include_missing=include_missing,
+        )
+        missing_only = where == " AND " + _PRESENT
+        try:
+            with _read_cursor(library) as cursor:
+                if (include_missing and not where) or (missing_only and not _any_missing(cursor)):
+                    # No filter to apply: count on the index alone, without a lookup per match.
+                    sql = (
+                        f"SELECT count(*) FROM (SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT ?)"
+                    )
+                    return int(cursor.execute(sql, (match, cap)).fetchone()[0])
+                sql = f"SELECT count(*) FROM (SELECT 1 {_MATCHING}{where} LIMIT ?)"
+                return int(cursor.execute(sql, [match, *args, cap]).fetchone()[0])
+        except sqlite3.Error as exc:
+            raise LibraryError(f"counting matches of {query!r} failed: {exc}") from exc
     clauses = _filters(
         date_from=None,
         date_to=None,
@@ -383,10 +650,11 @@ def count_matches(
         needs_review=needs_review,
         include_missing=include_missing,
     )
-    if _nothing_searchable(query):
-        return 0
     stmt, _ = _statement(query, folder=folder, clauses=clauses, sort=None)
-    counted = select(func.count()).select_from(stmt.order_by(None).with_only_columns(Photo.id).subquery())
+    inner = stmt.order_by(None).with_only_columns(Photo.id)
+    if limit is not None:
+        inner = inner.limit(cap)
+    counted = select(func.count()).select_from(inner.subquery())
     try:
         with library.session() as session:
             return int(session.scalar(counted) or 0)

@@ -25,6 +25,8 @@ from photoscribe.desktop.queries import (
     RECENT_DAYS,
     SORT_ADDED,
     PhotoQuery,
+    count_label,
+    count_rows,
     fetch_page,
     parse_highlights,
 )
@@ -319,3 +321,17 @@ def test_photo_model_never_raises_on_hostile_queries(sample: Sample, runner: Job
     model.loadFailed.connect(failures.append)
     model.set_query(text)
     assert failures == []
+
+
+def test_a_text_query_is_counted_up_to_a_limit(sample: Sample, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The count asked for on every keystroke stops early and says "More than"; browsing counts all."""
+    import photoscribe.desktop.queries as queries
+
+    monkeypatch.setattr(queries, "COUNT_LIMIT", 3)
+    assert count_rows(sample.library, PhotoQuery()) == 12  # browsing: exact
+    red = count_rows(sample.library, PhotoQuery(text="red"))
+    assert red == 2 and count_label(red, text_query=True) == "2 photos"
+    many = count_rows(sample.library, PhotoQuery(text="a"))
+    assert many == 4  # stopped at COUNT_LIMIT + 1
+    assert count_label(many, text_query=True) == "More than 3 photos"
+    assert count_label(12) == "12 photos"
