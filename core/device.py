@@ -16,17 +16,11 @@ def pick_device(preference: str | None = None) -> torch.device:
         try:
             device = torch.device(preference)
         except (RuntimeError, ValueError):
-            raise UsageError(
-                f"unknown device {preference!r}; use auto, cpu, cuda, cuda:N or mps"
-            ) from None
+            raise UsageError(f"unknown device {preference!r}; use auto, cpu, cuda, cuda:N or mps") from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise UsageError(
-                f"device {preference!r} requested but CUDA is not available; use --device cpu"
-            )
+            raise UsageError(f"device {preference!r} requested but CUDA is not available; use --device cpu")
         if device.type == "mps" and not torch.backends.mps.is_available():
-            raise UsageError(
-                f"device {preference!r} requested but MPS is not available; use --device cpu"
-            )
+            raise UsageError(f"device {preference!r} requested but MPS is not available; use --device cpu")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
