@@ -24,7 +24,7 @@ from pathlib import Path
 
 from photoscribe.core.errors import DataError
 from photoscribe.core.library import Library, PhotoInfo
-from photoscribe.core.library.schema import STATUS_MISSING
+from photoscribe.core.library.schema import PhotoStatus
 
 LIBRARY_DATASET_FILE = "dataset_library.json"
 VAL_FRACTION = 0.1
@@ -87,7 +87,7 @@ def export_library_dataset(
             caption = best.get(photo.id)
             if caption is None or not caption.preferred or not caption.text.strip():
                 continue
-            if photo.status == STATUS_MISSING or not os.path.isfile(photo.path):
+            if photo.status == PhotoStatus.MISSING or not os.path.isfile(photo.path):
                 missing += 1
                 continue
             folder, name = os.path.split(photo.path)

@@ -41,15 +41,12 @@ from photoscribe.core.library.records import (
     PhotoInfo,
 )
 from photoscribe.core.library.schema import (
-    STATUS_CAPTIONED,
-    STATUS_FAILED,
-    STATUS_MISSING,
-    STATUS_NEW,
     USER_SOURCE,
     Caption,
     Failure,
     Folder,
     Photo,
+    PhotoStatus,
     utcnow,
 )
 
@@ -158,8 +155,8 @@ def set_user_caption(
     caption.reviewed = True
     caption.language = language
     caption.created_at = utcnow()
-    if photo.status != STATUS_MISSING:
-        photo.status = STATUS_CAPTIONED
+    if photo.status != PhotoStatus.MISSING:
+        photo.status = PhotoStatus.CAPTIONED
     session.flush()
     return CaptionInfo.from_orm(caption)
 
@@ -269,8 +266,8 @@ def add_model_caption(
         )
         .execution_options(synchronize_session=False)
     )
-    if photo.status != STATUS_MISSING:
-        photo.status = STATUS_CAPTIONED
+    if photo.status != PhotoStatus.MISSING:
+        photo.status = PhotoStatus.CAPTIONED
     session.flush()
     return True
 
@@ -313,12 +310,12 @@ def forget_model_captions(
         )
         # Photos left without a caption are pending again: new, or failed if they have failures.
         uncaptioned = [
-            Photo.status == STATUS_CAPTIONED,
+            Photo.status == PhotoStatus.CAPTIONED,
             ~exists().where(Caption.photo_id == Photo.id),
             *([] if chunk is None else [Photo.id.in_(chunk)]),
         ]
         has_failure = exists().where(Failure.path == Photo.path)
-        for status, clause in ((STATUS_FAILED, has_failure), (STATUS_NEW, ~has_failure)):
+        for status, clause in ((PhotoStatus.FAILED, has_failure), (PhotoStatus.NEW, ~has_failure)):
             session.execute(
                 update(Photo)
                 .where(*uncaptioned, clause)
@@ -357,7 +354,9 @@ def pending_stmt(
 ) -> Select[Any]:
     """Photos present on disk, not yet captioned by ``model_id``, not failed ``max_attempts`` times by it."""
     done = exists().where(Caption.photo_id == Photo.id, Caption.source == model_id)
-    stmt = select(Photo).where(Photo.status != STATUS_MISSING, ~done, ~failed_for(model_id, max_attempts))
+    stmt = select(Photo).where(
+        Photo.status != PhotoStatus.MISSING, ~done, ~failed_for(model_id, max_attempts)
+    )
     if skip_user_captioned:
         stmt = stmt.where(
             ~exists().where(Caption.photo_id == Photo.id, or_(Caption.is_user, Caption.reviewed))
@@ -429,7 +428,7 @@ def record_failure(
         failure.last_attempt = utcnow()
     failure.photo_id = photo.id if photo is not None else None
     session.flush()
-    if photo is not None and photo.status != STATUS_MISSING:
+    if photo is not None and photo.status != PhotoStatus.MISSING:
         refresh_status(session, photo)
         session.flush()
     log.debug("failure %d of %r on %s: %s", failure.attempts, model, norm, message)
@@ -450,7 +449,7 @@ def clear_failure(session: Session, path: str | os.PathLike[str], model: str | N
     norm = normalize_path(path)
     deleted = session.execute(delete(Failure).where(Failure.path == norm, *_model_filter(model))).rowcount  # type: ignore[attr-defined]
     photo = session.scalar(select(Photo).where(Photo.path == norm))
-    if photo is not None and photo.status == STATUS_FAILED:
+    if photo is not None and photo.status == PhotoStatus.FAILED:
         refresh_status(session, photo)
     session.flush()
     return bool(deleted)
@@ -480,10 +479,10 @@ def retry_failed(session: Session, model: str | None = None) -> int:
     session.execute(delete(Failure).where(*where).execution_options(synchronize_session=False))
     has_failure = exists().where(Failure.path == Photo.path)
     has_caption = exists().where(Caption.photo_id == Photo.id)
-    for status, clause in ((STATUS_CAPTIONED, has_caption), (STATUS_NEW, ~has_caption)):
+    for status, clause in ((PhotoStatus.CAPTIONED, has_caption), (PhotoStatus.NEW, ~has_caption)):
         session.execute(
             update(Photo)
-            .where(Photo.status == STATUS_FAILED, ~has_failure, clause)
+            .where(Photo.status == PhotoStatus.FAILED, ~has_failure, clause)
             .values(status=status)
             .execution_options(synchronize_session=False)
         )
@@ -497,8 +496,8 @@ def reset_failures(session: Session) -> int:
     count = session.execute(delete(Failure)).rowcount  # type: ignore[attr-defined]
     session.execute(
         update(Photo)
-        .where(Photo.status == STATUS_FAILED)
-        .values(status=STATUS_NEW)
+        .where(Photo.status == PhotoStatus.FAILED)
+        .values(status=PhotoStatus.NEW)
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
@@ -510,7 +509,7 @@ def reset_failures(session: Session) -> int:
 
 def stats(session: Session) -> LibraryStats:
     """Counts for a status bar (missing photos are only counted in ``missing``)."""
-    present = Photo.status != STATUS_MISSING
+    present = Photo.status != PhotoStatus.MISSING
     has_caption = exists().where(Caption.photo_id == Photo.id)
     has_preferred = exists().where(Caption.photo_id == Photo.id, or_(Caption.is_user, Caption.reviewed))
 
@@ -526,6 +525,6 @@ def stats(session: Session) -> LibraryStats:
         needs_review=count(present, has_caption, ~has_preferred),
         # Files with failures (a file two models failed on counts once).
         failures=int(session.scalar(select(func.count(func.distinct(Failure.path)))) or 0),
-        missing=count(Photo.status == STATUS_MISSING),
+        missing=count(Photo.status == PhotoStatus.MISSING),
         folders=int(session.scalar(select(func.count()).select_from(Folder)) or 0),
     )

@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 
 from photoscribe.core.errors import ExportError
 from photoscribe.core.library.captions import best_caption_subquery
-from photoscribe.core.library.schema import STATUS_MISSING, Caption, Photo
+from photoscribe.core.library.schema import Caption, Photo, PhotoStatus
 from photoscribe.core.library.xmp import (
     AccessibilityText,
     XmpError,
@@ -110,7 +110,7 @@ def export_items(library: Library, *, reviewed_only: bool = False) -> tuple[list
             best.reviewed,
         )
         .join(ranked, and_(ranked.c.photo_id == Photo.id, ranked.c.rn == 1))
-        .where(Photo.status != STATUS_MISSING)
+        .where(Photo.status != PhotoStatus.MISSING)
         .order_by(Photo.path)
     )
     if reviewed_only:
@@ -118,7 +118,7 @@ def export_items(library: Library, *, reviewed_only: bool = False) -> tuple[list
     with library.session() as session:
         rows = session.execute(stmt).all()
         present = session.scalar(
-            select(func.count()).select_from(Photo).where(Photo.status != STATUS_MISSING)
+            select(func.count()).select_from(Photo).where(Photo.status != PhotoStatus.MISSING)
         )
     items = []
     for row in rows:

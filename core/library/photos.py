@@ -25,14 +25,11 @@ from sqlalchemy.orm import Session
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.records import FileStamp, FolderInfo, PhotoInfo
 from photoscribe.core.library.schema import (
-    STATUS_CAPTIONED,
-    STATUS_FAILED,
-    STATUS_MISSING,
-    STATUS_NEW,
     Caption,
     Failure,
     Folder,
     Photo,
+    PhotoStatus,
     utcnow,
 )
 
@@ -107,11 +104,11 @@ def _folder_for(folders: Iterable[Folder], path: str) -> Folder | None:
 def refresh_status(session: Session, photo: Photo) -> None:
     """Derive a present photo's status from its captions and failures."""
     if session.scalar(select(exists().where(Caption.photo_id == photo.id))):
-        photo.status = STATUS_CAPTIONED
+        photo.status = PhotoStatus.CAPTIONED
     elif session.scalar(select(exists().where(Failure.path == photo.path))):
-        photo.status = STATUS_FAILED
+        photo.status = PhotoStatus.FAILED
     else:
-        photo.status = STATUS_NEW
+        photo.status = PhotoStatus.NEW
 
 
 # --------------------------------------------------------------------------- folders
@@ -217,7 +214,7 @@ def upsert_photo(
             taken_at=taken_at,
             camera=camera,
             added_at=utcnow(),
-            status=STATUS_NEW,
+            status=PhotoStatus.NEW,
         )
         session.add(photo)
         session.flush()
@@ -228,7 +225,7 @@ def upsert_photo(
             .execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
         if linked:  # it failed before it was added (e.g. unreadable during a scan)
-            photo.status = STATUS_FAILED
+            photo.status = PhotoStatus.FAILED
             session.flush()
         return PhotoInfo.from_orm(photo)
 
@@ -244,7 +241,7 @@ def upsert_photo(
         photo.content_hash = content_hash
     _set_metadata(photo, width=width, height=height, taken_at=taken_at, camera=camera)
     photo.folder_id = folder_id
-    if invalidated or photo.status == STATUS_MISSING:
+    if invalidated or photo.status == PhotoStatus.MISSING:
         refresh_status(session, photo)
     session.flush()
     return PhotoInfo.from_orm(photo)
@@ -267,7 +264,7 @@ def _invalidate_content(session: Session, photo: Photo) -> None:
     photo.feature = None
     photo.feature_model = None
     photo.width = photo.height = None
-    photo.status = STATUS_NEW
+    photo.status = PhotoStatus.NEW
 
 
 def _set_metadata(
@@ -353,7 +350,7 @@ def folder_counts(session: Session) -> dict[int, int]:
     """Folder id -> how many of its photos are present (missing photos are not counted)."""
     stmt = (
         select(Photo.folder_id, func.count())
-        .where(Photo.status != STATUS_MISSING, Photo.folder_id.is_not(None))
+        .where(Photo.status != PhotoStatus.MISSING, Photo.folder_id.is_not(None))
         .group_by(Photo.folder_id)
     )
     return {int(folder_id): int(count) for folder_id, count in session.execute(stmt)}
@@ -362,7 +359,9 @@ def folder_counts(session: Session) -> dict[int, int]:
 def count_added_since(session: Session, since: datetime) -> int:
     """How many present photos were added to the library at or after ``since`` (naive UTC)."""
     stmt = (
-        select(func.count()).select_from(Photo).where(Photo.status != STATUS_MISSING, Photo.added_at >= since)
+        select(func.count())
+        .select_from(Photo)
+        .where(Photo.status != PhotoStatus.MISSING, Photo.added_at >= since)
     )
     return int(session.scalar(stmt) or 0)
 
@@ -444,7 +443,7 @@ def mark_missing(session: Session, ref: PhotoRef) -> bool:
     photo = find_photo(session, ref)
     if photo is None:
         return False
-    photo.status = STATUS_MISSING
+    photo.status = PhotoStatus.MISSING
     session.flush()
     return True
 

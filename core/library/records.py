@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from photoscribe.core.library.schema import Caption, Failure, Folder, Photo
+from photoscribe.core.library.schema import Caption, Failure, Folder, Photo, PhotoStatus
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class PhotoInfo:
     taken_at: datetime | None
     camera: str | None
     added_at: datetime
-    status: str
+    status: PhotoStatus
     feature_model: str | None
 
     @property
@@ -83,7 +83,7 @@ class PhotoInfo:
             taken_at=_opt_datetime(row[8]),
             camera=row[9],
             added_at=_datetime(row[10]),
-            status=row[11],
+            status=PhotoStatus(row[11]),
             feature_model=row[12],
         )
 
@@ -229,7 +229,7 @@ class FileStamp:
     size: int
     mtime: float
     content_hash: str | None
-    status: str
+    status: PhotoStatus
 
 
 # Column orders read by PhotoInfo.from_row and CaptionInfo.from_row (raw SQL on hot paths).

@@ -56,7 +56,7 @@ from photoscribe.core.library import captions as caps
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.records import FileStamp, FolderInfo, PhotoInfo
-from photoscribe.core.library.schema import STATUS_MISSING, STATUS_NEW, Failure, Photo, utcnow
+from photoscribe.core.library.schema import Failure, Photo, PhotoStatus, utcnow
 from photoscribe.core.paths import cache_dir, display_path
 from photoscribe.core.progress import Progress, ProgressCallback, ProgressTracker
 
@@ -447,7 +447,7 @@ def _load_hash_index(
 ) -> _HashIndex:
     index = _HashIndex(on_disk)
     for content_hash, path, status in _hash_rows(session, hashes):
-        index.add(content_hash, path, gone=status == STATUS_MISSING or path in vanished)
+        index.add(content_hash, path, gone=status == PhotoStatus.MISSING or path in vanished)
     return index
 
 
@@ -490,7 +490,7 @@ class _Writer:
         folder_id = _folder_id(self.folders, item.path)
         if item.not_image:
             tally.skipped += 1
-            if stamp is not None and stamp.status != STATUS_MISSING:  # replaced by something else
+            if stamp is not None and stamp.status != PhotoStatus.MISSING:  # replaced by something else
                 ops.mark_missing(session, item.path)
             return
         if item.error is not None or item.content_hash is None:
@@ -582,7 +582,7 @@ def _new_row(item: _Inspected, folder_id: int | None) -> dict[str, Any]:
         "taken_at": item.taken_at,
         "camera": item.camera,
         "added_at": utcnow(),
-        "status": STATUS_NEW,
+        "status": PhotoStatus.NEW,
     }
 
 
@@ -619,7 +619,7 @@ def _mark_missing(session: Session, photo_ids: Sequence[int]) -> None:
         session.execute(
             update(Photo)
             .where(Photo.id.in_(photo_ids[start : start + 500]))
-            .values(status=STATUS_MISSING)
+            .values(status=PhotoStatus.MISSING)
             .execution_options(synchronize_session=False)
         )
 
@@ -672,7 +672,7 @@ def scan_folder(
         path
         for path, stamp in known.items()
         if path not in seen
-        and stamp.status != STATUS_MISSING
+        and stamp.status != PhotoStatus.MISSING
         and not any(ops.is_under(path, d) for d in unreadable)
     }
     unchanged = 0
@@ -683,7 +683,7 @@ def scan_folder(
             stamp is not None
             and stamp.size == found.size
             and stamp.mtime == found.mtime
-            and stamp.status != STATUS_MISSING
+            and stamp.status != PhotoStatus.MISSING
         ):
             unchanged += 1
         else:
@@ -840,7 +840,7 @@ def index_paths(library: Library, paths: Iterable[str | os.PathLike[str]]) -> In
                 if (
                     stamp is not None
                     and (stamp.size, stamp.mtime) == (found.size, found.mtime)
-                    and stamp.status != STATUS_MISSING
+                    and stamp.status != PhotoStatus.MISSING
                 ):
                     tally.unchanged.append(stamp.photo_id)
                 else:

@@ -16,6 +16,7 @@ this package is converted to the frozen dataclasses of
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -40,12 +42,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-# Photo.status values.
-STATUS_NEW = "new"
-STATUS_CAPTIONED = "captioned"
-STATUS_FAILED = "failed"
-STATUS_MISSING = "missing"
-PHOTO_STATUSES = (STATUS_NEW, STATUS_CAPTIONED, STATUS_FAILED, STATUS_MISSING)
+
+class PhotoStatus(str, enum.Enum):
+    """Where a photo stands; stored as its value (``photos.status``, checked by a constraint)."""
+
+    NEW = "new"  # indexed, not captioned yet
+    CAPTIONED = "captioned"
+    FAILED = "failed"  # captioning failed (see the failures table)
+    MISSING = "missing"  # the file is gone; its captions are kept in case it comes back
+
 
 # Caption.source of the (single) caption a person wrote; any other value is a model id.
 USER_SOURCE = "user"
@@ -88,7 +93,7 @@ class Photo(Base):
     __tablename__ = "photos"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('new', 'captioned', 'failed', 'missing')",
+            "status IN ({})".format(", ".join(f"'{s.value}'" for s in PhotoStatus)),
             name="status",
         ),
         Index("ix_photos_taken_at", "taken_at"),
@@ -109,7 +114,18 @@ class Photo(Base):
     taken_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     camera: Mapped[str | None] = mapped_column(Text, nullable=True)
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    status: Mapped[str] = mapped_column(String(16), default=STATUS_NEW, server_default=STATUS_NEW, index=True)
+    status: Mapped[PhotoStatus] = mapped_column(
+        Enum(
+            PhotoStatus,
+            native_enum=False,
+            create_constraint=False,  # the named CheckConstraint above, as the migrations create it
+            length=16,
+            values_callable=lambda statuses: [s.value for s in statuses],
+        ),
+        default=PhotoStatus.NEW,
+        server_default=PhotoStatus.NEW.value,
+        index=True,
+    )
     # L2-normalised float16 pooled encoder feature (see similar.py) and the model that made it.
     feature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
     feature_model: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)

@@ -42,7 +42,7 @@ from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.captions import best_captions
 from photoscribe.core.library.photos import FolderRef, _dir_prefix, filter_folder, normalize_path
 from photoscribe.core.library.records import CAPTION_COLUMNS, PHOTO_COLUMNS, CaptionInfo, PhotoInfo, SearchHit
-from photoscribe.core.library.schema import STATUS_MISSING, Caption, Photo
+from photoscribe.core.library.schema import Caption, Photo, PhotoStatus
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library
@@ -74,7 +74,7 @@ STOPWORDS = frozenset(
 )  # fmt: skip
 _JOINERS = frozenset("-'’.")  # kept inside a word: t-shirt, dog's, 3.5 (FTS5 matches them as phrases)
 
-_PRESENT = f"photos.status != '{STATUS_MISSING}'"  # raw SQL: the photo's file is there
+_PRESENT = f"photos.status != '{PhotoStatus.MISSING.value}'"  # raw SQL: the photo's file is there
 _fts = table(FTS_TABLE, column("rowid"))
 _fts_ref: ColumnClause[Any] = literal_column(FTS_TABLE)
 
@@ -228,7 +228,7 @@ def _filters(
 ) -> list[Any]:
     clauses: list[Any] = []
     if not include_missing:
-        clauses.append(Photo.status != STATUS_MISSING)
+        clauses.append(Photo.status != PhotoStatus.MISSING)
     # "YYYY-MM-DD HH:MM:SS[.ffffff]" text on both sides, so compare strings.
     when = type_coerce(_date_taken(), String)
     if date_from is not None:
@@ -591,7 +591,7 @@ def _best_captions(cursor: sqlite3.Cursor, ids: Sequence[int]) -> dict[int, Capt
 
 
 def _any_missing(cursor: sqlite3.Cursor) -> bool:
-    sql = f"SELECT EXISTS (SELECT 1 FROM photos WHERE status = '{STATUS_MISSING}')"  # ix_photos_status
+    sql = f"SELECT EXISTS (SELECT 1 FROM photos WHERE status = '{PhotoStatus.MISSING.value}')"  # ix_photos_status
     return bool(cursor.execute(sql).fetchone()[0])
 
 

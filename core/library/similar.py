@@ -20,7 +20,7 @@ from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.blobs import decode_feature, encode_feature
 from photoscribe.core.library.photos import PhotoRef, find_photo
 from photoscribe.core.library.records import PhotoInfo
-from photoscribe.core.library.schema import STATUS_MISSING, Photo
+from photoscribe.core.library.schema import Photo, PhotoStatus
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library
@@ -64,7 +64,7 @@ def _top_k(
     session: Session, query: np.ndarray, feature_model: str, k: int, exclude_id: int | None
 ) -> list[tuple[int, float]]:
     stmt = select(Photo.id, Photo.feature).where(
-        Photo.feature_model == feature_model, Photo.feature.is_not(None), Photo.status != STATUS_MISSING
+        Photo.feature_model == feature_model, Photo.feature.is_not(None), Photo.status != PhotoStatus.MISSING
     )
     if exclude_id is not None:
         stmt = stmt.where(Photo.id != exclude_id)

@@ -65,7 +65,7 @@ from photoscribe.core.library.scanner import (
     list_files,
     scan_folder,
 )
-from photoscribe.core.library.schema import STATUS_MISSING, Photo
+from photoscribe.core.library.schema import Photo, PhotoStatus
 
 log = logging.getLogger(__name__)
 
@@ -699,7 +699,7 @@ class FolderWatcher:
 
 def _present_ids(session: Session, path: str, is_directory: bool) -> list[int]:
     """Ids of the photos at ``path`` (or under it, for a directory) that are not already missing."""
-    stmt = select(Photo.id).where(Photo.status != STATUS_MISSING)
+    stmt = select(Photo.id).where(Photo.status != PhotoStatus.MISSING)
     stmt = ops.filter_folder(stmt, path) if is_directory else stmt.where(Photo.path == path)
     return list(session.scalars(stmt))
 
