@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from photoscribe.core.decoder import PackedDecoding
 from photoscribe.core.model import CaptionModel, ModelConfig
 from photoscribe.core.vocab import Vocabulary
 
@@ -66,6 +68,16 @@ def tiny_config(vocab_size: int, **overrides: object) -> ModelConfig:
     )
     params.update(overrides)
     return ModelConfig(**params)  # type: ignore[arg-type]
+
+
+def unpack(out: PackedDecoding, values: torch.Tensor) -> torch.Tensor:
+    """Packed rows (P, ...) of ``out`` -> (B, T-1, ...) in the batch's own order, zero past each end."""
+    sorted_indices = unsorted_indices = None
+    if out.sorted_indices is not None:
+        sorted_indices = out.sorted_indices.to(values.device)
+        unsorted_indices = torch.argsort(sorted_indices)
+    packed = PackedSequence(values, out.batch_sizes, sorted_indices, unsorted_indices)
+    return pad_packed_sequence(packed, batch_first=True)[0]
 
 
 @pytest.fixture

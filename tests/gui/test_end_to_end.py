@@ -45,7 +45,7 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real (tiny, weak) captioning model trained on 120 synthetic shape images (~10 s on 2 cores)."""
     root = tmp_path_factory.mktemp("trained")
     data = generate_shapes(root / "shapes", 120, image_size=64, seed=0)
-    config = TrainConfig(
+    config = TrainConfig.from_flat(
         data_dir=data,
         out_dir=root / "run",
         encoder="tinyresnet",

@@ -239,7 +239,7 @@ def test_train_one_epoch_and_use_the_model(
     assert best.is_file()
     assert load_checkpoint(best).metadata["metrics"]["CIDEr"] == pytest.approx(result.best_metrics["CIDEr"])
     assert dialog.config is not None
-    assert (dialog.config.image_size, dialog.config.hidden_dim) == (64, 32)
+    assert (dialog.config.model.image_size, dialog.config.model.hidden_dim) == (64, 32)
 
     assert dialog.use_button.isEnabled()
     dialog.recaption_check.setChecked(True)
@@ -357,7 +357,7 @@ def test_imagenet_encoder_with_local_weights_extracts_features(
     wait_for(qtbot, dialog, State.FINISHED, State.FAILED)
     assert dialog.state is State.FINISHED, dialog.error_label.text()
     assert dialog.config is not None
-    assert (dialog.config.encoder, dialog.config.pretrained, dialog.config.fine_tune_encoder) == (
+    assert (dialog.config.model.encoder, dialog.config.pretrained, dialog.config.fine_tune_encoder) == (
         "resnet18",
         True,
         0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 
 from photoscribe.core.captioner import Captioner
 from photoscribe.core.checkpoint import load_checkpoint
+from photoscribe.core.model import ModelConfig
 from photoscribe.core.progress import Progress
 from photoscribe.desktop.cli import main as cli_main
 from photoscribe.training.metrics import score_captions
@@ -22,10 +24,11 @@ EPOCHS = 24
 # The module's training fixture runs inside the first test that uses it: about 4 minutes on a
 # 2-core machine that other processes keep busy (load 6), so the per-test limit is scaled for it.
 pytestmark = pytest.mark.timeout(1800)
-TINY_MODEL = dict(
+TINY_MODEL = ModelConfig(
     encoder="tinyresnet",
     image_size=64,
     resize=72,
+    resize_mode="whole",
     embed_dim=64,
     hidden_dim=128,
     attention_dim=64,
@@ -42,7 +45,7 @@ def learned(tmp_path_factory: pytest.TempPathFactory) -> dict:
     cfg = TrainConfig(
         data_dir=data,
         out_dir=root / "run",
-        **TINY_MODEL,
+        model=TINY_MODEL,
         min_word_freq=1,
         epochs=EPOCHS,
         batch_size=32,
@@ -151,7 +154,7 @@ def small_config(root: Path, **overrides: object) -> TrainConfig:
     params: dict = dict(
         data_dir=root / "shapes",
         out_dir=root / "run",
-        **TINY_MODEL,
+        model=TINY_MODEL,
         min_word_freq=1,
         epochs=3,
         batch_size=16,
@@ -195,13 +198,10 @@ def test_frozen_imagenet_encoder_uses_feature_cache(tmp_path: Path) -> None:
     stages: list[str] = []
     cfg = small_config(
         tmp_path,
-        encoder="resnet18",
+        model=dataclasses.replace(TINY_MODEL, encoder="resnet18", encoder_grid=2),
         pretrained=True,
         encoder_weights=weights,
-        encoder_grid=2,
         epochs=1,
-        image_size=64,
-        resize=72,
     )
     first = train(cfg, on_progress=lambda p: stages.append(p.stage))
     assert "extract" in stages
@@ -210,9 +210,6 @@ def test_frozen_imagenet_encoder_uses_feature_cache(tmp_path: Path) -> None:
     ckpt = load_checkpoint(first.best_checkpoint)
     assert ckpt.encoder_state is None and ckpt.config.encoder_weights == "imagenet"
     stages.clear()
-    train(
-        small_config(tmp_path, **{**cfg.__dict__, "out_dir": tmp_path / "run2"}),
-        on_progress=lambda p: stages.append(p.stage),
-    )
+    train(dataclasses.replace(cfg, out_dir=tmp_path / "run2"), on_progress=lambda p: stages.append(p.stage))
     assert "extract" not in stages  # reused, not recomputed
     Captioner.load(first.best_checkpoint, encoder_weights=weights, device="cpu")
