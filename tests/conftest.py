@@ -80,6 +80,46 @@ def unpack(out: PackedDecoding, values: torch.Tensor) -> torch.Tensor:
     return pad_packed_sequence(packed, batch_first=True)[0]
 
 
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (tiny, weak) model trained once per test session on 120 synthetic shape images:
+    for the tests that need a model that has learnt something (the end-to-end app test), not
+    for the acceptance of training itself (tests/integration/test_training.py trains its own).
+
+    About 20 s on an idle 2-core machine, a minute or two on a busy one, counted against the
+    first test that uses it (well inside pytest-timeout's 600 s).
+    """
+    from photoscribe.training.synth import generate_shapes
+    from photoscribe.training.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("trained")
+    data = generate_shapes(root / "shapes", 120, image_size=64, seed=0)
+    model = ModelConfig(
+        encoder="tinyresnet",
+        image_size=64,
+        resize=72,
+        resize_mode="whole",
+        embed_dim=32,
+        hidden_dim=64,
+        attention_dim=32,
+        dropout=0.1,
+    )
+    config = TrainConfig(
+        data_dir=data,
+        out_dir=root / "run",
+        model=model,
+        min_word_freq=1,
+        epochs=6,
+        batch_size=32,
+        lr=2e-3,
+        workers=0,
+        device="cpu",
+    )
+    result = train(config)
+    assert result.stop_reason == "completed" and result.best_checkpoint.is_file()
+    return result.best_checkpoint
+
+
 @pytest.fixture
 def tiny_vocab() -> Vocabulary:
     return Vocabulary(WORDS, max_len=12)

@@ -17,7 +17,7 @@ from photoscribe.core.model import ModelConfig
 from photoscribe.core.progress import Progress
 from photoscribe.desktop.cli import main as cli_main
 from photoscribe.training.metrics import score_captions
-from photoscribe.training.synth import generate_shapes
+from photoscribe.training.synth import IMAGE_DIR, generate_shapes
 from photoscribe.training.train import TrainConfig, train
 
 EPOCHS = 24
@@ -212,4 +212,13 @@ def test_frozen_imagenet_encoder_uses_feature_cache(tmp_path: Path) -> None:
     stages.clear()
     train(dataclasses.replace(cfg, out_dir=tmp_path / "run2"), on_progress=lambda p: stages.append(p.stage))
     assert "extract" not in stages  # reused, not recomputed
-    Captioner.load(first.best_checkpoint, encoder_weights=weights, device="cpu")
+    # The checkpoint has no encoder weights: the captioner takes them from the local file again.
+    with Captioner.load(first.best_checkpoint, encoder_weights=weights, device="cpu", workers=1) as captioner:
+        stem = captioner.model.encoder.body[0].weight  # resnet18's conv1
+        torch.testing.assert_close(
+            stem, torch.load(weights, weights_only=True)["conv1.weight"], rtol=0, atol=0
+        )
+        photos = sorted((tmp_path / "shapes" / IMAGE_DIR).glob("*.jpg"))[:3]
+        report = captioner.caption_paths(photos)
+    assert not report.failures and len(report.results) == 3
+    assert all(r.words and set(r.words) <= set(ckpt.vocab.itos) for r in report.results)
