@@ -286,3 +286,22 @@ def test_feature_extraction_resumes_after_cancel_and_skips_unreadable_files(
     assert stages == [9, 10]  # picked up after the two finished batches
     assert resumed.failed == whole.failed
     np.testing.assert_allclose(resumed.array, whole.array, atol=1e-2)
+
+
+def test_a_flat_config_puts_the_model_fields_in_the_model(tmp_path: Path) -> None:
+    """The retrain dialog's form and its advanced settings are one flat dict."""
+    cfg = TrainConfig.from_flat(
+        data_dir=tmp_path,
+        out_dir=tmp_path / "run",
+        encoder="resnet18",
+        encoder_weights=tmp_path / "r18.pth",  # the run's weights file, not ModelConfig's "imagenet"
+        image_size=96,
+        hidden_dim=24,
+        epochs=2,
+    )
+    assert (cfg.model.encoder, cfg.model.image_size, cfg.model.hidden_dim) == ("resnet18", 96, 24)
+    assert cfg.model.resize_mode == "whole" and cfg.model.embed_dim == 300  # the training defaults
+    assert cfg.encoder_weights == tmp_path / "r18.pth" and cfg.epochs == 2 and cfg.pretrained
+    assert TrainConfig.from_flat(data_dir=tmp_path, out_dir=tmp_path, encoder="tinyresnet").stores_encoder
+    with pytest.raises(TypeError, match="hiden_dim"):
+        TrainConfig.from_flat(data_dir=tmp_path, out_dir=tmp_path, hiden_dim=24)
