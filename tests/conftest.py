@@ -140,5 +140,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # - reproducibility: the thread count changes how sums are split, hence the rounding, hence a
     #   seeded training's result (its first-epoch loss differs in the 4th decimal between 1 and 2
     #   threads); with one thread a seeded run is the same on any machine with the same CPU kind.
-    # Subprocesses (the CLI tests) keep torch's default.
+    # The CLI tests' subprocesses get one thread too, through the environment.
     torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
