@@ -368,7 +368,7 @@ class Phases:
 def run_ours(
     data: Path, weights: Path, work: Path, args: argparse.Namespace, epochs: int, train_captions: int
 ) -> dict[str, Any]:
-    config = TrainConfig(
+    config = TrainConfig.from_flat(
         data_dir=data,
         out_dir=work / f"run-{time.time_ns()}",
         encoder="resnet50",

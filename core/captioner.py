@@ -82,8 +82,7 @@ class Captioner:
         self.length_penalty = length_penalty
         self.precision = precision
         self.dtype = encoder_dtype(self.device, precision)
-        cfg = model.config
-        self.preprocess = cfg.preprocessor()
+        self.preprocess = model.preprocessor()
         if resize_mode is not None:  # evaluation compares how photos are fitted to the square
             self.preprocess = dataclasses.replace(self.preprocess, mode=resize_mode)
         self.grid = model.grid_shape

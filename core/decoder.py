@@ -45,15 +45,6 @@ class PackedDecoding:
         padded, _ = pad_packed_sequence(PackedSequence(self.alphas.float(), self.batch_sizes))
         return padded.sum(dim=0)
 
-    def padded(self, values: torch.Tensor) -> torch.Tensor:
-        """Packed rows (P, ...) -> (B, T-1, ...) in the original batch order, zero past each end."""
-        sorted_indices = unsorted_indices = None
-        if self.sorted_indices is not None:
-            sorted_indices = self.sorted_indices.to(values.device)
-            unsorted_indices = torch.argsort(sorted_indices)
-        packed = PackedSequence(values, self.batch_sizes, sorted_indices, unsorted_indices)
-        return pad_packed_sequence(packed, batch_first=True)[0]
-
 
 class Decoder(nn.Module):
     """At each step the LSTM sees [word embedding; gated attention context] and its previous hidden state.
@@ -189,20 +180,3 @@ class Decoder(nn.Module):
         context_rows = torch.cat(contexts) if self.deep_output else torch.empty(0)
         logits = self.output(torch.cat(embedded), torch.cat(hidden), context_rows)
         return PackedDecoding(logits, targets, torch.cat(alphas), words.batch_sizes, sorted_indices)
-
-    def forward(
-        self, features: torch.Tensor, captions: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced decoding with padded outputs (:meth:`forward_packed`, unpacked).
-
-        Args:
-            features: (B, N, C) encoder grid.
-            captions: (B, T) ids starting with <start>, padded with 0.
-            lengths: (B,) number of real tokens including <start> and <end>.
-
-        Returns:
-            logits (B, L-1, V) predicting captions[:, 1:L] with L = max(lengths), and alphas
-            (B, L-1, N). Positions past a caption's end are zero and never computed.
-        """
-        out = self.forward_packed(features, captions, lengths)
-        return out.padded(out.logits), out.padded(out.alphas)

@@ -1,9 +1,8 @@
-"""Turning encoder features into captions: greedy, temperature sampling and batched beam search.
+"""Turning encoder features into captions: batched beam search (a beam of one is greedy decoding).
 
-All decoders share the same output masking: ``<pad>`` and ``<start>`` are never
-produced, ``<unk>`` is blocked (there is always another word to choose), a word
-or trigram cannot be repeated (see :func:`_mask`), and after ``max_len`` words
-only ``<end>`` is allowed.
+Output masking: ``<pad>`` and ``<start>`` are never produced, ``<unk>`` is blocked (there is
+always another word to choose), a word or trigram cannot be repeated (see :func:`_mask`), and
+after ``max_len`` words only ``<end>`` is allowed.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ class Hypothesis:
 
 
 def _mask(logprobs: torch.Tensor, history: torch.Tensor, step: int, max_len: int, block_repeat: bool) -> None:
-    """In-place output masking shared by every decoder.
+    """In-place output masking of one decoding step.
 
     Forbids the special tokens and an empty caption, then (repetition guard) the previous word again and any word
     that would repeat a trigram already in the caption ("a dog and a dog and ..."), and after
@@ -73,55 +72,6 @@ def _mask(logprobs: torch.Tensor, history: torch.Tensor, step: int, max_len: int
 
 def _score(logprob: float, n_words: int, length_penalty: float) -> float:
     return logprob / ((n_words + 1) ** length_penalty) if length_penalty else logprob
-
-
-@torch.no_grad()
-def sample(
-    decoder: Decoder,
-    features: torch.Tensor,
-    max_len: int = 20,
-    temperature: float = 0.0,
-    generator: torch.Generator | None = None,
-    block_repeat: bool = True,
-) -> list[Hypothesis]:
-    """Greedy decoding (``temperature == 0``) or sampling from softmax(logits / temperature).
-
-    Args:
-        features: (B, N, C) encoder grid.
-
-    Returns:
-        One hypothesis per image.
-    """
-    batch, n_cells = features.shape[0], features.shape[1]
-    state = decoder.init_state(features)
-    words = features.new_full((batch,), Vocabulary.start_id, dtype=torch.long)
-    tokens = torch.zeros(batch, max_len + 1, dtype=torch.long, device=features.device)
-    alphas = features.new_zeros(batch, max_len + 1, n_cells)
-    logprob = features.new_zeros(batch)
-    lengths = torch.full((batch,), max_len + 1, dtype=torch.long, device=features.device)
-    done = torch.zeros(batch, dtype=torch.bool, device=features.device)
-    for t in range(max_len + 1):
-        logits, state, alpha = decoder.step(words, state, features)
-        lp = F.log_softmax(logits.float(), dim=-1)
-        _mask(lp, tokens[:, :t], t, max_len, block_repeat)
-        if temperature > 0:
-            probs = torch.softmax(lp / temperature, dim=-1)
-            words = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        else:
-            words = lp.argmax(dim=-1)
-        logprob += torch.where(done, 0.0, lp.gather(1, words.unsqueeze(1)).squeeze(1))
-        tokens[:, t], alphas[:, t] = words, alpha
-        ended = (words == Vocabulary.end_id) & ~done
-        lengths[ended] = t
-        done |= ended
-        if bool(done.all()):
-            break
-    out = []
-    for b in range(batch):
-        n = int(lengths[b])
-        lp_b = float(logprob[b])
-        out.append(Hypothesis(tuple(tokens[b, :n].tolist()), lp_b, lp_b, alphas[b, :n].cpu()))
-    return out
 
 
 @torch.no_grad()

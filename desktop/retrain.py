@@ -623,7 +623,7 @@ class RetrainDialog(QDialog):
             resume=resume,
         )
         params.update(self.advanced_overrides)
-        return TrainConfig(**params)
+        return TrainConfig.from_flat(**params)
 
     def start(self) -> None:
         """Start a new run with the form's settings."""

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from photoscribe.core.decoder import PackedDecoding
 from photoscribe.core.model import CaptionModel, ModelConfig
 from photoscribe.core.vocab import Vocabulary
 
@@ -68,6 +70,56 @@ def tiny_config(vocab_size: int, **overrides: object) -> ModelConfig:
     return ModelConfig(**params)  # type: ignore[arg-type]
 
 
+def unpack(out: PackedDecoding, values: torch.Tensor) -> torch.Tensor:
+    """Packed rows (P, ...) of ``out`` -> (B, T-1, ...) in the batch's own order, zero past each end."""
+    sorted_indices = unsorted_indices = None
+    if out.sorted_indices is not None:
+        sorted_indices = out.sorted_indices.to(values.device)
+        unsorted_indices = torch.argsort(sorted_indices)
+    packed = PackedSequence(values, out.batch_sizes, sorted_indices, unsorted_indices)
+    return pad_packed_sequence(packed, batch_first=True)[0]
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (tiny, weak) model trained once per test session on 120 synthetic shape images:
+    for the tests that need a model that has learnt something (the end-to-end app test), not
+    for the acceptance of training itself (tests/integration/test_training.py trains its own).
+
+    About 20 s on an idle 2-core machine, a minute or two on a busy one, counted against the
+    first test that uses it (well inside pytest-timeout's 600 s).
+    """
+    from photoscribe.training.synth import generate_shapes
+    from photoscribe.training.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("trained")
+    data = generate_shapes(root / "shapes", 120, image_size=64, seed=0)
+    model = ModelConfig(
+        encoder="tinyresnet",
+        image_size=64,
+        resize=72,
+        resize_mode="whole",
+        embed_dim=32,
+        hidden_dim=64,
+        attention_dim=32,
+        dropout=0.1,
+    )
+    config = TrainConfig(
+        data_dir=data,
+        out_dir=root / "run",
+        model=model,
+        min_word_freq=1,
+        epochs=6,
+        batch_size=32,
+        lr=2e-3,
+        workers=0,
+        device="cpu",
+    )
+    result = train(config)
+    assert result.stop_reason == "completed" and result.best_checkpoint.is_file()
+    return result.best_checkpoint
+
+
 @pytest.fixture
 def tiny_vocab() -> Vocabulary:
     return Vocabulary(WORDS, max_len=12)
@@ -88,5 +140,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # - reproducibility: the thread count changes how sums are split, hence the rounding, hence a
     #   seeded training's result (its first-epoch loss differs in the 4th decimal between 1 and 2
     #   threads); with one thread a seeded run is the same on any machine with the same CPU kind.
-    # Subprocesses (the CLI tests) keep torch's default.
+    # The CLI tests' subprocesses get one thread too, through the environment.
     torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")

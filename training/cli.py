@@ -16,9 +16,10 @@ from pathlib import Path
 from photoscribe.core.choices import ENCODER_NAMES, RESIZE_MODES
 from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.errors import PhotoscribeError
+from photoscribe.core.model_config import ModelConfig
 from photoscribe.core.paths import printable
 from photoscribe.core.progress import Progress
-from photoscribe.training.config import SCHEDULERS, TrainConfig
+from photoscribe.training.config import SCHEDULERS, TrainConfig, default_model
 
 # Commands import what they run (torch, the metrics) when they run: `--help` stays fast.
 
@@ -138,6 +139,7 @@ def _data_inspect(args: argparse.Namespace) -> int:
 
 def _register_train(subparsers: argparse._SubParsersAction) -> None:
     d = TrainConfig.__dataclass_fields__
+    m = default_model()
     p = subparsers.add_parser(
         "train",
         help="train a captioning model on Flickr30k / Flickr8k / COCO / synthetic shapes",
@@ -149,9 +151,9 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=d["batch_size"].default)
     p.add_argument(
         "--encoder",
-        default=d["encoder"].default,
+        default=m.encoder,
         choices=ENCODER_NAMES,
-        help=f"image encoder (default {d['encoder'].default}, whose ImageNet weights install with photoscribe; "
+        help=f"image encoder (default {m.encoder}, whose ImageNet weights install with photoscribe; "
         "the ResNets use torchvision's weights file)",
     )
     p.add_argument(
@@ -166,24 +168,24 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="train the last N encoder stages online (a ResNet's layer4 is 1; Lite0's stride-32 blocks and head)",
     )
     p.add_argument("--encoder-lr", type=float, default=d["encoder_lr"].default)
-    p.add_argument("--image-size", type=_positive_int, default=d["image_size"].default)
+    p.add_argument("--image-size", type=_positive_int, default=m.image_size)
     p.add_argument(
         "--resize", type=_positive_int, help="shorter side before cropping (default image size * 8/7)"
     )
     p.add_argument(
         "--resize-mode",
         choices=RESIZE_MODES,
-        default=d["resize_mode"].default,
+        default=m.resize_mode,
         help="'whole': the whole photo resized to the square (default); 'crop': short side, centre square",
     )
-    p.add_argument("--embed-dim", type=_positive_int, default=d["embed_dim"].default)
-    p.add_argument("--hidden-dim", type=_positive_int, default=d["hidden_dim"].default)
-    p.add_argument("--attention-dim", type=_positive_int, default=d["attention_dim"].default)
-    p.add_argument("--dropout", type=float, default=d["dropout"].default)
+    p.add_argument("--embed-dim", type=_positive_int, default=m.embed_dim)
+    p.add_argument("--hidden-dim", type=_positive_int, default=m.hidden_dim)
+    p.add_argument("--attention-dim", type=_positive_int, default=m.attention_dim)
+    p.add_argument("--dropout", type=float, default=m.dropout)
     p.add_argument(
         "--deep-output",
         action=argparse.BooleanOptionalAction,
-        default=d["deep_output"].default,
+        default=m.deep_output,
         help="the paper's deep output layer: words from embedding + hidden state + context",
     )
     p.add_argument("--embeddings", type=Path, help="GloVe .txt or word2vec .bin word vectors (frozen)")
@@ -230,22 +232,46 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     from photoscribe.training.train import train
 
-    cfg = TrainConfig(
-        data_dir=args.data_dir,
-        out_dir=args.out,
+    cfg = train_config(args)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        train(cfg)
+        return 0
+    bars = ProgressBars(
+        unit="batch",
+        labels={"extract": "features", "validate": "validating"},
+        lines={"epoch": _epoch_line},
+        leave=False,
+    )
+    with bars as on_progress:
+        result = train(cfg, on_progress=on_progress)
+    print(f"{result.stop_reason} after {len(result.history)} epochs; run folder {result.run_dir}")
+    if result.best_metrics:
+        print("best validation: " + ", ".join(f"{k} {v:.3f}" for k, v in result.best_metrics.items()))
+        print(f"best model: {result.best_checkpoint}")
+    return 0 if result.stop_reason != "cancelled" else 130
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` that ``photoscribe train``'s arguments describe."""
+    model = ModelConfig(
         encoder=args.encoder,
-        pretrained=not args.no_pretrained,
-        encoder_weights=args.encoder_weights,
-        fine_tune_encoder=args.fine_tune_encoder,
-        encoder_lr=args.encoder_lr,
         image_size=args.image_size,
         resize=args.resize or round(args.image_size * 8 / 7),
         resize_mode=args.resize_mode,
-        deep_output=args.deep_output,
         embed_dim=args.embed_dim,
         hidden_dim=args.hidden_dim,
         attention_dim=args.attention_dim,
         dropout=args.dropout,
+        deep_output=args.deep_output,
+    )
+    return TrainConfig(
+        data_dir=args.data_dir,
+        out_dir=args.out,
+        model=model,
+        pretrained=not args.no_pretrained,
+        encoder_weights=args.encoder_weights,
+        fine_tune_encoder=args.fine_tune_encoder,
+        encoder_lr=args.encoder_lr,
         embeddings=args.embeddings,
         min_word_freq=args.min_word_freq,
         epochs=args.epochs,
@@ -265,22 +291,6 @@ def _train(args: argparse.Namespace) -> int:
         karpathy_json=args.karpathy_json,
         resume=args.resume,
     )
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
-        train(cfg)
-        return 0
-    bars = ProgressBars(
-        unit="batch",
-        labels={"extract": "features", "validate": "validating"},
-        lines={"epoch": _epoch_line},
-        leave=False,
-    )
-    with bars as on_progress:
-        result = train(cfg, on_progress=on_progress)
-    print(f"{result.stop_reason} after {len(result.history)} epochs; run folder {result.run_dir}")
-    if result.best_metrics:
-        print("best validation: " + ", ".join(f"{k} {v:.3f}" for k, v in result.best_metrics.items()))
-        print(f"best model: {result.best_checkpoint}")
-    return 0 if result.stop_reason != "cancelled" else 130
 
 
 def _epoch_line(progress: Progress) -> str:

@@ -3,39 +3,43 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from photoscribe.core.choices import LITE0, TINY
+from photoscribe.core.model_config import ModelConfig
 
 SCHEDULERS = ("step", "cosine", "plateau")
+# ModelConfig fields that a run decides itself: the vocabulary's size, and whether the encoder's
+# weights are stored in the checkpoint (from ``pretrained`` and ``fine_tune_encoder``).
+_SET_BY_TRAINING = ("vocab_size", "encoder_weights")
+
+
+def default_model() -> ModelConfig:
+    """The model a run trains unless told otherwise: Lite0's ImageNet grid, photos fitted whole."""
+    return ModelConfig(encoder=LITE0, resize_mode="whole")
 
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs. Defaults follow Show, Attend and Tell / the sgrvinod tutorial."""
+    """Everything a training run needs. Defaults follow Show, Attend and Tell / the sgrvinod tutorial.
+
+    ``model`` is the architecture (the :class:`ModelConfig` stored in every checkpoint); its
+    ``vocab_size`` and ``encoder_weights`` are set by the run (see :func:`photoscribe.training.train.build_model`).
+    """
 
     data_dir: Path
     out_dir: Path
-    # model
-    encoder: str = LITE0  # ImageNet weights installed with photoscribe; resnet50 needs torchvision's file
+    model: ModelConfig = field(default_factory=default_model)
+    # encoder weights
     pretrained: bool = True  # ImageNet weights (found locally); False trains the encoder from scratch
-    encoder_weights: Path | None = None
+    encoder_weights: Path | None = None  # a local ImageNet weights file (default: found by name)
     fine_tune_encoder: int = 0  # last N residual stages trained online; 0 = frozen, cached features
-    encoder_grid: int | None = None
-    image_size: int = 224
-    resize: int = 256
-    resize_mode: str = "whole"  # "whole" photo squashed to the square, or short side + centre "crop"
-    embed_dim: int = 300
-    hidden_dim: int = 512
-    attention_dim: int = 512
-    dropout: float = 0.5
-    deep_output: bool = False  # the paper's deep output layer (logits from embedding, h and context)
+    # words
     embeddings: Path | None = None  # GloVe / word2vec file
     freeze_embeddings: bool = True
     min_word_freq: int = 5
-    max_len: int = 20
     # optimisation
     epochs: int = 30
     batch_size: int = 64
@@ -66,10 +70,24 @@ class TrainConfig:
         self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}, not {self.scheduler!r}")
-        if self.encoder == TINY and self.pretrained:
+        if self.model.encoder == TINY and self.pretrained:
             self.pretrained = False  # there are no ImageNet weights for the tiny encoder
         if not self.pretrained and self.fine_tune_encoder == 0:
             self.fine_tune_encoder = 5  # an encoder from scratch must be trained, all of it
+
+    @property
+    def stores_encoder(self) -> bool:
+        """Whether the run's checkpoints carry the encoder's weights (not the stock ImageNet ones)."""
+        return not self.pretrained or self.fine_tune_encoder > 0
+
+    @classmethod
+    def from_flat(cls, **params: Any) -> TrainConfig:
+        """A config from one flat set of keyword arguments, as a form or a test has them: the
+        model's fields (``encoder``, ``image_size``, ``embed_dim``, ...) go to ``model``, on top
+        of :func:`default_model`; ``encoder_weights`` is the run's weights file."""
+        names = {f.name for f in dataclasses.fields(ModelConfig)} - set(_SET_BY_TRAINING)
+        model = {k: params.pop(k) for k in list(params) if k in names}
+        return cls(model=dataclasses.replace(default_model(), **model), **params)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}

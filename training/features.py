@@ -103,7 +103,7 @@ def extract_features(
         return FeatureStore(directory, meta["paths"], array, dict(meta["failed"]))
     if start:
         log.info("resuming feature extraction at %d of %d", start, len(paths))
-    pre = model.config.preprocessor()
+    pre = model.preprocessor()
     loader = PhotoLoader(pre, workers=workers, processes=workers > 1, pin_memory=device.type == "cuda")
     encoder = model.encoder.to(device).eval()
     dtype = encoder_dtype(device)

@@ -40,6 +40,21 @@ def sample(library: Library, tmp_path: Path) -> Sample:
     return Sample(library, folder, ids, root)
 
 
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+UPDATE_SCREENSHOTS = "PHOTOSCRIBE_UPDATE_SCREENSHOTS"
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshot tests write: a temporary folder, so a test run leaves the tree clean;
+    ``docs/screenshots/`` itself with ``PHOTOSCRIBE_UPDATE_SCREENSHOTS=1``
+    (``scripts/update_screenshots.sh``)."""
+    if os.environ.get(UPDATE_SCREENSHOTS) == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
+
+
 @pytest.fixture
 def runner() -> JobRunner:
     """Jobs run at once on the calling thread: deterministic tests (as picard's fake pool)."""

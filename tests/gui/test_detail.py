@@ -6,8 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QEnterEvent
+from PySide6.QtGui import QEnterEvent, QImage
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -104,6 +105,15 @@ def test_picking_an_alternative_saves_it(qtbot: Any, make_window: MakeWindow, sa
     qtbot.waitUntil(lambda: sample.library.best_caption(photo_id).text == "a photo of harbour", timeout=3000)
 
 
+def heat_at(overlay: QImage, photo: QImage, cell: tuple[int, int], grid: int = 7) -> float:
+    """The heat map's brightness (R + G + B) at the centre of grid ``cell`` (x, y): the overlay is
+    0.4 x photo + 0.6 x heat colour (core.heatmap.attention_overlay), so take the photo's part out."""
+    x = int((cell[0] + 0.5) / grid * overlay.width())
+    y = int((cell[1] + 0.5) / grid * overlay.height())
+    o, p = overlay.pixelColor(x, y), photo.pixelColor(x, y)
+    return (o.red() + o.green() + o.blue() - 0.4 * (p.red() + p.green() + p.blue())) / 0.6
+
+
 def test_attention_view_changes_the_picture_per_word(
     qtbot: Any, make_window: MakeWindow, sample: Sample
 ) -> None:
@@ -124,8 +134,14 @@ def test_attention_view_changes_the_picture_per_word(
     assert strip.current == 2
     assert all(image != plain for image in seen)
     assert seen[0] != seen[1] != seen[2]  # each word has its own map
-    # The overlay is a heat map: much warmer (redder) than the photo where the model looked.
-    assert seen[1].size() == plain.size()
+    # Each overlay is a heat map over the photo, brightest where the model looked for that word
+    # (sample_library.fake_attention moves the peak word by word) and dark far from it.
+    for word, overlay in enumerate(seen):
+        assert overlay.size() == plain.size()
+        heat = {cell: heat_at(overlay, plain, cell) for cell in np.ndindex(7, 7)}
+        peak = (2 * word % 7, (3 * word + 1) % 7)  # (x, y) of the word's peak cell
+        assert max(heat, key=lambda cell: heat[cell]) == peak, (word, peak)
+        assert heat[peak] > 300 and min(heat.values()) < 60  # near white-yellow vs near black
 
     qtbot.keyClick(strip, Qt.Key.Key_Home)
     assert strip.current == PHOTO

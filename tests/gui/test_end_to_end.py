@@ -2,8 +2,9 @@
 
 The window is built the way ``photoscribe`` builds it (:func:`photoscribe.desktop.app.create_window`:
 real :class:`BackgroundServices` with core's CaptionQueue and FolderWatcher threads, a real
-thread pool, the active model from ``core.paths``). The model is trained here, on synthetic
-shapes, by :func:`photoscribe.training.train.train`: it is weak, but it is a real model.
+thread pool, the active model from ``core.paths``). The model is the session's
+``trained_checkpoint`` (tests/conftest.py), trained on synthetic shapes by
+:func:`photoscribe.training.train.train`: it is weak, but it is a real model.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.retrain import RetrainDialog, State
 from photoscribe.desktop.workers import JobRunner
 from photoscribe.training.synth import IMAGE_DIR, generate_shapes
-from photoscribe.training.train import TrainConfig, train
 
 N_PHOTOS = 12
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -40,38 +40,10 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 TINY_RETRAIN = dict(embed_dim=16, hidden_dim=32, attention_dim=16, workers=0, min_word_freq=1, device="cpu")
 
 
-@pytest.fixture(scope="module")
-def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real (tiny, weak) captioning model trained on 120 synthetic shape images (~10 s on 2 cores)."""
-    root = tmp_path_factory.mktemp("trained")
-    data = generate_shapes(root / "shapes", 120, image_size=64, seed=0)
-    config = TrainConfig(
-        data_dir=data,
-        out_dir=root / "run",
-        encoder="tinyresnet",
-        image_size=64,
-        resize=72,
-        embed_dim=32,
-        hidden_dim=64,
-        attention_dim=32,
-        dropout=0.1,
-        min_word_freq=1,
-        epochs=6,
-        all_captions=True,
-        batch_size=32,
-        lr=2e-3,
-        workers=0,
-        device="cpu",
-    )
-    result = train(config)
-    assert result.best_checkpoint.is_file()
-    return result.best_checkpoint
-
-
 @pytest.fixture
-def app(qtbot: Any, tmp_path: Path, trained_model: Path) -> Iterator[tuple[MainWindow, Library]]:
+def app(qtbot: Any, tmp_path: Path, trained_checkpoint: Path) -> Iterator[tuple[MainWindow, Library]]:
     """The window as ``photoscribe`` starts it, on an empty library, the trained model active."""
-    paths.set_active_model(trained_model)  # as `photoscribe model use` or an earlier session would
+    paths.set_active_model(trained_checkpoint)  # as `photoscribe model use` or an earlier session would
     library = Library.open(tmp_path / "library.sqlite3")
     pool = QThreadPool()
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)

@@ -1,7 +1,8 @@
 """Screenshots for the docs: the main window (grid + detail with attention) and the welcome page.
 
-They are written to ``docs/screenshots/`` at 1280 x 800 with ``QWidget.grab()``,
-from a library built like the other GUI tests (no trained model needed).
+They are taken at 1280 x 800 with ``QWidget.grab()``, from a library built like the other GUI
+tests (no trained model needed), into a temporary folder; ``scripts/update_screenshots.sh``
+writes them to ``docs/screenshots/`` instead.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ BACKGROUNDS = {
     "desert": "sand",
     "lake": "turquoise",
 }
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SIZE = (1280, 800)
 MakeWindow = Callable[..., MainWindow]
 
@@ -63,19 +63,19 @@ def colourful(image: QImage) -> int:
     return len({image.pixel(x, y) for x in range(0, image.width(), 16) for y in range(0, image.height(), 16)})
 
 
-def save(widget: Any, name: str) -> QImage:
-    SHOTS.mkdir(parents=True, exist_ok=True)
+def save(widget: Any, path: Path) -> QImage:
     for _ in range(3):  # deliver pending layout requests (no waiting on a clock)
         QApplication.sendPostedEvents()
         QApplication.processEvents()
     image = widget.grab().toImage()
     assert (image.width(), image.height()) == SIZE
-    assert image.save(str(SHOTS / name))
+    assert image.save(str(path))
+    assert QImage(str(path)).size() == image.size()  # written, and reads back
     return image
 
 
 def test_main_window_screenshot(
-    qtbot: Any, make_window: MakeWindow, library: Library, tmp_path: Path
+    qtbot: Any, make_window: MakeWindow, library: Library, tmp_path: Path, screenshot_dir: Path
 ) -> None:
     root = tmp_path / "Pictures" / "Summer 2024"
     folder = library.add_folder_record(root)
@@ -110,7 +110,7 @@ def test_main_window_screenshot(
     qtbot.waitUntil(lambda: strip.words[:3] == ["a", "white", "circle"], timeout=5000)
     strip.set_current(2)  # "circle"
     qtbot.waitUntil(lambda: all(window.thumbnails.cached(pid) for pid in ids.values()), timeout=20_000)
-    image = save(window, "main_window.png")
+    image = save(window, screenshot_dir / "main_window.png")
     scroll = window.detail.findChild(QScrollArea)
     assert not scroll.verticalScrollBar().isVisible()  # the pane fits a 1280 x 800 window
     assert colourful(image) > 200
@@ -122,19 +122,21 @@ def torch_home(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", "/home/you/.cache/torch")
 
 
-def test_welcome_screenshot(qtbot: Any, make_window: MakeWindow, library: Library, torch_home: None) -> None:
+def test_welcome_screenshot(
+    qtbot: Any, make_window: MakeWindow, library: Library, torch_home: None, screenshot_dir: Path
+) -> None:
     window = make_window(library)
     window.show()
     window.resize(*SIZE)
     qtbot.waitExposed(window)
     assert window.pages.currentIndex() == PAGE_WELCOME
     assert "/home/you/.cache/torch/hub/checkpoints/resnet50-" in window.welcome.weights_text.text()
-    image = save(window, "welcome.png")
+    image = save(window, screenshot_dir / "welcome.png")
     assert colourful(image) > 3
 
 
 @pytest.mark.bundled_model
-def test_demo_library_screenshot(qtbot: Any, make_window: MakeWindow) -> None:
+def test_demo_library_screenshot(qtbot: Any, make_window: MakeWindow, screenshot_dir: Path) -> None:
     """The README's first picture: the bundled demo photos, captioned by the bundled model."""
     from photoscribe.core.demo import prepare_demo
 
@@ -168,7 +170,7 @@ def test_demo_library_screenshot(qtbot: Any, make_window: MakeWindow) -> None:
         ]
         assert len(shown) >= 6
         qtbot.waitUntil(lambda: all(window.thumbnails.cached(pid) for pid in shown), timeout=60_000)
-        image = save(window, "demo_library.png")
+        image = save(window, screenshot_dir / "demo_library.png")
         assert colourful(image) > 200
     finally:
         library.close()

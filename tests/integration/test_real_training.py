@@ -29,7 +29,7 @@ def test_flickr8k_subset_trains_end_to_end_with_falling_loss(tmp_path: Path) -> 
     assert 0 < len(kept) < len(lines)
     (data / "captions.txt").write_text("".join(kept), encoding="utf-8")
     (data / "Images").symlink_to(FLICKR8K / "Images")
-    cfg = TrainConfig(
+    cfg = TrainConfig.from_flat(
         data_dir=data,
         out_dir=tmp_path / "run",
         encoder="tinyresnet",

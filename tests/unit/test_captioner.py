@@ -74,7 +74,10 @@ def test_batching_does_not_change_captions(tmp_path: Path, checkpoint: Path) -> 
     paths = make_photos(tmp_path / "photos", 5)
     one = Captioner.load(checkpoint, device="cpu", batch_size=1).caption_paths(paths)
     many = Captioner.load(checkpoint, device="cpu", batch_size=5).caption_paths(paths)
+    assert not one.failures and not many.failures
+    assert [r.path for r in one.results] == [r.path for r in many.results] == list(paths)  # all, in order
     assert [r.text for r in one.results] == [r.text for r in many.results]
+    assert [r.logprob for r in one.results] == pytest.approx([r.logprob for r in many.results], abs=1e-2)
 
 
 def test_device_choice() -> None:

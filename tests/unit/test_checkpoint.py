@@ -35,6 +35,22 @@ def test_round_trip_gives_identical_outputs(
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write left no temp file
 
 
+def test_a_checkpoint_with_the_old_config_layout_still_loads(
+    tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary
+) -> None:
+    """Checkpoints written before ``ModelConfig.extra`` was removed (the bundled default.pt too)
+    store ``"extra": {}`` in their config; they load to the same model."""
+    data = torch.load(save_checkpoint(tmp_path / "new.pt", tiny_model, tiny_vocab), weights_only=True)
+    assert "extra" not in data["config"]
+    data["config"]["extra"] = {}
+    old = tmp_path / "old.pt"
+    torch.save(data, old)
+    model, ckpt = load_model(old)
+    assert ckpt.config == tiny_model.config
+    for name, value in tiny_model.decoder.state_dict().items():
+        torch.testing.assert_close(model.decoder.state_dict()[name], value, rtol=0, atol=0)
+
+
 class _Evil:
     def __reduce__(self):
         import os

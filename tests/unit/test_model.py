@@ -8,7 +8,7 @@ import torch
 from photoscribe.core.attention import Attention
 from photoscribe.core.encoder import ENCODER_NAMES, Encoder
 from photoscribe.core.model import CaptionModel, ModelConfig
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, unpack
 
 
 @pytest.mark.parametrize("name,channels", [("resnet18", 512), ("resnet50", 2048)])
@@ -61,31 +61,35 @@ def test_attention_rejects_unknown_activation() -> None:
         Attention(4, 4, 4, activation="gelu")
 
 
-def test_model_forward_shapes_and_padding_untouched() -> None:
+def test_teacher_forcing_shapes_attention_and_gradients() -> None:
     torch.manual_seed(0)
     model = CaptionModel(tiny_config(20)).train()
+    model.encoder.fine_tune(5)  # trained from scratch, stem included
     images = torch.randn(3, 3, 64, 64)
     captions = torch.tensor([[1, 5, 6, 7, 2, 0], [1, 8, 2, 0, 0, 0], [1, 5, 9, 10, 11, 2]])
     lengths = torch.tensor([5, 3, 6])
-    logits, alphas = model(images, captions, lengths)
-    assert logits.shape == (3, 5, 20) and alphas.shape == (3, 5, 16)
-    # steps past each caption's end are never computed
-    assert logits[1, 2:].abs().sum() == 0 and alphas[0, 4:].abs().sum() == 0
-    torch.testing.assert_close(alphas[2].sum(-1), torch.ones(5))
-    # gradients flow to the decoder
-    logits.sum().backward()
+    out = model.decoder.forward_packed(model.encode(images), captions, lengths)
+    # one row per real target word (4 + 2 + 5), none for padding
+    assert out.logits.shape == (11, 20) and out.alphas.shape == (11, 16)
+    assert sorted(out.targets.tolist()) == sorted([5, 6, 7, 2, 8, 2, 5, 9, 10, 11, 2])
+    torch.testing.assert_close(out.alphas.sum(-1), torch.ones(11))
+    logits = unpack(out, out.logits)  # (3, 5, 20) in the batch's order
+    assert logits[1, 2:].abs().sum() == 0 and logits[1, :2].abs().sum() > 0
+    # gradients flow to the decoder and, through the features, to the encoder
+    out.logits.sum().backward()
     assert model.decoder.fc.weight.grad is not None
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
 
 
-def test_unpadded_forward_matches_batched_forward() -> None:
+def test_a_caption_decodes_the_same_alone_and_in_a_batch() -> None:
     torch.manual_seed(0)
     model = CaptionModel(tiny_config(20)).eval()
-    images = torch.randn(2, 3, 64, 64)
+    features = model.encode(torch.randn(2, 3, 64, 64))
     captions = torch.tensor([[1, 5, 6, 2, 0], [1, 8, 9, 10, 2]])
     lengths = torch.tensor([4, 5])
-    batched, _ = model(images, captions, lengths)
-    single, _ = model(images[:1], captions[:1, :4], lengths[:1])
-    torch.testing.assert_close(batched[0, :3], single[0], atol=1e-5, rtol=1e-4)
+    batched = model.decoder.forward_packed(features, captions, lengths)
+    single = model.decoder.forward_packed(features[:1], captions[:1, :4], lengths[:1])
+    torch.testing.assert_close(unpack(batched, batched.logits)[0, :3], single.logits, atol=1e-5, rtol=1e-4)
 
 
 def test_config_round_trip_and_validation() -> None:

@@ -24,9 +24,12 @@ from photoscribe.training.data import (
     pad_captions,
 )
 from photoscribe.training.datasets import ImageRecord
+from photoscribe.training.distributed import Ranks
 from photoscribe.training.features import extract_features
+from photoscribe.training.inputs import SplitInputs
 from photoscribe.training.synth import generate_shapes
-from photoscribe.training.train import TrainConfig, _Dist, _Inputs, caption_loss, train
+from photoscribe.training.train import TrainConfig, caption_loss, train
+from tests.conftest import unpack
 
 
 def _batch(
@@ -74,8 +77,8 @@ def test_packed_forward_matches_stepwise_decoding_and_padded_loss(deep_output: b
     out = decoder.forward_packed(features, captions, lengths)
     assert out.logits.shape == (int((lengths - 1).sum()), 30)
     assert out.batch_sizes.tolist() == [7, 6, 5, 4, 3, 3, 2, 2]
-    torch.testing.assert_close(out.padded(out.logits), ref_logits, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(out.padded(out.alphas), ref_alphas, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(unpack(out, out.logits), ref_logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(unpack(out, out.alphas), ref_alphas, atol=1e-6, rtol=1e-5)
     mask = torch.arange(8).unsqueeze(0) < (lengths - 1).unsqueeze(1)
     assert sorted(out.targets.tolist()) == sorted(captions[:, 1:9][mask].tolist())
     loss, _ = caption_loss(out.logits, out.targets, out.attention_totals(), alpha_c=1.0)
@@ -124,8 +127,8 @@ def test_forward_sorts_nothing_when_the_batch_is_longest_first() -> None:
     assert out.sorted_indices is None
     unsorted = decoder.forward_packed(features, captions, lengths)
     torch.testing.assert_close(out.logits, unsorted.logits)
-    padded, _ = decoder(features, captions, lengths)  # the padded contract, in the caller's order
-    torch.testing.assert_close(padded[order], out.padded(out.logits))
+    # unsorted, the rows come back in the caller's order
+    torch.testing.assert_close(unpack(unsorted, unsorted.logits)[order], unpack(out, out.logits))
 
 
 def test_bucketing_covers_every_position_once_with_sorted_chunks() -> None:
@@ -186,12 +189,12 @@ def test_an_epoch_uses_every_caption_of_every_image_by_default(
     records = [ImageRecord(f"{i}.jpg", tmp_path / f"{i}.jpg", ("x",) * 5, "train") for i in range(6)]
     cfg = TrainConfig(data_dir=tmp_path, out_dir=tmp_path, batch_size=4)
     assert cfg.all_captions
-    inputs = _Inputs(cfg, tiny_model, Vocabulary(["x"]), records)
+    inputs = SplitInputs(cfg, tiny_model, Vocabulary(["x"]), records)
     inputs.images = _images(6)
     features = torch.zeros(6, 2, 3, dtype=torch.float16)
     inputs.features = FeatureBatches(features, inputs.images, torch.device("cpu"))
     for epoch in (1, 2):
-        _, batches = inputs.batches(epoch, 0, True, _Dist(), torch.device("cpu"), torch.float32)
+        _, batches = inputs.batches(epoch, 0, True, Ranks(), torch.device("cpu"), torch.float32)
         seen = [(int(c[1]) - 4, int(c[2]) - 4) for _, caps, _ in batches for c in caps]
         assert sorted(seen) == [(i, j) for i in range(6) for j in range(5)]
 
@@ -199,13 +202,13 @@ def test_an_epoch_uses_every_caption_of_every_image_by_default(
 def test_ranks_get_equal_disjoint_shares_of_the_epoch(tiny_model: CaptionModel, tmp_path: Path) -> None:
     records = [ImageRecord(f"{i}.jpg", tmp_path / f"{i}.jpg", ("x",) * 5, "train") for i in range(11)]
     cfg = TrainConfig(data_dir=tmp_path, out_dir=tmp_path, batch_size=4, all_captions=True)
-    inputs = _Inputs(cfg, tiny_model, Vocabulary(["x"]), records)
+    inputs = SplitInputs(cfg, tiny_model, Vocabulary(["x"]), records)
     inputs.images = _images(11)  # 55 pairs: 27 per rank, one left out this epoch
     features = torch.arange(11, dtype=torch.float16).view(11, 1, 1).expand(11, 2, 3).contiguous()
     inputs.features = FeatureBatches(features, inputs.images, torch.device("cpu"))
     shares = []
     for rank in (0, 1):
-        n, batches = inputs.batches(5, 0, True, _Dist(rank, 2), torch.device("cpu"), torch.float32)
+        n, batches = inputs.batches(5, 0, True, Ranks(rank, 2), torch.device("cpu"), torch.float32)
         pairs = []
         for feats, caps, _ in batches:
             assert torch.equal(feats[:, 0, 0].long(), caps[:, 1] - 4)  # features match their captions
@@ -224,7 +227,7 @@ def test_cached_feature_training_runs_and_its_loss_falls(tmp_path: Path) -> None
     torch.save(resnet18(weights=None).state_dict(), weights)
     stages: list[str] = []
     result = train(
-        TrainConfig(
+        TrainConfig.from_flat(
             data_dir=data,
             out_dir=tmp_path / "run",
             encoder="resnet18",
@@ -283,3 +286,22 @@ def test_feature_extraction_resumes_after_cancel_and_skips_unreadable_files(
     assert stages == [9, 10]  # picked up after the two finished batches
     assert resumed.failed == whole.failed
     np.testing.assert_allclose(resumed.array, whole.array, atol=1e-2)
+
+
+def test_a_flat_config_puts_the_model_fields_in_the_model(tmp_path: Path) -> None:
+    """The retrain dialog's form and its advanced settings are one flat dict."""
+    cfg = TrainConfig.from_flat(
+        data_dir=tmp_path,
+        out_dir=tmp_path / "run",
+        encoder="resnet18",
+        encoder_weights=tmp_path / "r18.pth",  # the run's weights file, not ModelConfig's "imagenet"
+        image_size=96,
+        hidden_dim=24,
+        epochs=2,
+    )
+    assert (cfg.model.encoder, cfg.model.image_size, cfg.model.hidden_dim) == ("resnet18", 96, 24)
+    assert cfg.model.resize_mode == "whole" and cfg.model.embed_dim == 300  # the training defaults
+    assert cfg.encoder_weights == tmp_path / "r18.pth" and cfg.epochs == 2 and cfg.pretrained
+    assert TrainConfig.from_flat(data_dir=tmp_path, out_dir=tmp_path, encoder="tinyresnet").stores_encoder
+    with pytest.raises(TypeError, match="hiden_dim"):
+        TrainConfig.from_flat(data_dir=tmp_path, out_dir=tmp_path, hiden_dim=24)
