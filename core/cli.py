@@ -117,17 +117,23 @@ def load_captioner(args: argparse.Namespace, **options: object) -> Captioner:
 
 
 def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files as given; folders walked recursively (sorted, hidden entries skipped) for image files."""
+    """Files as given; folders walked as a library scan walks them, for image files.
+
+    The scanner's walker: hidden and system folders (``@eaDir``, ``.thumbnails``) are skipped and
+    a folder symlink loop is followed once. Files are yielded in name order, under the folder as
+    it was typed.
+    """
     from photoscribe.core.imaging import sniff_image
+    from photoscribe.core.library.scanner import list_files
 
     for path in paths:
         if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    candidate = Path(root) / name
-                    if not name.startswith(".") and sniff_image(candidate):
-                        yield candidate
+            root = os.path.abspath(path)
+            files, bad_names = list_files(path, covered=())
+            for name in sorted(os.path.relpath(f, root) for f in [*files, *bad_names]):
+                candidate = path / name
+                if sniff_image(candidate):
+                    yield candidate
         else:
             yield path
 
