@@ -27,6 +27,8 @@ class ProgressBars:
         lines: stages printed as a line each, formatted by the given function, instead of a bar.
         leave: keep a finished bar on the screen (a single-stage command) or clear it (stages).
         unit_scale: show counts with SI prefixes (bytes of a download: "12.3MB").
+        disable: ``None`` draws bars only when stderr is a terminal (a pipe or a log gets the
+            lines and the result, not carriage-return noise); ``False`` always draws them.
     """
 
     def __init__(
@@ -38,8 +40,10 @@ class ProgressBars:
         lines: Mapping[str, LineFormat] | None = None,
         leave: bool = True,
         unit_scale: bool = False,
+        disable: bool | None = None,
     ) -> None:
         self.desc, self.unit, self.leave, self.unit_scale = desc, unit, leave, unit_scale
+        self.disable = disable
         self.labels = dict(labels or {})
         self.lines = dict(lines or {})
         self._bar: Any = None
@@ -56,7 +60,13 @@ class ProgressBars:
 
             label = self.desc or self.labels.get(progress.stage) or progress.message or progress.stage
             self._bar = tqdm(
-                desc=label, unit=self.unit, file=sys.stderr, dynamic_ncols=True, leave=self.leave
+                desc=label,
+                unit=self.unit,
+                unit_scale=self.unit_scale,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=self.leave,
+                disable=self.disable,
             )
             self._key = key
         bar = self._bar

@@ -15,6 +15,7 @@ def test_each_stage_gets_its_own_bar_and_milestones_print_as_lines(
         unit="batch",
         labels={"extract": "features"},
         lines={"epoch": lambda p: f"epoch {p.done}/{p.total} done"},
+        disable=False,  # capsys is not a terminal
     )
     with bars as on_progress:
         on_progress(Progress("extract", 5, 10, "extracting"))
@@ -29,9 +30,17 @@ def test_each_stage_gets_its_own_bar_and_milestones_print_as_lines(
 
 
 def test_a_fixed_label_keeps_one_bar_whatever_the_stage(capsys: pytest.CaptureFixture[str]) -> None:
-    with ProgressBars("scanning", unit="file") as on_progress:
+    with ProgressBars("scanning", unit="file", disable=False) as on_progress:
         on_progress(Progress("scan", 1, None, "a"))
         first = on_progress._bar
         on_progress(Progress("hash", 2, 3, "b"))
         assert on_progress._bar is first
     assert "scanning" in capsys.readouterr().err
+
+
+def test_no_bars_when_stderr_is_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    with ProgressBars(lines={"epoch": lambda p: "epoch done"}) as on_progress:
+        on_progress(Progress("train", 1, 2, "epoch 1"))
+        on_progress(Progress("epoch", 1, 2))
+    out, err = capsys.readouterr()
+    assert out.strip() == "epoch done" and err == ""
