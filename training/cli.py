@@ -99,11 +99,11 @@ def _data_synth(args: argparse.Namespace) -> int:
 
 
 def _data_from_library(args: argparse.Namespace) -> int:
-    from photoscribe.core.library.cli import open_library
+    from photoscribe.core.library.database import Library
     from photoscribe.training.library_data import export_library_dataset
 
     try:
-        library = open_library(args)
+        library = Library.open(args.db)
         try:
             report = export_library_dataset(library, args.out)
         finally:

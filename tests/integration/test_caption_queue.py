@@ -21,7 +21,6 @@ from PIL import Image
 
 from photoscribe.core.captioner import Captioner
 from photoscribe.core.checkpoint import save_checkpoint
-from photoscribe.core.library.cli import register
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.queue import CaptionQueue
 from photoscribe.core.library.scanner import add_folder
@@ -31,6 +30,7 @@ from photoscribe.core.library.watcher import FolderWatcher
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.progress import Progress
 from photoscribe.core.vocab import Vocabulary
+from photoscribe.desktop.cli.library import register
 
 TIMEOUT = 60.0
 

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from photoscribe.core.checkpoint import save_checkpoint
-from photoscribe.core.cli import resolve_model
 from photoscribe.core.errors import ModelLoadError
 from photoscribe.core.model import CaptionModel, ModelConfig
 from photoscribe.core.vocab import Vocabulary
+from photoscribe.desktop.cli.caption import resolve_model
 from tests.conftest import WORDS
 from tests.unit.test_captioner import make_photos
 

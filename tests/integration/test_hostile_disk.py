@@ -25,10 +25,10 @@ from PIL import Image
 from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.errors import disk_full_cause
 from photoscribe.core.library import Library
-from photoscribe.core.library.cli import register
 from photoscribe.core.library.scanner import add_folder
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.vocab import Vocabulary
+from photoscribe.desktop.cli.library import register
 
 DISK_FULL = 4
 FREE_LEFT = 96 * 1024  # what the filler leaves: room for the WAL's first pages, not for the work

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from photoscribe.core.cli import expand_paths
+from photoscribe.desktop.cli.caption import expand_paths
 
 
 def test_a_folder_is_walked_as_a_scan_walks_it(tmp_path: Path, monkeypatch) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photoscribe.core.library.cli import register
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.similar import set_feature
+from photoscribe.desktop.cli.library import register
 
 
 def _run(*argv: str) -> int:

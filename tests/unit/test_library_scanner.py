@@ -17,12 +17,12 @@ from PIL import Image
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library import scanner
-from photoscribe.core.library.cli import register
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.scanner import add_folder, index_file, rescan_all, scan_folder
 from photoscribe.core.library.search import search
 from photoscribe.core.library.thumbnails import ThumbnailCache
 from photoscribe.core.progress import Progress
+from photoscribe.desktop.cli.library import register
 
 MODEL = "sat-test-v1"
 

@@ -1,4 +1,4 @@
-"""Core CLI commands: ``caption`` and ``model info``.
+"""``photoscribe caption`` and ``photoscribe model ...``.
 
 Thin wrappers: parse arguments, call :mod:`photoscribe.core`, print.
 """

@@ -1,8 +1,11 @@
 """The ``photoscribe`` command: every job the app does, headless.
 
-This is the top of the layer stack (like the app itself), so it may gather
-commands from ``core`` and ``training``; Qt is imported only by the ``gui``
-command.
+This package is the command line: the top-level parser, the exit-code policy and the ``gui`` and
+``demo`` commands here, ``caption`` and ``model`` in :mod:`.caption`, ``library`` in
+:mod:`.library`. The data, train and evaluate commands are registered from
+:mod:`photoscribe.training.cli`, which ``python -m photoscribe.training`` (the ``torchrun``
+entry point) runs without this layer. Commands import what they run when they run, so
+``--help`` and the library commands never load torch; Qt is imported only by ``gui``.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from photoscribe.core import cli as core_cli
 from photoscribe.core.errors import PhotoscribeError
-from photoscribe.core.library import cli as library_cli
 from photoscribe.core.paths import printable
+from photoscribe.desktop.cli import caption as caption_cli
+from photoscribe.desktop.cli import library as library_cli
 from photoscribe.training import cli as training_cli
 
 PRINT_ERRORS = "photoscribe-print"
@@ -48,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    core_cli.register(sub)
+    caption_cli.register(sub)
     library_cli.register(sub)
     training_cli.register(sub)
     gui = sub.add_parser("gui", help="open the desktop app (the default when no command is given)")

@@ -371,7 +371,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _add_caption_pending(commands: Commands, common: argparse.ArgumentParser) -> None:
-    from photoscribe.core.cli import add_model_options
+    from photoscribe.desktop.cli.caption import add_model_options
 
     parser = commands.add_parser(
         "caption-pending", parents=[common], help="caption every photo the model has not captioned yet"
@@ -385,9 +385,9 @@ def _add_caption_pending(commands: Commands, common: argparse.ArgumentParser) ->
 
 
 def _caption_pending(args: argparse.Namespace) -> int:
-    from photoscribe.core.cli import load_captioner
     from photoscribe.core.library.queue import CaptionQueue
     from photoscribe.core.library.runlock import CaptionLock
+    from photoscribe.desktop.cli.caption import load_captioner
 
     with open_library(args) as library, CaptionLock(library.path):  # say "busy" before loading a model
         captioner = load_captioner(args, batch_size=args.batch_size)
@@ -436,7 +436,7 @@ def _retry_failed(args: argparse.Namespace) -> int:
 
 
 def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
-    from photoscribe.core.cli import add_model_options
+    from photoscribe.desktop.cli.caption import add_model_options
 
     parser = commands.add_parser(
         "watch",
@@ -516,8 +516,8 @@ def _watch(args: argparse.Namespace) -> int:
 
 def _optional_captioner(args: argparse.Namespace) -> Any:
     """The model to caption with, or ``None`` (with a note) when there is none."""
-    from photoscribe.core.cli import load_captioner
     from photoscribe.core.paths import active_model_path
+    from photoscribe.desktop.cli.caption import load_captioner
 
     model = args.model or active_model_path()
     if model is None:
