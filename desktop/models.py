@@ -105,6 +105,7 @@ class PhotoListModel(QAbstractListModel):
         self.page_size = page_size
         self.thumbnails = thumbnails
         self._query = PhotoQuery()
+        self.semantic: Any = None  # a SemanticSearch once meaning search is ready: text searches are hybrid
         self._rows: list[PhotoRow] = []
         self._row_of: dict[int, int] = {}
         self._generation = 0
@@ -146,7 +147,7 @@ class PhotoListModel(QAbstractListModel):
         self._loading = True
         generation = self._generation
         offset = 0 if reset else self._next_offset
-        job = Job(fetch_page, self.library, self._query, offset, self.page_size)
+        job = Job(fetch_page, self.library, self._query, offset, self.page_size, semantic=self.semantic)
         self.runner.submit(
             job,
             on_finished=partial(self._on_page, generation, reset),

@@ -60,6 +60,8 @@ class EmbedQueue:
         batch_size: captions embedded and written per transaction.
         index: an in-memory index to update as batches are stored (optional).
         on_embedded: called with the caption ids stored by each batch, on the embedding thread.
+        poll_s: the worker thread also looks for pending captions this often without being woken
+            (captions edited elsewhere, another process); ``None``: only when woken.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class EmbedQueue:
         batch_size: int = 64,
         index: meaning.MeaningIndex | None = None,
         on_embedded: Callable[[list[int]], None] | None = None,
+        poll_s: float | None = None,
     ) -> None:
         if batch_size < 1:
             raise LibraryError("batch_size must be at least 1")
@@ -78,6 +81,7 @@ class EmbedQueue:
         self.batch_size = batch_size
         self.index = index
         self.on_embedded = on_embedded
+        self.poll_s = poll_s
         self._cond = threading.Condition()
         self._run_lock = threading.Lock()
         self._stop = threading.Event()
@@ -142,9 +146,13 @@ class EmbedQueue:
     def _work(self) -> None:
         while not self._stop.is_set():
             with self._cond:
-                self._cond.wait_for(lambda: self._stop.is_set() or (self._woken and not self._paused))
+                self._cond.wait_for(
+                    lambda: self._stop.is_set() or (self._woken and not self._paused), timeout=self.poll_s
+                )
                 if self._stop.is_set():
                     return
+                if self._paused:
+                    continue
                 self._woken = False
             try:
                 report = self.run_once(cancel=self._stop)

@@ -186,7 +186,7 @@ def test_hybrid_puts_word_matches_first_then_meaning_matches_flagged(
     assert len({h.photo_id for h in everything}) == len(everything) == 4
 
 
-def test_word_matches_are_reordered_by_meaning_but_all_come_before_meaning_only_matches(
+def test_word_matches_all_come_before_meaning_only_matches_reranked_or_not(
     library: Library, tmp_path: Path
 ) -> None:
     ids = [
@@ -197,7 +197,13 @@ def test_word_matches_are_reordered_by_meaning_but_all_come_before_meaning_only_
     ]
     embedder = WordEmbedder()
     EmbedQueue(library, embedder).run_once()
-    hits = hybrid_search(library, "dog", SemanticSearch(library, embedder), min_similarity=0.5)
+    semantic = SemanticSearch(library, embedder)
+    assert [h.photo_id for h in hybrid_search(library, "dog", semantic, min_similarity=0.5)] == [
+        ids[1],
+        ids[0],
+        ids[2],
+    ]  # bm25 already puts the short caption first
+    hits = hybrid_search(library, "dog", semantic, min_similarity=0.5, rerank=True)
     assert [h.photo_id for h in hits] == [ids[1], ids[0], ids[2]]
     assert [h.by_meaning for h in hits] == [False, False, True]
     assert hits[0].similarity is not None and hits[0].similarity > 0.99
