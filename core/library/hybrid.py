@@ -82,7 +82,8 @@ class SemanticSearch:
         embedder = self.embedder
         with self._lock:
             if self._index is None:
-                self._index = meaning.MeaningIndex(embedder.model_id, embedder.dim)
+                graph = self.library.path.with_name(f"{self.library.path.name}.{embedder.model_id}.hnsw")
+                self._index = meaning.MeaningIndex(embedder.model_id, embedder.dim, graph_path=graph)
             index = self._index
         index.refresh(self.library)
         return index

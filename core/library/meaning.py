@@ -28,6 +28,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -251,28 +252,48 @@ class MeaningIndex:
 
     From ``ann_min_rows`` rows on, when ``usearch`` is installed (it comes with
     the ``semantic`` extra), the matrix also feeds an HNSW graph (int8
-    vectors, cosine) built on first need and then updated row by row: a query
-    visits a few thousand vectors instead of all of them, and the candidates
-    it returns are rescored exactly from the float32 matrix.
+    vectors, cosine), keyed by embedding row id (a key names one vector: a
+    re-embedded caption gets a new key). A query visits a few thousand
+    vectors instead of all of them, and the candidates it returns are
+    rescored exactly from the float32 matrix. Building the graph is slow
+    (minutes at a million on 2 cores, ``docs/search.md``), so with
+    ``graph_path`` it is saved there and, next time, loaded and brought up to
+    date with the keys added and removed since: a second index, always
+    rebuilt or repaired from SQLite, never the source of truth.
     """
 
     def __init__(
-        self, model: str = DEFAULT_MODEL, dim: int = 384, *, ann_min_rows: int = ANN_MIN_ROWS
+        self,
+        model: str = DEFAULT_MODEL,
+        dim: int = 384,
+        *,
+        ann_min_rows: int = ANN_MIN_ROWS,
+        graph_path: Path | None = None,
     ) -> None:
         self.model = model
         self.dim = dim
         self.ann_min_rows = ann_min_rows
-        self._ann: Any = None  # usearch.index.Index keyed by row, once the index is that big
+        self.graph_path = graph_path
+        self._ann: Any = None  # usearch.index.Index, once the index is that big
         self._lock = threading.Lock()
         self._matrix = np.zeros((0, dim), dtype=np.float32)  # (capacity, dim); rows [:size] are live
         self._caption_ids = np.zeros(0, dtype=np.int64)
         self._photo_ids = np.zeros(0, dtype=np.int64)
+        self._keys = np.zeros(0, dtype=np.int64)  # per row: the embedding's row id in SQLite (graph key)
         self._row_of: dict[int, int] = {}  # caption id -> row
+        self._row_of_key: dict[int, int] = {}  # graph key -> row
+        self._dirty: list[int] = []  # rows not yet in the graph
+        self._stale_keys: list[int] = []  # keys to take out of the graph
         self._size = 0
         self._last_id = 0
 
     def __len__(self) -> int:
         return self._size
+
+    @property
+    def approximate(self) -> bool:
+        """Queries go through the HNSW graph (the index is big and ``usearch`` is installed)."""
+        return self._ann is not None
 
     def reload(self, library: Library) -> int:
         """Forget what is in memory and read every embedding again; returns the row count."""
@@ -280,7 +301,11 @@ class MeaningIndex:
             self._matrix = np.zeros((0, self.dim), dtype=np.float32)
             self._caption_ids = np.zeros(0, dtype=np.int64)
             self._photo_ids = np.zeros(0, dtype=np.int64)
+            self._keys = np.zeros(0, dtype=np.int64)
             self._row_of.clear()
+            self._row_of_key.clear()
+            self._dirty.clear()
+            self._stale_keys.clear()
             self._size = 0
             self._last_id = 0
             self._ann = None
@@ -300,22 +325,35 @@ class MeaningIndex:
                 {"model": self.model, "after": self._last_id, "dim": self.dim},
             )
             for block in result.partitions():
-                rowids = np.fromiter((r[0] for r in block), dtype=np.int64, count=len(block))
+                keys = np.fromiter((r[0] for r in block), dtype=np.int64, count=len(block))
                 captions = np.fromiter((r[1] for r in block), dtype=np.int64, count=len(block))
                 photos = np.fromiter((r[2] for r in block), dtype=np.int64, count=len(block))
                 vectors = np.frombuffer(b"".join(r[3] for r in block), dtype="<f2").reshape(-1, self.dim)
-                self.add(captions, photos, vectors.astype(np.float32))
+                self.add(captions, photos, vectors.astype(np.float32), keys=keys, sync=False)
                 with self._lock:
-                    self._last_id = max(self._last_id, int(rowids[-1]))
+                    self._last_id = max(self._last_id, int(keys[-1]))
                 read += len(block)
+        with self._lock:
+            self._sync_graph()
         return read
 
-    def add(self, caption_ids: np.ndarray, photo_ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Put rows in memory (a caption already there has its vector replaced)."""
+    def add(
+        self,
+        caption_ids: np.ndarray,
+        photo_ids: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        keys: np.ndarray | None = None,
+        sync: bool = True,
+    ) -> None:
+        """Put rows in memory (a caption already there has its vector replaced).
+
+        ``keys`` name the vectors (SQLite row ids; by default the caption ids).
+        ``sync=False`` leaves the graph to the next sync (:meth:`refresh` syncs once at its end).
+        """
+        keys = np.asarray(caption_ids if keys is None else keys, dtype=np.int64)
         with self._lock:
-            new_rows: list[int] = []
-            replaced: list[int] = []
-            for caption_id, photo_id, vector in zip(caption_ids, photo_ids, vectors, strict=True):
+            for caption_id, photo_id, vector, key in zip(caption_ids, photo_ids, vectors, keys, strict=True):
                 row = self._row_of.get(int(caption_id))
                 if row is None:
                     row = self._size
@@ -323,50 +361,92 @@ class MeaningIndex:
                     self._row_of[int(caption_id)] = row
                     self._caption_ids[row] = caption_id
                     self._size += 1
-                    new_rows.append(row)
                 else:
-                    replaced.append(row)
+                    old = int(self._keys[row])
+                    self._row_of_key.pop(old, None)
+                    self._stale_keys.append(old)
+                self._keys[row] = key
+                self._row_of_key[int(key)] = row
                 self._photo_ids[row] = photo_id
                 self._matrix[row] = vector
-            self._update_ann(new_rows, replaced)
+                self._dirty.append(row)
+            if sync:
+                self._sync_graph()
 
-    @property
-    def approximate(self) -> bool:
-        """Queries go through the HNSW graph (the index is big and ``usearch`` is installed)."""
-        return self._ann is not None
+    def _new_graph(self) -> Any:
+        from usearch.index import Index
 
-    def _update_ann(self, new_rows: list[int], replaced: list[int]) -> None:
-        """Keep the HNSW graph in step with the matrix (under the lock)."""
+        return Index(
+            ndim=self.dim, metric="cos", dtype="i8", connectivity=16, expansion_add=128, expansion_search=256
+        )
+
+    def _sync_graph(self) -> None:
+        """Bring the HNSW graph in step with the matrix (under the lock): build, load or update it."""
+        dirty, stale = self._dirty, self._stale_keys
+        self._dirty, self._stale_keys = [], []
         if self._ann is None:
             if self._size < self.ann_min_rows or not ann_available():
                 return
-            from usearch.index import Index
-
-            ann = Index(
-                ndim=self.dim,
-                metric="cos",
-                dtype="i8",
-                connectivity=16,
-                expansion_add=128,
-                expansion_search=256,
-            )
-            start = time.perf_counter()
-            ann.add(
-                np.arange(self._size, dtype=np.uint64),
-                self._matrix[: self._size],
-                threads=os.cpu_count() or 1,
-            )
-            log.info(
-                "built the HNSW index of %d embeddings in %.1f s", self._size, time.perf_counter() - start
-            )
-            self._ann = ann
+            self._ann = self._load_graph()
+            if self._ann is None:
+                start = time.perf_counter()
+                self._ann = self._new_graph()
+                self._ann.add(
+                    self._keys[: self._size].astype(np.uint64),
+                    self._matrix[: self._size],
+                    threads=os.cpu_count() or 1,
+                )
+                log.info(
+                    "built the HNSW graph of %d embeddings in %.1f s", self._size, time.perf_counter() - start
+                )
+                self._save_graph()
             return
-        changed = sorted(set(replaced))
-        for row in changed:
-            self._ann.remove(row)
-        rows = np.asarray(changed + new_rows, dtype=np.uint64)
+        for key in stale:
+            if self._ann.contains(key):
+                self._ann.remove(key)
+        rows = np.unique(np.asarray(dirty, dtype=np.int64))
+        rows = rows[[int(self._keys[r]) in self._row_of_key for r in rows]] if rows.size else rows
         if rows.size:
-            self._ann.add(rows, self._matrix[rows.astype(np.int64)])
+            self._ann.add(self._keys[rows].astype(np.uint64), self._matrix[rows], threads=os.cpu_count() or 1)
+
+    def _load_graph(self) -> Any:
+        """The saved graph brought up to date with the rows in memory, or None to build a new one."""
+        path = self.graph_path
+        if path is None or not path.exists():
+            return None
+        try:
+            graph = self._new_graph()
+            graph.load(str(path))
+            saved = np.asarray(graph.keys, dtype=np.int64)
+        except (OSError, RuntimeError, ValueError) as exc:
+            log.warning("rebuilding the HNSW graph: %s could not be read (%s)", path, exc)
+            return None
+        live = self._keys[: self._size]
+        gone = np.setdiff1d(saved, live, assume_unique=True)
+        new = np.setdiff1d(live, saved, assume_unique=True)
+        if graph.ndim != self.dim or len(gone) + len(new) > max(1000, self._size // 5):
+            return None  # too different: a fresh build is as quick and a better graph
+        for key in gone:
+            graph.remove(int(key))
+        if len(new):
+            rows = np.asarray([self._row_of_key[int(k)] for k in new], dtype=np.int64)
+            graph.add(new.astype(np.uint64), self._matrix[rows], threads=os.cpu_count() or 1)
+        log.info("loaded the HNSW graph from %s (%d added, %d removed)", path, len(new), len(gone))
+        if len(gone) + len(new) > self._size // 100:
+            self._ann = graph
+            self._save_graph()
+        return graph
+
+    def _save_graph(self) -> None:
+        if self.graph_path is None or self._ann is None:
+            return
+        partial = self.graph_path.with_name(self.graph_path.name + ".partial")
+        try:
+            self._ann.save(str(partial))
+            os.replace(partial, self.graph_path)
+        except (OSError, RuntimeError) as exc:  # only a cache: the next start builds it again
+            log.warning("could not save the HNSW graph to %s: %s", self.graph_path, exc)
+            partial.unlink(missing_ok=True)
 
     def _grow(self, needed: int) -> None:
         capacity = self._matrix.shape[0]
@@ -378,6 +458,7 @@ class MeaningIndex:
         self._matrix = matrix
         self._caption_ids = np.resize(self._caption_ids, capacity)
         self._photo_ids = np.resize(self._photo_ids, capacity)
+        self._keys = np.resize(self._keys, capacity)
 
     def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, int, float]]:
         """The ``k`` captions nearest to ``query``: ``(caption id, photo id, cosine)``, best first."""
@@ -385,15 +466,21 @@ class MeaningIndex:
             size = self._size
             if size == 0 or k <= 0:
                 return []
-            if self._ann is not None:  # approximate candidates, exact scores
-                found = self._ann.search(np.asarray(query, dtype=np.float32), min(k, size))
-                top = np.asarray(found.keys, dtype=np.int64)
-                scores = np.zeros(size, dtype=np.float32)
-                scores[top] = _dot(self._matrix[top], query)
-                top = top[np.argsort(-scores[top], kind="stable")]
-                return [(int(self._caption_ids[i]), int(self._photo_ids[i]), float(scores[i])) for i in top]
-            scores = _dot(self._matrix[:size], query)  # (N,) cosine: unit vectors
             k = min(k, size)
+            if self._ann is not None:  # approximate candidates, exact scores
+                found = self._ann.search(np.asarray(query, dtype=np.float32), k)
+                rows = np.asarray(
+                    [self._row_of_key[int(key)] for key in found.keys if int(key) in self._row_of_key]
+                )
+                if rows.size == 0:
+                    return []
+                scores = _dot(self._matrix[rows], query)
+                order = np.argsort(-scores, kind="stable")
+                return [
+                    (int(self._caption_ids[rows[i]]), int(self._photo_ids[rows[i]]), float(scores[i]))
+                    for i in order
+                ]
+            scores = _dot(self._matrix[:size], query)  # (N,) cosine: unit vectors
             top = np.argpartition(-scores, k - 1)[:k] if k < size else np.arange(size)
             top = top[np.argsort(-scores[top], kind="stable")]
             return [(int(self._caption_ids[i]), int(self._photo_ids[i]), float(scores[i])) for i in top]

@@ -304,7 +304,53 @@ def test_a_big_index_answers_through_hnsw_with_exact_scores() -> None:
         assert all(abs(s - scores[c]) < 1e-5 for c, _, s in got if c in scores)  # rescored exactly
         assert [s for _, _, s in got] == sorted((s for _, _, s in got), reverse=True)
     assert np.mean(overlap) >= 0.9
-    # A re-embedded caption moves in the graph too.
+    # A re-embedded caption (a new key) moves in the graph too; its old vector is gone.
     moved = -vectors[7]
-    ann.add(np.array([8]), np.array([80]), moved[None, :])
+    ann.add(np.array([8]), np.array([80]), moved[None, :], keys=np.array([1008]))
     assert ann.nearest(moved, 1)[0][:2] == (8, 80)
+    assert 8 not in {c for c, _, _ in ann.nearest(vectors[7], 5)}
+
+
+def test_the_hnsw_graph_is_saved_then_loaded_and_repaired_from_the_rows_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("usearch", reason="usearch comes with the semantic extra")
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((300, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1, 301)
+    graph = tmp_path / "library.sqlite3.m.hnsw"
+    first = MeaningIndex("m", 16, ann_min_rows=100, graph_path=graph)
+    first.add(ids, ids, vectors)
+    assert first.approximate and graph.exists()
+
+    # Next start: 5 captions re-embedded (new keys) and 20 new ones since the graph was saved.
+    changed = vectors.copy()
+    changed[:5] = -vectors[:5]
+    keys = ids.copy()
+    keys[:5] += 1000
+    more = rng.standard_normal((20, 16)).astype(np.float32)
+    more /= np.linalg.norm(more, axis=1, keepdims=True)
+    second = MeaningIndex("m", 16, ann_min_rows=100, graph_path=graph)
+    with caplog.at_level("INFO", logger="photoscribe.core.library.meaning"):
+        second.add(
+            np.concatenate([ids, np.arange(301, 321)]),
+            np.concatenate([ids, np.arange(301, 321)]),
+            np.concatenate([changed, more]),
+            keys=np.concatenate([keys, np.arange(301, 321)]),
+        )
+    assert "loaded the HNSW graph" in caplog.text and "(25 added, 5 removed)" in caplog.text
+    exact = MeaningIndex("m", 16, ann_min_rows=10_000)
+    exact.add(
+        np.concatenate([ids, np.arange(301, 321)]),
+        np.concatenate([ids, np.arange(301, 321)]),
+        np.concatenate([changed, more]),
+    )
+    for q in np.concatenate([changed[:5], more[:5]]):
+        assert second.nearest(q, 1)[0][0] == exact.nearest(q, 1)[0][0]
+
+    # A damaged file is only a cache: the graph is built again.
+    graph.write_bytes(b"not a graph")
+    third = MeaningIndex("m", 16, ann_min_rows=100, graph_path=graph)
+    third.add(ids, ids, vectors)
+    assert third.approximate and third.nearest(vectors[42], 1)[0][0] == 43
