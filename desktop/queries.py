@@ -16,7 +16,7 @@ from typing import Any
 
 from photoscribe.core.library import Library, SearchHit
 from photoscribe.core.library.export import split_alt_text
-from photoscribe.core.library.hybrid import MAX_DEPTH, SemanticSearch, hybrid_search
+from photoscribe.core.library.hybrid import MAX_DEPTH, SemanticSearch, hybrid_search, meaning_only
 from photoscribe.core.library.schema import utcnow
 
 # From the module: once a submodule named "search" is imported, the package attribute is that module.
@@ -183,7 +183,7 @@ def fetch_page(
             query.text,
             semantic,
             **_filters(query),
-            limit=max(0, min(limit, MAX_DEPTH - offset)),
+            limit=limit,
             offset=offset,
             highlight=(_MARK_START, _MARK_END),
         )
@@ -206,9 +206,8 @@ def count_rows(
 ) -> int:
     """How many photos the grid shows for ``query`` in all (runs on a worker thread)."""
     count = count_matches(library, query.text, **_filters(query))
-    if semantic is not None and query.has_text and count < MAX_DEPTH:  # plus those found by meaning
-        hits = hybrid_search(library, query.text, semantic, **_filters(query), limit=MAX_DEPTH)
-        count += sum(1 for hit in hits if hit.by_meaning)
+    if semantic is not None and query.has_text and query.filter != FILTER_UNCAPTIONED:
+        count += len(meaning_only(library, query.text, semantic, _filters(query), MAX_DEPTH))
     return count
 
 

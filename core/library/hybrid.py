@@ -34,7 +34,7 @@ from photoscribe.core.library.captions import best_captions
 from photoscribe.core.library.photos import FolderRef, filter_folder
 from photoscribe.core.library.records import PhotoInfo, SearchHit
 from photoscribe.core.library.schema import STATUS_MISSING, Caption, Photo
-from photoscribe.core.library.search import parse_query, search
+from photoscribe.core.library.search import build_match_query, parse_query, search
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library
@@ -156,27 +156,83 @@ def hybrid_search(
     wanted = meaning_text(query)
     if mode == "fts" or semantic is None or uncaptioned or not parse_query(wanted).include:
         return search(library, query, limit=limit, offset=offset, **filters, **search_options)
-    depth = min(MAX_DEPTH, max(0, offset) + max(0, limit))
-    if depth == 0:
+    limit, offset = max(0, int(limit)), max(0, int(offset))
+    if limit == 0:
+        return []
+    if mode == "meaning":
+        return meaning_only(
+            library, query, semantic, filters, offset + limit, min_similarity=-1.0, words=False
+        )[offset:]
+    if rerank:
+        return _reranked(library, query, semantic, filters, limit, offset, min_similarity, search_options)
+    # The word matches, in bm25 order, page by page as search() serves them; the page where they
+    # run out is filled with matches by meaning, and later pages hold only those.
+    page = search(library, query, limit=limit, offset=offset, **filters, **search_options)
+    if len(page) == limit:
+        return page
+    if page or offset == 0:
+        words = offset + len(page)
+    else:  # past the last word match: how many there were
+        words = len(search(library, query, limit=offset, **filters, **search_options))
+    start = offset + len(page) - words
+    found = meaning_only(
+        library, query, semantic, filters, start + limit - len(page), min_similarity=min_similarity
+    )
+    return page + found[start:]
+
+
+def meaning_only(
+    library: Library,
+    query: str,
+    semantic: SemanticSearch,
+    filters: dict[str, Any],
+    count: int,
+    *,
+    min_similarity: float = MIN_SIMILARITY,
+    words: bool = True,
+) -> list[SearchHit]:
+    """The first ``count`` photos found by meaning (at most :data:`MAX_DEPTH`), most similar first.
+
+    With ``words``, photos whose captions match the query's words are left
+    out (hybrid search lists them first). ``filters`` are :func:`hybrid_search`'s
+    keyword filters (``folder``, ``date_from``, ...; those not given are not applied).
+    """
+    count = min(MAX_DEPTH, count)
+    if count <= 0:
         return []
     index = semantic.index
-    vector = meaning.encode_query(semantic.embedder, wanted)
-    fts_hits = [] if mode == "meaning" else search(library, query, limit=depth, **filters, **search_options)
-    exact = {hit.photo_id for hit in fts_hits}
-    # Nearest captions, best per photo; a few per photo may be near, so look deeper than needed.
+    vector = meaning.encode_query(semantic.embedder, meaning_text(query))
+    # Nearest captions, best per photo; a photo may have several near captions, so look deeper.
     nearest: dict[int, tuple[float, int]] = {}
-    for caption_id, photo_id, score in index.nearest(vector, 4 * depth + 64):
-        if score < min_similarity and mode == "hybrid":
+    for caption_id, photo_id, score in index.nearest(vector, 4 * count + 64):
+        if score < min_similarity:
             break
-        if photo_id not in nearest and photo_id not in exact:
+        if photo_id not in nearest:
             nearest[photo_id] = (score, caption_id)
-    allowed = _allowed(library, index.model, query, nearest, filters)
-    meaning_hits = _meaning_hits(library, [(p, *nearest[p]) for p in nearest if p in allowed][:depth])
-    if mode == "meaning":
-        return meaning_hits[offset : offset + limit]
-    if rerank:
-        fts_hits = _fuse(fts_hits, index.scores_for_photos(vector, sorted(exact)))
-    fused = fts_hits + meaning_hits
+    allowed = _allowed(
+        library, index.model, query if words else meaning_text(query), nearest, filters, words=words
+    )
+    return _meaning_hits(library, [(p, *nearest[p]) for p in nearest if p in allowed][:count])
+
+
+def _reranked(
+    library: Library,
+    query: str,
+    semantic: SemanticSearch,
+    filters: dict[str, Any],
+    limit: int,
+    offset: int,
+    min_similarity: float,
+    search_options: dict[str, Any],
+) -> list[SearchHit]:
+    """The ``rerank=True`` order, over the first :data:`MAX_DEPTH` results only (for the benchmark)."""
+    depth = min(MAX_DEPTH, offset + limit)
+    fts_hits = search(library, query, limit=depth, **filters, **search_options)
+    vector = meaning.encode_query(semantic.embedder, meaning_text(query))
+    similarity = semantic.index.scores_for_photos(vector, sorted(h.photo_id for h in fts_hits))
+    fused = _fuse(fts_hits, similarity) + meaning_only(
+        library, query, semantic, filters, depth, min_similarity=min_similarity
+    )
     return fused[offset : offset + limit]
 
 
@@ -198,9 +254,12 @@ def _allowed(
     query: str,
     nearest: dict[int, tuple[float, int]],
     filters: dict[str, Any],
+    *,
+    words: bool = True,
 ) -> set[int]:
-    """The candidate photos that pass the filters, are not excluded by ``-words``, and whose
-    matched caption still has this embedding (not edited or deleted since it was indexed)."""
+    """The candidate photos that pass the filters, are not excluded by ``-words``, whose matched
+    caption still has this embedding (not edited or deleted since it was indexed), and, with
+    ``words``, that the query's words do not match (those are listed before, by full-text search)."""
     if not nearest:
         return set()
     caption_ids = [caption_id for _, caption_id in nearest.values()]
@@ -217,12 +276,23 @@ def _allowed(
     )
     for clause in _filter_clauses(filters):
         stmt = stmt.where(clause)
-    stmt = filter_folder(stmt, filters["folder"])
+    stmt = filter_folder(stmt, filters.get("folder"))
     exclude = parse_query(query).exclude
     if exclude:
         stmt = stmt.where(
-            text("photos.id NOT IN (SELECT rowid FROM captions_fts WHERE captions_fts MATCH :ex)")
+            text(
+                "NOT EXISTS (SELECT 1 FROM captions_fts WHERE captions_fts MATCH :ex"
+                " AND captions_fts.rowid = photos.id)"
+            )
         ).params(ex=" OR ".join(exclude))
+    match = build_match_query(query) if words else None
+    if match is not None:
+        stmt = stmt.where(
+            text(
+                "NOT EXISTS (SELECT 1 FROM captions_fts WHERE captions_fts MATCH :words"
+                " AND captions_fts.rowid = photos.id)"
+            )
+        ).params(words=match)
     with library.session() as session:
         return {int(photo_id) for photo_id in session.scalars(stmt)}
 
@@ -231,12 +301,12 @@ def _filter_clauses(filters: dict[str, Any]) -> list[Any]:
     """The sidebar and date filters of :func:`~photoscribe.core.library.search.search`, for photos
     that have a caption (meaning results always do)."""
     clauses: list[Any] = []
-    if not filters["include_missing"]:
+    if not filters.get("include_missing"):
         clauses.append(Photo.status != STATUS_MISSING)
     when = type_coerce(
         func.coalesce(Photo.taken_at, func.datetime(Photo.mtime, "unixepoch", "localtime")), String
     )
-    date_from, date_to = filters["date_from"], filters["date_to"]
+    date_from, date_to = filters.get("date_from"), filters.get("date_to")
     if date_from is not None:
         start = date_from if isinstance(date_from, datetime) else datetime.combine(date_from, time.min)
         clauses.append(when >= start.strftime("%Y-%m-%d %H:%M:%S"))
@@ -246,9 +316,9 @@ def _filter_clauses(filters: dict[str, Any]) -> list[Any]:
         clauses.append(
             when < datetime.combine(date_to + timedelta(days=1), time.min).strftime("%Y-%m-%d %H:%M:%S")
         )
-    if filters["added_since"] is not None:
-        clauses.append(Photo.added_at >= filters["added_since"])
-    if filters["needs_review"]:
+    if filters.get("added_since") is not None:
+        clauses.append(Photo.added_at >= filters.get("added_since"))
+    if filters.get("needs_review"):
         preferred = exists().where(Caption.photo_id == Photo.id, or_(Caption.is_user, Caption.reviewed))
         clauses.append(~preferred)
     return clauses

@@ -23,6 +23,7 @@ from photoscribe.core.library.database import Library
 from photoscribe.core.library.embed_queue import EmbedQueue
 from photoscribe.core.library.hybrid import SemanticSearch, default_mode, hybrid_search, meaning_text
 from photoscribe.core.library.meaning import MeaningIndex, SemanticUnavailableError
+from photoscribe.core.library.search import search
 
 MODEL = "sat-v1"
 SYNONYMS = {
@@ -354,3 +355,28 @@ def test_the_hnsw_graph_is_saved_then_loaded_and_repaired_from_the_rows_in_memor
     third = MeaningIndex("m", 16, ann_min_rows=100, graph_path=graph)
     third.add(ids, ids, vectors)
     assert third.approximate and third.nearest(vectors[42], 1)[0][0] == 43
+
+
+def test_pages_walk_every_word_match_in_bm25_order_then_the_meaning_matches(
+    library: Library, tmp_path: Path
+) -> None:
+    dogs = [_photo(library, tmp_path / f"d{i}.jpg", "a dog " + "and a ball " * i) for i in range(5)]
+    puppies = [_photo(library, tmp_path / f"p{i}.jpg", f"a puppy number {i}") for i in range(3)]
+    _photo(library, tmp_path / "cat.jpg", "a cat on a sofa")
+    embedder = WordEmbedder()
+    EmbedQueue(library, embedder).run_once()
+    semantic = SemanticSearch(library, embedder)
+    whole = hybrid_search(library, "dog", semantic, limit=50, min_similarity=0.3)
+    words = search(library, "dog", limit=50)
+    assert [h.photo_id for h in whole[:5]] == [h.photo_id for h in words]
+    assert {h.photo_id for h in words} == set(dogs)
+    assert not any(h.by_meaning for h in whole[:5])
+    assert {h.photo_id for h in whole[5:]} == set(puppies) and all(h.by_meaning for h in whole[5:])
+    for size in (1, 2, 3, 4):
+        pages = []
+        while len(
+            page := hybrid_search(library, "dog", semantic, limit=size, offset=len(pages), min_similarity=0.3)
+        ):
+            pages.extend(page)
+            assert len(pages) <= len(whole)
+        assert [h.photo_id for h in pages] == [h.photo_id for h in whole], size
