@@ -9,6 +9,7 @@ all-MiniLM-L6-v2 on real captions.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -380,3 +381,25 @@ def test_pages_walk_every_word_match_in_bm25_order_then_the_meaning_matches(
             pages.extend(page)
             assert len(pages) <= len(whole)
         assert [h.photo_id for h in pages] == [h.photo_id for h in whole], size
+
+
+def test_the_cli_embeds_with_progress_then_searches_by_meaning(
+    library: Library,
+    corpus: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from photoscribe.desktop.cli import main
+
+    monkeypatch.setattr(meaning, "SentenceEmbedder", lambda **_kw: WordEmbedder())
+    monkeypatch.setattr(meaning, "semantic_available", lambda: True)
+    library.close()
+    db = str(library.path)
+    assert main(["library", "embed", "--db", db]) == 0
+    assert "4 captions embedded" in capsys.readouterr().out
+    assert main(["library", "search", "puppy", "--db", db, "--json"]) == 0  # hybrid by default now
+    rows = json.loads(capsys.readouterr().out)
+    assert {Path(r["path"]).name for r in rows[:2]} == {"dog.jpg", "dog2.jpg"}
+    assert all(r["by_meaning"] and r["similarity"] > 0.3 for r in rows[:2])
+    assert main(["library", "search", "puppy", "--db", db, "--mode", "fts"]) == 0
+    assert "no matches" in capsys.readouterr().err
