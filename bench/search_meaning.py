@@ -123,12 +123,15 @@ def bench_nn(n: int, n_queries: int, rng: np.random.Generator) -> dict[str, obje
     start = time.perf_counter()
     ann.add(ids, vectors, threads=os.cpu_count() or 1)
     build_s = time.perf_counter() - start
-    samples, recall = [], []
+    samples, recall, rescored = [], [], []
     for q, truth in zip(queries, exact_top, strict=True):
         t = time.perf_counter()
         found = ann.search(q, K)
         samples.append(time.perf_counter() - t)
-        recall.append(len(set(found.keys[:10].tolist()) & set(truth)) / 10)
+        keys = np.asarray(found.keys, dtype=np.int64)
+        recall.append(len(set(keys[:10].tolist()) & set(truth)) / 10)
+        best = keys[np.argsort(-(vectors[keys - 1] @ q), kind="stable")][:10]  # as MeaningIndex rescores
+        rescored.append(len(set(best.tolist()) & set(truth)) / 10)
     p50, p99 = percentiles(samples)
     result["usearch_hnsw_i8"] = {
         "p50_ms": p50,
@@ -136,6 +139,7 @@ def bench_nn(n: int, n_queries: int, rng: np.random.Generator) -> dict[str, obje
         "build_s": build_s,
         "memory_mb": ann.memory_usage / 2**20,
         "recall@10": statistics.fmean(recall),
+        "recall@10_rescored": statistics.fmean(rescored),
     }
     return result
 
@@ -233,9 +237,10 @@ def main() -> None:
             f"p99 {emb['p99_ms']:.1f} ms; cached p50 {emb['cached_p50_ms']:.3f} ms\n"
         )
     print(
-        "| captions | exact p50 | exact p99 | exact memory | HNSW i8 p50 | HNSW p99 | HNSW build | HNSW memory | HNSW recall@10 |"
+        "| captions | exact p50 | exact p99 | exact memory | HNSW i8 p50 | HNSW p99 | HNSW build | HNSW memory "
+        "| HNSW recall@10 | rescored recall@10 |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     nn_results = []
     for n in args.sizes:
         r = bench_nn(n, args.queries, rng)
@@ -243,9 +248,9 @@ def main() -> None:
         e = r["exact"]
         h = r.get("usearch_hnsw_i8")
         hnsw = (
-            f"{h['p50_ms']:.2f} ms | {h['p99_ms']:.2f} ms | {h['build_s']:.0f} s | {h['memory_mb']:.0f} MB | {h['recall@10']:.3f}"
+            f"{h['p50_ms']:.2f} ms | {h['p99_ms']:.2f} ms | {h['build_s']:.0f} s | {h['memory_mb']:.0f} MB | {h['recall@10']:.3f} | {h['recall@10_rescored']:.3f}"
             if h
-            else "n/a | n/a | n/a | n/a | n/a"
+            else "n/a | n/a | n/a | n/a | n/a | n/a"
         )
         print(f"| {n:,} | {e['p50_ms']:.1f} ms | {e['p99_ms']:.1f} ms | {e['memory_mb']:.0f} MB | {hnsw} |")
     results["nearest"] = nn_results
