@@ -98,7 +98,7 @@ def bench_nn(n: int, n_queries: int, rng: np.random.Generator) -> dict[str, obje
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     vectors = clustered(n, rng, centres)
     queries = clustered(n_queries, rng, centres)
-    index = MeaningIndex(DEFAULT_MODEL, DIM)
+    index = MeaningIndex(DEFAULT_MODEL, DIM, ann_min_rows=n + 1)  # exact at every size
     start = time.perf_counter()
     ids = np.arange(1, n + 1, dtype=np.int64)
     index.add(ids, ids, vectors)
