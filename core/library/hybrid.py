@@ -20,6 +20,7 @@ first ten (``docs/search.md``), so it is off by default.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import threading
@@ -38,6 +39,11 @@ from photoscribe.core.library.search import build_match_query, parse_query, sear
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library
+
+# Importing the submodule ``search`` above made the package attribute ``search`` that module; the
+# package's public ``search`` is the function (its lazy ``__getattr__`` map): put the function back, so
+# that ``from photoscribe.core.library import search`` means the same whatever was imported first.
+setattr(importlib.import_module("photoscribe.core.library"), "search", search)  # noqa: B010
 
 log = logging.getLogger(__name__)
 

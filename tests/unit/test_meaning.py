@@ -403,3 +403,14 @@ def test_the_cli_embeds_with_progress_then_searches_by_meaning(
     assert all(r["by_meaning"] and r["similarity"] > 0.3 for r in rows[:2])
     assert main(["library", "search", "puppy", "--db", db, "--mode", "fts"]) == 0
     assert "no matches" in capsys.readouterr().err
+
+
+def test_importing_hybrid_first_leaves_the_package_search_the_function() -> None:
+    import subprocess
+
+    code = (
+        "import photoscribe.core.library.hybrid\n"
+        "from photoscribe.core.library import search\n"
+        "assert callable(search), search\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
