@@ -1,4 +1,5 @@
-"""The app's long-lived background services: the captioning model, its queue and the folder watcher.
+"""The app's long-lived background services: the captioning model, its queue, the folder watcher
+and search by meaning (the sentence-embedding model and its embedding queue).
 
 ``core``'s :class:`CaptionQueue` and :class:`FolderWatcher` run on their own
 threads and call plain callbacks there. :class:`BackgroundServices` turns those
@@ -22,12 +23,16 @@ from photoscribe.core.library import Library
 
 if TYPE_CHECKING:
     from photoscribe.core.captioner import Captioner
+from photoscribe.core.library.embed_queue import EmbedQueue
+from photoscribe.core.library.hybrid import SemanticSearch
+from photoscribe.core.library.meaning import semantic_available
 from photoscribe.core.library.queue import CaptionQueue
 from photoscribe.core.library.watcher import FolderWatcher
 from photoscribe.desktop.workers import Job, JobRunner
 
 log = logging.getLogger(__name__)
 
+EMBED_POLL_S = 10.0  # the embedding queue also looks for edited captions this often
 DEFAULT_DEVICE = "auto"
 DEFAULT_BEAM = 3
 N_BEST = 3
@@ -74,6 +79,13 @@ def load_captioner(path: str, device: str, beam_size: int) -> Captioner:
     return Captioner.load(path, device=device, beam_size=beam_size, n_best=max(N_BEST, 1))
 
 
+def load_semantic(library: Library) -> SemanticSearch:
+    """Load the sentence-embedding model and the library's embeddings (seconds: on the job runner)."""
+    semantic = SemanticSearch(library)
+    semantic.index  # noqa: B018 (loads the model, then reads every stored embedding)
+    return semantic
+
+
 class BackgroundServices(QObject):
     """Owns the captioner, the :class:`CaptionQueue` and the :class:`FolderWatcher`.
 
@@ -86,6 +98,7 @@ class BackgroundServices(QObject):
         watchStatusChanged(WatchStatus): a watch was lost, re-armed (after a rescan) or polled.
         modelChanged(ModelState): a model started loading, loaded or failed.
         queueStateChanged(): paused or resumed.
+        semanticReady(SemanticSearch): search by meaning can run (the embedding model is loaded).
     """
 
     captionProgress = Signal(object)
@@ -94,6 +107,7 @@ class BackgroundServices(QObject):
     watchStatusChanged = Signal(object)
     modelChanged = Signal(object)
     queueStateChanged = Signal()
+    semanticReady = Signal(object)
 
     def __init__(
         self,
@@ -103,12 +117,16 @@ class BackgroundServices(QObject):
         *,
         queue_factory: Callable[..., CaptionQueue] | None = CaptionQueue,
         watcher_factory: Callable[..., FolderWatcher] | None = FolderWatcher,
+        semantic_factory: Callable[[Library], SemanticSearch] | None = load_semantic,
     ) -> None:
         super().__init__(parent)
         self.library = library
         self.runner = runner
         self._queue_factory = queue_factory
         self._watcher_factory = watcher_factory
+        self._semantic_factory = semantic_factory
+        self.semantic: SemanticSearch | None = None
+        self.embed_queue: EmbedQueue | None = None
         self.captioner: Captioner | None = None
         self.queue: CaptionQueue | None = None
         self.watcher: FolderWatcher | None = None
@@ -161,12 +179,40 @@ class BackgroundServices(QObject):
             self.library,
             captioner,
             on_progress=self.captionProgress.emit,
-            on_captioned=lambda ids: self.captioned.emit(list(ids)),
+            on_captioned=self._on_captioned,
         )
         self.queue.start()
         if self._paused:
             self.queue.pause()
         self.queueStateChanged.emit()
+
+    def _on_captioned(self, ids: list[int]) -> None:  # on the caption queue's thread
+        self.captioned.emit(list(ids))
+        if self.embed_queue is not None:
+            self.embed_queue.wake()
+
+    # ------------------------------------------------------------------ search by meaning
+
+    def start_embedding(self) -> None:
+        """Load the embedding model in the background, then embed captions as they arrive.
+
+        Does nothing without the ``semantic`` extra (search stays by words).
+        """
+        if self._semantic_factory is None or self.semantic is not None or not semantic_available():
+            return
+        self.runner.submit(
+            Job(self._semantic_factory, self.library, progress=False),
+            on_finished=self._on_semantic_loaded,
+            on_failed=lambda exc, _tb: log.warning("search by meaning is off: %s", exc),
+        )
+
+    def _on_semantic_loaded(self, semantic: SemanticSearch) -> None:
+        self.semantic = semantic
+        self.embed_queue = EmbedQueue(self.library, semantic.embedder, poll_s=EMBED_POLL_S)
+        self.embed_queue.start()
+        if self._paused:
+            self.embed_queue.pause()
+        self.semanticReady.emit(semantic)
 
     def _stop_queue(self) -> None:
         queue, self.queue = self.queue, None
@@ -183,17 +229,20 @@ class BackgroundServices(QObject):
 
     def set_paused(self, paused: bool) -> None:
         self._paused = paused
-        if self.queue is not None:
-            if paused:
-                self.queue.pause()
-            else:
-                self.queue.resume()
+        for queue in (self.queue, self.embed_queue):
+            if queue is not None:
+                if paused:
+                    queue.pause()
+                else:
+                    queue.resume()
         self.queueStateChanged.emit()
 
     def wake(self) -> None:
         """Tell the queue that there may be new work (a folder was added, failures were reset)."""
         if self.queue is not None:
             self.queue.wake()
+        if self.embed_queue is not None:
+            self.embed_queue.wake()
 
     # ------------------------------------------------------------------ watcher
 
@@ -226,6 +275,9 @@ class BackgroundServices(QObject):
         queue, self.queue = self.queue, None
         if queue is not None:
             _retire(queue)
+        embed_queue, self.embed_queue = self.embed_queue, None
+        if embed_queue is not None:
+            embed_queue.stop()
         watcher, self.watcher = self.watcher, None
         if watcher is not None:
             watcher.stop()

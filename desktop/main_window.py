@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 from photoscribe.core import paths
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import FolderInfo, Library, LibraryStats
+from photoscribe.core.library.meaning import EXTRA_HINT, semantic_available
 from photoscribe.core.library.scanner import ScanReport, add_folder, rescan_all
 from photoscribe.core.library.watcher import ChangeSummary, WatchState, WatchStatus
 from photoscribe.core.progress import Progress
@@ -184,6 +185,9 @@ class MainWindow(QMainWindow):
         bar.setStyleSheet("QToolBar { padding: 5px 8px; spacing: 6px; border: none; }")
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search captions and file names  (Ctrl+F)")
+        if not semantic_available():  # say how to get "puppy" to find the dog
+            self.search.setPlaceholderText("Search captions and file names: words only (see tooltip)")
+            self.search.setToolTip(EXTRA_HINT)
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName("Search photos")
         self.search.setAccessibleDescription(
@@ -370,6 +374,7 @@ class MainWindow(QMainWindow):
         services.watchStatusChanged.connect(self._on_watch_status)
         services.modelChanged.connect(self._on_model_changed)
         services.queueStateChanged.connect(self._on_queue_state)
+        services.semanticReady.connect(self._on_semantic_ready)
         self._on_model_changed(services.model)
         self._on_queue_state()
         # Keyboard users: sidebar -> search -> sort -> grid -> caption editor -> detail controls.
@@ -430,6 +435,7 @@ class MainWindow(QMainWindow):
         rescan in the background) and start captioning with ``model`` (or the active one)."""
         folders = self.library.list_folders()
         self.services.start_watching([f.path for f in folders])
+        self.services.start_embedding()
         if folders:
             self.runner.submit(
                 Job(rescan_all, self.library),
@@ -593,7 +599,7 @@ class MainWindow(QMainWindow):
         query = self.photos.query
         self._count_query = query
         self.runner.submit(
-            Job(count_rows, self.library, query),
+            Job(count_rows, self.library, query, self.photos.semantic),
             receiver=self,
             on_finished=lambda n, q=query: self._show_count(q, n),
             on_failed=lambda _exc, _tb: self.count_label.setText(""),
@@ -852,6 +858,12 @@ class MainWindow(QMainWindow):
         if self.detail.photo_id in photo_ids:
             self.detail.reload()
         self._stats_timer.start()
+
+    def _on_semantic_ready(self, semantic: Any) -> None:
+        """Search by meaning is ready: text searches become hybrid ("≈" marks meaning-only matches)."""
+        self.photos.semantic = semantic
+        if self.photos.query.has_text:
+            self.photos.refresh()
 
     def _on_model_changed(self, state: ModelState) -> None:
         self.status.set_model(state)

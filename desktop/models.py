@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from enum import IntEnum
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -49,6 +49,9 @@ from photoscribe.desktop.queries import (
 )
 from photoscribe.desktop.thumbnails import ThumbnailLoader
 from photoscribe.desktop.workers import Job, JobRunner
+
+if TYPE_CHECKING:
+    from photoscribe.core.library.hybrid import SemanticSearch
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,7 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         self.page_size = page_size
         self.thumbnails = thumbnails
         self._query = PhotoQuery()
+        self.semantic: SemanticSearch | None = None  # once meaning search is ready: text searches are hybrid
         self._row_of: dict[int, int] = {}
         self._next_offset = 0
         self._exhausted = True
@@ -184,7 +188,7 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         self._loading = True
         generation = self._generation
         offset = 0 if reset else self._next_offset
-        job = Job(fetch_page, self.library, self._query, offset, self.page_size)
+        job = Job(fetch_page, self.library, self._query, offset, self.page_size, semantic=self.semantic)
         self.runner.submit(
             job,
             receiver=self,

@@ -16,6 +16,7 @@ from typing import Any
 
 from photoscribe.core.library import Library, SearchHit
 from photoscribe.core.library.export import split_alt_text
+from photoscribe.core.library.hybrid import MAX_DEPTH, SemanticSearch, hybrid_search, meaning_only
 from photoscribe.core.library.schema import utcnow
 from photoscribe.core.library.search import count_matches, search
 from photoscribe.core.progress import check_cancel
@@ -24,6 +25,7 @@ PAGE_SIZE = 500
 # A text query's result count stops here (see count_rows).
 COUNT_LIMIT = 1_000
 RECENT_DAYS = 30
+MEANING_MARK = "≈ "  # before the snippet of a photo found by meaning only (no word of the query in it)
 # Highlight markers asked of the search: control characters, so that no caption text can fake them.
 _MARK_START, _MARK_END = "\x02", "\x03"
 
@@ -69,6 +71,7 @@ class PhotoRow:
     when: datetime | None
     snippet: str  # plain text
     highlights: tuple[tuple[int, int], ...]  # (start, length) in ``snippet``
+    by_meaning: bool = False  # found by meaning: no word of the query is in its captions
 
     @property
     def alt_text(self) -> str:
@@ -92,6 +95,8 @@ class PhotoRow:
             lines.append(self.when.strftime("%Y-%m-%d %H:%M"))
         if self.caption:
             lines.append("Reviewed" if self.reviewed else "Needs review")
+        if self.by_meaning:
+            lines.append("≈ Found by meaning: the caption does not contain the words searched")
         return "\n".join(lines)
 
 
@@ -128,6 +133,8 @@ def row_from_hit(hit: SearchHit, *, highlighted: bool) -> PhotoRow:
         snippet, ranges = parse_highlights(hit.snippet)
     else:
         snippet, ranges = (text or hit.photo.name), ()
+    if hit.by_meaning:
+        snippet = MEANING_MARK + (hit.snippet or snippet)
     return PhotoRow(
         photo_id=hit.photo.id,
         path=hit.photo.path,
@@ -138,6 +145,7 @@ def row_from_hit(hit: SearchHit, *, highlighted: bool) -> PhotoRow:
         when=hit.photo.taken_at or hit.photo.added_at,
         snippet=snippet,
         highlights=ranges,
+        by_meaning=hit.by_meaning,
     )
 
 
@@ -153,11 +161,14 @@ def fetch_page(
     *,
     on_progress: Any = None,
     cancel: threading.Event | None = None,
+    semantic: SemanticSearch | None = None,
 ) -> Page:
     """One page of the grid for ``query`` starting at ``offset`` (runs on a worker thread).
 
     Text is searched by relevance; without text photos are browsed in the chosen order
     (date taken, date added or name, either way round; "Recently added" by date added).
+    With ``semantic`` (meaning search ready), text is searched by words and by meaning
+    (:func:`~photoscribe.core.library.hybrid.hybrid_search`).
     """
     check_cancel(cancel)
     if query.has_text:
@@ -166,28 +177,45 @@ def fetch_page(
         sort = SORT_ADDED  # "Recently added" is about when photos came in
     else:
         sort = query.sort if query.sort in BROWSE_SORTS else SORT_TAKEN
-    hits = search(
-        library,
-        query.text,
-        **_filters(query),
-        sort=sort,
-        limit=limit,
-        offset=offset,
-        highlight=(_MARK_START, _MARK_END),
-    )
+    if semantic is not None and query.has_text:
+        hits = hybrid_search(
+            library,
+            query.text,
+            semantic,
+            **_filters(query),
+            limit=limit,
+            offset=offset,
+            highlight=(_MARK_START, _MARK_END),
+        )
+    else:
+        hits = search(
+            library,
+            query.text,
+            **_filters(query),
+            sort=sort,
+            limit=limit,
+            offset=offset,
+            highlight=(_MARK_START, _MARK_END),
+        )
     rows = [row_from_hit(h, highlighted=query.has_text) for h in hits]
     return Page(rows, offset + len(hits), len(hits) < limit)
 
 
-def count_rows(library: Library, query: PhotoQuery, **_progress: Any) -> int:
+def count_rows(
+    library: Library, query: PhotoQuery, semantic: SemanticSearch | None = None, **_progress: Any
+) -> int:
     """How many photos the grid shows for ``query`` in all (runs on a worker thread).
 
-    A text query is counted up to ``COUNT_LIMIT + 1`` only (it runs on every keystroke, and
-    counting every match of a common word at a million photos takes a scan of the whole
-    index); :func:`count_label` says "More than ..." for that.
+    A text query's word matches are counted up to ``COUNT_LIMIT + 1`` only (it runs on every
+    keystroke, and counting every match of a common word at a million photos takes a scan of the
+    whole index); :func:`count_label` says "More than ..." for that. Matches by meaning only are
+    added when meaning search is on.
     """
     limit = COUNT_LIMIT + 1 if query.has_text else None
-    return count_matches(library, query.text, **_filters(query), limit=limit)
+    count = count_matches(library, query.text, **_filters(query), limit=limit)
+    if semantic is not None and query.has_text and query.filter != FILTER_UNCAPTIONED:
+        count += len(meaning_only(library, query.text, semantic, _filters(query), MAX_DEPTH))
+    return count
 
 
 def _filters(query: PhotoQuery) -> dict[str, Any]:

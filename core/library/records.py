@@ -191,13 +191,19 @@ class SearchHit:
 
     ``snippet`` marks the matched words with the chosen highlight markers; it is
     the best caption's text when browsing without a query. ``rank`` is bm25
-    (lower is better) or 0.0 when browsing.
+    (lower is better) or 0.0 when browsing. Hybrid search
+    (:mod:`~photoscribe.core.library.hybrid`) sets ``by_meaning`` on photos
+    whose captions do not contain the words but mean something close (the
+    snippet is then the caption that matched, unmarked) and ``similarity`` to
+    the cosine between the query and the photo's closest caption.
     """
 
     photo: PhotoInfo
     caption: CaptionInfo | None
     snippet: str
     rank: float
+    by_meaning: bool = False
+    similarity: float | None = None
 
     @property
     def photo_id(self) -> int:

@@ -187,3 +187,26 @@ class Failure(Base):
     error: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default=sql_text("1"))
     last_attempt: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CaptionEmbedding(Base):
+    """A caption's sentence embedding by one embedding model (see :mod:`~photoscribe.core.library.meaning`).
+
+    ``vector`` is the L2-normalised embedding as little-endian float16, ``dim``
+    values. Deleted with its caption, and by a trigger when the caption's text
+    changes (migration 0003): a caption without a row is waiting to be embedded.
+    """
+
+    __tablename__ = "caption_embeddings"
+    __table_args__ = (
+        UniqueConstraint("caption_id", "model"),
+        Index("ix_caption_embeddings_model", "model", "caption_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    # Never reused (AUTOINCREMENT): an in-memory index reads the rows with an id above the last it read.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caption_id: Mapped[int] = mapped_column(ForeignKey("captions.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(200))
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)

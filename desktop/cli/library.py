@@ -148,6 +148,12 @@ def _add_search(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", dest="date_to", type=_iso_date, metavar="DATE", help="taken on or before")
     parser.add_argument("--uncaptioned", action="store_true", help="only photos without a caption")
     parser.add_argument("--needs-review", action="store_true", help="only unreviewed model captions")
+    parser.add_argument(
+        "--mode",
+        choices=("hybrid", "fts", "meaning"),
+        help="hybrid: word matches first, then by meaning (the default when the semantic extra is "
+        "installed and captions are embedded); fts: words only; meaning: by meaning only",
+    )
     parser.set_defaults(func=guarded(_search))
     _words_may_start_with_a_dash(parser)
 
@@ -168,12 +174,19 @@ def _words_may_start_with_a_dash(parser: argparse.ArgumentParser) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from photoscribe.core.library.search import search
+    from photoscribe.core.library.hybrid import SemanticSearch, default_mode, hybrid_search
 
     with open_library(args) as library:
-        hits = search(
+        mode = args.mode
+        if mode is None:
+            mode, hint = default_mode(library)
+            if hint and args.query.strip():
+                print(f"note: words only; {hint}", file=sys.stderr)
+        hits = hybrid_search(
             library,
             args.query,
+            SemanticSearch(library) if mode != "fts" else None,
+            mode=mode,
             folder=args.folder,
             date_from=args.date_from,
             date_to=args.date_to,
@@ -192,6 +205,8 @@ def _search(args: argparse.Namespace) -> int:
                 "reviewed": hit.caption.preferred if hit.caption else False,
                 "snippet": hit.snippet,
                 "rank": hit.rank,
+                "by_meaning": hit.by_meaning,
+                "similarity": hit.similarity,
             }
             for hit in hits
         ]
@@ -200,7 +215,7 @@ def _search(args: argparse.Namespace) -> int:
     for hit in hits:
         print(f"{hit.photo_id}\t{printable(hit.path)}")
         if hit.snippet:
-            print(f"\t{printable(hit.snippet)}")
+            print(f"\t{'≈ ' if hit.by_meaning else ''}{printable(hit.snippet)}")
     if not hits:
         print("no matches", file=sys.stderr)
     return 0
@@ -432,6 +447,38 @@ def _retry_failed(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- embed
+
+
+def _add_embed(commands: Commands, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "embed",
+        parents=[common],
+        help="compute the sentence embeddings of captions for search by meaning (semantic extra)",
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="captions per batch (default: 64)")
+    parser.add_argument("--device", default="cpu", help="torch device for the embedding model (default: cpu)")
+    parser.set_defaults(func=guarded(_embed))
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from photoscribe.core.library.embed_queue import EmbedQueue
+    from photoscribe.core.library.meaning import SentenceEmbedder
+
+    with open_library(args) as library:
+        embedder = SentenceEmbedder(device=args.device, batch_size=args.batch_size)
+        queue = EmbedQueue(library, embedder, batch_size=args.batch_size)
+        stop = threading.Event()
+        restore = _stop_on_sigterm(stop)
+        try:
+            with ProgressBars(f"embedding captions ({embedder.model_id})") as on_progress:
+                report = queue.run_once(on_progress=on_progress, cancel=stop)
+        finally:
+            restore()
+        print(report.describe())
+    return 130 if report.cancelled else 0
+
+
 # --------------------------------------------------------------------------- watch
 
 
@@ -552,6 +599,7 @@ SUBCOMMANDS: tuple[Callable[[Commands, argparse.ArgumentParser], None], ...] = (
     _add_scan,
     _add_caption_pending,
     _add_retry_failed,
+    _add_embed,
     _add_watch,
 )
 

@@ -78,7 +78,9 @@ def make_window(qtbot: Any, runner: JobRunner, settings: QSettings) -> Iterator[
         kwargs.setdefault("settings", settings)
         kwargs.setdefault(
             "services",
-            BackgroundServices(library, kwargs["runner"], queue_factory=None, watcher_factory=None),
+            BackgroundServices(
+                library, kwargs["runner"], queue_factory=None, watcher_factory=None, semantic_factory=None
+            ),
         )
         kwargs.setdefault("thumbnails", ThumbnailLoader(size=256, pool=pool))  # core's disk cache
         window = MainWindow(library, **kwargs)

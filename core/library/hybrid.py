@@ -1,0 +1,350 @@
+"""Hybrid search: full-text matches first, then photos whose captions mean what was typed.
+
+:func:`hybrid_search` runs :func:`~photoscribe.core.library.search.search`
+(FTS5, bm25) and a nearest-neighbour search over caption embeddings
+(:mod:`~photoscribe.core.library.meaning`), and returns one ranked list:
+
+1. every photo the words match (exact word matches first when they exist),
+   in bm25 order;
+2. then photos found by meaning only, whose closest caption has a cosine of
+   at least ``min_similarity`` to the query, most similar first, flagged
+   ``by_meaning``.
+
+``bench/search_quality.py`` measures this order against FTS alone,
+embeddings alone, and two reciprocal rank fusions (``rerank=True``: the word
+matches reordered by ``1 / (K + rank_fts) + 1 / (K + rank_meaning)``, and
+plain RRF of both lists). On the Flickr8k query set the tiers with bm25
+order win: RRF moved some exact-word queries' relevant photos out of the
+first ten (``docs/search.md``), so it is off by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import String, exists, func, or_, select, text, type_coerce
+
+from photoscribe.core.library import meaning
+from photoscribe.core.library.captions import best_captions
+from photoscribe.core.library.photos import FolderRef, filter_folder
+from photoscribe.core.library.records import PhotoInfo, SearchHit
+from photoscribe.core.library.schema import Caption, Photo, PhotoStatus
+from photoscribe.core.library.search import build_match_query, parse_query, search
+
+if TYPE_CHECKING:
+    from photoscribe.core.library.database import Library
+
+
+log = logging.getLogger(__name__)
+
+SearchMode = Literal["hybrid", "fts", "meaning"]
+MODES: tuple[SearchMode, ...] = ("hybrid", "fts", "meaning")
+RRF_K = 60  # the usual reciprocal rank fusion constant (Cormack et al., 2009)
+MIN_SIMILARITY = 0.20  # meaning-only results below this cosine are left out (see docs/search.md)
+MAX_DEPTH = 1_000  # results fused per query (pages beyond are not offered)
+_NEGATED = re.compile(r'(?:^|\s)-(?:"[^"]*"|\S+)')
+
+
+class SemanticSearch:
+    """The embedder and in-memory index of one library, created on first use and shared by threads.
+
+    Args:
+        library: the library whose ``caption_embeddings`` are searched.
+        embedder: a loaded embedder; by default :class:`~photoscribe.core.library.meaning.SentenceEmbedder`
+            is loaded on first use (a few seconds).
+    """
+
+    def __init__(self, library: Library, embedder: meaning.Embedder | None = None) -> None:
+        self.library = library
+        self._embedder = embedder
+        self._index: meaning.MeaningIndex | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> meaning.Embedder:
+        """The embedding model (loaded now if needed).
+
+        Raises:
+            SemanticUnavailableError: the ``semantic`` extra is not installed.
+        """
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = meaning.SentenceEmbedder()
+            return self._embedder
+
+    @property
+    def index(self) -> meaning.MeaningIndex:
+        """The in-memory index, loaded on first use and brought up to date on every call."""
+        embedder = self.embedder
+        with self._lock:
+            if self._index is None:
+                graph = self.library.path.with_name(f"{self.library.path.name}.{embedder.model_id}.hnsw")
+                self._index = meaning.MeaningIndex(embedder.model_id, embedder.dim, graph_path=graph)
+            index = self._index
+        index.refresh(self.library)
+        return index
+
+    def has_embeddings(self) -> bool:
+        """Some caption of the library has an embedding by this model."""
+        model = self._embedder.model_id if self._embedder is not None else meaning.DEFAULT_MODEL
+        with self.library.session() as session:
+            return meaning.count_embedded(session, model) > 0
+
+
+def meaning_text(query: str) -> str:
+    """The part of a search-box query to embed: without ``-excluded`` terms and quote marks."""
+    return " ".join(_NEGATED.sub(" ", query).replace('"', " ").split())
+
+
+def default_mode(library: Library) -> tuple[SearchMode, str | None]:
+    """``("hybrid", None)`` when meaning search can run, else ``("fts", a one-line hint)``."""
+    if not meaning.semantic_available():
+        return "fts", meaning.EXTRA_HINT
+    with library.session() as session:
+        if meaning.count_embedded(session, meaning.DEFAULT_MODEL) == 0:
+            return (
+                "fts",
+                "no caption has been embedded yet: run `photoscribe library embed` for meaning search",
+            )
+    return "hybrid", None
+
+
+def hybrid_search(
+    library: Library,
+    query: str,
+    semantic: SemanticSearch | None,
+    *,
+    mode: SearchMode = "hybrid",
+    folder: FolderRef | None = None,
+    date_from: date | datetime | None = None,
+    date_to: date | datetime | None = None,
+    uncaptioned: bool = False,
+    needs_review: bool = False,
+    added_since: datetime | None = None,
+    include_missing: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+    min_similarity: float = MIN_SIMILARITY,
+    rerank: bool = False,
+    **search_options: Any,
+) -> list[SearchHit]:
+    """Search ``query`` by words, by meaning or both (see the module docstring); best first.
+
+    Falls back to full-text search when ``semantic`` is ``None``, the query
+    has no words (browsing), or only photos without captions are asked for.
+    ``search_options`` (``highlight``, ``ellipsis``, ``snippet_tokens``) go to
+    :func:`~photoscribe.core.library.search.search`. ``rerank=True`` reorders
+    the word matches by reciprocal rank fusion with their meaning rank (measured, not better).
+
+    Raises:
+        LibraryError: the database could not run the search.
+        SemanticUnavailableError: meaning search was asked for and the extra is not installed.
+    """
+    filters: dict[str, Any] = {
+        "folder": folder,
+        "date_from": date_from,
+        "date_to": date_to,
+        "uncaptioned": uncaptioned,
+        "needs_review": needs_review,
+        "added_since": added_since,
+        "include_missing": include_missing,
+    }
+    wanted = meaning_text(query)
+    if mode == "fts" or semantic is None or uncaptioned or not parse_query(wanted).include:
+        return search(library, query, limit=limit, offset=offset, **filters, **search_options)
+    limit, offset = max(0, int(limit)), max(0, int(offset))
+    if limit == 0:
+        return []
+    if mode == "meaning":
+        return meaning_only(
+            library, query, semantic, filters, offset + limit, min_similarity=-1.0, words=False
+        )[offset:]
+    if rerank:
+        return _reranked(library, query, semantic, filters, limit, offset, min_similarity, search_options)
+    # The word matches, in bm25 order, page by page as search() serves them; the page where they
+    # run out is filled with matches by meaning, and later pages hold only those.
+    page = search(library, query, limit=limit, offset=offset, **filters, **search_options)
+    if len(page) == limit:
+        return page
+    if page or offset == 0:
+        words = offset + len(page)
+    else:  # past the last word match: how many there were
+        words = len(search(library, query, limit=offset, **filters, **search_options))
+    start = offset + len(page) - words
+    found = meaning_only(
+        library, query, semantic, filters, start + limit - len(page), min_similarity=min_similarity
+    )
+    return page + found[start:]
+
+
+def meaning_only(
+    library: Library,
+    query: str,
+    semantic: SemanticSearch,
+    filters: dict[str, Any],
+    count: int,
+    *,
+    min_similarity: float = MIN_SIMILARITY,
+    words: bool = True,
+) -> list[SearchHit]:
+    """The first ``count`` photos found by meaning (at most :data:`MAX_DEPTH`), most similar first.
+
+    With ``words``, photos whose captions match the query's words are left
+    out (hybrid search lists them first). ``filters`` are :func:`hybrid_search`'s
+    keyword filters (``folder``, ``date_from``, ...; those not given are not applied).
+    """
+    count = min(MAX_DEPTH, count)
+    if count <= 0:
+        return []
+    index = semantic.index
+    vector = meaning.encode_query(semantic.embedder, meaning_text(query))
+    # Nearest captions, best per photo; a photo may have several near captions, so look deeper.
+    nearest: dict[int, tuple[float, int]] = {}
+    for caption_id, photo_id, score in index.nearest(vector, 4 * count + 64):
+        if score < min_similarity:
+            break
+        if photo_id not in nearest:
+            nearest[photo_id] = (score, caption_id)
+    allowed = _allowed(
+        library, index.model, query if words else meaning_text(query), nearest, filters, words=words
+    )
+    return _meaning_hits(library, [(p, *nearest[p]) for p in nearest if p in allowed][:count])
+
+
+def _reranked(
+    library: Library,
+    query: str,
+    semantic: SemanticSearch,
+    filters: dict[str, Any],
+    limit: int,
+    offset: int,
+    min_similarity: float,
+    search_options: dict[str, Any],
+) -> list[SearchHit]:
+    """The ``rerank=True`` order, over the first :data:`MAX_DEPTH` results only (for the benchmark)."""
+    depth = min(MAX_DEPTH, offset + limit)
+    fts_hits = search(library, query, limit=depth, **filters, **search_options)
+    vector = meaning.encode_query(semantic.embedder, meaning_text(query))
+    similarity = semantic.index.scores_for_photos(vector, sorted(h.photo_id for h in fts_hits))
+    fused = _fuse(fts_hits, similarity) + meaning_only(
+        library, query, semantic, filters, depth, min_similarity=min_similarity
+    )
+    return fused[offset : offset + limit]
+
+
+def _fuse(fts_hits: list[SearchHit], similarity: dict[int, float]) -> list[SearchHit]:
+    """Reorder the word matches by reciprocal rank fusion of bm25 rank and meaning rank."""
+    by_meaning = sorted(fts_hits, key=lambda h: (-similarity.get(h.photo_id, -1.0), h.photo_id))
+    meaning_rank = {hit.photo_id: rank for rank, hit in enumerate(by_meaning, 1)}
+    scored = [
+        (1.0 / (RRF_K + rank) + 1.0 / (RRF_K + meaning_rank[hit.photo_id]), -rank, hit)
+        for rank, hit in enumerate(fts_hits, 1)
+    ]
+    scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    return [replace(hit, similarity=similarity.get(hit.photo_id)) for _, _, hit in scored]
+
+
+def _allowed(
+    library: Library,
+    model: str,
+    query: str,
+    nearest: dict[int, tuple[float, int]],
+    filters: dict[str, Any],
+    *,
+    words: bool = True,
+) -> set[int]:
+    """The candidate photos that pass the filters, are not excluded by ``-words``, whose matched
+    caption still has this embedding (not edited or deleted since it was indexed), and, with
+    ``words``, that the query's words do not match (those are listed before, by full-text search)."""
+    if not nearest:
+        return set()
+    caption_ids = [caption_id for _, caption_id in nearest.values()]
+    stmt = (
+        select(Photo.id)
+        .join(Caption, Caption.photo_id == Photo.id)
+        .where(Caption.id.in_(caption_ids), Photo.id.in_(list(nearest)))
+        .where(
+            text(
+                "EXISTS (SELECT 1 FROM caption_embeddings AS e WHERE e.caption_id = captions.id AND e.model = :m)"
+            )
+        )
+        .params(m=model)
+    )
+    for clause in _filter_clauses(filters):
+        stmt = stmt.where(clause)
+    stmt = filter_folder(stmt, filters.get("folder"))
+    exclude = parse_query(query).exclude
+    if exclude:
+        stmt = stmt.where(
+            text(
+                "NOT EXISTS (SELECT 1 FROM captions_fts WHERE captions_fts MATCH :ex"
+                " AND captions_fts.rowid = photos.id)"
+            )
+        ).params(ex=" OR ".join(exclude))
+    match = build_match_query(query) if words else None
+    if match is not None:
+        stmt = stmt.where(
+            text(
+                "NOT EXISTS (SELECT 1 FROM captions_fts WHERE captions_fts MATCH :words"
+                " AND captions_fts.rowid = photos.id)"
+            )
+        ).params(words=match)
+    with library.session() as session:
+        return {int(photo_id) for photo_id in session.scalars(stmt)}
+
+
+def _filter_clauses(filters: dict[str, Any]) -> list[Any]:
+    """The sidebar and date filters of :func:`~photoscribe.core.library.search.search`, for photos
+    that have a caption (meaning results always do)."""
+    clauses: list[Any] = []
+    if not filters.get("include_missing"):
+        clauses.append(Photo.status != PhotoStatus.MISSING)
+    when = type_coerce(
+        func.coalesce(Photo.taken_at, func.datetime(Photo.mtime, "unixepoch", "localtime")), String
+    )
+    date_from, date_to = filters.get("date_from"), filters.get("date_to")
+    if date_from is not None:
+        start = date_from if isinstance(date_from, datetime) else datetime.combine(date_from, time.min)
+        clauses.append(when >= start.strftime("%Y-%m-%d %H:%M:%S"))
+    if isinstance(date_to, datetime):
+        clauses.append(when <= date_to.strftime("%Y-%m-%d %H:%M:%S.%f"))
+    elif date_to is not None and date_to < date.max:
+        clauses.append(
+            when < datetime.combine(date_to + timedelta(days=1), time.min).strftime("%Y-%m-%d %H:%M:%S")
+        )
+    if filters.get("added_since") is not None:
+        clauses.append(Photo.added_at >= filters.get("added_since"))
+    if filters.get("needs_review"):
+        preferred = exists().where(Caption.photo_id == Photo.id, or_(Caption.is_user, Caption.reviewed))
+        clauses.append(~preferred)
+    return clauses
+
+
+def _meaning_hits(library: Library, ranked: list[tuple[int, float, int]]) -> list[SearchHit]:
+    """Search hits for ``(photo id, cosine, matched caption id)``, in that order, flagged ``by_meaning``."""
+    if not ranked:
+        return []
+    ids = [photo_id for photo_id, _, _ in ranked]
+    with library.session() as session:
+        photos = {
+            p.id: PhotoInfo.from_orm(p) for p in session.scalars(select(Photo).where(Photo.id.in_(ids)))
+        }
+        rows = session.execute(
+            select(Caption.id, Caption.text).where(Caption.id.in_([c for _, _, c in ranked]))
+        ).all()
+        matched = {int(row[0]): str(row[1]) for row in rows}
+        best = best_captions(session, ids)
+    hits = []
+    for photo_id, score, caption_id in ranked:
+        photo = photos.get(photo_id)
+        if photo is None:
+            continue
+        caption = best.get(photo_id)
+        snippet = matched.get(caption_id) or (caption.text if caption else "")
+        hits.append(SearchHit(photo, caption, snippet, -score, by_meaning=True, similarity=score))
+    return hits
