@@ -256,10 +256,12 @@ class MeaningIndex:
     re-embedded caption gets a new key). A query visits a few thousand
     vectors instead of all of them, and the candidates it returns are
     rescored exactly from the float32 matrix. Building the graph is slow
-    (minutes at a million on 2 cores, ``docs/search.md``), so with
-    ``graph_path`` it is saved there and, next time, loaded and brought up to
-    date with the keys added and removed since: a second index, always
-    rebuilt or repaired from SQLite, never the source of truth.
+    (minutes at a million on 2 cores, ``docs/search.md``), so it is built (or
+    loaded) on a thread of its own while queries carry on exactly, and swapped
+    in with the rows added and removed meanwhile; with ``graph_path`` it is
+    saved there and, next time, loaded and brought up to date with the keys
+    added and removed since: a second index, always rebuilt or repaired from
+    SQLite, never the source of truth.
     """
 
     def __init__(
@@ -286,6 +288,8 @@ class MeaningIndex:
         self._stale_keys: list[int] = []  # keys to take out of the graph
         self._size = 0
         self._last_id = 0
+        self._building: threading.Thread | None = None  # the graph being built or loaded
+        self._graph_failed = False
 
     def __len__(self) -> int:
         return self._size
@@ -295,8 +299,16 @@ class MeaningIndex:
         """Queries go through the HNSW graph (the index is big and ``usearch`` is installed)."""
         return self._ann is not None
 
+    def wait_for_graph(self, timeout: float | None = None) -> bool:
+        """Wait for a graph being built or loaded in the background; True when none is pending."""
+        thread = self._building
+        if thread is not None:
+            thread.join(timeout)
+        return self._building is None
+
     def reload(self, library: Library) -> int:
         """Forget what is in memory and read every embedding again; returns the row count."""
+        self.wait_for_graph()  # a graph of the old rows must not be swapped in after the reload
         with self._lock:
             self._matrix = np.zeros((0, self.dim), dtype=np.float32)
             self._caption_ids = np.zeros(0, dtype=np.int64)
@@ -381,36 +393,69 @@ class MeaningIndex:
         )
 
     def _sync_graph(self) -> None:
-        """Bring the HNSW graph in step with the matrix (under the lock): build, load or update it."""
+        """Bring the HNSW graph in step with the matrix (under the lock): start it, or update it."""
+        if self._ann is None:
+            if self._building is not None:
+                return  # rows changed meanwhile are applied when the graph is swapped in
+            self._dirty, self._stale_keys = [], []  # the graph will be made from every row
+            if self._size < self.ann_min_rows or self._graph_failed or not ann_available():
+                return
+            keys = self._keys[: self._size].copy()
+            thread = threading.Thread(
+                target=self._make_graph,
+                args=(keys, self._matrix, dict(self._row_of_key)),
+                name="photoscribe-hnsw",
+                daemon=True,
+            )
+            self._building = thread
+            thread.start()
+            return
         dirty, stale = self._dirty, self._stale_keys
         self._dirty, self._stale_keys = [], []
-        if self._ann is None:
-            if self._size < self.ann_min_rows or not ann_available():
-                return
-            self._ann = self._load_graph()
-            if self._ann is None:
-                start = time.perf_counter()
-                self._ann = self._new_graph()
-                self._ann.add(
-                    self._keys[: self._size].astype(np.uint64),
-                    self._matrix[: self._size],
-                    threads=os.cpu_count() or 1,
-                )
-                log.info(
-                    "built the HNSW graph of %d embeddings in %.1f s", self._size, time.perf_counter() - start
-                )
-                self._save_graph()
-            return
+        self._apply(self._ann, dirty, stale)
+
+    def _apply(self, graph: Any, dirty: list[int], stale: list[int]) -> None:
+        """Take ``stale`` keys out of ``graph`` and put the ``dirty`` rows' current vectors in."""
         for key in stale:
-            if self._ann.contains(key):
-                self._ann.remove(key)
+            if graph.contains(key):
+                graph.remove(key)
         rows = np.unique(np.asarray(dirty, dtype=np.int64))
         rows = rows[[int(self._keys[r]) in self._row_of_key for r in rows]] if rows.size else rows
         if rows.size:
-            self._ann.add(self._keys[rows].astype(np.uint64), self._matrix[rows], threads=os.cpu_count() or 1)
+            graph.add(self._keys[rows].astype(np.uint64), self._matrix[rows], threads=os.cpu_count() or 1)
 
-    def _load_graph(self) -> Any:
-        """The saved graph brought up to date with the rows in memory, or None to build a new one."""
+    def _make_graph(self, keys: np.ndarray, matrix: np.ndarray, row_of_key: dict[int, int]) -> None:
+        """Load or build the graph of the rows ``keys`` of ``matrix`` off the lock, then swap it in.
+
+        ``matrix`` is the array of the moment the build started: a later ``_grow`` replaces the
+        index's array, not this one, and a row re-embedded meanwhile is in ``_dirty`` and is put
+        in again at the swap.
+        """
+        try:
+            graph = self._load_graph(keys, matrix, row_of_key)
+            if graph is None:
+                start = time.perf_counter()
+                graph = self._new_graph()
+                graph.add(keys.astype(np.uint64), matrix[: len(keys)], threads=os.cpu_count() or 1)
+                log.info(
+                    "built the HNSW graph of %d embeddings in %.1f s", len(keys), time.perf_counter() - start
+                )
+                self._save_graph(graph)
+        except Exception:  # a cache: exact search carries on
+            log.exception("the HNSW graph could not be made; searching exactly")
+            with self._lock:
+                self._graph_failed = True
+                self._building = None
+            return
+        with self._lock:
+            dirty, stale = self._dirty, self._stale_keys
+            self._dirty, self._stale_keys = [], []
+            self._apply(graph, dirty, stale)
+            self._ann = graph
+            self._building = None
+
+    def _load_graph(self, keys: np.ndarray, matrix: np.ndarray, row_of_key: dict[int, int]) -> Any:
+        """The saved graph brought up to date with ``keys``, or None to build a new one."""
         path = self.graph_path
         if path is None or not path.exists():
             return None
@@ -421,28 +466,26 @@ class MeaningIndex:
         except (OSError, RuntimeError, ValueError) as exc:
             log.warning("rebuilding the HNSW graph: %s could not be read (%s)", path, exc)
             return None
-        live = self._keys[: self._size]
-        gone = np.setdiff1d(saved, live, assume_unique=True)
-        new = np.setdiff1d(live, saved, assume_unique=True)
-        if graph.ndim != self.dim or len(gone) + len(new) > max(1000, self._size // 5):
+        gone = np.setdiff1d(saved, keys, assume_unique=True)
+        new = np.setdiff1d(keys, saved, assume_unique=True)
+        if graph.ndim != self.dim or len(gone) + len(new) > max(1000, len(keys) // 5):
             return None  # too different: a fresh build is as quick and a better graph
         for key in gone:
             graph.remove(int(key))
         if len(new):
-            rows = np.asarray([self._row_of_key[int(k)] for k in new], dtype=np.int64)
-            graph.add(new.astype(np.uint64), self._matrix[rows], threads=os.cpu_count() or 1)
+            rows = np.asarray([row_of_key[int(k)] for k in new], dtype=np.int64)
+            graph.add(new.astype(np.uint64), matrix[rows], threads=os.cpu_count() or 1)
         log.info("loaded the HNSW graph from %s (%d added, %d removed)", path, len(new), len(gone))
-        if len(gone) + len(new) > self._size // 100:
-            self._ann = graph
-            self._save_graph()
+        if len(gone) + len(new) > len(keys) // 100:
+            self._save_graph(graph)
         return graph
 
-    def _save_graph(self) -> None:
-        if self.graph_path is None or self._ann is None:
+    def _save_graph(self, graph: Any) -> None:
+        if self.graph_path is None:
             return
         partial = self.graph_path.with_name(self.graph_path.name + ".partial")
         try:
-            self._ann.save(str(partial))
+            graph.save(str(partial))
             os.replace(partial, self.graph_path)
         except (OSError, RuntimeError) as exc:  # only a cache: the next start builds it again
             log.warning("could not save the HNSW graph to %s: %s", self.graph_path, exc)

@@ -295,6 +295,7 @@ def test_a_big_index_answers_through_hnsw_with_exact_scores() -> None:
     ann.add(ids[:50], ids[:50] * 10, vectors[:50])
     assert not ann.approximate
     ann.add(ids[50:], ids[50:] * 10, vectors[50:])  # crosses the threshold: the graph is built
+    assert ann.wait_for_graph(60)  # on a thread of its own
     assert ann.approximate and not exact.approximate
     overlap = []
     for q in vectors[:40] + 0.1 * rng.standard_normal((40, 32)).astype(np.float32):
@@ -313,6 +314,35 @@ def test_a_big_index_answers_through_hnsw_with_exact_scores() -> None:
     assert 8 not in {c for c, _, _ in ann.nearest(vectors[7], 5)}
 
 
+def test_searches_carry_on_exactly_while_the_graph_is_built_and_see_rows_added_meanwhile() -> None:
+    pytest.importorskip("usearch", reason="usearch comes with the semantic extra")
+    import threading
+
+    rng = np.random.default_rng(2)
+    vectors = rng.standard_normal((260, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1, 261)
+    index = MeaningIndex("m", 16, ann_min_rows=100)
+    release = threading.Event()
+    original = index._new_graph
+
+    def slow_graph() -> object:  # the build waits until the test lets it go
+        release.wait(30)
+        return original()
+
+    index._new_graph = slow_graph  # type: ignore[method-assign]
+    index.add(ids[:200], ids[:200], vectors[:200])  # crosses the threshold: a build starts
+    assert not index.wait_for_graph(0.05) and not index.approximate
+    assert index.nearest(vectors[3], 1)[0][0] == 4  # answered exactly, not blocked by the build
+    index.add(ids[200:], ids[200:], vectors[200:])  # rows added while the graph is built
+    index.add(np.array([5]), np.array([5]), -vectors[4][None, :], keys=np.array([1005]))  # re-embedded
+    release.set()
+    assert index.wait_for_graph(60) and index.approximate
+    assert index.nearest(vectors[250], 1)[0][0] == 251  # a row added during the build is in the graph
+    assert index.nearest(-vectors[4], 1)[0][0] == 5  # the re-embedded vector replaced the old one
+    assert 5 not in {c for c, _, _ in index.nearest(vectors[4], 3)}
+
+
 def test_the_hnsw_graph_is_saved_then_loaded_and_repaired_from_the_rows_in_memory(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -324,7 +354,7 @@ def test_the_hnsw_graph_is_saved_then_loaded_and_repaired_from_the_rows_in_memor
     graph = tmp_path / "library.sqlite3.m.hnsw"
     first = MeaningIndex("m", 16, ann_min_rows=100, graph_path=graph)
     first.add(ids, ids, vectors)
-    assert first.approximate and graph.exists()
+    assert first.wait_for_graph(60) and first.approximate and graph.exists()
 
     # Next start: 5 captions re-embedded (new keys) and 20 new ones since the graph was saved.
     changed = vectors.copy()
@@ -341,6 +371,7 @@ def test_the_hnsw_graph_is_saved_then_loaded_and_repaired_from_the_rows_in_memor
             np.concatenate([changed, more]),
             keys=np.concatenate([keys, np.arange(301, 321)]),
         )
+        assert second.wait_for_graph(60)
     assert "loaded the HNSW graph" in caplog.text and "(25 added, 5 removed)" in caplog.text
     exact = MeaningIndex("m", 16, ann_min_rows=10_000)
     exact.add(
@@ -355,6 +386,7 @@ def test_the_hnsw_graph_is_saved_then_loaded_and_repaired_from_the_rows_in_memor
     graph.write_bytes(b"not a graph")
     third = MeaningIndex("m", 16, ann_min_rows=100, graph_path=graph)
     third.add(ids, ids, vectors)
+    assert third.wait_for_graph(60)
     assert third.approximate and third.nearest(vectors[42], 1)[0][0] == 43
 
 
