@@ -40,10 +40,7 @@ def photoscribe_version() -> str:
 
 def forget_photos(library: Library, photo_ids: Sequence[int]) -> int:
     """Remove photos and their captions from the library in one transaction (files untouched)."""
-    from photoscribe.core.library import photos as photo_ops
-
-    with library.transaction() as session:
-        return sum(photo_ops.delete_photo(session, photo_id) for photo_id in photo_ids)
+    return library.delete_photos(photo_ids)
 
 
 def mark_all_reviewed(library: Library, photo_ids: Sequence[int]) -> list[int]:

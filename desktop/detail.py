@@ -8,7 +8,6 @@ owned by the user, never overwritten by a model).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -37,10 +36,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from photoscribe.core.errors import LibraryError, PhotoscribeError
+from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.imaging import ExifSummary, load_image, read_exif_summary
 from photoscribe.core.library import CaptionInfo, Library, PhotoInfo
-from photoscribe.core.library import captions as caption_ops
 from photoscribe.core.library.export import split_alt_text
 from photoscribe.core.progress import check_cancel
 from photoscribe.desktop.attention import PHOTO, AttentionStrip, render_overlays, stored_attention
@@ -312,14 +310,7 @@ class CaptionState:
 
 def apply_caption_state(library: Library, photo_id: int, state: CaptionState) -> None:
     """Put ``photo_id``'s captions into ``state`` in one write transaction."""
-    with library.transaction() as session:
-        caption_ops.set_user_caption(session, photo_id, state.user_text)
-        if state.model_caption_id is not None:
-            # The model caption may have been replaced by a re-caption since: nothing to restore then.
-            with contextlib.suppress(LibraryError):
-                caption_ops.mark_reviewed(
-                    session, photo_id, caption_id=state.model_caption_id, reviewed=state.model_reviewed
-                )
+    library.set_caption_state(photo_id, state.user_text, state.model_caption_id, state.model_reviewed)
 
 
 class CaptionCommand(QUndoCommand):

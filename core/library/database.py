@@ -11,6 +11,7 @@ when another connection got the lock first.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -446,6 +447,11 @@ class Library:
         with self.transaction() as s:
             return ops.delete_photo(s, photo)
 
+    def delete_photos(self, photo_ids: Iterable[int]) -> int:
+        """Remove photos and their captions in one transaction (the files stay); how many were removed."""
+        with self.transaction() as s:
+            return sum(ops.delete_photo(s, photo_id) for photo_id in photo_ids)
+
     # ----------------------------------------------------------------- captions
 
     def captions(self, photo: ops.PhotoRef) -> list[CaptionInfo]:
@@ -473,6 +479,20 @@ class Library:
     ) -> CaptionInfo | None:
         with self.transaction() as s:
             return caps.mark_reviewed(s, photo, caption_id=caption_id, reviewed=reviewed)
+
+    def set_caption_state(
+        self, photo_id: int, user_text: str, model_caption_id: int | None, model_reviewed: bool
+    ) -> None:
+        """Put a photo's captions into one state in one transaction (an edit, or its undo).
+
+        ``user_text`` is the person's caption ("" for none); the model caption ``model_caption_id``
+        is marked reviewed or not, unless a re-caption has replaced it since (nothing to restore).
+        """
+        with self.transaction() as s:
+            caps.set_user_caption(s, photo_id, user_text)
+            if model_caption_id is not None:
+                with contextlib.suppress(LibraryError):
+                    caps.mark_reviewed(s, photo_id, caption_id=model_caption_id, reviewed=model_reviewed)
 
     def add_model_caption(
         self,

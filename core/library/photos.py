@@ -17,13 +17,13 @@ import logging
 import os
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
 from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from photoscribe.core.errors import LibraryError
-from photoscribe.core.library.records import FileStamp, FolderInfo, PhotoInfo
+from photoscribe.core.library.records import FileStamp, FolderInfo, FolderRef, PhotoInfo, PhotoRef
 from photoscribe.core.library.schema import (
     Caption,
     Failure,
@@ -34,10 +34,6 @@ from photoscribe.core.library.schema import (
 )
 
 log = logging.getLogger(__name__)
-
-# A photo is named by its id or its file path; a folder by its id or path.
-PhotoRef = Union[int, str, "os.PathLike[str]"]
-FolderRef = Union[int, str, "os.PathLike[str]"]
 
 
 # --------------------------------------------------------------------------- paths and lookups

@@ -7,12 +7,17 @@ These are what the library API returns: ORM objects never leave the session
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Union
 
 from photoscribe.core.library.schema import Caption, Failure, Folder, Photo, PhotoStatus
+
+# A photo is named by its id or its file path; a folder by its id or path.
+PhotoRef = Union[int, str, "os.PathLike[str]"]
+FolderRef = Union[int, str, "os.PathLike[str]"]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from photoscribe.core.paths import default_library_path, printable
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
     from photoscribe.core.library.database import Library
-    from photoscribe.core.library.photos import PhotoRef
+    from photoscribe.core.library.records import PhotoRef
     from photoscribe.core.library.scanner import ScanReport
 
 log = logging.getLogger(__name__)

@@ -265,6 +265,33 @@ def test_reviewed_model_caption_beats_newer_model_captions(library: Library, pho
     assert user_text == "a bird on a branch" and model_text == "a sparrow sitting on a twig"
 
 
+def test_a_caption_state_is_written_and_undone_in_one_step(library: Library, photo_dir: Path) -> None:
+    photo = _add(library, photo_dir / "a.jpg")
+    model = library.add_model_caption(photo.id, "m1", "a bird on a branch")
+    model_id = library.captions(photo.id)[0].id
+    assert model
+    library.set_caption_state(photo.id, "a robin on an apple branch", model_id, True)  # an edit
+    best = library.best_caption(photo.id)
+    assert best.is_user and best.text == "a robin on an apple branch"
+    assert next(c for c in library.captions(photo.id) if c.id == model_id).reviewed
+    library.set_caption_state(photo.id, "", model_id, False)  # its undo
+    best = library.best_caption(photo.id)
+    assert not best.is_user and best.id == model_id and not best.reviewed
+    # The model caption was replaced by a re-caption meanwhile: the person's text is still written.
+    library.forget_model_captions([photo.id], "m1")
+    library.set_caption_state(photo.id, "a robin", model_id, True)
+    assert library.best_caption(photo.id).text == "a robin"
+
+
+def test_photos_are_deleted_together_and_their_files_stay(library: Library, photo_dir: Path) -> None:
+    for name in "abc":
+        (photo_dir / f"{name}.jpg").write_bytes(b"jpeg")
+    photos = [_add(library, photo_dir / f"{name}.jpg") for name in "abc"]
+    assert library.delete_photos([photos[0].id, photos[2].id, 999_999]) == 2
+    assert [p.id for p in library.list_photos()] == [photos[1].id]
+    assert all((photo_dir / f"{name}.jpg").exists() for name in "abc")
+
+
 def test_add_model_caption_for_a_deleted_photo_returns_false(library: Library, photo_dir: Path) -> None:
     photo = _add(library, photo_dir / "a.jpg")
     library.delete_photo(photo.id)
