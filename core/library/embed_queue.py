@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library import meaning
+from photoscribe.core.library.worker import BackgroundWorker
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class EmbedReport:
         )
 
 
-class EmbedQueue:
+class EmbedQueue(BackgroundWorker):
     """Embeds the library's pending captions with one embedder.
 
     Args:
@@ -76,91 +77,26 @@ class EmbedQueue:
     ) -> None:
         if batch_size < 1:
             raise LibraryError("batch_size must be at least 1")
+        super().__init__("photoscribe-embed-queue", poll_s)
         self.library = library
         self.embedder = embedder
         self.batch_size = batch_size
         self.index = index
         self.on_embedded = on_embedded
-        self.poll_s = poll_s
-        self._cond = threading.Condition()
-        self._run_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._woken = False
-        self._paused = False
-        self._thread: threading.Thread | None = None
 
     @property
     def model_id(self) -> str:
         return self.embedder.model_id
-
-    @property
-    def running(self) -> bool:
-        thread = self._thread
-        return thread is not None and thread.is_alive()
 
     def pending(self) -> int:
         """Captions waiting for an embedding by this model."""
         with self.library.session() as session:
             return meaning.count_pending(session, self.model_id)
 
-    # ------------------------------------------------------------------ background mode
-
-    def wake(self) -> None:
-        """There may be new or edited captions: let the worker thread look (cheap)."""
-        with self._cond:
-            self._woken = True
-            self._cond.notify_all()
-
-    def pause(self) -> None:
-        """Stop after the batch in hand until :meth:`resume`."""
-        with self._cond:
-            self._paused = True
-            self._cond.notify_all()
-
-    def resume(self) -> None:
-        with self._cond:
-            self._paused = False
-            self._cond.notify_all()
-
-    def start(self) -> None:
-        """Start the worker thread: it embeds what is pending now, then sleeps until :meth:`wake`."""
-        if self.running:
-            return
-        self._stop.clear()
-        with self._cond:
-            self._woken = True
-        self._thread = threading.Thread(target=self._work, name="photoscribe-embed-queue", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 60.0) -> None:
-        """Stop the worker thread after the batch in hand is stored, and join it."""
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                log.warning("the embedding queue did not stop within %s s", timeout)
-
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            with self._cond:
-                self._cond.wait_for(
-                    lambda: self._stop.is_set() or (self._woken and not self._paused), timeout=self.poll_s
-                )
-                if self._stop.is_set():
-                    return
-                if self._paused:
-                    continue
-                self._woken = False
-            try:
-                report = self.run_once(cancel=self._stop)
-            except Exception:  # keep the worker alive: the failure is logged with its traceback
-                log.exception("embedding captions failed; retrying when woken again")
-                continue
-            if report.embedded:
-                log.info("embed queue: %s", report.describe())
+    def background_run(self) -> None:
+        report = self.run_once(cancel=self._stop)
+        if report.embedded:
+            log.info("embed queue: %s", report.describe())
 
     # ------------------------------------------------------------------ one run
 

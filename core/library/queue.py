@@ -48,6 +48,7 @@ from photoscribe.core.library.database import Library
 from photoscribe.core.library.records import PhotoInfo
 from photoscribe.core.library.runlock import CaptionLock
 from photoscribe.core.library.similar import store_feature
+from photoscribe.core.library.worker import BackgroundWorker
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
 from photoscribe.core.results import CaptionFailure, CaptionResult
 
@@ -104,7 +105,7 @@ class _Stored:
     last_text: str
 
 
-class CaptionQueue:
+class CaptionQueue(BackgroundWorker):
     """Captions the library's pending photos with one captioner, in the foreground or on a thread.
 
     Args:
@@ -129,19 +130,14 @@ class CaptionQueue:
     ) -> None:
         if batch_size < 1 or max_attempts < 1:
             raise LibraryError("batch_size and max_attempts must be at least 1")
+        super().__init__("photoscribe-caption-queue")
         self.library = library
         self.captioner = captioner
         self.batch_size = batch_size
         self.max_attempts = max_attempts
         self.on_progress = on_progress
         self.on_captioned = on_captioned
-        self._cond = threading.Condition()
-        self._run_lock = threading.Lock()  # one run at a time (worker thread or caller)
-        self._stop = threading.Event()
-        self._paused = False
-        self._woken = False
         self._busy = False
-        self._thread: threading.Thread | None = None
 
     @property
     def model_id(self) -> str:
@@ -150,80 +146,18 @@ class CaptionQueue:
     # ------------------------------------------------------------------ state
 
     @property
-    def paused(self) -> bool:
-        return self._paused
-
-    @property
-    def running(self) -> bool:
-        """The worker thread is alive."""
-        thread = self._thread
-        return thread is not None and thread.is_alive()
-
-    @property
     def busy(self) -> bool:
         """A run is captioning or waiting between batches."""
         return self._busy
 
-    def pause(self) -> None:
-        """Stop after the current batch until :meth:`resume`."""
-        with self._cond:
-            self._paused = True
-            self._cond.notify_all()
-
-    def resume(self) -> None:
-        with self._cond:
-            self._paused = False
-            self._cond.notify_all()
-
-    def wake(self) -> None:
-        """There may be new pending photos: let the worker thread look (cheap; call it freely)."""
-        with self._cond:
-            self._woken = True
-            self._cond.notify_all()
-
-    # ------------------------------------------------------------------ background mode
-
-    def start(self) -> None:
-        """Start the worker thread; it captions what is pending now, then sleeps until :meth:`wake`."""
-        if self.running:
+    def background_run(self) -> None:
+        try:
+            report = self.run_once(cancel=self._stop)
+        except LibraryBusyError as exc:  # another process captions these photos meanwhile
+            log.info("caption queue waits: %s", exc)
             return
-        self._stop.clear()
-        with self._cond:
-            self._woken = True
-        self._thread = threading.Thread(target=self._work, name="photoscribe-caption-queue", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 60.0) -> None:
-        """Stop the worker thread after the batch in hand is stored, and join it.
-
-        Only the worker thread stops; a foreground :meth:`run_once` is stopped by its ``cancel`` event.
-        """
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                log.warning("the caption queue did not stop within %s s", timeout)
-
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            with self._cond:
-                self._cond.wait_for(lambda: self._stop.is_set() or (self._woken and not self._paused))
-                if self._stop.is_set():
-                    return
-                self._woken = False
-            try:
-                report = self.run_once(cancel=self._stop)
-            except LibraryBusyError as exc:  # another process captions these photos meanwhile
-                log.info("caption queue waits: %s", exc)
-                continue
-            except Exception:  # keep the worker alive: the failure is logged with its traceback
-                log.exception("captioning batch failed; retrying when woken again")
-                continue
-            if report.captioned or report.failed:
-                log.info("caption queue: %s", report.describe())
+        if report.captioned or report.failed:
+            log.info("caption queue: %s", report.describe())
 
     # ------------------------------------------------------------------ one run
 
