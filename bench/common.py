@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import os
 import platform
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # the search benchmarks use cpu_name() without loading torch
+    import torch
 
 
-def machine(device: torch.device) -> str:
-    """The machine in one line, for the benchmark tables: GPU if any, cores, CPU model, torch."""
+def cpu_name() -> str:
+    """The CPU model ("Intel(R) Xeon(R) ..."), or the architecture where it cannot be read."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
             cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    return cpu
+
+
+def machine(device: torch.device) -> str:
+    """The machine in one line, for the benchmark tables: GPU if any, cores, CPU model, torch."""
+    import torch
+
+    cpu = cpu_name()
     text = (
         f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__}, {torch.get_num_threads()} torch threads"
     )

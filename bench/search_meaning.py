@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -33,6 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from common import cpu_name  # bench/ is on the path: the script is run as python bench/search_meaning.py
 
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.hybrid import SemanticSearch, hybrid_search
@@ -215,12 +215,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     results: dict[str, object] = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": f"{os.cpu_count()} cores ({cpu}), load average {os.getloadavg()[0]:.1f} at start",
