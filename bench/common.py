@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the search benchmarks use cpu_name() without loading torch
     import torch
@@ -32,3 +32,11 @@ def machine(device: torch.device) -> str:
     if device.type == "cuda":
         text = f"{torch.cuda.get_device_name(device)}; {text}"
     return text
+
+
+def optimize_bulk_load(library: Any) -> None:
+    """After a bulk insert: merge the FTS index's segments and gather the planner's statistics."""
+    with library.engine.connect() as conn:
+        conn.exec_driver_sql("INSERT INTO captions_fts(captions_fts) VALUES ('optimize')")
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()

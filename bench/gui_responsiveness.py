@@ -50,6 +50,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import optimize_bulk_load
 from search import caption_stream  # bench/search.py: the caption grammar
 
 HEARTBEAT_MS = 10
@@ -156,10 +157,7 @@ def build_library(library: Any, root: Path, n: int, per_dir: int, chunk: int = 2
                 rows,
             )
             print(f"  {hi:,} photos, {time.perf_counter() - start:.0f} s", flush=True)
-    with library.engine.connect() as conn:
-        conn.exec_driver_sql("INSERT INTO captions_fts(captions_fts) VALUES ('optimize')")
-        conn.exec_driver_sql("ANALYZE")
-        conn.commit()
+    optimize_bulk_load(library)
     return time.perf_counter() - start
 
 

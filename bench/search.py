@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import optimize_bulk_load  # bench/ is on the path: run as python bench/search.py
 
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.search import search
@@ -281,10 +282,7 @@ def build(library: Library, n: int, chunk: int = 50_000) -> float:
                 rows,
             )
             print(f"  {hi:,} captions, {time.perf_counter() - start:.0f} s", flush=True)
-    with library.engine.connect() as conn:
-        conn.exec_driver_sql("INSERT INTO captions_fts(captions_fts) VALUES ('optimize')")
-        conn.exec_driver_sql("ANALYZE")
-        conn.commit()
+    optimize_bulk_load(library)
     return time.perf_counter() - start
 
 

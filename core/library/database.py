@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session
 from photoscribe.core.errors import LibraryError
 
 if TYPE_CHECKING:  # Alembic is imported only when a library must be created or migrated
+    from typing import Unpack
+
     from alembic.config import Config
 from photoscribe.core.library import captions as caps
 from photoscribe.core.library import photos as ops
@@ -45,6 +47,17 @@ from photoscribe.core.library.records import (
 from photoscribe.core.paths import default_library_path
 
 log = logging.getLogger(__name__)
+
+
+class PhotoMetadata(TypedDict, total=False):
+    """What a scan reads of a photo besides its size and time (keyword arguments of ``upsert_photo``)."""
+
+    content_hash: str | None
+    width: int | None
+    height: int | None
+    taken_at: datetime | None
+    camera: str | None
+
 
 BUSY_TIMEOUT_MS = 30_000
 # Page cache per connection, in KiB (SQLite's default is 2 MiB): a search at a million photos reads
@@ -354,47 +367,12 @@ class Library:
         size: int,
         mtime: float,
         *,
-        content_hash: str | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        taken_at: datetime | None = None,
-        camera: str | None = None,
         folder_id: int | None = None,
+        **metadata: Unpack[PhotoMetadata],
     ) -> PhotoInfo:
+        """:func:`.photos.upsert_photo` in a transaction of its own."""
         with self.transaction() as s:
-            return ops.upsert_photo(
-                s,
-                path,
-                size,
-                mtime,
-                content_hash=content_hash,
-                width=width,
-                height=height,
-                taken_at=taken_at,
-                camera=camera,
-                folder_id=folder_id,
-            )
-
-    def update_photo_metadata(
-        self,
-        photo: ops.PhotoRef,
-        *,
-        content_hash: str | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        taken_at: datetime | None = None,
-        camera: str | None = None,
-    ) -> PhotoInfo:
-        with self.transaction() as s:
-            return ops.update_photo_metadata(
-                s,
-                photo,
-                content_hash=content_hash,
-                width=width,
-                height=height,
-                taken_at=taken_at,
-                camera=camera,
-            )
+            return ops.upsert_photo(s, path, size, mtime, folder_id=folder_id, **metadata)
 
     def get_photo(self, photo: ops.PhotoRef) -> PhotoInfo | None:
         with self.session() as s:
@@ -426,10 +404,6 @@ class Library:
     def known_files(self, folder: ops.FolderRef | None = None) -> dict[str, FileStamp]:
         with self.session() as s:
             return ops.known_files(s, folder)
-
-    def photos_by_hash(self, content_hash: str) -> list[PhotoInfo]:
-        with self.session() as s:
-            return ops.photos_by_hash(s, content_hash)
 
     def move_photo(self, old: str | os.PathLike[str], new: str | os.PathLike[str]) -> PhotoInfo | None:
         with self.transaction() as s:

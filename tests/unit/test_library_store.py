@@ -458,9 +458,10 @@ def test_dates_round_trip(library: Library, photo_dir: Path) -> None:
     taken = datetime(2019, 7, 14, 18, 30, 5)
     photo = _add(library, photo_dir / "a.jpg", taken_at=taken)
     assert library.get_photo(photo.id).taken_at == taken
-    updated = library.update_photo_metadata(photo.id, content_hash="ab" * 32, width=4000, height=3000)
+    with library.transaction() as s:  # the scanner's own session-level calls
+        updated = ops.update_photo_metadata(s, photo.id, content_hash="ab" * 32, width=4000, height=3000)
+        assert [p.id for p in ops.photos_by_hash(s, "ab" * 32)] == [photo.id]
     assert (updated.content_hash, updated.width, updated.taken_at) == ("ab" * 32, 4000, taken)
-    assert [p.id for p in library.photos_by_hash("ab" * 32)] == [photo.id]
 
 
 def test_default_library_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
