@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -170,7 +170,7 @@ class Captioner:
 
     def iter_batches(
         self, paths: Iterable[str | os.PathLike[str]], cancel: threading.Event | None = None
-    ) -> Iterator[tuple[list[CaptionResult], list[CaptionFailure]]]:
+    ) -> Generator[tuple[list[CaptionResult], list[CaptionFailure]], None, None]:
         """Yield (results, failures) per batch, in input order; stops early (between batches)
         when ``cancel`` is set.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -601,7 +602,7 @@ class MainWindow(QMainWindow):
         self.runner.submit(
             Job(count_rows, self.library, query, self.photos.semantic),
             receiver=self,
-            on_finished=lambda n, q=query: self._show_count(q, n),
+            on_finished=partial(self._show_count, query),
             on_failed=lambda _exc, _tb: self.count_label.setText(""),
         )
 

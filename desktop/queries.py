@@ -12,13 +12,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from photoscribe.core.library import Library, SearchHit
 from photoscribe.core.library.export import split_alt_text
 from photoscribe.core.library.hybrid import MAX_DEPTH, SemanticSearch, hybrid_search, meaning_only
 from photoscribe.core.library.schema import utcnow
-from photoscribe.core.library.search import count_matches, search
+from photoscribe.core.library.search import SortOrder, count_matches, search
 from photoscribe.core.progress import check_cancel
 
 PAGE_SIZE = 500
@@ -192,7 +192,7 @@ def fetch_page(
             library,
             query.text,
             **_filters(query),
-            sort=sort,
+            sort=cast(SortOrder, sort),
             limit=limit,
             offset=offset,
             highlight=(_MARK_START, _MARK_END),

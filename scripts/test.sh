@@ -7,5 +7,5 @@ export QT_QPA_PLATFORM=offscreen
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 scripts/lint_imports.sh
-.venv/bin/mypy
+scripts/mypy.sh
 .venv/bin/python -m pytest -q -ra "$@"

@@ -362,9 +362,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- helpers
 
 
-def _fail(err: PhotoscribeError) -> int:
+def _fail(err: Exception) -> int:
     print(f"error: {printable(err)}", file=sys.stderr)
-    return err.exit_code
+    return err.exit_code if isinstance(err, PhotoscribeError) else 1
 
 
 def _positive_int(text: str) -> int:

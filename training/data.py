@@ -190,11 +190,11 @@ class ImagePairs(Dataset):
     ) -> None:
         self.paths, self.images, self.pairs = paths, images, pairs
         self.pre, self.augment, self.seed, self.epoch = preprocess, augment, seed, epoch
-        self.swap = {
-            vocab.stoi.get("left"): vocab.stoi.get("right"),
-            vocab.stoi.get("right"): vocab.stoi.get("left"),
-        }
-        self.swap.pop(None, None)
+        left, right = vocab.stoi.get("left"), vocab.stoi.get("right")
+        # A flip swaps the two words (only when the vocabulary has both).
+        self.swap: dict[int, int] = (
+            {left: right, right: left} if left is not None and right is not None else {}
+        )
 
     def __len__(self) -> int:
         return len(self.pairs)

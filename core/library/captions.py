@@ -193,6 +193,8 @@ def mark_reviewed(
 def _clean_alternatives(alternatives: Iterable[Any]) -> list[dict[str, Any]]:
     cleaned: list[dict[str, Any]] = []
     for item in alternatives:
+        text: Any
+        score: Any
         if isinstance(item, Alternative):
             text, score = item.text, item.score
         elif isinstance(item, Mapping):

@@ -17,7 +17,7 @@ import logging
 import os
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -34,6 +34,8 @@ from photoscribe.core.library.schema import (
 )
 
 log = logging.getLogger(__name__)
+
+SelectT = TypeVar("SelectT", bound=Select)  # any select, whatever it returns
 
 
 # --------------------------------------------------------------------------- paths and lookups
@@ -334,7 +336,7 @@ def list_photos(
     return [PhotoInfo.from_orm(p) for p in session.scalars(stmt)]
 
 
-def filter_folder(stmt: Select[Any], folder: FolderRef | None) -> Select[Any]:
+def filter_folder(stmt: SelectT, folder: FolderRef | None) -> SelectT:
     if folder is None:
         return stmt
     if isinstance(folder, int):
@@ -349,7 +351,7 @@ def folder_counts(session: Session) -> dict[int, int]:
         .where(Photo.status != PhotoStatus.MISSING, Photo.folder_id.is_not(None))
         .group_by(Photo.folder_id)
     )
-    return {int(folder_id): int(count) for folder_id, count in session.execute(stmt)}
+    return {int(folder_id): int(count) for folder_id, count in session.execute(stmt) if folder_id is not None}
 
 
 def count_added_since(session: Session, since: datetime) -> int:

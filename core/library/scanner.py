@@ -565,8 +565,8 @@ class _Writer:
                 )
                 self.tally.updated.append(photo.id)
         if self.want_photos and fresh:
-            for photo in session.scalars(select(Photo).where(Photo.id.in_(list(ids.values())))):
-                self.tally.photos[photo.path] = PhotoInfo.from_orm(photo)
+            for row_photo in session.scalars(select(Photo).where(Photo.id.in_(list(ids.values())))):
+                self.tally.photos[row_photo.path] = PhotoInfo.from_orm(row_photo)
 
 
 def _new_row(item: _Inspected, folder_id: int | None) -> dict[str, Any]:

@@ -371,7 +371,7 @@ def _statement(
     """The SELECT behind :func:`search` (ordered, not paged) and its FTS MATCH expression."""
     parsed = parse_query(query)
     match = build_match_query(query)
-    by_date = {
+    by_date: dict[str, tuple[Any, ...]] = {
         "taken": (_date_taken().desc(), Photo.id.desc()),
         "taken-oldest": (_date_taken().asc(), Photo.id.asc()),
         "added": (Photo.added_at.desc(), Photo.id.desc()),
@@ -411,7 +411,9 @@ def _nothing_searchable(query: object) -> bool:
 def _read_cursor(library: Library) -> Iterator[sqlite3.Cursor]:
     """A DBAPI cursor in one read transaction on a pooled connection (statements stay prepared there)."""
     with library.engine.connect() as conn, conn.begin():
-        cursor = conn.connection.driver_connection.cursor()
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a pooled connection in use always has its DBAPI connection
+        cursor = driver.cursor()
         try:
             yield cursor
         finally:
