@@ -1,6 +1,6 @@
 """Caption search latency: FTS5 through ``search()`` vs a ``LIKE '%word%'`` scan, on N captions.
 
-Usage: python bench/search.py [--n 1000000] [--queries 240] [--dir DIR] [--out results.json]
+Usage: python bench/search.py [--n 1000000] [--queries 240] [--dir DIR] [--out results.json] [--meaning]
 
 The library is built once and kept (default folder ``/tmp/photoscribe-bench-search-N``), so a
 rerun only times the queries; ``--rebuild`` makes it again.
@@ -27,6 +27,9 @@ every keystroke; it imports no Qt), and the same words as a
 it may stop after the first 50 rows in table order, which flatters it for
 common words), and the same LIKE counting every match (what ranking or a
 result count needs). Prints Markdown tables for docs/benchmarks.md.
+
+With ``--meaning``, part 2 follows at the same size: search by meaning (query embedding, exact and
+HNSW nearest neighbours, fusion), by ``bench/search_meaning.py``; its figures are in docs/search.md.
 """
 
 from __future__ import annotations
@@ -510,6 +513,12 @@ def main() -> None:
         action="store_true",
         help="also time top-50 BM25 from a Tantivy index (pip install tantivy)",
     )
+    parser.add_argument(
+        "--meaning",
+        action="store_true",
+        help="then part 2, search by meaning at the same size (bench/search_meaning.py: query embedding, "
+        "exact and HNSW nearest neighbours, fusion; needs the semantic extra; the graph takes minutes at 1M)",
+    )
     args = parser.parse_args()
 
     work = args.dir or Path(tempfile.gettempdir()) / f"photoscribe-bench-search-{args.n}"
@@ -598,6 +607,11 @@ def main() -> None:
                 {"n": args.n, "machine": machine, "build_s": build_s, "db_mib": db_mb, **summary}, indent=2
             )
         )
+    if args.meaning:
+        import search_meaning  # bench/ is on the path: the script is run as python bench/search.py
+
+        print("\n## Search by meaning\n")
+        search_meaning.run([args.n], min(args.queries, 100))
 
 
 if __name__ == "__main__":

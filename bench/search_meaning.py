@@ -214,6 +214,13 @@ def main() -> None:
     parser.add_argument("--no-model", action="store_true", help="skip the query-embedding figures")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    run(args.sizes, args.queries, model=not args.no_model, out=args.out)
+
+
+def run(
+    sizes: Sequence[int], n_queries: int, *, model: bool = True, out: Path | None = None
+) -> dict[str, object]:
+    """Every part-2 figure (embedding, nearest neighbours, fusion) as Markdown; returns them (and saves to ``out``)."""
     rng = np.random.default_rng(0)
     cpu = cpu_name()
     results: dict[str, object] = {
@@ -221,7 +228,7 @@ def main() -> None:
         "machine": f"{os.cpu_count()} cores ({cpu}), load average {os.getloadavg()[0]:.1f} at start",
     }
     print(f"{results['date']}, {results['machine']}\n")
-    if not args.no_model:
+    if model:
         queries = [
             q["query"] for q in json.loads((ROOT / "bench" / "search_queries.json").read_text())["queries"]
         ]
@@ -237,8 +244,8 @@ def main() -> None:
     )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     nn_results = []
-    for n in args.sizes:
-        r = bench_nn(n, args.queries, rng)
+    for n in sizes:
+        r = bench_nn(n, n_queries, rng)
         nn_results.append(r)
         e = r["exact"]
         h = r.get("usearch_hnsw_i8")
@@ -251,8 +258,8 @@ def main() -> None:
     results["nearest"] = nn_results
     fusion = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n in [s for s in args.sizes if s <= 100_000]:
-            f = bench_fusion(n, args.queries, rng, Path(tmp))
+        for n in [s for s in sizes if s <= 100_000]:
+            f = bench_fusion(n, n_queries, rng, Path(tmp))
             fusion.append(f)
             print(
                 f"\nhybrid_search at {n:,} captions (query vector given, limit 50): p50 {f['hybrid_p50_ms']:.1f} ms, "
@@ -260,8 +267,9 @@ def main() -> None:
                 f"index load {f['load_s']:.2f} s"
             )
     results["fusion"] = fusion
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1))
+    if out:
+        out.write_text(json.dumps(results, indent=1))
+    return results
 
 
 if __name__ == "__main__":
