@@ -1,16 +1,12 @@
 #!/usr/bin/env bash
-# Type-check the three layers as the installed package photoscribe.* (core/, desktop/, training/ are
-# mapped to photoscribe.core, ... by setuptools' editable install, which mypy cannot follow): checked
-# from a copy laid out as the package, so that every import between our modules is typed, not Any.
+# Type-check the three layers as the package photoscribe.*, from a copy laid out as the installed
+# package (scripts/package_copy.sh says why), so that every import between our modules is typed, not Any.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/package_copy.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/src/photoscribe"
-touch "$tmp/src/photoscribe/__init__.py"
-for pkg in core desktop training resources; do
-  cp -r "$pkg" "$tmp/src/photoscribe/$pkg"
-done
+package_copy "$tmp"
 VENV=${VENV:-.venv}
 MYPY="$(pwd)/$VENV/bin/mypy"
 config="$(pwd)/pyproject.toml"
