@@ -20,6 +20,20 @@ class Alternative:
 
 
 @dataclass(frozen=True)
+class Keyword:
+    """A word a person would search for, from the encoder's ImageNet classifier.
+
+    Attributes:
+        word: a plain lower-case word or phrase ("beagle", "dog", "animal", "bus").
+        score: the classifier's probability that the photo shows it (0-1); a broader term's
+            probability is the sum over the ImageNet classes under it.
+    """
+
+    word: str
+    score: float
+
+
+@dataclass(frozen=True)
 class CaptionResult:
     """A captioned photo.
 
@@ -27,6 +41,9 @@ class CaptionResult:
         alternatives: the n-best captions, best first (the first is ``text``).
         attention: (n_words, h, w) attention map per word of ``text``.
         feature: L2-normalised mean-pooled encoder feature (C,), for "more like this".
+        keywords: search words from the encoder's ImageNet classifier, most probable first.
+        confidence: 0-1, how likely the caption names only objects that are in the photo
+            (None for a model that cannot tell).
     """
 
     path: Path
@@ -37,6 +54,8 @@ class CaptionResult:
     attention: np.ndarray
     feature: np.ndarray
     seconds: float
+    keywords: tuple[Keyword, ...] = ()
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
