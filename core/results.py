@@ -70,3 +70,9 @@ class BatchReport:
     failures: list[CaptionFailure] = field(default_factory=list)
     cancelled: bool = False
     seconds: float = 0.0
+
+
+# A model caption whose confidence is below this is "low confidence": the app marks it, "Needs review"
+# lists it first, and alt-text exports leave it out of unreviewed exports unless asked. Calibrated on the
+# general photo set (docs/model-card.md).
+LOW_CONFIDENCE = 0.5
