@@ -154,7 +154,12 @@ class Captioner:
         concepts = self.model.concepts
         concept_probs = concepts.probabilities(features) if concepts is not None else None  # (B, K)
         bias = None
-        if self.guard and concepts is not None and concept_probs is not None and self._vocab_concepts is not None:
+        if (
+            self.guard
+            and concepts is not None
+            and concept_probs is not None
+            and self._vocab_concepts is not None
+        ):
             bias = concepts.word_bias(concept_probs, self._vocab_concepts)
         hyps = beam_search(
             self.model.decoder,
@@ -185,7 +190,16 @@ class Captioner:
                 confidence = round(concepts.confidence(words, concept_probs[i].cpu()), 4)
             results.append(
                 CaptionResult(
-                    path, alts[0].text, best.logprob, alts, words, attention, feat, per_image, keywords[i], confidence
+                    path,
+                    alts[0].text,
+                    best.logprob,
+                    alts,
+                    words,
+                    attention,
+                    feat,
+                    per_image,
+                    keywords[i],
+                    confidence,
                 )
             )
         return results

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 
 from photoscribe.core.checkpoint_file import check_checkpoint_file
-from photoscribe.core.concepts import Concepts
 from photoscribe.core.choices import PRETRAINED_ENCODERS
+from photoscribe.core.concepts import Concepts
 from photoscribe.core.efficientnet import EfficientNetLite0
 from photoscribe.core.encoder import encoder_channels
 from photoscribe.core.errors import AssetMissingError, ModelLoadError

@@ -42,7 +42,9 @@ def _read_kaggle(path: Path) -> list[tuple[str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("shared_data", type=Path, help="the folder holding flickr8k/, coco-general/, coco-mini/")
+    parser.add_argument(
+        "shared_data", type=Path, help="the folder holding flickr8k/, coco-general/, coco-mini/"
+    )
     parser.add_argument("out", type=Path)
     parser.add_argument("--general-repeat", type=int, default=5)
     args = parser.parse_args()
@@ -91,9 +93,7 @@ def main() -> None:
         link(mini / "train2017" / file_name, f"cm_{file_name}")
         train.append(f"cm_{file_name}")
 
-    (out / "captions.txt").write_text(
-        "image,caption\n" + "".join(f"{n},{c}\n" for n, c in captions), "utf-8"
-    )
+    (out / "captions.txt").write_text("image,caption\n" + "".join(f"{n},{c}\n" for n, c in captions), "utf-8")
     (out / "Flickr_8k.trainImages.txt").write_text("".join(f"{n}\n" for n in sorted(set(train))), "utf-8")
     (out / "Flickr_8k.devImages.txt").write_text("".join(f"{n}\n" for n in sorted(dev)), "utf-8")
     (out / "Flickr_8k.testImages.txt").write_text("".join(f"{n}\n" for n in sorted(general_dev)), "utf-8")
