@@ -50,7 +50,7 @@ class TrainConfig:
     step_size: int = 10
     gamma: float = 0.5
     grad_clip: float = 5.0
-    alpha_c: float = 1.0  # doubly stochastic attention regularisation (lambda of the paper's eq. 14)
+    alpha_c: float = 1.0  # attention penalty weight, mean over cells (train.attention_penalty: the paper x T/N)
     all_captions: bool = True  # every caption of every image each epoch; False: one random caption
     augment: bool = True  # random crop + flip when fine-tuning (flip swaps "left"/"right")
     patience: int = 5

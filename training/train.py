@@ -49,7 +49,15 @@ from photoscribe.training.distributed import Ranks, setup_distributed
 from photoscribe.training.inputs import Batch, SplitInputs, prepare_inputs
 from photoscribe.training.metrics import score_captions
 
-__all__ = ["EpochStats", "TrainConfig", "TrainResult", "build_model", "caption_loss", "train"]
+__all__ = [
+    "EpochStats",
+    "TrainConfig",
+    "TrainResult",
+    "attention_penalty",
+    "build_model",
+    "caption_loss",
+    "train",
+]
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +166,25 @@ def caption_loss(
     Returns (total loss, cross-entropy part).
     """
     ce = F.cross_entropy(logits.float(), targets)
-    # Paper eq. 14: lambda * sum_i (1 - sum_t alpha_ti)^2, summed over the N grid cells (so every
-    # cell gets about as much attention over the caption as one step gives), averaged over captions.
-    reg = ((1.0 - attention_totals.float()) ** 2).sum(dim=1).mean()
-    return ce + alpha_c * reg, ce
+    return ce + alpha_c * attention_penalty(attention_totals), ce
+
+
+def attention_penalty(attention_totals: torch.Tensor) -> torch.Tensor:
+    """Doubly stochastic attention penalty, on the scale of a per-token cross-entropy.
+
+    Paper eq. 14 adds lambda * sum_i (1 - sum_t alpha_ti)^2 to a caption's *summed* negative
+    log-likelihood (T tokens). Our cross-entropy is the *mean* per token, so the paper's balance is
+    kept by dividing the penalty by a caption-sized count too: we take the mean over the N grid
+    cells (and over captions), as sgrvinod's tutorial does. Relative to the per-token loss this is
+    the paper's penalty times T / N: with N = 49 cells and captions of T ~ 12-14 tokens, about a
+    quarter of the paper's weight at the same lambda, and exactly the tutorial's. Summing over the
+    cells instead (what this function did before) made the penalty ~13x the paper's and 49x the
+    tutorial's, strong enough to hold attention uniform.
+
+    Args:
+        attention_totals: (B, N) each caption's attention summed over its steps.
+    """
+    return ((1.0 - attention_totals.float()) ** 2).mean()
 
 
 class _TeacherForced(nn.Module):
