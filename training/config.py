@@ -50,9 +50,11 @@ class TrainConfig:
     step_size: int = 10
     gamma: float = 0.5
     grad_clip: float = 5.0
-    alpha_c: float = 1.0  # attention penalty weight, mean over cells (train.attention_penalty: the paper x T/N)
+    alpha_c: float = (
+        1.0  # attention penalty weight, mean over cells (train.attention_penalty: the paper x T/N)
+    )
     all_captions: bool = True  # every caption of every image each epoch; False: one random caption
-    augment: bool = True  # random crop + flip when fine-tuning (flip swaps "left"/"right")
+    augment: bool = True  # flip (swaps "left"/"right") + mild brightness/contrast when fine-tuning; no crops
     patience: int = 5
     amp: bool = True  # mixed precision: CUDA, and bf16 for cached-feature training on AMX/AVX512-BF16 CPUs
     # validation

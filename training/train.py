@@ -292,16 +292,14 @@ def evaluate(
     hyps: dict[str, str] = {}
     refs: dict[str, list[str]] = {}
     tracker = ProgressTracker("validate", len(inputs.images), on_progress)
-    for lo in range(0, len(inputs.images), cfg.batch_size):
+    for chunk, feats in inputs.image_batches(device):
         check_cancel(cancel)
-        chunk = inputs.images[lo : lo + cfg.batch_size]
-        feats = inputs.image_features(chunk, device)
         results = beam_search(model.decoder, feats, beam_size=cfg.beam_size, max_len=vocab.max_len)
         for img, hyp in zip(chunk, results, strict=True):
             record = inputs.records[img.source]
             hyps[record.image_id] = hyp[0].text(vocab)
             refs[record.image_id] = list(record.captions)
-        tracker.update(min(lo + cfg.batch_size, len(inputs.images)))
+        tracker.advance(len(chunk))
     report = score_captions(refs, hyps)
     return float(total) / max(count, 1), report.scores, hyps
 
