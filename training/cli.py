@@ -206,6 +206,14 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "--alpha-c", type=float, default=d["alpha_c"].default, help="attention regularisation weight"
     )
     p.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=d["label_smoothing"].default,
+        metavar="EPS",
+        help="cross-entropy label smoothing: the target word gets 1 - EPS, EPS is spread over the "
+        "vocabulary (default 0; 0.1 is common)",
+    )
+    p.add_argument(
         "--all-captions",
         action=argparse.BooleanOptionalAction,
         default=d["all_captions"].default,
@@ -281,6 +289,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         step_size=args.step_size,
         gamma=args.gamma,
         alpha_c=args.alpha_c,
+        label_smoothing=args.label_smoothing,
         all_captions=args.all_captions,
         patience=args.patience,
         beam_size=args.beam,

@@ -154,7 +154,11 @@ def _make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer) -> Any:
 
 
 def caption_loss(
-    logits: torch.Tensor, targets: torch.Tensor, attention_totals: torch.Tensor, alpha_c: float
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    attention_totals: torch.Tensor,
+    alpha_c: float,
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy over the real tokens (packed rows), plus doubly stochastic attention regularisation.
 
@@ -162,10 +166,13 @@ def caption_loss(
         logits: (P, V) one row per real target token (:class:`~photoscribe.core.decoder.PackedDecoding`).
         targets: (P,) the target tokens.
         attention_totals: (B, N) each caption's attention summed over its steps.
+        alpha_c: weight of :func:`attention_penalty`.
+        label_smoothing: epsilon: the target is (1 - eps) on the word and eps spread over all V
+            words (``F.cross_entropy``'s definition); 0 is plain cross-entropy.
 
     Returns (total loss, cross-entropy part).
     """
-    ce = F.cross_entropy(logits.float(), targets)
+    ce = F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
     return ce + alpha_c * attention_penalty(attention_totals), ce
 
 
@@ -250,7 +257,7 @@ def train_one_epoch(
         check_cancel(cancel)
         with torch.autocast(device.type, dtype=precision.dtype, enabled=precision.enabled):
             logits, targets, totals = net(x, caps, lengths.tolist())
-            loss, ce = caption_loss(logits, targets, totals, cfg.alpha_c)
+            loss, ce = caption_loss(logits, targets, totals, cfg.alpha_c, cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
@@ -287,7 +294,7 @@ def evaluate(
     for x, caps, lengths in batches:
         check_cancel(cancel)
         logits, targets, totals = teacher(x, caps, lengths.tolist())
-        _, ce = caption_loss(logits, targets, totals, cfg.alpha_c)
+        _, ce = caption_loss(logits, targets, totals, cfg.alpha_c)  # unsmoothed: comparable across runs
         total, count = total + ce * len(caps), count + len(caps)
     hyps: dict[str, str] = {}
     refs: dict[str, list[str]] = {}

@@ -366,3 +366,25 @@ def test_a_flat_config_puts_the_model_fields_in_the_model(tmp_path: Path) -> Non
     assert TrainConfig.from_flat(data_dir=tmp_path, out_dir=tmp_path, encoder="tinyresnet").stores_encoder
     with pytest.raises(TypeError, match="hiden_dim"):
         TrainConfig.from_flat(data_dir=tmp_path, out_dir=tmp_path, hiden_dim=24)
+
+
+def test_label_smoothing_mixes_the_uniform_target_into_the_cross_entropy(tmp_path: Path) -> None:
+    """With epsilon, the loss is (1 - eps) * NLL(target) + eps * mean over the V words of NLL(word);
+    0 (the default) is plain cross-entropy. The command line passes --label-smoothing through."""
+    from photoscribe.desktop.cli import build_parser
+    from photoscribe.training.cli import train_config
+
+    gen = torch.Generator().manual_seed(0)
+    logits, targets = torch.randn(6, 9, generator=gen), torch.randint(0, 9, (6,), generator=gen)
+    totals = torch.ones(2, 4)
+    nll = -torch.log_softmax(logits, dim=-1)
+    plain = nll.gather(1, targets[:, None]).mean()
+    _, ce = caption_loss(logits, targets, totals, alpha_c=1.0)
+    torch.testing.assert_close(ce, plain)
+    _, smoothed = caption_loss(logits, targets, totals, alpha_c=1.0, label_smoothing=0.1)
+    torch.testing.assert_close(smoothed, 0.9 * plain + 0.1 * nll.mean())
+    assert TrainConfig(data_dir=tmp_path, out_dir=tmp_path).label_smoothing == 0.0
+    args = build_parser().parse_args(["train", "d", "--out", "r", "--label-smoothing", "0.1"])
+    assert train_config(args).label_smoothing == 0.1
+    with pytest.raises(ValueError, match="label_smoothing"):
+        TrainConfig(data_dir=tmp_path, out_dir=tmp_path, label_smoothing=1.0)
