@@ -437,6 +437,9 @@ def train(
                 epoch_meta = {**meta, "metrics": metrics, "epoch": epoch}
                 if improved:
                     save_checkpoint(best_path, model, vocab, {**epoch_meta, "train_config": cfg.to_json()})
+                # Every epoch's weights (small: no optimiser state) for `photoscribe model average`;
+                # last.pt alone carries the optimiser, scheduler and RNG state for --resume.
+                save_checkpoint(run / f"epoch_{epoch:02d}.pt", model, vocab, epoch_meta)
                 state = _training_state(optimizer, scheduler, progress)
                 save_checkpoint(last_path, model, vocab, epoch_meta, state)
                 _log_epoch(run, writer, stats, progress.history)

@@ -316,6 +316,13 @@ def test_cached_feature_training_runs_and_its_loss_falls(tmp_path: Path) -> None
     assert all(math.isfinite(x) for x in losses)
     assert losses[2] < losses[1] < losses[0]
     assert math.isfinite(result.history[-1].val_loss)
+    # every epoch's weights are kept (no optimiser state: small); last.pt alone can resume
+    from photoscribe.core.checkpoint import load_checkpoint
+
+    epochs = sorted(p.name for p in (tmp_path / "run").glob("epoch_*.pt"))
+    assert epochs == ["epoch_01.pt", "epoch_02.pt", "epoch_03.pt"]
+    assert load_checkpoint(tmp_path / "run" / "epoch_02.pt").training_state is None
+    assert load_checkpoint(result.last_checkpoint).training_state is not None
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
