@@ -21,13 +21,14 @@ import numpy as np
 import torch
 
 from photoscribe.core.checkpoint import Checkpoint, load_model
+from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY
 from photoscribe.core.decoding import beam_search
 from photoscribe.core.device import autocast, encoder_dtype, pick_device
 from photoscribe.core.errors import CaptioningError
 from photoscribe.core.loader import PhotoLoader, default_workers
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
-from photoscribe.core.results import Alternative, BatchReport, CaptionFailure, CaptionResult
+from photoscribe.core.results import Alternative, BatchReport, CaptionFailure, CaptionResult, Keyword
 from photoscribe.core.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,10 @@ class Captioner:
         precision: the encoder's arithmetic; see :func:`encoder_dtype`.
         compile: run the encoder through ``torch.compile`` (about 1.5x faster on a CPU, after
             half a minute of compiling; worth it for thousands of photos, not for a few).
+        guard: let the model's concept head push down object words the photo does not support
+            (models without one decode as before).
+        keyword_threshold: keep a keyword when its ImageNet probability is at least this
+            (default: the calibrated :data:`~photoscribe.core.labels.DEFAULT_THRESHOLD`).
     """
 
     def __init__(
@@ -61,15 +66,17 @@ class Captioner:
         *,
         model_id: str = "model",
         device: str | torch.device | None = None,
-        beam_size: int = 3,
+        beam_size: int = DEFAULT_BEAM,
         n_best: int = 3,
         batch_size: int | None = None,
-        length_penalty: float = 0.0,
+        length_penalty: float = DEFAULT_LENGTH_PENALTY,
         workers: int | None = None,
         processes: bool | None = None,
         precision: str = "auto",
         compile: bool = False,
         resize_mode: str | None = None,
+        guard: bool = True,
+        keyword_threshold: float | None = None,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.model = model.to(self.device).eval()
@@ -86,6 +93,9 @@ class Captioner:
         if resize_mode is not None:  # evaluation compares how photos are fitted to the square
             self.preprocess = dataclasses.replace(self.preprocess, mode=resize_mode)
         self.grid = model.grid_shape
+        self.guard = guard and model.concepts is not None
+        self._vocab_concepts = model.concepts.vocab_index(vocab) if model.concepts is not None else None
+        self.keyword_threshold = keyword_threshold
         # Compiled for one batch shape: a short last batch is padded up to it (no recompiling).
         self._encode = torch.compile(self.model.encode, dynamic=False) if compile else self.model.encode
         self.compiled = compile
@@ -141,6 +151,16 @@ class Captioner:
         with autocast(self.device, self.dtype):
             features = self._encode(images)  # (B, N, C)
         features = features[:n].float()
+        concepts = self.model.concepts
+        concept_probs = concepts.probabilities(features) if concepts is not None else None  # (B, K)
+        bias = None
+        if (
+            self.guard
+            and concepts is not None
+            and concept_probs is not None
+            and self._vocab_concepts is not None
+        ):
+            bias = concepts.word_bias(concept_probs, self._vocab_concepts)
         hyps = beam_search(
             self.model.decoder,
             features,
@@ -148,7 +168,9 @@ class Captioner:
             n_best=self.n_best,
             max_len=self.vocab.max_len,
             length_penalty=self.length_penalty,
+            word_bias=bias,
         )
+        keywords = self._keywords(features, n)
         pooled = torch.nn.functional.normalize(features.mean(dim=1), dim=1).cpu().numpy()
         per_image = (time.perf_counter() - start) / max(1, len(paths))
         h, w = self.grid
@@ -158,15 +180,39 @@ class Captioner:
                 f"model {self.model_id} produced no caption: its scores are not finite "
                 "(broken or NaN weights?); caption with another checkpoint"
             )
-        for path, nbest, feat in zip(paths, hyps, pooled, strict=True):
+        for i, (path, nbest, feat) in enumerate(zip(paths, hyps, pooled, strict=True)):
             best = nbest[0]
             words = tuple(self.vocab.itos[t] for t in best.tokens)
             attention = best.attention.numpy().reshape(len(words), h, w).astype(np.float32)
             alts = tuple(Alternative(hyp.text(self.vocab), hyp.logprob) for hyp in nbest)
+            confidence = None
+            if concepts is not None and concept_probs is not None:
+                confidence = round(concepts.confidence(words, concept_probs[i].cpu()), 4)
             results.append(
-                CaptionResult(path, alts[0].text, best.logprob, alts, words, attention, feat, per_image)
+                CaptionResult(
+                    path,
+                    alts[0].text,
+                    best.logprob,
+                    alts,
+                    words,
+                    attention,
+                    feat,
+                    per_image,
+                    keywords[i],
+                    confidence,
+                )
             )
         return results
+
+    def _keywords(self, features: torch.Tensor, n: int) -> list[tuple[Keyword, ...]]:
+        """Keywords of each photo from the encoder's ImageNet classifier (none without one)."""
+        probs = self.model.imagenet_probabilities(features)
+        if probs is None:
+            return [()] * n
+        from photoscribe.core.labels import DEFAULT_THRESHOLD, keyword_vocabulary
+
+        threshold = DEFAULT_THRESHOLD if self.keyword_threshold is None else self.keyword_threshold
+        return keyword_vocabulary().keywords(probs.cpu(), threshold=threshold)
 
     def iter_batches(
         self, paths: Iterable[str | os.PathLike[str]], cancel: threading.Event | None = None

@@ -19,8 +19,11 @@ from typing import Any
 import torch
 
 from photoscribe.core.checkpoint_file import check_checkpoint_file
+from photoscribe.core.choices import PRETRAINED_ENCODERS
+from photoscribe.core.concepts import Concepts
 from photoscribe.core.efficientnet import EfficientNetLite0
-from photoscribe.core.errors import ModelLoadError
+from photoscribe.core.encoder import encoder_channels
+from photoscribe.core.errors import AssetMissingError, ModelLoadError
 from photoscribe.core.model import CaptionModel, ModelConfig
 from photoscribe.core.vocab import Vocabulary
 from photoscribe.core.weights import load_encoder_state
@@ -37,6 +40,7 @@ class Checkpoint:
     encoder_state: dict[str, torch.Tensor] | None
     metadata: dict[str, Any] = field(default_factory=dict)
     training_state: dict[str, Any] | None = None
+    concepts: Concepts | None = None  # the object-concept head (guard and confidence), if trained
 
     @property
     def model_id(self) -> str:
@@ -72,6 +76,7 @@ def save_checkpoint(
         "encoder": _cpu_state(model.encoder.state_dict()) if store_encoder else None,
         "metadata": meta,
         "training": training_state,
+        "concepts": model.concepts.to_dict() if model.concepts is not None else None,
     }
     return _write_atomically(path, payload)
 
@@ -88,6 +93,7 @@ def write_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Pa
         "encoder": _cpu_state(checkpoint.encoder_state) if checkpoint.encoder_state is not None else None,
         "metadata": dict(checkpoint.metadata),
         "training": checkpoint.training_state,
+        "concepts": checkpoint.concepts.to_dict() if checkpoint.concepts is not None else None,
     }
     return _write_atomically(Path(path), payload)
 
@@ -161,7 +167,19 @@ def _validate(raw: Any, path: Path) -> Checkpoint:
     if config.encoder_weights == "checkpoint" and raw.get("encoder") is None:
         raise ModelLoadError(f"{path}: the model's encoder weights should be in the checkpoint but are not")
     _check_shapes(config, raw["decoder"], raw.get("encoder"), path)
-    return Checkpoint(config, vocab, raw["decoder"], raw.get("encoder"), raw["metadata"], raw.get("training"))
+    concepts = None
+    if raw.get("concepts") is not None:
+        if not isinstance(raw["concepts"], dict):
+            raise ModelLoadError(f"{path}: checkpoint field 'concepts' is not a dict")
+        try:
+            concepts = Concepts.from_dict(raw["concepts"])
+        except ValueError as exc:
+            raise ModelLoadError(f"{path}: {exc}") from exc
+        if concepts.head.feature_dim != encoder_channels(config.encoder):
+            raise ModelLoadError(f"{path}: the concept head does not fit the {config.encoder} encoder")
+    return Checkpoint(
+        config, vocab, raw["decoder"], raw.get("encoder"), raw["metadata"], raw.get("training"), concepts
+    )
 
 
 def _check_shapes(
@@ -210,8 +228,40 @@ def build_model(
             load_imagenet_encoder(model, encoder_weights)
     except RuntimeError as exc:
         raise ModelLoadError(f"checkpoint weights do not fit the model: {str(exc).splitlines()[0]}") from exc
+    model.concepts = checkpoint.concepts
+    attach_imagenet_classifier(model, encoder_weights)
     model.eval()
     return model
+
+
+def attach_imagenet_classifier(model: CaptionModel, weights: str | os.PathLike[str] | None = None) -> bool:
+    """Give the model its encoder's ImageNet classifier (Lite0's ``_fc``, a ResNet's ``fc``).
+
+    The classifier is read from the same ImageNet weights file as the encoder, so it costs no
+    download; it is not stored in checkpoints. Models without ImageNet weights (the tiny encoder,
+    a missing ResNet file) simply have none: their photos get no keywords. Returns whether one
+    was attached.
+    """
+    if model.config.encoder not in PRETRAINED_ENCODERS:
+        return False
+    try:
+        state = load_encoder_state(model.config.encoder, weights)
+    except (AssetMissingError, ModelLoadError):
+        return False
+    for prefix in ("_fc.", "fc."):
+        weight, bias = state.get(prefix + "weight"), state.get(prefix + "bias")
+        if isinstance(weight, torch.Tensor) and isinstance(bias, torch.Tensor):
+            break
+    else:
+        return False
+    if weight.ndim != 2 or weight.shape[1] != model.encoder.channels or bias.shape != weight.shape[:1]:
+        return False
+    classifier = torch.nn.Linear(weight.shape[1], weight.shape[0])
+    with torch.no_grad():
+        classifier.weight.copy_(weight.float())
+        classifier.bias.copy_(bias.float())
+    model.classifier = classifier.eval().requires_grad_(False)
+    return True
 
 
 def load_imagenet_encoder(model: CaptionModel, weights: str | os.PathLike[str] | None = None) -> None:
@@ -276,5 +326,6 @@ def export_checkpoint(
         "encoder": cast(ckpt.encoder_state),
         "metadata": {**ckpt.metadata, **(metadata or {}), "weights_dtype": "float16" if half else "float32"},
         "training": None,
+        "concepts": ckpt.concepts.to_dict() if ckpt.concepts is not None else None,
     }
     return _write_atomically(Path(target), payload)

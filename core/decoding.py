@@ -83,6 +83,7 @@ def beam_search(
     max_len: int = 20,
     length_penalty: float = 0.0,
     block_repeat: bool = True,
+    word_bias: torch.Tensor | None = None,
 ) -> list[list[Hypothesis]]:
     """Beam search over a whole batch at once: B images x k beams decode as one (B*k) batch.
 
@@ -93,6 +94,9 @@ def beam_search(
         features: (B, N, C) encoder grid.
         n_best: how many hypotheses to return per image (at most ``beam_size``).
         length_penalty: alpha in ``score = logprob / (length + 1) ** alpha``; 0 ranks by raw log-probability.
+        word_bias: (B, V) added to every step's log-probabilities of each image's words (the
+            concept guard: object words the image evidence contradicts are pushed down); a
+            hypothesis' ``logprob`` then includes it.
 
     Returns:
         For each image, its ``n_best`` hypotheses sorted by score, best first.
@@ -111,11 +115,14 @@ def beam_search(
     image_of_row = torch.arange(batch, device=device)  # original image index of each live image
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
     n_finished = torch.zeros(batch, dtype=torch.long, device=device)
+    bias = word_bias.float().to(device).repeat_interleave(k, dim=0) if word_bias is not None else None
 
     for t in range(max_len + 1):
         live = image_of_row.numel()
         logits, state, alpha = decoder.step(words, state, feats)
         lp = F.log_softmax(logits.float(), dim=-1)
+        if bias is not None:
+            lp = lp + bias
         _mask(lp, seqs, t, max_len, block_repeat)
         vocab_size = lp.shape[1]
         cand = (scores.view(-1, 1) + lp).view(live, k, vocab_size)  # (L, k, V)
@@ -162,6 +169,8 @@ def beam_search(
             rows = (keep.nonzero().squeeze(1).unsqueeze(1) * k + torch.arange(k, device=device)).view(-1)
             image_of_row, scores = image_of_row[keep], scores[keep]
             words, seqs, attn, feats = words[rows], seqs[rows], attn[rows], feats[rows]
+            if bias is not None:
+                bias = bias[rows]
             state = state.select(rows)
 
     return [sorted(hyps, key=lambda h: h.score, reverse=True)[:n_best] for hyps in finished]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from photoscribe.core.concepts import Concepts
 from photoscribe.core.decoder import Decoder
 from photoscribe.core.encoder import Encoder
 from photoscribe.core.model_config import ModelConfig
@@ -14,7 +15,17 @@ __all__ = ["CaptionModel", "ModelConfig"]
 
 
 class CaptionModel(nn.Module):
-    """Encoder (ResNet grid) + attention LSTM decoder."""
+    """Encoder (ResNet grid) + attention LSTM decoder.
+
+    Two optional parts read the same encoder pass: ``classifier``, the encoder's own ImageNet
+    classifier (1,000 classes; loaded with the ImageNet weights, see
+    :func:`~photoscribe.core.checkpoint.attach_imagenet_classifier`), which gives keywords, and
+    ``concepts``, the object-concept head stored in the checkpoint, which guards decoding and
+    gives each caption a confidence.
+    """
+
+    classifier: nn.Linear | None
+    concepts: Concepts | None
 
     def __init__(self, config: ModelConfig) -> None:
         if not config.vocab_size:
@@ -32,10 +43,22 @@ class CaptionModel(nn.Module):
             attention_activation=config.attention_activation,
             deep_output=config.deep_output,
         )
+        self.classifier = None
+        self.concepts = None
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, N, C)."""
         return self.encoder(images)
+
+    def imagenet_probabilities(self, features: torch.Tensor) -> torch.Tensor | None:
+        """(B, N, C) encoder grid -> (B, 1000) ImageNet class probabilities, or None without a classifier.
+
+        The classifier sits on the global average of the grid, exactly where the ImageNet network
+        put it (pooling, then the linear ``_fc``/``fc`` layer), so no second encoder pass is needed.
+        """
+        if self.classifier is None:
+            return None
+        return torch.softmax(self.classifier(features.float().mean(dim=1)), dim=1)
 
     def preprocessor(self) -> ImagePreprocessor:
         """How a photo becomes this model's input."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
+from photoscribe.core.choices import DEFAULT_BEAM
 from photoscribe.core.library import Library
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 
 EMBED_POLL_S = 10.0  # the embedding queue also looks for edited captions this often
 DEFAULT_DEVICE = "auto"
-DEFAULT_BEAM = 3
 N_BEST = 3
 
 

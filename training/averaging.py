@@ -57,7 +57,8 @@ def _check_same_model(first: Checkpoint, first_path: Path, other: Checkpoint, pa
 
 def average_checkpoints(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Path:
     """Write the average of checkpoints ``paths`` (e.g. ``RUN/epoch_08.pt`` .. ``epoch_10.pt``)
-    to ``out``: averaged weights, the first's config and vocabulary, no training state.
+    to ``out``: averaged weights, the first's config and vocabulary, no training state and no
+    concept head (one is fitted to one model's features: train it again on the average).
 
     Raises:
         PhotoscribeError: fewer than two checkpoints, or they differ in config, vocabulary or
@@ -86,5 +87,6 @@ def average_checkpoints(paths: Sequence[str | os.PathLike[str]], out: str | os.P
         encoder_state=encoder,
         metadata=metadata,
         training_state=None,
+        concepts=None,  # fitted to one set of weights: run `model add-concepts` on the average
     )
     return write_checkpoint(out_path, averaged)

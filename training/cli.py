@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from photoscribe.core.choices import ENCODER_NAMES, RESIZE_MODES
+from photoscribe.core.choices import ENCODER_NAMES, PRECISIONS, RESIZE_MODES
 from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.model_config import ModelConfig
@@ -339,15 +339,26 @@ def _epoch_line(progress: Progress) -> str:
 
 
 def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("evaluate", help="score a model with BLEU, METEOR, ROUGE-L and CIDEr")
+    p = subparsers.add_parser(
+        "evaluate", help="score a model with BLEU, METEOR, ROUGE-L, CIDEr and CHAIR (object hallucination)"
+    )
     p.add_argument("checkpoint", type=Path)
     p.add_argument("data_dir", type=Path)
     p.add_argument(
-        "--split", default="test", choices=("train", "val", "dev", "test"), help="dev is val (default test)"
+        "--split",
+        default="test",
+        choices=("train", "val", "dev", "test", "all"),
+        help="dev is val; all is every image of the folder, whatever its split (default test)",
     )
     p.add_argument("--beam", type=_positive_int, default=3)
     p.add_argument("--length-penalty", type=float, default=0.0, help="beam score / length**alpha (default 0)")
     p.add_argument("--resize-mode", choices=RESIZE_MODES, help="override how photos are fitted (crop/whole)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="encoder arithmetic (default auto: bf16 on GPUs and CPUs with fast bf16, else fp32)",
+    )
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.add_argument(
         "--seed", type=int, default=0, help="the training seed (for data sets without a Karpathy split)"
@@ -376,6 +387,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             beam_size=args.beam,
             length_penalty=args.length_penalty,
             resize_mode=args.resize_mode,
+            precision=args.precision,
             batch_size=args.batch_size,
             device=args.device,
             encoder_weights=args.encoder_weights,

@@ -8,8 +8,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from photoscribe.core.captioner import Captioner
 from photoscribe.core.progress import ProgressCallback
+from photoscribe.training.chair import ChairReport, chair
 from photoscribe.training.datasets import load_corpus
 from photoscribe.training.metrics import MetricReport, score_captions
 
@@ -17,7 +20,7 @@ from photoscribe.training.metrics import MetricReport, score_captions
 @dataclass
 class EvaluationResult:
     report: MetricReport
-    captions: list[dict[str, object]]  # image_id, path, caption, logprob, references
+    captions: list[dict[str, object]]  # image_id, path, caption, logprob, references, mentioned, hallucinated
     failures: list[tuple[str, str]]
     cancelled: bool
 
@@ -37,6 +40,7 @@ def evaluate(
     ptb_tokenizer: bool = True,
     length_penalty: float = 0.0,
     resize_mode: str | None = None,
+    precision: str = "auto",
     captions_out: Path | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
@@ -44,14 +48,18 @@ def evaluate(
     """Caption every image of ``split`` with beam search and score against its references.
 
     ``seed`` must be the training run's seed when the data set has no Karpathy split,
-    so the same 80/10/10 split is used. ``split`` "dev" is "val" (Flickr8k's name for it).
+    so the same 80/10/10 split is used. ``split`` "dev" is "val" (Flickr8k's name for it);
+    "all" is every image of the folder, whatever its split.
     Every generated caption is written to ``captions_out`` as JSON (COCO results format plus the
-    references). Besides the coco-caption metrics the report has ``distinct``: the fraction of
-    images whose caption no other image got (a model that says one sentence to everything fails).
-    ``resize_mode`` overrides how the checkpoint fits photos to its input square.
+    references, and the objects each caption names and hallucinates). Besides the coco-caption
+    metrics the report has ``distinct``: the fraction of images whose caption no other image got
+    (a model that says one sentence to everything fails), and ``CHAIRs``/``CHAIRi``
+    (:mod:`photoscribe.training.chair`, judged against the reference captions).
+    ``resize_mode`` overrides how the checkpoint fits photos to its input square; ``precision``
+    is the encoder's arithmetic (auto, fp32, bf16, fp16).
     """
     corpus = load_corpus(Path(data_dir), seed=seed, karpathy_json=karpathy_json)
-    records = corpus.split("val" if split == "dev" else split)
+    records = corpus.records if split == "all" else corpus.split("val" if split == "dev" else split)
     captioner = Captioner.load(
         checkpoint,
         device=device,
@@ -61,35 +69,72 @@ def evaluate(
         batch_size=batch_size,
         length_penalty=length_penalty,
         resize_mode=resize_mode,
+        precision=precision,
     )
+    used = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[captioner.dtype]
     report = captioner.caption_paths([r.path for r in records], on_progress=on_progress, cancel=cancel)
     by_path = {r.path: r for r in report.results}
-    refs, hyps, rows = {}, {}, []
+    refs: dict[str, list[str]] = {}
+    hyps: dict[str, str] = {}
+    logprobs: dict[str, float] = {}
+    paths: dict[str, Path] = {}
     for rec in records:
         result = by_path.get(rec.path)
         if result is None:
             continue
         refs[rec.image_id], hyps[rec.image_id] = list(rec.captions), result.text
-        rows.append(
-            {
-                "image_id": rec.image_id,
-                "path": str(rec.path),
-                "caption": result.text,
-                "logprob": result.logprob,
-                "references": list(rec.captions),
-            }
-        )
+        logprobs[rec.image_id], paths[rec.image_id] = result.logprob, rec.path
+    objects = chair(hyps, refs)
+    rows: list[dict[str, object]] = [
+        {
+            "image_id": image_id,
+            "path": str(paths[image_id]),
+            "caption": hyps[image_id],
+            "logprob": logprobs[image_id],
+            "references": refs[image_id],
+            "mentioned": sorted(objects.captions[image_id].mentioned),
+            "hallucinated": sorted(objects.captions[image_id].hallucinated),
+        }
+        for image_id in hyps
+    ]
     metrics = score_captions(refs, hyps, meteor=meteor, ptb_tokenizer=ptb_tokenizer)
     if hyps:
         metrics.scores["distinct"] = len(set(hyps.values())) / len(hyps)
+        metrics.scores["CHAIRs"] = objects.chair_s
+        metrics.scores["CHAIRi"] = objects.chair_i
+        metrics.notes += chair_notes(objects)
     metrics.notes.insert(
         0,
-        f"{len(hyps)} {split} images of {corpus.name}, beam {beam_size}; "
+        f"{len(hyps)} {split} images of {corpus.name}, beam {beam_size}, length penalty {length_penalty:g}, "
+        f"encoder precision {used} ({precision} asked) on {captioner.device.type}; "
         f"{len(set(hyps.values()))} distinct captions ({metrics.scores.get('distinct', 0):.0%})",
     )
     if captions_out is not None:
         captions_out.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"metrics": metrics.scores, "notes": metrics.notes, "captions": rows}
+        payload = {
+            "metrics": metrics.scores,
+            "notes": metrics.notes,
+            "hallucinated_counts": dict(objects.most_hallucinated(len(objects.hallucinated_counts))),
+            "captions": rows,
+        }
         captions_out.write_text(json.dumps(payload, indent=1, ensure_ascii=False), "utf-8")
     failures = [(str(f.path), f.error) for f in report.failures]
     return EvaluationResult(metrics, rows, failures, report.cancelled)
+
+
+def chair_notes(report: ChairReport) -> list[str]:
+    """What the CHAIR figures count, and when they over-count, for the report's notes."""
+    notes = [
+        f"CHAIRs {report.n_hallucinating}/{report.n_captions} captions and CHAIRi "
+        f"{report.n_hallucinated}/{report.n_mentions} object mentions name an object no reference "
+        "caption mentions (lower is better; judged against reference captions, no segmentation labels)"
+    ]
+    if report.references_per_image < 2:
+        notes.append(
+            f"only {report.references_per_image:.1f} reference caption(s) per photo: CHAIR over-counts "
+            "(an object in the photo that the reference leaves out counts as hallucinated)"
+        )
+    top = ", ".join(f"{name} {count}" for name, count in report.most_hallucinated(10))
+    if top:
+        notes.append(f"most hallucinated objects (captions): {top}")
+    return notes

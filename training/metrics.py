@@ -15,7 +15,7 @@ from photoscribe.core.vocab import tokenize
 
 log = logging.getLogger(__name__)
 
-METRIC_ORDER = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
+METRIC_ORDER = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "CHAIRs", "CHAIRi")
 
 
 @dataclass
@@ -25,7 +25,10 @@ class MetricReport:
     tokenizer: str = "photoscribe"
 
     def table(self) -> str:
-        """A one-row table laid out like the papers' (scores x 100, CIDEr as is x 100)."""
+        """A one-row table laid out like the papers' (scores x 100, CIDEr as is x 100).
+
+        CHAIRs and CHAIRi (evaluation only) are percentages where lower is better.
+        """
         names = [m for m in METRIC_ORDER if m in self.scores]
         head = " | ".join(f"{n:>7}" for n in names)
         row = " | ".join(f"{100 * self.scores[n]:7.1f}" for n in names)

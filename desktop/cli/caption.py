@@ -73,6 +73,28 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     export.add_argument("--fp32", action="store_true", help="keep fp32 weights")
     export.add_argument("--card", help="metadata: where the model card is (a URL or a docs path)")
     export.set_defaults(func=cmd_model_export)
+    concepts = model_sub.add_parser(
+        "add-concepts",
+        help="train the object-concept head (decoding guard and caption confidence) on a data set's "
+        "train split and write the model with it",
+    )
+    concepts.add_argument("checkpoint", type=Path)
+    concepts.add_argument("data_dir", type=Path, help="the data set folder (its train split is used)")
+    concepts.add_argument("--out", type=Path, required=True)
+    concepts.add_argument(
+        "--guard-weight", type=float, default=1.0, help="strength of the decoding guard (0: off; default 1)"
+    )
+    concepts.add_argument(
+        "--guard-threshold",
+        type=float,
+        default=0.5,
+        help="object words whose group is less likely than this are pushed down (default 0.5)",
+    )
+    concepts.add_argument(
+        "--hidden", type=int, default=0, help="hidden units of the head (default 0: linear)"
+    )
+    concepts.add_argument("--fp32", action="store_true", help="keep fp32 weights")
+    concepts.set_defaults(func=cmd_model_add_concepts)
     return model_sub
 
 
@@ -274,6 +296,27 @@ def cmd_model_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model_add_concepts(args: argparse.Namespace) -> int:
+    from photoscribe.core.cli_progress import ProgressBars
+    from photoscribe.core.concepts import GuardSettings
+    from photoscribe.training.concepts import add_concepts
+
+    guard = GuardSettings(args.guard_weight, args.guard_threshold)
+    with ProgressBars("features", unit="img") as on_progress:
+        report = add_concepts(
+            args.checkpoint,
+            args.data_dir,
+            args.out,
+            guard=guard,
+            hidden=args.hidden,
+            half=not args.fp32,
+            on_progress=on_progress,
+        )
+    print(report.summary())
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def cmd_model_info(args: argparse.Namespace) -> int:
     from photoscribe.core.checkpoint_file import check_checkpoint_file
 
@@ -300,6 +343,12 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     print(f"decoder:      embed {cfg.embed_dim}, hidden {cfg.hidden_dim}, attention {cfg.attention_dim}")
     print(f"vocabulary:   {len(ckpt.vocab)} words, max {ckpt.vocab.max_len} per caption")
     print(f"trained on:   {meta.get('training_data', 'unknown')}")
+    if ckpt.concepts is not None:
+        guard = ckpt.concepts.guard
+        print(
+            f"concepts:     {len(ckpt.concepts.names)} object groups (decoding guard weight {guard.weight:g}, "
+            f"threshold {guard.threshold:g}; caption confidence)"
+        )
     metrics = meta.get("metrics") or {}
     if isinstance(metrics, dict) and metrics:
         print(

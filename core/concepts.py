@@ -1,0 +1,161 @@
+"""Visual concepts: which objects a photo shows, from the encoder's pooled features.
+
+Fang et al. (2015, "From captions to visual concepts and back") learn detectors for the words of
+captions and let them steer the language model. photoscribe does the same for the object words
+that matter most when a caption is wrong: the 80 COCO object groups and people (the groups of
+:mod:`photoscribe.core.objects`). A :class:`ConceptHead` is trained on the words of the training
+captions (``photoscribe model add-concepts``) and stored in the checkpoint beside the decoder. It
+gives, for every photo, the probability that each object group is in it, which is used twice:
+
+- **a decoding guard** (:meth:`Concepts.word_bias`): during beam search every word that names an
+  object group gets ``weight * log(min(1, p / threshold))`` added to its log-probability, so a
+  caption does not say "dog" when the image evidence says there is no dog (no change when the
+  group is likely, a growing penalty as it becomes unlikely);
+- **a confidence** (:meth:`Concepts.confidence`): the probability that every object the caption
+  names is in the photo (the product over the groups it names; 1 when it names none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from photoscribe.core.vocab import Vocabulary
+
+
+class ConceptHead(nn.Module):
+    """Multi-label classifier: pooled encoder feature (B, C) -> concept logits (B, K).
+
+    ``hidden`` 0 is a logistic regression per concept; otherwise one ReLU layer is shared.
+    """
+
+    def __init__(self, feature_dim: int, n_concepts: int, hidden: int = 0, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.feature_dim, self.n_concepts, self.hidden = feature_dim, n_concepts, hidden
+        if hidden:
+            self.net: nn.Module = nn.Sequential(
+                nn.Dropout(dropout), nn.Linear(feature_dim, hidden), nn.ReLU(), nn.Linear(hidden, n_concepts)
+            )
+        else:
+            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, n_concepts))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.net(pooled)
+
+
+@dataclass
+class GuardSettings:
+    """How strongly the concept probabilities steer decoding (0 weight: not at all)."""
+
+    weight: float = 1.0
+    threshold: float = 0.5
+
+
+class Concepts(nn.Module):
+    """A trained :class:`ConceptHead` with its concept names and the caption words of each.
+
+    Args:
+        names: the K concept (object group) names.
+        words: for each concept, the single words that name it in a caption ("dog", "dogs", "puppy").
+        guard: the decoding guard's strength.
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        words: Sequence[Sequence[str]],
+        feature_dim: int,
+        hidden: int = 0,
+        guard: GuardSettings | None = None,
+    ) -> None:
+        super().__init__()
+        if len(names) != len(words) or not names:
+            raise ValueError("concepts need one list of words per name, and at least one name")
+        self.names = tuple(names)
+        self.words = tuple(tuple(w) for w in words)
+        self.head = ConceptHead(feature_dim, len(names), hidden)
+        self.guard = guard or GuardSettings()
+        self._word_concept: dict[str, int] = {}
+        for index, group in enumerate(self.words):
+            for word in group:
+                self._word_concept.setdefault(word, index)
+
+    def probabilities(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, N, C) encoder grid -> (B, K) probability that each concept is in the photo."""
+        return torch.sigmoid(self.head(features.float().mean(dim=1)))
+
+    def concept_of(self, word: str) -> int | None:
+        return self._word_concept.get(word)
+
+    def vocab_index(self, vocab: Vocabulary) -> torch.Tensor:
+        """(V,) long: the concept each vocabulary word names, -1 for words that name none."""
+        index = torch.full((len(vocab),), -1, dtype=torch.long)
+        for word, concept in self._word_concept.items():
+            if word in vocab.stoi:
+                index[vocab.stoi[word]] = concept
+        return index
+
+    def word_bias(self, probs: torch.Tensor, vocab_index: torch.Tensor) -> torch.Tensor | None:
+        """(B, K) concept probabilities -> (B, V) additive log-score bias for beam search, or None.
+
+        An object word gets ``weight * log(min(1, p / threshold))``: nothing while its group is at
+        least ``threshold`` likely, -weight * 2.3 at a tenth of it.
+        """
+        weight, threshold = self.guard.weight, self.guard.threshold
+        if weight <= 0:
+            return None
+        scaled = torch.log((probs / threshold).clamp(min=1e-6, max=1.0)) * weight  # (B, K)
+        padded = torch.cat([scaled, scaled.new_zeros(scaled.shape[0], 1)], dim=1)  # column K: no concept
+        column = torch.where(vocab_index >= 0, vocab_index, torch.full_like(vocab_index, len(self.names)))
+        return padded[:, column.to(probs.device)]  # (B, V)
+
+    def named(self, words: Sequence[str]) -> set[int]:
+        """The concepts a caption's words name."""
+        return {c for w in words if (c := self._word_concept.get(w)) is not None}
+
+    def confidence(self, words: Sequence[str], probs: torch.Tensor) -> float:
+        """Probability that every object the caption names is in the photo; probs (K,)."""
+        value = 1.0
+        for concept in self.named(words):
+            value *= float(probs[concept])
+        return value
+
+    # -- checkpoint form: plain data and tensors only (loaded with weights_only=True) --
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "names": list(self.names),
+            "words": [list(w) for w in self.words],
+            "feature_dim": self.head.feature_dim,
+            "hidden": self.head.hidden,
+            "guard": {"weight": float(self.guard.weight), "threshold": float(self.guard.threshold)},
+            "state": {k: v.detach().cpu().clone() for k, v in self.head.state_dict().items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Concepts:
+        """Rebuild from :meth:`to_dict`; raises ValueError (with what is wrong) for a bad entry."""
+        try:
+            names = [str(n) for n in data["names"]]
+            words = [[str(w) for w in group] for group in data["words"]]
+            feature_dim, hidden = int(data["feature_dim"]), int(data["hidden"])
+            guard = GuardSettings(float(data["guard"]["weight"]), float(data["guard"]["threshold"]))
+            state = dict(data["state"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"the concept head entry is incomplete: {exc!r}") from exc
+        if not (0 < feature_dim <= 8192 and 0 <= hidden <= 8192 and 0 < len(names) <= 10_000):
+            raise ValueError("the concept head's sizes are out of range")
+        if not 0.0 < guard.threshold <= 1.0 or not 0.0 <= guard.weight <= 100.0:
+            raise ValueError("the concept guard's settings are out of range")
+        concepts = cls(names, words, feature_dim, hidden, guard)
+        expected = concepts.head.state_dict()
+        if set(state) != set(expected) or any(
+            not isinstance(state[k], torch.Tensor) or state[k].shape != expected[k].shape for k in expected
+        ):
+            raise ValueError("the concept head's weights do not fit its sizes")
+        concepts.head.load_state_dict(state)
+        return concepts.eval()

@@ -1,0 +1,195 @@
+"""Training the object-concept head of a captioning model (see :mod:`photoscribe.core.concepts`).
+
+The head learns, from the captions of the training photos, which of the CHAIR object groups
+(:data:`~photoscribe.training.chair.OBJECT_GROUPS`: COCO's 80 categories and people) each photo
+shows: a photo is a positive for a group when any of its captions names it. It reads the frozen
+encoder's pooled features from the same cache training fills, so on a trained model's data set it
+costs seconds. ``photoscribe model add-concepts CKPT DATA_DIR --out OUT`` writes a copy of the
+checkpoint with the head (the decoder is unchanged).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from photoscribe.core.checkpoint import export_checkpoint, load_model, save_checkpoint
+from photoscribe.core.concepts import Concepts, GuardSettings
+from photoscribe.core.errors import PhotoscribeError
+from photoscribe.core.paths import cache_dir
+from photoscribe.core.progress import ProgressCallback, check_cancel
+from photoscribe.training.chair import OBJECT_GROUPS, mentioned_objects
+from photoscribe.training.datasets import ImageRecord, load_corpus
+from photoscribe.training.features import extract_features
+
+log = logging.getLogger(__name__)
+
+MIN_POSITIVES = 5  # a group named for fewer training photos than this is left out of the head
+
+
+@dataclass
+class ConceptReport:
+    names: list[str]
+    positives: list[int]  # training photos per concept
+    val_auc: dict[str, float] = field(default_factory=dict)  # per concept, on held-out training photos
+    left_out: list[str] = field(default_factory=list)  # groups with too few positives
+
+    def summary(self) -> str:
+        aucs = [v for v in self.val_auc.values() if not np.isnan(v)]
+        mean = float(np.mean(aucs)) if aucs else float("nan")
+        worst = sorted(self.val_auc.items(), key=lambda kv: kv[1])[:5]
+        return (
+            f"{len(self.names)} concepts (left out for too few photos: {', '.join(self.left_out) or 'none'}); "
+            f"mean held-out ROC AUC {mean:.3f}; weakest: " + ", ".join(f"{n} {v:.2f}" for n, v in worst)
+        )
+
+
+def concept_words(group: str) -> tuple[str, ...]:
+    """The single caption words that name ``group`` (phrases are left to the CHAIR matcher)."""
+    return tuple(w for w in OBJECT_GROUPS[group] if " " not in w)
+
+
+def concept_labels(records: Sequence[ImageRecord], names: Sequence[str]) -> np.ndarray:
+    """(M, K) float32: 1 where any caption of photo m names group k."""
+    column = {n: i for i, n in enumerate(names)}
+    labels = np.zeros((len(records), len(names)), dtype=np.float32)
+    for m, record in enumerate(records):
+        for caption in record.captions:
+            for group in mentioned_objects(caption):
+                if group in column:
+                    labels[m, column[group]] = 1.0
+    return labels
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (ties count half); NaN when one class is absent."""
+    pos, neg = scores[labels > 0.5], scores[labels <= 0.5]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+    ranks = np.empty(len(order), dtype=np.float64)
+    values = np.concatenate([pos, neg])[order]
+    ranks[order] = np.arange(1, len(order) + 1)
+    # average ranks of ties
+    _, first, counts = np.unique(values, return_index=True, return_counts=True)
+    for start, count in zip(first, counts, strict=True):
+        if count > 1:
+            ranks[order[start : start + count]] = start + (count + 1) / 2
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def fit_concept_head(
+    concepts: Concepts,
+    pooled: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    epochs: int = 40,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    batch_size: int = 256,
+    seed: int = 0,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Fit ``concepts.head`` on pooled features (M, C) and 0/1 labels (M, K) with binary cross-entropy."""
+    generator = torch.Generator().manual_seed(seed)
+    head = concepts.head.train()
+    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(epochs):
+        check_cancel(cancel)
+        order = torch.randperm(len(pooled), generator=generator)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            loss = F.binary_cross_entropy_with_logits(head(pooled[rows]), labels[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    head.eval()
+
+
+def add_concepts(
+    checkpoint: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    guard: GuardSettings | None = None,
+    hidden: int = 0,
+    epochs: int = 40,
+    seed: int = 0,
+    half: bool = True,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> ConceptReport:
+    """Train a concept head on ``data_dir``'s train split and write the checkpoint with it to ``out``.
+
+    One photo in ten of the train split is held out to report each concept's ROC AUC; the head
+    is then refitted on all of them. ``half`` writes fp16 weights (a shipping checkpoint).
+    """
+    model, ckpt = load_model(checkpoint)
+    if model.encoder.trainable or ckpt.config.encoder_weights == "checkpoint":
+        raise PhotoscribeError("add-concepts needs a model with a frozen ImageNet encoder")
+    corpus = load_corpus(Path(data_dir))
+    records = corpus.split("train")
+    if not records:
+        raise PhotoscribeError(f"{data_dir} has no train split to learn concepts from")
+    from photoscribe.core.weights import find_encoder_weights
+
+    tag = find_encoder_weights(ckpt.config.encoder).name
+    store = extract_features(
+        model,
+        [Path(r.path) for r in records],
+        cache_dir() / "features",
+        tag,
+        device=torch.device("cpu"),
+        on_progress=on_progress,
+        cancel=cancel,
+    )
+    keep = [i for i, r in enumerate(records) if str(r.path) not in store.failed]
+    pooled = torch.from_numpy(np.asarray(store.array[keep], dtype=np.float32).mean(axis=1))  # (M, C)
+    kept = [records[i] for i in keep]
+
+    groups = list(OBJECT_GROUPS)
+    all_labels = concept_labels(kept, groups)
+    counts = all_labels.sum(axis=0)
+    names = [g for g, c in zip(groups, counts, strict=True) if c >= MIN_POSITIVES]
+    left_out = [g for g, c in zip(groups, counts, strict=True) if c < MIN_POSITIVES]
+    labels = torch.from_numpy(all_labels[:, [groups.index(n) for n in names]])
+    report = ConceptReport(names, [int(labels[:, k].sum()) for k in range(len(names))], left_out=left_out)
+
+    def fresh() -> Concepts:
+        torch.manual_seed(seed)
+        return Concepts(names, [concept_words(n) for n in names], pooled.shape[1], hidden, guard)
+
+    held = torch.zeros(len(kept), dtype=torch.bool)
+    held[torch.randperm(len(kept), generator=torch.Generator().manual_seed(seed))[: len(kept) // 10]] = True
+    trial = fresh()
+    fit_concept_head(trial, pooled[~held], labels[~held], epochs=epochs, seed=seed, cancel=cancel)
+    with torch.no_grad():
+        scores = torch.sigmoid(trial.head(pooled[held])).numpy()
+    for k, name in enumerate(names):
+        report.val_auc[name] = roc_auc(scores[:, k], labels[held][:, k].numpy())
+
+    concepts = fresh()
+    fit_concept_head(concepts, pooled, labels, epochs=epochs, seed=seed, cancel=cancel)
+    model.concepts = concepts
+    tmp = Path(out).with_suffix(".full.pt")
+    meta = {
+        **ckpt.metadata,
+        "model_id": f"{Path(out).stem}-{uuid.uuid4().hex[:8]}",
+        "concepts": report.summary(),
+    }
+    save_checkpoint(tmp, model, ckpt.vocab, meta, None)
+    try:
+        export_checkpoint(tmp, out, half=half)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("%s", report.summary())
+    return report
