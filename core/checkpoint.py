@@ -81,6 +81,23 @@ def save_checkpoint(
     return _write_atomically(path, payload)
 
 
+def write_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Path:
+    """Write a :class:`Checkpoint` built from states rather than a model (averaged weights),
+    atomically, in the format :func:`load_checkpoint` reads."""
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": checkpoint.config.to_dict(),
+        "vocab": checkpoint.vocab.to_dict(),
+        "decoder": _cpu_state(checkpoint.decoder_state),
+        "encoder": _cpu_state(checkpoint.encoder_state) if checkpoint.encoder_state is not None else None,
+        "metadata": dict(checkpoint.metadata),
+        "training": checkpoint.training_state,
+        "concepts": checkpoint.concepts.to_dict() if checkpoint.concepts is not None else None,
+    }
+    return _write_atomically(Path(path), payload)
+
+
 def _write_atomically(path: Path, payload: dict[str, Any]) -> Path:
     """``torch.save`` to a temp file in the same folder, fsync, rename: a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

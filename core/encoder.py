@@ -123,14 +123,28 @@ class Encoder(nn.Module):
         for p in self.parameters():
             p.requires_grad = False
         if last_n_blocks <= 0:
-            return
-        if last_n_blocks > 4:
+            modules: list[nn.Module] = []
+        elif last_n_blocks > 4:
             modules = list(self.body.children())
         else:
             modules = [m for stage in self._blocks()[-last_n_blocks:] for m in stage]
         for module in modules:
             for p in module.parameters():
                 p.requires_grad = True
+        self.train(self.training)  # frozen batch norms back to eval mode
+
+    def train(self, mode: bool = True) -> Encoder:
+        """Training mode for the trainable stages only: a frozen stage's batch norms stay in eval
+        mode, so their ImageNet running statistics are used, not updated by training batches (and
+        saved drifted in the checkpoint). A trainable stage's batch norms train as usual."""
+        super().train(mode)
+        if mode:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(
+                    p.requires_grad for p in m.parameters(recurse=False)
+                ):
+                    m.eval()
+        return self
 
     @property
     def trainable(self) -> bool:

@@ -1,4 +1,11 @@
-"""Attention heat-maps: per-word overlays of the attention grid on the photo."""
+"""Attention heat-maps: per-word overlays of the attention grid on the photo.
+
+The colours are on an absolute scale, the same for every word and photo: a cell's weight
+relative to uniform attention (1/N over N cells), from 0 (black) to :data:`CEILING` times
+uniform (pale yellow) and above. Stretching each map from its own minimum to maximum would
+make attention spread evenly over the photo look as focused as attention on one object;
+on this scale an even map is dark all over, and :func:`attention_is_flat` says so in words.
+"""
 
 from __future__ import annotations
 
@@ -34,11 +41,34 @@ def colorize(values: np.ndarray) -> np.ndarray:
     return (_RAMP[lo] * (1 - frac) + _RAMP[hi] * frac).astype(np.uint8)
 
 
-def attention_overlay(image: Image.Image, weights: np.ndarray, opacity: float = 0.6) -> Image.Image:
-    """Blend one word's attention grid (h, w) over ``image``, upsampled smoothly to the image size."""
+# The colour ramp's top: a cell with 8x the uniform weight (1/N) or more is drawn brightest. On a
+# 7x7 grid, attention mostly on one cell (a weight of 0.16 or more) reaches it, attention shared by
+# four or five cells shows mid-ramp, and uniform attention sits at 1/8 of the ramp (dark purple).
+CEILING = 8.0
+# Attention whose largest weight is under twice the uniform one looked nowhere in particular.
+FLAT_PEAK = 2.0
+
+
+def relative_to_uniform(weights: np.ndarray) -> np.ndarray:
+    """One word's attention grid (h, w) as multiples of uniform attention: ``w_i * N / sum(w)``
+    (weights are normalised first, so stored half-precision maps read the same)."""
     grid = np.asarray(weights, dtype=np.float32)
-    span = float(grid.max() - grid.min())
-    norm = (grid - grid.min()) / span if span > 0 else np.zeros_like(grid)
+    total = float(grid.sum())
+    return grid * (grid.size / total) if total > 0 else np.zeros_like(grid)
+
+
+def attention_is_flat(weights: np.ndarray) -> bool:
+    """Whether attention is spread (nearly) evenly: its peak is under :data:`FLAT_PEAK` (2) times
+    the uniform weight 1/N. An all-zero grid is flat too."""
+    return float(relative_to_uniform(weights).max(initial=0.0)) < FLAT_PEAK
+
+
+def attention_overlay(image: Image.Image, weights: np.ndarray, opacity: float = 0.6) -> Image.Image:
+    """Blend one word's attention grid (h, w) over ``image``, upsampled smoothly to the image size.
+
+    Colours are absolute (see the module's notes): weight / uniform from 0 to :data:`CEILING`.
+    """
+    norm = np.clip(relative_to_uniform(weights) / CEILING, 0.0, 1.0)
     small = Image.fromarray((norm * 255).astype(np.uint8), mode="L")
     big = np.asarray(small.resize(image.size, Image.Resampling.BICUBIC), dtype=np.float32) / 255.0
     heat = Image.fromarray(colorize(big), mode="RGB")

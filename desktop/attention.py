@@ -19,12 +19,14 @@ from PySide6.QtGui import QImage, QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import QButtonGroup, QLayout, QLayoutItem, QSizePolicy, QToolButton, QWidget
 
 from photoscribe.core.errors import LibraryError
-from photoscribe.core.heatmap import attention_overlay
+from photoscribe.core.heatmap import attention_is_flat, attention_overlay
 from photoscribe.core.library import CaptionInfo, Library
 from photoscribe.core.progress import check_cancel
 from photoscribe.desktop.thumbnails import pil_to_qimage
 
 PHOTO = -1  # index of the "no overlay" chip
+# Said under the photo when the shown word's attention is flat (core.heatmap.attention_is_flat).
+FLAT_NOTE = "Attention is spread evenly: the model did not look at one place for this word."
 
 CHIP_STYLE = """
 QToolButton {
@@ -74,6 +76,11 @@ def render_overlays(
         check_cancel(cancel)
         overlays.append(pil_to_qimage(attention_overlay(image, grid)))
     return overlays
+
+
+def flat_words(grids: np.ndarray, count: int) -> tuple[bool, ...]:
+    """For each of the first ``count`` words, whether its attention is flat (no place stands out)."""
+    return tuple(attention_is_flat(grid) for grid in grids[:count])
 
 
 class FlowLayout(QLayout):

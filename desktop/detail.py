@@ -41,7 +41,14 @@ from photoscribe.core.imaging import ExifSummary, load_image, read_exif_summary
 from photoscribe.core.library import CaptionInfo, Library, PhotoInfo
 from photoscribe.core.library.export import split_alt_text
 from photoscribe.core.progress import check_cancel
-from photoscribe.desktop.attention import PHOTO, AttentionStrip, render_overlays, stored_attention
+from photoscribe.desktop.attention import (
+    FLAT_NOTE,
+    PHOTO,
+    AttentionStrip,
+    flat_words,
+    render_overlays,
+    stored_attention,
+)
 from photoscribe.desktop.thumbnails import pil_to_qimage
 from photoscribe.desktop.workers import Job, JobRunner
 
@@ -62,6 +69,7 @@ class DetailData:
     attention_text: str = ""
     words: tuple[str, ...] = ()
     overlays: tuple[QImage, ...] = field(default_factory=tuple)
+    flat: tuple[bool, ...] = ()  # per word: attention spread evenly (core.heatmap.attention_is_flat)
 
     @property
     def best(self) -> CaptionInfo | None:
@@ -106,7 +114,8 @@ def load_detail(
     text, grids = attention
     words = tuple(text.split())[: len(grids)]
     overlays = tuple(render_overlays(pil, grids, len(words), cancel))
-    return DetailData(photo, captions, exif, image, "", text, words, overlays)
+    flat = flat_words(grids, len(words))
+    return DetailData(photo, captions, exif, image, "", text, words, overlays, flat)
 
 
 def attention_note(data: DetailData) -> str:
@@ -413,6 +422,11 @@ class DetailPane(QWidget):
         self._attention_widgets = (attention_header, self.attention, self.attention_note)
         for widget in self._attention_widgets:
             column.addWidget(widget)
+        self.attention_flat = QLabel(FLAT_NOTE)  # shown with a word whose attention is flat
+        self.attention_flat.setWordWrap(True)
+        self.attention_flat.setAccessibleName("Attention spread evenly")
+        self.attention_flat.setVisible(False)
+        column.addWidget(self.attention_flat)
 
         caption_header = _header("&Caption")
         self.state_label = QLabel()
@@ -627,6 +641,7 @@ class DetailPane(QWidget):
         has_attention = bool(data.words)
         for widget in self._attention_widgets:
             widget.setVisible(has_attention)
+        self.attention_flat.setVisible(False)
 
         self._show_caption(data.best)
         if kept_edit is not None:  # reloaded under an edit in progress (a new model caption came in)
@@ -683,8 +698,11 @@ class DetailPane(QWidget):
     def _show_word(self, index: int) -> None:
         if index == PHOTO or not 0 <= index < len(self._overlays):
             self.image.set_source(self._base)
+            self.attention_flat.setVisible(False)
         else:
             self.image.set_source(self._overlays[index])
+            flat = self._data is not None and index < len(self._data.flat) and self._data.flat[index]
+            self.attention_flat.setVisible(flat)
 
     # ------------------------------------------------------------------ editing
 

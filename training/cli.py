@@ -33,6 +33,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_evaluate(subparsers)
 
 
+def register_model(model_commands: argparse._SubParsersAction) -> None:
+    """Add the training-side ``photoscribe model`` commands (the group is made by the caption CLI)."""
+    average = model_commands.add_parser(
+        "average",
+        help="average the weights of checkpoints of one run (e.g. its last few epoch_NN.pt)",
+        description="Write the mean of the checkpoints' weights: often a little better than any one "
+        "epoch. They must share the model config and the vocabulary (one training run).",
+    )
+    average.add_argument("checkpoints", nargs="+", type=Path, metavar="CKPT")
+    average.add_argument("--out", type=Path, required=True, help="the averaged checkpoint to write")
+    average.set_defaults(func=_model_average)
+
+
+def _model_average(args: argparse.Namespace) -> int:
+    from photoscribe.training.averaging import average_checkpoints
+
+    try:
+        path = average_checkpoints(args.checkpoints, args.out)
+    except PhotoscribeError as err:
+        return _fail(err)
+    print(f"wrote {printable(path)}: the average of {len(args.checkpoints)} checkpoints")
+    return 0
+
+
 # --------------------------------------------------------------------------- photoscribe data
 
 
@@ -206,6 +230,14 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "--alpha-c", type=float, default=d["alpha_c"].default, help="attention regularisation weight"
     )
     p.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=d["label_smoothing"].default,
+        metavar="EPS",
+        help="cross-entropy label smoothing: the target word gets 1 - EPS, EPS is spread over the "
+        "vocabulary (default 0; 0.1 is common)",
+    )
+    p.add_argument(
         "--all-captions",
         action=argparse.BooleanOptionalAction,
         default=d["all_captions"].default,
@@ -281,6 +313,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         step_size=args.step_size,
         gamma=args.gamma,
         alpha_c=args.alpha_c,
+        label_smoothing=args.label_smoothing,
         all_captions=args.all_captions,
         patience=args.patience,
         beam_size=args.beam,

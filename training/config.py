@@ -50,9 +50,12 @@ class TrainConfig:
     step_size: int = 10
     gamma: float = 0.5
     grad_clip: float = 5.0
-    alpha_c: float = 1.0  # doubly stochastic attention regularisation (lambda of the paper's eq. 14)
+    alpha_c: float = (
+        1.0  # attention penalty weight, mean over cells (train.attention_penalty: the paper x T/N)
+    )
+    label_smoothing: float = 0.0  # cross-entropy target smoothing epsilon (0: none)
     all_captions: bool = True  # every caption of every image each epoch; False: one random caption
-    augment: bool = True  # random crop + flip when fine-tuning (flip swaps "left"/"right")
+    augment: bool = True  # flip (swaps "left"/"right") + mild brightness/contrast when fine-tuning; no crops
     patience: int = 5
     amp: bool = True  # mixed precision: CUDA, and bf16 for cached-feature training on AMX/AVX512-BF16 CPUs
     # validation
@@ -68,6 +71,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}, not {self.scheduler!r}")
         if self.model.encoder == TINY and self.pretrained:

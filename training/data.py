@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from photoscribe.core.imaging import load_image
 from photoscribe.core.preprocess import ImagePreprocessor
@@ -170,26 +170,27 @@ class FeatureBatches:
 
 
 class ImagePairs(Dataset):
-    """Pairs that decode images on the fly, for fine-tuning the encoder, with seeded augmentation.
+    """(image, caption) pairs decoded from the files, for training the encoder online.
 
-    Augmentation: a random crop of the resized image and a horizontal flip; a flip swaps the
-    words "left" and "right" in the caption so spatial captions stay true.
+    Items are keys that a :class:`KeySampler` hands out in the main process (so one persistent
+    set of workers serves every epoch): (image index, caption index or -1 for the image alone,
+    augmentation seed or -1 for none).
+
+    The photo is fitted to the square exactly as at inference (:meth:`ImagePreprocessor.crop`,
+    the model's own resize mode: a captioner describes the whole photo, so training must not
+    crop parts of it away). Augmentation only mirrors it (swapping the words "left" and "right"
+    in the caption, so spatial captions stay true) and jitters brightness and contrast by up to
+    10% (no hue or saturation change: colour words must stay true).
     """
 
     def __init__(
         self,
         paths: Sequence[str],
         images: Sequence[EncodedImage],
-        pairs: list[tuple[int, int]],
         preprocess: ImagePreprocessor,
         vocab: Vocabulary,
-        *,
-        augment: bool,
-        seed: int,
-        epoch: int,
     ) -> None:
-        self.paths, self.images, self.pairs = paths, images, pairs
-        self.pre, self.augment, self.seed, self.epoch = preprocess, augment, seed, epoch
+        self.paths, self.images, self.pre = paths, images, preprocess
         left, right = vocab.stoi.get("left"), vocab.stoi.get("right")
         # A flip swaps the two words (only when the vocabulary has both).
         self.swap: dict[int, int] = (
@@ -197,28 +198,45 @@ class ImagePairs(Dataset):
         )
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, tuple[int, ...]]:
-        i, j = self.pairs[index]
+    def __getitem__(self, key: tuple[int, int, int]) -> tuple[torch.Tensor, tuple[int, ...]]:
+        i, j, seed = key
         img = self.images[i]
-        caption = img.captions[j]
+        caption = img.captions[j] if j >= 0 else ()
         path = self.paths[img.source]
-        if not self.augment:
-            return self.pre.load(path), caption
-        rng = random.Random((self.seed * 1_000_003 + self.epoch) * 10_000_019 + index)
-        tensor = TF.to_image(load_image(path, target_size=self.pre.resize))
-        tensor = TF.resize(tensor, [self.pre.resize], antialias=True)
-        h, w = tensor.shape[-2:]
-        size = self.pre.image_size
-        top, left = rng.randint(0, max(0, h - size)), rng.randint(0, max(0, w - size))
-        tensor = TF.crop(tensor, top, left, size, size)
-        if rng.random() < 0.5:
-            tensor = TF.horizontal_flip(tensor)
-            caption = tuple(self.swap.get(t, t) for t in caption)
-        tensor = TF.to_dtype(tensor, torch.float32, scale=True)
-        tensor = TF.normalize(tensor, list(self.pre.mean), list(self.pre.std))
-        return tensor, caption
+        x = TF.pil_to_tensor(self.pre.crop(load_image(path, target_size=self.pre.resize)))  # (3, S, S) uint8
+        if seed >= 0:
+            rng = random.Random(seed)
+            if rng.random() < 0.5:
+                x = TF.horizontal_flip(x)
+                caption = tuple(self.swap.get(t, t) for t in caption)
+            x = TF.adjust_brightness(x, rng.uniform(0.9, 1.1))
+            x = TF.adjust_contrast(x, rng.uniform(0.9, 1.1))
+        return self.pre.normalize(x.unsqueeze(0))[0], caption
+
+
+class KeySampler(Sampler[tuple[int, int, int]]):
+    """The keys of an :class:`ImagePairs` epoch, set in the main process before each pass.
+
+    A ``DataLoader`` iterates its sampler in the main process and sends only the keys to its
+    workers, so with ``persistent_workers`` the same worker processes serve every epoch (and
+    validation) while each pass gets its own pairs and augmentation seeds.
+    """
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[int, int, int]] = []
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def augment_seed(seed: int, epoch: int, index: int) -> int:
+    """The augmentation seed of the ``index``-th pair of an epoch (the same on every run)."""
+    return (seed * 1_000_003 + epoch) * 10_000_019 + index
 
 
 def collate(

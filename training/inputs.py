@@ -26,6 +26,8 @@ from photoscribe.training.data import (
     EncodedImage,
     FeatureBatches,
     ImagePairs,
+    KeySampler,
+    augment_seed,
     collate,
     encode_records,
     epoch_pairs,
@@ -52,15 +54,18 @@ class SplitInputs:
         self.features: FeatureBatches | None = None
         self.paths = [str(r.path) for r in self.records]
         self.images: list[EncodedImage] = encode_records(self.records, vocab, range(len(self.records)))
+        self._loader: tuple[DataLoader, KeySampler] | None = None
 
     def limit(self, n: int) -> None:
         """Keep the first ``n`` images only."""
         self.records, self.paths = self.records[:n], self.paths[:n]
         self.images = [img for img in self.images if img.source < n]
+        self._loader = None
 
     def drop_failed(self, failed: dict[str, str]) -> None:
         bad = {i for i, p in enumerate(self.paths) if p in failed}
         self.images = [img for img in self.images if img.source not in bad]
+        self._loader = None
 
     def batches(
         self,
@@ -79,38 +84,52 @@ class SplitInputs:
         if self.features is not None:
             plan = self.features.plan(pairs, self.cfg.batch_size, shuffle_seed, epoch)
             return len(plan), (self.features.batch(rows, dtype) for rows in plan)
-        dataset = ImagePairs(
-            self.paths,
-            self.images,
-            pairs,
-            self.model.preprocessor(),
-            self.vocab,
-            augment=train and self.cfg.augment,
-            seed=self.cfg.seed,
-            epoch=epoch,
-        )
-        pin = device.type == "cuda"
-        loader = DataLoader(
-            dataset,
-            batch_size=self.cfg.batch_size,
-            shuffle=False,
-            collate_fn=collate,
-            num_workers=self.cfg.workers if self.cfg.workers is not None else default_workers(),
-            pin_memory=pin,
-        )
-        moved = (
-            (x.to(device, non_blocking=pin), caps.to(device, non_blocking=pin), lengths)
-            for x, caps, lengths in loader
-        )
-        return len(loader), moved
+        loader, sampler = self._file_loader(device)
+        sampler.keys = [
+            (i, j, augment_seed(self.cfg.seed, epoch, k) if train and self.cfg.augment else -1)
+            for k, (i, j) in enumerate(pairs)
+        ]
+        return len(loader), self._moved(loader, device)
 
-    def image_features(self, chunk: Sequence[EncodedImage], device: torch.device) -> torch.Tensor:
-        """float32 (B, N, C) encoder features of ``chunk`` on the device, from the cache or the files."""
+    def image_batches(self, device: torch.device) -> Iterator[tuple[list[EncodedImage], torch.Tensor]]:
+        """(images, float32 (B, N, C) encoder features on the device) for the whole split in
+        batches of ``batch_size``: from the cache, else decoded by the loader's workers and
+        encoded a batch at a time."""
+        size = self.cfg.batch_size
+        chunks = [self.images[lo : lo + size] for lo in range(0, len(self.images), size)]
         if self.features is not None:
-            return self.features.image_features([img.source for img in chunk])
-        pre = self.model.preprocessor()
-        images = torch.stack([pre.load(self.paths[img.source]) for img in chunk]).to(device)
-        return self.model.encode(images).float()
+            features = self.features
+            yield from ((c, features.image_features([img.source for img in c])) for c in chunks)
+            return
+        loader, sampler = self._file_loader(device)
+        sampler.keys = [(i, -1, -1) for i in range(len(self.images))]
+        for chunk, (x, _, _) in zip(chunks, self._moved(loader, device), strict=True):
+            yield chunk, self.model.encode(x).float()
+
+    def _file_loader(self, device: torch.device) -> tuple[DataLoader, KeySampler]:
+        """The split's one ``DataLoader`` over the image files, made on first use; its workers
+        persist across epochs (a :class:`KeySampler` gives each pass its keys)."""
+        if self._loader is None:
+            dataset = ImagePairs(self.paths, self.images, self.model.preprocessor(), self.vocab)
+            workers = self.cfg.workers if self.cfg.workers is not None else default_workers()
+            sampler = KeySampler()
+            loader = DataLoader(
+                dataset,
+                batch_size=self.cfg.batch_size,
+                sampler=sampler,
+                collate_fn=collate,
+                num_workers=workers,
+                pin_memory=device.type == "cuda",
+                persistent_workers=workers > 0,
+            )
+            self._loader = (loader, sampler)
+        return self._loader
+
+    @staticmethod
+    def _moved(loader: DataLoader, device: torch.device) -> Iterator[Batch]:
+        pin = device.type == "cuda"
+        for x, caps, lengths in loader:
+            yield x.to(device, non_blocking=pin), caps.to(device, non_blocking=pin), lengths
 
 
 def prepare_inputs(

@@ -49,7 +49,15 @@ from photoscribe.training.distributed import Ranks, setup_distributed
 from photoscribe.training.inputs import Batch, SplitInputs, prepare_inputs
 from photoscribe.training.metrics import score_captions
 
-__all__ = ["EpochStats", "TrainConfig", "TrainResult", "build_model", "caption_loss", "train"]
+__all__ = [
+    "EpochStats",
+    "TrainConfig",
+    "TrainResult",
+    "attention_penalty",
+    "build_model",
+    "caption_loss",
+    "train",
+]
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +154,11 @@ def _make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer) -> Any:
 
 
 def caption_loss(
-    logits: torch.Tensor, targets: torch.Tensor, attention_totals: torch.Tensor, alpha_c: float
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    attention_totals: torch.Tensor,
+    alpha_c: float,
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy over the real tokens (packed rows), plus doubly stochastic attention regularisation.
 
@@ -154,14 +166,32 @@ def caption_loss(
         logits: (P, V) one row per real target token (:class:`~photoscribe.core.decoder.PackedDecoding`).
         targets: (P,) the target tokens.
         attention_totals: (B, N) each caption's attention summed over its steps.
+        alpha_c: weight of :func:`attention_penalty`.
+        label_smoothing: epsilon: the target is (1 - eps) on the word and eps spread over all V
+            words (``F.cross_entropy``'s definition); 0 is plain cross-entropy.
 
     Returns (total loss, cross-entropy part).
     """
-    ce = F.cross_entropy(logits.float(), targets)
-    # Paper eq. 14: lambda * sum_i (1 - sum_t alpha_ti)^2, summed over the N grid cells (so every
-    # cell gets about as much attention over the caption as one step gives), averaged over captions.
-    reg = ((1.0 - attention_totals.float()) ** 2).sum(dim=1).mean()
-    return ce + alpha_c * reg, ce
+    ce = F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
+    return ce + alpha_c * attention_penalty(attention_totals), ce
+
+
+def attention_penalty(attention_totals: torch.Tensor) -> torch.Tensor:
+    """Doubly stochastic attention penalty, on the scale of a per-token cross-entropy.
+
+    Paper eq. 14 adds lambda * sum_i (1 - sum_t alpha_ti)^2 to a caption's *summed* negative
+    log-likelihood (T tokens). Our cross-entropy is the *mean* per token, so the paper's balance is
+    kept by dividing the penalty by a caption-sized count too: we take the mean over the N grid
+    cells (and over captions), as sgrvinod's tutorial does. Relative to the per-token loss this is
+    the paper's penalty times T / N: with N = 49 cells and captions of T ~ 12-14 tokens, about a
+    quarter of the paper's weight at the same lambda, and exactly the tutorial's. Summing over the
+    cells instead (what this function did before) made the penalty ~13x the paper's and 49x the
+    tutorial's, strong enough to hold attention uniform.
+
+    Args:
+        attention_totals: (B, N) each caption's attention summed over its steps.
+    """
+    return ((1.0 - attention_totals.float()) ** 2).mean()
 
 
 class _TeacherForced(nn.Module):
@@ -227,7 +257,7 @@ def train_one_epoch(
         check_cancel(cancel)
         with torch.autocast(device.type, dtype=precision.dtype, enabled=precision.enabled):
             logits, targets, totals = net(x, caps, lengths.tolist())
-            loss, ce = caption_loss(logits, targets, totals, cfg.alpha_c)
+            loss, ce = caption_loss(logits, targets, totals, cfg.alpha_c, cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
@@ -264,21 +294,19 @@ def evaluate(
     for x, caps, lengths in batches:
         check_cancel(cancel)
         logits, targets, totals = teacher(x, caps, lengths.tolist())
-        _, ce = caption_loss(logits, targets, totals, cfg.alpha_c)
+        _, ce = caption_loss(logits, targets, totals, cfg.alpha_c)  # unsmoothed: comparable across runs
         total, count = total + ce * len(caps), count + len(caps)
     hyps: dict[str, str] = {}
     refs: dict[str, list[str]] = {}
     tracker = ProgressTracker("validate", len(inputs.images), on_progress)
-    for lo in range(0, len(inputs.images), cfg.batch_size):
+    for chunk, feats in inputs.image_batches(device):
         check_cancel(cancel)
-        chunk = inputs.images[lo : lo + cfg.batch_size]
-        feats = inputs.image_features(chunk, device)
         results = beam_search(model.decoder, feats, beam_size=cfg.beam_size, max_len=vocab.max_len)
         for img, hyp in zip(chunk, results, strict=True):
             record = inputs.records[img.source]
             hyps[record.image_id] = hyp[0].text(vocab)
             refs[record.image_id] = list(record.captions)
-        tracker.update(min(lo + cfg.batch_size, len(inputs.images)))
+        tracker.advance(len(chunk))
     report = score_captions(refs, hyps)
     return float(total) / max(count, 1), report.scores, hyps
 
@@ -409,6 +437,9 @@ def train(
                 epoch_meta = {**meta, "metrics": metrics, "epoch": epoch}
                 if improved:
                     save_checkpoint(best_path, model, vocab, {**epoch_meta, "train_config": cfg.to_json()})
+                # Every epoch's weights (small: no optimiser state) for `photoscribe model average`;
+                # last.pt alone carries the optimiser, scheduler and RNG state for --resume.
+                save_checkpoint(run / f"epoch_{epoch:02d}.pt", model, vocab, epoch_meta)
                 state = _training_state(optimizer, scheduler, progress)
                 save_checkpoint(last_path, model, vocab, epoch_meta, state)
                 _log_epoch(run, writer, stats, progress.history)

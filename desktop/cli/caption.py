@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # the model code (torch) is imported by the commands that cap
     from photoscribe.core.captioner import Captioner
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """Add the caption and model commands; returns the ``model`` group for the training side's commands."""
     cap = subparsers.add_parser("caption", help="caption photos (files or folders)")
     cap.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
     add_model_options(cap)
@@ -94,6 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     concepts.add_argument("--fp32", action="store_true", help="keep fp32 weights")
     concepts.set_defaults(func=cmd_model_add_concepts)
+    return model_sub
 
 
 def positive_int(text: str) -> int:

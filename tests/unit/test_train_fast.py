@@ -66,7 +66,7 @@ def _padded_loss(logits, alphas, captions, lengths, alpha_c: float = 1.0) -> tor
     """The masked loss over padded outputs that training used before the packed path."""
     targets = captions[:, 1 : logits.shape[1] + 1]
     mask = torch.arange(logits.shape[1]).unsqueeze(0) < (lengths - 1).unsqueeze(1)
-    reg = ((1.0 - alphas.sum(dim=1)) ** 2).sum(dim=1).mean()  # summed over cells, as in the paper
+    reg = ((1.0 - alphas.sum(dim=1)) ** 2).mean()  # mean over captions and cells, as sgrvinod
     return F.cross_entropy(logits[mask], targets[mask]) + alpha_c * reg
 
 
@@ -98,14 +98,75 @@ def test_packed_loss_gradients_match_padded_loss_gradients(deep_output: bool) ->
         torch.testing.assert_close(packed[name], p.grad, atol=1e-6, rtol=1e-4, msg=name)
 
 
-def test_attention_penalty_is_summed_over_grid_cells_as_in_the_paper() -> None:
+def test_attention_penalty_is_a_mean_over_grid_cells_on_the_per_token_scale() -> None:
     """Two captions over N = 49 cells: one attends uniformly for 49 steps (every cell's total is
     exactly 1, no penalty); the other looks at cell 0 for 49 steps (cell 0 totals 49, the other 48
-    total 0): sum_i (1 - sum_t alpha_ti)^2 = 48^2 + 48 * 1 = 2352. The mean over captions is 1176."""
+    total 0): sum_i (1 - sum_t alpha_ti)^2 = 48^2 + 48 * 1 = 2352, i.e. 48 per cell. The mean over
+    captions and cells is 24 (the old sum over cells gave 1176, 49x more)."""
     totals = torch.stack([torch.ones(49), torch.cat([torch.tensor([49.0]), torch.zeros(48)])])
     logits, targets = torch.zeros(1, 5), torch.tensor([0])
     loss, ce = caption_loss(logits, targets, totals, alpha_c=1.0)
-    torch.testing.assert_close(loss - ce, torch.tensor(1176.0))
+    torch.testing.assert_close(loss - ce, torch.tensor(24.0))
+
+
+def test_attention_penalty_weighs_against_cross_entropy_as_designed() -> None:
+    """A 13-token caption that looks at one cell at every step, over 49 cells, with uniform logits
+    over 5 words (cross-entropy ln 5 per token). Paper eq. 14 adds lambda * 192 (12^2 + 48 * 1^2)
+    to the caption's summed NLL 13 ln 5: per token, 192 / 13 against ln 5. We add 192 / 49 per
+    token: the paper's weight times T / N = 13 / 49, linear in alpha_c."""
+    totals = torch.cat([torch.tensor([13.0]), torch.zeros(48)]).unsqueeze(0)
+    logits, targets = torch.zeros(13, 5), torch.zeros(13, dtype=torch.long)
+    for alpha_c in (0.0, 1.0, 3.0):
+        loss, ce = caption_loss(logits, targets, totals, alpha_c=alpha_c)
+        torch.testing.assert_close(ce, torch.tensor(math.log(5)))
+        torch.testing.assert_close(loss - ce, torch.tensor(alpha_c * 192 / 49))
+        paper_per_token = alpha_c * 192 / 13
+        torch.testing.assert_close(loss - ce, torch.tensor(paper_per_token * 13 / 49))
+    loss, ce = caption_loss(logits, targets, totals, alpha_c=1.0)
+    assert (loss - ce) / ce < 3  # was 192 / ln 5 = 119x the cross-entropy before the fix
+
+
+def _objects_batch(gen: torch.Generator, batch: int, n_cells: int = 49, dim: int = 16, colours: int = 8):
+    """Features of a 7x7 grid of faint noise with three objects (a colour code each) in random
+    cells, captioned with their colours in cell order: "<start> c1 c2 c3 <end>". The mean of the
+    grid (the LSTM's initial state) gives the colours but not their order, so the decoder must
+    look at the objects one by one. Returns (features, captions, lengths, object cells (B, 3))."""
+    feats = 0.1 * torch.randn(batch, n_cells, dim, generator=gen)
+    caps = torch.zeros(batch, 5, dtype=torch.long)
+    caps[:, 0], caps[:, 4] = Vocabulary.start_id, Vocabulary.end_id
+    cells = torch.stack([torch.randperm(n_cells, generator=gen)[:3].sort().values for _ in range(batch)])
+    words = torch.randint(0, colours, (batch, 3), generator=gen)
+    rows = torch.arange(batch).unsqueeze(1)
+    feats[rows, cells, words] += 1.0
+    caps[:, 1:4] = 4 + words
+    return feats, caps, torch.full((batch,), 5), cells
+
+
+def test_short_training_learns_attention_peaked_well_above_uniform() -> None:
+    """With the penalty on the per-token scale, a few hundred steps on the objects grid end with
+    each colour word's attention peaked on an object: peak weight >= 5x uniform (1/49) on average,
+    and on an object's cell for most words. With the old sum over cells (49x stronger) the peak stayed
+    near 3x uniform."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    decoder = Decoder(12, feature_dim=16, embed_dim=16, hidden_dim=64, attention_dim=32, dropout=0.0)
+    opt = torch.optim.Adam(decoder.parameters(), lr=3e-3)
+    for _ in range(500):
+        feats, caps, lengths, _ = _objects_batch(gen, 32)
+        out = decoder.forward_packed(feats, caps, lengths)
+        loss, _ = caption_loss(out.logits, out.targets, out.attention_totals(), alpha_c=1.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        feats, caps, lengths, cells = _objects_batch(torch.Generator().manual_seed(99), 64)
+        out = decoder.forward_packed(feats, caps, lengths)
+        alphas = unpack(out, out.alphas)[:, :3]  # (B, 3 colour words, 49)
+    peak = alphas.max(dim=-1).values.mean() * 49
+    # the most-attended cell of each colour word is one of the three objects (chance: 3 / 49)
+    on_object = (alphas.argmax(dim=-1).unsqueeze(-1) == cells.unsqueeze(1)).any(dim=-1).float().mean()
+    assert peak >= 5.0, f"attention peak only {peak:.1f}x uniform"
+    assert on_object >= 0.8, f"only {on_object:.0%} of colour words attend to an object"
 
 
 def test_deep_output_logits_see_the_word_embedding_and_the_context() -> None:
@@ -255,6 +316,13 @@ def test_cached_feature_training_runs_and_its_loss_falls(tmp_path: Path) -> None
     assert all(math.isfinite(x) for x in losses)
     assert losses[2] < losses[1] < losses[0]
     assert math.isfinite(result.history[-1].val_loss)
+    # every epoch's weights are kept (no optimiser state: small); last.pt alone can resume
+    from photoscribe.core.checkpoint import load_checkpoint
+
+    epochs = sorted(p.name for p in (tmp_path / "run").glob("epoch_*.pt"))
+    assert epochs == ["epoch_01.pt", "epoch_02.pt", "epoch_03.pt"]
+    assert load_checkpoint(tmp_path / "run" / "epoch_02.pt").training_state is None
+    assert load_checkpoint(result.last_checkpoint).training_state is not None
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -305,3 +373,25 @@ def test_a_flat_config_puts_the_model_fields_in_the_model(tmp_path: Path) -> Non
     assert TrainConfig.from_flat(data_dir=tmp_path, out_dir=tmp_path, encoder="tinyresnet").stores_encoder
     with pytest.raises(TypeError, match="hiden_dim"):
         TrainConfig.from_flat(data_dir=tmp_path, out_dir=tmp_path, hiden_dim=24)
+
+
+def test_label_smoothing_mixes_the_uniform_target_into_the_cross_entropy(tmp_path: Path) -> None:
+    """With epsilon, the loss is (1 - eps) * NLL(target) + eps * mean over the V words of NLL(word);
+    0 (the default) is plain cross-entropy. The command line passes --label-smoothing through."""
+    from photoscribe.desktop.cli import build_parser
+    from photoscribe.training.cli import train_config
+
+    gen = torch.Generator().manual_seed(0)
+    logits, targets = torch.randn(6, 9, generator=gen), torch.randint(0, 9, (6,), generator=gen)
+    totals = torch.ones(2, 4)
+    nll = -torch.log_softmax(logits, dim=-1)
+    plain = nll.gather(1, targets[:, None]).mean()
+    _, ce = caption_loss(logits, targets, totals, alpha_c=1.0)
+    torch.testing.assert_close(ce, plain)
+    _, smoothed = caption_loss(logits, targets, totals, alpha_c=1.0, label_smoothing=0.1)
+    torch.testing.assert_close(smoothed, 0.9 * plain + 0.1 * nll.mean())
+    assert TrainConfig(data_dir=tmp_path, out_dir=tmp_path).label_smoothing == 0.0
+    args = build_parser().parse_args(["train", "d", "--out", "r", "--label-smoothing", "0.1"])
+    assert train_config(args).label_smoothing == 0.1
+    with pytest.raises(ValueError, match="label_smoothing"):
+        TrainConfig(data_dir=tmp_path, out_dir=tmp_path, label_smoothing=1.0)
