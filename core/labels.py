@@ -245,6 +245,9 @@ def class_terms(index: int) -> tuple[str, ...]:
     return tuple(terms)
 
 
+# Keep a keyword when its probability reaches this (calibrated on the general photo set: docs/keywords.md).
+DEFAULT_THRESHOLD = 0.3
+
 class KeywordVocabulary:
     """All search words and which ImageNet classes each covers; turns class probabilities into keywords.
 
@@ -291,7 +294,7 @@ class KeywordVocabulary:
         return (probs @ self._membership_for(probs)).clamp_(max=1.0)  # (B, T)
 
     def keywords(
-        self, probs: torch.Tensor, threshold: float = 0.3, max_keywords: int = 8
+        self, probs: torch.Tensor, threshold: float = DEFAULT_THRESHOLD, max_keywords: int = 8
     ) -> list[tuple[Keyword, ...]]:
         """The keywords of each image: terms whose probability reaches ``threshold``, most probable first.
 
