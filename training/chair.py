@@ -33,7 +33,9 @@ in the spirit of the paper's ``synonyms.txt``. Matching rules (see :func:`mentio
   it errs on rare phrasings.
 * Words too ambiguous to count are left out: "seat", "plant", "glass", "board", "lab",
   "turkey", "crane", "sub", "meter", "bow", "fan",
-  "pitcher" (of water, or in baseball).
+  "pitcher" (of water, or in baseball), "baseball" (mostly the game). The ball games
+  ("basketball", "volleyball", ...) name a ball, except in "basketball player" (a person) and
+  "basketball court" (nothing).
 
 Counting differs from the paper's code in one way: an object group counts once per caption
 ("a man and a woman" names one person), where the reference code counts every word.
@@ -65,7 +67,7 @@ _GROUP_WORDS: dict[str, str] = {
         "batter, catcher, umpire, chef, baker, worker, officer, policeman, policewoman, cop, "
         "soldier, bride, groom, mother, father, mom, dad, son, daughter, husband, wife, friend, "
         "tourist, traveler, passenger, pedestrian, student, spectator, athlete, someone, "
-        "somebody, cowboy, jockey, baseball pitcher, vendor, customer, doctor, nurse, businessman, businesswoman"
+        "somebody, cowboy, jockey, baseball pitcher, basketball player, football player, volleyball player, vendor, customer, doctor, nurse, businessman, businesswoman"
     ),
     "bicycle": "bicycle, bike, unicycle, tricycle, trike",
     "car": "car, automobile, sedan, suv, van, minivan, taxi, cab, taxicab, jeep, limo, limousine, hatchback",
@@ -110,7 +112,9 @@ _GROUP_WORDS: dict[str, str] = {
     "frisbee": "frisbee",
     "skis": "skis, ski",
     "snowboard": "snowboard, snow board",
-    "sports ball": "sports ball, ball, soccer ball, tennis ball, beach ball",
+    "sports ball": (
+        "sports ball, ball, soccer ball, tennis ball, beach ball, volleyball, basketball, football, softball"
+    ),
     "kite": "kite",
     "baseball bat": "baseball bat, bat",
     "baseball glove": "baseball glove, baseball mitt, mitt",
@@ -166,7 +170,7 @@ NEUTRAL_PHRASES: tuple[str, ...] = (
     "ski trail", "ski area", "ski pole", "ski poles", "ski jump",
     "train track", "train tracks", "train station", "train platform", "bus stop", "bus station",
     "dvd player", "cd player", "record player", "flower bed", "flower beds", "corn dog", "corn dogs",
-    "apple logo", "phone booth", "snow man", "tennis court", "tennis courts", "cable car", "cable cars",
+    "apple logo", "phone booth", "basketball court", "basketball hoop", "football field", "snow man", "tennis court", "tennis courts", "cable car", "cable cars",
 )  # fmt: skip
 
 

@@ -65,6 +65,8 @@ def test_dog_against_cat_references_is_one_hallucinating_caption() -> None:
         ("A toilet seat is up", {"toilet"}),
         ("A woman next to a phone booth", {"person"}),
         ("A baseball pitcher throws the ball", {"person", "sports ball"}),
+        ("A girl hits a volleyball", {"person", "sports ball"}),
+        ("Basketball players on a basketball court", {"person"}),
         ("", set()),
         ("   ", set()),
         ("A sunny beach", set()),
