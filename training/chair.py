@@ -32,10 +32,9 @@ in the spirit of the paper's ``synonyms.txt``. Matching rules (see :func:`mentio
   "is"/"are" ("the cat is orange"), or in "orange and white"/"black and orange". A heuristic:
   it errs on rare phrasings.
 * Words too ambiguous to count are left out: "seat", "plant", "glass", "board", "lab",
-  "turkey", "crane", "sub", "meter", "bow", "fan",
-  "pitcher" (of water, or in baseball), "baseball" (mostly the game). The ball games
-  ("basketball", "volleyball", ...) name a ball, except in "basketball player" (a person) and
-  "basketball court" (nothing).
+  "turkey", "crane", "sub", "meter", "bow", "fan", "pitcher" (of water, or in baseball) and
+  "baseball" (mostly the game). The other ball games ("basketball", "volleyball", ...) name a
+  ball, except in "basketball player" (a person) and "basketball court" (nothing).
 
 Counting differs from the paper's code in one way: an object group counts once per caption
 ("a man and a woman" names one person), where the reference code counts every word.
