@@ -27,11 +27,14 @@ in the spirit of the paper's ``synonyms.txt``. Matching rules (see :func:`mentio
   skier" names a person, not skis. A person word right before an animal word is a modifier,
   not a person: "a baby elephant" names an elephant only; so is a person word after "its"
   ("a giraffe and its baby").
-* "orange" is the fruit unless it reads as a colour: right before another noun ("an orange
-  cat"), after "is"/"are" ("the cat is orange"), or in "orange and white"/"black and orange".
+* "orange" is the fruit unless it reads as a colour: right before another word that is not a
+  preposition, verb or the like ("an orange cat", but "an orange sitting on a plate"), after
+  "is"/"are" ("the cat is orange"), or in "orange and white"/"black and orange". A heuristic:
+  it errs on rare phrasings.
 * Words too ambiguous to count are left out: "seat", "plant", "glass", "board", "lab",
-  "turkey", "crane", "sub", "meter", "bow", "fan",
-  "pitcher" (of water, or in baseball).
+  "turkey", "crane", "sub", "meter", "bow", "fan", "pitcher" (of water, or in baseball) and
+  "baseball" (mostly the game). The other ball games ("basketball", "volleyball", ...) name a
+  ball, except in "basketball player" (a person) and "basketball court" (nothing).
 
 Counting differs from the paper's code in one way: an object group counts once per caption
 ("a man and a woman" names one person), where the reference code counts every word.
@@ -63,7 +66,7 @@ _GROUP_WORDS: dict[str, str] = {
         "batter, catcher, umpire, chef, baker, worker, officer, policeman, policewoman, cop, "
         "soldier, bride, groom, mother, father, mom, dad, son, daughter, husband, wife, friend, "
         "tourist, traveler, passenger, pedestrian, student, spectator, athlete, someone, "
-        "somebody, cowboy, jockey, vendor, customer, doctor, nurse, businessman, businesswoman"
+        "somebody, cowboy, jockey, baseball pitcher, basketball player, football player, volleyball player, vendor, customer, doctor, nurse, businessman, businesswoman"
     ),
     "bicycle": "bicycle, bike, unicycle, tricycle, trike",
     "car": "car, automobile, sedan, suv, van, minivan, taxi, cab, taxicab, jeep, limo, limousine, hatchback",
@@ -108,7 +111,9 @@ _GROUP_WORDS: dict[str, str] = {
     "frisbee": "frisbee",
     "skis": "skis, ski",
     "snowboard": "snowboard, snow board",
-    "sports ball": "sports ball, ball, soccer ball, tennis ball, beach ball",
+    "sports ball": (
+        "sports ball, ball, soccer ball, tennis ball, beach ball, volleyball, basketball, football, softball"
+    ),
     "kite": "kite",
     "baseball bat": "baseball bat, bat",
     "baseball glove": "baseball glove, baseball mitt, mitt",
@@ -132,11 +137,11 @@ _GROUP_WORDS: dict[str, str] = {
     "pizza": "pizza",
     "donut": "donut, doughnut",
     "cake": "cake, cupcake, cheesecake",
-    "chair": "chair, armchair, stool, high chair",
+    "chair": "chair, armchair, stool, high chair, computer chair, office chair",
     "couch": "couch, sofa, loveseat, futon, recliner, settee",
     "potted plant": "potted plant, house plant, houseplant",
     "bed": "bed, bunk bed",
-    "dining table": "dining table, table, desk",
+    "dining table": "dining table, table, desk, computer desk",
     "toilet": "toilet, urinal, commode, toilet seat, toilet bowl",
     "tv": "tv, television, monitor, computer monitor, flat screen",
     "laptop": "laptop, computer, laptop computer, notebook computer, macbook",
@@ -164,7 +169,7 @@ NEUTRAL_PHRASES: tuple[str, ...] = (
     "ski trail", "ski area", "ski pole", "ski poles", "ski jump",
     "train track", "train tracks", "train station", "train platform", "bus stop", "bus station",
     "dvd player", "cd player", "record player", "flower bed", "flower beds", "corn dog", "corn dogs",
-    "apple logo", "snow man", "tennis court", "tennis courts", "cable car", "cable cars",
+    "apple logo", "phone booth", "basketball court", "basketball hoop", "football field", "snow man", "tennis court", "tennis courts", "cable car", "cable cars",
 )  # fmt: skip
 
 
@@ -188,7 +193,7 @@ _COLOURS = _word_set("black white red blue green yellow brown grey gray pink pur
 _ORANGE_FOLLOWERS = _word_set(
     "and or on in with next near beside by at of to from under inside atop sitting sits laying lying "
     "is are was were that which slice slices sliced juice peel peels wedge wedges half halves segments "
-    "tree trees being"
+    "tree trees being has have had together peeled halved cut"
 )
 _WORD = re.compile(r"[a-z]+")
 
@@ -236,7 +241,7 @@ def _is_colour_orange(tokens: list[str], i: int) -> bool:
         return True
     if after in {"and", "or"} and i + 2 < len(tokens) and tokens[i + 2] in _COLOURS:
         return True
-    return bool(after) and after not in _ORANGE_FOLLOWERS
+    return bool(after) and after not in _ORANGE_FOLLOWERS and not after.endswith("ing")
 
 
 def mentioned_objects(caption: str) -> set[str]:

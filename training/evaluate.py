@@ -103,9 +103,11 @@ def evaluate(
         metrics.scores["CHAIRs"] = objects.chair_s
         metrics.scores["CHAIRi"] = objects.chair_i
         metrics.notes += chair_notes(objects)
+    folder = Path(data_dir).resolve().name
+    source = corpus.name if folder == corpus.name else f"{folder} ({corpus.name} layout)"
     metrics.notes.insert(
         0,
-        f"{len(hyps)} {split} images of {corpus.name}, beam {beam_size}, length penalty {length_penalty:g}, "
+        f"{len(hyps)} {split} images of {source}, beam {beam_size}, length penalty {length_penalty:g}, "
         f"encoder precision {used} ({precision} asked) on {captioner.device.type}; "
         f"{len(set(hyps.values()))} distinct captions ({metrics.scores.get('distinct', 0):.0%})",
     )
