@@ -171,6 +171,8 @@ class Captioner:
             word_bias=bias,
         )
         keywords = self._keywords(features, n)
+        if concepts is not None and concept_probs is not None:
+            keywords = [concepts.check_keywords(kw, concept_probs[i].cpu()) for i, kw in enumerate(keywords)]
         pooled = torch.nn.functional.normalize(features.mean(dim=1), dim=1).cpu().numpy()
         per_image = (time.perf_counter() - start) / max(1, len(paths))
         h, w = self.grid

@@ -24,7 +24,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from photoscribe.core.labels import broader_terms
+from photoscribe.core.results import Keyword
 from photoscribe.core.vocab import Vocabulary
+
+# Keywords and the concept head: an ImageNet keyword whose object group (itself or a broader term:
+# "hound" -> "dog") the concept head finds less likely than VETO is dropped (ImageNet has no horse,
+# so horses come out as hounds and bison); a group the head finds at least ADD likely becomes a
+# keyword itself (ImageNet has no person, giraffe or bus-as-such). Checked by eye: docs/keywords.md.
+KEYWORD_VETO = 0.1
+KEYWORD_ADD = 0.8
 
 
 class ConceptHead(nn.Module):
@@ -53,6 +62,9 @@ class GuardSettings:
 
     weight: float = 1.0
     threshold: float = 0.5
+    # Words of groups more likely than ``threshold`` get ``boost * log(p / threshold)`` added (0: no
+    # boost), so the caption names what the photo shows instead of only avoiding what it does not.
+    boost: float = 0.0
 
 
 class Concepts(nn.Module):
@@ -79,6 +91,7 @@ class Concepts(nn.Module):
         self.words = tuple(tuple(w) for w in words)
         self.head = ConceptHead(feature_dim, len(names), hidden)
         self.guard = guard or GuardSettings()
+        self._name_index = {name: i for i, name in enumerate(self.names)}
         self._word_concept: dict[str, int] = {}
         for index, group in enumerate(self.words):
             for word in group:
@@ -105,10 +118,11 @@ class Concepts(nn.Module):
         An object word gets ``weight * log(min(1, p / threshold))``: nothing while its group is at
         least ``threshold`` likely, -weight * 2.3 at a tenth of it.
         """
-        weight, threshold = self.guard.weight, self.guard.threshold
-        if weight <= 0:
+        weight, threshold, boost = self.guard.weight, self.guard.threshold, self.guard.boost
+        if weight <= 0 and boost <= 0:
             return None
-        scaled = torch.log((probs / threshold).clamp(min=1e-6, max=1.0)) * weight  # (B, K)
+        ratio = torch.log((probs / threshold).clamp(min=1e-6))  # (B, K)
+        scaled = ratio.clamp(max=0.0) * weight + ratio.clamp(min=0.0) * boost
         padded = torch.cat([scaled, scaled.new_zeros(scaled.shape[0], 1)], dim=1)  # column K: no concept
         column = torch.where(vocab_index >= 0, vocab_index, torch.full_like(vocab_index, len(self.names)))
         return padded[:, column.to(probs.device)]  # (B, V)
@@ -124,6 +138,36 @@ class Concepts(nn.Module):
             value *= float(probs[concept])
         return value
 
+    def check_keywords(
+        self,
+        keywords: Sequence[Keyword],
+        probs: torch.Tensor,
+        veto: float = KEYWORD_VETO,
+        add: float = KEYWORD_ADD,
+        max_keywords: int = 8,
+    ) -> tuple[Keyword, ...]:
+        """Reconcile one photo's ImageNet keywords with its concept probabilities (K,).
+
+        Keywords whose object group the concept head finds unlikely are dropped; groups it finds
+        likely are added (with their probability as the score). Most probable first.
+        """
+        kept: dict[str, Keyword] = {}
+        for keyword in keywords:
+            groups = {self._group_of(t) for t in (keyword.word, *broader_terms(keyword.word))} - {None}
+            if any(float(probs[g]) < veto for g in groups if g is not None):
+                continue
+            kept[keyword.word] = keyword
+        for index, name in enumerate(self.names):
+            p = float(probs[index])
+            if p >= add and name not in kept:
+                kept[name] = Keyword(name, round(p, 4))
+        return tuple(sorted(kept.values(), key=lambda k: -k.score)[:max_keywords])
+
+    def _group_of(self, term: str) -> int | None:
+        if term in self._name_index:
+            return self._name_index[term]
+        return self._word_concept.get(term)
+
     # -- checkpoint form: plain data and tensors only (loaded with weights_only=True) --
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,7 +176,11 @@ class Concepts(nn.Module):
             "words": [list(w) for w in self.words],
             "feature_dim": self.head.feature_dim,
             "hidden": self.head.hidden,
-            "guard": {"weight": float(self.guard.weight), "threshold": float(self.guard.threshold)},
+            "guard": {
+                "weight": float(self.guard.weight),
+                "threshold": float(self.guard.threshold),
+                "boost": float(self.guard.boost),
+            },
             "state": {k: v.detach().cpu().clone() for k, v in self.head.state_dict().items()},
         }
 
@@ -143,13 +191,21 @@ class Concepts(nn.Module):
             names = [str(n) for n in data["names"]]
             words = [[str(w) for w in group] for group in data["words"]]
             feature_dim, hidden = int(data["feature_dim"]), int(data["hidden"])
-            guard = GuardSettings(float(data["guard"]["weight"]), float(data["guard"]["threshold"]))
+            guard = GuardSettings(
+                float(data["guard"]["weight"]),
+                float(data["guard"]["threshold"]),
+                float(data["guard"].get("boost", 0.0)),
+            )
             state = dict(data["state"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"the concept head entry is incomplete: {exc!r}") from exc
         if not (0 < feature_dim <= 8192 and 0 <= hidden <= 8192 and 0 < len(names) <= 10_000):
             raise ValueError("the concept head's sizes are out of range")
-        if not 0.0 < guard.threshold <= 1.0 or not 0.0 <= guard.weight <= 100.0:
+        if (
+            not 0.0 < guard.threshold <= 1.0
+            or not 0.0 <= guard.weight <= 100.0
+            or not 0.0 <= guard.boost <= 100.0
+        ):
             raise ValueError("the concept guard's settings are out of range")
         concepts = cls(names, words, feature_dim, hidden, guard)
         expected = concepts.head.state_dict()

@@ -246,7 +246,8 @@ def class_terms(index: int) -> tuple[str, ...]:
 
 
 # Keep a keyword when its probability reaches this (calibrated on the general photo set: docs/keywords.md).
-DEFAULT_THRESHOLD = 0.3
+DEFAULT_THRESHOLD = 0.55
+
 
 class KeywordVocabulary:
     """All search words and which ImageNet classes each covers; turns class probabilities into keywords.

@@ -57,7 +57,9 @@ def main() -> None:
                 sheet.paste(im.convert("RGB").resize((TILE - 4, TILE - 4)), (x + 2, y + 2))
             words = ", ".join(f"{w} {s:.2f}" for w, s in row["keywords"]) or "(no keywords)"
             text = f"#{lo + i + 1}: " + words
-            draw.multiline_text((x + 3, y + TILE), "\n".join(textwrap.wrap(text, 36)[:5]), fill="black", font=font)
+            draw.multiline_text(
+                (x + 3, y + TILE), "\n".join(textwrap.wrap(text, 36)[:5]), fill="black", font=font
+            )
         sheet.save(args.out / f"sheet_{sheet_no + 1:02d}.png")
     print(f"{len(rows)} photos, {sum(len(r['keywords']) for r in rows)} keywords; sheets in {args.out}")
 

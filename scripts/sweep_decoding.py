@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--split", default="test", help="train, val/dev, test or all")
     parser.add_argument("--guard-weights", type=_floats, default=[0.0, 1.0])
     parser.add_argument("--guard-thresholds", type=_floats, default=[0.5])
+    parser.add_argument("--guard-boosts", type=_floats, default=[0.0])
     parser.add_argument("--beams", type=lambda t: [int(x) for x in t.split(",")], default=[3])
     parser.add_argument("--length-penalties", type=_floats, default=[0.0])
     parser.add_argument("--limit", type=int, default=0, help="at most this many photos")
@@ -70,16 +71,21 @@ def main() -> None:
     print(
         f"{len(kept)} photos of {corpus.name} ({args.split}) encoded in {time.perf_counter() - start:.0f} s"
     )
-    header = "weight thresh beam  lp | BLEU-4  CIDEr  CHAIRs CHAIRi distinct | conf-AUC  s"
+    header = "weight thresh boost beam  lp | BLEU-4  CIDEr  CHAIRs CHAIRi distinct | conf-AUC  s"
     print(header)
     rows = []
-    for weight, threshold, beam, lp in itertools.product(
-        args.guard_weights, args.guard_thresholds, args.beams, args.length_penalties
+    for weight, threshold, boost, beam, lp in itertools.product(
+        args.guard_weights, args.guard_thresholds, args.guard_boosts, args.beams, args.length_penalties
     ):
         t0 = time.perf_counter()
         bias = None
-        if concepts is not None and weight > 0 and probs is not None and vocab_index is not None:
-            concepts.guard = GuardSettings(weight, threshold)
+        if (
+            concepts is not None
+            and (weight > 0 or boost > 0)
+            and probs is not None
+            and vocab_index is not None
+        ):
+            concepts.guard = GuardSettings(weight, threshold, boost)
             bias = concepts.word_bias(probs, vocab_index)
         hyps: dict[str, str] = {}
         confidence: dict[str, float] = {}
@@ -109,6 +115,7 @@ def main() -> None:
         row = {
             "guard_weight": weight,
             "guard_threshold": threshold,
+            "guard_boost": boost,
             "beam": beam,
             "length_penalty": lp,
             "BLEU-4": metrics.scores["BLEU-4"],
@@ -122,7 +129,7 @@ def main() -> None:
         }
         rows.append(row)
         print(
-            f"{weight:6.2f} {threshold:6.2f} {beam:4d} {lp:3.1f} | {100 * row['BLEU-4']:6.1f} "
+            f"{weight:6.2f} {threshold:6.2f} {boost:5.1f} {beam:4d} {lp:3.1f} | {100 * row['BLEU-4']:6.1f} "
             f"{100 * row['CIDEr']:6.1f} {row['CHAIRs']:6.3f} {row['CHAIRi']:6.3f} {row['distinct']:7.0%} | "
             f"{auc:8.3f} {time.perf_counter() - t0:3.0f}",
             flush=True,
