@@ -10,6 +10,7 @@ import torch
 from photoscribe.core import labels
 from photoscribe.core.labels import (
     BROADER,
+    DEFAULT_THRESHOLD,
     IMAGENET_CLASSES,
     KeywordVocabulary,
     broader_terms,
@@ -254,9 +255,9 @@ def test_keywords_put_the_specific_term_first_on_a_tie(vocab: KeywordVocabulary)
 
 def test_keywords_max_and_default_threshold(vocab: KeywordVocabulary) -> None:
     probs = one_hot((162, 0.35), (874, 0.35), (963, 0.29))
-    (words,) = vocab.keywords(probs)  # threshold 0.3: pizza and food (0.29) stay out
+    (words,) = vocab.keywords(probs, threshold=0.3)  # pizza and food (0.29) stay out
     assert {k.word for k in words} == {"beagle", "hound", "dog", "animal", "trolleybus", "bus", "vehicle"}
-    (words,) = vocab.keywords(probs, max_keywords=3)
+    (words,) = vocab.keywords(probs, threshold=0.3, max_keywords=3)
     # All tie at 0.35: one-class terms first, then "bus" (3 classes) before "hound" (many).
     assert [k.word for k in words] == ["beagle", "trolleybus", "bus"]
     (words,) = vocab.keywords(probs, threshold=0.25, max_keywords=100)
@@ -271,7 +272,9 @@ def test_keywords_per_image_and_on_nothing(vocab: KeywordVocabulary) -> None:
     zebra, unsure, pizza = vocab.keywords(probs)
     assert [k.word for k in zebra] == ["zebra", "animal"]
     assert [k.word for k in pizza] == ["pizza", "food"]
-    assert unsure == () or all(k.score >= 0.3 for k in unsure)
+    assert unsure == () or all(k.score >= DEFAULT_THRESHOLD for k in unsure)
+    (below,) = vocab.keywords(one_hot((963, DEFAULT_THRESHOLD - 0.01)))
+    assert below == ()  # the default threshold applies
     assert vocab.keywords(torch.zeros(0, 1000)) == []
 
 
