@@ -17,6 +17,7 @@ gives, for every photo, the probability that each object group is in it, which i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +127,12 @@ class Concepts(nn.Module):
         padded = torch.cat([scaled, scaled.new_zeros(scaled.shape[0], 1)], dim=1)  # column K: no concept
         column = torch.where(vocab_index >= 0, vocab_index, torch.full_like(vocab_index, len(self.names)))
         return padded[:, column.to(probs.device)]  # (B, V)
+
+    def evidence(self, words: Sequence[str], probs: torch.Tensor) -> float:
+        """The guard's log-score of a whole caption: sum of ``log(min(1, p / threshold))`` over the
+        object groups it names (0 when all are likely, very negative when one is not)."""
+        threshold = self.guard.threshold
+        return sum(math.log(min(1.0, max(float(probs[c]), 1e-6) / threshold)) for c in self.named(words))
 
     def named(self, words: Sequence[str]) -> set[int]:
         """The concepts a caption's words name."""

@@ -42,6 +42,9 @@ def main() -> None:
     parser.add_argument("--guard-weights", type=_floats, default=[0.0, 1.0])
     parser.add_argument("--guard-thresholds", type=_floats, default=[0.5])
     parser.add_argument("--guard-boosts", type=_floats, default=[0.0])
+    parser.add_argument(
+        "--reranks", type=_floats, default=[0.0], help="weights of the n-best re-ranking by concept evidence"
+    )
     parser.add_argument("--beams", type=lambda t: [int(x) for x in t.split(",")], default=[3])
     parser.add_argument("--length-penalties", type=_floats, default=[0.0])
     parser.add_argument("--limit", type=int, default=0, help="at most this many photos")
@@ -71,11 +74,16 @@ def main() -> None:
     print(
         f"{len(kept)} photos of {corpus.name} ({args.split}) encoded in {time.perf_counter() - start:.0f} s"
     )
-    header = "weight thresh boost beam  lp | BLEU-4  CIDEr  CHAIRs CHAIRi distinct | conf-AUC  s"
+    header = "weight thresh boost rerank beam  lp | BLEU-4  CIDEr  CHAIRs CHAIRi distinct | conf-AUC  s"
     print(header)
     rows = []
-    for weight, threshold, boost, beam, lp in itertools.product(
-        args.guard_weights, args.guard_thresholds, args.guard_boosts, args.beams, args.length_penalties
+    for weight, threshold, boost, rerank, beam, lp in itertools.product(
+        args.guard_weights,
+        args.guard_thresholds,
+        args.guard_boosts,
+        args.reranks,
+        args.beams,
+        args.length_penalties,
     ):
         t0 = time.perf_counter()
         bias = None
@@ -95,14 +103,22 @@ def main() -> None:
                     cap.model.decoder,
                     features[lo : lo + 64],
                     beam_size=beam,
-                    n_best=1,
+                    n_best=beam if rerank else 1,
                     max_len=cap.vocab.max_len,
                     length_penalty=lp,
                     word_bias=None if bias is None else bias[lo : lo + 64],
                 )
                 for i, nbest in enumerate(chunk):
                     path = kept[lo + i]
-                    words = [cap.vocab.itos[t] for t in nbest[0].tokens]
+                    choices = [[cap.vocab.itos[t] for t in h.tokens] for h in nbest]
+                    best = 0
+                    if rerank and concepts is not None and probs is not None:
+                        ranked = [
+                            h.score + rerank * concepts.evidence(w, probs[lo + i])
+                            for h, w in zip(nbest, choices)
+                        ]
+                        best = max(range(len(nbest)), key=ranked.__getitem__)
+                    words = choices[best]
                     hyps[path] = " ".join(words)
                     if concepts is not None and probs is not None:
                         confidence[path] = concepts.confidence(words, probs[lo + i])
@@ -116,6 +132,7 @@ def main() -> None:
             "guard_weight": weight,
             "guard_threshold": threshold,
             "guard_boost": boost,
+            "rerank": rerank,
             "beam": beam,
             "length_penalty": lp,
             "BLEU-4": metrics.scores["BLEU-4"],
@@ -129,7 +146,7 @@ def main() -> None:
         }
         rows.append(row)
         print(
-            f"{weight:6.2f} {threshold:6.2f} {boost:5.1f} {beam:4d} {lp:3.1f} | {100 * row['BLEU-4']:6.1f} "
+            f"{weight:6.2f} {threshold:6.2f} {boost:5.1f} {rerank:6.1f} {beam:4d} {lp:3.1f} | {100 * row['BLEU-4']:6.1f} "
             f"{100 * row['CIDEr']:6.1f} {row['CHAIRs']:6.3f} {row['CHAIRi']:6.3f} {row['distinct']:7.0%} | "
             f"{auc:8.3f} {time.perf_counter() - t0:3.0f}",
             flush=True,
