@@ -16,7 +16,9 @@ embeddings follow through triggers.
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.photos import PhotoRef, require_photo
-from photoscribe.core.library.records import MODEL_KEYWORD_PREFIX, KeywordInfo
+from photoscribe.core.library.records import MODEL_KEYWORD_PREFIX, CaptionInfo, KeywordInfo
 from photoscribe.core.library.schema import USER_SOURCE, Keyword
 
 log = logging.getLogger(__name__)
@@ -177,3 +179,45 @@ def remove_keyword(session: Session, ref: PhotoRef, word: str) -> bool:
     row.removed = True
     session.flush()
     return True
+
+
+def keywords_of(cursor: sqlite3.Cursor, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """photo id -> its keywords (not removed), in order, read with a raw cursor (search's hot path)."""
+    if not ids:
+        return {}
+    sql = (
+        "SELECT photo_id, word FROM keywords WHERE photo_id IN (SELECT value FROM json_each(?)) "
+        "AND NOT removed ORDER BY photo_id, source LIKE 'model:%', score DESC NULLS LAST, word"
+    )
+    found: dict[int, list[str]] = {}
+    for photo_id, word in cursor.execute(sql, (json.dumps(list(ids)),)):
+        found.setdefault(int(photo_id), []).append(str(word))
+    return {photo_id: tuple(words) for photo_id, words in found.items()}
+
+
+def keyword_snippet(
+    snippet: str, caption: CaptionInfo | None, keywords: Sequence[str], marks: Sequence[str] = ("[", "]", "…")
+) -> str:
+    """The snippet to show for a match found in the keywords column ("caption — [bus], vehicle").
+
+    FTS5's snippet shows the column that matched best; that column's lines are the keywords.
+    ``marks`` are the highlight markers and the ellipsis the snippet was made with; any other
+    snippet is returned as it is.
+    """
+    if not keywords:
+        return snippet
+    lower = {word.lower() for word in keywords}
+    lines = [line for line in snippet.split("\n") if line]
+    plain = lines
+    for mark in marks[:3]:
+        if mark:
+            plain = [line.replace(mark, "") for line in plain]
+    plain = [line.strip().lower() for line in plain]
+    if not plain or not all(line in lower for line in plain):
+        return snippet
+    if caption is not None and " ".join(plain) == caption.text.strip().lower():
+        return snippet  # the caption itself matched (a one-word caption that is also a keyword)
+    listed = ", ".join(lines)
+    if caption is None:
+        return listed
+    return f"{caption.text} — {listed}"

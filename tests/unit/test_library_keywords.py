@@ -137,3 +137,79 @@ def test_deleting_a_photo_deletes_its_keywords_and_index_row(library: Library, t
     with sqlite3.connect(library.path) as conn:
         assert conn.execute("SELECT count(*) FROM keywords").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM captions_fts").fetchone() == (0,)
+
+
+# --------------------------------------------------------------------------- search
+
+
+def _photo_with(library: Library, tmp_path: Path, name: str, text: str, keywords: list[str]) -> int:
+    photo = library.upsert_photo(tmp_path / name, 1, 1.0)
+    library.add_model_caption(photo.id, MODEL, text, -1.0, keywords=[(w, 0.5) for w in keywords])
+    return photo.id
+
+
+def test_search_finds_a_keyword_the_caption_lacks_and_ranks_both_matches_first(
+    library: Library, tmp_path: Path
+) -> None:
+    from photoscribe.core.library.search import count_matches, search
+
+    both = _photo_with(library, tmp_path, "a.jpg", "a red bus on a street", ["bus", "street"])
+    keyword_only = _photo_with(library, tmp_path, "b.jpg", "a man riding a horse", ["bus", "vehicle"])
+    _photo_with(library, tmp_path, "c.jpg", "a dog on the grass", ["dog"])
+    hits = search(library, "bus")
+    assert [h.photo_id for h in hits] == [both, keyword_only]
+    assert hits[1].keywords == ("bus", "vehicle")
+    assert hits[1].snippet == "a man riding a horse — [bus], vehicle"
+    assert "[bus]" in hits[0].snippet and "street" in hits[0].snippet
+    assert count_matches(library, "bus") == 2
+    # Every path of search: a date order, a broad browse, a filter.
+    assert {h.photo_id for h in search(library, "bus", sort="taken")} == {both, keyword_only}
+    assert search(library, "", sort="name")[1].keywords == ("bus", "vehicle")
+    # A caption word and a keyword together.
+    assert [h.photo_id for h in search(library, "horse vehicle")] == [keyword_only]
+
+    library.remove_keyword(keyword_only, "bus")
+    assert [h.photo_id for h in search(library, "bus")] == [both]
+
+
+def test_hostile_queries_stay_safe_with_keywords(library: Library, tmp_path: Path) -> None:
+    from photoscribe.core.library.search import rebuild_index, search
+
+    photo = _photo_with(library, tmp_path, "a.jpg", "a cat", ["tabby", "cat"])
+    for query in [
+        "keywords:tabby",
+        'keywords : "tabby',
+        "tabby OR *",
+        "NEAR(tabby",
+        "^tabby",
+        "{keywords}: x",
+    ]:
+        search(library, query)  # never raises
+    assert [h.photo_id for h in search(library, "keywords:tabby")] == []  # plain words, not a column filter
+    assert rebuild_index(library) == 1
+    assert [h.photo_id for h in search(library, "tabby")] == [photo]
+
+
+def test_meaning_embeds_the_caption_with_its_keywords(library: Library, tmp_path: Path) -> None:
+    from photoscribe.core.library import meaning
+
+    photo = _photo_with(library, tmp_path, "a.jpg", "a man riding a horse", ["bus", "vehicle"])
+    with library.session() as session:
+        pending = meaning.pending_captions(session, "mini", 10)
+    assert [text for _, text in pending] == ["a man riding a horse. Keywords: bus, vehicle"]
+    caption_id = pending[0][0]
+    with library.transaction() as session:
+        assert (
+            meaning.store_embeddings(session, "mini", [(caption_id, "a man riding a horse", np.ones(4))])
+            == []
+        )
+        assert meaning.store_embeddings(session, "mini", [(caption_id, pending[0][1], np.ones(4))]) == [
+            caption_id
+        ]
+    with library.session() as session:
+        assert meaning.pending_captions(session, "mini", 10) == []
+    library.remove_keyword(photo, "bus")  # a keyword change re-embeds the caption
+    with library.session() as session:
+        assert meaning.pending_captions(session, "mini", 10) == [
+            (caption_id, "a man riding a horse. Keywords: vehicle")
+        ]
