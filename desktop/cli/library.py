@@ -284,6 +284,12 @@ def _add_export(commands: Commands, common: argparse.ArgumentParser) -> None:
         "--reviewed-only", action="store_true", help="only captions a person wrote or approved"
     )
     parser.add_argument(
+        "--include-low-confidence",
+        action="store_true",
+        help="also export unreviewed captions the model is not confident about (they may name "
+        "objects that are not in the photo; left out by default)",
+    )
+    parser.add_argument(
         "--force", action="store_true", help="overwrite an existing export file (never a photo)"
     )
     parser.set_defaults(func=guarded(_export))
@@ -295,7 +301,11 @@ def _export(args: argparse.Namespace) -> int:
     with ProgressBars(f"export {args.format}") as on_progress, open_library(args) as library:
         if args.format == "xmp":
             summary = exporting.write_xmp_sidecars(
-                library, args.out, reviewed_only=args.reviewed_only, on_progress=on_progress
+                library,
+                args.out,
+                reviewed_only=args.reviewed_only,
+                include_low_confidence=args.include_low_confidence,
+                on_progress=on_progress,
             )
         else:
             out = args.out if args.out is not None else Path(f"alt-text.{args.format}")
@@ -303,11 +313,14 @@ def _export(args: argparse.Namespace) -> int:
                 library,
                 out,
                 reviewed_only=args.reviewed_only,
+                include_low_confidence=args.include_low_confidence,
                 on_progress=on_progress,
                 overwrite=args.force,
             )
     where = f" to {printable(summary.out_path)}" if summary.out_path else ""
     print(f"wrote {summary.written}{where}; skipped {summary.skipped} without a caption")
+    if summary.low_confidence:
+        print(summary.low_confidence_note())
     for path, reason in summary.failed:
         print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
     return 1 if summary.failed else 0

@@ -123,3 +123,22 @@ def test_export_never_writes_over_a_photo_and_needs_force_for_a_file(
     assert _run("library", "--db", str(db), "export", "--format", "csv", "--out", str(notes), "--force") == 0
     assert notes.read_text(encoding="utf-8-sig").startswith("path,alt_text")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_export_leaves_low_confidence_out_unless_asked(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Library.open(db) as library:
+        file = db.parent / "photos" / "horse.jpg"
+        file.write_bytes(b"jpeg")
+        photo = library.upsert_photo(file, 4, 1.0)
+        library.add_model_caption(photo.id, "sat-v1", "a bus on a horse", -1.0, confidence=0.12)
+    out = tmp_path / "alt.json"
+    assert _run("library", "--db", str(db), "export", "--format", "json", "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 3" in printed
+    assert "1 low-confidence caption left out; --include-low-confidence exports them" in printed
+    args = ("library", "--db", str(db), "export", "--format", "json", "--out", str(out), "--force")
+    assert _run(*args, "--include-low-confidence") == 0
+    assert "low-confidence" not in capsys.readouterr().out
+    assert len(json.loads(out.read_text(encoding="utf-8"))) == 4
