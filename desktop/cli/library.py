@@ -30,6 +30,7 @@ from photoscribe.core.errors import (
     disk_full_cause,
 )
 from photoscribe.core.paths import default_library_path, printable
+from photoscribe.desktop.cli.keywords import add_keywords_command
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
     from photoscribe.core.library.database import Library
@@ -126,6 +127,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"captioned:    {stats.captioned}")
         print(f"uncaptioned:  {stats.uncaptioned}")
         print(f"needs review: {stats.needs_review}")
+        print(f"  of which low confidence: {stats.low_confidence}")
         print(f"failures:     {stats.failures}")
         print(f"missing:      {stats.missing}")
         print(f"folders:      {len(folders)}")
@@ -207,6 +209,7 @@ def _search(args: argparse.Namespace) -> int:
                 "rank": hit.rank,
                 "by_meaning": hit.by_meaning,
                 "similarity": hit.similarity,
+                "keywords": list(hit.keywords),
             }
             for hit in hits
         ]
@@ -216,6 +219,8 @@ def _search(args: argparse.Namespace) -> int:
         print(f"{hit.photo_id}\t{printable(hit.path)}")
         if hit.snippet:
             print(f"\t{'≈ ' if hit.by_meaning else ''}{printable(hit.snippet)}")
+        if hit.keywords:
+            print(f"\tkeywords: {printable(', '.join(hit.keywords))}")
     if not hits:
         print("no matches", file=sys.stderr)
     return 0
@@ -614,6 +619,7 @@ SUBCOMMANDS: tuple[Callable[[Commands, argparse.ArgumentParser], None], ...] = (
     _add_retry_failed,
     _add_embed,
     _add_watch,
+    add_keywords_command,
 )
 
 

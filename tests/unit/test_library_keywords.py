@@ -213,3 +213,27 @@ def test_meaning_embeds_the_caption_with_its_keywords(library: Library, tmp_path
         assert meaning.pending_captions(session, "mini", 10) == [
             (caption_id, "a man riding a horse. Keywords: vehicle")
         ]
+
+
+def test_caption_command_prints_keywords_and_confidence(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import types
+
+    from photoscribe.desktop.cli.caption import _JsonStream, _print_text
+
+    [result] = next(
+        FakeCaptioner("a man riding a horse", [("bus", 0.7), ("vehicle", 0.2)], 0.34).iter_batches(["h.jpg"])
+    )[0]
+    written: list[str] = []
+    _print_text([result], 1, types.SimpleNamespace(write=written.append))
+    assert written[0].splitlines() == [
+        "h.jpg\ta man riding a horse",
+        "\t  keywords: bus 0.70, vehicle 0.20",
+        "\t  Confidence 0.34 — low: check that every object named is in the photo",
+    ]
+    stream = _JsonStream(types.SimpleNamespace(model_id=MODEL, device="cpu"))
+    stream.write([result])
+    stream.close([], 1.0)
+    [item] = json.loads(capsys.readouterr().out)["results"]
+    assert item["keywords"] == [{"word": "bus", "score": 0.7}, {"word": "vehicle", "score": 0.2}]
+    assert item["confidence"] == 0.34
