@@ -279,6 +279,7 @@ def search(
     highlight: tuple[str, str] = ("[", "]"),
     ellipsis: str = "…",
     snippet_tokens: int = 12,
+    least_confident_first: bool = False,
 ) -> list[SearchHit]:
     """Photos whose captions, keywords or file name match ``query``, best first; browse when it is empty.
 
@@ -295,6 +296,9 @@ def search(
             first, the default without one), ``"added"`` (newest added first), those two
             oldest first (``"taken-oldest"``, ``"added-oldest"``), or by file name
             (``"name"`` A to Z, ``"name-desc"``), case-insensitively.
+        least_confident_first: without a query, photos whose unreviewed model captions have the
+            lowest confidence come first (unknown confidence last), then ``sort``'s order
+            ("Needs review" lists what most needs checking first).
         highlight: markers put around matched words in ``SearchHit.snippet``. The
             snippet is plain text: escape it before putting it in HTML, e.g. by
             choosing control characters as markers and replacing them after escaping.
@@ -349,6 +353,7 @@ def search(
         highlight=highlight,
         ellipsis=ellipsis,
         snippet_tokens=snippet_tokens,
+        least_confident_first=least_confident_first,
     )
     stmt = stmt.limit(limit).offset(max(0, int(offset)))
     try:
@@ -382,6 +387,7 @@ def _statement(
     highlight: tuple[str, str] = ("[", "]"),
     ellipsis: str = "…",
     snippet_tokens: int = 12,
+    least_confident_first: bool = False,
 ) -> tuple[Any, str | None]:
     """The SELECT behind :func:`search` (ordered, not paged) and its FTS MATCH expression."""
     parsed = parse_query(query)
@@ -410,7 +416,16 @@ def _statement(
         if parsed.exclude:
             excluded = select(_fts.c.rowid).where(_fts_ref.op("MATCH")(" OR ".join(parsed.exclude)))
             stmt = stmt.where(Photo.id.not_in(excluded))
-        stmt = stmt.order_by(*by_date[sort if sort in by_date else "taken"])
+        first: tuple[Any, ...] = ()
+        if least_confident_first:
+            lowest = (
+                select(func.min(Caption.confidence))
+                .where(Caption.photo_id == Photo.id, ~or_(Caption.is_user, Caption.reviewed))
+                .correlate(Photo)
+                .scalar_subquery()
+            )
+            first = (lowest.is_(None), lowest.asc())
+        stmt = stmt.order_by(*first, *by_date[sort if sort in by_date else "taken"])
     return filter_folder(stmt, folder), match
 
 
