@@ -40,6 +40,7 @@ from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.imaging import ExifSummary, load_image, read_exif_summary
 from photoscribe.core.library import CaptionInfo, Library, PhotoInfo
 from photoscribe.core.library.export import split_alt_text
+from photoscribe.core.library.records import KeywordInfo
 from photoscribe.core.progress import check_cancel
 from photoscribe.desktop.attention import (
     FLAT_NOTE,
@@ -49,6 +50,7 @@ from photoscribe.desktop.attention import (
     render_overlays,
     stored_attention,
 )
+from photoscribe.desktop.keywords import KeywordsPanel
 from photoscribe.desktop.thumbnails import pil_to_qimage
 from photoscribe.desktop.workers import Job, JobRunner
 
@@ -70,6 +72,7 @@ class DetailData:
     words: tuple[str, ...] = ()
     overlays: tuple[QImage, ...] = field(default_factory=tuple)
     flat: tuple[bool, ...] = ()  # per word: attention spread evenly (core.heatmap.attention_is_flat)
+    keywords: tuple[KeywordInfo, ...] = ()
 
     @property
     def best(self) -> CaptionInfo | None:
@@ -93,6 +96,7 @@ def load_detail(
     if photo is None:
         return None
     captions = tuple(library.captions(photo_id))
+    keywords = tuple(library.keywords(photo_id))
     try:
         exif: ExifSummary | None = read_exif_summary(photo.path)
     except PhotoscribeError:
@@ -101,7 +105,7 @@ def load_detail(
     try:
         pil = load_image(photo.path, target_size=max_side)
     except PhotoscribeError as exc:
-        return DetailData(photo, captions, exif, image_error=str(exc))
+        return DetailData(photo, captions, exif, image_error=str(exc), keywords=keywords)
     pil.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     image = pil_to_qimage(pil)
     try:
@@ -110,12 +114,12 @@ def load_detail(
         log.warning("attention of photo %s cannot be shown: %s", photo_id, exc)
         attention = None
     if attention is None:
-        return DetailData(photo, captions, exif, image)
+        return DetailData(photo, captions, exif, image, keywords=keywords)
     text, grids = attention
     words = tuple(text.split())[: len(grids)]
     overlays = tuple(render_overlays(pil, grids, len(words), cancel))
     flat = flat_words(grids, len(words))
-    return DetailData(photo, captions, exif, image, "", text, words, overlays, flat)
+    return DetailData(photo, captions, exif, image, "", text, words, overlays, flat, keywords)
 
 
 def attention_note(data: DetailData) -> str:
@@ -365,10 +369,12 @@ class DetailPane(QWidget):
 
     Signals:
         captionSaved(int): a caption of this photo id was stored (text or review state).
+        keywordsChanged(int): a keyword of this photo id was added or removed.
         failed(str): a save failed (the message says why).
     """
 
     captionSaved = Signal(int)
+    keywordsChanged = Signal(int)
     failed = Signal(str)
 
     def __init__(
@@ -467,6 +473,11 @@ class DetailPane(QWidget):
         state_row.addWidget(self.save_button)
         column.addLayout(state_row)
 
+        self.keywords = KeywordsPanel(self.library, self.runner)
+        self.keywords.changed.connect(self.keywordsChanged)
+        self.keywords.failed.connect(self.failed)
+        column.addWidget(self.keywords)
+
         self.alternatives_label = _header("&Alternatives")
         self.alternatives_label.setToolTip("Double-click an alternative, or press Enter on it, to use it")
         self.alternatives = QListWidget()
@@ -513,7 +524,10 @@ class DetailPane(QWidget):
         self._stack.addWidget(self._build_selection_page())
         self.setTabOrder(self.caption_edit, self.review_button)
         self.setTabOrder(self.review_button, self.save_button)
-        self.setTabOrder(self.save_button, self.alternatives)
+        self.setTabOrder(self.save_button, self.keywords.list)
+        self.setTabOrder(self.keywords.list, self.keywords.add_edit)
+        self.setTabOrder(self.keywords.add_edit, self.keywords.remove_button)
+        self.setTabOrder(self.keywords.remove_button, self.alternatives)
         self.setTabOrder(self.alternatives, self.attention)
 
     def _build_selection_page(self) -> QWidget:
@@ -648,6 +662,7 @@ class DetailPane(QWidget):
             self.caption_edit.setPlainText(kept_edit)
         self._fill_alternatives(data)
         self._fill_exif(data)
+        self.keywords.show_keywords(data.photo.id, data.keywords, data.best)
         self._stack.setCurrentIndex(1)
 
     def _show_caption(self, caption: CaptionInfo | None) -> None:
@@ -786,6 +801,7 @@ class DetailPane(QWidget):
         editing = self.caption_edit.text() if self.has_unsaved_edit else None
         self._data = replace(self._data, captions=tuple(captions))
         self._show_caption(self._data.best)
+        self.keywords.show_confidence(self._data.best)
         if editing is not None:
             self.caption_edit.setPlainText(editing)
 

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 ERROR_STYLE = "color: #c62828;"
 FAILURES_SHOWN = 5
+LOW_CONFIDENCE_OPTION = "Include low-confidence captions"
 
 FILE, FOLDER, BESIDE = "file", "folder", "beside"
 
@@ -62,12 +63,18 @@ def _xmp_beside(
     library: Library,
     *,
     reviewed_only: bool = False,
+    include_low_confidence: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> ExportSummary:
     """Sidecars next to the photos; ``out_path`` becomes the library's top folder, for "Open folder"."""
     summary = write_xmp_sidecars(
-        library, None, reviewed_only=reviewed_only, on_progress=on_progress, cancel=cancel
+        library,
+        None,
+        reviewed_only=reviewed_only,
+        include_low_confidence=include_low_confidence,
+        on_progress=on_progress,
+        cancel=cancel,
     )
     folders = [f.path for f in library.list_folders()]
     top = Path(os.path.commonpath(folders)) if folders else None
@@ -114,6 +121,8 @@ def describe_summary(summary: ExportSummary, fmt: ExportFormat, reviewed_only: b
         lines += [f"  {path}: {why}" for path, why in summary.failed[:FAILURES_SHOWN]]
         if len(summary.failed) > FAILURES_SHOWN:
             lines.append(f"  … and {len(summary.failed) - FAILURES_SHOWN} more (see the log)")
+    if summary.low_confidence:
+        lines.append(summary.low_confidence_note(f'"{LOW_CONFIDENCE_OPTION}"') + ".")
     return "\n".join(lines)
 
 
@@ -163,6 +172,13 @@ class ExportDialog(QDialog):
         self.reviewed_check.setAccessibleName("Export reviewed captions only")
         self.reviewed_check.setToolTip("Only captions a person wrote or approved")
         form.addRow("", self.reviewed_check)
+        self.low_confidence_check = QCheckBox(LOW_CONFIDENCE_OPTION)
+        self.low_confidence_check.setAccessibleName("Also export low-confidence captions")
+        self.low_confidence_check.setToolTip(
+            "Unreviewed captions the model is not confident about may name objects that are not in "
+            "the photo; they are left out unless this is checked"
+        )
+        form.addRow("", self.low_confidence_check)
         root.addWidget(self.form_panel)
 
         self.progress_bar = QProgressBar()
@@ -198,6 +214,7 @@ class ExportDialog(QDialog):
             self.dest_edit,
             self.browse_button,
             self.reviewed_check,
+            self.low_confidence_check,
             self.export_button,
             self.cancel_button,
             self.open_button,
@@ -283,7 +300,10 @@ class ExportDialog(QDialog):
         fmt = self.format
         reviewed_only = self.reviewed_check.isChecked()
         args: tuple[Any, ...] = (self.library,)
-        options: dict[str, Any] = {"reviewed_only": reviewed_only}
+        options: dict[str, Any] = {
+            "reviewed_only": reviewed_only,
+            "include_low_confidence": self.low_confidence_check.isChecked(),
+        }
         if fmt.destination != BESIDE:
             dest = Path(self.dest_edit.text().strip()).expanduser()
             args += (dest,)

@@ -184,6 +184,8 @@ class PhotoDelegate(QStyledItemDelegate):
             badge_box = fitted  # the reviewed badge sits on the photo's corner
         if index.data(PhotoRoles.Reviewed):
             self._paint_badge(painter, badge_box)
+        elif index.data(PhotoRoles.LowConfidence):
+            self._paint_low_confidence(painter, badge_box)
 
         text_rect = QRect(option.rect.x() + _PAD, box.bottom() + _PAD, option.rect.width() - 2 * _PAD, 0)
         font = QFont(option.font)
@@ -202,6 +204,23 @@ class PhotoDelegate(QStyledItemDelegate):
         offset = (text_rect.width() - width) / 2 if layout.lineCount() == 1 else 0
         layout.draw(painter, QPointF(text_rect.x() + offset, text_rect.y()))
         painter.restore()
+
+    @staticmethod
+    def _paint_low_confidence(painter: QPainter, box: QRect) -> None:
+        """An amber "?" in the corner: the model is not sure its caption names only what is there
+        (the tooltip and the accessible text say so in words)."""
+        radius = 9
+        centre = QPointF(box.right() - radius - 3, box.top() + radius + 3)
+        painter.setPen(QPen(QColor("white"), 1.5))
+        painter.setBrush(QColor(191, 120, 0))
+        painter.drawEllipse(centre, radius, radius)
+        font = QFont(painter.font())
+        font.setBold(True)
+        font.setPixelSize(13)
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        square = QRectF(centre.x() - radius, centre.y() - radius, 2 * radius, 2 * radius)
+        painter.drawText(square, Qt.AlignmentFlag.AlignCenter, "?")
 
     @staticmethod
     def _paint_badge(painter: QPainter, box: QRect) -> None:

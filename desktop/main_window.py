@@ -360,6 +360,7 @@ class MainWindow(QMainWindow):
         self.photos.loadFailed.connect(lambda message: self.show_message(f"Search failed: {message}"))
         self.folders.refreshed.connect(self._on_folders_refreshed)
         self.detail.captionSaved.connect(self._on_caption_saved)
+        self.detail.keywordsChanged.connect(self._on_caption_saved)  # the row's keywords and matches
         self.detail.failed.connect(self.show_message)
         self.welcome.addFolderRequested.connect(self.choose_folder)
         self.welcome.importModelRequested.connect(self.import_model)

@@ -36,6 +36,7 @@ from photoscribe.core.library import Library
 from photoscribe.desktop.queries import (
     FILTER_ALL,
     KIND_FOLDER,
+    LOW_CONFIDENCE_NOTE,
     PAGE_SIZE,
     SMART_COLLECTIONS,
     SORT_TAKEN,
@@ -69,6 +70,7 @@ class PhotoRoles(IntEnum):
     Source = Qt.ItemDataRole.UserRole + 5  # "user", a model id, or "" when uncaptioned
     Caption = Qt.ItemDataRole.UserRole + 6  # the best caption, "" when none
     Highlights = Qt.ItemDataRole.UserRole + 7  # (plain snippet, ((start, length), ...)) for painting
+    LowConfidence = Qt.ItemDataRole.UserRole + 8  # an unreviewed model caption below LOW_CONFIDENCE
 
 
 def _placeholder(size: int, color: QColor) -> QPixmap:
@@ -297,7 +299,10 @@ class PhotoListModel(_RowListModel[PhotoRow]):
             error = self.thumbnails.error(row.photo_id) if self.thumbnails is not None else None
             return row.tooltip + (f"\nCannot show this photo: {error}" if error else "")
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return row.alt_text or f"{row.name}, no caption yet"
+            text = row.alt_text or f"{row.name}, no caption yet"
+            return f"{text}. {LOW_CONFIDENCE_NOTE.format(row.confidence)}" if row.low_confidence else text
+        if role == PhotoRoles.LowConfidence:
+            return row.low_confidence
         if role == PhotoRoles.PhotoId:
             return row.photo_id
         if role == PhotoRoles.Path:

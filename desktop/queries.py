@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from photoscribe.core.confidence import LOW_CONFIDENCE_ADVICE, is_low
 from photoscribe.core.library import Library, SearchHit
 from photoscribe.core.library.export import split_alt_text
 from photoscribe.core.library.hybrid import MAX_DEPTH, SemanticSearch, hybrid_search, meaning_only
@@ -25,6 +26,8 @@ PAGE_SIZE = 500
 # A text query's result count stops here (see count_rows).
 COUNT_LIMIT = 1_000
 RECENT_DAYS = 30
+# The grid's tooltip and accessible text of a low-confidence caption.
+LOW_CONFIDENCE_NOTE = "Low confidence {:.2f}: " + LOW_CONFIDENCE_ADVICE
 MEANING_MARK = "≈ "  # before the snippet of a photo found by meaning only (no word of the query in it)
 # Highlight markers asked of the search: control characters, so that no caption text can fake them.
 _MARK_START, _MARK_END = "\x02", "\x03"
@@ -72,6 +75,13 @@ class PhotoRow:
     snippet: str  # plain text
     highlights: tuple[tuple[int, int], ...]  # (start, length) in ``snippet``
     by_meaning: bool = False  # found by meaning: no word of the query is in its captions
+    confidence: float | None = None  # of the best caption (a model's), None when unknown
+    keywords: tuple[str, ...] = ()
+
+    @property
+    def low_confidence(self) -> bool:
+        """An unreviewed model caption the model is not confident about: the grid marks it."""
+        return bool(self.caption) and not self.reviewed and is_low(self.confidence)
 
     @property
     def alt_text(self) -> str:
@@ -95,6 +105,10 @@ class PhotoRow:
             lines.append(self.when.strftime("%Y-%m-%d %H:%M"))
         if self.caption:
             lines.append("Reviewed" if self.reviewed else "Needs review")
+        if self.low_confidence:
+            lines.append(LOW_CONFIDENCE_NOTE.format(self.confidence))
+        if self.keywords:
+            lines.append("Keywords: " + ", ".join(self.keywords))
         if self.by_meaning:
             lines.append("≈ Found by meaning: the caption does not contain the words searched")
         return "\n".join(lines)
@@ -146,6 +160,8 @@ def row_from_hit(hit: SearchHit, *, highlighted: bool) -> PhotoRow:
         snippet=snippet,
         highlights=ranges,
         by_meaning=hit.by_meaning,
+        confidence=caption.confidence if caption is not None else None,
+        keywords=hit.keywords,
     )
 
 
@@ -193,6 +209,7 @@ def fetch_page(
             query.text,
             **_filters(query),
             sort=cast(SortOrder, sort),
+            least_confident_first=query.filter == FILTER_NEEDS_REVIEW,
             limit=limit,
             offset=offset,
             highlight=(_MARK_START, _MARK_END),
@@ -241,10 +258,12 @@ def load_rows(library: Library, photo_ids: Sequence[int]) -> dict[int, PhotoRow]
     """Fresh display data for some photos (after a caption changed); unknown ids are left out."""
     infos = library.get_photos(photo_ids)
     captions = library.best_captions([p.id for p in infos])
+    keywords = library.keywords_by_photo([p.id for p in infos])
     rows = {}
     for info in infos:
         caption = captions.get(info.id)
-        hit = SearchHit(info, caption, caption.text if caption else "", 0.0)
+        words = tuple(k.word for k in keywords.get(info.id, []))
+        hit = SearchHit(info, caption, caption.text if caption else "", 0.0, keywords=words)
         rows[info.id] = row_from_hit(hit, highlighted=False)
     return rows
 

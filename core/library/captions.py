@@ -49,6 +49,7 @@ from photoscribe.core.library.schema import (
     PhotoStatus,
     utcnow,
 )
+from photoscribe.core.results import LOW_CONFIDENCE
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,14 @@ def _clean_alternatives(alternatives: Iterable[Any]) -> list[dict[str, Any]]:
     return cleaned
 
 
+def _clean_confidence(confidence: float | None) -> float | None:
+    """A confidence as stored: within 0-1, None when unknown (or not a number)."""
+    if confidence is None:
+        return None
+    value = float(confidence)
+    return None if value != value else min(1.0, max(0.0, value))
+
+
 def add_model_caption(
     session: Session,
     photo_id: int,
@@ -219,8 +228,9 @@ def add_model_caption(
     attention: bytes | np.ndarray | None = None,
     *,
     language: str = "en",
+    confidence: float | None = None,
 ) -> bool:
-    """Record what model ``model_id`` said about a photo, with its n-best list.
+    """Record what model ``model_id`` said about a photo, with its n-best list and its confidence.
 
     Returns ``False`` without changing anything if this model already captioned
     the photo or the photo is gone (deleted while it was being captioned).
@@ -253,6 +263,7 @@ def add_model_caption(
             attention=blob,
             created_at=utcnow(),
             language=language,
+            confidence=_clean_confidence(confidence),
         )
         .on_conflict_do_nothing(index_elements=["photo_id", "source"])
     )
@@ -520,6 +531,7 @@ def stats(session: Session) -> LibraryStats:
 
     photos = count(present)
     captioned = count(present, has_caption)
+    low = exists().where(Caption.photo_id == Photo.id, Caption.confidence < LOW_CONFIDENCE, ~has_preferred)
     return LibraryStats(
         photos=photos,
         captioned=captioned,
@@ -529,4 +541,5 @@ def stats(session: Session) -> LibraryStats:
         failures=int(session.scalar(select(func.count(func.distinct(Failure.path)))) or 0),
         missing=count(Photo.status == PhotoStatus.MISSING),
         folders=int(session.scalar(select(func.count()).select_from(Folder)) or 0),
+        low_confidence=count(present, low),
     )

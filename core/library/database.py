@@ -35,12 +35,14 @@ if TYPE_CHECKING:  # Alembic is imported only when a library must be created or 
 
     from alembic.config import Config
 from photoscribe.core.library import captions as caps
+from photoscribe.core.library import keywords as kw
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library.records import (
     CaptionInfo,
     FailureInfo,
     FileStamp,
     FolderInfo,
+    KeywordInfo,
     LibraryStats,
     PhotoInfo,
 )
@@ -137,7 +139,7 @@ def _on_begin(conn: Connection) -> None:
 
 # The newest migration in migrations/versions (a test checks it against Alembic's head). A library
 # already at this revision opens without importing Alembic (a third of a second of every command).
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -478,11 +480,46 @@ class Library:
         attention: bytes | np.ndarray | None = None,
         *,
         language: str = "en",
+        confidence: float | None = None,
+        keywords: Iterable[Any] | None = None,
     ) -> bool:
+        """Store a model caption; with ``keywords``, they replace the photo's model keywords."""
         with self.transaction() as s:
-            return caps.add_model_caption(
-                s, photo_id, model_id, text, score, alternatives, attention, language=language
+            added = caps.add_model_caption(
+                s,
+                photo_id,
+                model_id,
+                text,
+                score,
+                alternatives,
+                attention,
+                language=language,
+                confidence=confidence,
             )
+            if added and keywords is not None:
+                kw.replace_model_keywords(s, photo_id, model_id, keywords)
+            return added
+
+    # ----------------------------------------------------------------- keywords
+
+    def keywords(self, photo: ops.PhotoRef, *, include_removed: bool = False) -> list[KeywordInfo]:
+        """A photo's keywords, a person's first, then the model's most probable first."""
+        with self.session() as s:
+            return kw.keywords_for(s, photo, include_removed=include_removed)
+
+    def keywords_by_photo(self, photo_ids: Sequence[int]) -> dict[int, list[KeywordInfo]]:
+        with self.session() as s:
+            return kw.keywords_by_photo(s, photo_ids)
+
+    def add_keyword(self, photo: ops.PhotoRef, word: str) -> KeywordInfo:
+        """A person gives the photo a keyword (also un-removes a removed one)."""
+        with self.transaction() as s:
+            return kw.add_keyword(s, photo, word)
+
+    def remove_keyword(self, photo: ops.PhotoRef, word: str) -> bool:
+        """A person takes a keyword away; no model adds it back. False if the photo did not have it."""
+        with self.transaction() as s:
+            return kw.remove_keyword(s, photo, word)
 
     def forget_model_captions(self, photo_ids: Iterable[int] | None, model_id: str | None = None) -> int:
         """Delete unreviewed model captions (of ``model_id``, else of all models) so they are made again."""

@@ -1,7 +1,14 @@
 """Alt-text export of each photo's best caption: CSV, JSON, HTML and XMP sidecars.
 
 Every exporter takes ``reviewed_only`` (export only captions a person wrote or
-approved), ``on_progress`` and ``cancel`` and returns an :class:`ExportSummary`.
+approved), ``include_low_confidence``, ``on_progress`` and ``cancel`` and returns an
+:class:`ExportSummary`. Each photo's keywords and its caption's confidence go along (CSV,
+JSON, HTML columns; ``dc:subject`` in XMP, merged with the sidecar's).
+
+An unreviewed model caption whose confidence is below
+:data:`~photoscribe.core.results.LOW_CONFIDENCE` may name objects that are not in the
+photo: it is left out of alt-text exports unless ``include_low_confidence`` is set, and
+:attr:`ExportSummary.low_confidence` says how many were left out.
 Alt text is kept under :data:`ALT_TEXT_LIMIT` characters, cut at a word
 boundary with an ellipsis; the full text then goes to the extended
 description. Photos that are missing on disk, or have no (reviewed) caption,
@@ -29,6 +36,7 @@ from sqlalchemy.orm import aliased
 
 from photoscribe.core.errors import ExportError
 from photoscribe.core.library.captions import best_caption_subquery
+from photoscribe.core.library.keywords import keywords_by_photo
 from photoscribe.core.library.schema import Caption, Photo, PhotoStatus
 from photoscribe.core.library.xmp import (
     AccessibilityText,
@@ -38,6 +46,7 @@ from photoscribe.core.library.xmp import (
     write_sidecar,
 )
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
+from photoscribe.core.results import LOW_CONFIDENCE
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library
@@ -45,7 +54,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALT_TEXT_LIMIT = 250  # IPTC: "should not exceed 250 characters"; ours are strictly shorter
-CSV_COLUMNS = ("path", "alt_text", "extended_description", "language", "source", "score", "reviewed")
+CSV_COLUMNS = (
+    "path",
+    "alt_text",
+    "extended_description",
+    "language",
+    "source",
+    "score",
+    "reviewed",
+    "keywords",
+    "confidence",
+)
+KEYWORD_SEPARATOR = "; "  # between keywords in a CSV cell
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PROGRESS_EVERY = 50
 
@@ -63,16 +83,30 @@ class ExportItem:
     source: str
     score: float | None
     reviewed: bool
+    keywords: tuple[str, ...] = ()
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
 class ExportSummary:
-    """What an export did. ``failed`` pairs a path with the reason it was not written."""
+    """What an export did. ``failed`` pairs a path with the reason it was not written.
+
+    ``skipped``: photos without a (reviewed) caption; ``low_confidence``: photos left out
+    because their unreviewed caption is low confidence (``include_low_confidence`` exports them).
+    """
 
     written: int
     skipped: int
     failed: tuple[tuple[str, str], ...] = ()
     out_path: Path | None = None
+    low_confidence: int = 0
+
+    def low_confidence_note(self, option: str = "--include-low-confidence") -> str:
+        """ "12 low-confidence captions left out; --include-low-confidence exports them" (or "")."""
+        if not self.low_confidence:
+            return ""
+        noun = "caption" if self.low_confidence == 1 else "captions"
+        return f"{self.low_confidence} low-confidence {noun} left out; {option} exports them"
 
 
 def split_alt_text(text: str, limit: int = ALT_TEXT_LIMIT) -> tuple[str, str | None]:
@@ -94,8 +128,11 @@ def neutralize_formula(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
-def export_items(library: Library, *, reviewed_only: bool = False) -> tuple[list[ExportItem], int]:
-    """The items to export, ordered by path, and how many present photos were skipped."""
+def export_items(
+    library: Library, *, reviewed_only: bool = False, include_low_confidence: bool = False
+) -> tuple[list[ExportItem], int, int]:
+    """The items to export, ordered by path; how many present photos were skipped (no caption to
+    export); and how many were left out as low confidence."""
     ranked = best_caption_subquery()
     best = aliased(Caption, ranked)
     stmt = (
@@ -108,6 +145,7 @@ def export_items(library: Library, *, reviewed_only: bool = False) -> tuple[list
             best.language,
             best.is_user,
             best.reviewed,
+            best.confidence,
         )
         .join(ranked, and_(ranked.c.photo_id == Photo.id, ranked.c.rn == 1))
         .where(Photo.status != PhotoStatus.MISSING)
@@ -120,8 +158,15 @@ def export_items(library: Library, *, reviewed_only: bool = False) -> tuple[list
         present = session.scalar(
             select(func.count()).select_from(Photo).where(Photo.status != PhotoStatus.MISSING)
         )
+        keywords = keywords_by_photo(session, [row.id for row in rows])
     items = []
+    low = 0
     for row in rows:
+        reviewed = bool(row.is_user or row.reviewed)
+        low_confidence = row.confidence is not None and row.confidence < LOW_CONFIDENCE
+        if low_confidence and not (reviewed or include_low_confidence):
+            low += 1
+            continue
         alt, extended = split_alt_text(row.text)
         items.append(
             ExportItem(
@@ -133,10 +178,12 @@ def export_items(library: Library, *, reviewed_only: bool = False) -> tuple[list
                 language=row.language,
                 source=row.source,
                 score=row.score,
-                reviewed=bool(row.is_user or row.reviewed),
+                reviewed=reviewed,
+                keywords=tuple(k.word for k in keywords.get(row.id, [])),
+                confidence=row.confidence,
             )
         )
-    return items, int(present or 0) - len(items)
+    return items, int(present or 0) - len(items) - low, low
 
 
 def _run(
@@ -231,13 +278,16 @@ def export_csv(
     out_path: str | os.PathLike[str],
     *,
     reviewed_only: bool = False,
+    include_low_confidence: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     overwrite: bool = False,
 ) -> ExportSummary:
     """A UTF-8 (with BOM, for spreadsheets) CSV with :data:`CSV_COLUMNS`; text cells are formula-safe."""
     out_path = check_export_target(library, out_path, overwrite=overwrite)
-    items, skipped = export_items(library, reviewed_only=reviewed_only)
+    items, skipped, low = export_items(
+        library, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
+    )
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -251,11 +301,13 @@ def export_csv(
                 neutralize_formula(item.source),
                 "" if item.score is None else repr(float(item.score)),
                 "true" if item.reviewed else "false",
+                neutralize_formula(KEYWORD_SEPARATOR.join(item.keywords)),
+                "" if item.confidence is None else repr(float(item.confidence)),
             ]
         )
     out = Path(out_path)
     atomic_write(out, buffer.getvalue().encode("utf-8-sig"))
-    return ExportSummary(len(items), skipped, (), out)
+    return ExportSummary(len(items), skipped, (), out, low)
 
 
 def export_json(
@@ -263,13 +315,16 @@ def export_json(
     out_path: str | os.PathLike[str],
     *,
     reviewed_only: bool = False,
+    include_low_confidence: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     overwrite: bool = False,
 ) -> ExportSummary:
     """A JSON array of objects named after the IPTC properties (``AltTextAccessibility``, ...)."""
     out_path = check_export_target(library, out_path, overwrite=overwrite)
-    items, skipped = export_items(library, reviewed_only=reviewed_only)
+    items, skipped, low = export_items(
+        library, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
+    )
     records = [
         {
             "path": item.path,
@@ -279,12 +334,14 @@ def export_json(
             "source": item.source,
             "score": item.score,
             "reviewed": item.reviewed,
+            "keywords": list(item.keywords),
+            "confidence": item.confidence,
         }
         for item in _run(items, on_progress, cancel, "JSON")
     ]
     out = Path(out_path)
     atomic_write(out, (json.dumps(records, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
-    return ExportSummary(len(items), skipped, (), out)
+    return ExportSummary(len(items), skipped, (), out, low)
 
 
 def image_src(photo_path: str, page_dir: Path) -> str:
@@ -319,6 +376,7 @@ def export_html(
     out_path: str | os.PathLike[str],
     *,
     reviewed_only: bool = False,
+    include_low_confidence: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     overwrite: bool = False,
@@ -327,20 +385,28 @@ def export_html(
     out_path = check_export_target(library, out_path, overwrite=overwrite)
     out = Path(out_path)
     page_dir = out.expanduser().absolute().parent
-    items, skipped = export_items(library, reviewed_only=reviewed_only)
+    items, skipped, low = export_items(
+        library, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
+    )
     parts = [_HTML_HEAD]
     for item in _run(items, on_progress, cancel, "HTML"):
         src = html.escape(image_src(item.path, page_dir), quote=True)
         alt = html.escape(item.alt_text, quote=True)
         lang = html.escape(item.language, quote=True)
         caption = html.escape(item.text, quote=True)
+        details = []
+        if item.keywords:
+            details.append("Keywords: " + html.escape(", ".join(item.keywords), quote=True))
+        if item.confidence is not None:
+            details.append(f"confidence {item.confidence:.2f}")
+        extra = f'<br><small class="keywords">{"; ".join(details)}</small>' if details else ""
         parts.append(
             f'<figure lang="{lang}"><img src="{src}" alt="{alt}" loading="lazy">'
-            f"<figcaption>{caption}</figcaption></figure>\n"
+            f"<figcaption>{caption}{extra}</figcaption></figure>\n"
         )
     parts.append("</body>\n</html>\n")
     atomic_write(out, "".join(parts).encode("utf-8"))
-    return ExportSummary(len(items), skipped, (), out)
+    return ExportSummary(len(items), skipped, (), out, low)
 
 
 def write_xmp_sidecars(
@@ -348,6 +414,7 @@ def write_xmp_sidecars(
     out_dir: str | os.PathLike[str] | None = None,
     *,
     reviewed_only: bool = False,
+    include_low_confidence: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> ExportSummary:
@@ -357,7 +424,9 @@ def write_xmp_sidecars(
     writable, is reported in ``failed`` and the export goes on. A cancelled
     export keeps the sidecars already written and raises CancelledError.
     """
-    items, skipped = export_items(library, reviewed_only=reviewed_only)
+    items, skipped, low = export_items(
+        library, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
+    )
     target_dir = Path(out_dir).expanduser().absolute() if out_dir is not None else None
     root: Path | None = None
     if target_dir is not None and items:
@@ -369,7 +438,7 @@ def write_xmp_sidecars(
             failed.append((item.path, "the photo is no longer there"))
             continue
         path = sidecar_path(item.path, target_dir, root)
-        text = AccessibilityText(item.alt_text, item.extended, item.text, item.language)
+        text = AccessibilityText(item.alt_text, item.extended, item.text, item.language, item.keywords)
         try:
             write_sidecar(path, text)
         except (XmpError, OSError) as exc:
@@ -377,7 +446,7 @@ def write_xmp_sidecars(
             failed.append((item.path, str(exc)))
             continue
         written += 1
-    return ExportSummary(written, skipped, tuple(failed), target_dir)
+    return ExportSummary(written, skipped, tuple(failed), target_dir, low)
 
 
 EXPORTERS = {

@@ -31,6 +31,7 @@ from sqlalchemy import String, exists, func, or_, select, text, type_coerce
 
 from photoscribe.core.library import meaning
 from photoscribe.core.library.captions import best_captions
+from photoscribe.core.library.keywords import keywords_by_photo
 from photoscribe.core.library.photos import FolderRef, filter_folder
 from photoscribe.core.library.records import PhotoInfo, SearchHit
 from photoscribe.core.library.schema import Caption, Photo, PhotoStatus
@@ -339,6 +340,7 @@ def _meaning_hits(library: Library, ranked: list[tuple[int, float, int]]) -> lis
         ).all()
         matched = {int(row[0]): str(row[1]) for row in rows}
         best = best_captions(session, ids)
+        keywords = keywords_by_photo(session, ids)
     hits = []
     for photo_id, score, caption_id in ranked:
         photo = photos.get(photo_id)
@@ -346,5 +348,8 @@ def _meaning_hits(library: Library, ranked: list[tuple[int, float, int]]) -> lis
             continue
         caption = best.get(photo_id)
         snippet = matched.get(caption_id) or (caption.text if caption else "")
-        hits.append(SearchHit(photo, caption, snippet, -score, by_meaning=True, similarity=score))
+        words = tuple(k.word for k in keywords.get(photo_id, []))
+        hits.append(
+            SearchHit(photo, caption, snippet, -score, by_meaning=True, similarity=score, keywords=words)
+        )
     return hits

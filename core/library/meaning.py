@@ -1,9 +1,10 @@
 """Search by meaning: sentence embeddings of captions and an exact nearest-neighbour index.
 
-Every caption (model and user captions) gets an all-MiniLM-L6-v2 sentence
+Every caption (model and user captions), followed by its photo's best keywords
+(:data:`EMBEDDED_TEXT`), gets an all-MiniLM-L6-v2 sentence
 embedding (384 values, L2-normalised, stored as float16 in
-``caption_embeddings``, migration 0003). A caption whose text changes loses
-its row (trigger), so "captions without a row for this model" is the
+``caption_embeddings``, migration 0003). A caption whose text or keywords change loses
+its row (triggers), so "captions without a row for this model" is the
 embedding queue (:mod:`~photoscribe.core.library.embed_queue`).
 
 :class:`MeaningIndex` keeps the embeddings of one model in memory as a
@@ -170,12 +171,28 @@ def encode_vector(vector: np.ndarray) -> bytes:
     return (vec / norm).astype("<f2").tobytes()
 
 
+# What is embedded for a caption ``c``: its text and its photo's first EMBEDDED_KEYWORDS keywords (not
+# removed; a person's first, then the model's most probable), e.g. "a man on a horse. Keywords: bus,
+# vehicle", so that a photo is found by the meaning of the words the classifier sees even where the
+# caption misses them. A keyword change deletes the photo's embeddings (trigger of migration 0004).
+EMBEDDED_KEYWORDS = 5
+EMBEDDED_TEXT = (
+    "c.text || coalesce('. Keywords: ' || (SELECT group_concat(word, ', ') FROM ("
+    " SELECT k.word FROM keywords AS k WHERE k.photo_id = c.photo_id AND NOT k.removed"
+    " ORDER BY k.source LIKE 'model:%', k.score DESC NULLS LAST, k.word"
+    f" LIMIT {EMBEDDED_KEYWORDS})), '')"
+)
+
+
 def pending_captions(
     session: Session, model: str, limit: int, *, after_id: int = 0, exclude_ids: Sequence[int] = ()
 ) -> list[tuple[int, str]]:
-    """``(caption id, text)`` of captions ``model`` has not embedded, by id, ids above ``after_id``."""
+    """``(caption id, text to embed)`` of captions ``model`` has not embedded, by id, ids above ``after_id``.
+
+    The text to embed is the caption and its photo's best keywords (:data:`EMBEDDED_TEXT`).
+    """
     sql = (
-        "SELECT c.id, c.text FROM captions AS c WHERE c.id > :after AND NOT EXISTS ("
+        f"SELECT c.id, {EMBEDDED_TEXT} FROM captions AS c WHERE c.id > :after AND NOT EXISTS ("
         " SELECT 1 FROM caption_embeddings AS e WHERE e.caption_id = c.id AND e.model = :model)"
     )
     params: dict[str, Any] = {"after": after_id, "model": model, "limit": max(0, limit)}
@@ -210,13 +227,13 @@ def store_embeddings(session: Session, model: str, items: Sequence[tuple[int, st
     """Store ``(caption id, text embedded, vector)`` rows; returns the caption ids stored.
 
     A row is written only if the caption still exists with exactly the text
-    that was embedded: a caption edited (or deleted) while it was being
+    that was embedded (its keywords included): a caption edited (or deleted) while it was being
     embedded stays pending and is embedded again with its new text.
     """
     stored: list[int] = []
     insert = text(
         "INSERT OR REPLACE INTO caption_embeddings (caption_id, model, dim, vector) "
-        "SELECT c.id, :model, :dim, :vector FROM captions AS c WHERE c.id = :id AND c.text = :text"
+        f"SELECT c.id, :model, :dim, :vector FROM captions AS c WHERE c.id = :id AND {EMBEDDED_TEXT} = :text"
     )
     for caption_id, caption_text, vector in items:
         blob = encode_vector(vector)

@@ -6,8 +6,9 @@ lists the photos on disk without a caption by this model and without
 ``batch_size`` at a time, as one stream through
 :meth:`~photoscribe.core.captioner.Captioner.iter_batches` (so the next
 photos decode while the model works), and writes each batch in one transaction: per photo the caption with its n-best list and
-attention maps, and its pooled feature (for "more like this"), together in a
-savepoint, so a photo never has one without the other.
+attention maps and confidence, its pooled feature (for "more like this") and its keywords
+(replacing the model's earlier ones, never a person's or a removed one), together in a
+savepoint, so a photo never has one without the others.
 
 Nothing is kept in memory that the database does not also know, so a killed
 process resumes where it stopped, and no photo is captioned twice: the
@@ -45,6 +46,7 @@ from photoscribe.core.library import captions as caps
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library.blobs import encode_attention
 from photoscribe.core.library.database import Library
+from photoscribe.core.library.keywords import replace_model_keywords
 from photoscribe.core.library.records import PhotoInfo
 from photoscribe.core.library.runlock import CaptionLock
 from photoscribe.core.library.similar import store_feature
@@ -286,9 +288,11 @@ class CaptionQueue(BackgroundWorker):
                             result.logprob,
                             [(alt.text, alt.logprob) for alt in result.alternatives],
                             blob,
+                            confidence=result.confidence,
                         )
                         if added:
                             store_feature(session, photo.id, result.feature, self.model_id)
+                            replace_model_keywords(session, photo.id, self.model_id, result.keywords)
                 except LibraryError as exc:
                     if (
                         caps.record_failure(session, photo.path, f"captioning failed: {exc}", self.model_id)

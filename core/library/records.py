@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Union
 
-from photoscribe.core.library.schema import Caption, Failure, Folder, Photo, PhotoStatus
+from photoscribe.core.library.schema import Caption, Failure, Folder, Keyword, Photo, PhotoStatus
+from photoscribe.core.results import LOW_CONFIDENCE
+
+# Keyword.source of a model's keywords is this prefix and the model id.
+MODEL_KEYWORD_PREFIX = "model:"
 
 # A photo is named by its id or its file path; a folder by its id or path.
 PhotoRef = Union[int, str, "os.PathLike[str]"]
@@ -115,11 +119,18 @@ class CaptionInfo:
     alternatives: tuple[Alternative, ...]
     language: str
     created_at: datetime
+    # 0-1: how likely the caption names only objects in the photo (None: unknown, or a person's caption).
+    confidence: float | None = None
 
     @property
     def preferred(self) -> bool:
         """Written or approved by a person: wins over every model caption."""
         return self.is_user or self.reviewed
+
+    @property
+    def low_confidence(self) -> bool:
+        """A model caption nobody reviewed whose confidence is below :data:`LOW_CONFIDENCE`."""
+        return not self.preferred and self.confidence is not None and self.confidence < LOW_CONFIDENCE
 
     @classmethod
     def from_orm(cls, caption: Caption) -> CaptionInfo:
@@ -139,6 +150,7 @@ class CaptionInfo:
             alternatives=alternatives,
             language=caption.language,
             created_at=caption.created_at,
+            confidence=caption.confidence,
         )
 
     @classmethod
@@ -164,7 +176,30 @@ class CaptionInfo:
             alternatives=alternatives,
             language=row[8],
             created_at=_datetime(row[9]),
+            confidence=_opt_float(row[10]),
         )
+
+
+@dataclass(frozen=True)
+class KeywordInfo:
+    """A search word of a photo. ``source``: ``"model:<model id>"``, ``"user"`` or ``"imported"``.
+
+    ``score`` is the classifier's probability (None for a person's word); ``removed`` is True
+    only for words a person took away (listed only when asked for).
+    """
+
+    word: str
+    score: float | None
+    source: str
+    removed: bool = False
+
+    @property
+    def from_model(self) -> bool:
+        return self.source.startswith(MODEL_KEYWORD_PREFIX)
+
+    @classmethod
+    def from_orm(cls, keyword: Keyword) -> KeywordInfo:
+        return cls(keyword.word, keyword.score, keyword.source, bool(keyword.removed))
 
 
 @dataclass(frozen=True)
@@ -200,7 +235,8 @@ class SearchHit:
     (:mod:`~photoscribe.core.library.hybrid`) sets ``by_meaning`` on photos
     whose captions do not contain the words but mean something close (the
     snippet is then the caption that matched, unmarked) and ``similarity`` to
-    the cosine between the query and the photo's closest caption.
+    the cosine between the query and the photo's closest caption. ``keywords`` are the
+    photo's keywords, best first (a photo may match by a keyword its caption lacks).
     """
 
     photo: PhotoInfo
@@ -209,6 +245,7 @@ class SearchHit:
     rank: float
     by_meaning: bool = False
     similarity: float | None = None
+    keywords: tuple[str, ...] = ()  # the photo's keywords (not removed), best first
 
     @property
     def photo_id(self) -> int:
@@ -230,6 +267,7 @@ class LibraryStats:
     failures: int
     missing: int
     folders: int
+    low_confidence: int = 0  # photos whose unreviewed model caption is below LOW_CONFIDENCE
 
 
 @dataclass(frozen=True)
@@ -248,7 +286,9 @@ PHOTO_COLUMNS = (
     "id, path, folder_id, size, mtime, content_hash, width, height, taken_at, camera, added_at, status, "
     "feature_model"
 )
-CAPTION_COLUMNS = "id, photo_id, text, source, is_user, reviewed, score, alternatives, language, created_at"
+CAPTION_COLUMNS = (
+    "id, photo_id, text, source, is_user, reviewed, score, alternatives, language, created_at, confidence"
+)
 
 
 def _datetime(value: object) -> datetime:

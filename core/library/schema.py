@@ -158,6 +158,8 @@ class Caption(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     reviewed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     language: Mapped[str] = mapped_column(String(35), default="en", server_default="en")
+    # 0-1: how likely the caption names only objects in the photo (None: user caption, or unknown).
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     photo: Mapped[Photo] = relationship(back_populates="captions")
 
@@ -165,6 +167,26 @@ class Caption(Base):
     def preferred(self) -> bool:
         """A person wrote or approved this caption: it wins over any model caption."""
         return bool(self.is_user or self.reviewed)
+
+
+class Keyword(Base):
+    """A search word of one photo (migration 0004); one row per (photo, word).
+
+    ``source`` is ``"model:<model id>"`` (the encoder's ImageNet classifier, ``score`` its
+    probability), ``"user"`` (typed by a person) or ``"imported"`` (read from a sidecar).
+    ``removed`` keeps a word a person took away, so that captioning again does not bring it
+    back: removed rows are not shown, searched or exported.
+    """
+
+    __tablename__ = "keywords"
+    __table_args__ = (UniqueConstraint("photo_id", "word"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"))
+    word: Mapped[str] = mapped_column(String(100))
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    source: Mapped[str] = mapped_column(String(210))
+    removed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Failure(Base):

@@ -6,10 +6,18 @@ indexes for 2 and 3 characters:
 
 * ``user_text``: captions a person wrote or reviewed (bm25 weight 10),
 * ``model_text``: the other model captions (weight 1),
-* ``name``: the file name, so ``IMG_1234`` finds the file (weight 1).
+* ``name``: the file name, so ``IMG_1234`` finds the file (weight 1),
+* ``keywords``: the photo's keywords that nobody removed (migration 0004; weight 2).
 
-Triggers on ``photos`` and ``captions`` rebuild a photo's row whenever a
-caption or the file name changes. User input never reaches FTS5 syntax:
+A keyword match counts like a caption match: "bus" finds a photo whose keywords say bus
+although its caption does not. The keywords column weighs twice a model caption because
+the classifier's words are what the photo shows (issue 18: captions invent objects) and
+the column is short, and a fifth of a person's caption, whose words always rank first.
+A photo found by a keyword alone shows its caption, then the matched keywords, as its
+snippet (:func:`keyword_snippet`).
+
+Triggers on ``photos``, ``captions`` and ``keywords`` rebuild a photo's row whenever a
+caption, a keyword or the file name changes. User input never reaches FTS5 syntax:
 :func:`build_match_query` turns any text into quoted strings joined by AND.
 Limitation: ``unicode61`` does not segment Chinese or Japanese, so a run of
 CJK characters is one token and is found by its start (prefix), not by a
@@ -40,6 +48,7 @@ from sqlalchemy.sql.elements import ColumnClause
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.captions import best_captions
+from photoscribe.core.library.keywords import keyword_snippet, keywords_by_photo, keywords_of
 from photoscribe.core.library.photos import FolderRef, _dir_prefix, filter_folder, normalize_path
 from photoscribe.core.library.records import CAPTION_COLUMNS, PHOTO_COLUMNS, CaptionInfo, PhotoInfo, SearchHit
 from photoscribe.core.library.schema import Caption, Photo, PhotoStatus
@@ -53,6 +62,7 @@ FTS_TABLE = "captions_fts"
 USER_WEIGHT = 10.0
 MODEL_WEIGHT = 1.0
 NAME_WEIGHT = 1.0
+KEYWORD_WEIGHT = 2.0
 SortOrder = Literal["relevance", "taken", "taken-oldest", "added", "added-oldest", "name", "name-desc"]
 SORTS = (None, "relevance", "taken", "taken-oldest", "added", "added-oldest", "name", "name-desc")
 MAX_QUERY_CHARS = 1_000
@@ -269,8 +279,9 @@ def search(
     highlight: tuple[str, str] = ("[", "]"),
     ellipsis: str = "…",
     snippet_tokens: int = 12,
+    least_confident_first: bool = False,
 ) -> list[SearchHit]:
-    """Photos whose captions (or file name) match ``query``, best first; browse when it is empty.
+    """Photos whose captions, keywords or file name match ``query``, best first; browse when it is empty.
 
     Args:
         query: anything a user types (see :func:`parse_query`).
@@ -285,6 +296,9 @@ def search(
             first, the default without one), ``"added"`` (newest added first), those two
             oldest first (``"taken-oldest"``, ``"added-oldest"``), or by file name
             (``"name"`` A to Z, ``"name-desc"``), case-insensitively.
+        least_confident_first: without a query, photos whose unreviewed model captions have the
+            lowest confidence come first (unknown confidence last), then ``sort``'s order
+            ("Needs review" lists what most needs checking first).
         highlight: markers put around matched words in ``SearchHit.snippet``. The
             snippet is plain text: escape it before putting it in HTML, e.g. by
             choosing control characters as markers and replacing them after escaping.
@@ -339,6 +353,7 @@ def search(
         highlight=highlight,
         ellipsis=ellipsis,
         snippet_tokens=snippet_tokens,
+        least_confident_first=least_confident_first,
     )
     stmt = stmt.limit(limit).offset(max(0, int(offset)))
     try:
@@ -346,15 +361,20 @@ def search(
             rows = session.execute(stmt).all()
             photos = [PhotoInfo.from_orm(row[0]) for row in rows]
             captions = best_captions(session, [p.id for p in photos])
+            keywords = keywords_by_photo(session, [p.id for p in photos])
     except OperationalError as exc:
         raise LibraryError(f"search for {query!r} failed: {exc.orig}") from exc
     hits: list[SearchHit] = []
+    marks = (highlight[0], highlight[1], ellipsis)
     for row, photo in zip(rows, photos, strict=True):
         caption = captions.get(photo.id)
+        words = [k.word for k in keywords.get(photo.id, [])]
         if match is not None:
-            hits.append(SearchHit(photo, caption, row.match_snippet or "", float(row.bm25_rank)))
+            hits.append(_hit(photo, caption, row.match_snippet or "", float(row.bm25_rank), words, marks))
         else:
-            hits.append(SearchHit(photo, caption, caption.text if caption else "", 0.0))
+            hits.append(
+                SearchHit(photo, caption, caption.text if caption else "", 0.0, keywords=tuple(words))
+            )
     return hits
 
 
@@ -367,6 +387,7 @@ def _statement(
     highlight: tuple[str, str] = ("[", "]"),
     ellipsis: str = "…",
     snippet_tokens: int = 12,
+    least_confident_first: bool = False,
 ) -> tuple[Any, str | None]:
     """The SELECT behind :func:`search` (ordered, not paged) and its FTS MATCH expression."""
     parsed = parse_query(query)
@@ -380,7 +401,7 @@ def _statement(
         "name-desc": (Photo.name.collate("NOCASE").desc(), Photo.path.desc()),
     }
     if match is not None:
-        rank = func.bm25(_fts_ref, USER_WEIGHT, MODEL_WEIGHT, NAME_WEIGHT).label("bm25_rank")
+        rank = func.bm25(_fts_ref, USER_WEIGHT, MODEL_WEIGHT, NAME_WEIGHT, KEYWORD_WEIGHT).label("bm25_rank")
         snippet = func.snippet(
             _fts_ref, -1, highlight[0], highlight[1], ellipsis, max(1, min(int(snippet_tokens), 64))
         ).label("match_snippet")
@@ -395,7 +416,16 @@ def _statement(
         if parsed.exclude:
             excluded = select(_fts.c.rowid).where(_fts_ref.op("MATCH")(" OR ".join(parsed.exclude)))
             stmt = stmt.where(Photo.id.not_in(excluded))
-        stmt = stmt.order_by(*by_date[sort if sort in by_date else "taken"])
+        first: tuple[Any, ...] = ()
+        if least_confident_first:
+            lowest = (
+                select(func.min(Caption.confidence))
+                .where(Caption.photo_id == Photo.id, ~or_(Caption.is_user, Caption.reviewed))
+                .correlate(Photo)
+                .scalar_subquery()
+            )
+            first = (lowest.is_(None), lowest.asc())
+        stmt = stmt.order_by(*first, *by_date[sort if sort in by_date else "taken"])
     return filter_folder(stmt, folder), match
 
 
@@ -475,7 +505,7 @@ def _filter_sql(
     return "".join(" AND " + clause for clause in sql), args
 
 
-_BM25 = f"bm25({FTS_TABLE}, {USER_WEIGHT}, {MODEL_WEIGHT}, {NAME_WEIGHT})"
+_BM25 = f"bm25({FTS_TABLE}, {USER_WEIGHT}, {MODEL_WEIGHT}, {NAME_WEIGHT}, {KEYWORD_WEIGHT})"
 _SNIPPET = f"snippet({FTS_TABLE}, -1, ?, ?, ?, ?)"
 _MATCHING = f"FROM {FTS_TABLE} JOIN photos ON photos.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH ?"
 
@@ -513,11 +543,24 @@ def _ranked(
         ids = [row[0] for row in page]
         photos = _photos(cursor, ids)
         captions = _best_captions(cursor, ids)
+        keywords = keywords_of(cursor, ids)
     return [
-        SearchHit(photos[rowid], captions.get(rowid), snippet or "", float(score))
+        _hit(photos[rowid], captions.get(rowid), snippet or "", float(score), keywords.get(rowid, ()), marks)
         for rowid, score, snippet in page
         if rowid in photos
     ]
+
+
+def _hit(
+    photo: PhotoInfo,
+    caption: CaptionInfo | None,
+    snippet: str,
+    rank: float,
+    keywords: Sequence[str],
+    marks: Sequence[str] = ("[", "]", "…"),
+) -> SearchHit:
+    shown = keyword_snippet(snippet, caption, keywords, marks)
+    return SearchHit(photo, caption, shown, rank, keywords=tuple(keywords))
 
 
 def _by_bm25(
@@ -671,13 +714,15 @@ def rebuild_index(library: Library) -> int:
         session.execute(
             text(
                 f"""
-                INSERT INTO {FTS_TABLE} (rowid, user_text, model_text, name)
+                INSERT INTO {FTS_TABLE} (rowid, user_text, model_text, name, keywords)
                 SELECT p.id,
                        coalesce((SELECT group_concat(c.text, char(10)) FROM captions AS c
                                  WHERE c.photo_id = p.id AND (c.is_user OR c.reviewed)), ''),
                        coalesce((SELECT group_concat(c.text, char(10)) FROM captions AS c
                                  WHERE c.photo_id = p.id AND NOT (c.is_user OR c.reviewed)), ''),
-                       p.name
+                       p.name,
+                       coalesce((SELECT group_concat(k.word, char(10)) FROM keywords AS k
+                                 WHERE k.photo_id = p.id AND NOT k.removed), '')
                 FROM photos AS p"""
             )
         )

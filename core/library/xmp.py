@@ -6,8 +6,14 @@ A sidecar ``IMG_0001.jpg.xmp`` gets three language-alternative properties:
 * ``Iptc4xmpCore:ExtDescrAccessibility``: the full text, only when it had to be shortened,
 * ``dc:description``: the full text.
 
+and the photo's keywords as ``dc:subject`` (an ``rdf:Bag``, which Lightroom, darktable and
+digiKam read as keywords).
+
 An existing sidecar is merged, not replaced: every other property, namespace
 and comment is kept, and other languages of a property we write are kept too.
+Keywords are a union: every keyword already in the sidecar stays, in its order and
+spelling, and ours are added after it unless already there (compared case-insensitively),
+so a person's keyword is never removed.
 Files are written atomically (temporary file in the same folder, then
 ``os.replace``). Photos themselves are never opened.
 """
@@ -38,6 +44,8 @@ PREFIXES = {NS_X: "x", NS_RDF: "rdf", NS_DC: "dc", NS_IPTC_CORE: "Iptc4xmpCore"}
 ALT_TEXT = f"{{{NS_IPTC_CORE}}}AltTextAccessibility"
 EXT_DESCR = f"{{{NS_IPTC_CORE}}}ExtDescrAccessibility"
 DESCRIPTION = f"{{{NS_DC}}}description"
+SUBJECT = f"{{{NS_DC}}}subject"
+_RDF_BAG = f"{{{NS_RDF}}}Bag"
 _RDF_DESCRIPTION = f"{{{NS_RDF}}}Description"
 _RDF_RDF = f"{{{NS_RDF}}}RDF"
 _RDF_ALT = f"{{{NS_RDF}}}Alt"
@@ -65,6 +73,7 @@ class AccessibilityText:
     extended: str | None
     description: str
     language: str = "en"
+    keywords: tuple[str, ...] = ()  # merged into dc:subject
 
 
 def xml_safe(text: str) -> str:
@@ -101,8 +110,20 @@ def _lang_alt(parent: ET.Element, tag: str, value: str, language: str, old: ET.E
             alt.append(li)
 
 
+def merge_keywords(existing: list[str], ours: tuple[str, ...] | list[str]) -> list[str]:
+    """``existing`` keywords (order and spelling kept, duplicates dropped), then ours not among them."""
+    merged: list[str] = []
+    seen: set[str] = set()
+    for word in [*existing, *ours]:
+        key = word.strip().casefold()
+        if key and key not in seen:
+            seen.add(key)
+            merged.append(word.strip())
+    return merged
+
+
 def merge_xmp(existing: bytes | None, text: AccessibilityText) -> bytes:
-    """The sidecar bytes with our three properties set, merged into ``existing`` when given.
+    """The sidecar bytes with our three properties set and our keywords added, merged into ``existing``.
 
     Raises:
         XmpError: ``existing`` is not well-formed XMP (or declares a DTD, which XMP never does).
@@ -124,11 +145,15 @@ def merge_xmp(existing: bytes | None, text: AccessibilityText) -> bytes:
 
     managed = {ALT_TEXT, EXT_DESCR, DESCRIPTION}
     old: dict[str, ET.Element] = {}
+    subjects: list[str] = []
     descriptions = rdf.findall(_RDF_DESCRIPTION)
     for description in descriptions:
         for child in list(description):
             if child.tag in managed:
                 old.setdefault(child.tag, child)
+                description.remove(child)
+            elif child.tag == SUBJECT:
+                subjects += [li.text.strip() for li in child.iter(_RDF_LI) if li.text and li.text.strip()]
                 description.remove(child)
         for attribute in managed & set(description.attrib):
             del description.attrib[attribute]  # simple-valued shorthand form
@@ -141,6 +166,11 @@ def merge_xmp(existing: bytes | None, text: AccessibilityText) -> bytes:
     _lang_alt(target, ALT_TEXT, text.alt_text, text.language, old.get(ALT_TEXT))
     if text.extended is not None:
         _lang_alt(target, EXT_DESCR, text.extended, text.language, old.get(EXT_DESCR))
+    subjects = merge_keywords(subjects, text.keywords)
+    if subjects:
+        bag = ET.SubElement(ET.SubElement(target, SUBJECT), _RDF_BAG)
+        for word in subjects:
+            ET.SubElement(bag, _RDF_LI).text = xml_safe(word)
 
     for element in root.iter():  # drop the old layout; ET.indent re-creates it
         if len(element):

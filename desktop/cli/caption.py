@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from photoscribe.core.choices import PRECISIONS, PRETRAINED_ENCODERS
 from photoscribe.core.cli_progress import ProgressBars
+from photoscribe.core.confidence import confidence_text, keywords_text
 from photoscribe.core.errors import AssetMissingError, ModelLoadError, UsageError
 from photoscribe.core.paths import active_model_path, display_path, printable
 from photoscribe.core.progress import ProgressTracker
@@ -216,6 +217,10 @@ def _print_text(results: list[CaptionResult], n_best: int, bar: ProgressBars) ->
     for r in results:
         lines.append(f"{printable(r.path)}\t{printable(r.text)}")
         lines += [f"\t  alt ({alt.logprob:.2f}): {printable(alt.text)}" for alt in r.alternatives[1:n_best]]
+        if r.keywords:
+            lines.append(f"\t  keywords: {printable(keywords_text((k.word, k.score) for k in r.keywords))}")
+        if r.confidence is not None:
+            lines.append(f"\t  {confidence_text(r.confidence)}")
     bar.write("\n".join(lines))
 
 
@@ -255,6 +260,8 @@ class _JsonStream:
                 "logprob": round(r.logprob, 4),
                 "n_best": [{"caption": a.text, "logprob": round(a.logprob, 4)} for a in r.alternatives],
                 "seconds": round(r.seconds, 4),
+                "keywords": [{"word": k.word, "score": round(k.score, 4)} for k in r.keywords],
+                "confidence": None if r.confidence is None else round(r.confidence, 4),
             }
             sys.stdout.write(("\n  " if self.first else ",\n  ") + json.dumps(item, ensure_ascii=False))
             self.first = False

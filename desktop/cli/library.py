@@ -30,6 +30,7 @@ from photoscribe.core.errors import (
     disk_full_cause,
 )
 from photoscribe.core.paths import default_library_path, printable
+from photoscribe.desktop.cli.keywords import add_keywords_command
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
     from photoscribe.core.library.database import Library
@@ -126,6 +127,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"captioned:    {stats.captioned}")
         print(f"uncaptioned:  {stats.uncaptioned}")
         print(f"needs review: {stats.needs_review}")
+        print(f"  of which low confidence: {stats.low_confidence}")
         print(f"failures:     {stats.failures}")
         print(f"missing:      {stats.missing}")
         print(f"folders:      {len(folders)}")
@@ -207,6 +209,7 @@ def _search(args: argparse.Namespace) -> int:
                 "rank": hit.rank,
                 "by_meaning": hit.by_meaning,
                 "similarity": hit.similarity,
+                "keywords": list(hit.keywords),
             }
             for hit in hits
         ]
@@ -216,6 +219,8 @@ def _search(args: argparse.Namespace) -> int:
         print(f"{hit.photo_id}\t{printable(hit.path)}")
         if hit.snippet:
             print(f"\t{'≈ ' if hit.by_meaning else ''}{printable(hit.snippet)}")
+        if hit.keywords:
+            print(f"\tkeywords: {printable(', '.join(hit.keywords))}")
     if not hits:
         print("no matches", file=sys.stderr)
     return 0
@@ -284,6 +289,12 @@ def _add_export(commands: Commands, common: argparse.ArgumentParser) -> None:
         "--reviewed-only", action="store_true", help="only captions a person wrote or approved"
     )
     parser.add_argument(
+        "--include-low-confidence",
+        action="store_true",
+        help="also export unreviewed captions the model is not confident about (they may name "
+        "objects that are not in the photo; left out by default)",
+    )
+    parser.add_argument(
         "--force", action="store_true", help="overwrite an existing export file (never a photo)"
     )
     parser.set_defaults(func=guarded(_export))
@@ -295,7 +306,11 @@ def _export(args: argparse.Namespace) -> int:
     with ProgressBars(f"export {args.format}") as on_progress, open_library(args) as library:
         if args.format == "xmp":
             summary = exporting.write_xmp_sidecars(
-                library, args.out, reviewed_only=args.reviewed_only, on_progress=on_progress
+                library,
+                args.out,
+                reviewed_only=args.reviewed_only,
+                include_low_confidence=args.include_low_confidence,
+                on_progress=on_progress,
             )
         else:
             out = args.out if args.out is not None else Path(f"alt-text.{args.format}")
@@ -303,11 +318,14 @@ def _export(args: argparse.Namespace) -> int:
                 library,
                 out,
                 reviewed_only=args.reviewed_only,
+                include_low_confidence=args.include_low_confidence,
                 on_progress=on_progress,
                 overwrite=args.force,
             )
     where = f" to {printable(summary.out_path)}" if summary.out_path else ""
     print(f"wrote {summary.written}{where}; skipped {summary.skipped} without a caption")
+    if summary.low_confidence:
+        print(summary.low_confidence_note())
     for path, reason in summary.failed:
         print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
     return 1 if summary.failed else 0
@@ -601,6 +619,7 @@ SUBCOMMANDS: tuple[Callable[[Commands, argparse.ArgumentParser], None], ...] = (
     _add_retry_failed,
     _add_embed,
     _add_watch,
+    add_keywords_command,
 )
 
 

@@ -438,3 +438,51 @@ def test_the_caption_box_shows_when_it_has_the_focus(
         )
 
     assert border_matches(focused) >= 2 and border_matches(unfocused) == 0
+
+
+def test_keywords_are_shown_removable_by_keyboard_and_mouse_and_addable(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    library = sample.library
+    photo_id = sample.ids["orange"]
+    library.forget_model_captions([photo_id])
+    library.add_model_caption(
+        photo_id, "test-model-1", "a dog on a sofa", -1.0, confidence=0.34,
+        keywords=[("tabby", 0.6), ("cat", 0.3), ("window", 0.1)],
+    )  # fmt: skip
+    window = make_window(library)
+    open_photo(window, photo_id)
+    panel = window.detail.keywords
+    assert panel.words() == ["tabby", "cat", "window"]
+    assert panel.list.accessibleName() == "Keywords"
+    assert panel.list.item(0).toolTip().startswith("From the model, probability 0.60")
+    assert panel.confidence_label.text() == (
+        "Confidence 0.34 — low: check that every object named is in the photo"
+    )
+    assert panel.confidence_label.accessibleName() == "Caption confidence"
+
+    # Keyboard: Delete on the current keyword.
+    panel.list.setFocus()
+    panel.list.setCurrentRow(0)
+    qtbot.keyClick(panel.list, Qt.Key.Key_Delete)
+    assert panel.words() == ["cat", "window"]
+    # Mouse: select, then the Remove button.
+    panel.list.setCurrentRow(1)
+    assert panel.remove_button.accessibleName() == "Remove keyword"
+    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    assert panel.words() == ["cat"]
+    # Adding one.
+    qtbot.keyClicks(panel.add_edit, "Garfield")
+    qtbot.keyClick(panel.add_edit, Qt.Key.Key_Return)
+    assert panel.words() == ["Garfield", "cat"]
+    assert [k.word for k in library.keywords(photo_id)] == ["Garfield", "cat"]
+    assert {k.word for k in library.keywords(photo_id, include_removed=True) if k.removed} == {
+        "tabby",
+        "window",
+    }
+    # The grid row follows (its tooltip lists the keywords).
+    row = window.photos.row_of(photo_id)
+    assert "Keywords: Garfield, cat" in window.photos.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+
+    window.detail.mark_reviewed()  # reviewed: no longer flagged low
+    assert panel.confidence_label.text() == "Confidence 0.34 (reviewed)"

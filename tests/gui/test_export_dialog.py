@@ -258,3 +258,32 @@ def test_a_new_format_clears_the_last_result_and_the_default_folder_follows_phot
     dialog.export()
     assert dialog.progress_bar.format() != "Done"  # while the new export runs
     qtbot.waitUntil(lambda: not dialog.running, timeout=30_000)
+
+
+def test_low_confidence_captions_are_left_out_unless_the_box_is_checked(
+    qtbot, dialog: ExportDialog, library: Library, photos: Path, tmp_path: Path
+) -> None:
+    blank = library.get_photo(photos / "2024" / "blank.jpg")
+    assert library.add_model_caption(blank.id, MODEL, "a polar bear in a snowstorm", -2.0, confidence=0.1)
+    assert not dialog.low_confidence_check.isChecked()  # off by default
+    assert dialog.low_confidence_check.accessibleName() == "Also export low-confidence captions"
+    out = tmp_path / "alt.csv"
+    choose_format(dialog, "csv")
+    dialog.dest_edit.setText(str(out))
+    run_export(qtbot, dialog)
+    with out.open(encoding="utf-8-sig", newline="") as fh:
+        assert [Path(r["path"]).name for r in csv.DictReader(fh)] == ["beach.jpg", "city.jpg"]
+    status = dialog.status_label.text()
+    assert '1 low-confidence caption left out; "Include low-confidence captions" exports them' in status
+
+    assert dialog.low_confidence_check.isEnabled()
+    dialog.low_confidence_check.setFocus()
+    qtbot.keyClick(dialog.low_confidence_check, Qt.Key.Key_Space)
+    assert dialog.low_confidence_check.isChecked()
+    out = tmp_path / "all.csv"  # a new file: no overwrite question
+    dialog.dest_edit.setText(str(out))
+    run_export(qtbot, dialog)
+    with out.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(Path(r["path"]).name for r in rows) == ["beach.jpg", "blank.jpg", "city.jpg"]
+    assert "low-confidence" not in dialog.status_label.text()

@@ -118,3 +118,30 @@ def test_the_focused_photo_has_a_visible_focus_ring(qtbot: Any) -> None:
         QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Selected | QStyle.StateFlag.State_HasFocus
     )
     assert both != selected
+
+
+def test_a_low_confidence_caption_gets_an_amber_badge(qtbot: Any) -> None:
+    delegate = PhotoDelegate(thumb_size=200)
+    model = QStandardItemModel()
+    for low in (False, True):
+        item = QStandardItem("a dog on a sofa")
+        image = QImage(400, 300, QImage.Format.Format_RGB32)
+        image.fill(BLUE)
+        item.setData(QPixmap.fromImage(image), Qt.ItemDataRole.DecorationRole)
+        item.setData("a dog on a sofa", PhotoRoles.Caption)
+        item.setData(low, PhotoRoles.LowConfidence)
+        model.appendRow(item)
+    option = QStyleOptionViewItem()
+    size = delegate.cell_size(option.font)
+    option.rect = QRect(0, 0, size.width(), size.height())
+    corners = []
+    for row in range(2):
+        canvas = QImage(size, QImage.Format.Format_RGB32)
+        canvas.fill(QColor("white"))
+        painter = QPainter(canvas)
+        delegate.paint(painter, option, model.index(row, 0))
+        painter.end()
+        # the badge's ring, left of its centre (the "?" is drawn in the middle)
+        corners.append(canvas.pixelColor((size.width() + 200) // 2 - 9 - 3 - 6, 8 + 9 + 3))
+    assert _near(corners[0], BLUE)
+    assert _near(corners[1], QColor(191, 120, 0))

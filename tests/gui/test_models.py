@@ -335,3 +335,39 @@ def test_a_text_query_is_counted_up_to_a_limit(sample: Sample, monkeypatch: pyte
     assert many == 4  # stopped at COUNT_LIMIT + 1
     assert count_label(many, text_query=True) == "More than 3 photos"
     assert count_label(12) == "12 photos"
+
+
+def test_needs_review_lists_the_least_confident_first_and_marks_low_confidence(
+    qtmodeltester: Any, qtlog: Any, sample: Sample, runner: JobRunner
+) -> None:
+    library = sample.library
+    confidences = {"orange": 0.9, "harbour": 0.2, "rose": 0.45}
+    for stem, confidence in confidences.items():
+        photo_id = sample.ids[stem]
+        text = library.best_caption(photo_id).text
+        library.forget_model_captions([photo_id])
+        library.add_model_caption(photo_id, "test-model-1", text, -1.0, confidence=confidence)
+    model = PhotoListModel(library, runner)
+    model.set_query(filter=FILTER_NEEDS_REVIEW)
+    check_model(qtmodeltester, qtlog, model)
+    shown = [model.index(row, 0).data(PhotoRoles.PhotoId) for row in range(model.rowCount())]
+    assert shown[:3] == [sample.ids["harbour"], sample.ids["rose"], sample.ids["orange"]]
+    # then the others, in the usual order (newest taken first)
+    rest = [i for i in shown[3:]]
+    model.set_query()
+    browsed = [model.index(row, 0).data(PhotoRoles.PhotoId) for row in range(model.rowCount())]
+    assert rest == [i for i in browsed if i in rest]
+
+    model.set_query(filter=FILTER_NEEDS_REVIEW)
+    low, middling, confident = (model.index(row, 0) for row in range(3))
+    assert low.data(PhotoRoles.LowConfidence) is True and middling.data(PhotoRoles.LowConfidence) is True
+    assert confident.data(PhotoRoles.LowConfidence) is False
+    assert model.index(3, 0).data(PhotoRoles.LowConfidence) is False  # unknown confidence is not low
+    note = "Low confidence 0.20: check that every object named is in the photo"
+    assert low.data(Qt.ItemDataRole.AccessibleTextRole).endswith(note)
+    assert note in low.data(Qt.ItemDataRole.ToolTipRole)
+    assert "Low confidence" not in confident.data(Qt.ItemDataRole.ToolTipRole)
+    library.mark_reviewed(sample.ids["harbour"])  # reviewed: the mark goes
+    model.set_query()
+    row = model.row_of(sample.ids["harbour"])
+    assert model.index(row, 0).data(PhotoRoles.LowConfidence) is False

@@ -159,3 +159,53 @@ def test_exiftool_applies_our_sidecar_to_a_copy_of_the_photo(tmp_path: Path, pho
         timeout=60,
     )
     assert _read(exiftool, copy)["copy.jpg"]["AltTextAccessibility"] == SPECIAL
+
+
+def _subjects(exiftool: str, sidecar: Path) -> list[str]:
+    result = subprocess.run(
+        [exiftool, "-j", "-charset", "UTF8", "-XMP-dc:Subject", str(sidecar)],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    value = json.loads(result.stdout.decode("utf-8"))[0].get("Subject", [])
+    return value if isinstance(value, list) else [value]
+
+
+def test_keywords_merge_into_dc_subject_keeping_a_persons(tmp_path: Path, photos: Path) -> None:
+    exiftool = _exiftool()
+    path = photos / "merged.jpg"
+    sidecar = photos / "merged.jpg.xmp"
+    subprocess.run(  # a sidecar with a person's keywords, made by another program
+        [exiftool, "-q", "-o", str(sidecar), "-XMP-dc:Subject=Mia", "-XMP-dc:Subject=Holiday",
+         "-XMP-dc:Subject=Bus", "-XMP-xmp:Rating=5", str(path)],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+    assert _subjects(exiftool, sidecar) == ["Mia", "Holiday", "Bus"]
+    with Library.open(tmp_path / "library.sqlite3") as library:
+        photo = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime)
+        library.add_model_caption(
+            photo.id, "sat-v1", "a man riding a horse", -1.0, confidence=0.9,
+            keywords=[("bus", 0.8), ("vehicle", 0.5), ("street sign", 0.2)],
+        )  # fmt: skip
+        library.add_keyword(photo.id, "holiday")
+        assert write_xmp_sidecars(library).written == 1
+        assert write_xmp_sidecars(library).written == 1  # again: nothing doubles
+    # Every keyword of the person stays, in order and spelling; ours follow, without duplicates.
+    assert _subjects(exiftool, sidecar) == ["Mia", "Holiday", "Bus", "vehicle", "street sign"]
+    tags = _read(exiftool, sidecar)["merged.jpg.xmp"]
+    assert tags["Rating"] == 5 and tags["AltTextAccessibility"] == "a man riding a horse"
+
+
+def test_a_new_sidecar_lists_the_keywords(tmp_path: Path, photos: Path) -> None:
+    exiftool = _exiftool()
+    path = photos / "short.jpg"
+    with Library.open(tmp_path / "library.sqlite3") as library:
+        photo = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime)
+        library.add_model_caption(
+            photo.id, "sat-v1", "a red bus", -1.0, keywords=[("bus", 0.9), ("café", 0.4)]
+        )
+        library.remove_keyword(photo.id, "bus")
+        write_xmp_sidecars(library)
+    assert _subjects(exiftool, photos / "short.jpg.xmp") == ["café"]

@@ -123,3 +123,66 @@ def test_export_never_writes_over_a_photo_and_needs_force_for_a_file(
     assert _run("library", "--db", str(db), "export", "--format", "csv", "--out", str(notes), "--force") == 0
     assert notes.read_text(encoding="utf-8-sig").startswith("path,alt_text")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_export_leaves_low_confidence_out_unless_asked(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Library.open(db) as library:
+        file = db.parent / "photos" / "horse.jpg"
+        file.write_bytes(b"jpeg")
+        photo = library.upsert_photo(file, 4, 1.0)
+        library.add_model_caption(photo.id, "sat-v1", "a bus on a horse", -1.0, confidence=0.12)
+    out = tmp_path / "alt.json"
+    assert _run("library", "--db", str(db), "export", "--format", "json", "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 3" in printed
+    assert "1 low-confidence caption left out; --include-low-confidence exports them" in printed
+    args = ("library", "--db", str(db), "export", "--format", "json", "--out", str(out), "--force")
+    assert _run(*args, "--include-low-confidence") == 0
+    assert "low-confidence" not in capsys.readouterr().out
+    assert len(json.loads(out.read_text(encoding="utf-8"))) == 4
+
+
+def test_keywords_command_search_and_status(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Library.open(db) as library:
+        file = db.parent / "photos" / "horse.jpg"
+        file.write_bytes(b"jpeg")
+        photo = library.upsert_photo(file, 4, 1.0)
+        library.add_model_caption(
+            photo.id,
+            "sat-v1",
+            "a man riding a horse",
+            -1.0,
+            confidence=0.34,
+            keywords=[("bus", 0.7), ("car", 0.2)],
+        )
+    base = ("library", "--db", str(db))
+    assert _run(*base, "keywords", str(file), "--add", "Holiday", "--remove", "car", "--remove", "boat") == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        "not a keyword of this photo: boat",
+        "Holiday\t\tuser",
+        "bus\t0.70\tmodel:sat-v1",
+        "Confidence 0.34 — low: check that every object named is in the photo",
+    ]
+    assert _run(*base, "keywords", str(photo.id), "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [k["word"] for k in data["keywords"]] == ["Holiday", "bus"] and data["confidence"] == 0.34
+
+    assert _run(*base, "search", "bus") == 0
+    out = capsys.readouterr().out
+    assert (
+        "horse.jpg" in out
+        and "a man riding a horse — Holiday, [bus]" in out
+        and "keywords: Holiday, bus" in out
+    )
+    assert _run(*base, "search", "car", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []  # removed: not found any more
+    assert _run(*base, "search", "holiday", "--json") == 0
+    [hit] = json.loads(capsys.readouterr().out)
+    assert hit["keywords"] == ["Holiday", "bus"]
+
+    assert _run(*base, "status") == 0
+    assert "of which low confidence: 1" in capsys.readouterr().out
+    assert _run(*base, "keywords", "/no/such.jpg") == 1

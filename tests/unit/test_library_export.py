@@ -161,6 +161,8 @@ def test_json_uses_iptc_property_names(library: Library, photos: Path, tmp_path:
         "source",
         "score",
         "reviewed",
+        "keywords",
+        "confidence",
     }
     assert all(set(d) == expected_keys for d in data.values())
     assert data["long.jpg"]["ExtDescrAccessibility"] == LONG
@@ -178,6 +180,8 @@ def test_json_uses_iptc_property_names(library: Library, photos: Path, tmp_path:
         "source": "user",
         "score": None,
         "reviewed": True,
+        "keywords": [],
+        "confidence": None,
     }
 
 
@@ -383,3 +387,65 @@ def test_progress_and_cancel(library: Library, photos: Path, tmp_path: Path, exp
     with pytest.raises(CancelledError):
         exporter(library, tmp_path / "cancelled", cancel=cancel)
     assert not (tmp_path / "cancelled").exists()
+
+
+def test_keywords_confidence_and_low_confidence_left_out(
+    library: Library, photos: Path, tmp_path: Path
+) -> None:
+    def model_photo(name: str, text: str, confidence: float | None, keywords: list[tuple[str, float]]) -> int:
+        path = photos / name
+        path.write_bytes(b"\xff\xd8 not really a jpeg \xff\xd9")
+        photo = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime)
+        library.add_model_caption(photo.id, MODEL, text, -1.0, confidence=confidence, keywords=keywords)
+        return photo.id
+
+    model_photo("a.jpg", "a bus on a street", 0.9, [("bus", 0.8), ("=cmd", 0.1)])
+    low = model_photo("b.jpg", "a man riding a horse", 0.2, [("bus", 0.7)])
+    model_photo("c.jpg", "a dog", None, [])
+    model_photo("d.jpg", "a cat on a bus", 0.1, [])
+
+    summary = export_json(library, tmp_path / "out.json")
+    assert (summary.written, summary.skipped, summary.low_confidence) == (2, 0, 2)
+    assert (
+        summary.low_confidence_note()
+        == "2 low-confidence captions left out; --include-low-confidence exports them"
+    )
+    records = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert [(Path(r["path"]).name, r["keywords"], r["confidence"]) for r in records] == [
+        ("a.jpg", ["bus", "=cmd"], 0.9),
+        ("c.jpg", [], None),
+    ]
+
+    library.mark_reviewed(low)  # a person checked it: exported
+    summary = export_csv(library, tmp_path / "out.csv")
+    assert (summary.written, summary.low_confidence) == (3, 1)
+    with open(tmp_path / "out.csv", encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    assert [(r["keywords"], r["confidence"]) for r in rows] == [
+        ("bus; =cmd", "0.9"),
+        ("bus", "0.2"),
+        ("", ""),
+    ]
+
+    summary = export_html(library, tmp_path / "out.html", include_low_confidence=True)
+    assert (summary.written, summary.low_confidence, summary.low_confidence_note()) == (4, 0, "")
+    page = (tmp_path / "out.html").read_text(encoding="utf-8")
+    assert "Keywords: bus, =cmd; confidence 0.90" in page and "confidence 0.10" in page
+
+    summary = write_xmp_sidecars(library)
+    assert (summary.written, summary.low_confidence) == (3, 1)
+    assert not (photos / "d.jpg.xmp").exists()
+    root = ET.fromstring(
+        (photos / "a.jpg.xmp").read_bytes().decode("utf-8").split("?>", 1)[1].rsplit("<?", 1)[0]
+    )
+    assert [li.text for li in root.iterfind(".//dc:subject/rdf:Bag/rdf:li", NS)] == ["bus", "=cmd"]
+
+
+def test_merge_xmp_keeps_existing_subjects_without_duplicates() -> None:
+    existing = merge_xmp(None, AccessibilityText("x", None, "x", keywords=("Mia", "mia", " Beach ")))
+    merged = merge_xmp(existing, AccessibilityText("y", None, "y", keywords=("beach", "dog")))
+    body = merged.decode("utf-8").split("?>", 1)[1].rsplit("<?", 1)[0]
+    root = ET.fromstring(body)
+    assert [li.text for li in root.iterfind(".//dc:subject/rdf:Bag/rdf:li", NS)] == ["Mia", "Beach", "dog"]
+    assert len(root.findall(".//dc:subject", NS)) == 1
