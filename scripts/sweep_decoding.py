@@ -115,7 +115,7 @@ def main() -> None:
                     if rerank and concepts is not None and probs is not None:
                         ranked = [
                             h.score + rerank * concepts.evidence(w, probs[lo + i])
-                            for h, w in zip(nbest, choices)
+                            for h, w in zip(nbest, choices, strict=True)
                         ]
                         best = max(range(len(nbest)), key=ranked.__getitem__)
                     words = choices[best]
