@@ -77,7 +77,7 @@ def prepare_demo(
     library_path = root / "library.sqlite3"
     with Library.open(library_path) as library:
         add_folder(library, photos, on_progress=on_progress, cancel=cancel)
-        captioner = Captioner.load(model_path, beam_size=3, n_best=3)
+        captioner = Captioner.load(model_path, n_best=3)
         CaptionQueue(library, captioner).run_once(on_progress=on_progress, cancel=cancel)
     return DemoResult(root, library_path, Path(model_path), photos)
 

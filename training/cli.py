@@ -13,7 +13,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from photoscribe.core.choices import ENCODER_NAMES, PRECISIONS, RESIZE_MODES
+from photoscribe.core.choices import (
+    DEFAULT_BEAM,
+    DEFAULT_LENGTH_PENALTY,
+    ENCODER_NAMES,
+    PRECISIONS,
+    RESIZE_MODES,
+)
 from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.model_config import ModelConfig
@@ -350,8 +356,14 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
         choices=("train", "val", "dev", "test", "all"),
         help="dev is val; all is every image of the folder, whatever its split (default test)",
     )
-    p.add_argument("--beam", type=_positive_int, default=3)
-    p.add_argument("--length-penalty", type=float, default=0.0, help="beam score / length**alpha (default 0)")
+    p.add_argument("--beam", type=_positive_int, default=DEFAULT_BEAM)
+    p.add_argument(
+        "--length-penalty",
+        type=float,
+        default=DEFAULT_LENGTH_PENALTY,
+        help=f"beam score / length**alpha (default {DEFAULT_LENGTH_PENALTY:g})",
+    )
+    p.add_argument("--no-guard", action="store_true", help="decode without the model's concept guard")
     p.add_argument("--resize-mode", choices=RESIZE_MODES, help="override how photos are fitted (crop/whole)")
     p.add_argument(
         "--precision",
@@ -386,6 +398,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             split=args.split,
             beam_size=args.beam,
             length_penalty=args.length_penalty,
+            guard=not args.no_guard,
             resize_mode=args.resize_mode,
             precision=args.precision,
             batch_size=args.batch_size,

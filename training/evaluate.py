@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from photoscribe.core.captioner import Captioner
+from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY
 from photoscribe.core.progress import ProgressCallback
 from photoscribe.training.chair import ChairReport, chair
 from photoscribe.training.datasets import load_corpus
@@ -30,7 +31,7 @@ def evaluate(
     data_dir: str | os.PathLike[str],
     *,
     split: str = "test",
-    beam_size: int = 3,
+    beam_size: int = DEFAULT_BEAM,
     batch_size: int = 32,
     device: str | None = None,
     encoder_weights: str | os.PathLike[str] | None = None,
@@ -38,7 +39,8 @@ def evaluate(
     karpathy_json: Path | None = None,
     meteor: bool = True,
     ptb_tokenizer: bool = True,
-    length_penalty: float = 0.0,
+    length_penalty: float = DEFAULT_LENGTH_PENALTY,
+    guard: bool = True,
     resize_mode: str | None = None,
     precision: str = "auto",
     captions_out: Path | None = None,
@@ -68,6 +70,7 @@ def evaluate(
         n_best=1,
         batch_size=batch_size,
         length_penalty=length_penalty,
+        guard=guard,
         resize_mode=resize_mode,
         precision=precision,
     )
@@ -103,12 +106,19 @@ def evaluate(
         metrics.scores["CHAIRs"] = objects.chair_s
         metrics.scores["CHAIRi"] = objects.chair_i
         metrics.notes += chair_notes(objects)
+    concepts = captioner.model.concepts
+    if concepts is None:
+        guarded = "no concept guard (the model has none)"
+    elif captioner.guard:
+        guarded = f"concept guard weight {concepts.guard.weight:g}, threshold {concepts.guard.threshold:g}"
+    else:
+        guarded = "concept guard off"
     folder = Path(data_dir).resolve().name
     source = corpus.name if folder == corpus.name else f"{folder} ({corpus.name} layout)"
     metrics.notes.insert(
         0,
         f"{len(hyps)} {split} images of {source}, beam {beam_size}, length penalty {length_penalty:g}, "
-        f"encoder precision {used} ({precision} asked) on {captioner.device.type}; "
+        f"encoder precision {used} ({precision} asked) on {captioner.device.type}, {guarded}; "
         f"{len(set(hyps.values()))} distinct captions ({metrics.scores.get('distinct', 0):.0%})",
     )
     if captions_out is not None:

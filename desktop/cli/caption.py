@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from photoscribe.core.choices import PRECISIONS, PRETRAINED_ENCODERS
+from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY, PRECISIONS, PRETRAINED_ENCODERS
 from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.confidence import confidence_text, keywords_text
 from photoscribe.core.errors import AssetMissingError, ModelLoadError, UsageError
@@ -32,7 +32,21 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     cap = subparsers.add_parser("caption", help="caption photos (files or folders)")
     cap.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
     add_model_options(cap)
-    cap.add_argument("--beam", type=positive_int, default=3, help="beam size (default 3)")
+    cap.add_argument(
+        "--beam", type=positive_int, default=DEFAULT_BEAM, help=f"beam size (default {DEFAULT_BEAM})"
+    )
+    cap.add_argument(
+        "--length-penalty",
+        type=float,
+        default=DEFAULT_LENGTH_PENALTY,
+        help=f"rank beams by log-probability / (words + 1) ** alpha (default {DEFAULT_LENGTH_PENALTY:g})",
+    )
+    cap.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="decode without the model's concept guard (it keeps captions from naming objects the "
+        "photo does not show)",
+    )
     cap.add_argument("--n-best", type=positive_int, default=1, help="alternatives to print per photo")
     cap.add_argument(
         "--batch-size", type=positive_int, help="photos per model call (default: 16 on a CPU, 128 on a GPU)"
@@ -173,6 +187,8 @@ def cmd_caption(args: argparse.Namespace) -> int:
     captioner = load_captioner(
         args,
         beam_size=args.beam,
+        length_penalty=args.length_penalty,
+        guard=not args.no_guard,
         n_best=max(args.n_best, 1),
         batch_size=args.batch_size,
         workers=args.workers,
