@@ -22,7 +22,7 @@ import torch
 
 from photoscribe.core.checkpoint import Checkpoint, load_model
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY
-from photoscribe.core.decoding import beam_search
+from photoscribe.core.decoding import beam_search, caption_logprobs
 from photoscribe.core.device import autocast, encoder_dtype, pick_device
 from photoscribe.core.errors import CaptioningError
 from photoscribe.core.loader import PhotoLoader, default_workers
@@ -170,6 +170,11 @@ class Captioner:
             length_penalty=self.length_penalty,
             word_bias=bias,
         )
+        fluency = None
+        if concepts is not None and concepts.fluency_center is not None and all(hyps):
+            fluency = caption_logprobs(
+                self.model.decoder, features, [nbest[0].tokens for nbest in hyps]
+            ).tolist()
         keywords = self._keywords(features, n)
         if concepts is not None and concept_probs is not None:
             keywords = [concepts.check_keywords(kw, concept_probs[i].cpu()) for i, kw in enumerate(keywords)]
@@ -189,7 +194,8 @@ class Captioner:
             alts = tuple(Alternative(hyp.text(self.vocab), hyp.logprob) for hyp in nbest)
             confidence = None
             if concepts is not None and concept_probs is not None:
-                confidence = round(concepts.confidence(words, concept_probs[i].cpu()), 4)
+                flu = None if fluency is None else fluency[i]
+                confidence = round(concepts.confidence(words, concept_probs[i].cpu(), flu), 4)
             results.append(
                 CaptionResult(
                     path,

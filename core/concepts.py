@@ -84,8 +84,12 @@ class Concepts(nn.Module):
         feature_dim: int,
         hidden: int = 0,
         guard: GuardSettings | None = None,
+        fluency_center: float | None = None,
     ) -> None:
         super().__init__()
+        # The decoder's typical mean log-probability per word on held-out photos: a caption less
+        # fluent than that to the decoder itself loses confidence (see :meth:`confidence`).
+        self.fluency_center = fluency_center
         if len(names) != len(words) or not names:
             raise ValueError("concepts need one list of words per name, and at least one name")
         self.names = tuple(names)
@@ -138,12 +142,17 @@ class Concepts(nn.Module):
         """The concepts a caption's words name."""
         return {c for w in words if (c := self._word_concept.get(w)) is not None}
 
-    def confidence(self, words: Sequence[str], probs: torch.Tensor) -> float:
-        """Probability that every object the caption names is in the photo; probs (K,)."""
+    def confidence(self, words: Sequence[str], probs: torch.Tensor, fluency: float | None = None) -> float:
+        """How far to trust a caption, 0-1: the probability that every object it names is in the
+        photo (probs (K,); 1 when it names none), times ``exp(fluency - fluency_center)`` capped at
+        1 when the decoder's own mean log-probability per word (``fluency``) is known: a caption
+        the guard bent into odd wording ("a brown and white is sitting") is not trusted either."""
         value = 1.0
         for concept in self.named(words):
             value *= float(probs[concept])
-        return value
+        if fluency is not None and self.fluency_center is not None:
+            value *= math.exp(min(0.0, fluency - self.fluency_center))
+        return min(1.0, value)
 
     def check_keywords(
         self,
@@ -188,6 +197,7 @@ class Concepts(nn.Module):
                 "threshold": float(self.guard.threshold),
                 "boost": float(self.guard.boost),
             },
+            "fluency_center": self.fluency_center,
             "state": {k: v.detach().cpu().clone() for k, v in self.head.state_dict().items()},
         }
 
@@ -204,6 +214,8 @@ class Concepts(nn.Module):
                 float(data["guard"].get("boost", 0.0)),
             )
             state = dict(data["state"])
+            center = data.get("fluency_center")
+            fluency_center = None if center is None else float(center)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"the concept head entry is incomplete: {exc!r}") from exc
         if not (0 < feature_dim <= 8192 and 0 <= hidden <= 8192 and 0 < len(names) <= 10_000):
@@ -214,7 +226,9 @@ class Concepts(nn.Module):
             or not 0.0 <= guard.boost <= 100.0
         ):
             raise ValueError("the concept guard's settings are out of range")
-        concepts = cls(names, words, feature_dim, hidden, guard)
+        if fluency_center is not None and not -50.0 <= fluency_center <= 0.0:
+            raise ValueError("the concept head's fluency centre is out of range")
+        concepts = cls(names, words, feature_dim, hidden, guard, fluency_center)
         expected = concepts.head.state_dict()
         if set(state) != set(expected) or any(
             not isinstance(state[k], torch.Tensor) or state[k].shape != expected[k].shape for k in expected

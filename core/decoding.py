@@ -174,3 +174,35 @@ def beam_search(
             state = state.select(rows)
 
     return [sorted(hyps, key=lambda h: h.score, reverse=True)[:n_best] for hyps in finished]
+
+
+@torch.no_grad()
+def caption_logprobs(
+    decoder: Decoder, features: torch.Tensor, captions: list[tuple[int, ...]]
+) -> torch.Tensor:
+    """The model's own mean log-probability per word of given captions (teacher forced, no guard).
+
+    Args:
+        features: (B, N, C) encoder grid.
+        captions: B token sequences without ``<start>``/``<end>``; ``<end>`` is scored too.
+
+    Returns:
+        (B,) mean log-probability per token (words and the final ``<end>``): how fluent the
+        caption is to the decoder itself, whatever the guard made beam search choose.
+    """
+    batch = features.shape[0]
+    steps = max((len(c) for c in captions), default=0) + 1
+    targets = torch.zeros(batch, steps, dtype=torch.long, device=features.device)
+    for i, tokens in enumerate(captions):
+        targets[i, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+        targets[i, len(tokens)] = Vocabulary.end_id
+    lengths = torch.tensor([len(c) + 1 for c in captions], device=features.device)
+    state = decoder.init_state(features)
+    words = torch.full((batch,), Vocabulary.start_id, dtype=torch.long, device=features.device)
+    total = features.new_zeros(batch)
+    for t in range(steps):
+        logits, state, _ = decoder.step(words, state, features)
+        lp = F.log_softmax(logits.float(), dim=-1).gather(1, targets[:, t : t + 1]).squeeze(1)
+        total += torch.where(t < lengths, lp, torch.zeros_like(lp))
+        words = targets[:, t]
+    return total / lengths.float()

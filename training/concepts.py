@@ -24,9 +24,12 @@ import torch.nn.functional as F
 
 from photoscribe.core.checkpoint import export_checkpoint, load_model, save_checkpoint
 from photoscribe.core.concepts import Concepts, GuardSettings
+from photoscribe.core.decoding import beam_search, caption_logprobs
 from photoscribe.core.errors import PhotoscribeError
+from photoscribe.core.model import CaptionModel
 from photoscribe.core.paths import cache_dir
 from photoscribe.core.progress import ProgressCallback, check_cancel
+from photoscribe.core.vocab import Vocabulary
 from photoscribe.training.chair import OBJECT_GROUPS, mentioned_objects
 from photoscribe.training.datasets import ImageRecord, load_corpus
 from photoscribe.training.features import extract_features
@@ -34,6 +37,7 @@ from photoscribe.training.features import extract_features
 log = logging.getLogger(__name__)
 
 MIN_POSITIVES = 5  # a group named for fewer training photos than this is left out of the head
+FLUENCY_PHOTOS = 300  # val photos whose guarded captions set the confidence's fluency centre
 
 
 @dataclass
@@ -42,6 +46,7 @@ class ConceptReport:
     positives: list[int]  # training photos per concept
     val_auc: dict[str, float] = field(default_factory=dict)  # per concept, on held-out training photos
     left_out: list[str] = field(default_factory=list)  # groups with too few positives
+    fluency_center: float | None = None  # median mean log-probability per word of val captions
 
     def summary(self) -> str:
         aucs = [v for v in self.val_auc.values() if not np.isnan(v)]
@@ -115,6 +120,24 @@ def fit_concept_head(
     head.eval()
 
 
+def fluency_center(model: CaptionModel, vocab: Vocabulary, features: torch.Tensor, batch: int = 64) -> float:
+    """Median over photos of the decoder's mean log-probability per word of its own guarded
+    captions (features (M, N, C)): the point below which a caption's confidence is discounted."""
+    concepts = model.concepts
+    assert concepts is not None
+    index = concepts.vocab_index(vocab)
+    values: list[float] = []
+    with torch.inference_mode():
+        for lo in range(0, len(features), batch):
+            chunk = features[lo : lo + batch]
+            bias = concepts.word_bias(concepts.probabilities(chunk), index)
+            hyps = beam_search(model.decoder, chunk, max_len=vocab.max_len, word_bias=bias)
+            rows = [i for i, h in enumerate(hyps) if h]
+            tokens = [hyps[i][0].tokens for i in rows]
+            values += caption_logprobs(model.decoder, chunk[rows], tokens).tolist()
+    return round(float(np.median(values)), 4)
+
+
 def add_concepts(
     checkpoint: str | os.PathLike[str],
     data_dir: str | os.PathLike[str],
@@ -180,6 +203,15 @@ def add_concepts(
     concepts = fresh()
     fit_concept_head(concepts, pooled, labels, epochs=epochs, seed=seed, cancel=cancel)
     model.concepts = concepts
+    val = corpus.split("val")[:FLUENCY_PHOTOS]
+    if val:
+        val_store = extract_features(
+            model, [Path(r.path) for r in val], cache_dir() / "features", tag, device=torch.device("cpu")
+        )
+        rows = [i for i, r in enumerate(val) if str(r.path) not in val_store.failed]
+        grid = torch.from_numpy(np.asarray(val_store.array[rows], dtype=np.float32))
+        concepts.fluency_center = fluency_center(model, ckpt.vocab, grid)
+        report.fluency_center = concepts.fluency_center
     tmp = Path(out).with_suffix(".full.pt")
     meta = {
         **ckpt.metadata,

@@ -12,7 +12,7 @@ import torch
 from photoscribe.core.checkpoint import load_checkpoint, save_checkpoint
 from photoscribe.core.concepts import Concepts, GuardSettings
 from photoscribe.core.decoder import DecoderState
-from photoscribe.core.decoding import beam_search
+from photoscribe.core.decoding import beam_search, caption_logprobs
 from photoscribe.core.errors import ModelLoadError
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.vocab import Vocabulary
@@ -160,3 +160,27 @@ def test_fit_concept_head_learns_a_separable_concept() -> None:
         scores = torch.sigmoid(concepts.head(x[300:])).numpy()
     for k in range(2):
         assert roc_auc(scores[:, k], labels[300:, k].numpy()) > 0.95
+
+
+def test_confidence_is_discounted_for_captions_the_decoder_itself_finds_odd() -> None:
+    concepts = _concepts()
+    concepts.fluency_center = -1.2
+    probs = torch.tensor([0.8, 0.5, 0.1])
+    words = ["a", "dog", "on", "grass"]
+    assert concepts.confidence(words, probs, fluency=-0.9) == pytest.approx(0.8)  # more fluent: no bonus
+    assert concepts.confidence(words, probs, fluency=-2.2) == pytest.approx(0.8 * math.exp(-1.0))
+    assert concepts.confidence(["a", "brown", "and", "white"], probs, fluency=-3.2) == pytest.approx(
+        math.exp(-2.0)
+    )
+    concepts.fluency_center = None
+    assert concepts.confidence(words, probs, fluency=-9.0) == pytest.approx(0.8)
+
+
+def test_caption_logprobs_is_the_mean_of_what_greedy_decoding_scored(tiny_model: CaptionModel) -> None:
+    torch.manual_seed(3)
+    features = torch.randn(3, 16, tiny_model.encoder.channels)
+    hyps = beam_search(tiny_model.decoder, features, beam_size=1, max_len=8)
+    tokens = [h[0].tokens for h in hyps]
+    means = caption_logprobs(tiny_model.decoder, features, tokens)
+    for mean, h in zip(means.tolist(), hyps, strict=True):
+        assert mean == pytest.approx(h[0].logprob / (len(h[0].tokens) + 1), abs=1e-4)
