@@ -128,13 +128,16 @@ def replace_model_keywords(
             session.delete(row)
     stored: list[str] = []
     for key, (word, score) in wanted.items():
-        row = rows.get(key)
-        if row is None:
+        existing = rows.get(key)
+        if existing is None:
             session.add(Keyword(photo_id=photo_id, word=word, score=score, source=model_source(model_id)))
-        elif row.removed or not row.source.startswith(MODEL_KEYWORD_PREFIX):
+        elif existing.removed or not existing.source.startswith(MODEL_KEYWORD_PREFIX):
             continue  # a person removed it, or it is a person's (or imported) word already
         else:
-            row.score, row.source = score, model_source(model_id)  # no trigger: the text is unchanged
+            existing.score, existing.source = (
+                score,
+                model_source(model_id),
+            )  # no trigger: the text is unchanged
         stored.append(word)
     session.flush()
     return stored

@@ -365,12 +365,14 @@ def search(
     except OperationalError as exc:
         raise LibraryError(f"search for {query!r} failed: {exc.orig}") from exc
     hits: list[SearchHit] = []
-    marks = (highlight[0], highlight[1], ellipsis)
+    shown_marks = (highlight[0], highlight[1], ellipsis)
     for row, photo in zip(rows, photos, strict=True):
         caption = captions.get(photo.id)
         words = [k.word for k in keywords.get(photo.id, [])]
         if match is not None:
-            hits.append(_hit(photo, caption, row.match_snippet or "", float(row.bm25_rank), words, marks))
+            hits.append(
+                _hit(photo, caption, row.match_snippet or "", float(row.bm25_rank), words, shown_marks)
+            )
         else:
             hits.append(
                 SearchHit(photo, caption, caption.text if caption else "", 0.0, keywords=tuple(words))
@@ -545,7 +547,14 @@ def _ranked(
         captions = _best_captions(cursor, ids)
         keywords = keywords_of(cursor, ids)
     return [
-        _hit(photos[rowid], captions.get(rowid), snippet or "", float(score), keywords.get(rowid, ()), marks)
+        _hit(
+            photos[rowid],
+            captions.get(rowid),
+            snippet or "",
+            float(score),
+            keywords.get(rowid, ()),
+            marks[:3],
+        )
         for rowid, score, snippet in page
         if rowid in photos
     ]
