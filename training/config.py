@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from photoscribe.core.choices import LITE0, TINY
+from photoscribe.core.choices import LITE0, TINY, default_image_size
 from photoscribe.core.model_config import ModelConfig
 
 SCHEDULERS = ("step", "cosine", "plateau")
@@ -89,9 +89,13 @@ class TrainConfig:
     def from_flat(cls, **params: Any) -> TrainConfig:
         """A config from one flat set of keyword arguments, as a form or a test has them: the
         model's fields (``encoder``, ``image_size``, ``embed_dim``, ...) go to ``model``, on top
-        of :func:`default_model`; ``encoder_weights`` is the run's weights file."""
+        of :func:`default_model`; ``encoder_weights`` is the run's weights file. An encoder
+        without an ``image_size`` gets its own (:func:`default_image_size`: Lite2 260 px)."""
         names = {f.name for f in dataclasses.fields(ModelConfig)} - set(_SET_BY_TRAINING)
         model = {k: params.pop(k) for k in list(params) if k in names}
+        if "encoder" in model and "image_size" not in model:
+            model["image_size"] = default_image_size(model["encoder"])
+            model.setdefault("resize", round(model["image_size"] * 8 / 7))
         return cls(model=dataclasses.replace(default_model(), **model), **params)
 
     def to_json(self) -> dict[str, Any]:
