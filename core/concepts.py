@@ -66,6 +66,8 @@ class GuardSettings:
     # Words of groups more likely than ``threshold`` get ``boost * log(p / threshold)`` added (0: no
     # boost), so the caption names what the photo shows instead of only avoiding what it does not.
     boost: float = 0.0
+    # Keywords of the photo that are vocabulary words get ``keyword_boost * log(score / threshold)``.
+    keyword_boost: float = 0.0
 
 
 class Concepts(nn.Module):
@@ -184,6 +186,26 @@ class Concepts(nn.Module):
             return self._name_index[term]
         return self._word_concept.get(term)
 
+    def keyword_bias(
+        self, keywords: Sequence[Sequence[Keyword]], vocab: Vocabulary, device: torch.device | None = None
+    ) -> torch.Tensor | None:
+        """(B, V) bias that lets a caption name what the photo's keywords say is there.
+
+        Each keyword that is one vocabulary word ("bear", "zebra", "pizza") gets
+        ``keyword_boost * log(score / threshold)`` (positive: keywords are kept above the threshold),
+        so the decoder is drawn to the right noun instead of the one its training data preferred.
+        """
+        boost = self.guard.keyword_boost
+        if boost <= 0:
+            return None
+        bias = torch.zeros(len(keywords), len(vocab), device=device)
+        for row, words in enumerate(keywords):
+            for keyword in words:
+                index = vocab.stoi.get(keyword.word)
+                if index is not None and keyword.score > self.guard.threshold:
+                    bias[row, index] = boost * math.log(keyword.score / self.guard.threshold)
+        return bias
+
     # -- checkpoint form: plain data and tensors only (loaded with weights_only=True) --
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,6 +218,7 @@ class Concepts(nn.Module):
                 "weight": float(self.guard.weight),
                 "threshold": float(self.guard.threshold),
                 "boost": float(self.guard.boost),
+                "keyword_boost": float(self.guard.keyword_boost),
             },
             "fluency_center": self.fluency_center,
             "state": {k: v.detach().cpu().clone() for k, v in self.head.state_dict().items()},
@@ -212,6 +235,7 @@ class Concepts(nn.Module):
                 float(data["guard"]["weight"]),
                 float(data["guard"]["threshold"]),
                 float(data["guard"].get("boost", 0.0)),
+                float(data["guard"].get("keyword_boost", 0.0)),
             )
             state = dict(data["state"])
             center = data.get("fluency_center")

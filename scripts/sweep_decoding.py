@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument(
         "--reranks", type=_floats, default=[0.0], help="weights of the n-best re-ranking by concept evidence"
     )
+    parser.add_argument("--keyword-boosts", type=_floats, default=[0.0])
     parser.add_argument("--beams", type=lambda t: [int(x) for x in t.split(",")], default=[3])
     parser.add_argument("--length-penalties", type=_floats, default=[0.0])
     parser.add_argument("--limit", type=int, default=0, help="at most this many photos")
@@ -70,31 +71,37 @@ def main() -> None:
     features = torch.cat(feats)
     by_path = {str(r.path): r for r in records}
     refs = {p: list(by_path[p].captions) for p in kept}
-    probs = concepts.probabilities(features) if concepts is not None else None
+    with torch.inference_mode():
+        probs = concepts.probabilities(features) if concepts is not None else None
     print(
         f"{len(kept)} photos of {corpus.name} ({args.split}) encoded in {time.perf_counter() - start:.0f} s"
     )
-    header = "weight thresh boost rerank beam  lp | BLEU-4  CIDEr  CHAIRs CHAIRi distinct | conf-AUC  s"
+    header = (
+        "weight thresh boost kboost rerank beam  lp | BLEU-4  CIDEr  CHAIRs CHAIRi distinct | conf-AUC  s"
+    )
     print(header)
     rows = []
-    for weight, threshold, boost, rerank, beam, lp in itertools.product(
+    keywords: list = []
+    if concepts is not None and probs is not None:
+        raw = cap._keywords(features, len(kept))
+        keywords = [concepts.check_keywords(kw, probs[i]) for i, kw in enumerate(raw)]
+    for weight, threshold, boost, kboost, rerank, beam, lp in itertools.product(
         args.guard_weights,
         args.guard_thresholds,
         args.guard_boosts,
+        args.keyword_boosts,
         args.reranks,
         args.beams,
         args.length_penalties,
     ):
         t0 = time.perf_counter()
         bias = None
-        if (
-            concepts is not None
-            and (weight > 0 or boost > 0)
-            and probs is not None
-            and vocab_index is not None
-        ):
-            concepts.guard = GuardSettings(weight, threshold, boost)
+        if concepts is not None and probs is not None and vocab_index is not None:
+            concepts.guard = GuardSettings(weight, threshold, boost, kboost)
             bias = concepts.word_bias(probs, vocab_index)
+            extra = concepts.keyword_bias(keywords, cap.vocab)
+            if extra is not None:
+                bias = extra if bias is None else bias + extra
         hyps: dict[str, str] = {}
         confidence: dict[str, float] = {}
         with torch.inference_mode():
@@ -132,6 +139,7 @@ def main() -> None:
             "guard_weight": weight,
             "guard_threshold": threshold,
             "guard_boost": boost,
+            "keyword_boost": kboost,
             "rerank": rerank,
             "beam": beam,
             "length_penalty": lp,
@@ -146,7 +154,7 @@ def main() -> None:
         }
         rows.append(row)
         print(
-            f"{weight:6.2f} {threshold:6.2f} {boost:5.1f} {rerank:6.1f} {beam:4d} {lp:3.1f} | {100 * row['BLEU-4']:6.1f} "
+            f"{weight:6.2f} {threshold:6.2f} {boost:5.1f} {kboost:6.1f} {rerank:6.1f} {beam:4d} {lp:3.1f} | {100 * row['BLEU-4']:6.1f} "
             f"{100 * row['CIDEr']:6.1f} {row['CHAIRs']:6.3f} {row['CHAIRi']:6.3f} {row['distinct']:7.0%} | "
             f"{auc:8.3f} {time.perf_counter() - t0:3.0f}",
             flush=True,

@@ -184,3 +184,19 @@ def test_caption_logprobs_is_the_mean_of_what_greedy_decoding_scored(tiny_model:
     means = caption_logprobs(tiny_model.decoder, features, tokens)
     for mean, h in zip(means.tolist(), hyps, strict=True):
         assert mean == pytest.approx(h[0].logprob / (len(h[0].tokens) + 1), abs=1e-4)
+
+
+def test_keyword_bias_draws_decoding_to_words_the_keywords_name() -> None:
+    from photoscribe.core.results import Keyword
+
+    vocab = Vocabulary(WORDS)
+    concepts = _concepts()
+    assert concepts.keyword_bias([[Keyword("cat", 0.9)]], vocab) is None  # off by default
+    concepts.guard = GuardSettings(1.0, 0.5, keyword_boost=2.0)
+    bias = concepts.keyword_bias(
+        [[Keyword("cat", 0.9), Keyword("animal", 0.95)], [Keyword("sofa", 0.4)]], vocab
+    )
+    assert bias is not None and bias.shape == (2, len(vocab))
+    assert bias[0, vocab.stoi["cat"]].item() == pytest.approx(2.0 * math.log(0.9 / 0.5))
+    assert bias[0].abs().sum().item() == pytest.approx(bias[0, vocab.stoi["cat"]].item())  # "animal": no word
+    assert bias[1].abs().sum().item() == 0.0  # below the threshold: no pull
