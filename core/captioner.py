@@ -152,7 +152,14 @@ class Captioner:
             features = self._encode(images)  # (B, N, C)
         features = features[:n].float()
         concepts = self.model.concepts
+        imagenet = self.model.imagenet_probabilities(features)  # (B, 1000), None without a classifier
         concept_probs = concepts.probabilities(features) if concepts is not None else None  # (B, K)
+        head_probs = concept_probs  # the head alone: it vetoes ImageNet keywords (docs/keywords.md)
+        if concepts is not None and concept_probs is not None and imagenet is not None:
+            from photoscribe.core.labels import keyword_vocabulary
+
+            terms = keyword_vocabulary()
+            concept_probs = concepts.fuse(concept_probs, terms.term_probabilities(imagenet), terms.terms)
         bias = None
         if (
             self.guard
@@ -175,9 +182,9 @@ class Captioner:
             fluency = caption_logprobs(
                 self.model.decoder, features, [nbest[0].tokens for nbest in hyps]
             ).tolist()
-        keywords = self._keywords(features, n)
-        if concepts is not None and concept_probs is not None:
-            keywords = [concepts.check_keywords(kw, concept_probs[i].cpu()) for i, kw in enumerate(keywords)]
+        keywords = self._keywords(imagenet, n)
+        if concepts is not None and head_probs is not None:
+            keywords = [concepts.check_keywords(kw, head_probs[i].cpu()) for i, kw in enumerate(keywords)]
         pooled = torch.nn.functional.normalize(features.mean(dim=1), dim=1).cpu().numpy()
         per_image = (time.perf_counter() - start) / max(1, len(paths))
         h, w = self.grid
@@ -212,9 +219,8 @@ class Captioner:
             )
         return results
 
-    def _keywords(self, features: torch.Tensor, n: int) -> list[tuple[Keyword, ...]]:
-        """Keywords of each photo from the encoder's ImageNet classifier (none without one)."""
-        probs = self.model.imagenet_probabilities(features)
+    def _keywords(self, probs: torch.Tensor | None, n: int) -> list[tuple[Keyword, ...]]:
+        """Keywords of each photo from the encoder's ImageNet class probabilities (none without them)."""
         if probs is None:
             return [()] * n
         from photoscribe.core.labels import DEFAULT_THRESHOLD, keyword_vocabulary

@@ -108,6 +108,25 @@ class Concepts(nn.Module):
         """(B, N, C) encoder grid -> (B, K) probability that each concept is in the photo."""
         return torch.sigmoid(self.head(features.float().mean(dim=1)))
 
+    def fuse(self, probs: torch.Tensor, term_probs: torch.Tensor, terms: Sequence[str]) -> torch.Tensor:
+        """Concept probabilities (B, K) raised to the ImageNet classifier's where it names the group.
+
+        The concept head learnt from a few thousand captioned photos, mostly Flickr8k's people and
+        dogs; the ImageNet classifier has seen a thousand photos of every bus, zebra and pizza.
+        Where a group is also a keyword term ("bus", "zebra", "cat", "airplane"), the larger of the
+        two probabilities is used, so a photo ImageNet is sure shows a bus is allowed the word.
+        """
+        key = tuple(terms)
+        if getattr(self, "_fuse_key", None) != key:
+            column = {t: i for i, t in enumerate(terms)}
+            self._fuse_key = key
+            self._fuse_index = torch.tensor([column.get(n, -1) for n in self.names], dtype=torch.long)
+        index = self._fuse_index.to(probs.device)
+        has = index >= 0
+        fused = probs.clone()
+        fused[:, has] = torch.maximum(probs[:, has], term_probs[:, index[has]].to(probs.dtype))
+        return fused
+
     def concept_of(self, word: str) -> int | None:
         return self._word_concept.get(word)
 

@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--keyword-boosts", type=_floats, default=[0.0])
     parser.add_argument("--beams", type=lambda t: [int(x) for x in t.split(",")], default=[3])
     parser.add_argument("--length-penalties", type=_floats, default=[0.0])
+    parser.add_argument("--no-fuse", action="store_true", help="concept head alone, not fused with ImageNet")
     parser.add_argument("--limit", type=int, default=0, help="at most this many photos")
     parser.add_argument("--json-out", type=Path, help="write every row (and the captions) here")
     args = parser.parse_args()
@@ -72,7 +73,14 @@ def main() -> None:
     by_path = {str(r.path): r for r in records}
     refs = {p: list(by_path[p].captions) for p in kept}
     with torch.inference_mode():
+        imagenet = cap.model.imagenet_probabilities(features)
         probs = concepts.probabilities(features) if concepts is not None else None
+        head_probs = probs
+        if probs is not None and imagenet is not None and concepts is not None and not args.no_fuse:
+            from photoscribe.core.labels import keyword_vocabulary
+
+            terms = keyword_vocabulary()
+            probs = concepts.fuse(probs, terms.term_probabilities(imagenet), terms.terms)
     print(
         f"{len(kept)} photos of {corpus.name} ({args.split}) encoded in {time.perf_counter() - start:.0f} s"
     )
@@ -83,8 +91,8 @@ def main() -> None:
     rows = []
     keywords: list = []
     if concepts is not None and probs is not None:
-        raw = cap._keywords(features, len(kept))
-        keywords = [concepts.check_keywords(kw, probs[i]) for i, kw in enumerate(raw)]
+        raw = cap._keywords(imagenet, len(kept))
+        keywords = [concepts.check_keywords(kw, head_probs[i]) for i, kw in enumerate(raw)]
     for weight, threshold, boost, kboost, rerank, beam, lp in itertools.product(
         args.guard_weights,
         args.guard_thresholds,

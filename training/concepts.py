@@ -26,6 +26,7 @@ from photoscribe.core.checkpoint import export_checkpoint, load_model, save_chec
 from photoscribe.core.concepts import Concepts, GuardSettings
 from photoscribe.core.decoding import beam_search, caption_logprobs
 from photoscribe.core.errors import PhotoscribeError
+from photoscribe.core.labels import keyword_vocabulary
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.paths import cache_dir
 from photoscribe.core.progress import ProgressCallback, check_cancel
@@ -130,7 +131,12 @@ def fluency_center(model: CaptionModel, vocab: Vocabulary, features: torch.Tenso
     with torch.inference_mode():
         for lo in range(0, len(features), batch):
             chunk = features[lo : lo + batch]
-            bias = concepts.word_bias(concepts.probabilities(chunk), index)
+            probs = concepts.probabilities(chunk)
+            imagenet = model.imagenet_probabilities(chunk)
+            if imagenet is not None:  # as the Captioner decodes (Concepts.fuse)
+                terms = keyword_vocabulary()
+                probs = concepts.fuse(probs, terms.term_probabilities(imagenet), terms.terms)
+            bias = concepts.word_bias(probs, index)
             hyps = beam_search(model.decoder, chunk, max_len=vocab.max_len, word_bias=bias)
             rows = [i for i, h in enumerate(hyps) if h]
             tokens = [hyps[i][0].tokens for i in rows]

@@ -8,12 +8,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from photoscribe.core.captioner import Captioner
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY
 from photoscribe.core.progress import ProgressCallback
 from photoscribe.training.chair import ChairReport, chair
+from photoscribe.training.concepts import roc_auc
 from photoscribe.training.datasets import load_corpus
 from photoscribe.training.metrics import MetricReport, score_captions
 
@@ -81,12 +83,15 @@ def evaluate(
     hyps: dict[str, str] = {}
     logprobs: dict[str, float] = {}
     paths: dict[str, Path] = {}
+    confidence: dict[str, float] = {}
     for rec in records:
         result = by_path.get(rec.path)
         if result is None:
             continue
         refs[rec.image_id], hyps[rec.image_id] = list(rec.captions), result.text
         logprobs[rec.image_id], paths[rec.image_id] = result.logprob, rec.path
+        if result.confidence is not None:
+            confidence[rec.image_id] = result.confidence
     objects = chair(hyps, refs)
     rows: list[dict[str, object]] = [
         {
@@ -97,6 +102,7 @@ def evaluate(
             "references": refs[image_id],
             "mentioned": sorted(objects.captions[image_id].mentioned),
             "hallucinated": sorted(objects.captions[image_id].hallucinated),
+            "confidence": confidence.get(image_id),
         }
         for image_id in hyps
     ]
@@ -106,6 +112,16 @@ def evaluate(
         metrics.scores["CHAIRs"] = objects.chair_s
         metrics.scores["CHAIRi"] = objects.chair_i
         metrics.notes += chair_notes(objects)
+        if len(confidence) == len(hyps):
+            # How well the caption confidence predicts a hallucination (ROC AUC: 0.5 is chance).
+            bad = np.array([1.0 if objects.captions[i].hallucinated else 0.0 for i in hyps])
+            auc = roc_auc(-np.array([confidence[i] for i in hyps]), bad)
+            if not np.isnan(auc):
+                metrics.scores["confidence AUC"] = auc
+                metrics.notes.append(
+                    f"confidence predicts a hallucination with ROC AUC {auc:.3f} "
+                    f"({int(bad.sum())} of {len(bad)} captions hallucinate)"
+                )
     concepts = captioner.model.concepts
     if concepts is None:
         guarded = "no concept guard (the model has none)"

@@ -199,6 +199,18 @@ def parse_query(user_text: object) -> ParsedQuery:
     return ParsedQuery(tuple(include), tuple(dict.fromkeys(exclude)))
 
 
+def _is_whole_word(library: Library, quoted: str) -> bool:
+    """Whether the quoted term (``"bus"``) matches as a whole word anywhere in the index."""
+    try:
+        with library.session() as session:
+            row = session.execute(
+                text("SELECT 1 FROM captions_fts WHERE captions_fts MATCH :q LIMIT 1"), {"q": quoted}
+            ).first()
+    except (OperationalError, sqlite3.Error):
+        return False
+    return row is not None
+
+
 def build_match_query(user_text: object) -> str | None:
     """A safe FTS5 MATCH expression for any user input, or ``None`` when nothing is searchable.
 
@@ -322,6 +334,15 @@ def search(
     if _nothing_searchable(query):
         return []  # "*", "🙂" or "?!": no words, so no matches (not the whole library)
     parsed = parse_query(query)
+    if (
+        parsed.include
+        and parsed.include[-1].endswith("*")
+        and _is_whole_word(library, parsed.include[-1][:-1])
+    ):
+        # The last word is already a whole indexed word: match it as typed. The porter stemmer
+        # would make "bus"* the prefix "bu"* (buffalo, building, bunch: every word starting with bu).
+        query = f"{query} "
+        parsed = parse_query(query)
     if parsed.include and (sort or "relevance") == "relevance":
         # The hot path (every keystroke): raw prepared SQL, nothing built per call but the text.
         where, args = _filter_sql(

@@ -110,8 +110,18 @@ def test_and_semantics_and_exclusion(library: Library, corpus: dict[str, int]) -
 def test_trailing_space_means_a_complete_word(library: Library, tmp_path: Path) -> None:
     cat = _photo(library, tmp_path / "a.jpg", "a cat on a table")
     _photo(library, tmp_path / "b.jpg", "a catamaran at sea")
-    assert set(_ids(search(library, "cat"))) == {cat, cat + 1}
+    assert set(_ids(search(library, "cata"))) == {cat + 1}  # a word being typed is a prefix
     assert _ids(search(library, "cat ")) == [cat]
+
+
+def test_a_last_word_that_is_already_a_whole_word_is_not_a_prefix(library: Library, tmp_path: Path) -> None:
+    # The porter stemmer makes "bus" the stem "bu": as a prefix it would find buffalo and buildings.
+    bus = _photo(library, tmp_path / "a.jpg", "a red bus parked")
+    _photo(library, tmp_path / "b.jpg", "a buffalo in a field")
+    building = _photo(library, tmp_path / "c.jpg", "a tall building")
+    assert _ids(search(library, "bus")) == [bus]
+    assert _ids(search(library, "red bus")) == [bus]
+    assert _ids(search(library, "buil")) == [building]  # a word being typed is still a prefix
 
 
 def test_best_match_ranks_first(library: Library, tmp_path: Path) -> None:
