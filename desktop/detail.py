@@ -271,9 +271,10 @@ class PhotoView(QLabel):
         return QSize(200, 150)  # not the pixmap's size: the photo scales down to fit
 
     def natural_height(self, width: int) -> int:
-        """As tall as the photo at this width, at most 0.7 of it (portraits are shown smaller)."""
+        """As tall as the photo at this width, at most 0.6 of it (portraits and 4:3 photos are shown
+        a little narrower, so the caption, keywords and details fit under it in a 1280 x 800 window)."""
         aspect = self._source.height() / self._source.width() if not self._source.isNull() else 0.75
-        return max(150, round(width * min(aspect, 0.7)))
+        return max(150, round(width * min(aspect, 0.6)))
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

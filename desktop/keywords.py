@@ -92,7 +92,6 @@ class KeywordsPanel(QWidget):
         font = self.header.font()
         font.setBold(True)
         self.header.setFont(font)
-        layout.addWidget(self.header)
         self.list = KeywordList()
         self.list.setAccessibleName("Keywords")
         self.list.setAccessibleDescription("Press Delete to remove the selected keyword")
@@ -100,13 +99,15 @@ class KeywordsPanel(QWidget):
         self.list.setWrapping(True)
         self.list.setSpacing(2)
         self.list.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.list.setFixedHeight(3 * (self.list.fontMetrics().height() + 8))
+        self._row_height = self.list.fontMetrics().height() + 8
+        self._set_rows(1)
         self.list.removeRequested.connect(self.remove)
         self.list.currentItemChanged.connect(lambda *_: self._update_buttons())
         self.header.setBuddy(self.list)
-        layout.addWidget(self.list)
 
+        # One row: the header, a box to add a keyword and the Remove button; the keywords below.
         row = QHBoxLayout()
+        row.addWidget(self.header)
         self.add_edit = QLineEdit()
         self.add_edit.setPlaceholderText("Add a keyword")
         self.add_edit.setAccessibleName("New keyword")
@@ -119,6 +120,7 @@ class KeywordsPanel(QWidget):
         row.addWidget(self.add_edit, 1)
         row.addWidget(self.remove_button)
         layout.addLayout(row)
+        layout.addWidget(self.list)
         self._update_buttons()
 
     # ------------------------------------------------------------------ showing
@@ -154,7 +156,11 @@ class KeywordsPanel(QWidget):
         if not keywords:
             self.list.addItem(QListWidgetItem("No keywords"))
             self.list.item(0).setFlags(Qt.ItemFlag.NoItemFlags)
+        self._set_rows(1 if len(keywords) <= 4 else 2)  # a model gives at most 8
         self._update_buttons()
+
+    def _set_rows(self, rows: int) -> None:
+        self.list.setFixedHeight(rows * self._row_height + 2 * self.list.frameWidth() + 2)
 
     def _update_buttons(self) -> None:
         item = self.list.currentItem()
