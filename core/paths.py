@@ -76,7 +76,7 @@ def write_setting(key: str, value: object) -> None:
 
 def bundled_model_path() -> Path | None:
     """The default model shipped in the package (``photoscribe/resources/models/default.pt``), if present:
-    Show, Attend and Tell on EfficientNet-Lite0, trained on Flickr8k (docs/model-card.md)."""
+    Show, Attend and Tell on EfficientNet-Lite0, trained on Flickr8k and everyday photos (docs/model-card.md)."""
     path = Path(str(importlib.resources.files("photoscribe.resources") / "models" / BUNDLED_MODEL))
     return path if path.is_file() else None
 

@@ -148,7 +148,9 @@ def test_demo_library_screenshot(qtbot: Any, make_window: MakeWindow, screenshot
         window.resize(*SIZE)
         qtbot.waitExposed(window)
         window.splitter.setSizes([200, 660, 420])
-        window.status.set_model(ModelState(path=str(result.model_path), name="default (Lite0, general photos)"))
+        window.status.set_model(
+            ModelState(path=str(result.model_path), name="default (Lite0, general photos)")
+        )
         window.status.set_captioning_available(True)
         dog = library.get_photo(result.photos_dir / "000000377575.jpg")  # a dog tied to a fire hydrant
         assert dog is not None
