@@ -61,7 +61,7 @@ class ConceptHead(nn.Module):
 class GuardSettings:
     """How strongly the concept probabilities steer decoding (0 weight: not at all)."""
 
-    weight: float = 1.0
+    weight: float = 8.0  # the shipped model's, chosen on held-out general photos (docs/model-card.md)
     threshold: float = 0.5
     # Words of groups more likely than ``threshold`` get ``boost * log(p / threshold)`` added (0: no
     # boost), so the caption names what the photo shows instead of only avoiding what it does not.

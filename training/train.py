@@ -460,7 +460,34 @@ def train(
             writer.close()
     history = progress.history
     best_metrics = max(history, key=lambda h: h.metrics.get("CIDEr", 0.0)).metrics if history else {}
+    if ranks.main and stop_reason != "cancelled" and best_path.is_file() and not cfg.stores_encoder:
+        _add_concepts(cfg, best_path, on_progress, cancel)
     return TrainResult(run, best_path, last_path, history, best_metrics, stop_reason)
+
+
+def _add_concepts(
+    cfg: TrainConfig, best_path: Path, on_progress: ProgressCallback | None, cancel: threading.Event | None
+) -> None:
+    """Give the chosen model its object-concept head (decoding guard and confidence), as the default
+    model has: seconds on the cached features. A data set whose captions name too few objects, or
+    a cancel, leaves the model without one (it still captions, without guard or confidence)."""
+    from photoscribe.training.concepts import add_concepts
+
+    try:
+        report = add_concepts(
+            best_path,
+            cfg.data_dir,
+            best_path,
+            half=False,
+            seed=cfg.seed,
+            data_seed=cfg.seed,
+            karpathy_json=cfg.karpathy_json,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+        log.info("concept head added to %s: %s", best_path, report.summary())
+    except (PhotoscribeError, ValueError) as exc:
+        log.warning("no concept head for %s: %s", best_path, exc)
 
 
 def _epoch_progress(stats: EpochStats, epochs: int, improved: bool) -> Progress:

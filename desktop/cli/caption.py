@@ -97,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     concepts.add_argument("data_dir", type=Path, help="the data set folder (its train split is used)")
     concepts.add_argument("--out", type=Path, required=True)
     concepts.add_argument(
-        "--guard-weight", type=float, default=1.0, help="strength of the decoding guard (0: off; default 1)"
+        "--guard-weight", type=float, default=8.0, help="strength of the decoding guard (0: off; default 8)"
     )
     concepts.add_argument(
         "--guard-threshold",
