@@ -44,6 +44,7 @@ from photoscribe.core.library.export import (
     export_json,
     write_xmp_sidecars,
 )
+from photoscribe.core.library.xmp import SIDECAR_EXT, SIDECAR_STEM
 from photoscribe.core.progress import Progress, ProgressCallback
 from photoscribe.desktop.workers import Job, JobRunner
 
@@ -66,6 +67,7 @@ def _xmp_beside(
     include_low_confidence: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    xmp_sidecar_name: str = SIDECAR_EXT,
 ) -> ExportSummary:
     """Sidecars next to the photos; ``out_path`` becomes the library's top folder, for "Open folder"."""
     summary = write_xmp_sidecars(
@@ -75,6 +77,7 @@ def _xmp_beside(
         include_low_confidence=include_low_confidence,
         on_progress=on_progress,
         cancel=cancel,
+        xmp_sidecar_name=xmp_sidecar_name,
     )
     folders = [f.path for f in library.list_folders()]
     top = Path(os.path.commonpath(folders)) if folders else None
@@ -123,6 +126,12 @@ def describe_summary(summary: ExportSummary, fmt: ExportFormat, reviewed_only: b
             lines.append(f"  … and {len(summary.failed) - FAILURES_SHOWN} more (see the log)")
     if summary.low_confidence:
         lines.append(summary.low_confidence_note(f'"{LOW_CONFIDENCE_OPTION}"') + ".")
+    if summary.kept:
+        note = summary.kept_note()
+        lines.append(note[0].upper() + note[1:] + " (photoscribe never replaces a person's text):")
+        lines += [f"  {Path(path).name}" for path, _ in summary.kept[:FAILURES_SHOWN]]
+        if len(summary.kept) > FAILURES_SHOWN:
+            lines.append(f"  … and {len(summary.kept) - FAILURES_SHOWN} more")
     return "\n".join(lines)
 
 
@@ -179,6 +188,14 @@ class ExportDialog(QDialog):
             "the photo; they are left out unless this is checked"
         )
         form.addRow("", self.low_confidence_check)
+        self.sidecar_combo = QComboBox()
+        self.sidecar_combo.setAccessibleName("Name of a new sidecar")
+        self.sidecar_combo.setToolTip("An existing sidecar of either name is always merged into")
+        self.sidecar_combo.addItem("IMG_0001.jpg.xmp (digiKam, darktable)", SIDECAR_EXT)
+        self.sidecar_combo.addItem("IMG_0001.xmp (Lightroom)", SIDECAR_STEM)
+        self.sidecar_label = QLabel("New &sidecars:")
+        self.sidecar_label.setBuddy(self.sidecar_combo)
+        form.addRow(self.sidecar_label, self.sidecar_combo)
         root.addWidget(self.form_panel)
 
         self.progress_bar = QProgressBar()
@@ -215,6 +232,7 @@ class ExportDialog(QDialog):
             self.browse_button,
             self.reviewed_check,
             self.low_confidence_check,
+            self.sidecar_combo,
             self.export_button,
             self.cancel_button,
             self.open_button,
@@ -267,6 +285,9 @@ class ExportDialog(QDialog):
                 path = Path(previous) if previous else self._base
                 self.dest_edit.setText(str(path.with_suffix("") if path.suffix else path))
         self.browse_button.setEnabled(fmt.destination != BESIDE)
+        is_xmp = fmt.run in (_xmp_beside, write_xmp_sidecars)
+        self.sidecar_combo.setVisible(is_xmp)
+        self.sidecar_label.setVisible(is_xmp)
         self._update_controls()
 
     def _browse(self) -> None:
@@ -304,6 +325,8 @@ class ExportDialog(QDialog):
             "reviewed_only": reviewed_only,
             "include_low_confidence": self.low_confidence_check.isChecked(),
         }
+        if fmt.run in (_xmp_beside, write_xmp_sidecars):
+            options["xmp_sidecar_name"] = self.sidecar_combo.currentData()
         if fmt.destination != BESIDE:
             dest = Path(self.dest_edit.text().strip()).expanduser()
             args += (dest,)

@@ -19,6 +19,7 @@ export leaves no file behind.
 from __future__ import annotations
 
 import csv
+import glob
 import html
 import io
 import json
@@ -39,10 +40,13 @@ from photoscribe.core.library.captions import best_caption_subquery
 from photoscribe.core.library.keywords import keywords_by_photo
 from photoscribe.core.library.schema import Caption, Photo, PhotoStatus
 from photoscribe.core.library.xmp import (
+    FIELD_NAMES,
+    SIDECAR_EXT,
+    SIDECAR_NAMES,
     AccessibilityText,
     XmpError,
     atomic_write,
-    sidecar_path,
+    choose_sidecar,
     write_sidecar,
 )
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
@@ -92,7 +96,9 @@ class ExportSummary:
     """What an export did. ``failed`` pairs a path with the reason it was not written.
 
     ``skipped``: photos without a (reviewed) caption; ``low_confidence``: photos left out
-    because their unreviewed caption is low confidence (``include_low_confidence`` exports them).
+    because their unreviewed caption is low confidence (``include_low_confidence`` exports them);
+    ``kept``: XMP sidecars where a person's text was left in place, each with the properties kept
+    (``"description"``, ``"alt text"``, ``"extended description"``).
     """
 
     written: int
@@ -100,6 +106,17 @@ class ExportSummary:
     failed: tuple[tuple[str, str], ...] = ()
     out_path: Path | None = None
     low_confidence: int = 0
+    kept: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def kept_note(self) -> str:
+        """ "kept your description in 3 sidecars" (or ""); the sidecars are in :attr:`kept`."""
+        if not self.kept:
+            return ""
+        found = {name for _, names in self.kept for name in names}
+        fields = [name for name in FIELD_NAMES.values() if name in found]
+        what = ", ".join(fields[:-1]) + " and " + fields[-1] if len(fields) > 1 else fields[0]
+        noun = "sidecar" if len(self.kept) == 1 else "sidecars"
+        return f"kept your {what} in {len(self.kept)} {noun}"
 
     def low_confidence_note(self, option: str = "--include-low-confidence") -> str:
         """ "12 low-confidence captions left out; --include-low-confidence exports them" (or "")."""
@@ -368,6 +385,8 @@ figcaption { font-size: 0.9rem; }
 </style>
 </head>
 <body>
+<main>
+<h1>Photo alt text</h1>
 """
 
 
@@ -381,7 +400,14 @@ def export_html(
     cancel: threading.Event | None = None,
     overwrite: bool = False,
 ) -> ExportSummary:
-    """A static page of ``<figure><img alt><figcaption>``; every value is escaped, scripts are blocked."""
+    """A static page of ``<figure><img alt><figcaption>``; every value is escaped, scripts are blocked.
+
+    Accessible: ``<html lang>``, a ``<title>``, one ``<h1>`` inside one ``<main>``, and each
+    figure's own ``lang``. A screen reader reads each description once: the ``alt`` holds the
+    alt text, and a visible caption that repeats it word for word is ``aria-hidden``. A caption
+    longer than the alt text (the alt text was shortened) is the extended description and is
+    read after the alt text. Keywords and confidence are read too.
+    """
     out_path = check_export_target(library, out_path, overwrite=overwrite)
     out = Path(out_path)
     page_dir = out.expanduser().absolute().parent
@@ -389,6 +415,8 @@ def export_html(
         library, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
     )
     parts = [_HTML_HEAD]
+    noun = "photo" if len(items) == 1 else "photos"
+    parts.append(f"<p>{len(items)} {noun}; each image's alt text is shown below it.</p>\n")
     for item in _run(items, on_progress, cancel, "HTML"):
         src = html.escape(image_src(item.path, page_dir), quote=True)
         alt = html.escape(item.alt_text, quote=True)
@@ -400,13 +428,25 @@ def export_html(
         if item.confidence is not None:
             details.append(f"confidence {item.confidence:.2f}")
         extra = f'<br><small class="keywords">{"; ".join(details)}</small>' if details else ""
+        # The same words as the alt: shown, but not read a second time.
+        hidden = ' aria-hidden="true"' if item.extended is None else ""
         parts.append(
             f'<figure lang="{lang}"><img src="{src}" alt="{alt}" loading="lazy">'
-            f"<figcaption>{caption}{extra}</figcaption></figure>\n"
+            f"<figcaption><span{hidden}>{caption}</span>{extra}</figcaption></figure>\n"
         )
-    parts.append("</body>\n</html>\n")
+    parts.append("</main>\n</body>\n</html>\n")
     atomic_write(out, "".join(parts).encode("utf-8"))
     return ExportSummary(len(items), skipped, (), out, low)
+
+
+def _stem_shared(photo_path: str) -> bool:
+    """Whether another photo in the folder has the same stem (``IMG.CR2`` beside ``IMG.jpg``)."""
+    photo = Path(photo_path)
+    pattern = glob.escape(photo.stem) + ".*"
+    return any(
+        other.name != photo.name and other.stem == photo.stem and other.suffix.lower() in PHOTO_SUFFIXES
+        for other in photo.parent.glob(pattern)
+    )
 
 
 def write_xmp_sidecars(
@@ -417,13 +457,24 @@ def write_xmp_sidecars(
     include_low_confidence: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    xmp_sidecar_name: str = SIDECAR_EXT,
 ) -> ExportSummary:
-    """Write or merge ``IMG.jpg.xmp`` beside each photo, or under ``out_dir`` mirroring the tree.
+    """Write or merge a sidecar beside each photo, or under ``out_dir`` mirroring the tree.
+
+    The sidecar is the one that exists, ``IMG.jpg.xmp`` or ``IMG.xmp`` (rule:
+    :func:`~photoscribe.core.library.xmp.choose_sidecar`); where none does, a new one is named
+    as ``xmp_sidecar_name`` says: ``"photo.jpg.xmp"`` (digiKam, darktable) or ``"photo.xmp"``
+    (Lightroom). A person's description and alt text are never replaced; the summary's ``kept``
+    lists the sidecars where they were left in place.
 
     A sidecar that exists but cannot be parsed, or a folder that is not
     writable, is reported in ``failed`` and the export goes on. A cancelled
     export keeps the sidecars already written and raises CancelledError.
     """
+    if xmp_sidecar_name not in SIDECAR_NAMES:
+        raise ExportError(
+            f"unknown sidecar name {xmp_sidecar_name!r}; choose one of {', '.join(SIDECAR_NAMES)}"
+        )
     items, skipped, low = export_items(
         library, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
     )
@@ -433,20 +484,25 @@ def write_xmp_sidecars(
         root = Path(os.path.commonpath([os.path.dirname(item.path) for item in items]))
     written = 0
     failed: list[tuple[str, str]] = []
+    kept: list[tuple[str, tuple[str, ...]]] = []
     for item in _run(items, on_progress, cancel, "XMP"):
         if target_dir is None and not os.path.exists(item.path):
             failed.append((item.path, "the photo is no longer there"))
             continue
-        path = sidecar_path(item.path, target_dir, root)
+        path = choose_sidecar(
+            item.path, target_dir, root, create_as=xmp_sidecar_name, stem_shared=_stem_shared(item.path)
+        )
         text = AccessibilityText(item.alt_text, item.extended, item.text, item.language, item.keywords)
         try:
-            write_sidecar(path, text)
+            kept_fields = write_sidecar(path, text)
         except (XmpError, OSError) as exc:
             log.warning("could not write %s: %s", path, exc)
             failed.append((item.path, str(exc)))
             continue
         written += 1
-    return ExportSummary(written, skipped, tuple(failed), target_dir, low)
+        if kept_fields:
+            kept.append((str(path), kept_fields))
+    return ExportSummary(written, skipped, tuple(failed), target_dir, low, tuple(kept))
 
 
 EXPORTERS = {

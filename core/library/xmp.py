@@ -1,6 +1,6 @@
 """XMP sidecars carrying IPTC accessibility text (IPTC Photo Metadata 2021.1).
 
-A sidecar ``IMG_0001.jpg.xmp`` gets three language-alternative properties:
+A sidecar ``IMG_0001.jpg.xmp`` (or ``IMG_0001.xmp``, see :func:`choose_sidecar`) gets three language-alternative properties:
 
 * ``Iptc4xmpCore:AltTextAccessibility``: short alt text (under 250 characters),
 * ``Iptc4xmpCore:ExtDescrAccessibility``: the full text, only when it had to be shortened,
@@ -11,6 +11,15 @@ digiKam read as keywords).
 
 An existing sidecar is merged, not replaced: every other property, namespace
 and comment is kept, and other languages of a property we write are kept too.
+
+A person's words win. The three text properties are written only where they are empty or
+hold what photoscribe wrote last: each time we write one, its fingerprint (``sha256:`` of the
+x-default value, whitespace collapsed) goes into ``photoscribe:DescriptionWritten``,
+``photoscribe:AltTextWritten`` or ``photoscribe:ExtDescrWritten`` (namespace
+:data:`NS_PHOTOSCRIBE`). A value with another fingerprint, or none, was written by a person
+(or another program) and stays as it is, in every language; :func:`merge_sidecar` says which
+it kept. A value that already equals the text we would write is adopted (its fingerprint
+recorded), which also covers sidecars written before fingerprints existed.
 Keywords are a union: every keyword already in the sidecar stays, in its order and
 spelling, and ours are added after it unless already there (compared case-insensitively),
 so a person's keyword is never removed.
@@ -20,6 +29,7 @@ Files are written atomically (temporary file in the same folder, then
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -38,8 +48,15 @@ NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 NS_DC = "http://purl.org/dc/elements/1.1/"
 NS_IPTC_CORE = "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"
 NS_XML = "http://www.w3.org/XML/1998/namespace"
+NS_PHOTOSCRIBE = "https://photoscribe.app/ns/1.0/"
 # Preferred prefixes; prefixes found in an existing sidecar are kept for other namespaces.
-PREFIXES = {NS_X: "x", NS_RDF: "rdf", NS_DC: "dc", NS_IPTC_CORE: "Iptc4xmpCore"}
+PREFIXES = {
+    NS_X: "x",
+    NS_RDF: "rdf",
+    NS_DC: "dc",
+    NS_IPTC_CORE: "Iptc4xmpCore",
+    NS_PHOTOSCRIBE: "photoscribe",
+}
 
 ALT_TEXT = f"{{{NS_IPTC_CORE}}}AltTextAccessibility"
 EXT_DESCR = f"{{{NS_IPTC_CORE}}}ExtDescrAccessibility"
@@ -53,6 +70,19 @@ _RDF_LI = f"{{{NS_RDF}}}li"
 _X_XMPMETA = f"{{{NS_X}}}xmpmeta"
 _XML_LANG = f"{{{NS_XML}}}lang"
 X_DEFAULT = "x-default"
+# Where we record what we wrote into each text property, and how a report names the property.
+WRITTEN = {
+    DESCRIPTION: f"{{{NS_PHOTOSCRIBE}}}DescriptionWritten",
+    ALT_TEXT: f"{{{NS_PHOTOSCRIBE}}}AltTextWritten",
+    EXT_DESCR: f"{{{NS_PHOTOSCRIBE}}}ExtDescrWritten",
+}
+FIELD_NAMES = {DESCRIPTION: "description", ALT_TEXT: "alt text", EXT_DESCR: "extended description"}
+
+# Sidecar naming: digiKam and darktable add ".xmp" to the whole name; Lightroom and Capture One
+# replace the extension.
+SIDECAR_EXT = "photo.jpg.xmp"
+SIDECAR_STEM = "photo.xmp"
+SIDECAR_NAMES = (SIDECAR_EXT, SIDECAR_STEM)
 
 _PACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
 _PACKET_END = '\n<?xpacket end="w"?>\n'
@@ -94,6 +124,48 @@ def sidecar_path(
     return out_dir / relative.parent / (relative.name + ".xmp")
 
 
+def choose_sidecar(
+    photo_path: str | os.PathLike[str],
+    out_dir: Path | None = None,
+    root: Path | None = None,
+    *,
+    create_as: str = SIDECAR_EXT,
+    stem_shared: bool = False,
+) -> Path:
+    """The sidecar to merge into: the one that exists, else a new one named as ``create_as``.
+
+    ``IMG.jpg`` may have ``IMG.jpg.xmp`` (digiKam, darktable) or ``IMG.xmp`` (Lightroom). If only
+    one exists, that one. If both do, the first of ``IMG.jpg.xmp``, ``IMG.xmp`` that holds a
+    ``dc:description``, else ``IMG.jpg.xmp``; the other is never written. ``stem_shared`` (another
+    photo, such as ``IMG.CR2`` beside ``IMG.jpg``, has the same stem) rules ``IMG.xmp`` out: it is
+    not this photo's alone.
+    """
+    if create_as not in SIDECAR_NAMES:
+        raise ValueError(f"create_as must be one of {', '.join(SIDECAR_NAMES)}, not {create_as!r}")
+    ext = sidecar_path(photo_path, out_dir, root)
+    stem = ext.with_name(Path(Path(photo_path).name).stem + ".xmp")
+    if stem_shared or stem == ext:
+        return ext
+    existing = [path for path in (ext, stem) if path.is_file()]
+    if len(existing) == 1:
+        return existing[0]
+    if existing:
+        return next((path for path in existing if _has_description(path)), ext)
+    return ext if create_as == SIDECAR_EXT else stem
+
+
+def _has_description(path: Path) -> bool:
+    """Whether the sidecar at ``path`` holds a non-empty ``dc:description`` (False if unreadable)."""
+    try:
+        root, _ = _parse(path.read_bytes())
+    except (XmpError, OSError):
+        return False
+    for description in root.iter(_RDF_DESCRIPTION):
+        if description.get(DESCRIPTION, "").strip():
+            return True
+    return any(_value(element).strip() for element in root.iter(DESCRIPTION))
+
+
 # --------------------------------------------------------------------------- building and merging
 
 
@@ -122,8 +194,38 @@ def merge_keywords(existing: list[str], ours: tuple[str, ...] | list[str]) -> li
     return merged
 
 
+def fingerprint(value: str) -> str:
+    """``sha256:<hex>`` of ``value`` with its whitespace collapsed: what a provenance property holds."""
+    flat = " ".join(value.split())
+    return "sha256:" + hashlib.sha256(flat.encode("utf-8")).hexdigest()
+
+
+def _value(prop: ET.Element) -> str:
+    """A property's x-default value (else its first language's, else its simple text)."""
+    items = list(prop.iter(_RDF_LI))
+    for li in items:
+        if li.get(_XML_LANG, "").lower() == X_DEFAULT:
+            return li.text or ""
+    if items:
+        return items[0].text or ""
+    return prop.text or ""
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """The merged sidecar, and the properties (:data:`FIELD_NAMES`) whose person's text it kept."""
+
+    data: bytes
+    kept: tuple[str, ...] = ()
+
+
 def merge_xmp(existing: bytes | None, text: AccessibilityText) -> bytes:
-    """The sidecar bytes with our three properties set and our keywords added, merged into ``existing``.
+    """The merged sidecar bytes (see :func:`merge_sidecar`)."""
+    return merge_sidecar(existing, text).data
+
+
+def merge_sidecar(existing: bytes | None, text: AccessibilityText) -> MergeResult:
+    """Our properties set where they are ours to set, our keywords added, merged into ``existing``.
 
     Raises:
         XmpError: ``existing`` is not well-formed XMP (or declares a DTD, which XMP never does).
@@ -143,29 +245,56 @@ def merge_xmp(existing: bytes | None, text: AccessibilityText) -> bytes:
         root = ET.Element(_X_XMPMETA, {f"{{{NS_X}}}xmptk": "photoscribe"})
         rdf = ET.SubElement(root, _RDF_RDF)
 
-    managed = {ALT_TEXT, EXT_DESCR, DESCRIPTION}
-    old: dict[str, ET.Element] = {}
+    wanted = {DESCRIPTION: text.description, ALT_TEXT: text.alt_text, EXT_DESCR: text.extended}
+    provenance = set(WRITTEN.values())
+    current: dict[str, str] = {}  # the value a property has now (its first occurrence)
+    recorded: dict[str, str] = {}  # the fingerprint of what we wrote last
     subjects: list[str] = []
     descriptions = rdf.findall(_RDF_DESCRIPTION)
     for description in descriptions:
         for child in list(description):
-            if child.tag in managed:
-                old.setdefault(child.tag, child)
+            if child.tag in wanted:
+                current.setdefault(child.tag, _value(child))
+            elif child.tag in provenance:
+                recorded.setdefault(child.tag, (child.text or "").strip())
                 description.remove(child)
             elif child.tag == SUBJECT:
                 subjects += [li.text.strip() for li in child.iter(_RDF_LI) if li.text and li.text.strip()]
                 description.remove(child)
-        for attribute in managed & set(description.attrib):
-            del description.attrib[attribute]  # simple-valued shorthand form
+        for attribute in set(description.attrib):
+            if attribute in wanted:  # simple-valued shorthand form
+                current.setdefault(attribute, description.attrib[attribute])
+            elif attribute in provenance:
+                recorded.setdefault(attribute, description.attrib.pop(attribute).strip())
     if descriptions:
         target = descriptions[0]
     else:
         target = ET.SubElement(rdf, _RDF_DESCRIPTION, {f"{{{NS_RDF}}}about": ""})
 
-    _lang_alt(target, DESCRIPTION, text.description, text.language, old.get(DESCRIPTION))
-    _lang_alt(target, ALT_TEXT, text.alt_text, text.language, old.get(ALT_TEXT))
-    if text.extended is not None:
-        _lang_alt(target, EXT_DESCR, text.extended, text.language, old.get(EXT_DESCR))
+    kept: list[str] = []
+    written: dict[str, str] = {}
+    for tag, value in wanted.items():
+        now = current.get(tag, "")
+        ours = (
+            not now.strip()
+            or recorded.get(WRITTEN[tag]) == fingerprint(now)
+            or (value is not None and fingerprint(now) == fingerprint(xml_safe(value)))
+        )
+        if not ours:  # a person's text: left where and as it is
+            if value is not None:
+                kept.append(FIELD_NAMES[tag])
+            continue
+        old: ET.Element | None = None
+        for description in descriptions:
+            for child in description.findall(tag):
+                old = child if old is None else old
+                description.remove(child)
+            description.attrib.pop(tag, None)
+        if value is not None:
+            _lang_alt(target, tag, value, text.language, old)
+            written[tag] = fingerprint(xml_safe(value))
+    for tag, mark in written.items():
+        ET.SubElement(target, WRITTEN[tag]).text = mark
     subjects = merge_keywords(subjects, text.keywords)
     if subjects:
         bag = ET.SubElement(ET.SubElement(target, SUBJECT), _RDF_BAG)
@@ -178,7 +307,7 @@ def merge_xmp(existing: bytes | None, text: AccessibilityText) -> bytes:
         element.tail = None
     ET.indent(root, space=" ")
     body = _serialize(root, namespaces)
-    return (_PACKET_BEGIN + body + _PACKET_END).encode("utf-8")
+    return MergeResult((_PACKET_BEGIN + body + _PACKET_END).encode("utf-8"), tuple(kept))
 
 
 def _parse(data: bytes) -> tuple[ET.Element, list[tuple[str, str]]]:
@@ -284,13 +413,16 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def write_sidecar(path: Path, text: AccessibilityText) -> None:
-    """Create or merge-update the sidecar ``path``.
+def write_sidecar(path: Path, text: AccessibilityText) -> tuple[str, ...]:
+    """Create or merge-update the sidecar ``path``; the properties whose person's text it kept.
 
     Raises:
         XmpError: an existing sidecar could not be parsed (it is left as it was).
         OSError: the folder is not writable.
     """
     existing = path.read_bytes() if path.is_file() else None
-    atomic_write(path, merge_xmp(existing, text))
-    log.debug("wrote %s", path)
+    result = merge_sidecar(existing, text)
+    if result.data != existing:
+        atomic_write(path, result.data)
+        log.debug("wrote %s", path)
+    return result.kept

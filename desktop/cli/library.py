@@ -297,7 +297,17 @@ def _add_export(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="overwrite an existing export file (never a photo)"
     )
+    parser.add_argument(
+        "--sidecar-name",
+        choices=tuple(SIDECAR_NAME_CHOICES),
+        default="ext",
+        help="xmp: name of a new sidecar, IMG.jpg.xmp (ext: digiKam, darktable; the default) or "
+        "IMG.xmp (stem: Lightroom); an existing sidecar of either name is always merged into",
+    )
     parser.set_defaults(func=guarded(_export))
+
+
+SIDECAR_NAME_CHOICES = {"ext": "photo.jpg.xmp", "stem": "photo.xmp"}
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -311,6 +321,7 @@ def _export(args: argparse.Namespace) -> int:
                 reviewed_only=args.reviewed_only,
                 include_low_confidence=args.include_low_confidence,
                 on_progress=on_progress,
+                xmp_sidecar_name=SIDECAR_NAME_CHOICES[args.sidecar_name],
             )
         else:
             out = args.out if args.out is not None else Path(f"alt-text.{args.format}")
@@ -326,6 +337,10 @@ def _export(args: argparse.Namespace) -> int:
     print(f"wrote {summary.written}{where}; skipped {summary.skipped} without a caption")
     if summary.low_confidence:
         print(summary.low_confidence_note())
+    if summary.kept:
+        print(summary.kept_note() + " (photoscribe never replaces a person's text):")
+        for path, fields in summary.kept:
+            print(f"  kept: {printable(path)} ({', '.join(fields)})")
     for path, reason in summary.failed:
         print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
     return 1 if summary.failed else 0

@@ -6,6 +6,7 @@ import csv
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 from PIL import Image
@@ -170,6 +171,37 @@ def test_xmp_next_to_the_photos(
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
     qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
     assert [Path(u.toLocalFile()) for u in opened] == [photos]
+
+
+def test_xmp_keeps_a_persons_description_and_names_new_sidecars_as_chosen(
+    qtbot, dialog: ExportDialog, photos: Path
+) -> None:
+    choose_format(dialog, "csv")
+    assert dialog.sidecar_combo.isHidden()
+    choose_format(dialog, "xmp-beside")
+    assert not dialog.sidecar_combo.isHidden()
+    dialog.sidecar_combo.setCurrentIndex(dialog.sidecar_combo.findData("photo.xmp"))
+    run_export(qtbot, dialog)
+    assert alt_text(photos / "beach.xmp") == CAPTIONS["beach.jpg"]
+    assert not (photos / "beach.jpg.xmp").exists()
+
+    sidecar = photos / "city.xmp"
+    ours = sidecar.read_text(encoding="utf-8")
+    ns = {"rdf": RDF, "dc": "http://purl.org/dc/elements/1.1/"}
+    root = ET.fromstring(ours.split("?>", 1)[1].rsplit("<?", 1)[0])
+    [li] = root.iterfind(".//dc:description/rdf:Alt/rdf:li", ns)
+    sidecar.write_text(
+        ours.replace(f">{escape(li.text or '')}<", ">Our street at night<", 1), encoding="utf-8"
+    )
+    dialog.sidecar_combo.setCurrentIndex(dialog.sidecar_combo.findData("photo.jpg.xmp"))
+    run_export(qtbot, dialog)
+    assert "Our street at night" in sidecar.read_text(encoding="utf-8")
+    assert not (photos / "city.jpg.xmp").exists()  # the existing city.xmp was merged into
+    assert dialog.status_label.text() == (
+        "Wrote 2 sidecars, skipped 1 uncaptioned.\n"
+        "Kept your description in 1 sidecar (photoscribe never replaces a person's text):\n"
+        "  city.xmp"
+    )
 
 
 def test_switching_format_keeps_the_destination_name(dialog: ExportDialog, tmp_path: Path) -> None:

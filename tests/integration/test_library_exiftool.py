@@ -124,9 +124,11 @@ def test_exiftool_reads_back_what_we_wrote(tmp_path: Path, photos: Path) -> None
     assert long["Description"] == LONG
 
     merged = tags["merged.jpg.xmp"]
-    assert merged["AltTextAccessibility"] == SPECIAL
-    assert merged["Description"] == SPECIAL
-    assert "ExtDescrAccessibility" not in merged  # the stale one was removed
+    assert merged["AltTextAccessibility"] == SPECIAL  # it was empty
+    # Written by a person (with exiftool), not by photoscribe: kept.
+    assert merged["Description"] == "old description"
+    assert merged["ExtDescrAccessibility"] == "stale extended description"
+    assert summary.kept == ((str(photos / "merged.jpg.xmp"), ("description",)),)
     assert merged["Creator"] == ["Zoë"] and merged["Rating"] == 4  # dc:creator is an ordered list
 
     # Binary read of one tag: exact bytes, no JSON involved.
@@ -209,3 +211,58 @@ def test_a_new_sidecar_lists_the_keywords(tmp_path: Path, photos: Path) -> None:
         library.remove_keyword(photo.id, "bus")
         write_xmp_sidecars(library)
     assert _subjects(exiftool, photos / "short.jpg.xmp") == ["café"]
+
+
+def _set(exiftool: str, sidecar: Path, *assignments: str) -> None:
+    """Edit a sidecar the way a person's program does (exiftool rewrites the whole file)."""
+    subprocess.run(
+        [exiftool, "-q", "-overwrite_original", *assignments, str(sidecar)], check=True, timeout=60
+    )
+
+
+def test_a_persons_description_survives_every_export(tmp_path: Path, photos: Path) -> None:
+    exiftool = _exiftool()
+    rex = "Our dog Rex on his first day home"
+    lightroom = photos / "long.xmp"  # Lightroom-style name for long.jpg
+    subprocess.run(
+        [exiftool, "-q", "-o", str(lightroom), "-XMP-dc:Description=Die Brücke", "-XMP-dc:Subject=Rhein",
+         "-XMP-xmp:Rating=3", str(photos / "long.jpg")],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+    with Library.open(tmp_path / "library.sqlite3") as library:
+        ids = {}
+        for name in ("short.jpg", "long.jpg"):
+            photo = photos / name
+            ids[name] = library.upsert_photo(photo, photo.stat().st_size, photo.stat().st_mtime).id
+        library.add_model_caption(ids["short.jpg"], "sat-v1", "a dog on a sofa", -1.0)
+        library.add_model_caption(ids["long.jpg"], "sat-v1", "a bridge", -1.0, keywords=[("bridge", 0.9)])
+        assert write_xmp_sidecars(library).kept == ((str(lightroom), ("description",)),)
+
+        # Ours is updated when the caption changes (exiftool rewrote the file in between).
+        sidecar = photos / "short.jpg.xmp"
+        _set(exiftool, sidecar, "-XMP-xmp:Rating=2")
+        library.set_user_caption(ids["short.jpg"], "a brown dog asleep on a sofa")
+        write_xmp_sidecars(library)
+        tags = _read(exiftool, sidecar)["short.jpg.xmp"]
+        assert tags["Description"] == tags["AltTextAccessibility"] == "a brown dog asleep on a sofa"
+        assert tags["Rating"] == 2
+
+        # A person's description, written with exiftool, survives any number of exports.
+        _set(exiftool, sidecar, f"-XMP-dc:Description={rex}")
+        for caption in ("a dog", "a black dog", "a black dog"):
+            library.set_user_caption(ids["short.jpg"], caption)
+            summary = write_xmp_sidecars(library)
+            assert summary.written == 2
+            assert sorted(Path(p).name for p, _ in summary.kept) == ["long.xmp", "short.jpg.xmp"]
+            assert summary.kept_note() == "kept your description in 2 sidecars"
+            tags = _read(exiftool, sidecar)["short.jpg.xmp"]
+            assert tags["Description"] == rex
+            assert tags["AltTextAccessibility"] == caption  # the alt text is still ours
+
+    # long.xmp was merged into, never duplicated as long.jpg.xmp; its keywords were merged.
+    assert not (photos / "long.jpg.xmp").exists()
+    tags = _read(exiftool, lightroom)["long.xmp"]
+    assert tags["Description"] == "Die Brücke" and tags["Rating"] == 3
+    assert tags["AltTextAccessibility"] == "a bridge"
+    assert _subjects(exiftool, lightroom) == ["Rhein", "bridge"]

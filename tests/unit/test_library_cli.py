@@ -91,6 +91,20 @@ def test_export_and_remove(db: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8")) == []
     assert _run("library", "--db", str(db), "export", "--format", "xmp") == 0
     assert (db.parent / "photos" / "p0.jpg.xmp").is_file()
+    # A person's description in a Lightroom-style p1.xmp is kept, and the report says where.
+    mine = (db.parent / "photos" / "p0.jpg.xmp").read_text(encoding="utf-8")
+    person = mine.replace(">a dog on the grass<", ">Rex in the garden<", 1)
+    (db.parent / "photos" / "p0.jpg.xmp").write_text(person, encoding="utf-8")
+    (db.parent / "photos" / "p0.jpg.xmp").rename(db.parent / "photos" / "p0.xmp")
+    capsys.readouterr()
+    assert _run("library", "--db", str(db), "export", "--format", "xmp", "--sidecar-name", "stem") == 0
+    out = capsys.readouterr().out
+    assert "kept your description in 1 sidecar" in out
+    assert f"kept: {db.parent / 'photos' / 'p0.xmp'} (description)" in out
+    assert "Rex in the garden" in (db.parent / "photos" / "p0.xmp").read_text(encoding="utf-8")
+    assert not (db.parent / "photos" / "p0.jpg.xmp").exists()
+    # p2 already has p2.jpg.xmp: merged into, no p2.xmp beside it.
+    assert (db.parent / "photos" / "p2.jpg.xmp").is_file() and not (db.parent / "photos" / "p2.xmp").exists()
 
     assert _run("library", "--db", str(db), "remove", str(db.parent / "photos")) == 0
     assert "3 photos forgotten" in capsys.readouterr().out

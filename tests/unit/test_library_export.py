@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from photoscribe.core.errors import CancelledError
+from photoscribe.core.errors import CancelledError, ExportError
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.export import (
     ALT_TEXT_LIMIT,
@@ -25,7 +25,16 @@ from photoscribe.core.library.export import (
     split_alt_text,
     write_xmp_sidecars,
 )
-from photoscribe.core.library.xmp import NS_DC, NS_IPTC_CORE, NS_RDF, NS_XML, AccessibilityText, merge_xmp
+from photoscribe.core.library.xmp import (
+    NS_DC,
+    NS_IPTC_CORE,
+    NS_RDF,
+    NS_XML,
+    AccessibilityText,
+    fingerprint,
+    merge_sidecar,
+    merge_xmp,
+)
 
 MODEL = "sat-v1"
 NS = {"rdf": NS_RDF, "dc": NS_DC, "Iptc4xmpCore": NS_IPTC_CORE}
@@ -200,8 +209,8 @@ class _Figures(HTMLParser):
         self.tags.append(tag)
         if tag == "img":
             self.images.append(dict(attrs))
-        self._in_caption = tag == "figcaption"
-        if self._in_caption:
+        if tag == "figcaption":
+            self._in_caption = True
             self.captions.append("")
 
     def handle_endtag(self, tag: str) -> None:
@@ -234,6 +243,84 @@ def test_html_escapes_everything(library: Library, photos: Path, tmp_path: Path)
     assert src is not None and " " not in src and "#" not in src and "?" not in src and '"' not in src
     assert "%C3%A9" in src  # é, UTF-8 percent-encoded
     assert (out.parent / urllib.parse.unquote(src)).resolve() == (photos / "sub dir" / name).resolve()
+
+
+class _Accessibility(HTMLParser):
+    """What a screen reader gets from the page: landmarks, headings, and each figure's alt text and
+    the caption text it reads (``aria-hidden`` subtrees left out)."""
+
+    VOID = frozenset({"img", "br", "meta", "link", "input", "hr"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, int] = {}
+        self.html_lang: str | None = None
+        self.title = ""
+        self.h1 = ""
+        self.figures: list[dict[str, str]] = []  # alt, read (exposed caption), shown (all caption text)
+        self._stack: list[tuple[str, bool]] = []  # (tag, aria-hidden)
+
+    def _open(self, tag: str) -> bool:
+        return any(t == tag for t, _ in self._stack)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.counts[tag] = self.counts.get(tag, 0) + 1
+        if tag == "html":
+            self.html_lang = values.get("lang")
+        if tag == "figure":
+            self.figures.append({"alt": "", "read": "", "shown": "", "in_main": str(self._open("main"))})
+        if tag == "img":
+            assert self._open("figure") and "alt" in values
+            self.figures[-1]["alt"] = values["alt"] or ""
+        if tag not in self.VOID:
+            self._stack.append((tag, values.get("aria-hidden") == "true"))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._stack:
+            if self._stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self._open("title"):
+            self.title += data
+        if self._open("h1"):
+            self.h1 += data
+        if self._open("figcaption"):
+            self.figures[-1]["shown"] += data
+            if not any(hidden for _, hidden in self._stack):
+                self.figures[-1]["read"] += data
+
+
+def test_html_is_accessible_and_reads_each_description_once(
+    library: Library, photos: Path, tmp_path: Path
+) -> None:
+    """The structure an accessibility checker (axe's landmark, heading, image-alt, redundant-alt
+    rules) looks at: one h1 in one main, a lang and a title, every img with a non-empty alt, and
+    no caption a screen reader would read that repeats its alt."""
+    _photo(library, photos / "a.jpg", "a dog on the beach", user=True)
+    _photo(library, photos / "b.jpg", "two  cats\n on a sofa")  # spacing differs from its alt text
+    _photo(library, photos / "long.jpg", LONG)
+    out = tmp_path / "index.html"
+    assert export_html(library, out).written == 3
+
+    page = _Accessibility()
+    page.feed(out.read_text(encoding="utf-8"))
+    assert page.counts.get("h1") == 1 and page.counts.get("main") == 1
+    assert page.html_lang == "en" and page.title.strip() and page.h1.strip()
+    assert len(page.figures) == 3
+    for figure in page.figures:
+        assert figure["alt"].strip(), figure
+        assert figure["in_main"] == "True"
+        assert " ".join(figure["read"].split()) != " ".join(figure["alt"].split()), figure
+    by_alt = {f["alt"]: f for f in page.figures}
+    # Short captions: shown to everyone, read once (as the alt).
+    assert by_alt["a dog on the beach"]["shown"] == "a dog on the beach"
+    assert by_alt["a dog on the beach"]["read"] == ""
+    assert by_alt["two cats on a sofa"]["read"] == ""
+    # A shortened alt: the full text is read after it, as the extended description.
+    alt, _ = split_alt_text(LONG)
+    assert by_alt[alt]["read"] == LONG
 
 
 # --------------------------------------------------------------------------- XMP
@@ -288,7 +375,11 @@ EXISTING = """<?xpacket begin='\ufeff' id='W5M0MpCehiHzreSzNTczkc9d'?>
 def test_xmp_merge_keeps_other_properties_and_languages(library: Library, photos: Path) -> None:
     _photo(library, photos / "a.jpg", "a dog on the beach", user=True)
     (photos / "a.jpg.xmp").write_text(EXISTING, encoding="utf-8")
-    assert write_xmp_sidecars(library).written == 1
+    summary = write_xmp_sidecars(library)
+    assert summary.written == 1
+    # The description is a person's (no photoscribe fingerprint): kept, in every language.
+    assert summary.kept == ((str(photos / "a.jpg.xmp"), ("description",)),)
+    assert summary.kept_note() == "kept your description in 1 sidecar"
 
     raw = (photos / "a.jpg.xmp").read_text(encoding="utf-8")
     root = ET.fromstring(raw.encode("utf-8"))
@@ -297,15 +388,96 @@ def test_xmp_merge_keeps_other_properties_and_languages(library: Library, photos
     assert descriptions[0].get("{http://ns.adobe.com/xap/1.0/}Rating") == "4"
     assert root.find(".//lr:hierarchicalSubject/rdf:Bag/rdf:li", ns).text == "Places|Brighton"
     assert root.find(".//dc:creator/rdf:Seq/rdf:li", ns).text == "Alice"
-    assert _lang_alt(root, "dc:description") == "a dog on the beach"
+    assert _lang_alt(root, "dc:description") == "old description"
     assert _lang_alt(root, "dc:description", "de") == "Ein Hund am Strand"
-    assert _lang_alt(root, "Iptc4xmpCore:AltTextAccessibility") == "a dog on the beach"
-    assert root.find(".//Iptc4xmpCore:ExtDescrAccessibility", ns) is None  # stale: the text is short now
+    assert _lang_alt(root, "Iptc4xmpCore:AltTextAccessibility") == "a dog on the beach"  # was empty
+    # Not ours either: a person's extended description stays even though ours would be empty.
+    assert _lang_alt(root, "Iptc4xmpCore:ExtDescrAccessibility") == "stale long text"
     assert len(root.findall(".//dc:description", ns)) == 1
     assert "keep me" in raw and "xmlns:lr=" in raw and "xmlns:xmp=" in raw and "ns0:" not in raw
     # Merging again changes nothing.
     write_xmp_sidecars(library)
     assert (photos / "a.jpg.xmp").read_text(encoding="utf-8") == raw
+
+
+def _edit_description(sidecar: Path, text: str) -> None:
+    """What a person does in another program: change the x-default dc:description."""
+    raw = sidecar.read_text(encoding="utf-8")
+    root = ET.fromstring(raw.split("?>", 1)[1].rsplit("<?", 1)[0])
+    [li] = [li for li in root.iterfind(".//dc:description/rdf:Alt/rdf:li", NS) if li.get(LANG) == "x-default"]
+    sidecar.write_text(raw.replace(f">{li.text}<", f">{text}<", 1), encoding="utf-8")
+
+
+def test_xmp_updates_what_photoscribe_wrote_and_never_a_persons_text(library: Library, photos: Path) -> None:
+    photo_id = _photo(library, photos / "a.jpg", "a dog on a sofa")
+    sidecar = photos / "a.jpg.xmp"
+    assert write_xmp_sidecars(library).kept == ()
+    raw = sidecar.read_text(encoding="utf-8")
+    assert 'xmlns:photoscribe="https://photoscribe.app/ns/1.0/"' in raw
+    assert fingerprint("a dog on a sofa") in raw
+
+    # Ours: updated when the caption changes.
+    library.set_user_caption(photo_id, "a brown dog asleep on a sofa")
+    assert write_xmp_sidecars(library).kept == ()
+    root = ET.parse(sidecar).getroot()
+    assert _lang_alt(root, "dc:description") == "a brown dog asleep on a sofa"
+    assert _lang_alt(root, "Iptc4xmpCore:AltTextAccessibility") == "a brown dog asleep on a sofa"
+
+    # A person's: survives any number of exports and caption changes.
+    _edit_description(sidecar, "Our dog Rex on his first day home")
+    for caption in ("a dog on a sofa", "a dog", "a dog"):
+        library.set_user_caption(photo_id, caption)
+        summary = write_xmp_sidecars(library)
+        assert summary.kept == ((str(sidecar), ("description",)),)
+        root = ET.parse(sidecar).getroot()
+        assert _lang_alt(root, "dc:description") == "Our dog Rex on his first day home"
+        assert _lang_alt(root, "Iptc4xmpCore:AltTextAccessibility") == caption  # still ours
+    assert len(root.findall(".//dc:description", NS)) == 1
+
+
+def test_merge_sidecar_shorthand_and_empty_values() -> None:
+    person = (
+        b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>"
+        b"<rdf:Description rdf:about='' xmlns:dc='http://purl.org/dc/elements/1.1/' dc:description='Rex'"
+        b" xmlns:Iptc4xmpCore='http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/'>"
+        b"<Iptc4xmpCore:AltTextAccessibility><rdf:Alt><rdf:li xml:lang='x-default'> </rdf:li></rdf:Alt>"
+        b"</Iptc4xmpCore:AltTextAccessibility></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    result = merge_sidecar(person, AccessibilityText("a dog", None, "a dog"))
+    assert result.kept == ("description",)
+    root = ET.fromstring(result.data.decode("utf-8").split("?>", 1)[1].rsplit("<?", 1)[0])
+    assert root.find(".//rdf:Description", NS).get(f"{{{NS_DC}}}description") == "Rex"
+    assert _lang_alt(root, "Iptc4xmpCore:AltTextAccessibility") == "a dog"  # blank counts as empty
+
+
+def test_xmp_merges_into_the_sidecar_that_exists(library: Library, photos: Path) -> None:
+    _photo(library, photos / "lr.jpg", "a red bus")
+    _photo(library, photos / "both.jpg", "a cat")
+    _photo(library, photos / "new.jpg", "a tree")
+    _photo(library, photos / "pair.jpg", "a boat")
+    (photos / "pair.cr2").write_bytes(b"raw")  # pair.xmp would belong to the raw as much as to the jpg
+    (photos / "pair.xmp").write_text(EXISTING, encoding="utf-8")
+    (photos / "lr.xmp").write_text(EXISTING, encoding="utf-8")  # Lightroom style
+    (photos / "both.jpg.xmp").write_bytes(merge_xmp(None, AccessibilityText("", None, "")))
+    (photos / "both.xmp").write_text(EXISTING, encoding="utf-8")  # holds the description: chosen
+
+    summary = write_xmp_sidecars(library, xmp_sidecar_name="photo.xmp")
+    assert summary.written == 4
+    assert not (photos / "lr.jpg.xmp").exists()  # merged, not duplicated
+    root = ET.parse(photos / "lr.xmp").getroot()
+    assert _lang_alt(root, "Iptc4xmpCore:AltTextAccessibility") == "a red bus"
+    assert _lang_alt(root, "dc:description") == "old description"
+    assert "a cat" in (photos / "both.xmp").read_text(encoding="utf-8")
+    assert "a cat" not in (photos / "both.jpg.xmp").read_text(encoding="utf-8")
+    assert (photos / "new.xmp").is_file() and not (photos / "new.jpg.xmp").exists()
+    assert (photos / "pair.xmp").read_text(encoding="utf-8") == EXISTING
+    assert "a boat" in (photos / "pair.jpg.xmp").read_text(encoding="utf-8")
+    assert sorted(Path(p).name for p, _ in summary.kept) == ["both.xmp", "lr.xmp"]
+
+    assert write_xmp_sidecars(library).written == 4  # default name: the existing ones are still used
+    assert not (photos / "new.jpg.xmp").exists()
+    with pytest.raises(ExportError, match=r"photo\.jpg\.xmp, photo\.xmp"):
+        write_xmp_sidecars(library, xmp_sidecar_name="IMG.xmp")
 
 
 def test_xmp_merge_rejects_bad_sidecars_without_touching_them(library: Library, photos: Path) -> None:
