@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -91,6 +92,10 @@ EXIF_DESCRIPTION = "Exif.Image.ImageDescription"
 EXIF_XP_COMMENT = "Exif.Image.XPComment"
 EXIF_USER_COMMENT = "Exif.Photo.UserComment"
 EXIF_CAMERA = ("Exif.Image.Make", "Exif.Image.Model")
+
+# The XMP toolkit's one-time set-up is not thread-safe, and the scanner reads on several threads.
+_XMP_READY = threading.Event()
+_XMP_LOCK = threading.Lock()
 
 # Failures of one file: exiv2's own, a path it cannot open, text it cannot decode.
 _READ_ERRORS = (exiv2.Exiv2Error, OSError, UnicodeError, ValueError)
@@ -157,8 +162,17 @@ def decode_bytes(raw: bytes) -> str:
 # --------------------------------------------------------------------------- reading one file
 
 
+def _init_xmp() -> None:
+    if not _XMP_READY.is_set():
+        with _XMP_LOCK:
+            if not _XMP_READY.is_set():
+                exiv2.XmpParser.initialize()
+                _XMP_READY.set()
+
+
 def _open(path: str) -> Any | None:
     """The exiv2 image with its metadata read, or ``None`` (logged) when exiv2 cannot read it."""
+    _init_xmp()
     try:
         image = exiv2.ImageFactory.open(path)
         image.readMetadata()

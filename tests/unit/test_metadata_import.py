@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +153,12 @@ def test_reading_never_writes(tmp_path: Path) -> None:
 
 def test_no_metadata(tmp_path: Path) -> None:
     assert read_descriptions(make_jpeg(tmp_path / "plain.jpg")).empty
+
+
+def test_reading_on_several_threads_agrees(tmp_path: Path) -> None:
+    """The scanner reads a batch on a thread pool (the XMP toolkit is set up once, under a lock)."""
+    first = tagged(tmp_path / "p0.jpg", "-XMP-dc:Description=A dog", "-Keywords=dog")
+    paths = [first] + [Path(shutil.copy(first, tmp_path / f"p{i}.jpg")) for i in range(1, 32)]
+    with ThreadPoolExecutor(8) as pool:
+        results = set(pool.map(read_descriptions, paths))
+    assert results == {ImportedText("A dog", "xmp:dc:description", ("dog",))}
