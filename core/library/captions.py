@@ -169,7 +169,8 @@ def set_imported_caption(session: Session, photo_id: int, text: str, field: str)
     It is preferred like a caption typed here, so no model replaces it, and it replaces the
     caption imported earlier from the same photo (the file was edited since). A caption typed
     in photoscribe (source ``"user"``) wins: then nothing is stored and ``None`` is returned,
-    as it is for an empty text or a photo that is gone.
+    as it is for an empty text, a photo that is gone, and the text of one of the photo's model
+    captions (our own XMP export read back: a model's words do not become a person's).
 
     Raises:
         LibraryError: the text is longer than :data:`MAX_CAPTION_CHARS`.
@@ -179,16 +180,10 @@ def set_imported_caption(session: Session, photo_id: int, text: str, field: str)
     if not cleaned or photo is None:
         return None
     source = IMPORTED_PREFIX + field
-    rows = list(
-        session.scalars(
-            select(Caption).where(
-                Caption.photo_id == photo_id,
-                or_(Caption.source == USER_SOURCE, Caption.source.startswith(IMPORTED_PREFIX)),
-            )
-        )
-    )
-    if any(row.source == USER_SOURCE for row in rows):
+    everything = list(session.scalars(select(Caption).where(Caption.photo_id == photo_id)))
+    if any(row.source == USER_SOURCE or (not row.is_user and row.text == cleaned) for row in everything):
         return None
+    rows = [row for row in everything if row.source.startswith(IMPORTED_PREFIX)]
     kept = next((row for row in rows if row.text == cleaned and row.source == source), None)
     for row in rows:
         if row is not kept:

@@ -165,3 +165,18 @@ def test_changed_file_replaces_the_import_but_not_a_persons_edits(library: Libra
     assert photo is not None
     best = library.best_caption(beach)
     assert best is not None and best.text == "Typed in photoscribe"
+
+
+def test_our_own_export_of_a_model_caption_is_not_imported_as_a_persons(
+    library: Library, photos: Path
+) -> None:
+    add_folder(library, photos)
+    plain = photos / "plain.jpg"
+    photo = library.get_photo(plain)
+    assert photo is not None and library.add_model_caption(photo.id, MODEL, "a red bus", -1.0)
+    exiftool("-o", photos / "plain.jpg.xmp", "-XMP-dc:Description=a red bus", "-XMP-dc:Subject=bus")
+    os.utime(plain, ns=(plain.stat().st_atime_ns, plain.stat().st_mtime_ns + 10**9))
+    assert scan_folder(library, photos).updated == 1
+    best = library.best_caption(plain)
+    assert best is not None and (best.source, best.preferred) == (MODEL, False)
+    assert [k.word for k in library.keywords(plain)] == ["bus"]
