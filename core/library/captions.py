@@ -41,6 +41,7 @@ from photoscribe.core.library.records import (
     PhotoInfo,
 )
 from photoscribe.core.library.schema import (
+    IMPORTED_PREFIX,
     USER_SOURCE,
     Caption,
     Failure,
@@ -162,6 +163,49 @@ def set_user_caption(
     return CaptionInfo.from_orm(caption)
 
 
+def set_imported_caption(session: Session, photo_id: int, text: str, field: str) -> CaptionInfo | None:
+    """Store the description read from a photo's metadata as a person's caption (source ``imported:<field>``).
+
+    It is preferred like a caption typed here, so no model replaces it, and it replaces the
+    caption imported earlier from the same photo (the file was edited since). A caption typed
+    in photoscribe (source ``"user"``) wins: then nothing is stored and ``None`` is returned,
+    as it is for an empty text, a photo that is gone, and the text of one of the photo's model
+    captions (our own XMP export read back: a model's words do not become a person's).
+
+    Raises:
+        LibraryError: the text is longer than :data:`MAX_CAPTION_CHARS`.
+    """
+    cleaned = _check_text(text)
+    photo = session.get(Photo, photo_id)
+    if not cleaned or photo is None:
+        return None
+    source = IMPORTED_PREFIX + field
+    everything = list(session.scalars(select(Caption).where(Caption.photo_id == photo_id)))
+    if any(row.source == USER_SOURCE or (not row.is_user and row.text == cleaned) for row in everything):
+        return None
+    rows = [row for row in everything if row.source.startswith(IMPORTED_PREFIX)]
+    kept = next((row for row in rows if row.text == cleaned and row.source == source), None)
+    for row in rows:
+        if row is not kept:
+            session.delete(row)
+    if kept is None:
+        session.flush()  # the old imported caption's (photo, source) may be this one's
+        kept = Caption(
+            photo_id=photo_id,
+            source=source,
+            text=cleaned,
+            is_user=True,
+            reviewed=True,
+            alternatives=[],
+            created_at=utcnow(),
+        )
+        session.add(kept)
+    if photo.status != PhotoStatus.MISSING:
+        photo.status = PhotoStatus.CAPTIONED
+    session.flush()
+    return CaptionInfo.from_orm(kept)
+
+
 def mark_reviewed(
     session: Session, ref: PhotoRef, *, caption_id: int | None = None, reviewed: bool = True
 ) -> CaptionInfo | None:
@@ -240,8 +284,11 @@ def add_model_caption(
     Raises:
         LibraryError: ``model_id`` is empty or ``"user"``, or the text is empty or too long.
     """
-    if not model_id or model_id == USER_SOURCE:
-        raise LibraryError(f"invalid model id {model_id!r}: it must be non-empty and not {USER_SOURCE!r}")
+    if not model_id or model_id == USER_SOURCE or model_id.startswith(IMPORTED_PREFIX):
+        raise LibraryError(
+            f"invalid model id {model_id!r}: it must be non-empty, not {USER_SOURCE!r} "
+            f"and not start with {IMPORTED_PREFIX!r}"
+        )
     cleaned = _check_text(text)
     if not cleaned:
         raise LibraryError(f"model {model_id} produced an empty caption for photo {photo_id}")

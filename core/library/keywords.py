@@ -165,6 +165,33 @@ def add_keyword(
     return KeywordInfo.from_orm(row)
 
 
+def add_imported_keywords(session: Session, photo_id: int, words: Iterable[str]) -> list[str]:
+    """Give a photo the keywords read from its metadata (source ``"imported"``, a person's words).
+
+    A word the photo has already (a person's, imported, or a model's, which becomes imported)
+    is kept as it is; a word a person removed stays removed. Words that are not valid keywords
+    are skipped. Returns the words added.
+    """
+    rows = _rows(session, photo_id)
+    added: list[str] = []
+    for word in words:
+        try:
+            cleaned = clean_word(word)
+        except LibraryError as exc:
+            log.debug("skipping imported keyword of photo %s: %s", photo_id, exc)
+            continue
+        row = rows.get(cleaned.lower())
+        if row is None:
+            row = Keyword(photo_id=photo_id, word=cleaned, score=None, source=IMPORTED_SOURCE)
+            session.add(row)
+            rows[cleaned.lower()] = row
+            added.append(cleaned)
+        elif row.source.startswith(MODEL_KEYWORD_PREFIX) and not row.removed:
+            row.source, row.score = IMPORTED_SOURCE, None
+    session.flush()
+    return added
+
+
 def remove_keyword(session: Session, ref: PhotoRef, word: str) -> bool:
     """Take a keyword away from a photo and remember it, so no model adds it again; False if absent.
 

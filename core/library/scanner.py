@@ -13,9 +13,12 @@ A scan has two phases:
 2. **Index**: a file whose size and mtime match what the library knows is
    *unchanged* and is never opened, which is what makes a rescan of 100k
    files take seconds. Any other file is sniffed (magic bytes, the extension
-   does not matter), hashed (streamed SHA-256) and its EXIF summary read, on a
-   few threads; the results are written in batches of :data:`BATCH_SIZE`
-   files per ``BEGIN IMMEDIATE`` transaction.
+   does not matter), hashed (streamed SHA-256), its EXIF summary read, and the
+   descriptions and keywords it carries read (:mod:`.metadata`: EXIF, IPTC, XMP
+   and its XMP sidecars), on a few threads; the results are written in batches
+   of :data:`BATCH_SIZE` files per ``BEGIN IMMEDIATE`` transaction. A
+   description becomes the photo's preferred caption (source ``imported:...``),
+   its keywords ``imported`` keywords.
 
 Moves: a new file whose hash equals that of a photo whose file is gone (it
 vanished in this scan, or was already marked missing) is that photo, moved:
@@ -53,8 +56,10 @@ from sqlalchemy.orm import Session
 from photoscribe.core.errors import LibraryError, UnsupportedImageError
 from photoscribe.core.imaging import read_exif_summary, sniff_image
 from photoscribe.core.library import captions as caps
+from photoscribe.core.library import keywords as kw
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library.database import Library
+from photoscribe.core.library.metadata import NOTHING, ImportedText, read_descriptions
 from photoscribe.core.library.records import FileStamp, FolderInfo, PhotoInfo
 from photoscribe.core.library.schema import Failure, Photo, PhotoStatus, utcnow
 from photoscribe.core.paths import cache_dir, display_path
@@ -321,6 +326,7 @@ class _Inspected:
     height: int | None = None
     taken_at: datetime | None = None
     camera: str | None = None
+    imported: ImportedText = NOTHING  # descriptions and keywords the file carries
     not_image: bool = False
     error: str | None = None
 
@@ -351,6 +357,7 @@ def _inspect(found: _Found) -> _Inspected:
     try:
         content_hash = file_hash(path)
         exif = read_exif_summary(path)
+        imported = read_descriptions(path)  # never raises: a file exiv2 cannot read has none
     except UnsupportedImageError as exc:
         return _Inspected(path, found.size, found.mtime, error=exc.reason)
     except OSError as exc:
@@ -364,6 +371,7 @@ def _inspect(found: _Found) -> _Inspected:
         height=exif.height,
         taken_at=exif.taken_at,
         camera=exif.camera,
+        imported=imported,
     )
 
 
@@ -468,6 +476,7 @@ class _Tally:
     failed: int = 0
     photos: dict[str, PhotoInfo] = field(default_factory=dict)  # filled when asked for
     new_rows: list[dict[str, Any]] = field(default_factory=list)
+    imports: dict[str, ImportedText] = field(default_factory=dict)  # path of a new row -> its text
 
 
 @dataclass
@@ -513,6 +522,8 @@ class _Writer:
                 caps.clear_failure(session, item.path)
                 self.failed_paths.discard(item.path)
             tally.new_rows.append(_new_row(item, folder_id))
+            if not item.imported.empty:
+                tally.imports[item.path] = item.imported
             return
         if moved_from is not None:
             ops.move_photo(session, moved_from, item.path)
@@ -533,6 +544,9 @@ class _Writer:
             camera=item.camera,
             folder_id=folder_id,
         )
+        if not item.imported.empty:
+            _store_imported(session, photo.id, item.imported)
+            photo = PhotoInfo.from_orm(session.get(Photo, photo.id))
         if self.want_photos:
             self.tally.photos[item.path] = photo
         return photo
@@ -540,6 +554,7 @@ class _Writer:
     def flush(self, session: Session) -> None:
         """Insert the batch's new files (call before the transaction commits)."""
         rows, self.tally.new_rows = self.tally.new_rows, []
+        imports, self.tally.imports = self.tally.imports, {}
         if not rows:
             return
         # Someone else (the watcher, another process) may have added some meanwhile: those are upserts.
@@ -549,6 +564,9 @@ class _Writer:
             session.execute(insert(Photo), fresh)
         ids = dict(_existing_paths(session, [row["path"] for row in fresh]))
         self.tally.added.extend(ids[row["path"]] for row in fresh)
+        for path, imported in imports.items():
+            if path in ids:
+                _store_imported(session, ids[path], imported)
         for row in rows:
             if row["path"] in taken:
                 photo = ops.upsert_photo(
@@ -563,10 +581,20 @@ class _Writer:
                     camera=row["camera"],
                     folder_id=row["folder_id"],
                 )
+                if row["path"] in imports:
+                    _store_imported(session, photo.id, imports[row["path"]])
                 self.tally.updated.append(photo.id)
         if self.want_photos and fresh:
             for row_photo in session.scalars(select(Photo).where(Photo.id.in_(list(ids.values())))):
                 self.tally.photos[row_photo.path] = PhotoInfo.from_orm(row_photo)
+
+
+def _store_imported(session: Session, photo_id: int, imported: ImportedText) -> None:
+    """Make what the file says the person's caption and keywords (see :mod:`.metadata`)."""
+    if imported.caption is not None and imported.source is not None:
+        caps.set_imported_caption(session, photo_id, imported.caption, imported.source)
+    if imported.keywords:
+        kw.add_imported_keywords(session, photo_id, imported.keywords)
 
 
 def _new_row(item: _Inspected, folder_id: int | None) -> dict[str, Any]:

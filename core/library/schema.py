@@ -54,6 +54,9 @@ class PhotoStatus(str, enum.Enum):
 
 # Caption.source of the (single) caption a person wrote; any other value is a model id.
 USER_SOURCE = "user"
+# Caption.source prefix of a caption read from the photo's own metadata ("imported:xmp:dc:description"):
+# a person's text (is_user), see core/library/metadata.py.
+IMPORTED_PREFIX = "imported:"
 
 # Deterministic constraint names so that batch migrations can refer to them.
 NAMING_CONVENTION = {
