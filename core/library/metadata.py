@@ -40,6 +40,7 @@ import exiv2
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.keywords import clean_word
+from photoscribe.core.library.xmp import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -209,9 +210,32 @@ def _xmp(image: Any, origin: str) -> tuple[list[tuple[str, str]], list[str]]:
     found: dict[str, Any] = {}
     for datum in image.xmpData():
         found.setdefault(datum.key(), datum)
-    captions = [(f"{origin}:{name}", _xmp_text(found[key])) for key, name in XMP_CAPTION_KEYS if key in found]
+    captions = [
+        (f"{origin}:{name}", text)
+        for key, name in XMP_CAPTION_KEYS
+        if key in found and not _written_by_photoscribe(found, key, text := _xmp_text(found[key]))
+    ]
     keywords = _xmp_items(found[XMP_SUBJECT]) if XMP_SUBJECT in found else []
     return captions, keywords
+
+
+# photoscribe's own exports record a fingerprint of each text they wrote (core/library/xmp.py): such
+# a text is a model's (or an earlier export's), not a person's, and is not imported as theirs.
+_PROVENANCE = {
+    "Xmp.iptc.AltTextAccessibility": "AltTextWritten",
+    "Xmp.dc.description": "DescriptionWritten",
+    "Xmp.iptc.ExtDescrAccessibility": "ExtDescrWritten",
+}
+
+
+def _written_by_photoscribe(found: dict[str, Any], key: str, text: str) -> bool:
+    mark = _PROVENANCE.get(key)
+    if mark is None:
+        return False
+    for datum_key, datum in found.items():
+        if datum_key.endswith(f".{mark}") and datum_key.startswith("Xmp."):
+            return str(datum.toString()) == fingerprint(text)
+    return False
 
 
 def _iptc(image: Any) -> tuple[list[tuple[str, str]], list[str]]:

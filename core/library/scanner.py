@@ -546,7 +546,9 @@ class _Writer:
         )
         if not item.imported.empty:
             _store_imported(session, photo.id, item.imported)
-            photo = PhotoInfo.from_orm(session.get(Photo, photo.id))
+            row = session.get(Photo, photo.id)
+            if row is not None:  # its status changed: it now has a person's caption
+                photo = PhotoInfo.from_orm(row)
         if self.want_photos:
             self.tally.photos[item.path] = photo
         return photo

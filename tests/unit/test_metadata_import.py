@@ -162,3 +162,17 @@ def test_reading_on_several_threads_agrees(tmp_path: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
         results = set(pool.map(read_descriptions, paths))
     assert results == {ImportedText("A dog", "xmp:dc:description", ("dog",))}
+
+
+def test_what_photoscribe_exported_is_not_imported_as_a_persons_words(tmp_path: Path) -> None:
+    from photoscribe.core.library.xmp import AccessibilityText, write_sidecar
+
+    photo = make_jpeg(tmp_path / "dog.jpg")
+    ours = AccessibilityText("a brown dog on the grass", None, "a brown dog on the grass", keywords=("dog",))
+    write_sidecar(tmp_path / "dog.jpg.xmp", ours)
+    imported = read_descriptions(photo)
+    assert imported.caption is None  # a model's caption, exported earlier: not the person's
+    assert "dog" in imported.keywords  # keywords are merged, whoever wrote them
+    # A person then edits the description in another program: that is theirs.
+    exiftool("-overwrite_original", "-XMP-dc:Description=Rex on his first day home", tmp_path / "dog.jpg.xmp")
+    assert read_descriptions(photo).caption == "Rex on his first day home"
