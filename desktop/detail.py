@@ -41,6 +41,7 @@ from photoscribe.core.imaging import ExifSummary, load_image, read_exif_summary
 from photoscribe.core.library import CaptionInfo, Library, PhotoInfo
 from photoscribe.core.library.export import split_alt_text
 from photoscribe.core.library.records import KeywordInfo
+from photoscribe.core.library.schema import IMPORTED_PREFIX
 from photoscribe.core.progress import check_cancel
 from photoscribe.desktop.attention import (
     FLAT_NOTE,
@@ -176,6 +177,9 @@ def _file_size(size: int) -> str:
 def caption_state(caption: CaptionInfo | None) -> str:
     if caption is None:
         return "No caption yet"
+    if caption.is_user and caption.source.startswith(IMPORTED_PREFIX):
+        # A description the photo already carried ("imported:iptc:Caption-Abstract"): a person's words.
+        return f"From the photo's metadata · {caption.source.removeprefix(IMPORTED_PREFIX)}"
     if caption.is_user:
         return "Written by you"
     if caption.reviewed:

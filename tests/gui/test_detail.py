@@ -486,3 +486,17 @@ def test_keywords_are_shown_removable_by_keyboard_and_mouse_and_addable(
 
     window.detail.mark_reviewed()  # reviewed: no longer flagged low
     assert panel.confidence_label.text() == "Confidence 0.34 (reviewed)"
+
+
+def test_a_caption_from_the_photos_metadata_says_where_it_came_from(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    from photoscribe.core.library.captions import set_imported_caption
+
+    photo_id = sample.ids["orange"]
+    with sample.library.transaction() as session:
+        set_imported_caption(session, photo_id, "Grandma's cat on the sill", "iptc:Caption-Abstract")
+    window = make_window(sample.library)
+    open_photo(window, photo_id)
+    assert window.detail.caption_edit.text() == "Grandma's cat on the sill"
+    assert window.detail.state_label.text() == "From the photo's metadata · iptc:Caption-Abstract"
