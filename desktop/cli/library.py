@@ -30,6 +30,7 @@ from photoscribe.core.errors import (
     disk_full_cause,
 )
 from photoscribe.core.paths import default_library_path, printable
+from photoscribe.desktop.cli.embed import add_write_metadata_command
 from photoscribe.desktop.cli.keywords import add_keywords_command
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
@@ -635,6 +636,7 @@ SUBCOMMANDS: tuple[Callable[[Commands, argparse.ArgumentParser], None], ...] = (
     _add_embed,
     _add_watch,
     add_keywords_command,
+    add_write_metadata_command,
 )
 
 

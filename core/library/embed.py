@@ -1,0 +1,267 @@
+"""Write alt text, description and keywords into the photo files themselves, on request only.
+
+Sidecars (:mod:`~photoscribe.core.library.xmp`) are the default; some tools ignore them
+(Lightroom for JPEGs, web uploads, content management systems), so a person may ask for the
+text to go into the file. :func:`embed_in_file` writes, with exiv2:
+
+* the file's XMP packet, merged exactly as a sidecar is (:func:`~photoscribe.core.library.xmp.merge_sidecar`):
+  ``Iptc4xmpCore:AltTextAccessibility``, ``Iptc4xmpCore:ExtDescrAccessibility`` (long texts),
+  ``dc:description`` and ``dc:subject``, with the same ``photoscribe:*Written`` provenance
+  fingerprints, so a person's text is never replaced and no keyword is removed;
+* IPTC ``Caption-Abstract`` and EXIF ``ImageDescription`` when the text is simple (ASCII, and
+  short enough for IPTC), and IPTC ``Keywords`` (merged), where the format has them. These follow
+  the same rule: written only when empty, equal to our text, or equal to what photoscribe wrote
+  last (the recorded ``DescriptionWritten`` fingerprint).
+
+Formats: JPEG, PNG, TIFF and WebP (WebP has no IPTC). HEIC/AVIF are refused: this exiv2 reads
+BMFF files but cannot write them.
+
+The write is atomic: exiv2 edits a copy in the same folder, which is fsynced and then moved over
+the original with ``os.replace``. Any failure (including a full disk) leaves the original
+untouched. Image data and every other metadata field are left as exiv2 found them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import exiv2
+
+from photoscribe.core.errors import LibraryError
+from photoscribe.core.library.export import export_items
+from photoscribe.core.library.xmp import (
+    ALT_TEXT,
+    DESCRIPTION,
+    EXT_DESCR,
+    FIELD_NAMES,
+    NS_PHOTOSCRIBE,
+    AccessibilityText,
+    XmpError,
+    fingerprint,
+    merge_keywords,
+    merge_sidecar,
+)
+from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
+
+if TYPE_CHECKING:
+    from photoscribe.core.library.database import Library
+
+log = logging.getLogger(__name__)
+
+EMBED_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp"})
+_IPTC_CAPTION = "Iptc.Application2.Caption"
+_IPTC_KEYWORDS = "Iptc.Application2.Keywords"
+_EXIF_DESCRIPTION = "Exif.Image.ImageDescription"
+_XMP_DESCRIPTION_WRITTEN = "Xmp.photoscribe.DescriptionWritten"
+_IPTC_CAPTION_MAX = 2000  # bytes (IPTC IIM 2:120)
+_IPTC_KEYWORD_MAX = 64  # bytes (IPTC IIM 2:25)
+_INIT_LOCK = threading.Lock()
+_initialised = False
+
+
+class EmbedError(LibraryError):
+    """A photo file could not be written; the original was left as it was."""
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """What :func:`embed_in_file` did: the fields it wrote, and those holding a person's text it kept."""
+
+    written_fields: tuple[str, ...]
+    kept_fields: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.written_fields)
+
+
+@dataclass(frozen=True)
+class EmbedSummary:
+    """A batch: files written, files where a person's text was kept (with the fields), failures."""
+
+    written: int
+    unchanged: int
+    skipped: int
+    kept: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+
+
+def _init() -> None:
+    global _initialised
+    with _INIT_LOCK:
+        if not _initialised:
+            exiv2.XmpParser.initialize()
+            exiv2.XmpProperties.registerNs(NS_PHOTOSCRIBE, "photoscribe")
+            _initialised = True
+
+
+def _simple(text: str) -> bool:
+    """Whether ``text`` can go into IPTC Caption-Abstract and EXIF ImageDescription as is."""
+    return text.isascii() and text.isprintable() and len(text.encode()) <= _IPTC_CAPTION_MAX
+
+
+def _find(data: Any, key: Any) -> Any | None:
+    found = data.findKey(key)
+    return None if found == data.end() else found
+
+
+def _ours(current: str, new: str, recorded: str) -> bool:
+    """The never-overwrite rule: a value is ours to set if empty, ours already, or what we wrote."""
+    return not current.strip() or fingerprint(current) in (fingerprint(new), recorded)
+
+
+def embed_in_file(path: str | os.PathLike[str], text: AccessibilityText) -> EmbedResult:
+    """Merge ``text`` into the photo file at ``path`` (see the module docstring).
+
+    Raises:
+        EmbedError: the format cannot be written, exiv2 failed, or the file could not be replaced;
+            the original is unchanged.
+        XmpError: the file's XMP packet is not XMP we can merge into; the file is unchanged.
+    """
+    _init()
+    photo = Path(path)
+    if photo.suffix.lower() not in EMBED_SUFFIXES:
+        raise EmbedError(
+            f"cannot write metadata into {photo.suffix or 'this'} files; "
+            f"supported: {', '.join(sorted(EMBED_SUFFIXES))} (use XMP sidecars for the others)"
+        )
+    fd, tmp_name = tempfile.mkstemp(dir=photo.parent, prefix=f".{photo.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        shutil.copy2(photo, tmp)
+        result = _edit(tmp, text)
+        if result.changed:
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, photo)
+            _fsync_dir(photo.parent)
+            log.info("wrote %s into %s", ", ".join(result.written_fields), photo)
+        return result
+    except exiv2.Exiv2Error as exc:
+        raise EmbedError(f"exiv2 could not write {photo.name}: {exc}; the file was not changed") from exc
+    except OSError as exc:
+        raise EmbedError(f"could not write {photo.name}: {exc}; the file was not changed") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows cannot open a folder; os.replace is durable enough there
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _edit(path: Path, text: AccessibilityText) -> EmbedResult:
+    """Edit the file at ``path`` in place (it is the temporary copy)."""
+    image = exiv2.ImageFactory.open(str(path))
+    image.readMetadata()
+    xmp_data = image.xmpData()
+    datum = _find(xmp_data, exiv2.XmpKey(_XMP_DESCRIPTION_WRITTEN))
+    recorded = str(datum.toString()).strip() if datum is not None else ""
+    packet = image.xmpPacket()
+    merged = merge_sidecar(packet.encode("utf-8") if packet.strip() else None, text)
+    kept = list(merged.kept)
+    written = [
+        FIELD_NAMES[tag]
+        for tag, value in (
+            (DESCRIPTION, text.description),
+            (ALT_TEXT, text.alt_text),
+            (EXT_DESCR, text.extended),
+        )
+        if value is not None and FIELD_NAMES[tag] not in merged.kept
+    ]
+    if text.keywords:
+        written.append("keywords")
+    image.setXmpPacket(merged.data.decode("utf-8"))
+    image.writeXmpFromPacket(True)
+
+    description = " ".join(text.description.split())
+    if image.checkMode(exiv2.MetadataId.mdExif) & exiv2.AccessMode.amWrite and _simple(description):
+        exif = image.exifData()
+        datum = _find(exif, exiv2.ExifKey(_EXIF_DESCRIPTION))
+        current = str(datum.toString()) if datum is not None else ""
+        if _ours(current, description, recorded):
+            exif[_EXIF_DESCRIPTION] = description
+            written.append("EXIF description")
+        elif "description" not in kept:
+            kept.append("description")
+    if image.checkMode(exiv2.MetadataId.mdIptc) & exiv2.AccessMode.amWrite:
+        iptc = image.iptcData()
+        if _simple(description):
+            datum = _find(iptc, exiv2.IptcKey(_IPTC_CAPTION))
+            current = str(datum.toString()) if datum is not None else ""
+            if _ours(current, description, recorded):
+                iptc[_IPTC_CAPTION] = description
+                written.append("IPTC caption")
+            elif "description" not in kept:
+                kept.append("description")
+        existing = [str(d.toString()) for d in iptc if d.key() == _IPTC_KEYWORDS]
+        fits = [w for w in text.keywords if len(w.encode()) <= _IPTC_KEYWORD_MAX]
+        # merge_keywords lists the existing ones (duplicates dropped) first, then ours to add.
+        added = merge_keywords(existing, fits)[len({w.strip().casefold() for w in existing}) :]
+        for word in added:
+            iptc.add(exiv2.IptcKey(_IPTC_KEYWORDS), exiv2.StringValue(word))
+        if added:
+            written.append("IPTC keywords")
+    image.writeMetadata()
+    del image
+    return EmbedResult(tuple(written), tuple(kept))
+
+
+def embed_photos(
+    library: Library,
+    photo_ids: Iterable[int] | None = None,
+    *,
+    reviewed_only: bool = True,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> EmbedSummary:
+    """Embed each photo's best caption and keywords into its file; ``None`` means every photo.
+
+    Only photos with a caption; with ``reviewed_only`` (the default) only captions a person wrote
+    or approved, and never an unreviewed low-confidence one. A failure is recorded per file and
+    the batch goes on; a cancelled batch keeps the files already written and raises
+    CancelledError.
+    """
+    items, skipped, low = export_items(library, reviewed_only=reviewed_only)
+    if photo_ids is not None:
+        wanted = set(photo_ids)
+        items = [item for item in items if item.photo_id in wanted]
+        skipped = len(wanted) - len(items)
+    else:
+        skipped += low
+    tracker = ProgressTracker("write-metadata", len(items), on_progress)
+    written = unchanged = 0
+    kept: list[tuple[str, tuple[str, ...]]] = []
+    failed: list[tuple[str, str]] = []
+    for index, item in enumerate(items):
+        check_cancel(cancel)
+        text = AccessibilityText(item.alt_text, item.extended, item.text, item.language, item.keywords)
+        try:
+            if not os.path.exists(item.path):
+                raise EmbedError("the photo is no longer there")
+            result = embed_in_file(item.path, text)
+        except (EmbedError, XmpError) as exc:
+            log.warning("could not write into %s: %s", item.path, exc)
+            failed.append((item.path, str(exc)))
+        else:
+            written += result.changed
+            unchanged += not result.changed
+            if result.kept_fields:
+                kept.append((item.path, result.kept_fields))
+        tracker.update(index + 1, os.path.basename(item.path))
+    return EmbedSummary(written, unchanged, skipped, tuple(kept), tuple(failed))
