@@ -283,10 +283,23 @@ def _read_one(path: str, *, sidecar: bool) -> tuple[list[tuple[str, str]], list[
             return captions, keywords, []
         iptc_captions, iptc_keywords = _iptc(image)
         exif_captions, camera = _exif(image)
+        marks = _photoscribe_marks(image)
     except _READ_ERRORS as exc:
         log.info("cannot read the metadata of %s (%s); it is indexed without it", path, exc)
         return [], [], []
-    return captions + iptc_captions + exif_captions, keywords + iptc_keywords, camera
+    # IPTC and EXIF texts that photoscribe wrote into the file itself (`library write-metadata`)
+    # carry no mark of their own: the fingerprints in the file's XMP tell them apart.
+    ours = [(where, text) for where, text in iptc_captions + exif_captions if fingerprint(text) not in marks]
+    return captions + ours, keywords + iptc_keywords, camera
+
+
+def _photoscribe_marks(image: Any) -> set[str]:
+    """The fingerprints of the texts photoscribe wrote, from the photoscribe namespace of the XMP."""
+    return {
+        str(datum.toString())
+        for datum in image.xmpData()
+        if datum.key().startswith("Xmp.") and datum.key().endswith(tuple(_PROVENANCE.values()))
+    }
 
 
 def _unique_words(words: Iterable[str]) -> Iterator[str]:

@@ -201,3 +201,15 @@ def test_cli_refuses_without_yes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["library", "write-metadata", "--all", "--yes", "--db", str(db)]) == 0
     assert "wrote 1 photo files" in capsys.readouterr().out
     assert _exiftool(mine)["XMP-dc:Description"] == "a red car parked by a lake"
+
+
+def test_what_photoscribe_wrote_into_a_file_is_not_imported_back_as_a_persons_words(tmp_path: Path) -> None:
+    from photoscribe.core.library.embed import embed_in_file
+    from photoscribe.core.library.metadata import read_descriptions
+    from photoscribe.core.library.xmp import AccessibilityText
+
+    photo = tmp_path / "dog.jpg"
+    Image.new("RGB", (32, 24), (120, 80, 40)).save(photo, quality=90)
+    embed_in_file(photo, AccessibilityText("a brown dog on the grass", None, "a brown dog on the grass"))
+    imported = read_descriptions(photo)
+    assert imported.caption is None, imported  # XMP, IPTC and EXIF copies of our text are all ours
