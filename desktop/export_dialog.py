@@ -44,6 +44,7 @@ from photoscribe.core.library.export import (
     export_json,
     write_xmp_sidecars,
 )
+from photoscribe.core.library.export_scope import WHOLE_LIBRARY, ExportScope
 from photoscribe.core.library.xmp import SIDECAR_EXT, SIDECAR_STEM
 from photoscribe.core.progress import Progress, ProgressCallback
 from photoscribe.desktop.workers import Job, JobRunner
@@ -63,7 +64,8 @@ FILE, FOLDER, BESIDE = "file", "folder", "beside"
 def _xmp_beside(
     library: Library,
     *,
-    reviewed_only: bool = False,
+    scope: ExportScope = WHOLE_LIBRARY,
+    reviewed_only: bool = True,
     include_low_confidence: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
@@ -73,6 +75,7 @@ def _xmp_beside(
     summary = write_xmp_sidecars(
         library,
         None,
+        scope=scope,
         reviewed_only=reviewed_only,
         include_low_confidence=include_low_confidence,
         on_progress=on_progress,
@@ -113,6 +116,23 @@ def default_export_base() -> Path:
     return Path(docs or Path.home()) / "photo-alt-text"
 
 
+def describe_scope(scope: ExportScope, count: int) -> str:
+    """What the export covers, said before writing: "Export 6 selected photos", "Export the 41
+    photos of this search", "Export all 220 photos of the library"."""
+    noun = "photo" if count == 1 else "photos"
+    if scope.photo_ids is not None:
+        return f"Export {count:,} selected {noun}"
+    if scope.is_library:
+        return f"Export all {count:,} {noun} of the library" if count != 1 else "Export the library's 1 photo"
+    if scope.query.strip():
+        where = "this search"
+    elif scope.folder is not None and not (scope.needs_review or scope.uncaptioned or scope.added_since):
+        where = "this folder"
+    else:
+        where = "this view"
+    return f"Export the {count:,} {noun} of {where}" if count != 1 else f"Export the 1 photo of {where}"
+
+
 def describe_summary(summary: ExportSummary, fmt: ExportFormat, reviewed_only: bool) -> str:
     """``Wrote 123 sidecars, skipped 4 uncaptioned.`` plus the failures, if any."""
     noun = fmt.noun if summary.written != 1 else fmt.noun.rstrip("s")
@@ -138,9 +158,19 @@ def describe_summary(summary: ExportSummary, fmt: ExportFormat, reviewed_only: b
 class ExportDialog(QDialog):
     """Export each photo's best caption as alt text."""
 
-    def __init__(self, parent: QWidget | None, library: Library, runner: JobRunner | None = None) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None,
+        library: Library,
+        runner: JobRunner | None = None,
+        *,
+        scope: ExportScope = WHOLE_LIBRARY,
+    ) -> None:
+        """``scope``: the main window's selection, or its current view (search, folder, filter)."""
         super().__init__(parent)
         self.library = library
+        self.scope = scope
+        self.scope_count = scope.count(library)
         self.runner = runner if runner is not None else JobRunner(parent=self)
         self.summary: ExportSummary | None = None
         self._job: Job | None = None
@@ -158,6 +188,9 @@ class ExportDialog(QDialog):
 
     def _build(self) -> None:
         root = QVBoxLayout(self)
+        self.scope_label = QLabel(describe_scope(self.scope, self.scope_count))
+        self.scope_label.setAccessibleName("What will be exported")
+        root.addWidget(self.scope_label)
         self.form_panel = QWidget()
         form = QFormLayout(self.form_panel)
         form.setContentsMargins(0, 0, 0, 0)
@@ -179,7 +212,11 @@ class ExportDialog(QDialog):
         form.addRow(self.dest_label, row)
         self.reviewed_check = QCheckBox("Reviewed captions only")
         self.reviewed_check.setAccessibleName("Export reviewed captions only")
-        self.reviewed_check.setToolTip("Only captions a person wrote or approved")
+        self.reviewed_check.setToolTip(
+            "Only captions a person wrote or approved; unchecked, the model's unreviewed captions go "
+            "too (marked machine-generated in CSV, JSON and HTML)"
+        )
+        self.reviewed_check.setChecked(True)
         form.addRow("", self.reviewed_check)
         self.low_confidence_check = QCheckBox(LOW_CONFIDENCE_OPTION)
         self.low_confidence_check.setAccessibleName("Also export low-confidence captions")
@@ -322,6 +359,7 @@ class ExportDialog(QDialog):
         reviewed_only = self.reviewed_check.isChecked()
         args: tuple[Any, ...] = (self.library,)
         options: dict[str, Any] = {
+            "scope": self.scope,
             "reviewed_only": reviewed_only,
             "include_low_confidence": self.low_confidence_check.isChecked(),
         }

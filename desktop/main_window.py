@@ -70,6 +70,7 @@ from photoscribe.desktop.queries import (
     PhotoRow,
     count_label,
     count_rows,
+    export_scope,
 )
 from photoscribe.desktop.sidebar import Sidebar
 from photoscribe.desktop.status import CaptionStatus
@@ -1018,7 +1019,8 @@ class MainWindow(QMainWindow):
         except ImportError as exc:
             self.show_message(f"Export is not available in this build ({exc}).")
             return
-        self._keep(ExportDialog(self, self.library, self.runner)).show()
+        scope = export_scope(self.photos.query, self.grid.selected_photo_ids())
+        self._keep(ExportDialog(self, self.library, self.runner, scope=scope)).show()
 
     def _after_retry(self) -> None:
         self.services.wake()

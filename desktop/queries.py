@@ -17,6 +17,7 @@ from typing import Any, cast
 from photoscribe.core.confidence import LOW_CONFIDENCE_ADVICE, is_low
 from photoscribe.core.library import Library, SearchHit
 from photoscribe.core.library.export import split_alt_text
+from photoscribe.core.library.export_scope import ExportScope
 from photoscribe.core.library.hybrid import MAX_DEPTH, SemanticSearch, hybrid_search, meaning_only
 from photoscribe.core.library.schema import utcnow
 from photoscribe.core.library.search import SortOrder, count_matches, search
@@ -243,6 +244,14 @@ def _filters(query: PhotoQuery) -> dict[str, Any]:
         "needs_review": query.filter == FILTER_NEEDS_REVIEW,
         "added_since": _recent_since() if query.filter == FILTER_RECENT else None,
     }
+
+
+def export_scope(query: PhotoQuery, selection: Sequence[int] = ()) -> ExportScope:
+    """What "Export" covers: the selected photos, else what the grid shows for ``query``
+    (its words, folder and collection; matches by meaning only are not included)."""
+    if selection:
+        return ExportScope(photo_ids=tuple(selection))
+    return ExportScope(query=query.text, **_filters(query))
 
 
 def count_label(count: int, *, text_query: bool = False) -> str:

@@ -1,8 +1,11 @@
 """Alt-text export of each photo's best caption: CSV, JSON, HTML and XMP sidecars.
 
-Every exporter takes ``reviewed_only`` (export only captions a person wrote or
-approved), ``include_low_confidence``, ``on_progress`` and ``cancel`` and returns an
-:class:`ExportSummary`. Each photo's keywords and its caption's confidence go along (CSV,
+Every exporter takes a ``scope`` (:class:`~photoscribe.core.library.export_scope.ExportScope`:
+chosen photos, or a search, folder or filter; the whole library by default), ``reviewed_only``
+(export only captions a person wrote or approved: the default, except for XMP sidecars),
+``include_low_confidence``, ``on_progress`` and ``cancel`` and returns an
+:class:`ExportSummary`. CSV, JSON and HTML say which captions a model wrote
+(``machine_generated``: the text is not a person's, even when a person approved it). Each photo's keywords and its caption's confidence go along (CSV,
 JSON, HTML columns; ``dc:subject`` in XMP, merged with the sidecar's).
 
 An unreviewed model caption whose confidence is below
@@ -32,11 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
 from photoscribe.core.errors import ExportError
 from photoscribe.core.library.captions import best_caption_subquery
+from photoscribe.core.library.export_scope import WHOLE_LIBRARY, ExportScope
 from photoscribe.core.library.keywords import keywords_by_photo
 from photoscribe.core.library.schema import Caption, Photo, PhotoStatus
 from photoscribe.core.library.xmp import (
@@ -68,6 +72,7 @@ CSV_COLUMNS = (
     "reviewed",
     "keywords",
     "confidence",
+    "machine_generated",
 )
 KEYWORD_SEPARATOR = "; "  # between keywords in a CSV cell
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -89,6 +94,7 @@ class ExportItem:
     reviewed: bool
     keywords: tuple[str, ...] = ()
     confidence: float | None = None
+    machine_generated: bool = False  # a model's text (approved or not), not a person's or imported
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,8 @@ class ExportSummary:
 
     ``skipped``: photos without a (reviewed) caption; ``low_confidence``: photos left out
     because their unreviewed caption is low confidence (``include_low_confidence`` exports them);
+    ``unreviewed``: of ``skipped``, photos whose caption nobody reviewed (``reviewed_only``);
+    ``files``: the files written;
     ``kept``: XMP sidecars where a person's text was left in place, each with the properties kept
     (``"description"``, ``"alt text"``, ``"extended description"``).
     """
@@ -107,6 +115,24 @@ class ExportSummary:
     out_path: Path | None = None
     low_confidence: int = 0
     kept: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    unreviewed: int = 0
+    files: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready report: counts, what was skipped and why, the files written, failures."""
+        return {
+            "written": self.written,
+            "skipped": {
+                "total": self.skipped + self.low_confidence,
+                "no_caption": self.skipped - self.unreviewed,
+                "not_reviewed": self.unreviewed,
+                "low_confidence": self.low_confidence,
+            },
+            "files": list(self.files),
+            "out_path": None if self.out_path is None else str(self.out_path),
+            "failed": [{"path": path, "reason": reason} for path, reason in self.failed],
+            "kept": [{"path": path, "fields": list(fields)} for path, fields in self.kept],
+        }
 
     def kept_note(self) -> str:
         """ "kept your description in 3 sidecars" (or ""); the sidecars are in :attr:`kept`."""
@@ -146,10 +172,18 @@ def neutralize_formula(value: str) -> str:
 
 
 def export_items(
-    library: Library, *, reviewed_only: bool = False, include_low_confidence: bool = False
-) -> tuple[list[ExportItem], int, int]:
-    """The items to export, ordered by path; how many present photos were skipped (no caption to
-    export); and how many were left out as low confidence."""
+    library: Library,
+    *,
+    scope: ExportScope = WHOLE_LIBRARY,
+    reviewed_only: bool = True,
+    include_low_confidence: bool = False,
+) -> tuple[list[ExportItem], int, int, int]:
+    """The items in ``scope`` to export, ordered by path; how many present photos in scope were
+    skipped (no caption to export); how many were left out as low confidence; and how many of
+    the skipped had a caption nobody reviewed (``reviewed_only``).
+
+    ``include_low_confidence`` only matters for unreviewed captions, so with ``reviewed_only``
+    it changes nothing (a reviewed caption is exported whatever its confidence)."""
     ranked = best_caption_subquery()
     best = aliased(Caption, ranked)
     stmt = (
@@ -168,18 +202,22 @@ def export_items(
         .where(Photo.status != PhotoStatus.MISSING)
         .order_by(Photo.path)
     )
-    if reviewed_only:
-        stmt = stmt.where(or_(best.is_user, best.reviewed))
+    present_stmt = select(func.count()).select_from(Photo).where(Photo.status != PhotoStatus.MISSING)
+    in_scope = scope.clause(library)
+    if in_scope is not None:
+        stmt = stmt.where(in_scope)
+        present_stmt = present_stmt.where(in_scope)
     with library.session() as session:
         rows = session.execute(stmt).all()
-        present = session.scalar(
-            select(func.count()).select_from(Photo).where(Photo.status != PhotoStatus.MISSING)
-        )
+        present = session.scalar(present_stmt)
         keywords = keywords_by_photo(session, [row.id for row in rows])
     items = []
-    low = 0
+    low = unreviewed = 0
     for row in rows:
         reviewed = bool(row.is_user or row.reviewed)
+        if reviewed_only and not reviewed:
+            unreviewed += 1
+            continue
         low_confidence = row.confidence is not None and row.confidence < LOW_CONFIDENCE
         if low_confidence and not (reviewed or include_low_confidence):
             low += 1
@@ -198,9 +236,10 @@ def export_items(
                 reviewed=reviewed,
                 keywords=tuple(k.word for k in keywords.get(row.id, [])),
                 confidence=row.confidence,
+                machine_generated=not row.is_user,
             )
         )
-    return items, int(present or 0) - len(items) - low, low
+    return items, int(present or 0) - len(items) - low, low, unreviewed
 
 
 def _run(
@@ -294,7 +333,8 @@ def export_csv(
     library: Library,
     out_path: str | os.PathLike[str],
     *,
-    reviewed_only: bool = False,
+    scope: ExportScope = WHOLE_LIBRARY,
+    reviewed_only: bool = True,
     include_low_confidence: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
@@ -302,8 +342,8 @@ def export_csv(
 ) -> ExportSummary:
     """A UTF-8 (with BOM, for spreadsheets) CSV with :data:`CSV_COLUMNS`; text cells are formula-safe."""
     out_path = check_export_target(library, out_path, overwrite=overwrite)
-    items, skipped, low = export_items(
-        library, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
+    items, skipped, low, unreviewed = export_items(
+        library, scope=scope, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
     )
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
@@ -320,18 +360,20 @@ def export_csv(
                 "true" if item.reviewed else "false",
                 neutralize_formula(KEYWORD_SEPARATOR.join(item.keywords)),
                 "" if item.confidence is None else repr(float(item.confidence)),
+                "true" if item.machine_generated else "false",
             ]
         )
     out = Path(out_path)
     atomic_write(out, buffer.getvalue().encode("utf-8-sig"))
-    return ExportSummary(len(items), skipped, (), out, low)
+    return ExportSummary(len(items), skipped, (), out, low, unreviewed=unreviewed, files=(str(out),))
 
 
 def export_json(
     library: Library,
     out_path: str | os.PathLike[str],
     *,
-    reviewed_only: bool = False,
+    scope: ExportScope = WHOLE_LIBRARY,
+    reviewed_only: bool = True,
     include_low_confidence: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
@@ -339,8 +381,8 @@ def export_json(
 ) -> ExportSummary:
     """A JSON array of objects named after the IPTC properties (``AltTextAccessibility``, ...)."""
     out_path = check_export_target(library, out_path, overwrite=overwrite)
-    items, skipped, low = export_items(
-        library, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
+    items, skipped, low, unreviewed = export_items(
+        library, scope=scope, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
     )
     records = [
         {
@@ -353,12 +395,13 @@ def export_json(
             "reviewed": item.reviewed,
             "keywords": list(item.keywords),
             "confidence": item.confidence,
+            "machine_generated": item.machine_generated,
         }
         for item in _run(items, on_progress, cancel, "JSON")
     ]
     out = Path(out_path)
     atomic_write(out, (json.dumps(records, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
-    return ExportSummary(len(items), skipped, (), out, low)
+    return ExportSummary(len(items), skipped, (), out, low, unreviewed=unreviewed, files=(str(out),))
 
 
 def image_src(photo_path: str, page_dir: Path) -> str:
@@ -394,7 +437,8 @@ def export_html(
     library: Library,
     out_path: str | os.PathLike[str],
     *,
-    reviewed_only: bool = False,
+    scope: ExportScope = WHOLE_LIBRARY,
+    reviewed_only: bool = True,
     include_low_confidence: bool = False,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
@@ -411,8 +455,8 @@ def export_html(
     out_path = check_export_target(library, out_path, overwrite=overwrite)
     out = Path(out_path)
     page_dir = out.expanduser().absolute().parent
-    items, skipped, low = export_items(
-        library, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
+    items, skipped, low, unreviewed = export_items(
+        library, scope=scope, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
     )
     parts = [_HTML_HEAD]
     noun = "photo" if len(items) == 1 else "photos"
@@ -427,6 +471,8 @@ def export_html(
             details.append("Keywords: " + html.escape(", ".join(item.keywords), quote=True))
         if item.confidence is not None:
             details.append(f"confidence {item.confidence:.2f}")
+        if item.machine_generated:
+            details.append('<span class="machine">machine-generated</span>')
         extra = f'<br><small class="keywords">{"; ".join(details)}</small>' if details else ""
         # The same words as the alt: shown, but not read a second time.
         hidden = ' aria-hidden="true"' if item.extended is None else ""
@@ -436,7 +482,7 @@ def export_html(
         )
     parts.append("</main>\n</body>\n</html>\n")
     atomic_write(out, "".join(parts).encode("utf-8"))
-    return ExportSummary(len(items), skipped, (), out, low)
+    return ExportSummary(len(items), skipped, (), out, low, unreviewed=unreviewed, files=(str(out),))
 
 
 def _stem_shared(photo_path: str) -> bool:
@@ -453,6 +499,7 @@ def write_xmp_sidecars(
     library: Library,
     out_dir: str | os.PathLike[str] | None = None,
     *,
+    scope: ExportScope = WHOLE_LIBRARY,
     reviewed_only: bool = False,
     include_low_confidence: bool = False,
     on_progress: ProgressCallback | None = None,
@@ -475,8 +522,8 @@ def write_xmp_sidecars(
         raise ExportError(
             f"unknown sidecar name {xmp_sidecar_name!r}; choose one of {', '.join(SIDECAR_NAMES)}"
         )
-    items, skipped, low = export_items(
-        library, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
+    items, skipped, low, unreviewed = export_items(
+        library, scope=scope, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
     )
     target_dir = Path(out_dir).expanduser().absolute() if out_dir is not None else None
     root: Path | None = None
@@ -485,6 +532,7 @@ def write_xmp_sidecars(
     written = 0
     failed: list[tuple[str, str]] = []
     kept: list[tuple[str, tuple[str, ...]]] = []
+    files: list[str] = []
     for item in _run(items, on_progress, cancel, "XMP"):
         if target_dir is None and not os.path.exists(item.path):
             failed.append((item.path, "the photo is no longer there"))
@@ -500,9 +548,12 @@ def write_xmp_sidecars(
             failed.append((item.path, str(exc)))
             continue
         written += 1
+        files.append(str(path))
         if kept_fields:
             kept.append((str(path), kept_fields))
-    return ExportSummary(written, skipped, tuple(failed), target_dir, low, tuple(kept))
+    return ExportSummary(
+        written, skipped, tuple(failed), target_dir, low, tuple(kept), unreviewed, tuple(files)
+    )
 
 
 EXPORTERS = {

@@ -737,6 +737,42 @@ def count_matches(
         raise LibraryError(f"counting matches of {query!r} failed: {exc.orig}") from exc
 
 
+def matching_ids(
+    library: Library,
+    query: str,
+    *,
+    folder: FolderRef | None = None,
+    uncaptioned: bool = False,
+    needs_review: bool = False,
+    added_since: datetime | None = None,
+    include_missing: bool = False,
+) -> Any:
+    """A ``SELECT photos.id`` of every photo :func:`search` finds for these arguments (no limit),
+    to use as ``Photo.id.in_(...)``: an export of "this search" exports what the grid shows.
+
+    The last word is a prefix, as in :func:`search`; symbols alone match nothing.
+    """
+    if _nothing_searchable(query):
+        return select(Photo.id).where(False)
+    parsed = parse_query(query)
+    if (
+        parsed.include
+        and parsed.include[-1].endswith("*")
+        and _is_whole_word(library, parsed.include[-1][:-1])
+    ):
+        query = f"{query} "  # as search(): a whole indexed word is matched as typed
+    clauses = _filters(
+        date_from=None,
+        date_to=None,
+        added_since=added_since,
+        uncaptioned=uncaptioned,
+        needs_review=needs_review,
+        include_missing=include_missing,
+    )
+    stmt, _ = _statement(query, folder=folder, clauses=clauses, sort=None)
+    return stmt.order_by(None).with_only_columns(Photo.id)
+
+
 def rebuild_index(library: Library) -> int:
     """Re-derive every row of ``captions_fts`` from the tables (repair); returns the row count."""
     with library.transaction() as session:

@@ -286,8 +286,30 @@ def _add_export(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="output file (default: alt-text.<format>); for xmp a folder to mirror sidecars into "
         "(default: beside each photo)",
     )
+    review = parser.add_mutually_exclusive_group()
+    review.add_argument(
+        "--reviewed-only",
+        dest="reviewed_only",
+        action="store_true",
+        default=True,
+        help="only captions a person wrote or approved (the default)",
+    )
+    review.add_argument(
+        "--all",
+        dest="reviewed_only",
+        action="store_false",
+        help="also captions nobody reviewed (the model's; marked machine_generated in CSV and JSON)",
+    )
     parser.add_argument(
-        "--reviewed-only", action="store_true", help="only captions a person wrote or approved"
+        "--folder", type=Path, metavar="PATH", help="only photos in this folder (at any depth)"
+    )
+    parser.add_argument(
+        "--query",
+        metavar="TEXT",
+        help='only photos this search finds (as `library search`: words, "phrases", -excluded)',
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print a JSON summary: counts, skipped and why, files"
     )
     parser.add_argument(
         "--include-low-confidence",
@@ -313,12 +335,17 @@ SIDECAR_NAME_CHOICES = {"ext": "photo.jpg.xmp", "stem": "photo.xmp"}
 
 def _export(args: argparse.Namespace) -> int:
     from photoscribe.core.library import export as exporting
+    from photoscribe.core.library.export_scope import ExportScope
 
+    scope = ExportScope(
+        query=args.query or "", folder=None if args.folder is None else args.folder.expanduser().absolute()
+    )
     with ProgressBars(f"export {args.format}") as on_progress, open_library(args) as library:
         if args.format == "xmp":
             summary = exporting.write_xmp_sidecars(
                 library,
                 args.out,
+                scope=scope,
                 reviewed_only=args.reviewed_only,
                 include_low_confidence=args.include_low_confidence,
                 on_progress=on_progress,
@@ -329,13 +356,21 @@ def _export(args: argparse.Namespace) -> int:
             summary = exporting.EXPORTERS[args.format](
                 library,
                 out,
+                scope=scope,
                 reviewed_only=args.reviewed_only,
                 include_low_confidence=args.include_low_confidence,
                 on_progress=on_progress,
                 overwrite=args.force,
             )
+    if args.json:
+        print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        return 1 if summary.failed else 0
     where = f" to {printable(summary.out_path)}" if summary.out_path else ""
-    print(f"wrote {summary.written}{where}; skipped {summary.skipped} without a caption")
+    unreviewed = summary.unreviewed
+    print(f"wrote {summary.written}{where}; skipped {summary.skipped - unreviewed} without a caption")
+    if unreviewed:
+        noun = "caption" if unreviewed == 1 else "captions"
+        print(f"{unreviewed} unreviewed {noun} left out; --all exports them")
     if summary.low_confidence:
         print(summary.low_confidence_note())
     if summary.kept:

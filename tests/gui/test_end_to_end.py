@@ -183,8 +183,13 @@ def test_add_caption_search_edit_export_retrain(
     assert word_matches(window) == [target]
 
     # ---- export alt text through the export dialog: XMP sidecars and CSV
+    window.grid.clearSelection()  # no selection and no search: the export covers the library
+    window.search.clear()
+    window._apply_query()
     window.export_action.trigger()
     dialog = top_level(ExportDialog)
+    assert dialog.scope_label.text() == f"Export all {N_PHOTOS} photos of the library"
+    dialog.reviewed_check.setChecked(False)  # the model's unreviewed captions too, deliberately
     sidecars = tmp_path / "sidecars"
     run_export(qtbot, dialog, "xmp-folder", sidecars)
     target_path = Path(library.get_photo(target).path)  # type: ignore[union-attr]

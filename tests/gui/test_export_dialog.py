@@ -14,7 +14,9 @@ from PySide6.QtCore import QRunnable, Qt, QThreadPool, QUrl
 from PySide6.QtGui import QDesktopServices
 
 from photoscribe.core.library import Library
+from photoscribe.core.library.export_scope import ExportScope
 from photoscribe.desktop.export_dialog import ExportDialog
+from photoscribe.desktop.queries import FILTER_NEEDS_REVIEW, PhotoQuery, export_scope
 from photoscribe.desktop.workers import JobRunner
 
 MODEL = "sat-test"
@@ -81,6 +83,8 @@ def dialog(qtbot, library: Library, pool: QThreadPool) -> ExportDialog:
     qtbot.addWidget(dlg)
     dlg.show()
     qtbot.waitExposed(dlg)
+    assert dlg.reviewed_check.isChecked()  # the default: only what a person wrote or approved
+    dlg.reviewed_check.setChecked(False)  # these tests export the unreviewed city.jpg deliberately
     return dlg
 
 
@@ -319,3 +323,53 @@ def test_low_confidence_captions_are_left_out_unless_the_box_is_checked(
         rows = list(csv.DictReader(fh))
     assert sorted(Path(r["path"]).name for r in rows) == ["beach.jpg", "blank.jpg", "city.jpg"]
     assert "low-confidence" not in dialog.status_label.text()
+
+
+def _exported(path: Path) -> list[str]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return sorted(Path(row["path"]).name for row in csv.DictReader(fh))
+
+
+def _scoped(qtbot, library: Library, pool: QThreadPool, scope: ExportScope) -> ExportDialog:
+    dlg = ExportDialog(None, library, runner=JobRunner(pool), scope=scope)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    return dlg
+
+
+def test_selection_is_exported_and_said_first(
+    qtbot, library: Library, pool: QThreadPool, tmp_path: Path
+) -> None:
+    ids = {Path(p.path).name: p.id for p in library.list_photos()}
+    dlg = _scoped(qtbot, library, pool, export_scope(PhotoQuery(), [ids["city.jpg"], ids["blank.jpg"]]))
+    assert dlg.scope_label.text() == "Export 2 selected photos"
+    out = tmp_path / "sel.csv"
+    choose_format(dlg, "csv")
+    dlg.dest_edit.setText(str(out))
+    run_export(qtbot, dlg)  # reviewed-only by default: city.jpg is a model's unreviewed caption
+    assert _exported(out) == []
+    assert dlg.status_label.text().startswith("Wrote 0 captions to sel.csv, skipped 2")
+    dlg.reviewed_check.setChecked(False)
+    dlg.dest_edit.setText(str(tmp_path / "all.csv"))
+    run_export(qtbot, dlg)
+    assert _exported(tmp_path / "all.csv") == ["city.jpg"]  # not beach.jpg: it was not selected
+
+
+def test_current_search_and_view_are_the_scope(
+    qtbot, library: Library, pool: QThreadPool, tmp_path: Path, photos: Path
+) -> None:
+    dlg = _scoped(qtbot, library, pool, export_scope(PhotoQuery(text="dogs")))
+    assert dlg.scope_label.text() == "Export the 1 photo of this search"
+    out = tmp_path / "q.csv"
+    choose_format(dlg, "csv")
+    dlg.dest_edit.setText(str(out))
+    run_export(qtbot, dlg)
+    assert _exported(out) == ["beach.jpg"]
+    folder = library.list_folders()[0].id
+    view = _scoped(qtbot, library, pool, export_scope(PhotoQuery(folder=folder)))
+    assert view.scope_label.text() == "Export the 3 photos of this folder"
+    review = _scoped(qtbot, library, pool, export_scope(PhotoQuery(filter=FILTER_NEEDS_REVIEW)))
+    assert review.scope_label.text() == "Export the 1 photo of this view"
+    whole = _scoped(qtbot, library, pool, export_scope(PhotoQuery()))
+    assert whole.scope_label.text() == "Export all 3 photos of the library"

@@ -70,7 +70,8 @@ def test_set_caption_then_similar(db: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_export_and_remove(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "alt.csv"
-    assert _run("library", "--db", str(db), "export", "--format", "csv", "--out", str(out)) == 0
+    # The fixture's captions are all unreviewed model captions: --all exports them deliberately.
+    assert _run("library", "--db", str(db), "export", "--format", "csv", "--out", str(out), "--all") == 0
     with open(out, encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 3 and rows[2]["alt_text"].startswith("'=")
@@ -89,7 +90,7 @@ def test_export_and_remove(db: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
         == 0
     )
     assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8")) == []
-    assert _run("library", "--db", str(db), "export", "--format", "xmp") == 0
+    assert _run("library", "--db", str(db), "export", "--format", "xmp", "--all") == 0
     assert (db.parent / "photos" / "p0.jpg.xmp").is_file()
     # A person's description in a Lightroom-style p1.xmp is kept, and the report says where.
     mine = (db.parent / "photos" / "p0.jpg.xmp").read_text(encoding="utf-8")
@@ -97,7 +98,9 @@ def test_export_and_remove(db: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     (db.parent / "photos" / "p0.jpg.xmp").write_text(person, encoding="utf-8")
     (db.parent / "photos" / "p0.jpg.xmp").rename(db.parent / "photos" / "p0.xmp")
     capsys.readouterr()
-    assert _run("library", "--db", str(db), "export", "--format", "xmp", "--sidecar-name", "stem") == 0
+    assert (
+        _run("library", "--db", str(db), "export", "--format", "xmp", "--sidecar-name", "stem", "--all") == 0
+    )
     out = capsys.readouterr().out
     assert "kept your description in 1 sidecar" in out
     assert f"kept: {db.parent / 'photos' / 'p0.xmp'} (description)" in out
@@ -148,11 +151,11 @@ def test_export_leaves_low_confidence_out_unless_asked(
         photo = library.upsert_photo(file, 4, 1.0)
         library.add_model_caption(photo.id, "sat-v1", "a bus on a horse", -1.0, confidence=0.12)
     out = tmp_path / "alt.json"
-    assert _run("library", "--db", str(db), "export", "--format", "json", "--out", str(out)) == 0
+    assert _run("library", "--db", str(db), "export", "--format", "json", "--out", str(out), "--all") == 0
     printed = capsys.readouterr().out
     assert "wrote 3" in printed
     assert "1 low-confidence caption left out; --include-low-confidence exports them" in printed
-    args = ("library", "--db", str(db), "export", "--format", "json", "--out", str(out), "--force")
+    args = ("library", "--db", str(db), "export", "--format", "json", "--out", str(out), "--force", "--all")
     assert _run(*args, "--include-low-confidence") == 0
     assert "low-confidence" not in capsys.readouterr().out
     assert len(json.loads(out.read_text(encoding="utf-8"))) == 4
@@ -200,3 +203,43 @@ def test_keywords_command_search_and_status(db: Path, capsys: pytest.CaptureFixt
     assert _run(*base, "status") == 0
     assert "of which low confidence: 1" in capsys.readouterr().out
     assert _run(*base, "keywords", "/no/such.jpg") == 1
+
+
+def test_export_scope_reviewed_only_default_and_json_summary(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = db.parent / "photos"
+    with Library.open(db) as library:
+        library.mark_reviewed(library.get_photo(photos / "p0.jpg").id)
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        library.add_folder_record(elsewhere)
+        file = elsewhere / "dog.jpg"
+        file.write_bytes(b"jpeg")
+        photo = library.upsert_photo(file, 4, 1.0)
+        library.set_user_caption(photo.id, "my dog Rex on the sofa")
+    base = ("library", "--db", str(db), "export", "--format", "json")
+    out = tmp_path / "out.json"
+
+    def exported(*extra: str) -> list[str]:
+        capsys.readouterr()
+        assert _run(*base, "--out", str(out), "--force", *extra) == 0
+        return sorted(Path(d["path"]).name for d in json.loads(out.read_text(encoding="utf-8")))
+
+    # Reviewed-only by default: the person's caption and the approved one; the rest on --all.
+    assert exported() == ["dog.jpg", "p0.jpg"]
+    assert "2 unreviewed captions left out; --all exports them" in capsys.readouterr().out
+    assert exported("--all") == ["dog.jpg", "p0.jpg", "p1.jpg", "p2.jpg"]
+    # --query has the search box's semantics (stemming: "dogs" finds "dog"); --folder any depth.
+    assert exported("--query", "dogs") == ["dog.jpg", "p0.jpg"]
+    assert exported("--query", "dog -rex") == ["p0.jpg"]
+    assert exported("--folder", str(photos), "--all") == ["p0.jpg", "p1.jpg", "p2.jpg"]
+    assert exported("--folder", str(photos), "--query", "bicycle") == []
+    # --json: what was written, and what was skipped and why.
+    capsys.readouterr()
+    assert _run(*base, "--out", str(out), "--force", "--folder", str(photos), "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["written"] == 1 and report["files"] == [str(out)]
+    assert report["skipped"] == {"total": 2, "no_caption": 0, "not_reviewed": 2, "low_confidence": 0}
+    with pytest.raises(SystemExit):
+        _run(*base, "--all", "--reviewed-only")

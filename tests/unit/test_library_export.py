@@ -25,6 +25,7 @@ from photoscribe.core.library.export import (
     split_alt_text,
     write_xmp_sidecars,
 )
+from photoscribe.core.library.export_scope import ExportScope
 from photoscribe.core.library.xmp import (
     NS_DC,
     NS_IPTC_CORE,
@@ -112,7 +113,7 @@ def test_csv_neutralises_formulas_and_round_trips(library: Library, photos: Path
     _photo(library, photos / "tricky.jpg", tricky)
     _photo(library, photos / "long.jpg", LONG, reviewed=True)
 
-    summary = export_csv(library, tmp_path / "out.csv")
+    summary = export_csv(library, tmp_path / "out.csv", reviewed_only=False)
     assert (summary.written, summary.skipped, summary.failed) == (8, 0, ())
     with open(tmp_path / "out.csv", encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -144,7 +145,7 @@ def test_reviewed_only_and_skips(library: Library, photos: Path, tmp_path: Path)
     gone = _photo(library, photos / "gone.jpg", "a missing photo", user=True)
     library.mark_missing(gone)
 
-    summary = export_json(library, tmp_path / "all.json")
+    summary = export_json(library, tmp_path / "all.json", reviewed_only=False)
     assert (summary.written, summary.skipped) == (3, 1)
     summary = export_json(library, tmp_path / "reviewed.json", reviewed_only=True)
     assert (summary.written, summary.skipped) == (2, 2)
@@ -158,7 +159,7 @@ def test_reviewed_only_and_skips(library: Library, photos: Path, tmp_path: Path)
 def test_json_uses_iptc_property_names(library: Library, photos: Path, tmp_path: Path) -> None:
     _photo(library, photos / "long.jpg", LONG)
     _photo(library, photos / "short.jpg", "Café in 日本 🐶", user=True)
-    export_json(library, tmp_path / "out.json")
+    export_json(library, tmp_path / "out.json", reviewed_only=False)
     raw = (tmp_path / "out.json").read_text(encoding="utf-8")
     assert "日本" in raw  # not \u-escaped
     data = {Path(d["path"]).name: d for d in json.loads(raw)}
@@ -172,6 +173,7 @@ def test_json_uses_iptc_property_names(library: Library, photos: Path, tmp_path:
         "reviewed",
         "keywords",
         "confidence",
+        "machine_generated",
     }
     assert all(set(d) == expected_keys for d in data.values())
     assert data["long.jpg"]["ExtDescrAccessibility"] == LONG
@@ -191,7 +193,9 @@ def test_json_uses_iptc_property_names(library: Library, photos: Path, tmp_path:
         "reviewed": True,
         "keywords": [],
         "confidence": None,
+        "machine_generated": False,
     }
+    assert data["long.jpg"]["machine_generated"] is True
 
 
 # --------------------------------------------------------------------------- HTML
@@ -227,7 +231,7 @@ def test_html_escapes_everything(library: Library, photos: Path, tmp_path: Path)
     name = 'odd name #1 ?&"<é>.jpg'
     _photo(library, photos / "sub dir" / name, evil, user=True)
     out = tmp_path / "site" / "index.html"
-    summary = export_html(library, out)
+    summary = export_html(library, out, reviewed_only=False)
     assert summary.written == 1
     page = out.read_text(encoding="utf-8")
     assert "<script" not in page and "<img src=x" not in page
@@ -302,7 +306,7 @@ def test_html_is_accessible_and_reads_each_description_once(
     _photo(library, photos / "b.jpg", "two  cats\n on a sofa")  # spacing differs from its alt text
     _photo(library, photos / "long.jpg", LONG)
     out = tmp_path / "index.html"
-    assert export_html(library, out).written == 3
+    assert export_html(library, out, reviewed_only=False).written == 3
 
     page = _Accessibility()
     page.feed(out.read_text(encoding="utf-8"))
@@ -317,10 +321,12 @@ def test_html_is_accessible_and_reads_each_description_once(
     # Short captions: shown to everyone, read once (as the alt).
     assert by_alt["a dog on the beach"]["shown"] == "a dog on the beach"
     assert by_alt["a dog on the beach"]["read"] == ""
-    assert by_alt["two cats on a sofa"]["read"] == ""
+    # A model's caption: only the note that a model wrote it is read after the alt.
+    assert by_alt["two cats on a sofa"]["read"] == "machine-generated"
     # A shortened alt: the full text is read after it, as the extended description.
     alt, _ = split_alt_text(LONG)
-    assert by_alt[alt]["read"] == LONG
+    read = by_alt[alt]["read"]
+    assert read.startswith(LONG) and read[len(LONG) :].strip() == "machine-generated"
 
 
 # --------------------------------------------------------------------------- XMP
@@ -531,7 +537,7 @@ def test_originals_are_never_written(library: Library, photos: Path, tmp_path: P
     _photo(library, photos / "a.jpg", "a caption", user=True)
     before = ((photos / "a.jpg").read_bytes(), (photos / "a.jpg").stat().st_mtime_ns)
     write_xmp_sidecars(library)
-    export_csv(library, tmp_path / "x.csv")
+    export_csv(library, tmp_path / "x.csv", reviewed_only=False)
     assert ((photos / "a.jpg").read_bytes(), (photos / "a.jpg").stat().st_mtime_ns) == before
 
 
@@ -550,14 +556,14 @@ def test_progress_and_cancel(library: Library, photos: Path, tmp_path: Path, exp
     for i in range(120):
         _photo(library, photos / f"{i:03d}.jpg", f"photo number {i}")
     seen = []
-    exporter(library, tmp_path / "out", on_progress=seen.append)
+    exporter(library, tmp_path / "out", on_progress=seen.append, reviewed_only=False)
     assert seen[-1].done == seen[-1].total == 120 and seen[-1].stage == "export"
     assert [p.done for p in seen] == sorted(p.done for p in seen)
 
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(CancelledError):
-        exporter(library, tmp_path / "cancelled", cancel=cancel)
+        exporter(library, tmp_path / "cancelled", cancel=cancel, reviewed_only=False)
     assert not (tmp_path / "cancelled").exists()
 
 
@@ -576,7 +582,7 @@ def test_keywords_confidence_and_low_confidence_left_out(
     model_photo("c.jpg", "a dog", None, [])
     model_photo("d.jpg", "a cat on a bus", 0.1, [])
 
-    summary = export_json(library, tmp_path / "out.json")
+    summary = export_json(library, tmp_path / "out.json", reviewed_only=False)
     assert (summary.written, summary.skipped, summary.low_confidence) == (2, 0, 2)
     assert (
         summary.low_confidence_note()
@@ -589,7 +595,7 @@ def test_keywords_confidence_and_low_confidence_left_out(
     ]
 
     library.mark_reviewed(low)  # a person checked it: exported
-    summary = export_csv(library, tmp_path / "out.csv")
+    summary = export_csv(library, tmp_path / "out.csv", reviewed_only=False)
     assert (summary.written, summary.low_confidence) == (3, 1)
     with open(tmp_path / "out.csv", encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -600,7 +606,7 @@ def test_keywords_confidence_and_low_confidence_left_out(
         ("", ""),
     ]
 
-    summary = export_html(library, tmp_path / "out.html", include_low_confidence=True)
+    summary = export_html(library, tmp_path / "out.html", include_low_confidence=True, reviewed_only=False)
     assert (summary.written, summary.low_confidence, summary.low_confidence_note()) == (4, 0, "")
     page = (tmp_path / "out.html").read_text(encoding="utf-8")
     assert "Keywords: bus, =cmd; confidence 0.90" in page and "confidence 0.10" in page
@@ -621,3 +627,80 @@ def test_merge_xmp_keeps_existing_subjects_without_duplicates() -> None:
     root = ET.fromstring(body)
     assert [li.text for li in root.iterfind(".//dc:subject/rdf:Bag/rdf:li", NS)] == ["Mia", "Beach", "dog"]
     assert len(root.findall(".//dc:subject", NS)) == 1
+
+
+# --------------------------------------------------------------------------- scope, reviewed-only, machine_generated
+
+
+def _scoped_library(library: Library, photos: Path) -> dict[str, int]:
+    ids = {
+        "dog": _photo(library, photos / "trip" / "dog.jpg", "a dog on the beach", reviewed=True),
+        "cat": _photo(library, photos / "trip" / "cat.jpg", "a cat on a sofa"),
+        "bus": _photo(library, photos / "town" / "bus.jpg", "a red bus in the street", user=True),
+        "dogs": _photo(library, photos / "town" / "dogs.jpg", "two dogs and a bus", reviewed=True),
+    }
+    return ids
+
+
+def _names(path: Path) -> list[str]:
+    return sorted(Path(d["path"]).name for d in json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_reviewed_only_is_the_default_and_says_what_was_left_out(
+    library: Library, photos: Path, tmp_path: Path
+) -> None:
+    _scoped_library(library, photos)
+    summary = export_json(library, tmp_path / "default.json")
+    assert _names(tmp_path / "default.json") == ["bus.jpg", "dog.jpg", "dogs.jpg"]
+    assert (summary.written, summary.skipped, summary.unreviewed) == (3, 1, 1)
+    assert summary.as_dict()["skipped"] == {
+        "total": 1,
+        "no_caption": 0,
+        "not_reviewed": 1,
+        "low_confidence": 0,
+    }
+    assert summary.as_dict()["files"] == [str(tmp_path / "default.json")]
+    summary = export_json(library, tmp_path / "all.json", reviewed_only=False)
+    assert _names(tmp_path / "all.json") == ["bus.jpg", "cat.jpg", "dog.jpg", "dogs.jpg"]
+    assert (summary.written, summary.unreviewed) == (4, 0)
+
+
+def test_scope_selection_query_and_folder(library: Library, photos: Path, tmp_path: Path) -> None:
+    ids = _scoped_library(library, photos)
+    selection = ExportScope(photo_ids=(ids["dog"], ids["cat"]))
+    summary = export_json(library, tmp_path / "sel.json", scope=selection, reviewed_only=False)
+    assert _names(tmp_path / "sel.json") == ["cat.jpg", "dog.jpg"] and summary.skipped == 0
+    assert selection.count(library) == 2
+    # Search-box semantics: stemming ("dogs" finds "dog"), exclusion, prefix of the last word.
+    summary = export_json(library, tmp_path / "q.json", scope=ExportScope(query="dog -bus"))
+    assert _names(tmp_path / "q.json") == ["dog.jpg"]
+    export_json(library, tmp_path / "p.json", scope=ExportScope(query="stre"), reviewed_only=False)
+    assert _names(tmp_path / "p.json") == ["bus.jpg"]
+    export_csv(library, tmp_path / "f.csv", scope=ExportScope(folder=photos / "town"))
+    with open(tmp_path / "f.csv", encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(Path(r["path"]).name for r in rows) == ["bus.jpg", "dogs.jpg"]
+    # Folder and query together; a reviewed-only export of an unreviewed photo skips it, saying why.
+    both = ExportScope(query="cat", folder=photos / "trip")
+    summary = export_json(library, tmp_path / "b.json", scope=both)
+    assert (summary.written, summary.unreviewed, both.count(library)) == (0, 1, 1)
+    assert export_json(library, tmp_path / "n.json", scope=ExportScope(query="zebra")).skipped == 0
+
+
+def test_machine_generated_marks_a_models_text(library: Library, photos: Path, tmp_path: Path) -> None:
+    _scoped_library(library, photos)
+    export_json(library, tmp_path / "out.json", reviewed_only=False)
+    data = {Path(d["path"]).name: d for d in json.loads((tmp_path / "out.json").read_text("utf-8"))}
+    # A person's caption is not machine-made; a model's is, even once a person approved it.
+    assert {name: d["machine_generated"] for name, d in data.items()} == {
+        "bus.jpg": False,
+        "cat.jpg": True,
+        "dog.jpg": True,
+        "dogs.jpg": True,
+    }
+    export_csv(library, tmp_path / "out.csv", reviewed_only=False)
+    with open(tmp_path / "out.csv", encoding="utf-8-sig", newline="") as handle:
+        rows = {Path(r["path"]).name: r for r in csv.DictReader(handle)}
+    assert rows["bus.jpg"]["machine_generated"] == "false" and rows["cat.jpg"]["machine_generated"] == "true"
+    export_html(library, tmp_path / "out.html", reviewed_only=False)
+    assert (tmp_path / "out.html").read_text("utf-8").count("machine-generated") == 3
