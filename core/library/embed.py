@@ -37,6 +37,7 @@ import exiv2
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.export import export_items
+from photoscribe.core.library.export_scope import WHOLE_LIBRARY, ExportScope
 from photoscribe.core.library.xmp import (
     ALT_TEXT,
     DESCRIPTION,
@@ -237,11 +238,10 @@ def embed_photos(
     the batch goes on; a cancelled batch keeps the files already written and raises
     CancelledError.
     """
-    items, skipped, low = export_items(library, reviewed_only=reviewed_only)
+    scope = ExportScope(photo_ids=tuple(photo_ids)) if photo_ids is not None else WHOLE_LIBRARY
+    items, skipped, low, _unreviewed = export_items(library, scope=scope, reviewed_only=reviewed_only)
     if photo_ids is not None:
-        wanted = set(photo_ids)
-        items = [item for item in items if item.photo_id in wanted]
-        skipped = len(wanted) - len(items)
+        skipped = len(set(photo_ids)) - len(items)
     else:
         skipped += low
     tracker = ProgressTracker("write-metadata", len(items), on_progress)

@@ -42,7 +42,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from sqlalchemy import String, column, exists, func, literal_column, or_, select, table, text, type_coerce
+from sqlalchemy import (
+    String,
+    column,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    type_coerce,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnClause
 
@@ -753,7 +765,7 @@ def matching_ids(
     The last word is a prefix, as in :func:`search`; symbols alone match nothing.
     """
     if _nothing_searchable(query):
-        return select(Photo.id).where(False)
+        return select(Photo.id).where(false())
     parsed = parse_query(query)
     if (
         parsed.include
