@@ -211,6 +211,21 @@ def parse_query(user_text: object) -> ParsedQuery:
     return ParsedQuery(tuple(include), tuple(dict.fromkeys(exclude)))
 
 
+def _as_typed(library: Library, query: str) -> str:
+    """``query``, with a trailing space when its last word is already a whole indexed word.
+
+    The last word of a query is searched as a prefix while it is being typed ("bic" finds
+    bicycle). A word that is already whole is matched as typed: the porter stemmer would make
+    "bus"* the prefix "bu"* (buffalo, building, bunch: every word starting with bu). Search,
+    count and export all read a query through this, so they agree.
+    """
+    parsed = parse_query(query)
+    last = parsed.include[-1] if parsed.include else ""
+    if last.endswith("*") and _is_whole_word(library, last[:-1]):
+        return f"{query} "
+    return query
+
+
 def _is_whole_word(library: Library, quoted: str) -> bool:
     """Whether the quoted term (``"bus"``) matches as a whole word anywhere in the index."""
     try:
@@ -345,16 +360,8 @@ def search(
     limit = max(0, min(int(limit), 10_000))
     if _nothing_searchable(query):
         return []  # "*", "🙂" or "?!": no words, so no matches (not the whole library)
+    query = _as_typed(library, query)
     parsed = parse_query(query)
-    if (
-        parsed.include
-        and parsed.include[-1].endswith("*")
-        and _is_whole_word(library, parsed.include[-1][:-1])
-    ):
-        # The last word is already a whole indexed word: match it as typed. The porter stemmer
-        # would make "bus"* the prefix "bu"* (buffalo, building, bunch: every word starting with bu).
-        query = f"{query} "
-        parsed = parse_query(query)
     if parsed.include and (sort or "relevance") == "relevance":
         # The hot path (every keystroke): raw prepared SQL, nothing built per call but the text.
         where, args = _filter_sql(
@@ -705,6 +712,7 @@ def count_matches(
     if _nothing_searchable(query):
         return 0
     cap = -1 if limit is None else max(0, int(limit))  # LIMIT -1: no limit
+    query = _as_typed(library, query)
     match = build_match_query(query)
     if match is not None:
         where, args = _filter_sql(
@@ -766,13 +774,7 @@ def matching_ids(
     """
     if _nothing_searchable(query):
         return select(Photo.id).where(false())
-    parsed = parse_query(query)
-    if (
-        parsed.include
-        and parsed.include[-1].endswith("*")
-        and _is_whole_word(library, parsed.include[-1][:-1])
-    ):
-        query = f"{query} "  # as search(): a whole indexed word is matched as typed
+    query = _as_typed(library, query)
     clauses = _filters(
         date_from=None,
         date_to=None,

@@ -408,3 +408,13 @@ def test_a_query_with_no_words_finds_nothing_not_everything(library: Library, co
     for query in ("*", "🙂", "?!", "()", '""'):
         assert search(library, query) == [] and count_matches(library, query) == 0, query
     assert len(search(library, "")) == len(corpus)  # an empty box still browses everything
+
+
+def test_count_and_export_scope_read_a_whole_last_word_as_search_does(library: Library, tmp_path: Path) -> None:
+    from photoscribe.core.library.search import count_matches, matching_ids
+
+    bus = _photo(library, tmp_path / "a.jpg", "a red bus parked")
+    _photo(library, tmp_path / "b.jpg", "a buffalo in a field")
+    assert count_matches(library, "bus") == 1
+    with library.session() as session:
+        assert list(session.scalars(matching_ids(library, "bus"))) == [bus]
