@@ -737,16 +737,15 @@ def count_matches(
                 return int(cursor.execute(sql, [match, *args, cap]).fetchone()[0])
         except sqlite3.Error as exc:
             raise LibraryError(f"counting matches of {query!r} failed: {exc}") from exc
-    clauses = _filters(
-        date_from=None,
-        date_to=None,
-        added_since=added_since,
+    inner = matching_ids(
+        library,
+        query,
+        folder=folder,
         uncaptioned=uncaptioned,
         needs_review=needs_review,
+        added_since=added_since,
         include_missing=include_missing,
     )
-    stmt, _ = _statement(query, folder=folder, clauses=clauses, sort=None)
-    inner = stmt.order_by(None).with_only_columns(Photo.id)
     if limit is not None:
         inner = inner.limit(cap)
     counted = select(func.count()).select_from(inner.subquery())

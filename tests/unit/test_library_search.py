@@ -410,7 +410,9 @@ def test_a_query_with_no_words_finds_nothing_not_everything(library: Library, co
     assert len(search(library, "")) == len(corpus)  # an empty box still browses everything
 
 
-def test_count_and_export_scope_read_a_whole_last_word_as_search_does(library: Library, tmp_path: Path) -> None:
+def test_count_and_export_scope_read_a_whole_last_word_as_search_does(
+    library: Library, tmp_path: Path
+) -> None:
     from photoscribe.core.library.search import count_matches, matching_ids
 
     bus = _photo(library, tmp_path / "a.jpg", "a red bus parked")
