@@ -109,6 +109,20 @@ def _simple(text: str) -> bool:
     return text.isascii() and text.isprintable() and len(text.encode()) <= _IPTC_CAPTION_MAX
 
 
+def _set_description(
+    data: Any, key: Any, label: str, description: str, recorded: str, written: list[str], kept: list[str]
+) -> None:
+    """Write ``description`` under ``key`` of EXIF or IPTC ``data`` if that field is ours to set
+    (empty, or what photoscribe wrote), else note that a person's description was kept."""
+    datum = _find(data, key)
+    current = str(datum.toString()) if datum is not None else ""
+    if _ours(current, description, recorded):
+        data[key.key()] = description
+        written.append(f"{label} description" if label == "EXIF" else f"{label} caption")
+    elif "description" not in kept:
+        kept.append("description")
+
+
 def _find(data: Any, key: Any) -> Any | None:
     found = data.findKey(key)
     return None if found == data.end() else found
@@ -192,24 +206,13 @@ def _edit(path: Path, text: AccessibilityText) -> EmbedResult:
 
     description = " ".join(text.description.split())
     if image.checkMode(exiv2.MetadataId.mdExif) & exiv2.AccessMode.amWrite and _simple(description):
-        exif = image.exifData()
-        datum = _find(exif, exiv2.ExifKey(_EXIF_DESCRIPTION))
-        current = str(datum.toString()) if datum is not None else ""
-        if _ours(current, description, recorded):
-            exif[_EXIF_DESCRIPTION] = description
-            written.append("EXIF description")
-        elif "description" not in kept:
-            kept.append("description")
+        _set_description(
+            image.exifData(), exiv2.ExifKey(_EXIF_DESCRIPTION), "EXIF", description, recorded, written, kept
+        )
     if image.checkMode(exiv2.MetadataId.mdIptc) & exiv2.AccessMode.amWrite:
         iptc = image.iptcData()
         if _simple(description):
-            datum = _find(iptc, exiv2.IptcKey(_IPTC_CAPTION))
-            current = str(datum.toString()) if datum is not None else ""
-            if _ours(current, description, recorded):
-                iptc[_IPTC_CAPTION] = description
-                written.append("IPTC caption")
-            elif "description" not in kept:
-                kept.append("description")
+            _set_description(iptc, exiv2.IptcKey(_IPTC_CAPTION), "IPTC", description, recorded, written, kept)
         existing = [str(d.toString()) for d in iptc if d.key() == _IPTC_KEYWORDS]
         fits = [w for w in text.keywords if len(w.encode()) <= _IPTC_KEYWORD_MAX]
         # merge_keywords lists the existing ones (duplicates dropped) first, then ours to add.
