@@ -50,7 +50,7 @@ from photoscribe.core.library.xmp import (
     merge_keywords,
     merge_sidecar,
 )
-from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
+from photoscribe.core.progress import ProgressCallback, ProgressTracker
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library
@@ -86,13 +86,44 @@ class EmbedResult:
 
 @dataclass(frozen=True)
 class EmbedSummary:
-    """A batch: files written, files where a person's text was kept (with the fields), failures."""
+    """A batch: files written, files where a person's text was kept (with the fields), failures.
+
+    ``cancelled``: the batch was stopped before its end; the counts say what was done until then
+    (each file is either fully written or untouched).
+    """
 
     written: int
     unchanged: int
     skipped: int
     kept: tuple[tuple[str, tuple[str, ...]], ...] = ()
     failed: tuple[tuple[str, str], ...] = ()
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class EmbedPlan:
+    """What :func:`embed_photos` would do for a scope, said before anything is written.
+
+    Attributes:
+        to_write: photos with a caption to write, in a format that can take it.
+        unsupported: paths of photos with a caption whose format cannot be written (HEIC, ...).
+        without_caption: photos in scope with no caption to write (none, or not reviewed).
+        low_confidence: of ``without_caption``, unreviewed captions left out as low confidence.
+    """
+
+    to_write: int
+    unsupported: tuple[str, ...]
+    without_caption: int
+    low_confidence: int = 0
+
+    @property
+    def in_scope(self) -> int:
+        return self.to_write + len(self.unsupported) + self.without_caption
+
+
+def can_embed(path: str | os.PathLike[str]) -> bool:
+    """Whether :func:`embed_in_file` can write into a file of this format (by its suffix)."""
+    return Path(path).suffix.lower() in EMBED_SUFFIXES
 
 
 def _init() -> None:
@@ -143,12 +174,20 @@ def embed_in_file(path: str | os.PathLike[str], text: AccessibilityText) -> Embe
     """
     _init()
     photo = Path(path)
-    if photo.suffix.lower() not in EMBED_SUFFIXES:
+    if not can_embed(photo):
         raise EmbedError(
             f"cannot write metadata into {photo.suffix or 'this'} files; "
             f"supported: {', '.join(sorted(EMBED_SUFFIXES))} (use XMP sidecars for the others)"
         )
-    fd, tmp_name = tempfile.mkstemp(dir=photo.parent, prefix=f".{photo.name}.", suffix=".tmp")
+    if photo.exists() and not os.access(photo, os.W_OK):
+        raise EmbedError(f"{photo.name} is read-only; make it writable to write into it")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=photo.parent, prefix=f".{photo.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise EmbedError(
+            f"cannot write in the folder {photo.parent} ({exc.strerror or exc}); "
+            "make it writable to write into its photos"
+        ) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -226,23 +265,39 @@ def _edit(path: Path, text: AccessibilityText) -> EmbedResult:
     return EmbedResult(tuple(written), tuple(kept))
 
 
+def plan_embed(
+    library: Library, scope: ExportScope = WHOLE_LIBRARY, *, reviewed_only: bool = True
+) -> EmbedPlan:
+    """What :func:`embed_photos` would write for ``scope``: how many files, which it cannot write."""
+    items, skipped, low, _unreviewed = export_items(library, scope=scope, reviewed_only=reviewed_only)
+    unsupported = tuple(item.path for item in items if not can_embed(item.path))
+    return EmbedPlan(len(items) - len(unsupported), unsupported, skipped + low, low)
+
+
 def embed_photos(
     library: Library,
     photo_ids: Iterable[int] | None = None,
     *,
+    scope: ExportScope | None = None,
     reviewed_only: bool = True,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> EmbedSummary:
-    """Embed each photo's best caption and keywords into its file; ``None`` means every photo.
+    """Embed each photo's best caption and keywords into its file.
 
-    Only photos with a caption; with ``reviewed_only`` (the default) only captions a person wrote
-    or approved, and never an unreviewed low-confidence one. A failure is recorded per file and
-    the batch goes on; a cancelled batch keeps the files already written and raises
-    CancelledError.
+    ``photo_ids`` names the photos; else ``scope`` (the app's selection or view); neither means
+    every photo. Only photos with a caption; with ``reviewed_only`` (the default) only captions a
+    person wrote or approved, and never an unreviewed low-confidence one. A failure is recorded
+    per file and the batch goes on. When ``cancel`` is set the batch stops between two files and
+    returns what it did so far with ``cancelled`` set: every file is either fully written or
+    untouched.
     """
-    scope = ExportScope(photo_ids=tuple(photo_ids)) if photo_ids is not None else WHOLE_LIBRARY
-    items, skipped, low, _unreviewed = export_items(library, scope=scope, reviewed_only=reviewed_only)
+    if photo_ids is not None:
+        photo_ids = tuple(photo_ids)
+        scope = ExportScope(photo_ids=photo_ids)
+    items, skipped, low, _unreviewed = export_items(
+        library, scope=scope or WHOLE_LIBRARY, reviewed_only=reviewed_only
+    )
     if photo_ids is not None:
         skipped = len(set(photo_ids)) - len(items)
     else:
@@ -252,7 +307,9 @@ def embed_photos(
     kept: list[tuple[str, tuple[str, ...]]] = []
     failed: list[tuple[str, str]] = []
     for index, item in enumerate(items):
-        check_cancel(cancel)
+        if cancel is not None and cancel.is_set():
+            log.info("write-metadata cancelled after %d of %d photos", index, len(items))
+            return EmbedSummary(written, unchanged, skipped, tuple(kept), tuple(failed), cancelled=True)
         text = AccessibilityText(item.alt_text, item.extended, item.text, item.language, item.keywords)
         try:
             if not os.path.exists(item.path):
