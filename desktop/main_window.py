@@ -260,6 +260,13 @@ class MainWindow(QMainWindow):
         self.remove_folder_action = self._action(file_menu, "&Remove folder", self.remove_current_folder)
         file_menu.addSeparator()
         self.export_action = self._action(file_menu, "&Export alt text…", self.open_export, "Ctrl+E")
+        self.write_metadata_action = self._action(
+            file_menu,
+            "&Write descriptions into photo files…",
+            self.open_write_metadata,
+            tip="Write alt text, descriptions and keywords into the selected or shown photo files (asks first)",
+        )
+        self.write_metadata_action.setEnabled(False)  # until the grid shows photos
         file_menu.addSeparator()
         self.quit_action = self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -358,6 +365,8 @@ class MainWindow(QMainWindow):
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._grid_menu)
         self.photos.queryFinished.connect(self._on_query_finished)
+        for signal in (self.photos.modelReset, self.photos.rowsInserted, self.photos.rowsRemoved):
+            signal.connect(self._update_write_metadata_action)
         self.photos.loadFailed.connect(lambda message: self.show_message(f"Search failed: {message}"))
         self.folders.refreshed.connect(self._on_folders_refreshed)
         self.detail.captionSaved.connect(self._on_caption_saved)
@@ -819,6 +828,8 @@ class MainWindow(QMainWindow):
         for action in (self.recaption_selection_action, self.mark_reviewed_action):
             menu.addAction(action)
         menu.addSeparator()
+        menu.addAction(self.write_metadata_action)
+        menu.addSeparator()
         menu.addAction(self.remove_photos_action)
         self.grid_menu = menu
         menu.popup(self.grid.viewport().mapToGlobal(pos))
@@ -1021,6 +1032,16 @@ class MainWindow(QMainWindow):
             return
         scope = export_scope(self.photos.query, self.grid.selected_photo_ids())
         self._keep(ExportDialog(self, self.library, self.runner, scope=scope)).show()
+
+    def open_write_metadata(self) -> None:
+        """Ask, then write the selection's (else the view's) captions into the photo files."""
+        from photoscribe.desktop.write_metadata import WriteMetadataDialog
+
+        scope = export_scope(self.photos.query, self.grid.selected_photo_ids())
+        self._keep(WriteMetadataDialog(self, self.library, self.runner, scope=scope)).show()
+
+    def _update_write_metadata_action(self, *_args: object) -> None:
+        self.write_metadata_action.setEnabled(self.photos.rowCount() > 0)
 
     def _after_retry(self) -> None:
         self.services.wake()

@@ -76,6 +76,7 @@ def test_context_menu_offers_the_photo_actions(qtbot: Any, make_window: MakeWind
         "Show in file manager",
         "Re-caption selection",
         "Mark reviewed",
+        "Write descriptions into photo files…",
         "Remove from library…",
     ]
     assert window.grid.currentIndex().row() == 1  # right-click selects the photo under the mouse
