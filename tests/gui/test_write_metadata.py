@@ -180,6 +180,21 @@ def test_the_selection_from_the_context_menu_is_all_that_is_written(
     assert after["meadow"] != before["meadow"]
 
 
+def test_without_a_selection_the_current_search_is_written(
+    qtbot: Any, make_window: MakeWindow, photos: Photos
+) -> None:
+    window = make_window(photos.library)
+    before = photos.snapshot()
+    window.search.setText("dog")
+    qtbot.waitUntil(lambda: window.photos.query.text == "dog" and window.photos.rowCount() == 1, timeout=3000)
+    assert window.grid.selected_photo_ids() == []
+    dialog = open_dialog(window)
+    assert dialog.target_label.text() == "Write descriptions into the files of the 1 photo of this search?"
+    qtbot.mouseClick(dialog.write_button, Qt.MouseButton.LeftButton)
+    after = photos.snapshot()
+    assert [stem for stem in after if after[stem] != before[stem]] == ["meadow"]
+
+
 def test_unreviewed_captions_need_the_checkbox_and_a_heic_photo_is_skipped_with_its_reason(
     qtbot: Any, make_window: MakeWindow, photos: Photos
 ) -> None:
