@@ -36,7 +36,7 @@ def add_write_metadata_command(commands: Any, common: argparse.ArgumentParser) -
 
 def _write_metadata(args: argparse.Namespace) -> int:
     from photoscribe.core.cli_progress import ProgressBars
-    from photoscribe.core.library.embed import embed_photos
+    from photoscribe.core.library.embed import can_embed, embed_photos
     from photoscribe.desktop.cli.library import open_library
 
     if bool(args.photos) == bool(args.all):
@@ -67,12 +67,18 @@ def _write_metadata(args: argparse.Namespace) -> int:
             summary = embed_photos(
                 library, ids, reviewed_only=not args.include_unreviewed, on_progress=on_progress
             )
+    unsupported = [path for path, _ in summary.failed if not can_embed(path)]
+    failed = [(path, reason) for path, reason in summary.failed if can_embed(path)]
     print(
         f"wrote {summary.written} photo files; {summary.unchanged} unchanged; "
-        f"skipped {summary.skipped} without a (reviewed) caption; failed {len(summary.failed)}"
+        f"skipped {summary.skipped} without a (reviewed) caption"
+        + (f" and {len(unsupported)} in a format that cannot be written" if unsupported else "")
+        + f"; failed {len(failed)}"
     )
     for path, fields in summary.kept:
         print(f"  kept your text: {printable(path)} ({', '.join(fields)})")
-    for path, reason in summary.failed:
+    for path in unsupported:
+        print(f"  skipped (format cannot be written; use `library export --format xmp`): {printable(path)}")
+    for path, reason in failed:
         print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
-    return 1 if summary.failed else 0
+    return 1 if failed else 0

@@ -213,3 +213,23 @@ def test_what_photoscribe_wrote_into_a_file_is_not_imported_back_as_a_persons_wo
     embed_in_file(photo, AccessibilityText("a brown dog on the grass", None, "a brown dog on the grass"))
     imported = read_descriptions(photo)
     assert imported.caption is None, imported  # XMP, IPTC and EXIF copies of our text are all ours
+
+
+def test_cli_skips_a_format_it_cannot_write_without_calling_it_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "library.sqlite3"
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    heic = folder / "phone.heic"
+    heic.write_bytes(b"not decoded here")
+    with Library.open(db) as library:
+        mine, _ = _captioned(library, folder)
+        photo = library.upsert_photo(heic, heic.stat().st_size, heic.stat().st_mtime)
+        library.set_user_caption(photo.id, "a phone photo of a lake")
+    assert main(["library", "write-metadata", "--all", "--yes", "--db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert "1 in a format that cannot be written; failed 0" in out
+    assert "phone.heic" in out and not err
+    assert heic.read_bytes() == b"not decoded here"
+    assert _exiftool(mine)["XMP-dc:Description"] == "a red car parked by a lake"
