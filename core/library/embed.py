@@ -253,7 +253,9 @@ def embed_photos(
     failed: list[tuple[str, str]] = []
     for index, item in enumerate(items):
         check_cancel(cancel)
-        text = AccessibilityText(item.alt_text, item.extended, item.text, item.language, item.keywords)
+        text = AccessibilityText(
+            item.alt_text, item.extended, item.text, item.language, item.keywords, item.machine_generated
+        )
         try:
             if not os.path.exists(item.path):
                 raise EmbedError("the photo is no longer there")

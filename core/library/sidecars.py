@@ -145,7 +145,8 @@ def store_reread(session: Session, photo_id: int, imported: ImportedText) -> boo
     before = _imported(session, photo_id)
     added: list[str] = []
     if imported.caption is not None and imported.source is not None:
-        caps.set_imported_caption(session, photo_id, imported.caption, imported.source)
+        if before is None or before[1] != imported.caption:  # the same words from another copy: as is
+            caps.set_imported_caption(session, photo_id, imported.caption, imported.source)
     elif before is not None and before[0].startswith(SIDECAR_SOURCE_PREFIX):
         session.execute(
             delete(Caption)
