@@ -21,8 +21,10 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,7 +220,7 @@ class Trip:
     photos_before: dict[Path, str]
     imported: dict[str, tuple[tuple[str, str] | None, set[str]]]  # case id -> (caption, keywords)
     read_back: dict[str, dict[str, object]]
-    exports: dict[str, dict[str, object]]
+    exports: dict[str, dict[str, Any]]  # --sidecar-name -> the export's --json summary
     rescan_updated: int
     reimported: dict[str, tuple[CaptionInfo | None, set[str]]]  # case id -> a new library's
 
@@ -237,10 +239,10 @@ def trip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trip]:
         }
         for case in CASES:
             library.set_user_caption(case.photo(folder), case.edited)
-    exports: dict[str, dict[str, object]] = {}
+    exports: dict[str, dict[str, Any]] = {}
     for setting, name in SETTINGS.items():
         out = root / f"export-{setting}.json"
-        with open(out, "w", encoding="utf-8") as fh, _stdout_to(fh):
+        with open(out, "w", encoding="utf-8") as fh, redirect_stdout(fh):
             code = run_cli(
                 "library", "--db", str(db), "export", "--format", "xmp", "--json",
                 "--folder", str(folder / setting), "--sidecar-name", setting,
@@ -261,24 +263,6 @@ def trip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trip]:
         yield Trip(folder, library, photos_before, imported, read_back, exports, rescan_updated, reimported)
     finally:
         library.close()
-
-
-class _stdout_to:
-    """Redirect ``sys.stdout`` to a file for the CLI's ``--json`` output."""
-
-    def __init__(self, fh: object) -> None:
-        self.fh = fh
-
-    def __enter__(self) -> None:
-        import sys
-
-        self.saved = sys.stdout
-        sys.stdout = self.fh  # type: ignore[assignment]
-
-    def __exit__(self, *exc: object) -> None:
-        import sys
-
-        sys.stdout = self.saved
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -309,7 +293,7 @@ def test_import_edit_export_reimport(trip: Trip, case: Case) -> None:
         assert "ExtDescrAccessibility" not in back  # a short text has no extended description
     if case.kind == "keyword":
         assert case.person in as_list(back.get("Subject"))  # the person's keyword, in the sidecar
-    kept = {entry["path"]: entry["fields"] for entry in trip.exports[case.setting]["kept"]}  # type: ignore[attr-defined]
+    kept = {entry["path"]: entry["fields"] for entry in trip.exports[case.setting]["kept"]}
     expected = {"dc:description": ["description"], "AltTextAccessibility": ["alt text"]}.get(case.field)
     assert kept.get(str(sidecar)) == (expected if person_here else None)  # the export said what it kept
 
@@ -343,7 +327,7 @@ def test_a_persons_description_survives_any_number_of_exports(
         add_folder(library, folder)
         for number in range(exports):
             library.set_user_caption(photo, f"Edit number {number} of the terrace")
-            with open(tmp_path / "out.json", "w", encoding="utf-8") as fh, _stdout_to(fh):
+            with open(tmp_path / "out.json", "w", encoding="utf-8") as fh, redirect_stdout(fh):
                 assert run_cli("library", "--db", str(db), "export", "--format", "xmp", "--json") == 0
             scan_folder(library, folder)  # reading our own sidecar back changes nothing
             assert best(library, photo) == (f"Edit number {number} of the terrace", "user")
@@ -371,7 +355,7 @@ def test_a_models_caption_exported_is_not_a_persons_in_a_new_library(tmp_path: P
         info = library.get_photo(photo)
         assert info is not None and library.add_model_caption(info.id, "sat-test-v1", "a dog on a sofa", -1.0)
         library.mark_reviewed(info.id)  # approved, and still a model's words
-    with open(tmp_path / "out.json", "w", encoding="utf-8") as fh, _stdout_to(fh):
+    with open(tmp_path / "out.json", "w", encoding="utf-8") as fh, redirect_stdout(fh):
         assert (
             run_cli("library", "--db", str(db), "export", "--format", "xmp", "--sidecar-name", setting) == 0
         )

@@ -24,6 +24,7 @@ from photoscribe.core.library.database import Library, alembic_config
 from photoscribe.core.library.export import write_xmp_sidecars
 from photoscribe.core.library.keywords import replace_model_keywords
 from photoscribe.core.library.scanner import add_folder, rescan_all, scan_folder
+from photoscribe.core.library.sidecars import photos_of_sidecar
 from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher
 from photoscribe.core.library.xmp import SIDECAR_EXT
 
@@ -171,6 +172,25 @@ def test_our_own_export_is_not_read_back_as_a_persons_words(library: Library, fo
     assert scan_folder(library, folder).updated == 0
 
 
+def test_which_photos_a_sidecar_belongs_to(tmp_path: Path) -> None:
+    folder = tmp_path / "Shoot"
+    with Library.open(tmp_path / "library.sqlite3") as library:
+        for name in ("a.jpg", "a.png", "a.jpg.png", "ab.jpg", "b.jpg", "sub/a.jpg", "gone.jpg"):
+            library.upsert_photo(folder / name, 1, 1.0)
+        library.mark_missing(folder / "gone.jpg")
+
+        def photos(sidecar: str) -> list[str]:
+            with library.session() as session:
+                found = photos_of_sidecar(session, str(folder / sidecar))
+            return sorted(os.path.relpath(path, folder) for _, path, _ in found)
+
+        assert photos("a.jpg.xmp") == ["a.jpg", "a.jpg.png"]  # a.jpg.png's stem sidecar is a.jpg.xmp
+        assert photos("a.xmp") == ["a.jpg", "a.png"]
+        assert photos("b.xmp") == ["b.jpg"] and photos("b.jpg.xmp") == ["b.jpg"]
+        assert photos("sub/a.xmp") == ["sub/a.jpg"]
+        assert photos("gone.xmp") == [] and photos("c.xmp") == [] and photos("a.jpg") == []
+
+
 # --------------------------------------------------------------------------- the watcher
 
 
@@ -206,7 +226,9 @@ def wait_until(predicate: Callable[[], object], timeout: float = TIMEOUT) -> boo
 def test_the_watcher_reads_sidecars_created_edited_moved_and_deleted(library: Library, folder: Path) -> None:
     rex, plain = folder / "rex.jpg", folder / "plain.jpg"
     photos_before = {p: stamp(p) for p in (rex, plain)}
-    rex_id = library.get_photo(rex).id  # type: ignore[union-attr]
+    photo = library.get_photo(rex)
+    assert photo is not None
+    rex_id = photo.id
     watching = Watching(library, folder)
     try:
         write_sidecar(
