@@ -310,7 +310,9 @@ def embed_photos(
         if cancel is not None and cancel.is_set():
             log.info("write-metadata cancelled after %d of %d photos", index, len(items))
             return EmbedSummary(written, unchanged, skipped, tuple(kept), tuple(failed), cancelled=True)
-        text = AccessibilityText(item.alt_text, item.extended, item.text, item.language, item.keywords)
+        text = AccessibilityText(
+            item.alt_text, item.extended, item.text, item.language, item.keywords, item.machine_generated
+        )
         try:
             if not os.path.exists(item.path):
                 raise EmbedError("the photo is no longer there")

@@ -540,7 +540,9 @@ def write_xmp_sidecars(
         path = choose_sidecar(
             item.path, target_dir, root, create_as=xmp_sidecar_name, stem_shared=_stem_shared(item.path)
         )
-        text = AccessibilityText(item.alt_text, item.extended, item.text, item.language, item.keywords)
+        text = AccessibilityText(
+            item.alt_text, item.extended, item.text, item.language, item.keywords, item.machine_generated
+        )
         try:
             kept_fields = write_sidecar(path, text)
         except (XmpError, OSError) as exc:

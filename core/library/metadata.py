@@ -13,6 +13,12 @@ Fields read, and the caption's precedence (first non-boilerplate value wins):
    ``Iptc4xmpCore:AltTextAccessibility`` > ``dc:description`` > ``Iptc4xmpCore:ExtDescrAccessibility``
    > IPTC ``Caption-Abstract`` > EXIF ``ImageDescription`` > ``XPComment`` > ``UserComment``.
 
+Texts photoscribe wrote itself (their fingerprints are in the ``photoscribe`` namespace, see
+:mod:`.xmp`) are a model's and are skipped, unless the file marks them as a person's words
+(``photoscribe:MachineGenerated`` is ``False``: a caption typed in photoscribe, or imported
+there, and exported): those come first in their file, as a caption typed in photoscribe wins
+there, so another library reads back the text this one had.
+
 Keywords are the union of ``dc:subject`` (sidecars, then the photo) and IPTC ``Keywords``, first
 spelling kept. Language alternatives give ``x-default`` first, then the first language listed.
 Text that is not UTF-8 (old IPTC and EXIF ASCII fields) is read as Windows-1252. Camera
@@ -210,17 +216,27 @@ def _xmp(image: Any, origin: str) -> tuple[list[tuple[str, str]], list[str]]:
     found: dict[str, Any] = {}
     for datum in image.xmpData():
         found.setdefault(datum.key(), datum)
-    captions = [
-        (f"{origin}:{name}", text)
-        for key, name in XMP_CAPTION_KEYS
-        if key in found and not _written_by_photoscribe(found, key, text := _xmp_text(found[key]))
-    ]
+    persons = _persons_words(found.values())
+    ours: list[tuple[str, str]] = []  # a person's words that photoscribe wrote: their latest edit
+    theirs: list[tuple[str, str]] = []
+    for key, name in XMP_CAPTION_KEYS:
+        if key not in found:
+            continue
+        text = _xmp_text(found[key])
+        if not _written_by_photoscribe(found, key, text):
+            theirs.append((f"{origin}:{name}", text))
+        elif persons:
+            ours.append((f"{origin}:{name}", text))
+    # A caption typed in photoscribe wins over the file's other texts there, so it does here too:
+    # importing the export elsewhere gives the text the library had.
+    captions = ours + theirs
     keywords = _xmp_items(found[XMP_SUBJECT]) if XMP_SUBJECT in found else []
     return captions, keywords
 
 
 # photoscribe's own exports record a fingerprint of each text they wrote (core/library/xmp.py): such
-# a text is a model's (or an earlier export's), not a person's, and is not imported as theirs.
+# a text is a model's (or an earlier export's), not a person's, and is not imported as theirs,
+# unless the file says photoscribe wrote a person's words (photoscribe:MachineGenerated = False).
 _PROVENANCE = {
     "Xmp.iptc.AltTextAccessibility": "AltTextWritten",
     "Xmp.dc.description": "DescriptionWritten",
@@ -228,7 +244,22 @@ _PROVENANCE = {
 }
 
 
+# photoscribe:MachineGenerated = "False": the texts photoscribe wrote are a person's (typed in
+# photoscribe, or imported there), so they are read back like any person's text.
+_MACHINE_MARK = ".MachineGenerated"
+
+
+def _persons_words(data: Iterable[Any]) -> bool:
+    return any(
+        datum.key().startswith("Xmp.")
+        and datum.key().endswith(_MACHINE_MARK)
+        and str(datum.toString()).strip().casefold() == "false"
+        for datum in data
+    )
+
+
 def _written_by_photoscribe(found: dict[str, Any], key: str, text: str) -> bool:
+    """Whether ``text`` is what photoscribe wrote into this property (its fingerprint is recorded)."""
     mark = _PROVENANCE.get(key)
     if mark is None:
         return False
@@ -294,7 +325,9 @@ def _read_one(path: str, *, sidecar: bool) -> tuple[list[tuple[str, str]], list[
 
 
 def _photoscribe_marks(image: Any) -> set[str]:
-    """The fingerprints of the texts photoscribe wrote, from the photoscribe namespace of the XMP."""
+    """The fingerprints of a model's texts photoscribe wrote, from the photoscribe namespace of the XMP."""
+    if _persons_words(image.xmpData()):
+        return set()
     return {
         str(datum.toString())
         for datum in image.xmpData()

@@ -58,6 +58,7 @@ from photoscribe.core.imaging import read_exif_summary, sniff_image
 from photoscribe.core.library import captions as caps
 from photoscribe.core.library import keywords as kw
 from photoscribe.core.library import photos as ops
+from photoscribe.core.library import sidecars
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.metadata import NOTHING, ImportedText, read_descriptions
 from photoscribe.core.library.records import FileStamp, FolderInfo, PhotoInfo
@@ -741,6 +742,11 @@ def scan_folder(
                 tracker.update(unchanged + begin + len(batch), batch[-1].path)
     tally = writer.tally
     tally.failed += record_bad_names(library, walk.bad_names)
+    # Sidecars edited on their own (the photo unchanged): read those photos again (core/library/sidecars.py).
+    resynced: list[int] = []
+    if not cancelled:
+        listed = {f.path: (f.size, f.mtime) for f in walk.files}
+        resynced = sidecars.sync_folder(library, folder, listed, {*tally.added, *tally.updated, *tally.moved})
 
     missing_ids: list[int] = []
     if not cancelled:
@@ -751,8 +757,8 @@ def scan_folder(
             log.info("%d photos under %s are gone from disk; marked missing", len(missing_ids), folder.path)
     report = ScanReport(
         added=len(tally.added),
-        updated=len(tally.updated),
-        unchanged=unchanged,
+        updated=len(tally.updated) + len(resynced),
+        unchanged=max(0, unchanged - len(resynced)),
         moved=len(tally.moved),
         missing=len(missing_ids),
         duplicates=tally.duplicates,

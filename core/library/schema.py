@@ -132,6 +132,9 @@ class Photo(Base):
     # L2-normalised float16 pooled encoder feature (see similar.py) and the model that made it.
     feature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
     feature_model: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    # Size and mtime of the photo's XMP sidecars when its metadata was last read (core/library/sidecars.py):
+    # a sidecar edited on its own, the photo untouched, is read again. NULL: no sidecar then.
+    sidecar_stamp: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     folder: Mapped[Folder | None] = relationship(back_populates="photos")
     captions: Mapped[list[Caption]] = relationship(

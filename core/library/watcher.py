@@ -55,6 +55,7 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library import photos as ops
+from photoscribe.core.library import sidecars
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.scanner import (
     ScanReport,
@@ -608,10 +609,12 @@ class FolderWatcher:
                     self._touch(src)
             elif event.kind == "deleted":
                 self._drop_pending(src, event.is_directory)
+                self._touch_sidecar(src, event.is_directory)
                 ops_in_order.append(_Event("deleted", src, "", event.is_directory))
             elif event.kind == "moved" and event.dest:
                 dest = ops.normalize_path(event.dest)
                 was_pending = self._drop_pending(src, event.is_directory)
+                self._touch_sidecar(src, event.is_directory)
                 src_watched, dest_watched = self._is_watched(src), self._is_watched(dest)
                 if dest_watched:
                     for path in was_pending:
@@ -666,6 +669,8 @@ class FolderWatcher:
                 st = os.stat(path)
             except OSError:  # gone again: its delete event does the rest
                 del self._pending[path]
+                if sidecars.is_sidecar(path):  # a sidecar deleted: its photos are read again
+                    ready.append(path)
                 continue
             stamp = (st.st_size, st.st_mtime_ns)
             if stamp == entry.last:
@@ -680,11 +685,23 @@ class FolderWatcher:
                 entry.due = now + self.poll_s
         return ready
 
+    def _touch_sidecar(self, path: str, is_directory: bool) -> None:
+        """A sidecar deleted or moved away: its photos are read again once it settles (see _index)."""
+        if not is_directory and sidecars.is_sidecar(path) and self._is_watched(path):
+            self._touch(path)
+
     def _index(self, paths: list[str], changes: _Round) -> None:
-        result = index_paths(self.library, paths)
+        photo_paths = [p for p in paths if not sidecars.is_sidecar(p)]
+        before = sidecars.stamps_before(photo_paths)
+        result = index_paths(self.library, photo_paths)
         changes.added.extend(result.added)
         changes.updated.extend(result.updated)
         changes.moved.extend(result.moved)
+        # Sidecars written, replaced or deleted on their own: read their photos again
+        # (core/library/sidecars.py); only a change of caption or keywords counts as an update.
+        fresh = {*result.added, *result.updated, *result.moved}
+        sidecar_paths = [p for p in paths if sidecars.is_sidecar(p)]
+        changes.updated.extend(sidecars.refresh(self.library, sidecar_paths, indexed=before, fresh=fresh))
         if result.failed:
             log.info("%d new files could not be read; see the library's failures", result.failed)
 

@@ -20,6 +20,11 @@ x-default value, whitespace collapsed) goes into ``photoscribe:DescriptionWritte
 (or another program) and stays as it is, in every language; :func:`merge_sidecar` says which
 it kept. A value that already equals the text we would write is adopted (its fingerprint
 recorded), which also covers sidecars written before fingerprints existed.
+Beside the fingerprints, ``photoscribe:MachineGenerated`` says whose words ours are: ``True``
+for a model's caption (even one a person approved), ``False`` for a caption a person typed in
+photoscribe or that photoscribe imported from the photo. Reading the sidecar back
+(:mod:`.metadata`) skips a model's text but imports a person's, so a new library (or another
+computer) gets the same text back; a sidecar without the mark counts as a model's.
 Keywords are a union: every keyword already in the sidecar stays, in its order and
 spelling, and ours are added after it unless already there (compared case-insensitively),
 so a person's keyword is never removed.
@@ -77,6 +82,8 @@ WRITTEN = {
     EXT_DESCR: f"{{{NS_PHOTOSCRIBE}}}ExtDescrWritten",
 }
 FIELD_NAMES = {DESCRIPTION: "description", ALT_TEXT: "alt text", EXT_DESCR: "extended description"}
+# Whether the texts we wrote (those with a fingerprint) are a model's ("True") or a person's ("False").
+MACHINE_GENERATED = f"{{{NS_PHOTOSCRIBE}}}MachineGenerated"
 
 # Sidecar naming: digiKam and darktable add ".xmp" to the whole name; Lightroom and Capture One
 # replace the extension.
@@ -104,6 +111,7 @@ class AccessibilityText:
     description: str
     language: str = "en"
     keywords: tuple[str, ...] = ()  # merged into dc:subject
+    machine_generated: bool = True  # a model's text (approved or not); False: a person's words
 
 
 def xml_safe(text: str) -> str:
@@ -246,7 +254,7 @@ def merge_sidecar(existing: bytes | None, text: AccessibilityText) -> MergeResul
         rdf = ET.SubElement(root, _RDF_RDF)
 
     wanted = {DESCRIPTION: text.description, ALT_TEXT: text.alt_text, EXT_DESCR: text.extended}
-    provenance = set(WRITTEN.values())
+    provenance = set(WRITTEN.values()) | {MACHINE_GENERATED}
     current: dict[str, str] = {}  # the value a property has now (its first occurrence)
     recorded: dict[str, str] = {}  # the fingerprint of what we wrote last
     subjects: list[str] = []
@@ -295,6 +303,8 @@ def merge_sidecar(existing: bytes | None, text: AccessibilityText) -> MergeResul
             written[tag] = fingerprint(xml_safe(value))
     for tag, mark in written.items():
         ET.SubElement(target, WRITTEN[tag]).text = mark
+    if written:
+        ET.SubElement(target, MACHINE_GENERATED).text = "True" if text.machine_generated else "False"
     subjects = merge_keywords(subjects, text.keywords)
     if subjects:
         bag = ET.SubElement(ET.SubElement(target, SUBJECT), _RDF_BAG)

@@ -33,6 +33,7 @@ OURS = {
     "XMP-photoscribe:DescriptionWritten",
     "XMP-photoscribe:AltTextWritten",
     "XMP-photoscribe:ExtDescrWritten",
+    "XMP-photoscribe:MachineGenerated",
     "XMP-x:XMPToolkit",
     "IPTC:Caption-Abstract",
     "IPTC:Keywords",
