@@ -81,13 +81,21 @@ CHECKED_COMMANDS = frozenset(
 )
 
 
+# Commands that change the library: refused at once on a read-only one (not half-way, from a thread).
+WRITING_COMMANDS = CHECKED_COMMANDS - {"status", "keywords", "write-metadata"}
+
+
 def open_library(args: argparse.Namespace) -> Library:
     """The library named by ``--db``, or the default one (checked first for the commands that write)."""
-    from photoscribe.core.library.database import Library
+    from photoscribe.core.errors import LibraryReadOnlyError
+    from photoscribe.core.library.database import Library, read_only_message
 
-    return Library.open(
-        getattr(args, "db", None), check=getattr(args, "library_command", None) in CHECKED_COMMANDS
-    )
+    command = getattr(args, "library_command", None)
+    library = Library.open(getattr(args, "db", None), check=command in CHECKED_COMMANDS)
+    if library.read_only is not None and command in WRITING_COMMANDS:
+        library.close()
+        raise LibraryReadOnlyError(read_only_message(library.path, library.read_only))
+    return library
 
 
 def photo_ref(value: str) -> PhotoRef:

@@ -14,7 +14,7 @@ def add_repair_command(commands: Any, common: argparse.ArgumentParser) -> None:
         "repair",
         parents=[common],
         help="rebuild the full-text and search-by-meaning indexes; if the file is damaged, save what can "
-        "be read into a new file (the damaged one is kept aside)",
+        "be read into a new file (the damaged one is kept aside); close the app first",
     )
     parser.set_defaults(func=guarded(_repair))
 

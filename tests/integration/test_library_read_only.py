@@ -107,6 +107,8 @@ def test_a_library_on_a_read_only_mount_is_browsed_searched_and_exported(
         "is open read-only because it is on a read-only file system" in line and "cannot be changed" in line
     )
     assert "move this one aside" not in status.stderr + search.stderr + export.stderr + edit.stderr
+    watch = photoscribe("library", "--db", db, "watch", "--no-scan")  # refused at once, not from a thread
+    assert watch.returncode == READ_ONLY_EXIT and "is open read-only" in one_sentence(watch)
     assert sorted(p.name for p in source.iterdir()) == before  # no -wal, -shm or journal was made
 
 
