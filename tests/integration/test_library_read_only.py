@@ -240,3 +240,48 @@ def test_a_library_on_a_full_disk_opens_read_only(small_disk: SmallDisk, tmp_pat
     small_disk.filler.unlink()
     edit = photoscribe("library", "--db", str(db), "set-caption", "1", "a blue kite")
     assert edit.returncode == 0, edit.stderr
+
+
+def test_xmp_export_stops_at_the_first_disk_full_injected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same as the tmpfs test, on any machine: the OS's ENOSPC injected where a sidecar is written."""
+    from photoscribe.core.errors import DiskFullError
+    from photoscribe.core.library import export as exporting
+
+    make_library(tmp_path / "library.sqlite3", tmp_path / "photos", n=5)
+    calls: list[Path] = []
+
+    def full(path: Path, *_args: object, **_kwargs: object) -> None:
+        calls.append(path)
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(exporting, "write_sidecar", full)
+    with (
+        Library.open(tmp_path / "library.sqlite3") as library,
+        pytest.raises(DiskFullError, match="disk is full"),
+    ):
+        exporting.write_xmp_sidecars(library, None)
+    assert len(calls) == 1  # stopped at the first, not one failure per photo
+
+
+def test_a_library_in_a_read_only_folder_opens_read_only_as_a_user(tmp_path: Path) -> None:
+    """Permission bits, for a user they bind (root writes through them: see the `nobody` test above)."""
+    if os.geteuid() == 0:
+        pytest.skip("root writes through permission bits; the `nobody` and bind-mount tests cover root")
+    from photoscribe.core.errors import LibraryReadOnlyError
+
+    folder = tmp_path / "lib"
+    make_library(folder / "library.sqlite3", tmp_path / "photos")
+    folder.chmod(0o555)
+    try:
+        with Library.open(folder / "library.sqlite3", check=True) as library:
+            assert library.read_only == "its folder is read-only"
+            assert len(library.list_photos()) == 6
+            with pytest.raises(
+                LibraryReadOnlyError, match="is open read-only because its folder is read-only"
+            ):
+                library.set_user_caption(1, "a blue kite")
+        assert sorted(p.name for p in folder.iterdir()) == ["library.sqlite3"]
+    finally:
+        folder.chmod(0o755)
