@@ -54,6 +54,12 @@ class LibraryError(PhotoscribeError):
     """The photo library database could not do what was asked."""
 
 
+class LibraryReadOnlyError(LibraryError):
+    """The library cannot be written (a read-only mount, file or folder, a full disk): it is open for reading."""
+
+    exit_code = 2
+
+
 class LibraryBusyError(LibraryError):
     """Another run is already captioning the library (one captioning run per library at a time)."""
 

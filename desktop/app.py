@@ -76,7 +76,7 @@ def run_app(
     hook = install_excepthook(lambda: holder[0] if holder else None)
     log.info("photoscribe starting; log at %s", log_path)
     try:
-        library = Library.open(library_path)
+        library = Library.open(library_path, check=True)  # a damaged library is said before the window
     except PhotoscribeError as exc:
         QMessageBox.critical(None, "Photoscribe cannot open the library", str(exc))
         hook.uninstall()

@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from photoscribe.core.choices import DEFAULT_BEAM
 from photoscribe.core.library import Library
+from photoscribe.core.library.changes import ChangeMonitor
 
 if TYPE_CHECKING:
     from photoscribe.core.captioner import Captioner
@@ -99,6 +100,8 @@ class BackgroundServices(QObject):
         modelChanged(ModelState): a model started loading, loaded or failed.
         queueStateChanged(): paused or resumed.
         semanticReady(SemanticSearch): search by meaning can run (the embedding model is loaded).
+        libraryChanged(): a commit to the library, maybe by another process (``library add``): the
+            queues have been woken.
     """
 
     captionProgress = Signal(object)
@@ -108,6 +111,7 @@ class BackgroundServices(QObject):
     modelChanged = Signal(object)
     queueStateChanged = Signal()
     semanticReady = Signal(object)
+    libraryChanged = Signal()
 
     def __init__(
         self,
@@ -133,6 +137,7 @@ class BackgroundServices(QObject):
         self.model = ModelState()
         self._load_job: Job | None = None
         self._paused = False
+        self._changes: ChangeMonitor | None = None
 
     # ------------------------------------------------------------------ model and queue
 
@@ -184,7 +189,14 @@ class BackgroundServices(QObject):
         self.queue.start()
         if self._paused:
             self.queue.pause()
+        if self._changes is None:  # photos added by another process (the CLI) wake the queue too
+            self._changes = ChangeMonitor(self.library, self._on_library_changed)
+            self._changes.start()
         self.queueStateChanged.emit()
+
+    def _on_library_changed(self) -> None:  # on the change monitor's thread
+        self.wake()
+        self.libraryChanged.emit()
 
     def _on_captioned(self, ids: list[int]) -> None:  # on the caption queue's thread
         self.captioned.emit(list(ids))
@@ -272,6 +284,9 @@ class BackgroundServices(QObject):
     def shutdown(self) -> None:
         """Stop the queue and the watcher and wait for them (at exit only)."""
         self._load_job = None
+        changes, self._changes = self._changes, None
+        if changes is not None:
+            changes.stop()
         queue, self.queue = self.queue, None
         if queue is not None:
             _retire(queue)

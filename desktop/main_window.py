@@ -49,7 +49,7 @@ from photoscribe.core.library.meaning import EXTRA_HINT, semantic_available
 from photoscribe.core.library.scanner import ScanReport, add_folder, rescan_all
 from photoscribe.core.library.watcher import ChangeSummary, WatchState, WatchStatus
 from photoscribe.core.progress import Progress
-from photoscribe.desktop import actions
+from photoscribe.desktop import actions, library_state
 from photoscribe.desktop import settings as options
 from photoscribe.desktop.background import BackgroundServices, ModelState
 from photoscribe.desktop.detail import DetailPane
@@ -150,6 +150,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_settings()
         self._set_page()
+        library_state.install(self)  # read-only mode; a damaged library said in a dialog
         self._refresh_counts()
         self._apply_query()
 
@@ -444,7 +445,11 @@ class MainWindow(QMainWindow):
 
     def start(self, model: str | Path | None = None) -> None:
         """Watch the library's folders, catch up with what changed while the app was closed (a
-        rescan in the background) and start captioning with ``model`` (or the active one)."""
+        rescan in the background) and start captioning with ``model`` (or the active one).
+
+        A read-only library is only browsed: nothing is watched, scanned or captioned."""
+        if self.library.read_only is not None:
+            return
         folders = self.library.list_folders()
         self.services.start_watching([f.path for f in folders])
         self.services.start_embedding()

@@ -18,7 +18,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from photoscribe.core.errors import CancelledError
+from photoscribe.core.errors import CancelledError, LibraryReadOnlyError
+from photoscribe.core.library.integrity import LibraryDamagedError
 from photoscribe.core.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ class Job(QRunnable):
         self.cancel_event = threading.Event()
         self.wants_progress = progress
         self.relay: QObject | None = None
+        # Set by the runner: turns a failure that is the library file's (damaged, read-only) into
+        # core's one-sentence error, reported instead of SQLite's text.
+        self.explain: Callable[[BaseException], BaseException | None] | None = None
         self.setAutoDelete(False)  # the owner keeps a reference until the job reports back
 
     def cancel(self) -> None:
@@ -63,7 +67,8 @@ class Job(QRunnable):
             self.signals.cancelled.emit()
         except Exception as exc:  # reported to the main thread, which shows it; never swallowed
             log.exception("background job %s failed", getattr(self.fn, "__name__", self.fn))
-            self.signals.failed.emit(exc, traceback.format_exc())
+            plain = self.explain(exc) if self.explain is not None else None
+            self.signals.failed.emit(plain if plain is not None else exc, traceback.format_exc())
         else:
             if self.cancel_event.is_set():
                 self.signals.cancelled.emit()
@@ -135,7 +140,14 @@ class ImmediatePool:
 
 
 class JobRunner(QObject):
-    """Starts jobs on a pool and keeps them alive until they report back."""
+    """Starts jobs on a pool and keeps them alive until they report back.
+
+    ``explain`` (set by the window) turns a job's failure into a plainer error, or returns None;
+    ``libraryFailed(exc)`` is emitted, on the main thread, for every job that failed because the
+    library is damaged or cannot be written.
+    """
+
+    libraryFailed = Signal(object)
 
     def __init__(
         self, pool: QThreadPool | ImmediatePool | None = None, parent: QObject | None = None
@@ -143,6 +155,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self.pool = pool if pool is not None else QThreadPool.globalInstance()
         self._jobs: set[Job] = set()
+        self.explain: Callable[[BaseException], BaseException | None] | None = None
 
     def submit(
         self,
@@ -162,6 +175,8 @@ class JobRunner(QObject):
                 replaced before the job ends: its callbacks are then dropped, not called.
         """
         self._jobs.add(job)
+        job.explain = self.explain
+        job.signals.failed.connect(self._on_failed)
         if any(cb is not None for cb in (on_finished, on_failed, on_progress, on_cancelled)):
             relay = _Relay(
                 receiver if receiver is not None else self, on_finished, on_failed, on_progress, on_cancelled
@@ -174,6 +189,11 @@ class JobRunner(QObject):
             signal.connect(lambda *_: self._jobs.discard(job))
         self.pool.start(job)
         return job
+
+    @Slot(object, str)
+    def _on_failed(self, exc: BaseException, _trace: str) -> None:
+        if isinstance(exc, (LibraryDamagedError, LibraryReadOnlyError)):
+            self.libraryFailed.emit(exc)
 
     def cancel_all(self) -> None:
         for job in list(self._jobs):

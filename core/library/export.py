@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
-from photoscribe.core.errors import ExportError
+from photoscribe.core.errors import DiskFullError, ExportError, disk_full_cause
 from photoscribe.core.library.captions import best_caption_subquery
 from photoscribe.core.library.export_scope import WHOLE_LIBRARY, ExportScope
 from photoscribe.core.library.keywords import keywords_by_photo
@@ -546,6 +546,11 @@ def write_xmp_sidecars(
         try:
             kept_fields = write_sidecar(path, text)
         except (XmpError, OSError) as exc:
+            if disk_full_cause(exc) is not None:  # every next sidecar would fail the same way: stop
+                raise DiskFullError(
+                    f"the disk is full (writing {path}); free some space and run the export "
+                    f"again ({written} sidecars were written before it)"
+                ) from exc
             log.warning("could not write %s: %s", path, exc)
             failed.append((item.path, str(exc)))
             continue

@@ -32,6 +32,7 @@ from photoscribe.core.errors import (
 from photoscribe.core.paths import default_library_path, printable
 from photoscribe.desktop.cli.embed import add_write_metadata_command
 from photoscribe.desktop.cli.keywords import add_keywords_command
+from photoscribe.desktop.cli.repair import add_repair_command
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
     from photoscribe.core.library.database import Library
@@ -60,11 +61,41 @@ def _common_options() -> argparse.ArgumentParser:
     return parent
 
 
-def open_library(args: argparse.Namespace) -> Library:
-    """The library named by ``--db``, or the default one."""
-    from photoscribe.core.library.database import Library
+# Commands that write, and `status`, read every page of the library first (PRAGMA quick_check: 0.12 s
+# at 20,000 photos), so that a damaged file is said before anything is written to it. The others meet
+# damage only where they read it, and say it in the same sentence (``guarded``).
+CHECKED_COMMANDS = frozenset(
+    {
+        "status",
+        "add",
+        "scan",
+        "set-caption",
+        "remove",
+        "caption-pending",
+        "retry-failed",
+        "embed",
+        "watch",
+        "keywords",
+        "write-metadata",
+    }
+)
 
-    return Library.open(getattr(args, "db", None))
+
+# Commands that change the library: refused at once on a read-only one (not half-way, from a thread).
+WRITING_COMMANDS = CHECKED_COMMANDS - {"status", "keywords", "write-metadata"}
+
+
+def open_library(args: argparse.Namespace) -> Library:
+    """The library named by ``--db``, or the default one (checked first for the commands that write)."""
+    from photoscribe.core.errors import LibraryReadOnlyError
+    from photoscribe.core.library.database import Library, read_only_message
+
+    command = getattr(args, "library_command", None)
+    library = Library.open(getattr(args, "db", None), check=command in CHECKED_COMMANDS)
+    if library.read_only is not None and command in WRITING_COMMANDS:
+        library.close()
+        raise LibraryReadOnlyError(read_only_message(library.path, library.read_only))
+    return library
 
 
 def photo_ref(value: str) -> PhotoRef:
@@ -83,7 +114,8 @@ def guarded(handler: Handler) -> Handler:
     """Turn photoscribe errors into a message on stderr and their exit code (130 when cancelled).
 
     A full disk (SQLite's "database or disk is full", the OS's ENOSPC) is one line and exit code 4,
-    whatever raised it; any other unexpected error keeps its traceback.
+    whatever raised it; so are a damaged library file and one that became read-only (exit code 2);
+    any other unexpected error keeps its traceback.
     """
 
     @functools.wraps(handler)
@@ -97,6 +129,12 @@ def guarded(handler: Handler) -> Handler:
             print(f"error: {printable(exc)}", file=sys.stderr)
             return exc.exit_code
         except Exception as exc:
+            from photoscribe.core.library.integrity import explain
+
+            plain = explain(exc, getattr(args, "db", None) or default_library_path())
+            if plain is not None:
+                print(f"error: {printable(plain)}", file=sys.stderr)
+                return plain.exit_code
             full = disk_full_cause(exc)
             if full is None:
                 raise
@@ -124,6 +162,8 @@ def _status(args: argparse.Namespace) -> int:
         stats = library.stats()
         folders = library.list_folders()
         print(f"library:      {printable(library.path)}")
+        if library.read_only is not None:
+            print(f"read-only:    {library.read_only} (browse, search and export only)")
         print(f"photos:       {stats.photos}")
         print(f"captioned:    {stats.captioned}")
         print(f"uncaptioned:  {stats.uncaptioned}")
@@ -672,6 +712,7 @@ SUBCOMMANDS: tuple[Callable[[Commands, argparse.ArgumentParser], None], ...] = (
     _add_watch,
     add_keywords_command,
     add_write_metadata_command,
+    add_repair_command,
 )
 
 

@@ -93,7 +93,7 @@ def test_migrate_is_safe_on_an_up_to_date_database(tmp_path: Path) -> None:
 def test_opening_something_else_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.sqlite3"
     garbage.write_bytes(b"this is not a database, just some bytes" * 100)
-    with pytest.raises(LibraryError, match="not a usable SQLite database"):
+    with pytest.raises(LibraryError, match="is not a photoscribe library"):
         Library.open(garbage)
 
     foreign = tmp_path / "foreign.sqlite3"
