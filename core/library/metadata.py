@@ -218,18 +218,20 @@ def _xmp(image: Any, origin: str) -> tuple[list[tuple[str, str]], list[str]]:
         found.setdefault(datum.key(), datum)
     persons = _persons_words(found.values())
     ours: list[tuple[str, str]] = []  # a person's words that photoscribe wrote: their latest edit
+    newer: list[tuple[str, str]] = []  # a person's text edited elsewhere after our export
     theirs: list[tuple[str, str]] = []
     for key, name in XMP_CAPTION_KEYS:
         if key not in found:
             continue
         text = _xmp_text(found[key])
         if not _written_by_photoscribe(found, key, text):
-            theirs.append((f"{origin}:{name}", text))
+            (newer if _edited_since_export(found, key, text) else theirs).append((f"{origin}:{name}", text))
         elif persons:
             ours.append((f"{origin}:{name}", text))
-    # A caption typed in photoscribe wins over the file's other texts there, so it does here too:
-    # importing the export elsewhere gives the text the library had.
-    captions = ours + theirs
+    # A caption typed in photoscribe wins over the file's older texts there, so it does here too:
+    # importing the export elsewhere gives the text the library had. A text changed in another
+    # program since (Lightroom rewrote dc:description) is newer still, and wins over ours.
+    captions = newer + ours + theirs
     keywords = _xmp_items(found[XMP_SUBJECT]) if XMP_SUBJECT in found else []
     return captions, keywords
 
@@ -267,6 +269,19 @@ def _written_by_photoscribe(found: dict[str, Any], key: str, text: str) -> bool:
         if datum_key.endswith(f".{mark}") and datum_key.startswith("Xmp."):
             return str(datum.toString()) == fingerprint(text)
     return False
+
+
+def _edited_since_export(found: dict[str, Any], key: str, text: str) -> bool:
+    """Whether a person's ``text`` differs from what this property held (``*Seen``) or what we
+    wrote into it (``*Written``) at photoscribe's last export: then it was edited afterwards."""
+    written = _PROVENANCE.get(key)
+    if written is None:
+        return False
+    marks = tuple(f".{mark}" for mark in (written, written.removesuffix("Written") + "Seen"))
+    return any(
+        key.startswith("Xmp.") and key.endswith(marks) and str(datum.toString()) != fingerprint(text)
+        for key, datum in found.items()
+    )
 
 
 def _iptc(image: Any) -> tuple[list[tuple[str, str]], list[str]]:

@@ -24,7 +24,10 @@ Beside the fingerprints, ``photoscribe:MachineGenerated`` says whose words ours 
 for a model's caption (even one a person approved), ``False`` for a caption a person typed in
 photoscribe or that photoscribe imported from the photo. Reading the sidecar back
 (:mod:`.metadata`) skips a model's text but imports a person's, so a new library (or another
-computer) gets the same text back; a sidecar without the mark counts as a model's.
+computer) gets the same text back; a sidecar without the mark counts as a model's. For each
+person's text left in place, ``photoscribe:DescriptionSeen`` (``AltTextSeen``, ``ExtDescrSeen``)
+records its fingerprint at the time: a person's text that no longer matches it (or that replaced
+what we wrote) was edited after our export, and reading back prefers it to ours.
 Keywords are a union: every keyword already in the sidecar stays, in its order and
 spelling, and ours are added after it unless already there (compared case-insensitively),
 so a person's keyword is never removed.
@@ -80,6 +83,13 @@ WRITTEN = {
     DESCRIPTION: f"{{{NS_PHOTOSCRIBE}}}DescriptionWritten",
     ALT_TEXT: f"{{{NS_PHOTOSCRIBE}}}AltTextWritten",
     EXT_DESCR: f"{{{NS_PHOTOSCRIBE}}}ExtDescrWritten",
+}
+# Where we record, for a person's text we left in place, the fingerprint of what it said then: a
+# later edit in another program (Lightroom rewrites dc:description) is then newer than our export.
+SEEN = {
+    DESCRIPTION: f"{{{NS_PHOTOSCRIBE}}}DescriptionSeen",
+    ALT_TEXT: f"{{{NS_PHOTOSCRIBE}}}AltTextSeen",
+    EXT_DESCR: f"{{{NS_PHOTOSCRIBE}}}ExtDescrSeen",
 }
 FIELD_NAMES = {DESCRIPTION: "description", ALT_TEXT: "alt text", EXT_DESCR: "extended description"}
 # Whether the texts we wrote (those with a fingerprint) are a model's ("True") or a person's ("False").
@@ -254,7 +264,7 @@ def merge_sidecar(existing: bytes | None, text: AccessibilityText) -> MergeResul
         rdf = ET.SubElement(root, _RDF_RDF)
 
     wanted = {DESCRIPTION: text.description, ALT_TEXT: text.alt_text, EXT_DESCR: text.extended}
-    provenance = set(WRITTEN.values()) | {MACHINE_GENERATED}
+    provenance = set(WRITTEN.values()) | set(SEEN.values()) | {MACHINE_GENERATED}
     current: dict[str, str] = {}  # the value a property has now (its first occurrence)
     recorded: dict[str, str] = {}  # the fingerprint of what we wrote last
     subjects: list[str] = []
@@ -281,6 +291,7 @@ def merge_sidecar(existing: bytes | None, text: AccessibilityText) -> MergeResul
 
     kept: list[str] = []
     written: dict[str, str] = {}
+    seen: dict[str, str] = {}
     for tag, value in wanted.items():
         now = current.get(tag, "")
         ours = (
@@ -289,6 +300,7 @@ def merge_sidecar(existing: bytes | None, text: AccessibilityText) -> MergeResul
             or (value is not None and fingerprint(now) == fingerprint(xml_safe(value)))
         )
         if not ours:  # a person's text: left where and as it is
+            seen[tag] = fingerprint(now)
             if value is not None:
                 kept.append(FIELD_NAMES[tag])
             continue
@@ -303,6 +315,8 @@ def merge_sidecar(existing: bytes | None, text: AccessibilityText) -> MergeResul
             written[tag] = fingerprint(xml_safe(value))
     for tag, mark in written.items():
         ET.SubElement(target, WRITTEN[tag]).text = mark
+    for tag, mark in seen.items():
+        ET.SubElement(target, SEEN[tag]).text = mark
     if written:
         ET.SubElement(target, MACHINE_GENERATED).text = "True" if text.machine_generated else "False"
     subjects = merge_keywords(subjects, text.keywords)

@@ -142,6 +142,33 @@ def test_a_caption_typed_in_photoscribe_wins_over_a_sidecar_edit(library: Librar
     assert best(library, rex) == ("Typed in photoscribe", "user")
 
 
+def test_a_description_edited_elsewhere_after_our_export_wins_over_the_text_we_exported(
+    tmp_path: Path, library: Library, folder: Path
+) -> None:
+    # The issue's Rex scenario, then the person rewrites the description in Lightroom: our export
+    # copied their first text into the alt text, which must not hide their later edit.
+    rex = folder / "rex.jpg"
+    sidecar = folder / "rex.jpg.xmp"
+    write_sidecar(sidecar, "-XMP-dc:Description=Our dog Rex on his first day home", "-XMP-xmp:Rating=4")
+    scan_folder(library, folder)
+    assert best(library, rex) == ("Our dog Rex on his first day home", "imported:sidecar:dc:description")
+    write_xmp_sidecars(library, xmp_sidecar_name=SIDECAR_EXT)
+    bump(sidecar)
+    assert scan_folder(library, folder).updated == 0  # our export read back: nothing changes
+    write_sidecar_in_place(sidecar, "-XMP-dc:Description=Rex asleep on the sofa")
+    scan_folder(library, folder)
+    assert best(library, rex) == ("Rex asleep on the sofa", "imported:sidecar:dc:description")
+    with Library.open(tmp_path / "elsewhere.sqlite3") as other:
+        add_folder(other, folder)
+        assert best(other, rex) == ("Rex asleep on the sofa", "imported:sidecar:dc:description")
+
+
+def write_sidecar_in_place(path: Path, *tags: str) -> None:
+    """Edit an existing sidecar as another program would, keeping its other properties."""
+    exiftool("-overwrite_original", *tags, path)
+    bump(path)
+
+
 def test_a_sidecar_named_by_stem_belongs_to_every_photo_of_that_name(tmp_path: Path) -> None:
     pictures = tmp_path / "Shoot"
     pictures.mkdir()
