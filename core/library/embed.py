@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from photoscribe.core.library.xmp import (
     merge_sidecar,
 )
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
+from photoscribe.core.tempfiles import StaleTempSweeper, temp_path_beside
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library
@@ -148,9 +148,7 @@ def embed_in_file(path: str | os.PathLike[str], text: AccessibilityText) -> Embe
             f"cannot write metadata into {photo.suffix or 'this'} files; "
             f"supported: {', '.join(sorted(EMBED_SUFFIXES))} (use XMP sidecars for the others)"
         )
-    fd, tmp_name = tempfile.mkstemp(dir=photo.parent, prefix=f".{photo.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temp_path_beside(photo)  # a short name: the photo's own may be near the 255-byte limit
     try:
         shutil.copy2(photo, tmp)
         result = _edit(tmp, text)
@@ -251,12 +249,14 @@ def embed_photos(
     written = unchanged = 0
     kept: list[tuple[str, tuple[str, ...]]] = []
     failed: list[tuple[str, str]] = []
+    sweep = StaleTempSweeper()  # copies left by a run that was killed
     for index, item in enumerate(items):
         check_cancel(cancel)
         text = AccessibilityText(item.alt_text, item.extended, item.text, item.language, item.keywords)
         try:
             if not os.path.exists(item.path):
                 raise EmbedError("the photo is no longer there")
+            sweep(item.path)
             result = embed_in_file(item.path, text)
         except (EmbedError, XmpError) as exc:
             log.warning("could not write into %s: %s", item.path, exc)
