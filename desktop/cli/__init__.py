@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="photoscribe",
         description="Caption, search and export alt text for your photo library.",
         epilog="Exit codes: 0 done; 1 the command ran but something failed (a photo could not be "
-        "captioned, an export was refused); 2 the command could not run (bad arguments, a model that "
+        "read or captioned, an export was refused); 2 the command could not run (bad arguments, a model that "
         "cannot be loaded); 3 another run is already captioning the library; 4 the disk is full (free "
         "some space and run again); 130 interrupted (Ctrl-C); 141 the output was closed early (a pipe "
         "into head); 143 stopped by SIGTERM. Interrupted or stopped, a command says so, removes its "

@@ -142,7 +142,9 @@ def _status(args: argparse.Namespace) -> int:
 
 def _add_search(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser("search", parents=[common], help="full-text search of the captions")
-    parser.add_argument("query", metavar="QUERY", help='words; "a phrase"; -excluded (empty: browse)')
+    parser.add_argument(
+        "query", metavar="QUERY", help='words; "a phrase"; -excluded; prefix* (empty: browse)'
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--limit", type=positive_int, default=20, help="results to show (default: 20)")
     parser.add_argument("--offset", type=non_negative_int, default=0, help="results to skip")
