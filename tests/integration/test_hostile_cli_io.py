@@ -191,6 +191,37 @@ def test_sigterm_during_an_xmp_export_says_so_and_leaves_no_temporary_file(tmp_p
     assert _temps(out) == []
 
 
+def test_sigterm_during_caption_stops_it_and_its_workers(tmp_path: Path, model_file: Path) -> None:
+    assert EXE
+    folder = tmp_path / "in"
+    first = make_photos(folder, 1)[0]
+    for i in range(300):
+        shutil.copy(first, folder / f"copy{i:03d}.jpg")
+    proc = subprocess.Popen(
+        [EXE, "caption", str(folder), "--model", str(model_file), "--batch-size", "1", "--workers", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    first_line = proc.stdout.readline()  # captioning has begun, decode worker and all
+    proc.send_signal(signal.SIGTERM)
+    rest, stderr = proc.communicate(timeout=60)
+    captioned = (first_line + rest).count(b".jpg\t")
+    assert 0 < captioned < 301, "it was not stopped midway"
+    assert proc.returncode == 143, stderr
+    assert b"cancelled" in stderr and b"Traceback" not in stderr, stderr
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the worker goes with it, not left behind
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("a process of the stopped caption run is still running")
+
+
 def test_temporary_files_left_by_a_killed_export_are_removed_at_the_next(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "xmp"
     out.mkdir()
