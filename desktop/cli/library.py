@@ -35,7 +35,7 @@ from photoscribe.desktop.cli.keywords import add_keywords_command
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
     from photoscribe.core.library.database import Library
-    from photoscribe.core.library.records import PhotoRef
+    from photoscribe.core.library.records import FailureInfo, PhotoRef
     from photoscribe.core.library.scanner import ScanReport
 
 log = logging.getLogger(__name__)
@@ -413,15 +413,23 @@ def _print_scan(report: ScanReport) -> None:
     )
 
 
-def _print_scan_failures(library: Library, report: ScanReport, since: datetime) -> int:
-    """Say on stderr which files this scan could not read (at most 20); the exit code: 1 if any."""
+SCAN_FAILURES_SHOWN = 20
+
+
+def _scan_failures(library: Library, report: ScanReport, since: datetime) -> list[FailureInfo]:
+    """The files this scan could not read (the first :data:`SCAN_FAILURES_SHOWN`)."""
+    if not report.failed:
+        return []
+    recent = library.list_failures(model="", limit=report.failed + SCAN_FAILURES_SHOWN)
+    return [f for f in recent if f.last_attempt >= since][:SCAN_FAILURES_SHOWN]
+
+
+def _print_scan_failures(report: ScanReport, failures: list[FailureInfo]) -> int:
+    """Say on stderr which files the scan could not read; the exit code: 1 if any."""
     if not report.failed:
         return 0
-    shown = 20
-    failures = [
-        f for f in library.list_failures(model="", limit=report.failed + shown) if f.last_attempt >= since
-    ]
-    for failure in failures[:shown]:
+    shown = SCAN_FAILURES_SHOWN
+    for failure in failures:
         print(f"failed: {printable(failure.path)}: {printable(failure.error)}", file=sys.stderr)
     more = f" ({report.failed - shown} more not listed)" if report.failed > shown else ""
     noun = "file" if report.failed == 1 else "files"
@@ -449,9 +457,10 @@ def _add(args: argparse.Namespace) -> int:
         folder, report = scanning.add_folder(
             library, args.folder, recursive=args.recursive, on_progress=on_progress
         )
-        print(f"folder {printable(folder.path)}")
-        _print_scan(report)
-        return _print_scan_failures(library, report, since)
+        failures = _scan_failures(library, report, since)
+    print(f"folder {printable(folder.path)}")
+    _print_scan(report)
+    return _print_scan_failures(report, failures)
 
 
 def _add_scan(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -471,8 +480,9 @@ def _scan(args: argparse.Namespace) -> int:
             return 1
         since = utcnow()
         report = scanning.rescan_all(library, on_progress=on_progress)
-        _print_scan(report)
-        return _print_scan_failures(library, report, since)
+        failures = _scan_failures(library, report, since)
+    _print_scan(report)
+    return _print_scan_failures(report, failures)
 
 
 # --------------------------------------------------------------------------- captioning
