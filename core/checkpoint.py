@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pickle
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from photoscribe.core.efficientnet import EfficientNetLite
 from photoscribe.core.encoder import encoder_channels
 from photoscribe.core.errors import AssetMissingError, ModelLoadError
 from photoscribe.core.model import CaptionModel, ModelConfig
+from photoscribe.core.tempfiles import create_exclusive, temp_path_beside
 from photoscribe.core.vocab import Vocabulary
 from photoscribe.core.weights import load_encoder_state
 
@@ -101,9 +101,9 @@ def write_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Pa
 def _write_atomically(path: Path, payload: dict[str, Any]) -> Path:
     """``torch.save`` to a temp file in the same folder, fsync, rename: a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temp_path_beside(path)  # a short name: the checkpoint's own may be near the 255-byte limit
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(create_exclusive(tmp), "wb") as fh:
             torch.save(payload, fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -9,6 +9,7 @@ on this scale an even map is dark all over, and :func:`attention_is_flat` says s
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,16 +76,41 @@ def attention_overlay(image: Image.Image, weights: np.ndarray, opacity: float = 
     return Image.blend(image.convert("RGB"), heat, opacity)
 
 
+NAME_MAX = 255  # bytes in one file name (ext4, APFS, NTFS in UTF-16 units: at least as many)
+MAX_WORD_CHARS = 40
+
+
+def fit_name(stem: str, max_bytes: int) -> str:
+    """``stem`` cut to at most ``max_bytes`` bytes in the file system's encoding, never mid-character."""
+    raw = os.fsencode(stem)
+    if len(raw) <= max_bytes:
+        return stem
+    cut = raw[:max_bytes]
+    while cut:
+        try:
+            cut.decode("utf-8")
+            break
+        except UnicodeDecodeError as exc:
+            if exc.start < len(cut) - 3:  # bytes that are not UTF-8 anyway: keep them as they are
+                break
+            cut = cut[: exc.start]
+    return os.fsdecode(cut)
+
+
 def save_attention_overlays(
     image: Image.Image, words: Sequence[str], attention: np.ndarray, out_dir: str | Path, stem: str
 ) -> list[Path]:
-    """Write ``{stem}_{i:02d}_{word}.png`` for each word of a caption; returns the paths written."""
+    """Write ``{stem}_{i:02d}_{word}.png`` for each word of a caption; returns the paths written.
+
+    A long ``stem`` (a photo named near the 255-byte limit) is shortened so that every name fits.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, (word, grid) in enumerate(zip(words, attention, strict=True)):
-        safe = re.sub(r"[^\w-]+", "_", word) or "word"
-        path = out / f"{stem}_{i:02d}_{safe}.png"
+        safe = (re.sub(r"[^\w-]+", "_", word) or "word")[:MAX_WORD_CHARS]
+        tail = f"_{i:02d}_{safe}.png"
+        path = out / (fit_name(stem, NAME_MAX - len(os.fsencode(tail))) + tail)
         attention_overlay(image, grid).save(path)
         paths.append(path)
     return paths

@@ -197,6 +197,11 @@ def add_concepts(
     left_out = [g for g, c in zip(groups, counts, strict=True) if c < MIN_POSITIVES]
     labels = torch.from_numpy(all_labels[:, [groups.index(n) for n in names]])
     report = ConceptReport(names, [int(labels[:, k].sum()) for k in range(len(names))], left_out=left_out)
+    if not names:
+        raise PhotoscribeError(
+            f"no object group is named in at least {MIN_POSITIVES} captions of {len(kept)} training photos "
+            "in this data set; add-concepts needs a larger data set with captions that name objects"
+        )
 
     def fresh() -> Concepts:
         torch.manual_seed(seed)

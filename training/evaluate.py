@@ -145,7 +145,9 @@ def evaluate(
             "hallucinated_counts": dict(objects.most_hallucinated(len(objects.hallucinated_counts))),
             "captions": rows,
         }
-        captions_out.write_text(json.dumps(payload, indent=1, ensure_ascii=False), "utf-8")
+        # A file name that is not UTF-8 is written as a \udcXX escape, so the file stays valid JSON.
+        text = json.dumps(payload, indent=1, ensure_ascii=False)
+        captions_out.write_bytes(text.encode("utf-8", "backslashreplace"))
     failures = [(str(f.path), f.error) for f in report.failures]
     return EvaluationResult(metrics, rows, failures, report.cancelled)
 

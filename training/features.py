@@ -53,7 +53,7 @@ def cache_key(model: CaptionModel, weights_tag: str, paths: Sequence[Path]) -> s
         f"{cfg.encoder}|{weights_tag}|{cfg.image_size}|{cfg.resize}|{cfg.resize_mode}|{cfg.encoder_grid}".encode()
     )
     for p in paths:
-        h.update(str(Path(p).resolve()).encode() + b"\0")
+        h.update(os.fsencode(Path(p).resolve()) + b"\0")  # a name's bytes, UTF-8 or not
     return f"{cfg.encoder}-{cfg.image_size}px-{h.hexdigest()[:16]}"
 
 

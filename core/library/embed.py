@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from photoscribe.core.library.xmp import (
     merge_sidecar,
 )
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
+from photoscribe.core.tempfiles import StaleTempSweeper, temp_path_beside
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library
@@ -181,17 +181,19 @@ def embed_in_file(path: str | os.PathLike[str], text: AccessibilityText) -> Embe
         )
     if photo.exists() and not os.access(photo, os.W_OK):
         raise EmbedError(f"{photo.name} is read-only; make it writable to write into it")
+    tmp = temp_path_beside(photo)  # a short name: the photo's own may be near the 255-byte limit
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=photo.parent, prefix=f".{photo.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise EmbedError(
-            f"cannot write in the folder {photo.parent} ({exc.strerror or exc}); "
-            "make it writable to write into its photos"
-        ) from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        shutil.copy2(photo, tmp)
+        try:
+            shutil.copy2(photo, tmp)
+        except PermissionError as exc:
+            if os.fspath(exc.filename or "") != os.fspath(tmp):
+                raise EmbedError(
+                    f"cannot read {photo.name} ({exc.strerror or exc}); check its permissions"
+                ) from exc
+            raise EmbedError(
+                f"cannot write in the folder {photo.parent} ({exc.strerror or exc}); "
+                "make it writable to write into its photos"
+            ) from exc
         result = _edit(tmp, text)
         if result.changed:
             with open(tmp, "rb+") as handle:
@@ -306,6 +308,7 @@ def embed_photos(
     written = unchanged = 0
     kept: list[tuple[str, tuple[str, ...]]] = []
     failed: list[tuple[str, str]] = []
+    sweep = StaleTempSweeper()  # copies left by a run that was killed
     for index, item in enumerate(items):
         if cancel is not None and cancel.is_set():
             log.info("write-metadata cancelled after %d of %d photos", index, len(items))
@@ -316,6 +319,7 @@ def embed_photos(
         try:
             if not os.path.exists(item.path):
                 raise EmbedError("the photo is no longer there")
+            sweep(item.path)
             result = embed_in_file(item.path, text)
         except (EmbedError, XmpError) as exc:
             log.warning("could not write into %s: %s", item.path, exc)

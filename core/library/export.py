@@ -55,6 +55,7 @@ from photoscribe.core.library.xmp import (
 )
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
 from photoscribe.core.results import LOW_CONFIDENCE
+from photoscribe.core.tempfiles import StaleTempSweeper, remove_stale_temps
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library
@@ -326,6 +327,7 @@ def check_export_target(library: Library, out_path: str | os.PathLike[str], *, o
         raise ExportError(f"refusing to write the export over {out}: it is a photo in the library")
     if out.exists() and not overwrite:
         raise ExportError(f"{out} already exists; choose another name, or overwrite it with --force")
+    remove_stale_temps(out.absolute().parent)  # left by an export that was killed
     return out
 
 
@@ -533,6 +535,7 @@ def write_xmp_sidecars(
     failed: list[tuple[str, str]] = []
     kept: list[tuple[str, tuple[str, ...]]] = []
     files: list[str] = []
+    sweep = StaleTempSweeper()  # temporary sidecars left by a run that was killed
     for item in _run(items, on_progress, cancel, "XMP"):
         if target_dir is None and not os.path.exists(item.path):
             failed.append((item.path, "the photo is no longer there"))
@@ -544,6 +547,7 @@ def write_xmp_sidecars(
             item.alt_text, item.extended, item.text, item.language, item.keywords, item.machine_generated
         )
         try:
+            sweep(path)
             kept_fields = write_sidecar(path, text)
         except (XmpError, OSError) as exc:
             if disk_full_cause(exc) is not None:  # every next sidecar would fail the same way: stop

@@ -69,10 +69,20 @@ def _under_clause(column: Any, directory: str) -> Any:
     return func.substr(column, 1, len(prefix)) == prefix
 
 
+def _storable(path: str) -> bool:
+    """Whether ``path`` can be a library key: names are stored as UTF-8 (not its raw bytes)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def find_photo(session: Session, ref: PhotoRef) -> Photo | None:
     if isinstance(ref, int):
         return session.get(Photo, ref)
-    return session.scalar(select(Photo).where(Photo.path == normalize_path(ref)))
+    norm = normalize_path(ref)
+    return session.scalar(select(Photo).where(Photo.path == norm)) if _storable(norm) else None
 
 
 def require_photo(session: Session, ref: PhotoRef) -> Photo:
@@ -85,7 +95,8 @@ def require_photo(session: Session, ref: PhotoRef) -> Photo:
 def _folder_by_ref(session: Session, ref: FolderRef) -> Folder | None:
     if isinstance(ref, int):
         return session.get(Folder, ref)
-    return session.scalar(select(Folder).where(Folder.path == normalize_path(ref)))
+    norm = normalize_path(ref)
+    return session.scalar(select(Folder).where(Folder.path == norm)) if _storable(norm) else None
 
 
 def _folder_for(folders: Iterable[Folder], path: str) -> Folder | None:

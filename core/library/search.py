@@ -113,6 +113,7 @@ class _Term(NamedTuple):
     text: str
     negated: bool
     bare: bool  # a single word, not a "quoted phrase"
+    starred: bool = False  # typed with a * right after it: a prefix, whatever its length
 
 
 def _is_token_char(ch: str) -> bool:
@@ -155,7 +156,9 @@ def parse_query(user_text: object) -> ParsedQuery:
     Everything that is not a letter, digit or mark separates words, so FTS5
     operators, column filters, ``*``, ``^``, brackets and unbalanced quotes
     typed by the user are plain text. The last word gets a prefix ``*``
-    (search as you type) unless the input ends with a space.
+    (search as you type) unless the input ends with a space. A word typed with a ``*`` right
+    after it (``d*``, ``bic* red``) is a prefix wherever it is and however short: the person
+    asked for one.
     """
     if not isinstance(user_text, str):
         return ParsedQuery((), ())
@@ -167,7 +170,8 @@ def parse_query(user_text: object) -> ParsedQuery:
         ch = raw[i]
         if _is_token_char(ch):
             word, i = _read_word(raw, i)
-            items.append(_Term(word, negate, True))
+            starred = raw[i : i + 1] == "*"
+            items.append(_Term(word, negate, True, starred))
             negate = False
         elif ch == '"' and (end := raw.find('"', i + 1)) != -1:
             phrase = " ".join(_words(raw[i + 1 : end])[:MAX_TERMS])
@@ -194,7 +198,7 @@ def parse_query(user_text: object) -> ParsedQuery:
         prefix_last = False
 
     def droppable(index: int, term: _Term) -> bool:
-        is_stopword = term.bare and not term.negated and term.text.lower() in STOPWORDS
+        is_stopword = term.bare and not term.negated and not term.starred and term.text.lower() in STOPWORDS
         return is_stopword and not (prefix_last and index == last)  # the word being typed stays
 
     kept = [term for index, term in enumerate(items) if not droppable(index, term)]
@@ -204,9 +208,9 @@ def parse_query(user_text: object) -> ParsedQuery:
     exclude: list[str] = []
     for index, term in enumerate(items):
         if term.negated:
-            exclude.append(_quote(term.text))
+            exclude.append(_quote(term.text) + ("*" if term.starred else ""))
         else:
-            star = "*" if prefix_last and index == len(items) - 1 else ""
+            star = "*" if term.starred or (prefix_last and index == len(items) - 1) else ""
             include.append(_quote(term.text) + star)
     return ParsedQuery(tuple(include), tuple(dict.fromkeys(exclude)))
 
@@ -216,8 +220,9 @@ def _as_typed(library: Library, query: str) -> str:
 
     The last word of a query is searched as a prefix while it is being typed ("bic" finds
     bicycle). A word that is already whole is matched as typed: the porter stemmer would make
-    "bus"* the prefix "bu"* (buffalo, building, bunch: every word starting with bu). Search,
-    count and export all read a query through this, so they agree.
+    "bus"* the prefix "bu"* (buffalo, building, bunch: every word starting with bu). A ``*``
+    the person typed (``bus*``) stays a prefix. Search, count and export all read a query
+    through this, so they agree.
     """
     parsed = parse_query(query)
     last = parsed.include[-1] if parsed.include else ""

@@ -42,12 +42,12 @@ import io
 import logging
 import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 from photoscribe.core.errors import LibraryError
+from photoscribe.core.tempfiles import create_exclusive, temp_path_beside
 
 log = logging.getLogger(__name__)
 
@@ -420,12 +420,14 @@ def _attr(value: str) -> str:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` all-or-nothing: a temp file in the same folder, fsync, ``os.replace``."""
+    """Write ``data`` to ``path`` all-or-nothing: a temp file in the same folder, fsync, ``os.replace``.
+
+    The temporary file is removed on any error, Ctrl-C or (in the CLI) SIGTERM included.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
+    tmp = temp_path_beside(path)  # a short name: the sidecar's own may be near the 255-byte limit
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(create_exclusive(tmp), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

@@ -11,7 +11,6 @@ entry point) runs without this layer. Commands import what they run when they ru
 from __future__ import annotations
 
 import argparse
-import codecs
 import logging
 import sys
 from collections.abc import Sequence
@@ -20,24 +19,9 @@ from pathlib import Path
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.paths import printable
 from photoscribe.desktop.cli import caption as caption_cli
+from photoscribe.desktop.cli import io
 from photoscribe.desktop.cli import library as library_cli
 from photoscribe.training import cli as training_cli
-
-PRINT_ERRORS = "photoscribe-print"
-
-
-def _print_errors(exc: UnicodeError) -> tuple[str | bytes, int]:
-    """Encoding error handler: surrogate-escaped bytes go out as those bytes, other characters the
-    output encoding cannot carry as backslash escapes."""
-    if not isinstance(exc, UnicodeEncodeError):
-        raise exc
-    chunk = exc.object[exc.start : exc.end]
-    if all(0xDC80 <= ord(c) <= 0xDCFF for c in chunk):
-        return bytes(ord(c) - 0xDC00 for c in chunk), exc.end
-    return chunk.encode("ascii", "backslashreplace").decode("ascii"), exc.end
-
-
-codecs.register_error(PRINT_ERRORS, _print_errors)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,9 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="photoscribe",
         description="Caption, search and export alt text for your photo library.",
         epilog="Exit codes: 0 done; 1 the command ran but something failed (a photo could not be "
-        "captioned, an export was refused); 2 the command could not run (bad arguments, a model that "
+        "read or captioned, an export was refused); 2 the command could not run (bad arguments, a model that "
         "cannot be loaded); 3 another run is already captioning the library; 4 the disk is full (free "
-        "some space and run again); 130 interrupted.",
+        "some space and run again); 130 interrupted (Ctrl-C); 141 the output was closed early (a pipe "
+        "into head); 143 stopped by SIGTERM. Interrupted or stopped, a command says so, removes its "
+        "temporary files and keeps what it finished.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -101,27 +87,39 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Never a traceback for printing, from the first line on (argparse's own errors included).
+    io.configure_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
-    for stream in (sys.stdout, sys.stderr):
-        # Never a traceback for printing: a file name that is not UTF-8 prints as its own bytes
-        # (as `ls` does); text the terminal's encoding lacks (an ASCII locale) as \\x/\\u escapes.
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors=PRINT_ERRORS)
+    io.reject_undecodable(parser, args)  # text and library names must be UTF-8; paths may hold any bytes
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not getattr(args, "func", None):
         args.func = cmd_gui  # no command: open the app (`photoscribe --help` still prints help)
+    # The app handles its own signals inside Qt's event loop: SIGTERM ends it as before.
+    headless = args.func is not cmd_gui and not (args.func is cmd_demo and not args.headless)
+    return io.run_command(lambda: _run(args), handle_sigterm=headless)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except PhotoscribeError as exc:
         print(f"photoscribe: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("photoscribe: interrupted", file=sys.stderr)
-        return 130
+    except UnicodeEncodeError as exc:
+        if not any(io.undecodable(arg) for arg in sys.argv[1:]) or "surrogates" not in str(exc):
+            raise
+        # The last line of defence for a command that has no check of its own yet.
+        logging.getLogger(__name__).debug("undecodable argument", exc_info=True)
+        print(
+            "photoscribe: error: a name on the command line is not valid UTF-8 and cannot be stored "
+            "or looked up in the library; rename the file or type the text again in a UTF-8 terminal",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

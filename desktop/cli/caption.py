@@ -6,7 +6,7 @@ Thin wrappers: parse arguments, call :mod:`photoscribe.core`, print.
 from __future__ import annotations
 
 import argparse
-import json
+import errno
 import os
 import sys
 import threading
@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY, PRECISIONS, PRETRAINED_ENCODERS
 from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.confidence import confidence_text, keywords_text
-from photoscribe.core.errors import AssetMissingError, ModelLoadError, UsageError
+from photoscribe.core.errors import AssetMissingError, DiskFullError, ModelLoadError, UsageError
 from photoscribe.core.paths import active_model_path, display_path, printable
 from photoscribe.core.progress import ProgressTracker
 from photoscribe.core.results import CaptionFailure, CaptionResult
+from photoscribe.desktop.cli.io import dumps_json, path_arg, positive_int
 
 if TYPE_CHECKING:  # the model code (torch) is imported by the commands that caption, when they run
     from photoscribe.core.captioner import Captioner
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # the model code (torch) is imported by the commands that cap
 def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
     """Add the caption and model commands; returns the ``model`` group for the training side's commands."""
     cap = subparsers.add_parser("caption", help="caption photos (files or folders)")
-    cap.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
+    cap.add_argument("paths", nargs="+", type=path_arg, help="image files or folders (searched recursively)")
     add_model_options(cap)
     cap.add_argument(
         "--beam", type=positive_int, default=DEFAULT_BEAM, help=f"beam size (default {DEFAULT_BEAM})"
@@ -113,17 +114,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     return model_sub
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="checkpoint (default: the active model)")
     parser.add_argument(
@@ -160,7 +150,8 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
 
     The scanner's walker: hidden and system folders (``@eaDir``, ``.thumbnails``) are skipped and
     a folder symlink loop is followed once. Files are yielded in name order, under the folder as
-    it was typed.
+    it was typed. A file that cannot be opened is yielded too, so that it is reported as a
+    failure rather than skipped in silence.
     """
     from photoscribe.core.imaging import sniff_image
     from photoscribe.core.library.scanner import list_files
@@ -171,10 +162,20 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
             files, bad_names = list_files(path, covered=())
             for name in sorted(os.path.relpath(f, root) for f in [*files, *bad_names]):
                 candidate = path / name
-                if sniff_image(candidate):
+                if sniff_image(candidate) or not _can_open(candidate):
                     yield candidate
         else:
             yield path
+
+
+def _can_open(path: Path) -> bool:
+    """Whether the file opens for reading (non-blocking, so a FIFO cannot hang it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    os.close(fd)
+    return True
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
@@ -249,7 +250,14 @@ def _write_overlays(captioner: Captioner, results: list[CaptionResult], folder: 
         # The attention grid covers the centre crop the model saw: overlay on exactly that view.
         view = captioner.preprocess.denormalize(captioner.preprocess.load(r.path))
         image = view.resize((448, 448), Resampling.BICUBIC)
-        save_attention_overlays(image, r.words, r.attention, folder, r.path.stem)
+        try:
+            save_attention_overlays(image, r.words, r.attention, folder, r.path.stem)
+        except OSError as exc:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            raise (DiskFullError if full else UsageError)(
+                f"cannot write the attention overlays of {printable(r.path.name)} into "
+                f"{printable(folder)} ({exc.strerror}); give --attention-out a writable folder"
+            ) from exc
 
 
 def _json_path(path: Path) -> dict[str, str]:
@@ -265,7 +273,7 @@ class _JsonStream:
 
     def __init__(self, captioner: Captioner) -> None:
         head = {"model": captioner.model_id, "device": str(captioner.device)}
-        sys.stdout.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "results": [')
+        sys.stdout.write(dumps_json(head)[:-1] + ', "results": [')
         self.first = True
 
     def write(self, results: list[CaptionResult]) -> None:
@@ -279,7 +287,7 @@ class _JsonStream:
                 "keywords": [{"word": k.word, "score": round(k.score, 4)} for k in r.keywords],
                 "confidence": None if r.confidence is None else round(r.confidence, 4),
             }
-            sys.stdout.write(("\n  " if self.first else ",\n  ") + json.dumps(item, ensure_ascii=False))
+            sys.stdout.write(("\n  " if self.first else ",\n  ") + dumps_json(item))
             self.first = False
         sys.stdout.flush()
 
@@ -288,7 +296,7 @@ class _JsonStream:
             "failures": [{**_json_path(f.path), "error": f.error} for f in failures],
             "seconds": round(seconds, 3),
         }
-        sys.stdout.write("\n], " + json.dumps(tail, ensure_ascii=False)[1:] + "\n")
+        sys.stdout.write("\n], " + dumps_json(tail)[1:] + "\n")
         sys.stdout.flush()
 
 
@@ -356,7 +364,7 @@ def cmd_model_info(args: argparse.Namespace) -> int:
         "resumable": ckpt.training_state is not None,
     }
     if args.json:
-        print(json.dumps(info, indent=2, default=str))
+        print(dumps_json(info, indent=2, default=str))
         return 0
     meta = ckpt.metadata
     print(f"model:        {ckpt.model_id}")

@@ -8,11 +8,11 @@ remembered: captioning the photo again does not bring it back; ``--add`` does.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from photoscribe.core.confidence import confidence_text
 from photoscribe.core.paths import printable
+from photoscribe.desktop.cli.io import print_json
 
 
 def add_keywords_command(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -52,9 +52,7 @@ def _keywords(args: argparse.Namespace) -> int:
     confidence = caption.confidence if caption is not None and not caption.preferred else None
     if args.json:
         rows = [{"word": k.word, "score": k.score, "source": k.source} for k in keywords]
-        print(
-            json.dumps({"keywords": rows, "confidence": confidence, "not_found": missing}, ensure_ascii=False)
-        )
+        print_json({"keywords": rows, "confidence": confidence, "not_found": missing})
         return 0
     for word in missing:
         print(f"not a keyword of this photo: {printable(word)}")

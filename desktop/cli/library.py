@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import logging
 import signal
 import sys
 import threading
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,12 +30,13 @@ from photoscribe.core.errors import (
 )
 from photoscribe.core.paths import default_library_path, printable
 from photoscribe.desktop.cli.embed import add_write_metadata_command
+from photoscribe.desktop.cli.io import library_path, non_negative_int, positive_int, print_json
 from photoscribe.desktop.cli.keywords import add_keywords_command
 from photoscribe.desktop.cli.repair import add_repair_command
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
     from photoscribe.core.library.database import Library
-    from photoscribe.core.library.records import PhotoRef
+    from photoscribe.core.library.records import FailureInfo, PhotoRef
     from photoscribe.core.library.scanner import ScanReport
 
 log = logging.getLogger(__name__)
@@ -182,10 +182,12 @@ def _status(args: argparse.Namespace) -> int:
 
 def _add_search(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser("search", parents=[common], help="full-text search of the captions")
-    parser.add_argument("query", metavar="QUERY", help='words; "a phrase"; -excluded (empty: browse)')
+    parser.add_argument(
+        "query", metavar="QUERY", help='words; "a phrase"; -excluded; prefix* (empty: browse)'
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument("--limit", type=int, default=20, help="results to show (default: 20)")
-    parser.add_argument("--offset", type=int, default=0, help="results to skip")
+    parser.add_argument("--limit", type=positive_int, default=20, help="results to show (default: 20)")
+    parser.add_argument("--offset", type=non_negative_int, default=0, help="results to skip")
     parser.add_argument("--folder", help="only photos under this directory")
     parser.add_argument("--from", dest="date_from", type=_iso_date, metavar="DATE", help="taken on or after")
     parser.add_argument("--to", dest="date_to", type=_iso_date, metavar="DATE", help="taken on or before")
@@ -254,7 +256,7 @@ def _search(args: argparse.Namespace) -> int:
             }
             for hit in hits
         ]
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print_json(rows, indent=2)
         return 0
     for hit in hits:
         print(f"{hit.photo_id}\t{printable(hit.path)}")
@@ -273,7 +275,7 @@ def _search(args: argparse.Namespace) -> int:
 def _add_similar(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser("similar", parents=[common], help='"more like this" for a photo')
     parser.add_argument("photo", type=photo_ref, metavar="PHOTO", help="photo id or path")
-    parser.add_argument("-k", "--k", type=int, default=12, help="how many (default: 12)")
+    parser.add_argument("-k", "--k", type=positive_int, default=12, help="how many (default: 12)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=guarded(_similar))
 
@@ -284,7 +286,7 @@ def _similar(args: argparse.Namespace) -> int:
     with open_library(args) as library:
         results = similar(library, args.photo, k=args.k)
     if args.json:
-        print(json.dumps([{"id": p.id, "path": p.path, "similarity": s} for p, s in results], indent=2))
+        print_json([{"id": p.id, "path": p.path, "similarity": s} for p, s in results], indent=2)
     else:
         for photo, score in results:
             print(f"{score:.3f}\t{photo.id}\t{printable(photo.path)}")
@@ -341,7 +343,7 @@ def _add_export(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="also captions nobody reviewed (the model's; marked machine_generated in CSV and JSON)",
     )
     parser.add_argument(
-        "--folder", type=Path, metavar="PATH", help="only photos in this folder (at any depth)"
+        "--folder", type=library_path, metavar="PATH", help="only photos in this folder (at any depth)"
     )
     parser.add_argument(
         "--query",
@@ -403,7 +405,7 @@ def _export(args: argparse.Namespace) -> int:
                 overwrite=args.force,
             )
     if args.json:
-        print(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        print_json(summary.as_dict(), indent=2)
         return 1 if summary.failed else 0
     where = f" to {printable(summary.out_path)}" if summary.out_path else ""
     unreviewed = summary.unreviewed
@@ -451,9 +453,35 @@ def _print_scan(report: ScanReport) -> None:
     )
 
 
+SCAN_FAILURES_SHOWN = 20
+
+
+def _scan_failures(library: Library, report: ScanReport, since: datetime) -> list[FailureInfo]:
+    """The files this scan could not read (the first :data:`SCAN_FAILURES_SHOWN`)."""
+    if not report.failed:
+        return []
+    recent = library.list_failures(model="", limit=report.failed + SCAN_FAILURES_SHOWN)
+    return [f for f in recent if f.last_attempt >= since][:SCAN_FAILURES_SHOWN]
+
+
+def _print_scan_failures(report: ScanReport, failures: list[FailureInfo]) -> int:
+    """Say on stderr which files the scan could not read; the exit code: 1 if any."""
+    if not report.failed:
+        return 0
+    shown = SCAN_FAILURES_SHOWN
+    for failure in failures:
+        print(f"failed: {printable(failure.path)}: {printable(failure.error)}", file=sys.stderr)
+    more = f" ({report.failed - shown} more not listed)" if report.failed > shown else ""
+    noun = "file" if report.failed == 1 else "files"
+    print(f"{report.failed} {noun} could not be read{more}; `library status` counts them", file=sys.stderr)
+    return 1
+
+
 def _add_add(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser("add", parents=[common], help="add a folder of photos and scan it")
-    parser.add_argument("folder", type=Path, metavar="FOLDER", help="the folder (scanned recursively)")
+    parser.add_argument(
+        "folder", type=library_path, metavar="FOLDER", help="the folder (scanned recursively)"
+    )
     parser.add_argument(
         "--no-recursive", dest="recursive", action="store_false", help="only the folder itself, no subfolders"
     )
@@ -462,14 +490,17 @@ def _add_add(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 def _add(args: argparse.Namespace) -> int:
     from photoscribe.core.library import scanner as scanning
+    from photoscribe.core.library.schema import utcnow
 
+    since = utcnow()
     with ProgressBars("scanning", unit="file") as on_progress, open_library(args) as library:
         folder, report = scanning.add_folder(
             library, args.folder, recursive=args.recursive, on_progress=on_progress
         )
+        failures = _scan_failures(library, report, since)
     print(f"folder {printable(folder.path)}")
     _print_scan(report)
-    return 0
+    return _print_scan_failures(report, failures)
 
 
 def _add_scan(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -481,14 +512,17 @@ def _add_scan(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 def _scan(args: argparse.Namespace) -> int:
     from photoscribe.core.library import scanner as scanning
+    from photoscribe.core.library.schema import utcnow
 
     with ProgressBars("scanning", unit="file") as on_progress, open_library(args) as library:
         if not library.list_folders():
             print("no folders yet; add one with `photoscribe library add FOLDER`", file=sys.stderr)
             return 1
+        since = utcnow()
         report = scanning.rescan_all(library, on_progress=on_progress)
+        failures = _scan_failures(library, report, since)
     _print_scan(report)
-    return 0
+    return _print_scan_failures(report, failures)
 
 
 # --------------------------------------------------------------------------- captioning

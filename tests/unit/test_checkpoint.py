@@ -35,6 +35,15 @@ def test_round_trip_gives_identical_outputs(
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write left no temp file
 
 
+def test_a_checkpoint_named_near_the_byte_limit_is_written(
+    tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary
+) -> None:
+    path = tmp_path / ("m" * 252 + ".pt")  # 255 bytes: its temporary file must have a shorter name
+    save_checkpoint(path, tiny_model, tiny_vocab)
+    assert load_checkpoint(path).vocab.itos == tiny_vocab.itos
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
 def test_a_checkpoint_with_the_old_config_layout_still_loads(
     tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary
 ) -> None:

@@ -185,6 +185,19 @@ def test_count_stops_at_the_limit(library: Library, dogs: dict[str, int]) -> Non
     assert count_matches(library, "dog cat", limit=5) == 0
 
 
+def test_a_typed_star_makes_a_prefix_of_any_word(library: Library, tmp_path: Path) -> None:
+    assert parse_query("d*").include == ('"d"*',)  # one letter, but the person asked for a prefix
+    assert parse_query("bic* red").include == ('"bic"*', '"red"*')
+    assert parse_query("a* dog ").include == ('"a"*', '"dog"')  # a starred stopword is kept
+    assert parse_query("dog -ca*").exclude == ('"ca"*',)
+    bus = _photo(library, tmp_path / "bus.jpg", "a red bus")
+    plan_b = _photo(library, tmp_path / "b.jpg", "plan b")
+    assert set(_ids(search(library, "b*"))) == {bus, plan_b}
+    assert _ids(search(library, "bus*")) == [bus]  # a whole word typed with a star stays a prefix
+    assert _ids(search(library, "r* -bu*")) == []
+    assert count_matches(library, "b*") == 2
+
+
 def test_one_letter_being_typed_is_a_whole_word(library: Library, tmp_path: Path) -> None:
     assert parse_query("b").include == ('"b"',)
     assert parse_query("red b").include == ('"red"', '"b"')

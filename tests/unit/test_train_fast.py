@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from pathlib import Path
 
@@ -395,3 +396,13 @@ def test_label_smoothing_mixes_the_uniform_target_into_the_cross_entropy(tmp_pat
     assert train_config(args).label_smoothing == 0.1
     with pytest.raises(ValueError, match="label_smoothing"):
         TrainConfig(data_dir=tmp_path, out_dir=tmp_path, label_smoothing=1.0)
+
+
+def test_feature_cache_key_takes_file_names_that_are_not_utf8(
+    tiny_model: CaptionModel, tmp_path: Path
+) -> None:
+    from photoscribe.training.features import cache_key
+
+    latin1 = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.jpg"))
+    utf8 = tmp_path / "café.jpg"
+    assert cache_key(tiny_model, "t", [latin1]) != cache_key(tiny_model, "t", [utf8])
