@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import exiv2
 
-from photoscribe.core.errors import LibraryError
+from photoscribe.core.errors import LibraryError, UnsupportedImageError
 from photoscribe.core.library.export import export_items
 from photoscribe.core.library.export_scope import WHOLE_LIBRARY, ExportScope
 from photoscribe.core.library.xmp import (
@@ -51,6 +51,7 @@ from photoscribe.core.library.xmp import (
     merge_sidecar,
 )
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
+from photoscribe.core.safe_files import check_photo_file
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library
@@ -148,6 +149,10 @@ def embed_in_file(path: str | os.PathLike[str], text: AccessibilityText) -> Embe
             f"cannot write metadata into {photo.suffix or 'this'} files; "
             f"supported: {', '.join(sorted(EMBED_SUFFIXES))} (use XMP sidecars for the others)"
         )
+    try:  # never copy a FIFO or a device (a link to /dev/zero would fill the disk)
+        check_photo_file(photo)
+    except UnsupportedImageError as exc:
+        raise EmbedError(f"cannot write metadata into {photo.name}: {exc.reason}") from exc
     fd, tmp_name = tempfile.mkstemp(dir=photo.parent, prefix=f".{photo.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)

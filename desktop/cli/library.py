@@ -10,16 +10,19 @@ stay thin: parse, call ``core``, print.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.errors import (
@@ -565,7 +568,15 @@ def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=guarded(_watch))
 
 
+STOP_WITHIN_S = 1.0  # `watch` ends this soon after Ctrl-C or SIGTERM, whatever a worker is doing
+
+
 def _watch(args: argparse.Namespace) -> int:
+    with _interrupt_on_sigterm():  # SIGTERM stops the watch as Ctrl-C does, at any stage
+        return _watch_until_stopped(args)
+
+
+def _watch_until_stopped(args: argparse.Namespace) -> int:
     from photoscribe.core.library import scanner as scanning
     from photoscribe.core.library.queue import CaptionQueue
     from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher, WatchState, WatchStatus
@@ -603,7 +614,7 @@ def _watch(args: argparse.Namespace) -> int:
                 print(f"{status.state.value}: {printable(status.describe())}", flush=True)
 
         watcher = FolderWatcher(library, on_change=changed, on_status=status_changed)
-        restore = _stop_on_sigterm(stop)
+        stopped_in_time, interrupted = True, False
         try:
             watcher.start()
             for folder in folders:
@@ -616,18 +627,73 @@ def _watch(args: argparse.Namespace) -> int:
             print(f"watching {len(watcher.roots)} folders; Ctrl-C stops", flush=True)
             while not stop.wait(0.5):
                 pass
-        except KeyboardInterrupt:
-            pass
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM
+            interrupted = True
         finally:
-            watcher.stop()
-            if queue is not None:
-                queue.stop()
-            restore()
+            with _signals_ignored():  # a second Ctrl-C must not cut the stopping short
+                stopped_in_time = _stop_workers(watcher, queue, STOP_WITHIN_S * 0.6)
+                if stopped_in_time and captioner is not None:
+                    captioner.close()  # its decode processes end now, not at the interpreter's exit
+    code = 0
     if library_gone:
         print(f"error: {printable(library_gone[0].describe())}", file=sys.stderr)
-        return 1
-    print("stopped", flush=True)
-    return 0
+        code = 1
+    else:
+        print("stopped", flush=True)
+    if interrupted or not stopped_in_time:
+        _exit_now(code)
+    return code
+
+
+def _stop_workers(watcher: Any, queue: Any, within_s: float) -> bool:
+    """Stop the watcher and the captioning queue; whether both threads ended within ``within_s``."""
+    deadline = time.monotonic() + within_s
+    watcher_done = watcher.stop(timeout=within_s / 2)
+    queue_done = True
+    if queue is not None:
+        queue_done = queue.stop(timeout=round(max(0.05, deadline - time.monotonic()), 2))
+    return bool(watcher_done and queue_done)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process now, once stopped by a signal: without the interpreter's teardown.
+
+    Tearing torch down takes about a second, and a worker still busy (a captioning batch, a read
+    of a hung drive) would hold the exit up or make it abort inside torch. Everything of ours is
+    closed by now; a busy worker's open transaction is rolled back by SQLite (nothing
+    half-written stays) and its decode processes end with this one.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """Make SIGTERM raise ``KeyboardInterrupt`` in the main thread, as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """Ctrl-C and SIGTERM do nothing inside (the main thread is already stopping)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _optional_captioner(args: argparse.Namespace) -> Any:
