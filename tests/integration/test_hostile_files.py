@@ -6,6 +6,7 @@ From the outside: a real `photoscribe library watch` process, a real FIFO, a rea
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -197,3 +198,54 @@ def test_sigint_stops_the_watch_the_same_way(watch: Watch) -> None:
     watch.process.send_signal(signal.SIGINT)
     code = watch.process.wait(timeout=30)
     _assert_stopped_cleanly(watch, code, time.monotonic() - start)
+
+
+# --------------------------------------------------------------------------- photoscribe caption
+
+
+@pytest.fixture
+def model_file(tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary) -> Path:
+    return save_checkpoint(tmp_path / "tiny.pt", tiny_model, tiny_vocab)
+
+
+def caption(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("photoscribe")
+    try:
+        return subprocess.run([str(exe), "caption", *args], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"`photoscribe caption {' '.join(args)}` hung: {exc.stderr!r}")
+
+
+def test_caption_of_a_named_fifo_or_device_fails_that_file_and_captions_the_rest(
+    tmp_path: Path, model_file: Path
+) -> None:
+    """Item 2: `photoscribe caption fifo.jpg` blocked forever in open()."""
+    os.mkfifo(tmp_path / "fifo.jpg")
+    os.symlink("/dev/zero", tmp_path / "zero.jpg")
+    photo = make_jpeg(tmp_path / "real.jpg", 3)
+    out = caption(
+        str(tmp_path / "fifo.jpg"), str(tmp_path / "zero.jpg"), str(photo), "--model", str(model_file)
+    )
+    assert out.returncode == 1, out.stderr
+    assert out.stdout.startswith(f"{photo}\t")  # the real photo is captioned
+    assert f"{tmp_path / 'fifo.jpg'}: not a regular file but a named pipe (FIFO)" in out.stderr
+    assert f"{tmp_path / 'zero.jpg'}: not a regular file but a character device (a link to /dev/zero)" in (
+        out.stderr
+    )
+    assert "Traceback" not in out.stderr
+
+
+def test_caption_of_a_folder_with_links_to_proc_and_to_root_finishes(
+    tmp_path: Path, model_file: Path
+) -> None:
+    """Item 12: `caption DIR` never finished when DIR held a folder link to /proc."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = make_jpeg(folder / "real.jpg", 4)
+    os.symlink("/proc", folder / "proc")
+    os.symlink("/", folder / "everything")
+    os.mkfifo(folder / "late.jpg")
+    out = caption(str(folder), "--model", str(model_file), "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert [r["path"] for r in result["results"]] == [str(photo)] and result["failures"] == []
