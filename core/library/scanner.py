@@ -265,7 +265,7 @@ def _walk(
         raise LibraryError(f"{root} is not a folder")
     refusal = folder_refusal(root, root_stat)
     if refusal is not None:
-        raise LibraryError(f"{root} is not walked: {refusal}")
+        raise LibraryError(f"{root} is not scanned: {refusal}")
     real_root = os.path.realpath(root)
     visited = {(root_stat.st_dev, root_stat.st_ino)}
     stack = [root]
@@ -807,11 +807,14 @@ def add_folder(
     """Register a folder (idempotent) and scan it.
 
     Raises:
-        LibraryError: ``path`` is not a readable folder.
+        LibraryError: ``path`` is not a readable folder, or is a system folder (``/proc``).
     """
     norm = ops.normalize_path(path)
     if not os.path.isdir(norm):
         raise LibraryError(f"{norm} is not a folder; check the path")
+    refusal = folder_refusal(norm, os.stat(norm))
+    if refusal is not None:  # /proc, /sys, /dev: refused before it is registered
+        raise LibraryError(f"{norm} cannot be a library folder: {refusal}")
     folder = library.add_folder_record(norm, recursive=recursive)
     return folder, scan_folder(library, folder.path, on_progress=on_progress, cancel=cancel)
 
