@@ -7,8 +7,8 @@ A scan has two phases:
    ``$RECYCLE.BIN``, ...) are skipped; directory symlinks are followed, but a
    directory already visited (same ``st_dev``/``st_ino``) is not walked again,
    so symlink loops end, and a symlink that leads into a library folder (this
-   one or another) is not followed at all: that folder's photos are indexed
-   once, under their real path. Devices, FIFOs and sockets are never listed;
+   one or another, or a folder holding one) is not followed at all: that
+   folder's photos are indexed once, under their real path. Devices, FIFOs and sockets are never listed;
    pseudo file systems (``/proc``, ``/sys``, ``/dev``) and folder symlinks that
    lead to a folder holding the walked one (a link to ``/``) are never entered
    (:mod:`photoscribe.core.safe_files`, which also opens every file read). The
@@ -236,11 +236,15 @@ def covered_folders(folders: Iterable[FolderInfo]) -> Covered:
 
 
 def _leads_into(path: str, covered: Covered) -> bool:
-    """Whether the real location of ``path`` (a folder symlink) lies in a library folder."""
+    """Whether the real location of ``path`` (a folder symlink) lies in a library folder, or holds
+    one (a link to ``/`` or to the home folder would walk them, and the whole disk, again)."""
     if not covered:
         return False
     real = os.path.realpath(path)
-    return any(real == top or ops.is_under(real, top, recursive=rec) for top, rec in covered)
+    return any(
+        real == top or ops.is_under(real, top, recursive=rec) or ops.is_under(top, real)
+        for top, rec in covered
+    )
 
 
 def _walk(

@@ -20,7 +20,7 @@ from photoscribe.core.imaging import load_image, read_exif_summary, sniff_image
 from photoscribe.core.library import Library
 from photoscribe.core.library.embed import EmbedError, embed_in_file
 from photoscribe.core.library.metadata import NOTHING, read_descriptions
-from photoscribe.core.library.scanner import add_folder, file_hash, list_files
+from photoscribe.core.library.scanner import add_folder, covered_folders, file_hash, list_files
 from photoscribe.core.library.watcher import FolderWatcher, _looks_complete
 from photoscribe.core.library.xmp import AccessibilityText
 from photoscribe.core.safe_files import (
@@ -238,3 +238,18 @@ def test_the_watcher_ignores_a_fifo_and_dev_zero_and_indexes_the_next_photo(tmp_
             assert [p.path for p in library.list_photos()] == [str(photo)]
         finally:
             assert watcher.stop(timeout=5)  # its thread is not stuck in an open() or a read
+
+
+def test_a_link_to_a_folder_above_the_library_is_not_walked_when_it_appears(tmp_path: Path) -> None:
+    """`ln -s / W/everything` while watching: the folder that appeared is not listed (it held the
+    whole machine, the library folder included)."""
+    folder = tmp_path / "W"
+    jpeg(folder / "a.jpg")
+    os.symlink(tmp_path, folder / "up")
+    os.symlink("/", folder / "everything")
+    with Library.open(tmp_path / "library.sqlite3") as library:
+        library.add_folder_record(folder)
+        covered = covered_folders(library.list_folders())
+    assert list_files(folder / "everything", covered) == ([], [])
+    assert list_files(folder / "up", covered) == ([], [])
+    assert list_files(folder, covered) == ([str(folder / "a.jpg")], [])
