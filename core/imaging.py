@@ -29,7 +29,7 @@ from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from photoscribe.core.choices import RESIZE_MODES
 from photoscribe.core.errors import UnsupportedImageError
-from photoscribe.core.safe_files import open_photo
+from photoscribe.core.safe_files import ANY_SIZE, open_photo
 
 logger = logging.getLogger(__name__)
 
@@ -385,7 +385,7 @@ def sniff_image(path: str | Path) -> bool:
     a device, a file of ``/proc``: :mod:`photoscribe.core.safe_files`).
     """
     try:
-        with open_photo(path) as fh:
+        with open_photo(path, max_bytes=ANY_SIZE) as fh:
             head = fh.read(32)
     except (OSError, UnsupportedImageError):
         return False

@@ -29,6 +29,7 @@ import functools
 import logging
 import os
 import stat
+import sys
 import time
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 # of 16-bit RGBA is 960 MB uncompressed), far below what would make hashing or reading hang.
 MAX_PHOTO_BYTES = 2 << 30
 MAX_SIDECAR_BYTES = 64 << 20  # an XMP sidecar is text: kilobytes, rarely a megabyte
+# For reads the caller bounds itself (a header, a tail): a 3 GB video is still sniffed, and skipped.
+ANY_SIZE = sys.maxsize
 PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
 # Kernel file systems that hold no user files (and files that never end, or block, or cost).
 PSEUDO_FS_TYPES = frozenset(
@@ -202,15 +205,6 @@ def check_photo_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_PHOTO
     return st
 
 
-def is_photo_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_PHOTO_BYTES) -> bool:
-    """:func:`check_photo_file` as a yes or no (no for paths that cannot be stat'ed)."""
-    try:
-        check_photo_file(path, max_bytes=max_bytes)
-    except (OSError, UnsupportedImageError):
-        return False
-    return True
-
-
 _NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
 _OPEN_FLAGS = os.O_RDONLY | _NONBLOCK | getattr(os, "O_NOCTTY", 0)
 _OPEN_FLAGS |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -269,12 +263,12 @@ def read_chunks(
 
 
 def read_head_and_tail(path: str | os.PathLike[str], head: int, tail: int) -> tuple[bytes, bytes]:
-    """The first ``head`` and the last ``tail`` bytes of a regular file (two bounded reads).
+    """The first ``head`` and the last ``tail`` bytes of a regular file of any size (two bounded reads).
 
     Raises:
-        NotRegularFileError, FileTooLargeError, OSError: as :func:`open_photo`.
+        NotRegularFileError, OSError: as :func:`open_photo`.
     """
-    with open_photo(path) as fh:
+    with open_photo(path, max_bytes=ANY_SIZE) as fh:
         size = os.fstat(fh.fileno()).st_size
         first = fh.read(head)
         fh.seek(max(0, size - tail))
@@ -314,6 +308,7 @@ def _holds(folder: str, path: str) -> bool:
 _SYSTEM_FOLDER = "it is a system folder (/proc, /sys or /dev), which holds no photos"
 
 __all__ = [
+    "ANY_SIZE",
     "MAX_PHOTO_BYTES",
     "MAX_SIDECAR_BYTES",
     "FileTooLargeError",
@@ -322,7 +317,6 @@ __all__ = [
     "describe_kind",
     "folder_refusal",
     "in_pseudo_root",
-    "is_photo_file",
     "on_pseudo_fs",
     "open_photo",
     "pseudo_devices",

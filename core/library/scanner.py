@@ -69,7 +69,7 @@ from photoscribe.core.library.schema import Failure, Photo, PhotoStatus, utcnow
 from photoscribe.core.paths import cache_dir, display_path
 from photoscribe.core.progress import Progress, ProgressCallback, ProgressTracker
 from photoscribe.core.safe_files import (
-    FileTooLargeError,
+    ANY_SIZE,
     NotRegularFileError,
     folder_refusal,
     on_pseudo_fs,
@@ -374,12 +374,10 @@ def file_hash(path: str | os.PathLike[str]) -> str:
 def _inspect(found: _Found) -> _Inspected:
     path = found.path
     try:  # sniff_image says False for a file it cannot open: that is a failure, not "not an image"
-        with open_photo(path):
+        with open_photo(path, max_bytes=ANY_SIZE):  # a 3 GB video is sniffed, and skipped
             pass
     except NotRegularFileError:  # a FIFO or device swapped in since the walk: never a photo
         return _Inspected(path, found.size, found.mtime, not_image=True)
-    except FileTooLargeError as exc:
-        return _Inspected(path, found.size, found.mtime, error=exc.reason)
     except OSError as exc:
         return _Inspected(
             path,

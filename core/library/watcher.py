@@ -69,7 +69,7 @@ from photoscribe.core.library.scanner import (
     scan_folder,
 )
 from photoscribe.core.library.schema import Photo, PhotoStatus
-from photoscribe.core.safe_files import FileTooLargeError, on_pseudo_fs, read_head_and_tail
+from photoscribe.core.safe_files import on_pseudo_fs, read_head_and_tail
 
 log = logging.getLogger(__name__)
 
@@ -724,9 +724,7 @@ def _looks_complete(path: str) -> bool:
     """
     try:
         head, tail = read_head_and_tail(path, 8, _TAIL_BYTES)
-    except FileTooLargeError:
-        return True  # indexed now: the index records why it is not read
-    except (OSError, UnsupportedImageError):
+    except (OSError, UnsupportedImageError):  # gone, unreadable, or not a regular file (a FIFO)
         return False
     if head.startswith(b"\xff\xd8\xff"):
         return tail.rstrip(b"\x00").endswith(b"\xff\xd9")

@@ -253,3 +253,19 @@ def test_a_link_to_a_folder_above_the_library_is_not_walked_when_it_appears(tmp_
     assert list_files(folder / "everything", covered) == ([], [])
     assert list_files(folder / "up", covered) == ([], [])
     assert list_files(folder, covered) == ([str(folder / "a.jpg")], [])
+
+
+def test_a_huge_file_is_a_failure_if_it_is_a_photo_and_skipped_if_not(tmp_path: Path) -> None:
+    """Sparse files (no disk used): a 2 GiB+ "JPEG" is refused before it is hashed; a video of that
+    size is sniffed and skipped like any file that is not a photo."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, head in (("huge.jpg", b"\xff\xd8\xff\xe0"), ("movie.mp4", b"\x00\x00\x00\x18ftypmp42")):
+        with open(folder / name, "wb") as fh:
+            fh.write(head)
+            fh.truncate(safe_files.MAX_PHOTO_BYTES + 1)
+    with Library.open(tmp_path / "library.sqlite3") as library:
+        _, report = add_folder(library, folder)
+        [failure] = library.list_failures()
+    assert (report.added, report.skipped, report.failed) == (0, 1, 1)
+    assert failure.path == str(folder / "huge.jpg") and "larger than any photo" in failure.error
