@@ -10,19 +10,17 @@ stay thin: parse, call ``core``, print.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import logging
-import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.errors import (
@@ -35,6 +33,7 @@ from photoscribe.core.errors import (
 from photoscribe.core.paths import default_library_path, printable
 from photoscribe.desktop.cli.embed import add_write_metadata_command
 from photoscribe.desktop.cli.keywords import add_keywords_command
+from photoscribe.desktop.cli.signals import exit_now, interrupt_on_sigterm, signals_ignored
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
     from photoscribe.core.library.database import Library
@@ -572,7 +571,7 @@ STOP_WITHIN_S = 1.0  # `watch` ends this soon after Ctrl-C or SIGTERM, whatever 
 
 
 def _watch(args: argparse.Namespace) -> int:
-    with _interrupt_on_sigterm():  # SIGTERM stops the watch as Ctrl-C does, at any stage
+    with interrupt_on_sigterm():  # SIGTERM stops the watch as Ctrl-C does, at any stage
         return _watch_until_stopped(args)
 
 
@@ -630,7 +629,7 @@ def _watch_until_stopped(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM
             interrupted = True
         finally:
-            with _signals_ignored():  # a second Ctrl-C must not cut the stopping short
+            with signals_ignored():  # a second Ctrl-C must not cut the stopping short
                 stopped_in_time = _stop_workers(watcher, queue, STOP_WITHIN_S * 0.6)
                 if stopped_in_time and captioner is not None:
                     captioner.close()  # its decode processes end now, not at the interpreter's exit
@@ -641,7 +640,7 @@ def _watch_until_stopped(args: argparse.Namespace) -> int:
     else:
         print("stopped", flush=True)
     if interrupted or not stopped_in_time:
-        _exit_now(code)
+        exit_now(code)
     return code
 
 
@@ -653,47 +652,6 @@ def _stop_workers(watcher: Any, queue: Any, within_s: float) -> bool:
     if queue is not None:
         queue_done = queue.stop(timeout=round(max(0.05, deadline - time.monotonic()), 2))
     return bool(watcher_done and queue_done)
-
-
-def _exit_now(code: int) -> NoReturn:
-    """End the process now, once stopped by a signal: without the interpreter's teardown.
-
-    Tearing torch down takes about a second, and a worker still busy (a captioning batch, a read
-    of a hung drive) would hold the exit up or make it abort inside torch. Everything of ours is
-    closed by now; a busy worker's open transaction is rolled back by SQLite (nothing
-    half-written stays) and its decode processes end with this one.
-    """
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-@contextlib.contextmanager
-def _interrupt_on_sigterm() -> Iterator[None]:
-    """Make SIGTERM raise ``KeyboardInterrupt`` in the main thread, as Ctrl-C does."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """Ctrl-C and SIGTERM do nothing inside (the main thread is already stopping)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _optional_captioner(args: argparse.Namespace) -> Any:
