@@ -22,13 +22,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from photoscribe.core.choices import RESIZE_MODES
 from photoscribe.core.errors import UnsupportedImageError
+from photoscribe.core.safe_files import ANY_SIZE, open_photo
 
 logger = logging.getLogger(__name__)
 
@@ -380,12 +381,13 @@ def sniff_image(path: str | Path) -> bool:
     """Whether the file starts with the magic bytes of a photo format Pillow can decode.
 
     Reads at most 32 bytes and never trusts the extension. Returns False for unreadable
-    paths (missing, directory, permission denied).
+    paths (missing, directory, permission denied) and for what is not a regular file (a FIFO,
+    a device, a file of ``/proc``: :mod:`photoscribe.core.safe_files`).
     """
     try:
-        with open(path, "rb") as fh:
+        with open_photo(path, max_bytes=ANY_SIZE) as fh:
             head = fh.read(32)
-    except OSError:
+    except (OSError, UnsupportedImageError):
         return False
     if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")):
         return True
@@ -414,10 +416,10 @@ HEIF_HINT = (
 _heif_state: list[bool] = []  # [whether pillow-heif is registered], once it has been tried
 
 
-def _is_heif(path: Path) -> bool:
+def _is_heif(fh: BinaryIO) -> bool:
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
+        fh.seek(0)
+        head = fh.read(12)
     except OSError:
         return False
     return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
@@ -441,17 +443,24 @@ def heif_supported() -> bool:
     return _heif_state[0]
 
 
-def _open(path: Path) -> Image.Image:
-    """``Image.open``; a HEIC/HEIF file gets the pillow-heif plugin registered on first sight, or
-    a failure that says to install it (instead of "not an image")."""
-    try:
-        return Image.open(path)
-    except Image.UnidentifiedImageError:
-        if not _is_heif(path):
-            raise
-        if not heif_supported():
-            raise UnsupportedImageError(path, HEIF_HINT) from None
-        return Image.open(path)
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[Image.Image]:
+    """``Image.open`` of a regular file opened safely (never a FIFO or a device, at most
+    ``MAX_PHOTO_BYTES``: :func:`~photoscribe.core.safe_files.open_photo`), kept open while the
+    image is used; a HEIC/HEIF file gets the pillow-heif plugin registered on first sight, or a
+    failure that says to install it (instead of "not an image")."""
+    with open_photo(path) as fh:
+        try:
+            img = Image.open(fh)
+        except Image.UnidentifiedImageError:
+            if not _is_heif(fh):
+                raise
+            if not heif_supported():
+                raise UnsupportedImageError(path, HEIF_HINT) from None
+            fh.seek(0)
+            img = Image.open(fh)
+        with img:
+            yield img
 
 
 # --------------------------------------------------------------------------- EXIF

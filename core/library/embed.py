@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import exiv2
 
-from photoscribe.core.errors import LibraryError
+from photoscribe.core.errors import LibraryError, UnsupportedImageError
 from photoscribe.core.library.export import export_items
 from photoscribe.core.library.export_scope import WHOLE_LIBRARY, ExportScope
 from photoscribe.core.library.xmp import (
@@ -50,6 +50,7 @@ from photoscribe.core.library.xmp import (
     merge_sidecar,
 )
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
+from photoscribe.core.safe_files import check_photo_file
 from photoscribe.core.tempfiles import StaleTempSweeper, temp_path_beside
 
 if TYPE_CHECKING:
@@ -181,6 +182,10 @@ def embed_in_file(path: str | os.PathLike[str], text: AccessibilityText) -> Embe
         )
     if photo.exists() and not os.access(photo, os.W_OK):
         raise EmbedError(f"{photo.name} is read-only; make it writable to write into it")
+    try:  # never copy a FIFO or a device (a link to /dev/zero would fill the disk)
+        check_photo_file(photo)
+    except UnsupportedImageError as exc:
+        raise EmbedError(f"cannot write metadata into {photo.name}: {exc.reason}") from exc
     tmp = temp_path_beside(photo)  # a short name: the photo's own may be near the 255-byte limit
     try:
         try:

@@ -44,9 +44,10 @@ from typing import Any
 
 import exiv2
 
-from photoscribe.core.errors import LibraryError
+from photoscribe.core.errors import LibraryError, UnsupportedImageError
 from photoscribe.core.library.keywords import clean_word
 from photoscribe.core.library.xmp import fingerprint
+from photoscribe.core.safe_files import MAX_PHOTO_BYTES, MAX_SIDECAR_BYTES, check_photo_file
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +321,11 @@ def _exif(image: Any) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 def _read_one(path: str, *, sidecar: bool) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    try:  # exiv2 opens by path: only a regular file of a sane size gets that far (never a FIFO)
+        check_photo_file(path, max_bytes=MAX_SIDECAR_BYTES if sidecar else MAX_PHOTO_BYTES)
+    except (OSError, UnsupportedImageError) as exc:
+        log.info("not reading the metadata of %s (%s)", path, exc)
+        return [], [], []
     image = _open(path)
     if image is None:
         return [], [], []

@@ -7,9 +7,13 @@ A scan has two phases:
    ``$RECYCLE.BIN``, ...) are skipped; directory symlinks are followed, but a
    directory already visited (same ``st_dev``/``st_ino``) is not walked again,
    so symlink loops end, and a symlink that leads into a library folder (this
-   one or another) is not followed at all: that folder's photos are indexed
-   once, under their real path. The watcher lists a folder that appears with
-   the same walker (:func:`list_files`), so both agree.
+   one or another, or a folder holding one) is not followed at all: that
+   folder's photos are indexed once, under their real path. Devices, FIFOs and sockets are never listed;
+   pseudo file systems (``/proc``, ``/sys``, ``/dev``) and folder symlinks that
+   lead to a folder holding the walked one (a link to ``/``) are never entered
+   (:mod:`photoscribe.core.safe_files`, which also opens every file read). The
+   watcher lists a folder that appears with the same walker (:func:`list_files`),
+   so both agree.
 2. **Index**: a file whose size and mtime match what the library knows is
    *unchanged* and is never opened, which is what makes a rescan of 100k
    files take seconds. Any other file is sniffed (magic bytes, the extension
@@ -65,6 +69,14 @@ from photoscribe.core.library.records import FileStamp, FolderInfo, PhotoInfo
 from photoscribe.core.library.schema import Failure, Photo, PhotoStatus, utcnow
 from photoscribe.core.paths import cache_dir, display_path
 from photoscribe.core.progress import Progress, ProgressCallback, ProgressTracker
+from photoscribe.core.safe_files import (
+    ANY_SIZE,
+    NotRegularFileError,
+    folder_refusal,
+    on_pseudo_fs,
+    open_photo,
+    read_chunks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -225,11 +237,15 @@ def covered_folders(folders: Iterable[FolderInfo]) -> Covered:
 
 
 def _leads_into(path: str, covered: Covered) -> bool:
-    """Whether the real location of ``path`` (a folder symlink) lies in a library folder."""
+    """Whether the real location of ``path`` (a folder symlink) lies in a library folder, or holds
+    one (a link to ``/`` or to the home folder would walk them, and the whole disk, again)."""
     if not covered:
         return False
     real = os.path.realpath(path)
-    return any(real == top or ops.is_under(real, top, recursive=rec) for top, rec in covered)
+    return any(
+        real == top or ops.is_under(real, top, recursive=rec) or ops.is_under(top, real)
+        for top, rec in covered
+    )
 
 
 def _walk(
@@ -252,6 +268,10 @@ def _walk(
         ) from exc
     if not stat_mod.S_ISDIR(root_stat.st_mode):
         raise LibraryError(f"{root} is not a folder")
+    refusal = folder_refusal(root, root_stat)
+    if refusal is not None:
+        raise LibraryError(f"{root} is not scanned: {refusal}")
+    real_root = os.path.realpath(root)
     visited = {(root_stat.st_dev, root_stat.st_ino)}
     stack = [root]
     while stack:
@@ -277,11 +297,18 @@ def _walk(
                             ):
                                 st = entry.stat()
                                 key = (st.st_dev, st.st_ino)
-                                if key not in visited:
+                                refusal = folder_refusal(
+                                    entry.path, st, via_link=entry.is_symlink(), walk_root=real_root
+                                )
+                                if refusal is not None:
+                                    log.info("not walking %s: %s", entry.path, refusal)
+                                elif key not in visited:
                                     visited.add(key)
                                     subdirs.append(entry.path)
-                        elif entry.is_file():
+                        elif entry.is_file():  # devices, FIFOs and sockets are never photos
                             st = entry.stat()
+                            if on_pseudo_fs(st):  # a link to /proc/...: not a photo either
+                                continue
                             result.files.append(_Found(entry.path, st.st_size, st.st_mtime))
                             if tracker is not None and len(result.files) % WALK_PROGRESS_EVERY == 0:
                                 tracker.update(len(result.files), f"listing {directory}")
@@ -333,10 +360,14 @@ class _Inspected:
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes (hex), read in 1 MiB chunks."""
+    """SHA-256 of a regular file's bytes (hex), read in 1 MiB chunks (at most ``MAX_PHOTO_BYTES``).
+
+    Raises:
+        NotRegularFileError, FileTooLargeError, OSError: see :func:`~photoscribe.core.safe_files.open_photo`.
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
+    with open_photo(path) as fh:
+        for chunk in read_chunks(fh, HASH_CHUNK, name=path):
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -344,8 +375,10 @@ def file_hash(path: str | os.PathLike[str]) -> str:
 def _inspect(found: _Found) -> _Inspected:
     path = found.path
     try:  # sniff_image says False for a file it cannot open: that is a failure, not "not an image"
-        with open(path, "rb"):
+        with open_photo(path, max_bytes=ANY_SIZE):  # a 3 GB video is sniffed, and skipped
             pass
+    except NotRegularFileError:  # a FIFO or device swapped in since the walk: never a photo
+        return _Inspected(path, found.size, found.mtime, not_image=True)
     except OSError as exc:
         return _Inspected(
             path,
@@ -782,11 +815,14 @@ def add_folder(
     """Register a folder (idempotent) and scan it.
 
     Raises:
-        LibraryError: ``path`` is not a readable folder.
+        LibraryError: ``path`` is not a readable folder, or is a system folder (``/proc``).
     """
     norm = ops.normalize_path(path)
     if not os.path.isdir(norm):
         raise LibraryError(f"{norm} is not a folder; check the path")
+    refusal = folder_refusal(norm, os.stat(norm))
+    if refusal is not None:  # /proc, /sys, /dev: refused before it is registered
+        raise LibraryError(f"{norm} cannot be a library folder: {refusal}")
     folder = library.add_folder_record(norm, recursive=recursive)
     return folder, scan_folder(library, folder.path, on_progress=on_progress, cancel=cancel)
 
@@ -855,7 +891,7 @@ def index_paths(library: Library, paths: Iterable[str | os.PathLike[str]]) -> In
             st = os.stat(norm)
         except OSError:
             continue
-        if stat_mod.S_ISREG(st.st_mode):
+        if stat_mod.S_ISREG(st.st_mode) and not on_pseudo_fs(st):  # never a FIFO, device or /proc file
             wanted[norm] = _Found(norm, st.st_size, st.st_mtime)
     tally = _Tally()
     tally.failed += record_bad_names(library, bad_names)

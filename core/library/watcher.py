@@ -7,7 +7,9 @@ owns everything else:
   until no event touched it for ``debounce_s``, then until its size and
   mtime are the same over ``stable_checks`` polls (and a JPEG or PNG ends
   with its end marker), so a file still being copied is retried, never
-  indexed half-written. Due files are indexed together by
+  indexed half-written. Only regular files are looked at, with bounded reads
+  (:mod:`photoscribe.core.safe_files`): a FIFO, a device (a link to
+  ``/dev/zero``) or a file of ``/proc`` arriving is ignored. Due files are indexed together by
   :func:`~photoscribe.core.library.scanner.index_paths`, in batched
   transactions, at most once per poll interval, so a burst of thousands of
   copied files becomes a few large writes.
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from collections import deque
@@ -53,7 +56,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
-from photoscribe.core.errors import LibraryError
+from photoscribe.core.errors import LibraryError, UnsupportedImageError
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library import sidecars
 from photoscribe.core.library.database import Library
@@ -67,6 +70,7 @@ from photoscribe.core.library.scanner import (
     scan_folder,
 )
 from photoscribe.core.library.schema import Photo, PhotoStatus
+from photoscribe.core.safe_files import on_pseudo_fs, read_head_and_tail
 
 log = logging.getLogger(__name__)
 
@@ -259,8 +263,12 @@ class FolderWatcher:
         for status in failed:
             self._tell(status)
 
-    def stop(self, timeout: float | None = 10.0) -> None:
-        """Stop watching and join both threads; events not yet handled are dropped (a rescan catches up)."""
+    def stop(self, timeout: float | None = 10.0) -> bool:
+        """Stop watching and join both threads; events not yet handled are dropped (a rescan catches up).
+
+        Returns whether the consumer thread ended within ``timeout`` (it keeps running, a daemon,
+        until its round ends otherwise).
+        """
         with self._watch_lock:
             observer, consumer = self._observer, self._consumer
             self._observer = self._consumer = None
@@ -280,6 +288,7 @@ class FolderWatcher:
             self._busy = False
             self._cond.notify_all()
         self._pending.clear()
+        return consumer is None or not consumer.is_alive()
 
     @property
     def running(self) -> bool:
@@ -672,6 +681,10 @@ class FolderWatcher:
                 if sidecars.is_sidecar(path):  # a sidecar deleted: its photos are read again
                     ready.append(path)
                 continue
+            if not stat.S_ISREG(st.st_mode) or on_pseudo_fs(st):  # a FIFO, /dev/zero, /proc: no photo
+                log.info("ignoring %s: not a regular file", path)
+                del self._pending[path]
+                continue
             stamp = (st.st_size, st.st_mtime_ns)
             if stamp == entry.last:
                 entry.stable += 1
@@ -722,15 +735,13 @@ def _present_ids(session: Session, path: str, is_directory: bool) -> list[int]:
 
 
 def _looks_complete(path: str) -> bool:
-    """Whether a JPEG or PNG ends with its end marker (other formats: assume yes)."""
+    """Whether a JPEG or PNG ends with its end marker (other formats: assume yes).
+
+    Reads 8 bytes and the last 64, of regular files only (never a FIFO or a device).
+    """
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - _TAIL_BYTES))
-            tail = fh.read()
-    except OSError:
+        head, tail = read_head_and_tail(path, 8, _TAIL_BYTES)
+    except (OSError, UnsupportedImageError):  # gone, unreadable, or not a regular file (a FIFO)
         return False
     if head.startswith(b"\xff\xd8\xff"):
         return tail.rstrip(b"\x00").endswith(b"\xff\xd9")

@@ -72,10 +72,11 @@ class BackgroundWorker:
         self._thread = threading.Thread(target=self._work, name=self.thread_name, daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float | None = 60.0) -> None:
+    def stop(self, timeout: float | None = 60.0) -> bool:
         """Stop the worker thread after the batch in hand is stored, and join it.
 
         Only the worker thread stops; a foreground ``run_once`` is stopped by its ``cancel`` event.
+        Returns whether the thread ended within ``timeout`` (it is a daemon: it ends with its batch).
         """
         self._stop.set()
         with self._cond:
@@ -85,6 +86,8 @@ class BackgroundWorker:
             thread.join(timeout)
             if thread.is_alive():
                 log.warning("%s did not stop within %s s", self.thread_name, timeout)
+                return False
+        return True
 
     def _work(self) -> None:
         while not self._stop.is_set():

@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from photoscribe.desktop.cli.embed import add_write_metadata_command
 from photoscribe.desktop.cli.io import library_path, non_negative_int, positive_int, print_json
 from photoscribe.desktop.cli.keywords import add_keywords_command
 from photoscribe.desktop.cli.repair import add_repair_command
+from photoscribe.desktop.cli.signals import exit_now, interrupt_on_sigterm, signals_ignored
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
     from photoscribe.core.library.database import Library
@@ -639,7 +641,15 @@ def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=guarded(_watch))
 
 
+STOP_WITHIN_S = 1.0  # `watch` ends this soon after Ctrl-C or SIGTERM, whatever a worker is doing
+
+
 def _watch(args: argparse.Namespace) -> int:
+    with interrupt_on_sigterm():  # SIGTERM stops the watch as Ctrl-C does, at any stage
+        return _watch_until_stopped(args)
+
+
+def _watch_until_stopped(args: argparse.Namespace) -> int:
     from photoscribe.core.library import scanner as scanning
     from photoscribe.core.library.queue import CaptionQueue
     from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher, WatchState, WatchStatus
@@ -677,7 +687,7 @@ def _watch(args: argparse.Namespace) -> int:
                 print(f"{status.state.value}: {printable(status.describe())}", flush=True)
 
         watcher = FolderWatcher(library, on_change=changed, on_status=status_changed)
-        restore = _stop_on_sigterm(stop)
+        stopped_in_time, interrupted = True, False
         try:
             watcher.start()
             for folder in folders:
@@ -690,18 +700,32 @@ def _watch(args: argparse.Namespace) -> int:
             print(f"watching {len(watcher.roots)} folders; Ctrl-C stops", flush=True)
             while not stop.wait(0.5):
                 pass
-        except KeyboardInterrupt:
-            pass
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM
+            interrupted = True
         finally:
-            watcher.stop()
-            if queue is not None:
-                queue.stop()
-            restore()
+            with signals_ignored():  # a second Ctrl-C must not cut the stopping short
+                stopped_in_time = _stop_workers(watcher, queue, STOP_WITHIN_S * 0.6)
+                if stopped_in_time and captioner is not None:
+                    captioner.close()  # its decode processes end now, not at the interpreter's exit
+    code = 0
     if library_gone:
         print(f"error: {printable(library_gone[0].describe())}", file=sys.stderr)
-        return 1
-    print("stopped", flush=True)
-    return 0
+        code = 1
+    else:
+        print("stopped", flush=True)
+    if interrupted or not stopped_in_time:
+        exit_now(code)
+    return code
+
+
+def _stop_workers(watcher: Any, queue: Any, within_s: float) -> bool:
+    """Stop the watcher and the captioning queue; whether both threads ended within ``within_s``."""
+    deadline = time.monotonic() + within_s
+    watcher_done = watcher.stop(timeout=within_s / 2)
+    queue_done = True
+    if queue is not None:
+        queue_done = queue.stop(timeout=round(max(0.05, deadline - time.monotonic()), 2))
+    return bool(watcher_done and queue_done)
 
 
 def _optional_captioner(args: argparse.Namespace) -> Any:
