@@ -46,7 +46,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from photoscribe.core.errors import LibraryError
+from photoscribe.core.errors import LibraryError, UnsupportedImageError
+from photoscribe.core.safe_files import open_photo
 from photoscribe.core.tempfiles import create_exclusive, temp_path_beside
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,10 @@ def choose_sidecar(
 def _has_description(path: Path) -> bool:
     """Whether the sidecar at ``path`` holds a non-empty ``dc:description`` (False if unreadable)."""
     try:
-        root, _ = _parse(path.read_bytes())
+        data = read_sidecar(path)
+        if data is None:
+            return False
+        root, _ = _parse(data)
     except (XmpError, OSError):
         return False
     for description in root.iter(_RDF_DESCRIPTION):
@@ -439,6 +443,25 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def read_sidecar(path: Path) -> bytes | None:
+    """The bytes of the sidecar at ``path``, or ``None`` if there is none.
+
+    Only a regular file of at most :data:`_MAX_SIDECAR_BYTES` is read (never a FIFO, a device or
+    a link into ``/proc``, which would block or never end).
+
+    Raises:
+        XmpError: something that is not a sidecar is there (it is left as it is).
+        OSError: it could not be read.
+    """
+    if not os.path.exists(path):  # none, or a dangling link (replaced by the new sidecar as before)
+        return None
+    try:
+        with open_photo(path, max_bytes=_MAX_SIDECAR_BYTES) as handle:
+            return handle.read(_MAX_SIDECAR_BYTES + 1)
+    except UnsupportedImageError as exc:
+        raise XmpError(f"{path.name} is not a sidecar we can merge into: {exc.reason}") from exc
+
+
 def write_sidecar(path: Path, text: AccessibilityText) -> tuple[str, ...]:
     """Create or merge-update the sidecar ``path``; the properties whose person's text it kept.
 
@@ -446,7 +469,7 @@ def write_sidecar(path: Path, text: AccessibilityText) -> tuple[str, ...]:
         XmpError: an existing sidecar could not be parsed (it is left as it was).
         OSError: the folder is not writable.
     """
-    existing = path.read_bytes() if path.is_file() else None
+    existing = read_sidecar(path)
     result = merge_sidecar(existing, text)
     if result.data != existing:
         atomic_write(path, result.data)

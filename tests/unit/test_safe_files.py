@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from photoscribe.core.library.embed import EmbedError, embed_in_file
 from photoscribe.core.library.metadata import NOTHING, read_descriptions
 from photoscribe.core.library.scanner import add_folder, covered_folders, file_hash, list_files
 from photoscribe.core.library.watcher import FolderWatcher, _looks_complete
-from photoscribe.core.library.xmp import AccessibilityText
+from photoscribe.core.library.xmp import AccessibilityText, XmpError, write_sidecar
 from photoscribe.core.safe_files import (
     FileTooLargeError,
     NotRegularFileError,
@@ -269,3 +270,15 @@ def test_a_huge_file_is_a_failure_if_it_is_a_photo_and_skipped_if_not(tmp_path: 
         [failure] = library.list_failures()
     assert (report.added, report.skipped, report.failed) == (0, 1, 1)
     assert failure.path == str(folder / "huge.jpg") and "larger than any photo" in failure.error
+
+
+def test_a_fifo_or_device_named_like_a_sidecar_is_never_read_nor_replaced(tmp_path: Path) -> None:
+    fifo = tmp_path / "photo.jpg.xmp"
+    os.mkfifo(fifo)
+    device = tmp_path / "other.jpg.xmp"
+    device.symlink_to("/dev/zero")
+    text = AccessibilityText("a red car", None, "a red car", "en", ())
+    for path in (fifo, device):
+        with pytest.raises(XmpError, match="not a sidecar we can merge into"):
+            write_sidecar(path, text)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and os.readlink(device) == "/dev/zero"
