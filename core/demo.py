@@ -21,7 +21,7 @@ from photoscribe.core.progress import ProgressCallback
 log = logging.getLogger(__name__)
 
 # Searches that find photos of the bundled demo set (resources/demo/CREDITS.md lists what they show).
-DEMO_QUERIES = ("dog", "snowboard", "skateboard", "tennis", "street", "water")
+DEMO_QUERIES = ("dog", "skateboard", "tennis", "street", "beach", "table")
 
 
 @dataclass(frozen=True)

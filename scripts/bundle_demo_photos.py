@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Copy the demo photos into resources/demo/ from the shared COCO sample, with their credits.
 
-The photos are chosen for a Creative Commons licence that allows redistribution of a resized
-copy (BY, BY-SA, BY-NC, BY-NC-SA; never ND) and for scenes a Flickr8k-trained model knows
-(people, dogs, sport, water, snow; Flickr8k has few other animals, see docs/model-card.md). Each is downscaled to at most 640 px and saved
-as a JPEG of quality 82; resources/demo/CREDITS.md names author page, licence and changes.
+The photos are chosen for a licence that lets anyone pass on a resized copy for any use, as an
+MIT package must: CC BY (or no known copyright restrictions); never NC, ND nor SA. And for scenes
+the bundled model knows (people, dogs, sport, streets, beaches; see docs/model-card.md). Each is
+downscaled to at most 640 px and saved as a JPEG of quality 82; resources/demo/CREDITS.md names
+each photo's Flickr page (its author), licence and the changes.
 
 Usage: python scripts/bundle_demo_photos.py [--coco ../shared/data/coco-mini]
 """
@@ -19,26 +20,32 @@ from PIL import Image
 
 CHOSEN = (
     "val2017/000000377575.jpg",
-    "train2017/000000442450.jpg",
     "train2017/000000129648.jpg",
-    "val2017/000000349860.jpg",
-    "val2017/000000117645.jpg",
-    "train2017/000000332078.jpg",
-    "train2017/000000037666.jpg",
-    "val2017/000000406129.jpg",
-    "val2017/000000435206.jpg",
     "train2017/000000174375.jpg",
-    "train2017/000000538113.jpg",
-    "val2017/000000183709.jpg",
-    "val2017/000000434204.jpg",
-    "val2017/000000165518.jpg",
-    "train2017/000000227000.jpg",
     "train2017/000000000790.jpg",
-    "val2017/000000000139.jpg",
-    "val2017/000000151938.jpg",
+    "val2017/000000165518.jpg",
+    "val2017/000000183709.jpg",
+    "val2017/000000214753.jpg",
+    "val2017/000000126107.jpg",
+    "val2017/000000423617.jpg",
+    "train2017/000000231460.jpg",
+    "train2017/000000107438.jpg",
+    "train2017/000000234748.jpg",
+    "val2017/000000519208.jpg",
+    "val2017/000000397133.jpg",
+    "val2017/000000160012.jpg",
+    "val2017/000000229358.jpg",
+    "train2017/000000516008.jpg",
+    "train2017/000000525891.jpg",
 )
-ALLOWED = {"1", "2", "4", "5"}  # BY-NC-SA, BY-NC, BY, BY-SA: resized copies may be shared
+ALLOWED = {"4", "7", "8"}  # CC BY, no known copyright restrictions, US government work: any use
 MAX_SIDE = 640
+
+
+def _flickr_page(static_url: str) -> str:
+    """The photo's Flickr page (it names the author) from its static image URL (.../ID_SECRET_z.jpg)."""
+    photo_id = static_url.rsplit("/", 1)[-1].split("_", 1)[0]
+    return f"https://www.flickr.com/photo.gne?id={photo_id}"
 
 
 def main() -> int:
@@ -53,12 +60,14 @@ def main() -> int:
     credits = [
         "# Demo photos",
         "",
-        "Photos from the COCO 2017 data set (cocodataset.org), each by its Flickr author under the",
-        "Creative Commons licence named below. Changes: downscaled to at most 640 px on the long side",
-        "and re-encoded as JPEG (quality 82). COCO's annotations are CC BY 4.0 (the COCO Consortium).",
+        "Photos from the COCO 2017 data set (cocodataset.org), each by its Flickr author (named on",
+        "the photo's Flickr page below) under the Creative Commons licence named below, which allows",
+        "any use, commercial included, with credit. Changes: downscaled to at most 640 px on the long",
+        "side and re-encoded as JPEG (quality 82). COCO's annotations are CC BY 4.0 (the COCO",
+        "Consortium); the captions below are COCO's. photoscribe's own MIT licence does not cover them.",
         "",
-        "| file | licence | source photo | a reference caption from COCO |",
-        "| --- | --- | --- | --- |",
+        "| file | licence | Flickr page (author) | source photo | a reference caption from COCO |",
+        "| --- | --- | --- | --- | --- |",
     ]
     total = 0
     for rel in CHOSEN:
@@ -74,7 +83,7 @@ def main() -> int:
         caption = row["captions"].split(" | ")[0].strip().replace("|", "/")
         credits.append(
             f"| {name} | [{row['license_name'].replace(' License', '')}]({row['license_url']}) "
-            f"| {row['flickr_url']} | {caption} |"
+            f"| {_flickr_page(row['flickr_url'])} | {row['flickr_url']} | {caption} |"
         )
     (out / "CREDITS.md").write_text("\n".join(credits) + "\n", encoding="utf-8")
     print(f"{len(CHOSEN)} photos, {total / 1e6:.2f} MB in {out}")

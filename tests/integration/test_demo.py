@@ -10,8 +10,8 @@ from photoscribe.core.demo import bundled_demo_photos, demo_searches, prepare_de
 from photoscribe.core.paths import bundled_model_path
 from photoscribe.desktop.cli import main as cli_main
 
-# The demo photos that show a dog (resources/demo/CREDITS.md).
-DOGS = {"000000377575.jpg", "000000442450.jpg", "000000332078.jpg"}
+# The demo photo that shows a dog (resources/demo/CREDITS.md).
+DOGS = {"000000377575.jpg"}
 
 
 @pytest.mark.bundled_model
@@ -38,3 +38,13 @@ def test_demo_captions_the_bundled_real_photos_with_the_bundled_model(capsys) ->
     assert "search 'dog'" in out and str(result.library_path) in out
     dog_section = out.split("search 'dog':")[1].split("search")[0]
     assert any(name in dog_section for name in DOGS)
+
+
+def test_every_demo_photo_is_credited_under_a_licence_that_allows_any_use() -> None:
+    credits = (bundled_demo_photos()[0].parent / "CREDITS.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(): line for line in credits.splitlines() if line.startswith("| 0")}
+    assert sorted(rows) == [p.name for p in bundled_demo_photos()]
+    for name, row in rows.items():
+        # CC BY only: an MIT package cannot pass on NonCommercial, NoDerivs or ShareAlike photos.
+        assert "creativecommons.org/licenses/by/" in row, f"{name}: {row}"
+        assert "flickr.com/photo.gne?id=" in row and "staticflickr.com" in row
