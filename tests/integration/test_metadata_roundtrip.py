@@ -33,7 +33,7 @@ from photoscribe.core.library.records import CaptionInfo
 from photoscribe.core.library.scanner import add_folder, scan_folder
 from photoscribe.desktop.cli.library import register
 
-BASE_PHOTO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "000000349860.jpg"  # a real photo
+BASE_PHOTO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "000000129648.jpg"  # a real photo
 
 # field -> (exiftool tag to write, the key exiftool's JSON reads it back as, the imported caption's
 # source in the photo ({} is "xmp" or "sidecar"), or None for a keyword field)

@@ -1,6 +1,6 @@
 """A model trained with a frozen ImageNet encoder gets its object-concept head, as the default model has.
 
-Real photos (the 18 CC-licensed demo photos shipped in the package) with their COCO captions: most
+Real photos (the 18 CC BY demo photos shipped in the package) with their COCO captions: most
 name a person, so the head learns at least that group, and the trained model captions with a
 confidence and a decoding guard.
 """
@@ -52,6 +52,6 @@ def test_training_with_a_frozen_imagenet_encoder_adds_the_concept_head(tmp_path:
     assert concepts is not None
     assert "person" in concepts.names  # most demo captions name a person
     with Captioner.load(result.best_checkpoint, workers=1, processes=False) as captioner:
-        (r,) = captioner.caption_paths([DEMO / "000000117645.jpg"]).results
+        (r,) = captioner.caption_paths([DEMO / "000000129648.jpg"]).results
     assert r.confidence is not None and 0.0 <= r.confidence <= 1.0
     assert captioner.guard
