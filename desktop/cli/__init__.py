@@ -18,9 +18,11 @@ from pathlib import Path
 
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.paths import printable
+from photoscribe.core.version import __version__
 from photoscribe.desktop.cli import caption as caption_cli
 from photoscribe.desktop.cli import io
 from photoscribe.desktop.cli import library as library_cli
+from photoscribe.desktop.cli.display import require_display
 from photoscribe.training import cli as training_cli
 
 
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         "into head); 143 stopped by SIGTERM. Interrupted or stopped, a command says so, removes its "
         "temporary files and keeps what it finished.",
     )
+    parser.add_argument("--version", action="version", version=f"photoscribe {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     model_commands = caption_cli.register(sub)
@@ -63,6 +66,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from photoscribe.core.cli_progress import ProgressBars
     from photoscribe.core.demo import demo_searches, prepare_demo
 
+    if not args.headless:
+        require_display()  # before captioning the demo photos, not after
     with ProgressBars("demo", unit="photo") as on_progress:
         result = prepare_demo(model=args.model, on_progress=on_progress)
     print(
@@ -81,9 +86,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_gui(args: argparse.Namespace) -> int:
     """Open the desktop app. Qt is imported here only, so every other command stays headless."""
+    require_display()
     from photoscribe.desktop.app import run_app
 
     return run_app(getattr(args, "db", None), getattr(args, "model", None), argv=sys.argv[:1])
+
+
+def app_main() -> int:
+    """The ``photoscribe-app`` launcher (a gui-script): ``photoscribe gui`` with the same arguments."""
+    return main(["gui", *sys.argv[1:]])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
