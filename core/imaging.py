@@ -411,7 +411,7 @@ def sniff_image(path: str | Path) -> bool:
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 HEIF_HINT = (
     "is a HEIC/HEIF photo (as iPhones take them), which needs the pillow-heif plugin: "
-    "install it (`pip install pillow-heif`) and scan again"
+    "install it (`pip install 'photoscribe[heif]'`, or `pip install pillow-heif`) and scan again"
 )
 _heif_state: list[bool] = []  # [whether pillow-heif is registered], once it has been tried
 

@@ -397,7 +397,11 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from photoscribe.training.evaluate import evaluate
+    from photoscribe.training.metrics import EVAL_EXTRA_MISSING, coco_metrics_available
 
+    coco = coco_metrics_available()
+    if not coco:  # said before the captioning, which takes minutes; CHAIR and the rest still come
+        print(f"note: {EVAL_EXTRA_MISSING}", file=sys.stderr)
     out = args.captions_out or args.checkpoint.with_name(f"{args.checkpoint.stem}_{args.split}_captions.json")
     with ProgressBars("captioning", unit="img") as on_progress:
         result = evaluate(
@@ -422,7 +426,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"captions written to {out}")
     for path, error in result.failures[:10]:
         print(f"  failed: {printable(path)}: {printable(error)}", file=sys.stderr)
-    return 1 if result.failures else 0
+    return 1 if result.failures or not coco else 0
 
 
 # --------------------------------------------------------------------------- helpers

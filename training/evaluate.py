@@ -17,7 +17,12 @@ from photoscribe.core.progress import ProgressCallback
 from photoscribe.training.chair import ChairReport, chair
 from photoscribe.training.concepts import roc_auc
 from photoscribe.training.datasets import load_corpus
-from photoscribe.training.metrics import MetricReport, score_captions
+from photoscribe.training.metrics import (
+    EVAL_EXTRA_MISSING,
+    MetricReport,
+    coco_metrics_available,
+    score_captions,
+)
 
 
 @dataclass
@@ -106,7 +111,10 @@ def evaluate(
         }
         for image_id in hyps
     ]
-    metrics = score_captions(refs, hyps, meteor=meteor, ptb_tokenizer=ptb_tokenizer)
+    if coco_metrics_available():
+        metrics = score_captions(refs, hyps, meteor=meteor, ptb_tokenizer=ptb_tokenizer)
+    else:  # the metrics below need no extra
+        metrics = MetricReport({}, [EVAL_EXTRA_MISSING])
     if hyps:
         metrics.scores["distinct"] = len(set(hyps.values())) / len(hyps)
         metrics.scores["CHAIRs"] = objects.chair_s

@@ -2,6 +2,8 @@
 
 BLEU-1..4, ROUGE-L and CIDEr are pure Python. METEOR and the PTB tokenizer run
 Java; without Java we tokenize with our own tokenizer and skip METEOR with a note.
+pycocoevalcap (104 MB with its Java jars) is the optional ``eval`` extra: without it
+:func:`score_captions` raises one sentence naming the extra.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from photoscribe.core.errors import AssetMissingError
 from photoscribe.core.vocab import tokenize
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,27 @@ class MetricReport:
         lines = [head, "-" * len(head), row]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+EVAL_EXTRA_MISSING = (
+    "the coco-caption metrics (BLEU, METEOR, ROUGE-L, CIDEr) are not installed: "
+    "install photoscribe[eval] (pip install 'photoscribe[eval]')"
+)
+
+
+def coco_metrics_available() -> bool:
+    """Whether pycocoevalcap (the ``eval`` extra) can be imported."""
+    try:
+        import pycocoevalcap.bleu.bleu  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def require_coco_metrics() -> None:
+    """Raise :class:`AssetMissingError` naming the ``eval`` extra when pycocoevalcap is missing."""
+    if not coco_metrics_available():
+        raise AssetMissingError(EVAL_EXTRA_MISSING)
 
 
 def java_available() -> bool:
@@ -66,7 +90,11 @@ def score_captions(
         hypotheses: image id -> generated caption (ids must match ``references``).
         meteor: also compute METEOR (needs Java; skipped with a note without it).
         ptb_tokenizer: tokenize with Stanford's PTB tokenizer as coco-caption does (needs Java).
+
+    Raises:
+        AssetMissingError: pycocoevalcap (the ``eval`` extra) is not installed.
     """
+    require_coco_metrics()
     if set(references) != set(hypotheses):
         raise ValueError("references and hypotheses must cover the same image ids")
     if not hypotheses:

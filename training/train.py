@@ -47,7 +47,7 @@ from photoscribe.training.config import TrainConfig
 from photoscribe.training.datasets import build_vocabulary, load_corpus
 from photoscribe.training.distributed import Ranks, setup_distributed
 from photoscribe.training.inputs import Batch, SplitInputs, prepare_inputs
-from photoscribe.training.metrics import score_captions
+from photoscribe.training.metrics import require_coco_metrics, score_captions
 
 __all__ = [
     "EpochStats",
@@ -370,6 +370,7 @@ def train(
     "validate" (decoding), "epoch" (extra: train_loss, val_loss, BLEU-4, CIDEr, lr; message: a sample caption).
     """
     cfg = config
+    require_coco_metrics()  # every epoch is judged by CIDEr: say it now, not after the first epoch
     ranks, device = setup_distributed(cfg.device)
     run = cfg.out_dir
     run.mkdir(parents=True, exist_ok=True)
