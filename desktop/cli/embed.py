@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from photoscribe.core.paths import printable
+from photoscribe.desktop.cli.output import Output, add_output_options
 
 
 def add_write_metadata_command(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -31,14 +32,15 @@ def add_write_metadata_command(commands: Any, common: argparse.ArgumentParser) -
         help="also write captions no person has approved (only reviewed ones by default)",
     )
     parser.add_argument("--yes", action="store_true", help="confirm that the photo files may be modified")
+    add_output_options(parser)
     parser.set_defaults(func=guarded(_write_metadata))
 
 
 def _write_metadata(args: argparse.Namespace) -> int:
-    from photoscribe.core.cli_progress import ProgressBars
     from photoscribe.core.library.embed import can_embed, embed_photos
     from photoscribe.desktop.cli.library import open_library
 
+    out = Output(args)
     if bool(args.photos) == bool(args.all):
         print("error: name the photos to write, or pass --all", file=sys.stderr)
         return 2
@@ -55,20 +57,36 @@ def _write_metadata(args: argparse.Namespace) -> int:
         what = "all photos with a caption" if ids is None else f"{len(ids)} photo(s)"
         which = "captions" if args.include_unreviewed else "captions a person wrote or approved"
         if not args.yes:
-            print(
+            print(  # a refusal: on stderr when stdout is for a script (--json) or silent (-q)
                 f"this would modify the photo files of {what}: their {which} go in as alt text and "
                 "description (XMP, IPTC, EXIF) and their keywords are added; a person's existing text "
                 "is never replaced and nothing else in the files changes.\n"
                 "Run the command again with --yes to write them (XMP sidecars, `library export "
-                "--format xmp`, leave the photos untouched)."
+                "--format xmp`, leave the photos untouched).",
+                file=None if out.text else sys.stderr,
             )
             return 2
-        with ProgressBars("write-metadata") as on_progress:
+        with out.progress("write-metadata") as on_progress:
             summary = embed_photos(
                 library, ids, reviewed_only=not args.include_unreviewed, on_progress=on_progress
             )
     unsupported = [path for path, _ in summary.failed if not can_embed(path)]
     failed = [(path, reason) for path, reason in summary.failed if can_embed(path)]
+    out.result(
+        {
+            "written": summary.written,
+            "unchanged": summary.unchanged,
+            "skipped": summary.skipped,
+            "unsupported": unsupported,
+            "kept": [{"path": path, "fields": list(fields)} for path, fields in summary.kept],
+            "failed": [{"path": path, "reason": reason} for path, reason in failed],
+            "cancelled": summary.cancelled,
+        }
+    )
+    for path, reason in failed:
+        print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
+    if not out.text:
+        return 1 if failed else 0
     print(
         f"wrote {summary.written} photo files; {summary.unchanged} unchanged; "
         f"skipped {summary.skipped} without a (reviewed) caption"
@@ -79,6 +97,4 @@ def _write_metadata(args: argparse.Namespace) -> int:
         print(f"  kept your text: {printable(path)} ({', '.join(fields)})")
     for path in unsupported:
         print(f"  skipped (format cannot be written; use `library export --format xmp`): {printable(path)}")
-    for path, reason in failed:
-        print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
     return 1 if failed else 0

@@ -13,6 +13,7 @@ from typing import Any
 from photoscribe.core.confidence import confidence_text
 from photoscribe.core.paths import printable
 from photoscribe.desktop.cli.io import print_json
+from photoscribe.desktop.cli.output import add_quiet_option
 
 
 def add_keywords_command(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -34,6 +35,7 @@ def add_keywords_command(commands: Any, common: argparse.ArgumentParser) -> None
         help="remove a keyword; no model adds it back (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_quiet_option(parser)
     parser.set_defaults(func=guarded(_keywords))
 
 
@@ -53,6 +55,8 @@ def _keywords(args: argparse.Namespace) -> int:
     if args.json:
         rows = [{"word": k.word, "score": k.score, "source": k.source} for k in keywords]
         print_json({"keywords": rows, "confidence": confidence, "not_found": missing})
+        return 0
+    if args.quiet:
         return 0
     for word in missing:
         print(f"not a keyword of this photo: {printable(word)}")

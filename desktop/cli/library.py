@@ -10,6 +10,7 @@ stay thin: parse, call ``core``, print.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import logging
 import signal
@@ -21,7 +22,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.errors import (
     CancelledError,
     DiskFullError,
@@ -33,6 +33,7 @@ from photoscribe.core.paths import default_library_path, printable
 from photoscribe.desktop.cli.embed import add_write_metadata_command
 from photoscribe.desktop.cli.io import library_path, non_negative_int, positive_int, print_json
 from photoscribe.desktop.cli.keywords import add_keywords_command
+from photoscribe.desktop.cli.output import Output, add_output_options, add_quiet_option
 from photoscribe.desktop.cli.repair import add_repair_command
 from photoscribe.desktop.cli.signals import exit_now, interrupt_on_sigterm, signals_ignored
 
@@ -156,13 +157,25 @@ def guarded(handler: Handler) -> Handler:
 
 def _add_status(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser("status", parents=[common], help="counts, folders and failures")
+    add_output_options(parser)
     parser.set_defaults(func=guarded(_status))
 
 
 def _status(args: argparse.Namespace) -> int:
+    out = Output(args)
     with open_library(args) as library:
         stats = library.stats()
         folders = library.list_folders()
+        out.result(
+            {
+                "library": str(library.path),
+                "read_only": library.read_only,
+                **{k: v for k, v in dataclasses.asdict(stats).items() if k != "folders"},
+                "folders": [{"path": f.path, "recursive": f.recursive} for f in folders],
+            }
+        )
+        if not out.text:
+            return 0
         print(f"library:      {printable(library.path)}")
         if library.read_only is not None:
             print(f"read-only:    {library.read_only} (browse, search and export only)")
@@ -361,6 +374,7 @@ def _add_export(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="also export unreviewed captions the model is not confident about (they may name "
         "objects that are not in the photo; left out by default)",
     )
+    add_quiet_option(parser)
     parser.add_argument(
         "--force", action="store_true", help="overwrite an existing export file (never a photo)"
     )
@@ -384,7 +398,8 @@ def _export(args: argparse.Namespace) -> int:
     scope = ExportScope(
         query=args.query or "", folder=None if args.folder is None else args.folder.expanduser().absolute()
     )
-    with ProgressBars(f"export {args.format}") as on_progress, open_library(args) as library:
+    output = Output(args)
+    with output.progress(f"export {args.format}") as on_progress, open_library(args) as library:
         if args.format == "xmp":
             summary = exporting.write_xmp_sidecars(
                 library,
@@ -408,6 +423,10 @@ def _export(args: argparse.Namespace) -> int:
             )
     if args.json:
         print_json(summary.as_dict(), indent=2)
+        return 1 if summary.failed else 0
+    if output.quiet:
+        for path, reason in summary.failed:
+            print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
         return 1 if summary.failed else 0
     where = f" to {printable(summary.out_path)}" if summary.out_path else ""
     unreviewed = summary.unreviewed
@@ -434,20 +453,27 @@ def _add_remove(commands: Commands, common: argparse.ArgumentParser) -> None:
         "remove", parents=[common], help="forget a folder and its captions (files are not touched)"
     )
     parser.add_argument("folder", metavar="FOLDER", help="folder path as listed by `library status`")
+    add_output_options(parser)
     parser.set_defaults(func=guarded(_remove))
 
 
 def _remove(args: argparse.Namespace) -> int:
+    out = Output(args)
     with open_library(args) as library:
         removed = library.remove_folder(args.folder)
-    print(f"removed {printable(args.folder)} from the library ({removed} photos forgotten; files untouched)")
+    out.say(
+        f"removed {printable(args.folder)} from the library ({removed} photos forgotten; files untouched)"
+    )
+    out.result({"folder": args.folder, "photos_forgotten": removed})
     return 0
 
 
 # --------------------------------------------------------------------------- add and scan
 
 
-def _print_scan(report: ScanReport) -> None:
+def _print_scan(report: ScanReport, out: Output | None = None) -> None:
+    if out is not None and not out.text:
+        return
     print(
         f"added {report.added}, updated {report.updated}, moved {report.moved}, "
         f"missing {report.missing}, unchanged {report.unchanged}, duplicates {report.duplicates}, "
@@ -464,6 +490,14 @@ def _scan_failures(library: Library, report: ScanReport, since: datetime) -> lis
         return []
     recent = library.list_failures(model="", limit=report.failed + SCAN_FAILURES_SHOWN)
     return [f for f in recent if f.last_attempt >= since][:SCAN_FAILURES_SHOWN]
+
+
+def _scan_result(report: ScanReport, failures: list[FailureInfo]) -> dict[str, object]:
+    """The JSON of ``add`` and ``scan``: the report's counts and the files that could not be read."""
+    return {
+        **dataclasses.asdict(report),
+        "failures": [{"path": f.path, "error": f.error} for f in failures],
+    }
 
 
 def _print_scan_failures(report: ScanReport, failures: list[FailureInfo]) -> int:
@@ -487,6 +521,7 @@ def _add_add(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-recursive", dest="recursive", action="store_false", help="only the folder itself, no subfolders"
     )
+    add_output_options(parser)
     parser.set_defaults(func=guarded(_add))
 
 
@@ -494,14 +529,16 @@ def _add(args: argparse.Namespace) -> int:
     from photoscribe.core.library import scanner as scanning
     from photoscribe.core.library.schema import utcnow
 
+    out = Output(args)
     since = utcnow()
-    with ProgressBars("scanning", unit="file") as on_progress, open_library(args) as library:
+    with out.progress("scanning", unit="file") as on_progress, open_library(args) as library:
         folder, report = scanning.add_folder(
             library, args.folder, recursive=args.recursive, on_progress=on_progress
         )
         failures = _scan_failures(library, report, since)
-    print(f"folder {printable(folder.path)}")
-    _print_scan(report)
+    out.say(f"folder {printable(folder.path)}")
+    _print_scan(report, out)
+    out.result({"folder": folder.path, **_scan_result(report, failures)})
     return _print_scan_failures(report, failures)
 
 
@@ -509,6 +546,7 @@ def _add_scan(commands: Commands, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         "scan", parents=[common], help="rescan every folder for new, changed, moved and deleted photos"
     )
+    add_output_options(parser)
     parser.set_defaults(func=guarded(_scan))
 
 
@@ -516,14 +554,16 @@ def _scan(args: argparse.Namespace) -> int:
     from photoscribe.core.library import scanner as scanning
     from photoscribe.core.library.schema import utcnow
 
-    with ProgressBars("scanning", unit="file") as on_progress, open_library(args) as library:
+    out = Output(args)
+    with out.progress("scanning", unit="file") as on_progress, open_library(args) as library:
         if not library.list_folders():
             print("no folders yet; add one with `photoscribe library add FOLDER`", file=sys.stderr)
             return 1
         since = utcnow()
         report = scanning.rescan_all(library, on_progress=on_progress)
         failures = _scan_failures(library, report, since)
-    _print_scan(report)
+    _print_scan(report, out)
+    out.result(_scan_result(report, failures))
     return _print_scan_failures(report, failures)
 
 
@@ -541,6 +581,7 @@ def _add_caption_pending(commands: Commands, common: argparse.ArgumentParser) ->
     parser.add_argument(
         "--max-attempts", type=int, default=3, help="give up on a photo after this many failures (default: 3)"
     )
+    add_output_options(parser)
     parser.set_defaults(func=guarded(_caption_pending))
 
 
@@ -549,18 +590,26 @@ def _caption_pending(args: argparse.Namespace) -> int:
     from photoscribe.core.library.runlock import CaptionLock
     from photoscribe.desktop.cli.caption import load_captioner
 
+    out = Output(args)
     with open_library(args) as library, CaptionLock(library.path):  # say "busy" before loading a model
         captioner = load_captioner(args, batch_size=args.batch_size)
         queue = CaptionQueue(library, captioner, batch_size=args.batch_size, max_attempts=args.max_attempts)
-        with ProgressBars(f"captioning ({captioner.model_id})") as on_progress:
+        with out.progress(f"captioning ({captioner.model_id})") as on_progress:
             report = queue.run_once(on_progress=on_progress)
-        print(report.describe())
-        if report.failed:
-            for failure in library.list_failures(model=captioner.model_id, limit=20):
-                print(
-                    f"failed ({failure.attempts}x): {printable(failure.path)}: {printable(failure.error)}",
-                    file=sys.stderr,
-                )
+        out.say(report.describe())
+        failures = library.list_failures(model=captioner.model_id, limit=20) if report.failed else []
+        for failure in failures:
+            print(
+                f"failed ({failure.attempts}x): {printable(failure.path)}: {printable(failure.error)}",
+                file=sys.stderr,
+            )
+        out.result(
+            {
+                "model": captioner.model_id,
+                **dataclasses.asdict(report),
+                "failures": [{"path": f.path, "error": f.error, "attempts": f.attempts} for f in failures],
+            }
+        )
     return 1 if report.failed else 0
 
 
@@ -576,6 +625,7 @@ def _add_retry_failed(commands: Commands, common: argparse.ArgumentParser) -> No
         help="only the failures that stop this model (a model id, or its checkpoint file): its own and "
         "those of unreadable files; default: every model's",
     )
+    add_output_options(parser)
     parser.set_defaults(func=guarded(_retry_failed))
 
 
@@ -585,10 +635,12 @@ def _retry_failed(args: argparse.Namespace) -> int:
         from photoscribe.core.checkpoint import load_checkpoint
 
         model = load_checkpoint(model).model_id
+    out = Output(args)
     with open_library(args) as library:
         count = library.retry_failed(model)
     whose = f" for model {model}" if model else ""
-    print(f"reset the failures of {count} files{whose}; run caption-pending to caption them")
+    out.say(f"reset the failures of {count} files{whose}; run caption-pending to caption them")
+    out.result({"reset": count, "model": model})
     return 0
 
 
@@ -603,6 +655,7 @@ def _add_embed(commands: Commands, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=64, help="captions per batch (default: 64)")
     parser.add_argument("--device", default="cpu", help="torch device for the embedding model (default: cpu)")
+    add_output_options(parser)
     parser.set_defaults(func=guarded(_embed))
 
 
@@ -610,17 +663,19 @@ def _embed(args: argparse.Namespace) -> int:
     from photoscribe.core.library.embed_queue import EmbedQueue
     from photoscribe.core.library.meaning import SentenceEmbedder
 
+    out = Output(args)
     with open_library(args) as library:
         embedder = SentenceEmbedder(device=args.device, batch_size=args.batch_size)
         queue = EmbedQueue(library, embedder, batch_size=args.batch_size)
         stop = threading.Event()
         restore = _stop_on_sigterm(stop)
         try:
-            with ProgressBars(f"embedding captions ({embedder.model_id})") as on_progress:
+            with out.progress(f"embedding captions ({embedder.model_id})") as on_progress:
                 report = queue.run_once(on_progress=on_progress, cancel=stop)
         finally:
             restore()
-        print(report.describe())
+        out.say(report.describe())
+        out.result({"model": embedder.model_id, **dataclasses.asdict(report)})
     return 130 if report.cancelled else 0
 
 
