@@ -29,13 +29,10 @@ def import_model_file(source: str, *, on_progress: Any = None, cancel: Any = Non
 
 
 def photoscribe_version() -> str:
-    """The installed package's version ("0.1.0"), or "(development)" when running from a checkout."""
-    from importlib.metadata import PackageNotFoundError, version
+    """photoscribe's version ("0.1.0"), from core/version.py: right in a checkout too."""
+    from photoscribe.core.version import __version__
 
-    try:
-        return version("photoscribe")
-    except PackageNotFoundError:
-        return "(development)"
+    return __version__
 
 
 def forget_photos(library: Library, photo_ids: Sequence[int]) -> int:
