@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 from photoscribe.core.cli_progress import ProgressBars
@@ -34,7 +35,7 @@ def add_quiet_option(parser: argparse.ArgumentParser) -> None:
 
 
 def as_json(value: Any) -> Any:
-    """A report dataclass (or a mapping of them) as JSON-ready values: datetimes as ISO 8601."""
+    """A report dataclass (or a mapping of them) as JSON-ready values: paths as text, datetimes as ISO 8601."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: as_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -43,6 +44,8 @@ def as_json(value: Any) -> Any:
         return [as_json(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
     return value
 
 

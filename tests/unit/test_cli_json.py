@@ -158,3 +158,18 @@ def test_caption_pending_prints_json(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert (report["captioned"], report["failed"], report["failures"]) == (1, 0, [])
     assert report["model"] and report["seconds"] > 0
     assert _quiet(capsys, "library", "--db", db, "caption-pending", "--model", str(model)) == ""
+
+
+def test_repair_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "library.sqlite3"
+    with Library.open(db) as library:
+        library.add_folder_record(tmp_path)
+        library.upsert_photo(tmp_path / "p.jpg", 4, 1.0)
+    report = _json(capsys, "library", "--db", str(db), "repair")
+    assert (report["path"], report["damage"], report["salvaged"], report["photos"]) == (
+        str(db),
+        None,
+        False,
+        1,
+    )
+    assert _quiet(capsys, "library", "--db", str(db), "repair") == ""

@@ -15,7 +15,7 @@ import pytest
 
 import photoscribe
 from photoscribe.core.version import __version__
-from photoscribe.desktop.cli import main
+from photoscribe.desktop.cli import app_main, main
 from photoscribe.desktop.cli.display import NO_DISPLAY, display_missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +75,17 @@ def test_the_app_without_a_display_says_so_in_one_sentence_and_exits_2(
     assert done.returncode == 2
     assert done.stderr == f"photoscribe: error: {NO_DISPLAY}\n" and done.stdout == ""
     assert not (tmp_path / "home").exists()  # the demo did not caption its photos first
+
+
+def test_photoscribe_app_is_the_gui_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(sys, "argv", ["photoscribe-app", "--db", "/nonexistent/library.sqlite3"])
+    assert app_main() == 2
+    assert capsys.readouterr().err == f"photoscribe: error: {NO_DISPLAY}\n"
 
 
 def _build(tmp_path: Path) -> tuple[zipfile.ZipFile, tarfile.TarFile]:
