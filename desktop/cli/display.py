@@ -15,7 +15,8 @@ NO_DISPLAY = (
 
 
 def display_missing(env: Mapping[str, str] | None = None, platform: str | None = None) -> bool:
-    """True on Linux when neither an X11 nor a Wayland display is named and Qt is given no platform.
+    """True on Linux when Qt would find no display: neither an X11 nor a Wayland display is named and
+    ``QT_QPA_PLATFORM`` names no platform that needs none (offscreen, minimal, eglfs, vnc, ...).
 
     Qt would abort the process (SIGABRT, exit code 134) creating its application there.
     """
@@ -23,7 +24,12 @@ def display_missing(env: Mapping[str, str] | None = None, platform: str | None =
     platform = sys.platform if platform is None else platform
     if not platform.startswith("linux"):
         return False
-    return not any(env.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+    x11, wayland = bool(env.get("DISPLAY")), bool(env.get("WAYLAND_DISPLAY"))
+    # Qt tries each platform of "wayland;xcb" in turn; "offscreen:fontengine=freetype" has arguments.
+    names = [p.split(":")[0].strip() for p in env.get("QT_QPA_PLATFORM", "").split(";") if p.strip()]
+    if not names:
+        return not (x11 or wayland)
+    return not any(x11 if n == "xcb" else wayland if n.startswith("wayland") else True for n in names)
 
 
 def require_display() -> None:

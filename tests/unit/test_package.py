@@ -62,6 +62,11 @@ def test_display_missing_only_on_linux_without_a_display_or_a_qt_platform() -> N
     ):
         assert not display_missing({name: value}, "linux")
     assert not display_missing({}, "darwin") and not display_missing({}, "win32")
+    # a platform that needs a display, without it
+    assert display_missing({"QT_QPA_PLATFORM": "xcb"}, "linux")
+    assert display_missing({"QT_QPA_PLATFORM": "wayland;xcb", "DISPLAY": ""}, "linux")
+    assert not display_missing({"QT_QPA_PLATFORM": "wayland;xcb", "DISPLAY": ":1"}, "linux")
+    assert not display_missing({"QT_QPA_PLATFORM": "offscreen:fontengine=freetype"}, "linux")
 
 
 @pytest.mark.parametrize("argv", [(), ("gui",), ("demo",)])
