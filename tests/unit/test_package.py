@@ -134,4 +134,5 @@ def test_the_wheel_and_sdist_carry_the_licence_metadata_and_entry_points(tmp_pat
     assert {"photoscribe/__init__.py", "photoscribe/__main__.py", "photoscribe/core/version.py"} <= set(names)
     photos = sorted(n for n in names if n.startswith("photoscribe/resources/demo/") and n.endswith(".jpg"))
     assert len(photos) == 18 and "photoscribe/resources/demo/CREDITS.md" in names
+    assert "photoscribe/resources/models/NOTICE.md" in names  # the weights' terms, beside them
     assert not [n for n in names if "desktop/package" in n]  # it is `photoscribe` itself in the wheel
