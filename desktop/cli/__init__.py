@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from photoscribe.core.environment import check_environment
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.paths import printable
 from photoscribe.desktop.cli import caption as caption_cli
@@ -101,6 +102,11 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:  # before the parser, whose help texts name the default paths these variables move
+        check_environment()  # a bad PHOTOSCRIBE_* value is an error naming it, never ignored
+    except PhotoscribeError as exc:
+        print(f"photoscribe: error: {printable(exc)}", file=sys.stderr)
+        return exc.exit_code
     parser = build_parser()
     args = parser.parse_args(argv)
     for stream in (sys.stdout, sys.stderr):
