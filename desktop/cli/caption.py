@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY, PRECISIONS, PRETRAINED_ENCODERS
 from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.confidence import confidence_text, keywords_text
+from photoscribe.core.decode_limits import batch_size_type, beam_type, check_decoding, max_length_type
 from photoscribe.core.errors import AssetMissingError, ModelLoadError, UsageError
 from photoscribe.core.paths import active_model_path, display_path, printable
 from photoscribe.core.progress import ProgressTracker
@@ -33,7 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     cap.add_argument("paths", nargs="+", type=Path, help="image files or folders (searched recursively)")
     add_model_options(cap)
     cap.add_argument(
-        "--beam", type=positive_int, default=DEFAULT_BEAM, help=f"beam size (default {DEFAULT_BEAM})"
+        "--beam",
+        type=beam_type(),
+        default=DEFAULT_BEAM,
+        help=f"beam size (default {DEFAULT_BEAM}; bounded by PHOTOSCRIBE_DECODE_BUDGET_MB)",
     )
     cap.add_argument(
         "--length-penalty",
@@ -47,9 +51,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
         help="decode without the model's concept guard (it keeps captions from naming objects the "
         "photo does not show)",
     )
-    cap.add_argument("--n-best", type=positive_int, default=1, help="alternatives to print per photo")
+    cap.add_argument("--n-best", type=beam_type(), default=1, help="alternatives to print per photo")
     cap.add_argument(
-        "--batch-size", type=positive_int, help="photos per model call (default: 16 on a CPU, 128 on a GPU)"
+        "--batch-size",
+        type=batch_size_type(),
+        help="photos per model call (default: 16 on a CPU, 128 on a GPU, fewer for a large --beam)",
+    )
+    cap.add_argument(
+        "--max-length",
+        type=max_length_type(),
+        help="words per caption at most (default: the model's own limit)",
     )
     cap.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1)")
     cap.add_argument(
@@ -180,6 +191,7 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
 def cmd_caption(args: argparse.Namespace) -> int:
     if args.attention_out is not None and args.attention_out.exists() and not args.attention_out.is_dir():
         raise UsageError(f"--attention-out {args.attention_out} is a file; give a folder for the PNGs")
+    check_decoding(args.beam, args.batch_size, args.max_length)  # before a model is loaded
     paths = list(dict.fromkeys(expand_paths(args.paths)))  # a file named twice is captioned once
     if not paths:
         print("no images found in the given paths", file=sys.stderr)
@@ -191,6 +203,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
         guard=not args.no_guard,
         n_best=max(args.n_best, 1),
         batch_size=args.batch_size,
+        max_len=args.max_length,
         workers=args.workers,
         precision=args.precision,
         compile=args.compile,
@@ -349,6 +362,7 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     info = {
         "model_id": ckpt.model_id,
+        "content_sha256": ckpt.content_hash,
         "config": ckpt.config.to_dict(),
         "vocab_size": len(ckpt.vocab),
         "encoder_weights_in_checkpoint": ckpt.encoder_state is not None,
@@ -361,6 +375,7 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     meta = ckpt.metadata
     print(f"model:        {ckpt.model_id}")
     print(f"created:      {meta.get('created', '?')}")
+    print(f"sha256:       {ckpt.content_hash} (of its contents; every checksum verified)")
     cfg = ckpt.config
     print(f"encoder:      {cfg.encoder} ({cfg.encoder_weights} weights), input {cfg.image_size}px")
     print(f"decoder:      embed {cfg.embed_dim}, hidden {cfg.hidden_dim}, attention {cfg.attention_dim}")
