@@ -75,8 +75,23 @@ def _existing_file(name: str, what: str) -> Path | None:
 
 
 def model_file() -> Path | None:
-    """``$PHOTOSCRIBE_MODEL``: an existing checkpoint file, or ``None`` when unset."""
-    return _existing_file(MODEL, "a checkpoint file")
+    """``$PHOTOSCRIBE_MODEL``: an existing checkpoint file (a zip archive, what ``torch.save``
+    writes; its contents are checked when it is loaded), or ``None`` when unset."""
+    path = _existing_file(MODEL, "a checkpoint file")
+    if path is not None and not _starts_with(MODEL, path, (b"PK\x03\x04",)):
+        raise EnvironmentVariableError(
+            MODEL, os.environ[MODEL], "is not a photoscribe checkpoint (not a PyTorch zip archive)"
+        )
+    return path
+
+
+def _starts_with(name: str, path: Path, magics: tuple[bytes, ...]) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise EnvironmentVariableError(name, str(path), f"cannot be read ({exc.strerror or exc})") from None
+    return head.startswith(magics)
 
 
 def encoder_weights_file() -> Path | None:
@@ -88,14 +103,7 @@ def encoder_weights_file() -> Path | None:
     path = _existing_file(ENCODER_WEIGHTS, "an ImageNet weights file")
     if path is None:
         return None
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4)
-    except OSError as exc:
-        raise EnvironmentVariableError(
-            ENCODER_WEIGHTS, str(path), f"cannot be read ({exc.strerror or exc})"
-        ) from None
-    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
+    if not _starts_with(ENCODER_WEIGHTS, path, (b"PK\x03\x04", b"\x80")):
         raise EnvironmentVariableError(
             ENCODER_WEIGHTS,
             os.environ[ENCODER_WEIGHTS],

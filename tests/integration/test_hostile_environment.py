@@ -43,6 +43,7 @@ def fifo(tmp_path: Path) -> Path:
         ("PHOTOSCRIBE_MODEL", "{tmp}", "is a folder, not a checkpoint file"),
         ("PHOTOSCRIBE_MODEL", "/dev/zero", "is a device, not a checkpoint file"),
         ("PHOTOSCRIBE_MODEL", "{fifo}", "is a pipe (FIFO), not a checkpoint file"),
+        ("PHOTOSCRIBE_MODEL", "/etc/passwd", "is not a photoscribe checkpoint (not a PyTorch zip archive)"),
         ("PHOTOSCRIBE_DECODE_BUDGET_MB", "abc", "is not a whole number of megabytes (the default is 1536)"),
         ("PHOTOSCRIBE_DECODE_BUDGET_MB", "0", "is out of range: give from 64 to 1048576 megabytes"),
         ("PHOTOSCRIBE_DECODE_BUDGET_MB", "-5", "is out of range: give from 64 to 1048576 megabytes"),

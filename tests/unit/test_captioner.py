@@ -162,3 +162,21 @@ def test_a_model_without_usable_captions_is_refused_after_three_photos_in_a_row(
             seen.append([f.path for f in failures])
     assert seen == [[unreadable, photos[0]], [photos[1], photos[2]]]
     assert err.value.exit_code == 2
+
+
+def test_empty_captions_count_as_unusable_too(tmp_path: Path) -> None:
+    """A vocabulary of blank words (a crafted or damaged one) gives captions with no text."""
+    from photoscribe.core.errors import BrokenModelError
+    from tests.conftest import tiny_config
+
+    blank = Vocabulary([" " * n for n in range(1, 17)], max_len=6)
+    model = CaptionModel(tiny_config(len(blank))).eval()
+    captioner = Captioner(
+        model, blank, model_id="blank", device="cpu", batch_size=4, workers=1, processes=False
+    )
+    failures = []
+    with pytest.raises(BrokenModelError, match="for 3 photos in a row"):
+        for results, batch_failures in captioner.iter_batches(make_photos(tmp_path / "photos", 3)):
+            assert results == []
+            failures += batch_failures
+    assert [f.error for f in failures] == ["model blank produced an empty caption"] * 3
