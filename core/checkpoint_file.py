@@ -86,6 +86,24 @@ def check_checkpoint_file(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def check_archive_sizes(path: str | os.PathLike[str]) -> None:
+    """The bounds above for any zip archive torch is about to load (an ImageNet weights file);
+    a file that is not a zip (torch's legacy format) is left to ``torch.load``.
+
+    Raises:
+        ModelLoadError: members that would expand past the bounds.
+    """
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path} is damaged: its zip directory cannot be read ({exc})") from exc
+    _check_sizes(path, members)
+
+
 def _check_sizes(path: Path, members: list[zipfile.ZipInfo]) -> None:
     total = sum(m.file_size for m in members)
     if total > MAX_CHECKPOINT_BYTES:
@@ -138,6 +156,7 @@ __all__ = [
     "MAX_CHECKPOINT_BYTES",
     "MAX_EXPANSION",
     "MAX_PICKLE_BYTES",
+    "check_archive_sizes",
     "check_checkpoint_file",
     "verify_checkpoint_file",
 ]

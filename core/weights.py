@@ -27,6 +27,7 @@ import torch
 from torch.hub import HASH_REGEX
 
 from photoscribe.core import environment
+from photoscribe.core.checkpoint_file import check_archive_sizes
 from photoscribe.core.choices import LITE0, LITE1, LITE2, LITES, PRETRAINED_ENCODERS
 from photoscribe.core.encoder_files import ENV_VAR, hub_cache_path, weights_url
 from photoscribe.core.errors import AssetMissingError, ModelLoadError
@@ -127,6 +128,7 @@ def load_encoder_state(name: str, explicit: str | os.PathLike[str] | None = None
     path = find_encoder_weights(name, explicit)
     # Where the file came from, for the message: the variable when it named the file.
     origin = f"{ENV_VAR}={str(path)!r}: " if not explicit and os.environ.get(ENV_VAR) else ""
+    check_archive_sizes(path)  # a compressed bomb is refused before anything is decompressed
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt / hostile files

@@ -171,3 +171,13 @@ def test_a_model_path_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind
     assert out.returncode == 2
     noun = {"device": "a device", "folder": "a folder", "fifo": "a pipe (FIFO)"}[kind]
     assert out.stderr.strip() == f"photoscribe: error: model file {link} is {noun}, not a checkpoint file"
+
+
+def test_a_compressed_bomb_as_encoder_weights_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    from photoscribe.core.weights import load_encoder_state
+
+    plain = tmp_path / "weights.pth"
+    torch.save({"conv1.weight": torch.zeros(2**24)}, plain)
+    bomb = _deflate_copy(plain, tmp_path / "resnet18-bomb.pth")
+    with pytest.raises(ModelLoadError, match=r"would expand from .* \(a decompression bomb\)"):
+        load_encoder_state("resnet18", bomb)
