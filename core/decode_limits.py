@@ -16,9 +16,6 @@ Torch-free, so the command line checks its arguments before it loads anything.
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
-
 from photoscribe.core import environment
 from photoscribe.core.errors import UsageError
 
@@ -96,50 +93,32 @@ def check_decoding(beam: int, batch_size: int | None, max_length: int | None = N
     )
 
 
-def bounded_int(high: int, why: str) -> Callable[[str], int]:
-    """An argparse type: a whole number from 1 to ``high``; ``why`` says where ``high`` comes from."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-        if value > high:
-            raise argparse.ArgumentTypeError(f"must be at most {high} ({why}), got {value}")
-        return value
-
-    return parse
+def beam_limit() -> tuple[int, str]:
+    """``--beam`` / ``--n-best``: (the most one photo may use within the decode budget, why)."""
+    return max_beam(), f"what one photo may use within the decode budget: {_budget_hint()}"
 
 
-def beam_type() -> Callable[[str], int]:
-    """``--beam`` / ``--n-best``: at most what one photo may use within the decode budget."""
-    return bounded_int(max_beam(), f"what one photo may use within the decode budget: {_budget_hint()}")
+def batch_size_limit() -> tuple[int, str]:
+    """``--batch-size`` of a captioning command: (the most that fits the budget with a beam of 1, why)."""
+    return max_batch_size(), f"what fits the decode budget with a beam of 1: {_budget_hint()}"
 
 
-def batch_size_type() -> Callable[[str], int]:
-    """``--batch-size`` of a captioning command: at most what fits the decode budget with a beam of 1."""
-    return bounded_int(max_batch_size(), f"what fits the decode budget with a beam of 1: {_budget_hint()}")
-
-
-def max_length_type() -> Callable[[str], int]:
-    """``--max-length``: words per caption, at most the model config's own limit."""
-    return bounded_int(MAX_LENGTH, "the longest caption a model may have")
+def length_limit() -> tuple[int, str]:
+    """``--max-length``: (words per caption at most, why): the model config's own limit."""
+    return MAX_LENGTH, "the longest caption a model may have"
 
 
 __all__ = [
     "MAX_LENGTH",
     "PHOTO_BYTES",
     "batch_bytes",
-    "batch_size_type",
-    "beam_type",
-    "bounded_int",
+    "batch_size_limit",
+    "beam_limit",
     "budget_bytes",
     "check_decoding",
     "fit_batch_size",
+    "length_limit",
     "max_batch_size",
     "max_beam",
-    "max_length_type",
     "row_bytes",
 ]

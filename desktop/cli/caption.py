@@ -11,14 +11,14 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY, PRECISIONS, PRETRAINED_ENCODERS
 from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.confidence import confidence_text, keywords_text
-from photoscribe.core.decode_limits import batch_size_type, beam_type, check_decoding, max_length_type
+from photoscribe.core.decode_limits import batch_size_limit, beam_limit, check_decoding, length_limit
 from photoscribe.core.errors import AssetMissingError, ModelLoadError, UsageError
 from photoscribe.core.paths import active_model_path, display_path, printable
 from photoscribe.core.progress import ProgressTracker
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     add_model_options(cap)
     cap.add_argument(
         "--beam",
-        type=beam_type(),
+        type=bounded_int(*beam_limit()),
         default=DEFAULT_BEAM,
         help=f"beam size (default {DEFAULT_BEAM}; bounded by PHOTOSCRIBE_DECODE_BUDGET_MB)",
     )
@@ -51,15 +51,17 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
         help="decode without the model's concept guard (it keeps captions from naming objects the "
         "photo does not show)",
     )
-    cap.add_argument("--n-best", type=beam_type(), default=1, help="alternatives to print per photo")
+    cap.add_argument(
+        "--n-best", type=bounded_int(*beam_limit()), default=1, help="alternatives to print per photo"
+    )
     cap.add_argument(
         "--batch-size",
-        type=batch_size_type(),
+        type=bounded_int(*batch_size_limit()),
         help="photos per model call (default: 16 on a CPU, 128 on a GPU, fewer for a large --beam)",
     )
     cap.add_argument(
         "--max-length",
-        type=max_length_type(),
+        type=bounded_int(*length_limit()),
         help="words per caption at most (default: the model's own limit)",
     )
     cap.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1)")
@@ -133,6 +135,18 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def bounded_int(high: int, why: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to ``high``; ``why`` says where ``high`` comes from."""
+
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high} ({why}), got {value}")
+        return value
+
+    return parse
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -455,15 +455,18 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _add_caption_pending(commands: Commands, common: argparse.ArgumentParser) -> None:
-    from photoscribe.core.decode_limits import batch_size_type
-    from photoscribe.desktop.cli.caption import add_model_options
+    from photoscribe.core.decode_limits import batch_size_limit
+    from photoscribe.desktop.cli.caption import add_model_options, bounded_int
 
     parser = commands.add_parser(
         "caption-pending", parents=[common], help="caption every photo the model has not captioned yet"
     )
     add_model_options(parser)
     parser.add_argument(
-        "--batch-size", type=batch_size_type(), default=16, help="photos per batch (default: 16)"
+        "--batch-size",
+        type=bounded_int(*batch_size_limit()),
+        default=16,
+        help="photos per batch (default: 16)",
     )
     parser.add_argument(
         "--max-attempts", type=int, default=3, help="give up on a photo after this many failures (default: 3)"
@@ -555,8 +558,8 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
-    from photoscribe.core.decode_limits import batch_size_type
-    from photoscribe.desktop.cli.caption import add_model_options
+    from photoscribe.core.decode_limits import batch_size_limit
+    from photoscribe.desktop.cli.caption import add_model_options, bounded_int
 
     parser = commands.add_parser(
         "watch",
@@ -565,7 +568,7 @@ def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
     )
     add_model_options(parser)
     parser.add_argument(
-        "--batch-size", type=batch_size_type(), default=16, help="photos per captioning batch"
+        "--batch-size", type=bounded_int(*batch_size_limit()), default=16, help="photos per captioning batch"
     )
     parser.add_argument("--no-scan", dest="scan", action="store_false", help="skip the catch-up rescan")
     parser.set_defaults(func=guarded(_watch))
