@@ -23,7 +23,7 @@ import torch
 
 from photoscribe.core.checkpoint import Checkpoint, load_model
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY
-from photoscribe.core.decode_limits import check_decoding, fit_batch_size
+from photoscribe.core.decode_limits import DecodeCost, budget_bytes, check_decoding
 from photoscribe.core.decoding import beam_search, caption_logprobs
 from photoscribe.core.device import autocast, encoder_dtype, pick_device
 from photoscribe.core.errors import BrokenModelError, CaptioningError
@@ -39,6 +39,15 @@ __all__ = ["BROKEN_AFTER", "Alternative", "BatchReport", "CaptionFailure", "Capt
 
 # Photos in a row for which a model gives no usable caption before it is refused as broken.
 BROKEN_AFTER = 3
+
+
+def _decode_budget(device: torch.device) -> tuple[int, str | None]:
+    """Bytes captioning a batch may take on ``device``, and how a message names them: half the
+    free memory of a GPU, else ``PHOTOSCRIBE_DECODE_BUDGET_MB`` (see :mod:`decode_limits`)."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return free // 2, "half the GPU's free memory, "
+    return budget_bytes(), None
 
 
 class Captioner:
@@ -99,12 +108,22 @@ class Captioner:
         self._unusable_in_a_row = 0  # photos in a row the model gave no usable caption
         self.beam_size = beam_size
         self.n_best = n_best
+        # What a photo and a beam cost with this model, and what the device may spend on them.
+        self.decode_cost = DecodeCost.of_model(
+            cells=model.grid_shape[0] * model.grid_shape[1],
+            channels=model.encoder.channels,
+            attention_dim=model.config.attention_dim,
+            vocab_size=len(vocab),
+            image_size=model.config.image_size,
+            max_length=self.max_len,
+        )
+        budget, where = _decode_budget(self.device)
         if batch_size is None:  # the default, made smaller when a large beam would not fit the budget
             default = 128 if self.device.type == "cuda" else 16
-            self.batch_size = fit_batch_size(default, beam_size, self.max_len)
+            self.batch_size = min(default, self.decode_cost.max_batch_size(budget, beam_size))
         else:
-            check_decoding(beam_size, batch_size, self.max_len)
             self.batch_size = batch_size
+        check_decoding(beam_size, self.batch_size, self.decode_cost, budget, where)
         self.length_penalty = length_penalty
         self.precision = precision
         self.dtype = encoder_dtype(self.device, precision)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY, PRECISIONS, PRETRAINED_ENCODERS
 from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.confidence import confidence_text, keywords_text
-from photoscribe.core.decode_limits import batch_size_limit, beam_limit, check_decoding, length_limit
+from photoscribe.core.decode_limits import batch_size_limit, beam_limit, length_limit
 from photoscribe.core.errors import AssetMissingError, ModelLoadError, UsageError
 from photoscribe.core.paths import active_model_path, display_path, printable
 from photoscribe.core.progress import ProgressTracker
@@ -57,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     cap.add_argument(
         "--batch-size",
         type=bounded_int(*batch_size_limit()),
-        help="photos per model call (default: 16 on a CPU, 128 on a GPU, fewer for a large --beam)",
+        help="photos per model call (default: 16 on a CPU, 128 on a GPU, fewer when a large --beam "
+        "would not fit the decode budget)",
     )
     cap.add_argument(
         "--max-length",
@@ -205,7 +206,6 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
 def cmd_caption(args: argparse.Namespace) -> int:
     if args.attention_out is not None and args.attention_out.exists() and not args.attention_out.is_dir():
         raise UsageError(f"--attention-out {args.attention_out} is a file; give a folder for the PNGs")
-    check_decoding(args.beam, args.batch_size, args.max_length)  # before a model is loaded
     paths = list(dict.fromkeys(expand_paths(args.paths)))  # a file named twice is captioned once
     if not paths:
         print("no images found in the given paths", file=sys.stderr)

@@ -29,15 +29,20 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
+DEMO_PHOTO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "000000000139.jpg"
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
         (
             ("--beam", "100000"),
-            "argument --beam: must be at most 1435 (what one photo may use within the decode budget",
+            "argument --beam: must be at most 901 (what one photo may use within the decode budget: "
+            "PHOTOSCRIBE_DECODE_BUDGET_MB=1536 MB; each photo takes about 9 MB plus 1.7 MB per beam), "
+            "got 100000",
         ),
-        (("--n-best", "5000"), "argument --n-best: must be at most 1435"),
-        (("--batch-size", "5000"), "argument --batch-size: must be at most 90 (what fits the decode budget"),
+        (("--n-best", "5000"), "argument --n-best: must be at most 901"),
+        (("--batch-size", "5000"), "argument --batch-size: must be at most 1024"),
         (("--max-length", "1000"), "argument --max-length: must be at most 200"),
         (("--beam", "0"), "argument --beam: must be at least 1"),
     ],
@@ -49,30 +54,37 @@ def test_arguments_that_control_memory_are_bounded_by_the_budget(args: tuple[str
     assert message in out.stderr and "Traceback" not in out.stderr
 
 
-def test_the_bounds_follow_the_budget_and_combine(tmp_path: Path) -> None:
+def test_the_bounds_follow_the_budget_and_combine() -> None:
     small = run("caption", "photo.jpg", "--beam", "100", env={"PHOTOSCRIBE_DECODE_BUDGET_MB": "64"})
-    assert small.returncode == 2 and "--beam: must be at most 45" in small.stderr
+    assert small.returncode == 2 and "--beam: must be at most 32" in small.stderr
     assert "PHOTOSCRIBE_DECODE_BUDGET_MB=64 MB" in small.stderr
     big = run("caption", "photo.jpg", "--beam", "2000", env={"PHOTOSCRIBE_DECODE_BUDGET_MB": "4096"})
     assert "--beam" not in big.stderr  # allowed by a bigger budget (the photo does not exist)
-    both = run("caption", str(tmp_path), "--beam", "1000", "--batch-size", "16")
+    # Beam and batch together, with the loaded model's own costs (the default model's are smaller).
+    both = run("caption", str(DEMO_PHOTO), "--beam", "900", "--batch-size", "16", "--device", "cpu")
     assert both.returncode == 2
+    assert both.stdout == ""
     assert both.stderr.strip().splitlines() == [
-        "photoscribe: error: a beam of 1000 for 16 photos at a time needs about 17,198 MB, more than the "
-        "decode budget (PHOTOSCRIBE_DECODE_BUDGET_MB=1536 MB; each photo takes about 16 MB plus 1.1 MB "
-        "per beam); use --beam 75 or less, a smaller --batch-size, or raise PHOTOSCRIBE_DECODE_BUDGET_MB"
+        "photoscribe: error: a beam of 900 for 16 photos at a time needs about 9,335 MB, more than the "
+        "decode budget (PHOTOSCRIBE_DECODE_BUDGET_MB=1536 MB; each photo takes about 9 MB plus 0.6 MB "
+        "per beam); use --beam 136 or less, --batch-size 2 or less, or raise PHOTOSCRIBE_DECODE_BUDGET_MB"
     ]
-    for command in (("library", "caption-pending"), ("library", "watch")):
+    for command in (("library", "caption-pending"), ("library", "watch"), ("evaluate", "m.pt", "data")):
         out = run(*command, "--batch-size", "100000")
-        assert out.returncode == 2 and "argument --batch-size: must be at most 90" in out.stderr
+        assert out.returncode == 2 and "argument --batch-size: must be at most 1024" in out.stderr
 
 
 def test_the_captioner_fits_its_default_batch_and_refuses_an_explicit_one(
-    tiny_model: CaptionModel, tiny_vocab: Vocabulary
+    tiny_model: CaptionModel, tiny_vocab: Vocabulary, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    captioner = Captioner(tiny_model, tiny_vocab, device="cpu", beam_size=1000, workers=1, processes=False)
-    assert captioner.batch_size == decode_limits.max_batch_size(1000) == 1
-    assert decode_limits.batch_bytes(captioner.batch_size, 1000) <= decode_limits.budget_bytes()
-    assert Captioner(tiny_model, tiny_vocab, device="cpu", workers=1, processes=False).batch_size == 16
-    with pytest.raises(UsageError, match="a beam of 1000 for 16 photos"):
-        Captioner(tiny_model, tiny_vocab, device="cpu", beam_size=1000, batch_size=16, workers=1)
+    monkeypatch.setenv("PHOTOSCRIBE_DECODE_BUDGET_MB", "64")
+    budget = 64 * 2**20
+    cost = Captioner(tiny_model, tiny_vocab, device="cpu", workers=1, processes=False).decode_cost
+    assert cost.row > 0 and cost.photo == 16 * 3 * 64 * 64 * 4
+    beam = cost.max_beam(budget, 16) + 1  # 16 photos (the CPU default) no longer fit
+    captioner = Captioner(tiny_model, tiny_vocab, device="cpu", beam_size=beam, workers=1, processes=False)
+    assert 1 <= captioner.batch_size < 16
+    assert cost.batch(captioner.batch_size, beam) <= budget < cost.batch(captioner.batch_size + 1, beam)
+    with pytest.raises(UsageError, match=f"a beam of {beam} for 16 photos at a time needs about"):
+        Captioner(tiny_model, tiny_vocab, device="cpu", beam_size=beam, batch_size=16, workers=1)
+    assert decode_limits.budget_bytes() == budget
