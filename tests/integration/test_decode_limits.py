@@ -88,3 +88,19 @@ def test_the_captioner_fits_its_default_batch_and_refuses_an_explicit_one(
     with pytest.raises(UsageError, match=f"a beam of {beam} for 16 photos at a time needs about"):
         Captioner(tiny_model, tiny_vocab, device="cpu", beam_size=beam, batch_size=16, workers=1)
     assert decode_limits.budget_bytes() == budget
+
+
+def test_on_a_gpu_the_budget_is_half_its_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU here: the budget function is given a CUDA device and a fake free-memory reading."""
+    import torch
+
+    from photoscribe.core.captioner import _decode_budget
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (80 * 2**30, 94 * 2**30))
+    budget, where = _decode_budget(torch.device("cuda", 0))
+    assert budget == 40 * 2**30 and where == "half the GPU's free memory, "
+    cost = decode_limits.DecodeCost.worst_case()
+    decode_limits.check_decoding(3, 256, cost, budget, where)  # docs/benchmarks.md's GPU batch
+    with pytest.raises(UsageError, match=r"\(half the GPU's free memory, 40960 MB; each photo"):
+        decode_limits.check_decoding(900, 256, cost, budget, where)
+    assert _decode_budget(torch.device("cpu")) == (decode_limits.budget_bytes(), None)
