@@ -174,18 +174,19 @@ def _torch_load(file: Path, location: str) -> Any:
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:
-    """Every tensor in a loaded payload (nested dicts, lists and tuples), once per storage."""
-    found: dict[int, torch.Tensor] = {}
+    """Every tensor in a loaded payload (nested dicts, lists and tuples); a storage two tensors
+    share is counted for each (an overestimate only for tied weights, which are small)."""
+    found: list[torch.Tensor] = []
     todo = [value]
     while todo:
         item = todo.pop()
         if isinstance(item, torch.Tensor):
-            found.setdefault(id(item.untyped_storage()), item)
+            found.append(item)
         elif isinstance(item, dict):
             todo.extend(item.values())
         elif isinstance(item, (list, tuple)):
             todo.extend(item)
-    return list(found.values())
+    return found
 
 
 def _validate_structure(raw: Any, path: Path) -> tuple[ModelConfig, Vocabulary]:
