@@ -171,13 +171,20 @@ def load_captioner(args: argparse.Namespace, **options: object) -> Captioner:
     )
 
 
+# Names a folder walk reports as failures when they are not images after all.
+PHOTO_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".gif", ".bmp"}
+)
+
+
 def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
     """Files as given; folders walked as a library scan walks them, for image files.
 
     The scanner's walker: hidden and system folders (``@eaDir``, ``.thumbnails``) are skipped and
     a folder symlink loop is followed once. Files are yielded in name order, under the folder as
-    it was typed. A file that cannot be opened is yielded too, so that it is reported as a
-    failure rather than skipped in silence.
+    it was typed. A file that cannot be opened, or that is named like a photo but is not one (a
+    damaged ``.jpg``), is yielded too, so that it is reported as a failure rather than skipped in
+    silence; other files (notes, sidecars, videos) are skipped.
     """
     from photoscribe.core.imaging import sniff_image
     from photoscribe.core.library.scanner import list_files
@@ -188,7 +195,8 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
             files, bad_names = list_files(path, covered=())
             for name in sorted(os.path.relpath(f, root) for f in [*files, *bad_names]):
                 candidate = path / name
-                if sniff_image(candidate) or not _can_open(candidate):
+                named_like_a_photo = candidate.suffix.lower() in PHOTO_SUFFIXES
+                if named_like_a_photo or sniff_image(candidate) or not _can_open(candidate):
                     yield candidate
         else:
             yield path
