@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import threading
 import time
@@ -22,9 +23,10 @@ import torch
 
 from photoscribe.core.checkpoint import Checkpoint, load_model
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY
+from photoscribe.core.decode_limits import DecodeCost, budget_bytes, check_decoding
 from photoscribe.core.decoding import beam_search, caption_logprobs
 from photoscribe.core.device import autocast, encoder_dtype, pick_device
-from photoscribe.core.errors import CaptioningError
+from photoscribe.core.errors import BrokenModelError, CaptioningError
 from photoscribe.core.loader import PhotoLoader, default_workers
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
@@ -33,7 +35,19 @@ from photoscribe.core.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Alternative", "BatchReport", "CaptionFailure", "CaptionResult", "Captioner"]
+__all__ = ["BROKEN_AFTER", "Alternative", "BatchReport", "CaptionFailure", "CaptionResult", "Captioner"]
+
+# Photos in a row for which a model gives no usable caption before it is refused as broken.
+BROKEN_AFTER = 3
+
+
+def _decode_budget(device: torch.device) -> tuple[int, str | None]:
+    """Bytes captioning a batch may take on ``device``, and how a message names them: half the
+    free memory of a GPU, else ``PHOTOSCRIBE_DECODE_BUDGET_MB`` (see :mod:`decode_limits`)."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return free // 2, "half the GPU's free memory, "
+    return budget_bytes(), None
 
 
 class Captioner:
@@ -57,6 +71,9 @@ class Captioner:
             (models without one decode as before).
         keyword_threshold: keep a keyword when its ImageNet probability is at least this
             (default: the calibrated :data:`~photoscribe.core.labels.DEFAULT_THRESHOLD`).
+        failure_id: who is charged for a photo the model fails (default ``model_id``;
+            :meth:`load` gives the checkpoint's, which includes the file's content hash).
+        max_len: words per caption at most (default: the vocabulary's).
     """
 
     def __init__(
@@ -77,15 +94,36 @@ class Captioner:
         resize_mode: str | None = None,
         guard: bool = True,
         keyword_threshold: float | None = None,
+        failure_id: str | None = None,
+        max_len: int | None = None,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.model = model.to(self.device).eval()
         self.model.encoder.to(memory_format=torch.channels_last)
         self.vocab = vocab
         self.model_id = model_id
+        self.failure_id = failure_id or model_id
+        self.source: str = model_id  # what a message names: the checkpoint file when loaded from one
+        self.max_len = max_len or vocab.max_len
+        self._unusable_in_a_row = 0  # photos in a row the model gave no usable caption
         self.beam_size = beam_size
         self.n_best = n_best
-        self.batch_size = batch_size or (128 if self.device.type == "cuda" else 16)
+        # What a photo and a beam cost with this model, and what the device may spend on them.
+        self.decode_cost = DecodeCost.of_model(
+            cells=model.grid_shape[0] * model.grid_shape[1],
+            channels=model.encoder.channels,
+            attention_dim=model.config.attention_dim,
+            vocab_size=len(vocab),
+            image_size=model.config.image_size,
+            max_length=self.max_len,
+        )
+        budget, where = _decode_budget(self.device)
+        if batch_size is None:  # the default, made smaller when a large beam would not fit the budget
+            default = 128 if self.device.type == "cuda" else 16
+            self.batch_size = min(default, self.decode_cost.max_batch_size(budget, beam_size))
+        else:
+            self.batch_size = batch_size
+        check_decoding(beam_size, self.batch_size, self.decode_cost, budget, where)
         self.length_penalty = length_penalty
         self.precision = precision
         self.dtype = encoder_dtype(self.device, precision)
@@ -118,8 +156,16 @@ class Captioner:
     ) -> Captioner:
         """Load a checkpoint (safely) and build a captioner for it."""
         model, ckpt = load_model(path, encoder_weights)
-        captioner = cls(model, ckpt.vocab, model_id=ckpt.model_id, device=device, **options)  # type: ignore[arg-type]
+        captioner = cls(
+            model,
+            ckpt.vocab,
+            model_id=ckpt.model_id,
+            failure_id=ckpt.failure_id,
+            device=device,
+            **options,  # type: ignore[arg-type]
+        )
         captioner.checkpoint = ckpt
+        captioner.source = f"{ckpt.model_id} ({os.fspath(path)})"
         return captioner
 
     def close(self) -> None:
@@ -136,11 +182,22 @@ class Captioner:
 
     @torch.inference_mode()
     def caption_tensor(self, images: torch.Tensor) -> list[CaptionResult]:
-        """Caption a batch (B, 3, H, W): uint8 pixels, or float already normalised; paths are empty."""
-        return self._caption(images, [Path()] * images.shape[0], time.perf_counter())
+        """Caption a batch (B, 3, H, W): uint8 pixels, or float already normalised; paths are empty.
+
+        Raises:
+            CaptioningError: the model gave no usable caption for one of the images.
+        """
+        out = self._caption(images, [Path()] * images.shape[0], time.perf_counter())
+        for item in out:
+            if isinstance(item, str):
+                raise CaptioningError(item)
+        return [r for r in out if isinstance(r, CaptionResult)]
 
     @torch.inference_mode()
-    def _caption(self, images: torch.Tensor, paths: Sequence[Path], start: float) -> list[CaptionResult]:
+    def _caption(
+        self, images: torch.Tensor, paths: Sequence[Path], start: float
+    ) -> list[CaptionResult | str]:
+        """Each image's result, or why the model gave none (a str: non-finite scores, an empty caption)."""
         images = images.to(self.device, non_blocking=True)
         if images.dtype == torch.uint8:
             images = self.preprocess.normalize(images)
@@ -173,12 +230,13 @@ class Captioner:
             features,
             beam_size=self.beam_size,
             n_best=self.n_best,
-            max_len=self.vocab.max_len,
+            max_len=self.max_len,
             length_penalty=self.length_penalty,
             word_bias=bias,
         )
         fluency = None
-        if concepts is not None and concepts.fluency_center is not None and all(hyps):
+        usable = [bool(nbest) and math.isfinite(nbest[0].logprob) and bool(nbest[0].tokens) for nbest in hyps]
+        if concepts is not None and concepts.fluency_center is not None and all(usable):
             fluency = caption_logprobs(
                 self.model.decoder, features, [nbest[0].tokens for nbest in hyps]
             ).tolist()
@@ -188,15 +246,16 @@ class Captioner:
         pooled = torch.nn.functional.normalize(features.mean(dim=1), dim=1).cpu().numpy()
         per_image = (time.perf_counter() - start) / max(1, len(paths))
         h, w = self.grid
-        results = []
-        if any(not nbest for nbest in hyps):
-            raise CaptioningError(
-                f"model {self.model_id} produced no caption: its scores are not finite "
-                "(broken or NaN weights?); caption with another checkpoint"
-            )
+        results: list[CaptionResult | str] = []
         for i, (path, nbest, feat) in enumerate(zip(paths, hyps, pooled, strict=True)):
+            if not usable[i]:
+                results.append(self._unusable(nbest))
+                continue
             best = nbest[0]
             words = tuple(self.vocab.itos[t] for t in best.tokens)
+            if not best.text(self.vocab).strip():
+                results.append(f"model {self.model_id} produced an empty caption")
+                continue
             attention = best.attention.numpy().reshape(len(words), h, w).astype(np.float32)
             alts = tuple(Alternative(hyp.text(self.vocab), hyp.logprob) for hyp in nbest)
             confidence = None
@@ -219,6 +278,14 @@ class Captioner:
             )
         return results
 
+    def _unusable(self, nbest: Sequence[object]) -> str:
+        if nbest:
+            return f"model {self.model_id} produced an empty caption or a score that is not finite"
+        return (
+            f"model {self.model_id} produced no caption: its scores are not finite "
+            "(broken or NaN weights?); caption with another checkpoint"
+        )
+
     def _keywords(self, probs: torch.Tensor | None, n: int) -> list[tuple[Keyword, ...]]:
         """Keywords of each photo from the encoder's ImageNet class probabilities (none without them)."""
         if probs is None:
@@ -236,17 +303,37 @@ class Captioner:
 
         ``paths`` may be a generator over any number of files: it is consumed as the
         pipeline needs it, and memory stays bounded (a few batches of pixels).
+
+        A photo the model gives no usable caption (scores that are not finite, an empty
+        caption) is a failure of that photo, by this model; after :data:`BROKEN_AFTER` such
+        photos in a row the batch is yielded (so its failures are recorded) and then the model
+        is refused as broken.
+
+        Raises:
+            BrokenModelError: the model gave no usable caption for ``BROKEN_AFTER`` photos in a row.
         """
+        self._unusable_in_a_row = 0
         for batch in self.loader.batches(paths, self.batch_size, cancel):
             start = time.perf_counter()
             failures = [CaptionFailure(p, reason) for p, reason in batch.failures]
             results: list[CaptionResult] = []
             if batch.images is not None:
-                try:
-                    results = self._caption(batch.images, batch.paths, start)
-                except CaptioningError as exc:  # a broken model: a failure of each photo, by this model
-                    failures += [CaptionFailure(p, str(exc)) for p in batch.paths]
+                for path, item in zip(
+                    batch.paths, self._caption(batch.images, batch.paths, start), strict=True
+                ):
+                    if isinstance(item, str):
+                        failures.append(CaptionFailure(path, item))
+                        self._unusable_in_a_row += 1
+                    else:
+                        results.append(item)
+                        self._unusable_in_a_row = 0
             yield results, failures
+            if self._unusable_in_a_row >= BROKEN_AFTER:
+                raise BrokenModelError(
+                    f"the model {self.source} is broken: it gave no usable caption (scores that are "
+                    f"not finite, or empty captions) for {self._unusable_in_a_row} photos in a row, so "
+                    "captioning stopped; copy the model file again or choose another model"
+                )
 
     def caption_paths(
         self,

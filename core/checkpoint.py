@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from photoscribe.core.checkpoint_file import check_checkpoint_file
+from photoscribe.core.checkpoint_file import MAX_CHECKPOINT_BYTES, verify_checkpoint_file
 from photoscribe.core.choices import PRETRAINED_ENCODERS
 from photoscribe.core.concepts import Concepts
 from photoscribe.core.efficientnet import EfficientNetLite
@@ -41,10 +41,23 @@ class Checkpoint:
     metadata: dict[str, Any] = field(default_factory=dict)
     training_state: dict[str, Any] | None = None
     concepts: Concepts | None = None  # the object-concept head (guard and confidence), if trained
+    content_hash: str | None = None  # SHA-256 of the file's contents, when loaded from a file
 
     @property
     def model_id(self) -> str:
+        """The id the checkpoint declares (it names the source of its captions in a library)."""
         return str(self.metadata.get("model_id", "unknown"))
+
+    @property
+    def failure_id(self) -> str:
+        """Who is charged for a photo this model fails: the declared id and the file's content hash.
+
+        A damaged or edited copy declares the same ``model_id`` as the good file but has other
+        contents, so its failures never stop the good one from trying those photos.
+        """
+        if self.content_hash is None:
+            return self.model_id
+        return f"{self.model_id}@sha256:{self.content_hash[:16]}"
 
 
 def save_checkpoint(
@@ -121,12 +134,32 @@ def _cpu_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Load and validate a checkpoint file on the CPU.
 
+    The file is checked in three steps, each before the next costs anything: its zip directory's
+    declared sizes, then every member's CRC-32 (and its content hash, the checkpoint's identity),
+    then its pickle alone with every tensor on the ``meta`` device (shapes and sizes, no data),
+    which must fit the config; only then are the weights read.
+
     Raises:
-        ModelLoadError: missing file, not a checkpoint, a pickle payload, or a schema mismatch.
+        ModelLoadError: missing file, not a checkpoint, a damaged or oversized file, a pickle
+            payload, or a schema mismatch.
     """
-    file = check_checkpoint_file(path)
+    file, content_hash = verify_checkpoint_file(path)
+    shapes = _torch_load(file, "meta")  # the pickle only: every storage is a size, none is read
+    _validate_structure(shapes, file)
+    declared = sum(t.untyped_storage().nbytes() for t in _tensors(shapes))
+    if declared > MAX_CHECKPOINT_BYTES:
+        raise ModelLoadError(
+            f"{file} is refused: its tensors declare {declared / 2**30:.1f} GiB, more than the "
+            f"{MAX_CHECKPOINT_BYTES / 2**30:.0f} GiB any photoscribe checkpoint needs"
+        )
+    checkpoint = _validate(_torch_load(file, "cpu"), file)
+    checkpoint.content_hash = content_hash
+    return checkpoint
+
+
+def _torch_load(file: Path, location: str) -> Any:
     try:
-        raw = torch.load(file, map_location="cpu", weights_only=True)
+        return torch.load(file, map_location=location, weights_only=True)
     except pickle.UnpicklingError as exc:  # a payload that is more than tensors and plain data
         raise ModelLoadError(
             f"{file} is not a safe photoscribe checkpoint: it holds Python objects other than tensors "
@@ -138,10 +171,26 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             f"{file} is not a safe photoscribe checkpoint: the file is damaged or not a checkpoint "
             f"({type(exc).__name__})"
         ) from exc
-    return _validate(raw, file)
 
 
-def _validate(raw: Any, path: Path) -> Checkpoint:
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """Every tensor in a loaded payload (nested dicts, lists and tuples); a storage two tensors
+    share is counted for each (an overestimate only for tied weights, which are small)."""
+    found: list[torch.Tensor] = []
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, torch.Tensor):
+            found.append(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            todo.extend(item)
+    return found
+
+
+def _validate_structure(raw: Any, path: Path) -> tuple[ModelConfig, Vocabulary]:
+    """The marker, version, fields, config, vocabulary and weight shapes: all but the weights' values."""
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ModelLoadError(f"{path} is not a photoscribe checkpoint (no '{FORMAT}' marker)")
     if raw.get("version") != VERSION:
@@ -162,11 +211,18 @@ def _validate(raw: Any, path: Path) -> Checkpoint:
         )
     for key in ("decoder", "encoder"):
         state = raw.get(key)
-        if state is not None and not all(isinstance(v, torch.Tensor) for v in state.values()):
+        if state is not None and not (
+            isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
+        ):
             raise ModelLoadError(f"{path}: {key} weights must be tensors")
     if config.encoder_weights == "checkpoint" and raw.get("encoder") is None:
         raise ModelLoadError(f"{path}: the model's encoder weights should be in the checkpoint but are not")
     _check_shapes(config, raw["decoder"], raw.get("encoder"), path)
+    return config, vocab
+
+
+def _validate(raw: Any, path: Path) -> Checkpoint:
+    config, vocab = _validate_structure(raw, path)
     concepts = None
     if raw.get("concepts") is not None:
         if not isinstance(raw["concepts"], dict):

@@ -50,6 +50,13 @@ class CaptioningError(PhotoscribeError):
     """A model could not caption a batch (e.g. its weights give no finite score: a broken checkpoint)."""
 
 
+class BrokenModelError(CaptioningError):
+    """A model produced no usable caption (scores that are not finite, empty captions) for several
+    photos in a row: it is refused as broken and the run stops."""
+
+    exit_code = 2
+
+
 class LibraryError(PhotoscribeError):
     """The photo library database could not do what was asked."""
 

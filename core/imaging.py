@@ -14,7 +14,6 @@ import contextlib
 import logging
 import math
 import multiprocessing
-import os
 import struct
 import threading
 import zlib
@@ -27,6 +26,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
+from photoscribe.core import environment
 from photoscribe.core.choices import RESIZE_MODES
 from photoscribe.core.errors import UnsupportedImageError
 from photoscribe.core.safe_files import ANY_SIZE, open_photo
@@ -35,8 +35,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 120_000_000
 # Memory all image decodes of a process (and of a loader's workers together) may take at once.
-DEFAULT_DECODE_BUDGET_MB = 1536
-DECODE_BUDGET_ENV = "PHOTOSCRIBE_DECODE_BUDGET_MB"
+DEFAULT_DECODE_BUDGET_MB = environment.DEFAULT_DECODE_BUDGET_MB
+DECODE_BUDGET_ENV = environment.DECODE_BUDGET_MB
 WHITE = (255, 255, 255)
 
 # What Pillow's decoders raise on corrupt or hostile data. DecompressionBombWarning is
@@ -213,15 +213,8 @@ def _reduce_16bit(img: Image.Image, factor: int) -> Image.Image:
 
 
 def _budget_bytes() -> int:
-    raw = os.environ.get(DECODE_BUDGET_ENV, "")
-    try:
-        megabytes = int(raw) if raw else DEFAULT_DECODE_BUDGET_MB
-    except ValueError:
-        logger.warning(
-            "%s=%r is not a number of megabytes; using %d", DECODE_BUDGET_ENV, raw, DEFAULT_DECODE_BUDGET_MB
-        )
-        megabytes = DEFAULT_DECODE_BUDGET_MB
-    return max(1, megabytes) * 1024 * 1024
+    """``PHOTOSCRIBE_DECODE_BUDGET_MB`` in bytes (a bad value is an error naming the variable)."""
+    return environment.decode_budget_mb() * 1024 * 1024
 
 
 class DecodeBudget:

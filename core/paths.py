@@ -14,18 +14,20 @@ from pathlib import Path
 
 import platformdirs
 
+from photoscribe.core import environment
+
 APP = "photoscribe"
-HOME_ENV = "PHOTOSCRIBE_HOME"
-MODEL_ENV = "PHOTOSCRIBE_MODEL"
+HOME_ENV = environment.HOME
+MODEL_ENV = environment.MODEL
 BUNDLED_MODEL = "default.pt"
-LIBRARY_ENV = "PHOTOSCRIBE_LIBRARY"
+LIBRARY_ENV = environment.LIBRARY
 LIBRARY_FILENAME = "library.sqlite3"
 
 
 def _base(kind: str) -> Path:
-    home = os.environ.get(HOME_ENV)
-    if home:
-        return Path(home).expanduser() / kind
+    home = environment.home_dir()
+    if home is not None:
+        return home / kind
     getter = {
         "data": platformdirs.user_data_dir,
         "cache": platformdirs.user_cache_dir,
@@ -82,10 +84,18 @@ def bundled_model_path() -> Path | None:
 
 
 def chosen_model_path() -> Path | None:
-    """The model the user chose: ``$PHOTOSCRIBE_MODEL``, else the one chosen in settings, if it exists."""
-    for candidate in (os.environ.get(MODEL_ENV), read_settings().get("active_model")):
-        if isinstance(candidate, str) and candidate and Path(candidate).is_file():
-            return Path(candidate)
+    """The model the user chose: ``$PHOTOSCRIBE_MODEL``, else the one chosen in settings, if it exists.
+
+    Raises:
+        EnvironmentVariableError: ``$PHOTOSCRIBE_MODEL`` is set but names no checkpoint file
+            (it is never silently replaced by another model).
+    """
+    from_env = environment.model_file()
+    if from_env is not None:
+        return from_env
+    candidate = read_settings().get("active_model")
+    if isinstance(candidate, str) and candidate and Path(candidate).is_file():
+        return Path(candidate)
     return None
 
 
@@ -104,9 +114,9 @@ def default_library_path() -> Path:
     ``$PHOTOSCRIBE_LIBRARY`` first, else ``library.sqlite3`` in the data folder
     (:func:`data_dir`, which ``$PHOTOSCRIBE_HOME`` moves).
     """
-    override = os.environ.get(LIBRARY_ENV)
-    if override:
-        return Path(override).expanduser()
+    override = environment.library_file()
+    if override is not None:
+        return override
     return data_dir() / LIBRARY_FILENAME
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from torch.hub import HASH_REGEX
 
+from photoscribe.core import environment
+from photoscribe.core.checkpoint_file import check_archive_sizes
 from photoscribe.core.choices import LITE0, LITE1, LITE2, LITES, PRETRAINED_ENCODERS
 from photoscribe.core.encoder_files import ENV_VAR, hub_cache_path, weights_url
 from photoscribe.core.errors import AssetMissingError, ModelLoadError
@@ -97,12 +99,14 @@ def find_encoder_weights(name: str, explicit: str | os.PathLike[str] | None = No
     """
     if name not in PRETRAINED_ENCODERS:
         raise ValueError(f"{name!r} has no ImageNet weights; choose one of {', '.join(PRETRAINED_ENCODERS)}")
-    for candidate in (explicit, os.environ.get(ENV_VAR)):
-        if candidate:
-            path = Path(candidate).expanduser()
-            if not path.is_file():
-                raise AssetMissingError(f"encoder weights file {path} does not exist")
-            return path
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise AssetMissingError(f"encoder weights file {path} does not exist")
+        return path
+    from_env = environment.encoder_weights_file()  # a bad value names the variable
+    if from_env is not None:
+        return from_env
     if name in LITES:
         return lite_weights_path(name)
     cached = hub_cache_path(name)
@@ -122,12 +126,18 @@ def find_encoder_weights(name: str, explicit: str | os.PathLike[str] | None = No
 def load_encoder_state(name: str, explicit: str | os.PathLike[str] | None = None) -> dict[str, torch.Tensor]:
     """ImageNet state dict for an encoder, loaded safely (``weights_only=True``)."""
     path = find_encoder_weights(name, explicit)
+    # Where the file came from, for the message: the variable when it named the file.
+    origin = f"{ENV_VAR}={str(path)!r}: " if not explicit and os.environ.get(ENV_VAR) else ""
+    check_archive_sizes(path)  # a compressed bomb is refused before anything is decompressed
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt / hostile files
-        raise ModelLoadError(f"cannot load encoder weights {path}: {exc}") from exc
+        raise ModelLoadError(
+            f"{origin}cannot load encoder weights {path}: it is not a PyTorch weights file, or it is "
+            f"damaged ({type(exc).__name__}); point to torchvision's ImageNet weights file of {name}"
+        ) from exc
     if not isinstance(state, dict):
-        raise ModelLoadError(f"{path} is not a state dict of a torchvision {name}")
+        raise ModelLoadError(f"{origin}{path} is not a state dict of a torchvision {name}")
     return state
 
 

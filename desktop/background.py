@@ -97,7 +97,8 @@ class BackgroundServices(QObject):
         captioned(list[int]): photo ids that just got a caption.
         foldersChanged(object): the watcher's change summary.
         watchStatusChanged(WatchStatus): a watch was lost, re-armed (after a rescan) or polled.
-        modelChanged(ModelState): a model started loading, loaded or failed.
+        modelChanged(ModelState): a model started loading, loaded, failed, or was refused as broken
+            by the caption queue (it gave no usable caption for several photos in a row).
         queueStateChanged(): paused or resumed.
         semanticReady(SemanticSearch): search by meaning can run (the embedding model is loaded).
         libraryChanged(): a commit to the library, maybe by another process (``library add``): the
@@ -112,6 +113,7 @@ class BackgroundServices(QObject):
     queueStateChanged = Signal()
     semanticReady = Signal(object)
     libraryChanged = Signal()
+    _modelBroken = Signal(str)  # from the caption queue's thread
 
     def __init__(
         self,
@@ -138,6 +140,7 @@ class BackgroundServices(QObject):
         self._load_job: Job | None = None
         self._paused = False
         self._changes: ChangeMonitor | None = None
+        self._modelBroken.connect(self._on_model_broken)
 
     # ------------------------------------------------------------------ model and queue
 
@@ -172,6 +175,10 @@ class BackgroundServices(QObject):
         log.warning("model %s could not be loaded: %s", path, exc)
         self._set_model(ModelState(path=path, error=str(exc)))
 
+    def _on_model_broken(self, message: str) -> None:
+        log.error("%s", message)
+        self._set_model(ModelState(path=self.model.path, error=message))
+
     def _set_model(self, state: ModelState) -> None:
         self.model = state
         self.modelChanged.emit(state)
@@ -185,6 +192,7 @@ class BackgroundServices(QObject):
             captioner,
             on_progress=self.captionProgress.emit,
             on_captioned=self._on_captioned,
+            on_broken=self._modelBroken.emit,
         )
         self.queue.start()
         if self._paused:

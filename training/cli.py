@@ -22,6 +22,7 @@ from photoscribe.core.choices import (
     default_image_size,
 )
 from photoscribe.core.cli_progress import ProgressBars
+from photoscribe.core.decode_limits import batch_size_limit, beam_limit
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.model_config import ModelConfig
 from photoscribe.core.paths import printable
@@ -258,7 +259,10 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--patience", type=_positive_int, default=d["patience"].default)
     p.add_argument(
-        "--beam", type=_positive_int, default=d["beam_size"].default, help="beam size for validation"
+        "--beam",
+        type=_bounded_int(*beam_limit()),
+        default=d["beam_size"].default,
+        help="beam size for validation",
     )
     p.add_argument("--val-images", type=_positive_int, help="decode at most this many val images per epoch")
     p.add_argument("--seed", type=int, default=0)
@@ -364,7 +368,7 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
         choices=("train", "val", "dev", "test", "all"),
         help="dev is val; all is every image of the folder, whatever its split (default test)",
     )
-    p.add_argument("--beam", type=_positive_int, default=DEFAULT_BEAM)
+    p.add_argument("--beam", type=_bounded_int(*beam_limit()), default=DEFAULT_BEAM)
     p.add_argument(
         "--length-penalty",
         type=float,
@@ -379,7 +383,7 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
         default="auto",
         help="encoder arithmetic (default auto: bf16 on GPUs and CPUs with fast bf16, else fp32)",
     )
-    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--batch-size", type=_bounded_int(*batch_size_limit()), default=32)
     p.add_argument(
         "--seed", type=int, default=0, help="the training seed (for data sets without a Karpathy split)"
     )
@@ -442,3 +446,15 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
+
+
+def _bounded_int(high: int, why: str) -> Callable[[str], int]:
+    """An argparse type: a positive integer of at most ``high`` (``why`` says where it comes from)."""
+
+    def parse(text: str) -> int:
+        value = _positive_int(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high} ({why}), got {value}")
+        return value
+
+    return parse

@@ -273,13 +273,15 @@ def add_model_caption(
     *,
     language: str = "en",
     confidence: float | None = None,
+    failure_model: str | None = None,
 ) -> bool:
     """Record what model ``model_id`` said about a photo, with its n-best list and its confidence.
 
     Returns ``False`` without changing anything if this model already captioned
     the photo or the photo is gone (deleted while it was being captioned).
     Never touches user or reviewed captions; clears the photo's failures by this model
-    and the model-independent ones.
+    (by ``failure_model``, the id its failures are charged to, when given) and the
+    model-independent ones.
 
     Raises:
         LibraryError: ``model_id`` is empty or ``"user"``, or the text is empty or too long.
@@ -322,7 +324,7 @@ def add_model_caption(
         delete(Failure)
         .where(
             or_(Failure.photo_id == photo_id, Failure.path == photo.path),
-            Failure.model.in_((model_id, MODEL_INDEPENDENT)),
+            Failure.model.in_((failure_model or model_id, MODEL_INDEPENDENT)),
         )
         .execution_options(synchronize_session=False)
     )
@@ -411,11 +413,17 @@ def pending_stmt(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     skip_user_captioned: bool = False,
     folder: FolderRef | None = None,
+    failure_model: str | None = None,
 ) -> Select[Any]:
-    """Photos present on disk, not yet captioned by ``model_id``, not failed ``max_attempts`` times by it."""
+    """Photos present on disk, not yet captioned by ``model_id``, not failed ``max_attempts`` times by it.
+
+    ``failure_model`` is the id the model's failures are charged to when that is not
+    ``model_id`` (a checkpoint's id with its content hash: a damaged copy that declares the
+    same ``model_id`` is charged under another one).
+    """
     done = exists().where(Caption.photo_id == Photo.id, Caption.source == model_id)
     stmt = select(Photo).where(
-        Photo.status != PhotoStatus.MISSING, ~done, ~failed_for(model_id, max_attempts)
+        Photo.status != PhotoStatus.MISSING, ~done, ~failed_for(failure_model or model_id, max_attempts)
     )
     if skip_user_captioned:
         stmt = stmt.where(
@@ -433,13 +441,18 @@ def pending_for_model(
     skip_user_captioned: bool = False,
     folder: FolderRef | None = None,
     exclude_ids: Collection[int] = (),
+    failure_model: str | None = None,
 ) -> list[PhotoInfo]:
     """The next ``limit`` photos the captioning queue should give to ``model_id`` (oldest first).
 
     ``exclude_ids`` leaves out photos already in flight.
     """
     stmt = pending_stmt(
-        model_id, max_attempts=max_attempts, skip_user_captioned=skip_user_captioned, folder=folder
+        model_id,
+        max_attempts=max_attempts,
+        skip_user_captioned=skip_user_captioned,
+        folder=folder,
+        failure_model=failure_model,
     )
     if exclude_ids:
         stmt = stmt.where(Photo.id.not_in(list(exclude_ids)))
@@ -454,10 +467,15 @@ def count_pending(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     skip_user_captioned: bool = False,
     folder: FolderRef | None = None,
+    failure_model: str | None = None,
 ) -> int:
     """How many photos :func:`pending_for_model` would return without a limit (a progress total)."""
     stmt = pending_stmt(
-        model_id, max_attempts=max_attempts, skip_user_captioned=skip_user_captioned, folder=folder
+        model_id,
+        max_attempts=max_attempts,
+        skip_user_captioned=skip_user_captioned,
+        folder=folder,
+        failure_model=failure_model,
     )
     return int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
 
@@ -496,8 +514,19 @@ def record_failure(
 
 
 def _model_filter(model: str | None) -> list[Any]:
-    """Failures that stop ``model`` (its own and the model-independent ones); all when ``None``."""
-    return [] if model is None else [Failure.model.in_((model, MODEL_INDEPENDENT))]
+    """Failures that stop ``model`` (its own and the model-independent ones); all when ``None``.
+
+    A declared model id also matches the failures charged to each of its checkpoint files
+    (``ID@sha256:...``); a checkpoint's own failure id matches only that file's.
+    """
+    if model is None:
+        return []
+    return [
+        or_(
+            Failure.model.in_((model, MODEL_INDEPENDENT)),
+            Failure.model.startswith(f"{model}@sha256:", autoescape=True),
+        )
+    ]
 
 
 def clear_failure(session: Session, path: str | os.PathLike[str], model: str | None = None) -> bool:

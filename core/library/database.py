@@ -665,6 +665,7 @@ class Library:
         language: str = "en",
         confidence: float | None = None,
         keywords: Iterable[Any] | None = None,
+        failure_model: str | None = None,
     ) -> bool:
         """Store a model caption; with ``keywords``, they replace the photo's model keywords."""
         with self.transaction() as s:
@@ -678,6 +679,7 @@ class Library:
                 attention,
                 language=language,
                 confidence=confidence,
+                failure_model=failure_model,
             )
             if added and keywords is not None:
                 kw.replace_model_keywords(s, photo_id, model_id, keywords)
@@ -718,6 +720,7 @@ class Library:
         skip_user_captioned: bool = False,
         folder: ops.FolderRef | None = None,
         exclude_ids: Collection[int] = (),
+        failure_model: str | None = None,
     ) -> list[PhotoInfo]:
         with self.session() as s:
             return caps.pending_for_model(
@@ -728,6 +731,7 @@ class Library:
                 skip_user_captioned=skip_user_captioned,
                 folder=folder,
                 exclude_ids=exclude_ids,
+                failure_model=failure_model,
             )
 
     def count_pending(
@@ -737,10 +741,16 @@ class Library:
         max_attempts: int = caps.DEFAULT_MAX_ATTEMPTS,
         skip_user_captioned: bool = False,
         folder: ops.FolderRef | None = None,
+        failure_model: str | None = None,
     ) -> int:
         with self.session() as s:
             return caps.count_pending(
-                s, model_id, max_attempts=max_attempts, skip_user_captioned=skip_user_captioned, folder=folder
+                s,
+                model_id,
+                max_attempts=max_attempts,
+                skip_user_captioned=skip_user_captioned,
+                folder=folder,
+                failure_model=failure_model,
             )
 
     # ----------------------------------------------------------------- failures and stats

@@ -17,9 +17,14 @@ process resumes where it stopped, and no photo is captioned twice: the
 caption by the same model, even from another process.
 
 Failures are recorded per (file, model) (``record_failure`` with this
-queue's model id) and retried on later runs until ``max_attempts``; another
-model's failures never stop this one, so a broken checkpoint does not block a
-good one. A file that vanished is marked missing instead.
+queue's failure id: the model id and the checkpoint file's content hash) and
+retried on later runs until ``max_attempts``; another model's failures never
+stop this one, so a broken checkpoint, even a damaged copy that declares the
+same model id, does not block a good one. A file that vanished is marked
+missing instead. A model the captioner refuses as broken
+(:class:`~photoscribe.core.errors.BrokenModelError`) ends the run: in the
+foreground the error reaches the caller, on the worker thread it goes to
+``on_broken`` and the worker stops.
 
 One run at a time captions a library: a run holds ``<library>.caption.lock``
 (:mod:`~photoscribe.core.library.runlock`), and a second process's run stops
@@ -41,7 +46,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from photoscribe.core.errors import LibraryBusyError, LibraryError
+from photoscribe.core.errors import BrokenModelError, LibraryBusyError, LibraryError
 from photoscribe.core.library import captions as caps
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library.blobs import encode_attention
@@ -61,7 +66,8 @@ MAX_EXCLUDED = 20_000  # ids left out of one run (failed this run) before the ru
 
 
 class BatchCaptioner(Protocol):
-    """What the queue needs of :class:`~photoscribe.core.captioner.Captioner`."""
+    """What the queue needs of :class:`~photoscribe.core.captioner.Captioner` (``failure_id``,
+    who is charged for a failed photo, is optional: ``model_id`` when absent)."""
 
     model_id: str
 
@@ -118,6 +124,8 @@ class CaptionQueue(BackgroundWorker):
         max_attempts: failures after which a photo is no longer tried.
         on_progress: default progress callback (stage ``"caption"``), used by the worker thread.
         on_captioned: called with the ids captioned by each batch, on the thread that captioned them.
+        on_broken: called with the message when the captioner refuses its model as broken on the
+            worker thread (the worker then stops).
     """
 
     def __init__(
@@ -129,6 +137,7 @@ class CaptionQueue(BackgroundWorker):
         max_attempts: int = caps.DEFAULT_MAX_ATTEMPTS,
         on_progress: ProgressCallback | None = None,
         on_captioned: Callable[[list[int]], None] | None = None,
+        on_broken: Callable[[str], None] | None = None,
     ) -> None:
         if batch_size < 1 or max_attempts < 1:
             raise LibraryError("batch_size and max_attempts must be at least 1")
@@ -139,11 +148,17 @@ class CaptionQueue(BackgroundWorker):
         self.max_attempts = max_attempts
         self.on_progress = on_progress
         self.on_captioned = on_captioned
+        self.on_broken = on_broken
         self._busy = False
 
     @property
     def model_id(self) -> str:
         return self.captioner.model_id
+
+    @property
+    def failure_id(self) -> str:
+        """Who is charged for a failed photo: the checkpoint's content-hashed id, else ``model_id``."""
+        return str(getattr(self.captioner, "failure_id", None) or self.captioner.model_id)
 
     # ------------------------------------------------------------------ state
 
@@ -157,6 +172,12 @@ class CaptionQueue(BackgroundWorker):
             report = self.run_once(cancel=self._stop)
         except LibraryBusyError as exc:  # another process captions these photos meanwhile
             log.info("caption queue waits: %s", exc)
+            return
+        except BrokenModelError as exc:  # nothing to retry: this model cannot caption
+            log.error("caption queue stopped: %s", exc)
+            self._stop.set()
+            if self.on_broken is not None:
+                self.on_broken(str(exc))
             return
         if report.captioned or report.failed:
             log.info("caption queue: %s", report.describe())
@@ -243,7 +264,11 @@ class CaptionQueue(BackgroundWorker):
         while True:
             exclude = tried | {photo.id for photo in in_flight.values()}
             batch = self.library.pending_for_model(
-                self.model_id, self.batch_size, max_attempts=self.max_attempts, exclude_ids=exclude
+                self.model_id,
+                self.batch_size,
+                max_attempts=self.max_attempts,
+                exclude_ids=exclude,
+                failure_model=self.failure_id,
             )
             if not batch:
                 return
@@ -263,7 +288,9 @@ class CaptionQueue(BackgroundWorker):
         return not self._should_stop(cancel)
 
     def _count_pending(self) -> int:
-        return self.library.count_pending(self.model_id, max_attempts=self.max_attempts)
+        return self.library.count_pending(
+            self.model_id, max_attempts=self.max_attempts, failure_model=self.failure_id
+        )
 
     def _store(
         self, batch: list[PhotoInfo], results: list[CaptionResult], failures: list[CaptionFailure]
@@ -289,13 +316,14 @@ class CaptionQueue(BackgroundWorker):
                             [(alt.text, alt.logprob) for alt in result.alternatives],
                             blob,
                             confidence=result.confidence,
+                            failure_model=self.failure_id,
                         )
                         if added:
                             store_feature(session, photo.id, result.feature, self.model_id)
                             replace_model_keywords(session, photo.id, self.model_id, result.keywords)
                 except LibraryError as exc:
                     if (
-                        caps.record_failure(session, photo.path, f"captioning failed: {exc}", self.model_id)
+                        caps.record_failure(session, photo.path, f"captioning failed: {exc}", self.failure_id)
                         < self.max_attempts
                     ):
                         retry_later.append(photo.id)
@@ -310,7 +338,7 @@ class CaptionQueue(BackgroundWorker):
                     skipped.append(photo.id)
                 else:
                     if (
-                        caps.record_failure(session, photo.path, failure.error, self.model_id)
+                        caps.record_failure(session, photo.path, failure.error, self.failure_id)
                         < self.max_attempts
                     ):
                         retry_later.append(photo.id)

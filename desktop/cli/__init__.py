@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from photoscribe.core.environment import check_environment
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.paths import printable
 from photoscribe.core.version import __version__
@@ -100,6 +101,11 @@ def app_main() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     # Never a traceback for printing, from the first line on (argparse's own errors included).
     io.configure_streams()
+    try:  # before the parser, whose help texts name the default paths these variables move
+        check_environment()  # a bad PHOTOSCRIBE_* value is an error naming it, never ignored
+    except PhotoscribeError as exc:
+        print(f"photoscribe: error: {printable(exc)}", file=sys.stderr)
+        return exc.exit_code
     parser = build_parser()
     args = parser.parse_args(argv)
     io.reject_undecodable(parser, args)  # text and library names must be UTF-8; paths may hold any bytes

@@ -11,13 +11,14 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY, PRECISIONS, PRETRAINED_ENCODERS
 from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.confidence import confidence_text, keywords_text
+from photoscribe.core.decode_limits import batch_size_limit, beam_limit, length_limit
 from photoscribe.core.errors import AssetMissingError, DiskFullError, ModelLoadError, UsageError
 from photoscribe.core.paths import active_model_path, display_path, printable
 from photoscribe.core.progress import ProgressTracker
@@ -34,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     cap.add_argument("paths", nargs="+", type=path_arg, help="image files or folders (searched recursively)")
     add_model_options(cap)
     cap.add_argument(
-        "--beam", type=positive_int, default=DEFAULT_BEAM, help=f"beam size (default {DEFAULT_BEAM})"
+        "--beam",
+        type=bounded_int(*beam_limit()),
+        default=DEFAULT_BEAM,
+        help=f"beam size (default {DEFAULT_BEAM}; bounded by PHOTOSCRIBE_DECODE_BUDGET_MB)",
     )
     cap.add_argument(
         "--length-penalty",
@@ -48,9 +52,19 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
         help="decode without the model's concept guard (it keeps captions from naming objects the "
         "photo does not show)",
     )
-    cap.add_argument("--n-best", type=positive_int, default=1, help="alternatives to print per photo")
     cap.add_argument(
-        "--batch-size", type=positive_int, help="photos per model call (default: 16 on a CPU, 128 on a GPU)"
+        "--n-best", type=bounded_int(*beam_limit()), default=1, help="alternatives to print per photo"
+    )
+    cap.add_argument(
+        "--batch-size",
+        type=bounded_int(*batch_size_limit()),
+        help="photos per model call (default: 16 on a CPU, 128 on a GPU, fewer when a large --beam "
+        "would not fit the decode budget)",
+    )
+    cap.add_argument(
+        "--max-length",
+        type=bounded_int(*length_limit()),
+        help="words per caption at most (default: the model's own limit)",
     )
     cap.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1)")
     cap.add_argument(
@@ -114,6 +128,18 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     return model_sub
 
 
+def bounded_int(high: int, why: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to ``high``; ``why`` says where ``high`` comes from."""
+
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high} ({why}), got {value}")
+        return value
+
+    return parse
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="checkpoint (default: the active model)")
     parser.add_argument(
@@ -145,13 +171,20 @@ def load_captioner(args: argparse.Namespace, **options: object) -> Captioner:
     )
 
 
+# Names a folder walk reports as failures when they are not images after all.
+PHOTO_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".gif", ".bmp"}
+)
+
+
 def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
     """Files as given; folders walked as a library scan walks them, for image files.
 
     The scanner's walker: hidden and system folders (``@eaDir``, ``.thumbnails``) are skipped and
     a folder symlink loop is followed once. Files are yielded in name order, under the folder as
-    it was typed. A file that cannot be opened is yielded too, so that it is reported as a
-    failure rather than skipped in silence.
+    it was typed. A file that cannot be opened, or that is named like a photo but is not one (a
+    damaged ``.jpg``), is yielded too, so that it is reported as a failure rather than skipped in
+    silence; other files (notes, sidecars, videos) are skipped.
     """
     from photoscribe.core.imaging import sniff_image
     from photoscribe.core.library.scanner import list_files
@@ -162,7 +195,8 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
             files, bad_names = list_files(path, covered=())
             for name in sorted(os.path.relpath(f, root) for f in [*files, *bad_names]):
                 candidate = path / name
-                if sniff_image(candidate) or not _can_open(candidate):
+                named_like_a_photo = candidate.suffix.lower() in PHOTO_SUFFIXES
+                if named_like_a_photo or sniff_image(candidate) or not _can_open(candidate):
                     yield candidate
         else:
             yield path
@@ -192,6 +226,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
         guard=not args.no_guard,
         n_best=max(args.n_best, 1),
         batch_size=args.batch_size,
+        max_len=args.max_length,
         workers=args.workers,
         precision=args.precision,
         compile=args.compile,
@@ -357,6 +392,7 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     info = {
         "model_id": ckpt.model_id,
+        "content_sha256": ckpt.content_hash,
         "config": ckpt.config.to_dict(),
         "vocab_size": len(ckpt.vocab),
         "encoder_weights_in_checkpoint": ckpt.encoder_state is not None,
@@ -369,6 +405,7 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     meta = ckpt.metadata
     print(f"model:        {ckpt.model_id}")
     print(f"created:      {meta.get('created', '?')}")
+    print(f"sha256:       {ckpt.content_hash} (of its contents; every checksum verified)")
     cfg = ckpt.config
     print(f"encoder:      {cfg.encoder} ({cfg.encoder_weights} weights), input {cfg.image_size}px")
     print(f"decoder:      embed {cfg.embed_dim}, hidden {cfg.hidden_dim}, attention {cfg.attention_dim}")

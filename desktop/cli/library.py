@@ -571,13 +571,19 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _add_caption_pending(commands: Commands, common: argparse.ArgumentParser) -> None:
-    from photoscribe.desktop.cli.caption import add_model_options
+    from photoscribe.core.decode_limits import batch_size_limit
+    from photoscribe.desktop.cli.caption import add_model_options, bounded_int
 
     parser = commands.add_parser(
         "caption-pending", parents=[common], help="caption every photo the model has not captioned yet"
     )
     add_model_options(parser)
-    parser.add_argument("--batch-size", type=int, default=16, help="photos per batch (default: 16)")
+    parser.add_argument(
+        "--batch-size",
+        type=bounded_int(*batch_size_limit()),
+        default=16,
+        help="photos per batch (default: 16)",
+    )
     parser.add_argument(
         "--max-attempts", type=int, default=3, help="give up on a photo after this many failures (default: 3)"
     )
@@ -597,7 +603,7 @@ def _caption_pending(args: argparse.Namespace) -> int:
         with out.progress(f"captioning ({captioner.model_id})") as on_progress:
             report = queue.run_once(on_progress=on_progress)
         out.say(report.describe())
-        failures = library.list_failures(model=captioner.model_id, limit=20) if report.failed else []
+        failures = library.list_failures(model=captioner.failure_id, limit=20) if report.failed else []
         for failure in failures:
             print(
                 f"failed ({failure.attempts}x): {printable(failure.path)}: {printable(failure.error)}",
@@ -634,7 +640,7 @@ def _retry_failed(args: argparse.Namespace) -> int:
     if model is not None and Path(model).is_file():
         from photoscribe.core.checkpoint import load_checkpoint
 
-        model = load_checkpoint(model).model_id
+        model = load_checkpoint(model).failure_id  # that file's failures (by its content hash)
     out = Output(args)
     with open_library(args) as library:
         count = library.retry_failed(model)
@@ -683,7 +689,8 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
-    from photoscribe.desktop.cli.caption import add_model_options
+    from photoscribe.core.decode_limits import batch_size_limit
+    from photoscribe.desktop.cli.caption import add_model_options, bounded_int
 
     parser = commands.add_parser(
         "watch",
@@ -691,7 +698,9 @@ def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
         help="watch every folder and caption new photos as they arrive (Ctrl-C stops)",
     )
     add_model_options(parser)
-    parser.add_argument("--batch-size", type=int, default=16, help="photos per captioning batch")
+    parser.add_argument(
+        "--batch-size", type=bounded_int(*batch_size_limit()), default=16, help="photos per captioning batch"
+    )
     parser.add_argument("--no-scan", dest="scan", action="store_false", help="skip the catch-up rescan")
     parser.set_defaults(func=guarded(_watch))
 
@@ -724,6 +733,9 @@ def _watch_until_stopped(args: argparse.Namespace) -> int:
                 captioner,
                 batch_size=args.batch_size,
                 on_captioned=lambda ids: print(f"captioned {len(ids)} photos", flush=True),
+                on_broken=lambda message: print(
+                    f"photoscribe: error: {printable(message)}", file=sys.stderr, flush=True
+                ),
             )
 
         def changed(summary: ChangeSummary) -> None:

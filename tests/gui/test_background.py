@@ -261,3 +261,31 @@ def test_a_watched_folder_that_vanishes_and_comes_back_is_shown_and_watched_agai
     qtbot.waitUntil(lambda: window.photos.rowCount() == len(PHOTOS) + 1, timeout=30_000)
     names = [window.photos.photo_row(r).name for r in range(window.photos.rowCount())]
     assert "after_replug.png" in names
+
+
+def test_a_model_refused_as_broken_is_said_in_the_window_and_the_queue_stops(
+    qtbot: Any,
+    make_window: MakeWindow,
+    sample: Sample,
+    runner: JobRunner,
+    tiny_model: CaptionModel,
+    tiny_vocab: Vocabulary,
+    tmp_path: Path,
+) -> None:
+    """Issue 20, item 3: a model whose scores are NaN failed every photo, forever, in silence."""
+    import torch
+
+    with torch.no_grad():
+        tiny_model.decoder.fc.bias.fill_(float("nan"))
+    checkpoint = save_checkpoint(tmp_path / "nan.pt", tiny_model, tiny_vocab)
+    services = BackgroundServices(sample.library, runner, watcher_factory=None)  # the real CaptionQueue
+    window = make_window(sample.library, services=services)
+    window.use_model(str(checkpoint))
+    qtbot.waitUntil(lambda: services.model.error is not None, timeout=30_000)
+    assert "is broken: it gave no usable caption" in services.model.error
+    assert str(checkpoint) in services.model.error
+    assert "is broken" in window.welcome.model_text.text()
+    assert services.queue is not None
+    qtbot.waitUntil(lambda: not services.queue.running, timeout=10_000)
+    failures = sample.library.list_failures()
+    assert failures and all(f.model.startswith("nan-") and "@sha256:" in f.model for f in failures)

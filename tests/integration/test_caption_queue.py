@@ -219,7 +219,7 @@ def test_failures_are_retried_up_to_max_attempts_then_skipped(
         assert library.list_failures()[0].attempts == attempt
     report = queue.run_once()
     assert (report.captioned, report.failed, report.skipped) == (0, 0, 0)
-    assert library.count_pending(captioner.model_id, max_attempts=3) == 0
+    assert library.count_pending(captioner.model_id, max_attempts=3, failure_model=captioner.failure_id) == 0
     assert library.list_failures()[0].attempts == 3
 
 

@@ -129,3 +129,54 @@ def test_encoder_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch)
     assert encoder_dtype(cpu) is None  # elsewhere bf16 is emulated and slower: stay in float32
     with pytest.raises(PhotoscribeError, match="precision must be one of"):
         encoder_dtype(cpu, "int8")
+
+
+def test_a_model_without_usable_captions_is_refused_after_three_photos_in_a_row(
+    tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary
+) -> None:
+    """Each photo it fails is its failure; the third in a row ends the stream (after the batch is
+    handed out, so those failures are recorded), naming the model."""
+    import torch
+
+    from photoscribe.core.captioner import BROKEN_AFTER
+    from photoscribe.core.errors import BrokenModelError
+
+    with torch.no_grad():
+        tiny_model.decoder.fc.bias.fill_(float("nan"))
+    photos = make_photos(tmp_path / "photos", 5)
+    captioner = Captioner(
+        tiny_model, tiny_vocab, model_id="nan-model", device="cpu", batch_size=2, workers=1, processes=False
+    )
+    assert BROKEN_AFTER == 3
+    [(results, failures)] = list(captioner.iter_batches(photos[:2]))  # two: failures, not broken
+    assert results == [] and [f.path for f in failures] == photos[:2]
+    assert all("model nan-model produced no caption: its scores are not finite" in f.error for f in failures)
+    unreadable = tmp_path / "photos" / "notes.jpg"
+    unreadable.write_text("not an image")  # a file the model never saw does not count
+    seen: list[list[Path]] = []
+    with pytest.raises(
+        BrokenModelError, match=r"the model nan-model is broken: .* for 3 photos in a row"
+    ) as err:
+        for results, failures in captioner.iter_batches([photos[0], unreadable, *photos[1:]]):
+            assert results == []
+            seen.append([f.path for f in failures])
+    assert seen == [[unreadable, photos[0]], [photos[1], photos[2]]]
+    assert err.value.exit_code == 2
+
+
+def test_empty_captions_count_as_unusable_too(tmp_path: Path) -> None:
+    """A vocabulary of blank words (a crafted or damaged one) gives captions with no text."""
+    from photoscribe.core.errors import BrokenModelError
+    from tests.conftest import tiny_config
+
+    blank = Vocabulary([" " * n for n in range(1, 17)], max_len=6)
+    model = CaptionModel(tiny_config(len(blank))).eval()
+    captioner = Captioner(
+        model, blank, model_id="blank", device="cpu", batch_size=4, workers=1, processes=False
+    )
+    failures = []
+    with pytest.raises(BrokenModelError, match="for 3 photos in a row"):
+        for results, batch_failures in captioner.iter_batches(make_photos(tmp_path / "photos", 3)):
+            assert results == []
+            failures += batch_failures
+    assert [f.error for f in failures] == ["model blank produced an empty caption"] * 3
