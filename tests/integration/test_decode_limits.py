@@ -29,7 +29,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-DEMO_PHOTO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "000000000139.jpg"
+DEMO_PHOTO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "000000000790.jpg"
 
 
 @pytest.mark.parametrize(
