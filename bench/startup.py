@@ -1,17 +1,23 @@
-"""Start-up time of the ``photoscribe`` commands that neither caption nor train.
+"""Start-up time of the ``photoscribe`` commands, and of a first caption against importing torch.
 
 Usage:
-    python bench/startup.py [--runs 7] [--out startup.json]
+    python bench/startup.py [--runs 7] [--caption-runs 3] [--caption-only] [--out startup.json]
 
 Each command runs ``--runs`` times as a fresh process (the console script of this
 environment); the table gives the median and the worst wall time, and whether the
 process imported torch (read from ``python -X importtime``). Target: under 1 s each,
 and no torch. A library of 200 captioned photos is made first for the library commands.
+
+The first caption: ``photoscribe caption one.jpg`` (a bundled demo photo, the default model,
+a fresh process and an empty cache folder) against ``python -c "import torch"``, alternated in
+the same run, ``--caption-runs`` times each (median). Target: the caption at most 1.5 s more
+than importing torch, and neither torchvision nor ``torch._dynamo`` imported.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import json
 import os
 import platform
@@ -21,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
@@ -67,13 +74,91 @@ def _imports_torch(args: list[str], env: dict[str, str]) -> bool:
     return any(line.rstrip().endswith("| torch") for line in out.stderr.splitlines())
 
 
+def _loaded(args: list[str], env: dict[str, str]) -> set[str]:
+    """The modules of interest a command imported (read from ``python -X importtime``)."""
+    exe = shutil.which("photoscribe", path=str(Path(sys.executable).parent))
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", exe, *args], capture_output=True, text=True, env=env
+    )
+    names = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    return names & {"torch", "torchvision", "torch._dynamo", "sqlalchemy"}
+
+
+@dataclass
+class FirstCaption:
+    caption_runs_s: list[float]
+    import_torch_runs_s: list[float]
+    imports_torchvision: bool
+    imports_torch_dynamo: bool
+
+    @property
+    def caption_s(self) -> float:
+        return statistics.median(self.caption_runs_s)
+
+    @property
+    def import_torch_s(self) -> float:
+        return statistics.median(self.import_torch_runs_s)
+
+
+def first_caption(runs: int) -> FirstCaption:
+    """Wall times of ``photoscribe caption one.jpg`` and of ``python -c "import torch"``, alternated."""
+    demo = Path(str(importlib.resources.files("photoscribe.resources") / "demo"))
+    photo = sorted(demo.glob("*.jpg"))[0]
+    exe = shutil.which("photoscribe", path=str(Path(sys.executable).parent))
+    caption_times, torch_times = [], []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        shutil.copy(photo, tmp / "one.jpg")
+        env = {**os.environ, "PHOTOSCRIBE_HOME": str(tmp / "home")}
+        for _ in range(runs):  # alternated, so a busy moment on a shared machine hits both alike
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import torch"], check=True, env=env)
+            torch_times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            subprocess.run([exe, "caption", str(tmp / "one.jpg")], check=True, capture_output=True, env=env)
+            caption_times.append(time.perf_counter() - t0)
+        loaded = _loaded(["caption", str(tmp / "one.jpg")], env)
+    return FirstCaption(caption_times, torch_times, "torchvision" in loaded, "torch._dynamo" in loaded)
+
+
+def _load_average() -> str:
+    try:
+        return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--caption-runs", type=int, default=3)
+    parser.add_argument("--caption-only", action="store_true", help="only the first-caption measurement")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     exe = shutil.which("photoscribe", path=str(Path(sys.executable).parent))
     assert exe, "install photoscribe into this environment first"
+    print(
+        f"- Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
+    print(f"- Date: {date.today().isoformat()}; load average before: {_load_average()}")
+    print(f"- Command: `python bench/startup.py {' '.join(sys.argv[1:])}`\n")
+    first = first_caption(args.caption_runs)
+    print(f"| first caption (median of {args.caption_runs}) | wall (s) | runs (s) |")
+    print("| --- | ---: | --- |")
+    for label, median, times in (
+        ('`python -c "import torch"`', first.import_torch_s, first.import_torch_runs_s),
+        ("`photoscribe caption one.jpg`", first.caption_s, first.caption_runs_s),
+    ):
+        print(f"| {label} | {median:.2f} | {', '.join(f'{t:.2f}' for t in times)} |")
+    print(
+        f"\ndifference {first.caption_s - first.import_torch_s:.2f} s (target at most 1.5 s); imports "
+        f"torchvision: {'yes' if first.imports_torchvision else 'no'}, torch._dynamo: "
+        f"{'yes' if first.imports_torch_dynamo else 'no'}; load average after: {_load_average()}\n"
+    )
+    if args.caption_only:
+        if args.out:
+            args.out.write_text(json.dumps({"first_caption": asdict(first)}, indent=2))
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -96,18 +181,13 @@ def main() -> None:
                     "imports_torch": _imports_torch(argv, env),
                 }
             )
-    print(
-        f"- Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
-    )
-    print(f"- Date: {date.today().isoformat()}")
-    print(f"- Command: `python bench/startup.py {' '.join(sys.argv[1:])}`\n")
     print("| command | median (s) | worst (s) | imports torch |")
     print("| --- | ---: | ---: | :---: |")
     for row in rows:
         torch_mark = "yes" if row["imports_torch"] else "no"
         print(f"| `{row['command']}` | {row['median_s']:.2f} | {row['max_s']:.2f} | {torch_mark} |")
     if args.out:
-        args.out.write_text(json.dumps(rows, indent=2))
+        args.out.write_text(json.dumps({"first_caption": asdict(first), "commands": rows}, indent=2))
 
 
 if __name__ == "__main__":

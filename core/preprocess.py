@@ -1,4 +1,10 @@
-"""The model's view of a photo: resize (and centre crop) to a square, normalise, as a tensor."""
+"""The model's view of a photo: resize (and centre crop) to a square, normalise, as a tensor.
+
+Resizing and cropping are done with PIL directly, exactly as torchvision's ``resize`` and
+``center_crop`` do on a PIL image (antialiased bilinear ``Image.resize``, the same output size and
+crop box; ``tests/unit/test_preprocess_torchvision.py`` checks it), so that captioning with the
+default EfficientNet-Lite0 model never imports torchvision (about 3 s of start-up on a small CPU).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.transforms.v2 import functional as TF
 
 from photoscribe.core.imaging import RESIZE_MODES, load_image, to_rgb
 
@@ -49,7 +54,7 @@ class ImagePreprocessor:
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
         """Return a float32 tensor of shape (3, image_size, image_size)."""
-        x = TF.pil_to_tensor(self.crop(img))  # (3, S, S) uint8
+        x = torch.from_numpy(np.array(self.crop(img))).permute(2, 0, 1)  # (3, S, S) uint8
         return self.normalize(x.unsqueeze(0))[0].contiguous()
 
     def crop(self, img: Image.Image) -> Image.Image:
@@ -58,10 +63,19 @@ class ImagePreprocessor:
         ``"crop"``: resize the shorter side to ``resize``, then take the centre square;
         ``"whole"``: resize the whole photo to the square.
         """
+        img = to_rgb(img)
+        side = self.image_size
         if self.mode == "whole":
-            return TF.resize(to_rgb(img), [self.image_size, self.image_size], antialias=True)
-        img = TF.resize(to_rgb(img), [self.resize], antialias=True)  # shorter side -> resize
-        return TF.center_crop(img, [self.image_size, self.image_size])
+            return _resized(img, side, side)
+        # Shorter side -> resize, the longer one scaled and truncated, as torchvision computes it.
+        short, long = sorted(img.size)
+        new_long = int(self.resize * long / short)
+        img = _resized(
+            img, *((self.resize, new_long) if img.width <= img.height else (new_long, self.resize))
+        )
+        left = round((img.width - side) / 2.0)  # the longer side >= resize >= image_size: no padding
+        top = round((img.height - side) / 2.0)
+        return img.crop((left, top, left + side, top + side))
 
     def load(self, path: str | Path) -> torch.Tensor:
         """:func:`load_image` (JPEG decoded at reduced scale) followed by :meth:`__call__`."""
@@ -95,4 +109,11 @@ class ImagePreprocessor:
         mean = torch.tensor(self.mean).view(3, 1, 1)
         std = torch.tensor(self.std).view(3, 1, 1)
         x = (x * std + mean).clamp(0.0, 1.0)
-        return TF.to_pil_image((x * 255.0).round().to(torch.uint8))
+        return Image.fromarray((x * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy())
+
+
+def _resized(img: Image.Image, width: int, height: int) -> Image.Image:
+    """``img`` at ``width`` x ``height`` with PIL's (antialiased) bilinear filter; itself if already that size."""
+    if img.size == (width, height):
+        return img
+    return img.resize((width, height), resample=Image.Resampling.BILINEAR)

@@ -186,11 +186,12 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
     damaged ``.jpg``), is yielded too, so that it is reported as a failure rather than skipped in
     silence; other files (notes, sidecars, videos) are skipped.
     """
-    from photoscribe.core.imaging import sniff_image
-    from photoscribe.core.library.scanner import list_files
-
     for path in paths:
         if path.is_dir():
+            # Imported for a folder only: the library's modules (SQLAlchemy) cost a first caption ~1 s.
+            from photoscribe.core.imaging import sniff_image
+            from photoscribe.core.library.scanner import list_files
+
             root = os.path.abspath(path)
             files, bad_names = list_files(path, covered=())
             for name in sorted(os.path.relpath(f, root) for f in [*files, *bad_names]):
