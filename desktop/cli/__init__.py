@@ -21,6 +21,7 @@ from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.paths import printable
 from photoscribe.core.version import __version__
 from photoscribe.desktop.cli import caption as caption_cli
+from photoscribe.desktop.cli import doctor as doctor_cli
 from photoscribe.desktop.cli import io
 from photoscribe.desktop.cli import library as library_cli
 from photoscribe.desktop.cli.display import require_display
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     library_cli.register(sub)
     training_cli.register(sub)
     training_cli.register_model(model_commands)
+    doctor_cli.register(sub)
     gui = sub.add_parser("gui", help="open the desktop app (the default when no command is given)")
     gui.add_argument("--db", type=Path, metavar="PATH", help="library database file (default: the usual one)")
     gui.add_argument("--model", type=Path, metavar="CKPT", help="caption with this checkpoint")
