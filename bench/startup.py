@@ -2,6 +2,7 @@
 
 Usage:
     python bench/startup.py [--runs 7] [--caption-runs 3] [--caption-only] [--out startup.json]
+    OMP_NUM_THREADS=1 python bench/startup.py --caption-only   # torch's threads, for both commands
 
 Each command runs ``--runs`` times as a fresh process (the console script of this
 environment); the table gives the median and the worst wall time, and whether the
@@ -21,6 +22,7 @@ import importlib.resources
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -88,6 +90,8 @@ def _loaded(args: list[str], env: dict[str, str]) -> set[str]:
 class FirstCaption:
     caption_runs_s: list[float]
     import_torch_runs_s: list[float]
+    caption_cpu_s: list[float]  # user + system CPU time of each run: less sensitive to a busy machine
+    import_torch_cpu_s: list[float]
     imports_torchvision: bool
     imports_torch_dynamo: bool
 
@@ -100,25 +104,42 @@ class FirstCaption:
         return statistics.median(self.import_torch_runs_s)
 
 
+def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, user + system CPU) seconds of one run of ``argv``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, capture_output=True, env=env)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def first_caption(runs: int) -> FirstCaption:
     """Wall times of ``photoscribe caption one.jpg`` and of ``python -c "import torch"``, alternated."""
     demo = Path(str(importlib.resources.files("photoscribe.resources") / "demo"))
     photo = sorted(demo.glob("*.jpg"))[0]
     exe = shutil.which("photoscribe", path=str(Path(sys.executable).parent))
-    caption_times, torch_times = [], []
+    caption_times, torch_times, caption_cpu, torch_cpu = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         shutil.copy(photo, tmp / "one.jpg")
         env = {**os.environ, "PHOTOSCRIBE_HOME": str(tmp / "home")}
         for _ in range(runs):  # alternated, so a busy moment on a shared machine hits both alike
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", "import torch"], check=True, env=env)
-            torch_times.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            subprocess.run([exe, "caption", str(tmp / "one.jpg")], check=True, capture_output=True, env=env)
-            caption_times.append(time.perf_counter() - t0)
+            wall, cpu = _timed([sys.executable, "-c", "import torch"], env)
+            torch_times.append(wall)
+            torch_cpu.append(cpu)
+            wall, cpu = _timed([exe, "caption", str(tmp / "one.jpg")], env)
+            caption_times.append(wall)
+            caption_cpu.append(cpu)
         loaded = _loaded(["caption", str(tmp / "one.jpg")], env)
-    return FirstCaption(caption_times, torch_times, "torchvision" in loaded, "torch._dynamo" in loaded)
+    return FirstCaption(
+        caption_times,
+        torch_times,
+        caption_cpu,
+        torch_cpu,
+        "torchvision" in loaded,
+        "torch._dynamo" in loaded,
+    )
 
 
 def _load_average() -> str:
@@ -141,15 +162,22 @@ def main() -> None:
         f"- Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
     )
     print(f"- Date: {date.today().isoformat()}; load average before: {_load_average()}")
-    print(f"- Command: `python bench/startup.py {' '.join(sys.argv[1:])}`\n")
+    threads = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " if os.environ.get("OMP_NUM_THREADS") else ""
+    print(f"- Command: `{threads}python bench/startup.py {' '.join(sys.argv[1:])}`\n")
     first = first_caption(args.caption_runs)
-    print(f"| first caption (median of {args.caption_runs}) | wall (s) | runs (s) |")
-    print("| --- | ---: | --- |")
-    for label, median, times in (
-        ('`python -c "import torch"`', first.import_torch_s, first.import_torch_runs_s),
-        ("`photoscribe caption one.jpg`", first.caption_s, first.caption_runs_s),
+    print(f"| first caption (median of {args.caption_runs}) | wall (s) | runs (s) | CPU, median (s) |")
+    print("| --- | ---: | --- | ---: |")
+    for label, median, times, cpu in (
+        (
+            '`python -c "import torch"`',
+            first.import_torch_s,
+            first.import_torch_runs_s,
+            first.import_torch_cpu_s,
+        ),
+        ("`photoscribe caption one.jpg`", first.caption_s, first.caption_runs_s, first.caption_cpu_s),
     ):
-        print(f"| {label} | {median:.2f} | {', '.join(f'{t:.2f}' for t in times)} |")
+        runs = ", ".join(f"{t:.2f}" for t in times)
+        print(f"| {label} | {median:.2f} | {runs} | {statistics.median(cpu):.2f} |")
     print(
         f"\ndifference {first.caption_s - first.import_torch_s:.2f} s (target at most 1.5 s); imports "
         f"torchvision: {'yes' if first.imports_torchvision else 'no'}, torch._dynamo: "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -101,6 +102,10 @@ def app_main() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # torch's OpenMP threads sleep between operations instead of spinning (read when torch loads, which
+    # is later): on a machine busy with other programs, spinning threads made a caption 2-5x slower
+    # (docs/benchmarks.md, "First caption"). OMP_WAIT_POLICY=ACTIVE in the environment keeps spinning.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Never a traceback for printing, from the first line on (argparse's own errors included).
     io.configure_streams()
     try:  # before the parser, whose help texts name the default paths these variables move
