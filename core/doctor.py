@@ -179,14 +179,15 @@ def check_device(
             WARN,
             f"{message}; this is the CUDA build of torch on a machine without an NVIDIA GPU (about 4 GB of "
             "CUDA libraries it cannot use)",
-            "install the CPU build instead: scripts/bootstrap.sh --torch cpu (docs: README, Install)",
+            _reinstall_torch("cpu", "scripts/bootstrap.sh --torch cpu"),
         )
     if not torch.version.cuda and gpu:
         return Check(
             name,
             WARN,
             f"{message}; this machine has an NVIDIA GPU but torch is the CPU-only build",
-            "install the CUDA build: scripts/bootstrap.sh --torch cuda",
+            _reinstall_torch("cu128", "scripts/bootstrap.sh --torch cuda")
+            + " (cu126/cu128/cu130: what nvidia-smi's CUDA Version allows)",
         )
     if torch.version.cuda and gpu and chosen.type != "cuda":
         return Check(
@@ -197,6 +198,21 @@ def check_device(
             f"{torch.version.cuda} needs updating",
         )
     return Check(name, OK, message)
+
+
+def _reinstall_torch(variant: str, from_clone: str) -> str:
+    """The command that replaces torch and torchvision with PyTorch's ``variant`` build."""
+    import torch
+
+    release = torch.__version__.split("+")[0]
+    vision = ""
+    major, minor = _release(release)
+    if major == 2:
+        vision = f"==0.{minor + 15}.*"
+    return (
+        f"pip install --force-reinstall torch=={release} torchvision{vision} --index-url "
+        f"https://download.pytorch.org/whl/{variant} (in a clone: {from_clone})"
+    )
 
 
 # --------------------------------------------------------------------------- weights and model

@@ -48,7 +48,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     failed = sum(check.status == "fail" for check in checks)
     warned = sum(check.status == "warn" for check in checks)
     if ok:
-        print(f"\neverything needed works{f' ({warned} warnings)' if warned else ''}")
+        warnings = f" ({warned} warning{'s' if warned != 1 else ''})" if warned else ""
+        print(f"\neverything needed works{warnings}")
     else:
         print(f"\n{failed} check{'s' if failed != 1 else ''} failed: see the fixes above")
     return 0 if ok else 1

@@ -82,6 +82,7 @@ def test_torch_build_against_the_machine(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(torch.version, "cuda", "12.8")
     cuda_without_gpu = doctor.check_device("cpu", gpu_present=False)
     assert cuda_without_gpu.status == WARN and "--torch cpu" in cuda_without_gpu.fix
+    assert "--index-url https://download.pytorch.org/whl/cpu" in cuda_without_gpu.fix
     monkeypatch.setattr(torch.version, "cuda", None)
     cpu_with_gpu = doctor.check_device("cpu", gpu_present=True)
     assert cpu_with_gpu.status == WARN and "--torch cuda" in cpu_with_gpu.fix
