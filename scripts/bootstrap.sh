@@ -15,7 +15,9 @@ torch_build=auto
 while [ $# -gt 0 ]; do
   case "$1" in
     --dev) extras="[dev]" ;;  # dev includes semantic
-    --torch) torch_build=${2:-}; shift ;;
+    --torch)
+      [ $# -ge 2 ] || { echo "bootstrap.sh: --torch needs auto, cpu, cuda or pypi" >&2; exit 2; }
+      torch_build=$2; shift ;;
     --torch=*) torch_build=${1#--torch=} ;;
     *) echo "bootstrap.sh: unknown option $1; use --dev and --torch auto|cpu|cuda|pypi" >&2; exit 2 ;;
   esac

@@ -200,3 +200,6 @@ def test_bootstrap_refuses_an_unknown_build(tmp_path: Path) -> None:
     done, pip = _bootstrap(tmp_path, "--torch", "rocm")
     assert done.returncode == 2 and "--torch must be auto, cpu, cuda or pypi" in done.stderr
     assert pip == []
+    done, pip = _bootstrap(tmp_path, "--torch")
+    assert done.returncode == 2 and "--torch needs auto, cpu, cuda or pypi" in done.stderr
+    assert pip == []
