@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QResizeEvent
+from PySide6.QtGui import QFocusEvent, QImage, QKeyEvent, QPainter, QPaintEvent, QPalette, QPen, QResizeEvent
 from PySide6.QtWidgets import QButtonGroup, QLayout, QLayoutItem, QSizePolicy, QToolButton, QWidget
 
 from photoscribe.core.errors import LibraryError
@@ -127,7 +127,9 @@ class FlowLayout(QLayout):
         margins = self.contentsMargins()
         return size + QSize(margins.left() + margins.right(), margins.top() + margins.bottom())
 
-    def _arrange(self, rect: QRect, *, move: bool) -> int:
+    def _arrange(self, outer: QRect, *, move: bool) -> int:
+        margins = self.contentsMargins()
+        rect = outer.marginsRemoved(margins)
         x, y, line_height = rect.x(), rect.y(), 0
         for item in self._items:
             hint = item.sizeHint()
@@ -138,7 +140,7 @@ class FlowLayout(QLayout):
                 item.setGeometry(QRect(QPoint(x, y), hint))
             x += hint.width() + self.spacing()
             line_height = max(line_height, hint.height())
-        return y + line_height - rect.y()
+        return y + line_height - rect.y() + margins.top() + margins.bottom()
 
 
 class AttentionStrip(QWidget):
@@ -160,7 +162,8 @@ class AttentionStrip(QWidget):
         )
         self.setStyleSheet(CHIP_STYLE)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
-        self._layout = FlowLayout(self, spacing=5)
+        self._layout = FlowLayout(self, spacing=4)
+        self._layout.setContentsMargins(2, 2, 2, 2)  # room for the focus ring
         self._group = QButtonGroup(self)
         self._group.setExclusive(True)
         self._group.idClicked.connect(self.set_current)
@@ -217,6 +220,24 @@ class AttentionStrip(QWidget):
 
     def step(self, delta: int) -> None:
         self.set_current(self._current + delta)
+
+    # A visible focus (WCAG 2.4.7): the chips take no focus themselves, so the strip draws a ring.
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        super().focusInEvent(event)
+        self.update()
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self.hasFocus():
+            painter = QPainter(self)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(QPen(self.palette().color(QPalette.ColorRole.Highlight), 2))
+            painter.drawRoundedRect(self.rect().adjusted(1, 1, -1, -1), 6, 6)
+            painter.end()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()

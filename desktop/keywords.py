@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from photoscribe.core.confidence import confidence_text, is_low
 from photoscribe.core.library import CaptionInfo, Library
 from photoscribe.core.library.records import KeywordInfo
+from photoscribe.desktop.style import WARNING, set_tone
 from photoscribe.desktop.workers import Job, JobRunner
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,10 @@ class KeywordsPanel(QWidget):
         self.confidence_label.setText(text)
         self.confidence_label.setVisible(bool(text))
         low = caption is not None and not caption.preferred and is_low(caption.confidence)
-        self.confidence_label.setStyleSheet("color: #a05a00; font-weight: bold;" if low else "")
+        set_tone(self.confidence_label, WARNING if low else None)
+        font = self.confidence_label.font()
+        font.setBold(low)
+        self.confidence_label.setFont(font)
 
     def words(self) -> list[str]:
         return [self.list.item(i).data(WORD_ROLE) for i in range(self.list.count())]

@@ -84,7 +84,6 @@ class MetricPlot(QWidget):
         self.setAccessibleName("Training metrics plot")
         self.setAccessibleDescription("No epochs finished yet.")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(320, 180)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
     # ----------------------------------------------------------------- data
@@ -128,11 +127,23 @@ class MetricPlot(QWidget):
 
     # ----------------------------------------------------------------- geometry
 
+    def _margins(self, fm: QFontMetrics) -> tuple[float, float]:
+        """Room beside the frame (tick labels and a vertical axis title) and below it (ticks, "Epoch"),
+        grown with the font so nothing overlaps at 200 % text size."""
+        side = max(float(self.MARGIN_LEFT), fm.horizontalAdvance("0.000") + 1.6 * fm.height() + 16.0)
+        bottom = max(float(self.MARGIN_BOTTOM), 2.0 * fm.height() + 12.0)
+        return side, bottom
+
     def sizeHint(self) -> QSize:
         return QSize(560, 260)
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(320, 180)
+        """320 x 180, or more at large text sizes: room for the margins and the placeholder."""
+        fm = QFontMetrics(self.font())
+        side, bottom = self._margins(fm)
+        width = 2 * side + fm.horizontalAdvance("Metrics appear") + 24
+        height = bottom + 3 * (fm.height() + 4) + 3 * fm.height() + 20  # legend, frame
+        return QSize(max(320, round(width)), max(180, round(height)))
 
     def _x_range(self) -> tuple[int, int]:
         hi = max([self._epochs, *self._points.keys()])
@@ -174,11 +185,12 @@ class MetricPlot(QWidget):
         fm = QFontMetrics(QFont(self.font()))
         rows = self._legend_rows(fm)
         top = len(rows) * (fm.height() + 4) + 10
+        side, bottom = self._margins(fm)
         area = QRectF(
-            self.MARGIN_LEFT,
+            side,
             top,
-            max(10.0, self.width() - self.MARGIN_LEFT - self.MARGIN_RIGHT),
-            max(10.0, self.height() - top - self.MARGIN_BOTTOM),
+            max(10.0, self.width() - 2 * side),
+            max(10.0, self.height() - top - bottom),
         )
         x_lo, x_hi = self._x_range()
         left, right = self._y_range(LEFT), self._y_range(RIGHT)
@@ -210,7 +222,7 @@ class MetricPlot(QWidget):
             y = sy(t, right)
             p.drawLine(QPointF(area.right(), y), QPointF(area.right() + 4, y))
             p.drawText(
-                QRectF(area.right() + 7, y - fm.height() / 2, self.MARGIN_RIGHT - 9, fm.height()),
+                QRectF(area.right() + 7, y - fm.height() / 2, side - 9, fm.height()),
                 int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
                 label,
             )
@@ -258,7 +270,11 @@ class MetricPlot(QWidget):
 
         if not epochs:
             p.setPen(text)
-            p.drawText(area, int(Qt.AlignmentFlag.AlignCenter), "Metrics appear after the first epoch")
+            p.drawText(  # wrapped inside the frame: never over the axis titles at large text sizes
+                area.adjusted(6, 6, -6, -6),
+                int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                "Metrics appear after the first epoch",
+            )
         self._legend(p, fm, rows)
 
     def _legend_rows(self, fm: QFontMetrics) -> list[list[tuple[Series, str, float]]]:

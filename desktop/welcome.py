@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 
 from photoscribe.core.encoder_files import ENV_VAR, hub_cache_path
 from photoscribe.desktop.background import ModelState
+from photoscribe.desktop.style import secondary
 
 ENCODER = "resnet50"
 
@@ -126,7 +127,7 @@ class WelcomePage(QWidget):
         column.addSpacing(6)
         column.addLayout(buttons)
         hint = self._paragraph("Tip: you can also drop a folder onto this window.")
-        hint.setEnabled(False)
+        secondary(hint)
         column.addWidget(hint)
 
         row.addWidget(card, 3)
