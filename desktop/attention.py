@@ -28,6 +28,7 @@ PHOTO = -1  # index of the "no overlay" chip
 # Said under the photo when the shown word's attention is flat (core.heatmap.attention_is_flat).
 FLAT_NOTE = "Attention is spread evenly: the model did not look at one place for this word."
 
+ATTENTION_NAME = "Attention words"
 CHIP_STYLE = """
 QToolButton {
     border: 1px solid palette(mid); border-radius: 11px; padding: 2px 9px;
@@ -156,7 +157,7 @@ class AttentionStrip(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setAccessibleName("Attention words")
+        self.setAccessibleName(ATTENTION_NAME)
         self.setAccessibleDescription(
             "Left and Right arrow keys show where the model looked for each word of its caption"
         )
@@ -205,6 +206,7 @@ class AttentionStrip(QWidget):
         self._hovered = None
         if self._buttons:
             self._buttons[0].setChecked(True)
+        self.setAccessibleName(ATTENTION_NAME)
         self._fit_height()
 
     def set_current(self, index: int) -> None:
@@ -215,8 +217,14 @@ class AttentionStrip(QWidget):
             button.setChecked(True)
         if index != self._current:
             self._current = index
+            self._announce()
             if self._hovered is None:
                 self.shownChanged.emit(index)
+
+    def _announce(self) -> None:
+        """The strip's name says the word shown, so a screen reader speaks each step of ← →."""
+        shown = "the photo" if self._current == PHOTO else f"“{self.words[self._current]}”"
+        self.setAccessibleName(f"Attention words, showing {shown}")
 
     def step(self, delta: int) -> None:
         self.set_current(self._current + delta)

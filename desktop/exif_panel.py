@@ -34,7 +34,7 @@ class PathLabel(QLabel):
     def __init__(self, path: str, parent: QWidget | None = None) -> None:
         super().__init__(breakable(path, "/\\_-"), parent)  # folder names can be long too
         self.path = path
-        self.setAccessibleDescription(path)
+        self.setAccessibleName(path)  # the path itself, without the wrapping marks
 
     def copy_selection(self) -> None:
         text = self.selectedText() if self.hasSelectedText() else self.path
@@ -75,7 +75,7 @@ class ExifPanel(QFrame):
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setToolTip((tooltips or {}).get(name, value))
-            label.setAccessibleName(name)
+            # A screen reader says the row's name (the form's label, related to it) and the value.
             self.form.addRow(f"{name}:", label)
         self.setAccessibleDescription("; ".join(f"{name}: {value}" for name, value in rows))
 

@@ -518,3 +518,12 @@ def test_the_accessibility_tree_names_the_grid_the_detail_pane_and_the_editor(
     assert editor.value.startswith("a small dog") and "Enter" in editor.description
     assert all(n.name for n in nodes if n.focusable and n.role in ("PushButton", "EditableText", "ComboBox"))
     assert isinstance(main_window.detail, DetailPane)
+    # Stepping through the words with the arrow keys renames the strip: the reader says the word.
+    strip = main_window.detail.attention
+    strip.step(1)
+    assert spoken_name(strip) == f"Attention words, showing “{strip.words[0]}”"
+    strip.set_current(-1)
+    assert spoken_name(strip) == "Attention words, showing the photo"
+    # A grid cell says its caption, then the file and whether it is reviewed.
+    index = main_window.grid.currentIndex()
+    assert index.data(Qt.ItemDataRole.AccessibleDescriptionRole) == "meadow.jpg, needs review"
