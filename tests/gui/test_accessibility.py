@@ -247,6 +247,17 @@ def test_the_palette_roles_used_for_text_reach_aa(qapp: QApplication, name: str)
         assert contrast(raw.color(Group.Disabled, Role.WindowText), raw.color(Role.Window)) < 2
 
 
+@pytest.mark.parametrize("name", sorted(PALETTES))
+def test_the_chart_lines_reach_3_to_1_on_the_chart(qtbot: Any, qapp: QApplication, name: str) -> None:
+    plot = MetricPlot()
+    qtbot.addWidget(plot)
+    plot.setPalette(accessible_palette(PALETTES[name]()))
+    base = plot.palette().color(Role.Base)
+    for series in plot.series:
+        ratio = contrast(plot._line_color(series), base)
+        assert ratio >= AA_LARGE, f"{name}: {series.label} line {ratio:.2f}:1"
+
+
 def label_ratio(label: QLabel) -> tuple[float, float]:
     """(contrast, needed) of a label's text on the window and on the base colour, whichever is worse."""
     pal = label.palette()
