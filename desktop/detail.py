@@ -188,6 +188,9 @@ def caption_state(caption: CaptionInfo | None) -> str:
     return f"Needs review · by {caption.source}"
 
 
+EDIT_HINT = "Press Enter to save; saving marks the caption reviewed"
+
+
 def _header(text: str) -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)  # a narrow pane at 200 % text wraps it rather than cutting it
@@ -446,7 +449,6 @@ class DetailPane(QWidget):
 
         caption_header = _header("&Caption")
         self.state_label = QLabel()
-        self.state_label.setAccessibleName("Caption state")
         secondary(self.state_label)
         self.state_label.setWordWrap(True)
         self.state_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -463,7 +465,7 @@ class DetailPane(QWidget):
             "QPlainTextEdit:focus { border: 2px solid palette(highlight); padding: 1px; }"
         )
         self.caption_edit.setAccessibleName("Caption")
-        self.caption_edit.setAccessibleDescription("Press Enter to save; saving marks the caption reviewed")
+        self.caption_edit.setAccessibleDescription(EDIT_HINT)
         self.caption_edit.submitted.connect(self.save_caption)
         self.caption_edit.textChanged.connect(self._on_caption_edited)
         caption_header.setBuddy(self.caption_edit)
@@ -686,6 +688,8 @@ class DetailPane(QWidget):
         self.caption_edit.setPlainText(text)
         self.save_button.setEnabled(False)
         self.state_label.setText(caption_state(caption))
+        # Focusing the editor says the caption's state too ("Needs review · by model").
+        self.caption_edit.setAccessibleDescription(f"{caption_state(caption)}. {EDIT_HINT}")
         self.review_button.setEnabled(caption is not None and not caption.preferred)
         alt = split_alt_text(text)[0] if text else "No caption yet"
         self.image.setAccessibleDescription(alt)

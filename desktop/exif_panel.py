@@ -74,7 +74,8 @@ class ExifPanel(QFrame):
             label = PathLabel(value) if name in PATHS else QLabel(value)
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            label.setToolTip((tooltips or {}).get(name, value))
+            if tooltips and name in tooltips:  # (a tooltip equal to the text would be said twice)
+                label.setToolTip(tooltips[name])
             # A screen reader says the row's name (the form's label, related to it) and the value.
             self.form.addRow(f"{name}:", label)
         self.setAccessibleDescription("; ".join(f"{name}: {value}" for name, value in rows))

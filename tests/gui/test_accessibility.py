@@ -527,6 +527,9 @@ def test_the_accessibility_tree_names_the_grid_the_detail_pane_and_the_editor(
         assert expected in names, expected
     editor = next(n for n in nodes if n.name == "Caption" and n.role == "EditableText")
     assert editor.value.startswith("a small dog") and "Enter" in editor.description
+    assert editor.description.startswith("Needs review · by ")  # the caption's state, said on focus
+    state = main_window.detail.state_label
+    assert spoken_name(state) == state.text()  # the state itself, not "Caption state"
     assert all(n.name for n in nodes if n.focusable and n.role in ("PushButton", "EditableText", "ComboBox"))
     assert isinstance(main_window.detail, DetailPane)
     # Stepping through the words with the arrow keys renames the strip: the reader says the word.
