@@ -86,9 +86,14 @@ def main() -> int:
     pyatspi.Registry.registerEventListener(on_descendant, "object:active-descendant-changed")
     pyatspi.Registry.registerEventListener(on_name, "object:property-change:accessible-name")
 
+    tries = [0]
+
     def tree() -> bool:
         app = find_app()
+        tries[0] += 1
         if app is None:
+            if tries[0] < 8:
+                return True  # the app is still starting: look again in a second
             desktop = pyatspi.Registry.getDesktop(0)
             print("NO APP on the bus:", [desktop.getChildAtIndex(i).name for i in range(desktop.childCount)])
         else:
@@ -99,7 +104,7 @@ def main() -> int:
         pyatspi.Registry.stop()
         return False
 
-    GLib.timeout_add_seconds(3, tree)  # before the focus walk starts (the app waits 5 s)
+    GLib.timeout_add_seconds(1, tree)  # before the focus walk starts (the app waits 5 s)
     GLib.timeout_add_seconds(SECONDS, finish)
     pyatspi.Registry.start()
     return 0
