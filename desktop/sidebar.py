@@ -183,7 +183,7 @@ class Sidebar(QListView):
 
     def needed_width(self) -> int:
         """The width at which no collection's name is cut ("Nee…iew") at this font size; folder
-        names, which can be any length, are shortened in the middle."""
+        names, which can be any length, are shortened in the middle (whole in the tooltip)."""
         model = self.model()
         if model is None:
             return MIN_WIDTH

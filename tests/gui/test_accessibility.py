@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 from sample_library import Sample
 
+from photoscribe.core.library import Library
 from photoscribe.desktop.accessibility import accessible_tree, spoken_name
 from photoscribe.desktop.detail import DetailPane
 from photoscribe.desktop.export_dialog import ExportDialog
@@ -258,6 +259,20 @@ def test_the_chart_lines_reach_3_to_1_on_the_chart(qtbot: Any, qapp: QApplicatio
         assert ratio >= AA_LARGE, f"{name}: {series.label} line {ratio:.2f}:1"
 
 
+def test_the_app_starts_with_the_accessible_palette(qapp: QApplication) -> None:
+    from photoscribe.desktop.app import ensure_application
+
+    old = qapp.palette()
+    qapp.setPalette(light_palette())
+    try:
+        app = ensure_application()
+        pal = app.palette()
+        assert contrast(pal.color(Role.PlaceholderText), pal.color(Role.Window)) >= AA_TEXT
+        assert contrast(pal.color(Role.HighlightedText), pal.color(Role.Highlight)) >= AA_TEXT
+    finally:
+        qapp.setPalette(old)
+
+
 def label_ratio(label: QLabel) -> tuple[float, float]:
     """(contrast, needed) of a label's text on the window and on the base colour, whichever is worse."""
     pal = label.palette()
@@ -396,6 +411,20 @@ def test_nothing_is_cut_at_200_percent_text(
         settle()
         assert dialog.width() <= SIZE[0] and dialog.height() <= SIZE[1], type(dialog).__name__
         assert clipped(dialog) == [], type(dialog).__name__
+
+
+def test_the_welcome_page_is_whole_at_200_percent_text(
+    qtbot: Any, large_text: float, make_window: Callable[..., MainWindow], library: Library
+) -> None:
+    window = make_window(library)  # no folders yet: the welcome page
+    window.show()
+    window.resize(*SIZE)
+    qtbot.waitExposed(window)
+    settle()
+    assert window.welcome.isVisible()
+    assert clipped(window.welcome) == []
+    for button in (window.welcome.add_button, window.welcome.import_button, window.welcome.train_button):
+        assert button.mapTo(window, button.rect().bottomRight()).x() <= window.width()
 
 
 def assert_sidebar_names_whole(sidebar: Sidebar) -> None:
