@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -158,8 +158,11 @@ class KeywordsPanel(QWidget):
             if keyword.word == current:
                 self.list.setCurrentItem(item)
         if not keywords:
-            self.list.addItem(QListWidgetItem("No keywords"))
-            self.list.item(0).setFlags(Qt.ItemFlag.NoItemFlags)
+            empty = QListWidgetItem("No keywords")
+            # Secondary text at AA contrast; a disabled item would be drawn at 1.7:1.
+            empty.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            empty.setForeground(self.list.palette().color(QPalette.ColorRole.PlaceholderText))
+            self.list.addItem(empty)
         self._set_rows(1 if len(keywords) <= 4 else 2)  # a model gives at most 8
         self._update_buttons()
 

@@ -298,6 +298,12 @@ def test_every_label_reaches_aa_contrast(
     assert labels >= 40
     state = main_window.detail.state_label
     assert state.text().startswith("Needs review")  # the text the issue measured at 1.62:1
+    # The keyword list's "No keywords" row: secondary text, not a disabled row.
+    keywords = main_window.detail.keywords.list
+    empty = keywords.item(0)
+    assert empty.text() == "No keywords" and empty.flags() & Qt.ItemFlag.ItemIsEnabled
+    base = keywords.palette().color(Role.Base)
+    assert contrast(empty.foreground().color(), base) >= AA_TEXT
 
 
 def test_status_colours_reach_aa_in_both_palettes(qtbot: Any, scheme: str, main_window: MainWindow) -> None:

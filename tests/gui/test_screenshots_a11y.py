@@ -1,5 +1,5 @@
 """Screenshots for docs/accessibility.md: the main window at 100 % and 200 % text size, the
-detail pane at 200 % and the retrain dialog at 200 % (``scripts/update_screenshots.sh`` writes
+detail pane at 200 % (and the whole of its scrolling part) and the retrain dialog at 200 % (``scripts/update_screenshots.sh`` writes
 them to ``docs/screenshots/``; an ordinary run writes to a temporary folder).
 """
 
@@ -65,6 +65,10 @@ def test_main_window_and_detail_at_100_and_200_percent(
     if text_scale == 2:
         detail = grab(window.detail, screenshot_dir / f"detail-{percent}.png")
         assert detail.height() == window.detail.height()
+        # The part of the pane below, which scrolls: keywords, alternatives and the photo details.
+        content = window.detail.exif.parentWidget()
+        whole = grab(content, screenshot_dir / f"detail-{percent}-scrolled.png")
+        assert whole.height() > window.detail.height() // 2
 
 
 def test_retrain_dialog_at_200_percent(
