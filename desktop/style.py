@@ -93,6 +93,14 @@ def tone(palette: QPalette, color: str) -> QColor:
 def accessible_palette(palette: QPalette) -> QPalette:
     """``palette`` with placeholder (secondary) text and selected text at AA contrast."""
     result = QPalette(palette)
+    # Disabled too: a disabled box's placeholder can carry information ("Next to each photo").
+    disabled = readable(
+        palette.color(Group.Disabled, Role.PlaceholderText),
+        palette.color(Group.Active, Role.WindowText),  # the disabled text colour is too faint to aim at
+        palette.color(Group.Disabled, Role.Window),
+        palette.color(Group.Disabled, Role.Base),
+    )
+    result.setColor(Group.Disabled, Role.PlaceholderText, disabled)
     for group in (Group.Active, Group.Inactive):
         result.setColor(group, Role.PlaceholderText, muted(palette, group))
         highlight = palette.color(group, Role.Highlight)

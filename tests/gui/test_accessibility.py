@@ -239,6 +239,11 @@ def test_the_palette_roles_used_for_text_reach_aa(qapp: QApplication, name: str)
         for fg, bg in TEXT_PAIRS:
             ratio = contrast(fixed.color(group, fg), fixed.color(group, bg))
             assert ratio >= AA_TEXT, f"{name} {fg.name} on {bg.name}: {ratio:.2f}:1"
+    # The placeholder of a disabled box ("Next to each photo (IMG_0001.jpg → …)") is read too.
+    ratio = contrast(
+        fixed.color(Group.Disabled, Role.PlaceholderText), fixed.color(Group.Disabled, Role.Base)
+    )
+    assert ratio >= AA_TEXT, f"{name} disabled placeholder: {ratio:.2f}:1"
     # Secondary text stays secondary: lighter than the main text, not simply made black.
     placeholder = fixed.color(Role.PlaceholderText)
     window = fixed.color(Role.Window)
