@@ -115,7 +115,7 @@ def _far(color: QColor) -> QColor:
     return QColor("black") if luminance(color) > 0.18 else QColor("white")
 
 
-class _PaletteKeeper(QObject):
+class PaletteKeeper(QObject):
     """Re-derives the accessible palette when the system switches between light and dark."""
 
     def __init__(self, app: QApplication) -> None:
@@ -126,14 +126,17 @@ class _PaletteKeeper(QObject):
             hints.colorSchemeChanged.connect(self.reapply)
 
     def reapply(self, *_: object) -> None:
-        self.app.setPalette(accessible_palette(self.app.style().standardPalette()))
+        plain = QPalette(self.app.palette())
+        plain.setResolveMask(0)  # no role set by us: Qt falls back to the theme's (new) palette
+        self.app.setPalette(plain)
+        self.app.setPalette(accessible_palette(self.app.palette()))
 
 
 def install_accessible_palette(app: QApplication) -> None:
     """Give ``app`` the accessible palette, now and after each light/dark switch."""
     app.setPalette(accessible_palette(app.palette()))
-    if app.findChild(_PaletteKeeper) is None:
-        _PaletteKeeper(app)
+    if app.findChild(PaletteKeeper) is None:
+        PaletteKeeper(app)
 
 
 def secondary(widget: QWidget) -> QWidget:

@@ -36,7 +36,7 @@ from photoscribe.desktop.plot import MetricPlot
 from photoscribe.desktop.queries import KIND_FOLDER
 from photoscribe.desktop.retrain import RetrainDialog
 from photoscribe.desktop.sidebar import Sidebar
-from photoscribe.desktop.style import AA_LARGE, AA_TEXT, accessible_palette, contrast
+from photoscribe.desktop.style import AA_LARGE, AA_TEXT, PaletteKeeper, accessible_palette, contrast
 from photoscribe.desktop.viewer import PhotoViewer
 from photoscribe.desktop.workers import JobRunner
 from photoscribe.desktop.write_metadata import WriteMetadataDialog
@@ -274,6 +274,12 @@ def test_the_app_starts_with_the_accessible_palette(qapp: QApplication) -> None:
         pal = app.palette()
         assert contrast(pal.color(Role.PlaceholderText), pal.color(Role.Window)) >= AA_TEXT
         assert contrast(pal.color(Role.HighlightedText), pal.color(Role.Highlight)) >= AA_TEXT
+        # A light/dark switch derives it again from the theme's palette: the same colours here (no drift).
+        keeper = app.findChild(PaletteKeeper)
+        assert keeper is not None
+        keeper.reapply()
+        assert app.palette().color(Role.PlaceholderText) == pal.color(Role.PlaceholderText)
+        assert app.palette().color(Role.Highlight) == pal.color(Role.Highlight)
     finally:
         qapp.setPalette(old)
 
