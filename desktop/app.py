@@ -21,6 +21,7 @@ from photoscribe.core.library import Library
 from photoscribe.desktop import settings as options
 from photoscribe.desktop.errors import install_excepthook, setup_logging
 from photoscribe.desktop.main_window import MainWindow
+from photoscribe.desktop.style import install_accessible_palette
 from photoscribe.desktop.workers import JobRunner
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
     app.setOrganizationName(options.ORGANISATION)
     app.setApplicationDisplayName("Photoscribe")
     app.setWindowIcon(app_icon())
+    install_accessible_palette(app)  # secondary and selected text at WCAG AA contrast
     return app
 
 

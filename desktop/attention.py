@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QResizeEvent
+from PySide6.QtGui import QFocusEvent, QImage, QKeyEvent, QPainter, QPaintEvent, QPalette, QPen, QResizeEvent
 from PySide6.QtWidgets import QButtonGroup, QLayout, QLayoutItem, QSizePolicy, QToolButton, QWidget
 
 from photoscribe.core.errors import LibraryError
@@ -28,6 +28,7 @@ PHOTO = -1  # index of the "no overlay" chip
 # Said under the photo when the shown word's attention is flat (core.heatmap.attention_is_flat).
 FLAT_NOTE = "Attention is spread evenly: the model did not look at one place for this word."
 
+ATTENTION_NAME = "Attention words"
 CHIP_STYLE = """
 QToolButton {
     border: 1px solid palette(mid); border-radius: 11px; padding: 2px 9px;
@@ -127,7 +128,9 @@ class FlowLayout(QLayout):
         margins = self.contentsMargins()
         return size + QSize(margins.left() + margins.right(), margins.top() + margins.bottom())
 
-    def _arrange(self, rect: QRect, *, move: bool) -> int:
+    def _arrange(self, outer: QRect, *, move: bool) -> int:
+        margins = self.contentsMargins()
+        rect = outer.marginsRemoved(margins)
         x, y, line_height = rect.x(), rect.y(), 0
         for item in self._items:
             hint = item.sizeHint()
@@ -138,7 +141,7 @@ class FlowLayout(QLayout):
                 item.setGeometry(QRect(QPoint(x, y), hint))
             x += hint.width() + self.spacing()
             line_height = max(line_height, hint.height())
-        return y + line_height - rect.y()
+        return y + line_height - rect.y() + margins.top() + margins.bottom()
 
 
 class AttentionStrip(QWidget):
@@ -154,13 +157,14 @@ class AttentionStrip(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setAccessibleName("Attention words")
+        self.setAccessibleName(ATTENTION_NAME)
         self.setAccessibleDescription(
             "Left and Right arrow keys show where the model looked for each word of its caption"
         )
         self.setStyleSheet(CHIP_STYLE)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
-        self._layout = FlowLayout(self, spacing=5)
+        self._layout = FlowLayout(self, spacing=4)
+        self._layout.setContentsMargins(2, 2, 2, 2)  # room for the focus ring
         self._group = QButtonGroup(self)
         self._group.setExclusive(True)
         self._group.idClicked.connect(self.set_current)
@@ -202,6 +206,7 @@ class AttentionStrip(QWidget):
         self._hovered = None
         if self._buttons:
             self._buttons[0].setChecked(True)
+        self.setAccessibleName(ATTENTION_NAME)
         self._fit_height()
 
     def set_current(self, index: int) -> None:
@@ -212,11 +217,35 @@ class AttentionStrip(QWidget):
             button.setChecked(True)
         if index != self._current:
             self._current = index
+            self._announce()
             if self._hovered is None:
                 self.shownChanged.emit(index)
 
+    def _announce(self) -> None:
+        """The strip's name says the word shown, so a screen reader speaks each step of ← →."""
+        shown = "the photo" if self._current == PHOTO else f"“{self.words[self._current]}”"
+        self.setAccessibleName(f"Attention words, showing {shown}")
+
     def step(self, delta: int) -> None:
         self.set_current(self._current + delta)
+
+    # A visible focus (WCAG 2.4.7): the chips take no focus themselves, so the strip draws a ring.
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        super().focusInEvent(event)
+        self.update()
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self.hasFocus():
+            painter = QPainter(self)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(QPen(self.palette().color(QPalette.ColorRole.Highlight), 2))
+            painter.drawRoundedRect(self.rect().adjusted(1, 1, -1, -1), 6, 6)
+            painter.end()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()

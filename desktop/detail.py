@@ -20,7 +20,6 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QImage, QKeyEvent, QPixmap, QResizeEvent, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
-    QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -51,7 +50,9 @@ from photoscribe.desktop.attention import (
     render_overlays,
     stored_attention,
 )
+from photoscribe.desktop.exif_panel import ExifPanel
 from photoscribe.desktop.keywords import KeywordsPanel
+from photoscribe.desktop.style import secondary
 from photoscribe.desktop.thumbnails import pil_to_qimage
 from photoscribe.desktop.workers import Job, JobRunner
 
@@ -187,8 +188,12 @@ def caption_state(caption: CaptionInfo | None) -> str:
     return f"Needs review · by {caption.source}"
 
 
+EDIT_HINT = "Press Enter to save; saving marks the caption reviewed"
+
+
 def _header(text: str) -> QLabel:
     label = QLabel(text)
+    label.setWordWrap(True)  # a narrow pane at 200 % text wraps it rather than cutting it
     font = label.font()
     font.setBold(True)
     label.setFont(font)
@@ -233,6 +238,9 @@ class _InfoScroll(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Not a tab stop of its own (it showed no focus and had no name): tabbing to the controls
+        # and the photo details inside scrolls them into view.
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
     def sizeHint(self) -> QSize:
         widget = self.widget()
@@ -412,7 +420,7 @@ class DetailPane(QWidget):
             "Select a photo to see its caption,\nedit it, and see where the model looked."
         )
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setEnabled(False)
+        secondary(self.empty_label)
         self._stack.addWidget(self.empty_label)
 
         content = QWidget()
@@ -428,7 +436,7 @@ class DetailPane(QWidget):
         attention_header.setBuddy(self.attention)
         self.attention_note = QLabel()
         self.attention_note.setWordWrap(True)
-        self.attention_note.setEnabled(False)  # secondary text
+        secondary(self.attention_note)
         self.attention_note.setAccessibleName("Which caption the attention belongs to")
         self._attention_widgets = (attention_header, self.attention, self.attention_note)
         for widget in self._attention_widgets:
@@ -441,8 +449,8 @@ class DetailPane(QWidget):
 
         caption_header = _header("&Caption")
         self.state_label = QLabel()
-        self.state_label.setAccessibleName("Caption state")
-        self.state_label.setEnabled(False)
+        secondary(self.state_label)
+        self.state_label.setWordWrap(True)
         self.state_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         header_row = QHBoxLayout()
         header_row.addWidget(caption_header)
@@ -457,7 +465,7 @@ class DetailPane(QWidget):
             "QPlainTextEdit:focus { border: 2px solid palette(highlight); padding: 1px; }"
         )
         self.caption_edit.setAccessibleName("Caption")
-        self.caption_edit.setAccessibleDescription("Press Enter to save; saving marks the caption reviewed")
+        self.caption_edit.setAccessibleDescription(EDIT_HINT)
         self.caption_edit.submitted.connect(self.save_caption)
         self.caption_edit.textChanged.connect(self._on_caption_edited)
         caption_header.setBuddy(self.caption_edit)
@@ -505,11 +513,9 @@ class DetailPane(QWidget):
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
         column.addWidget(line)
-        self.exif_form = QFormLayout()
-        self.exif_form.setHorizontalSpacing(12)
-        self.exif_form.setVerticalSpacing(3)
-        self.exif_form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        column.addLayout(self.exif_form)
+        self.exif = ExifPanel()
+        self.exif_form = self.exif.form
+        column.addWidget(self.exif)
         column.addStretch(1)
 
         # The photo on top, as tall as it is at this width; the rest scrolls when the window is short
@@ -527,13 +533,15 @@ class DetailPane(QWidget):
         page_layout.addWidget(info, 1)
         self._stack.addWidget(page)
         self._stack.addWidget(self._build_selection_page())
+        # Tab follows the layout, top to bottom: words, caption, buttons, keywords, alternatives, details.
+        self.setTabOrder(self.attention, self.caption_edit)
         self.setTabOrder(self.caption_edit, self.review_button)
         self.setTabOrder(self.review_button, self.save_button)
-        self.setTabOrder(self.save_button, self.keywords.list)
-        self.setTabOrder(self.keywords.list, self.keywords.add_edit)
+        self.setTabOrder(self.save_button, self.keywords.add_edit)
         self.setTabOrder(self.keywords.add_edit, self.keywords.remove_button)
-        self.setTabOrder(self.keywords.remove_button, self.alternatives)
-        self.setTabOrder(self.alternatives, self.attention)
+        self.setTabOrder(self.keywords.remove_button, self.keywords.list)
+        self.setTabOrder(self.keywords.list, self.alternatives)
+        self.setTabOrder(self.alternatives, self.exif)
 
     def _build_selection_page(self) -> QWidget:
         page = QWidget()
@@ -548,7 +556,7 @@ class DetailPane(QWidget):
         self.selection_label.setAccessibleName("Number of selected photos")
         hint = QLabel("These actions apply to every selected photo:")
         hint.setWordWrap(True)
-        hint.setEnabled(False)  # secondary text
+        secondary(hint)
         column.addWidget(self.selection_label)
         column.addWidget(hint)
         self._selection_buttons = QVBoxLayout()
@@ -680,6 +688,8 @@ class DetailPane(QWidget):
         self.caption_edit.setPlainText(text)
         self.save_button.setEnabled(False)
         self.state_label.setText(caption_state(caption))
+        # Focusing the editor says the caption's state too ("Needs review · by model").
+        self.caption_edit.setAccessibleDescription(f"{caption_state(caption)}. {EDIT_HINT}")
         self.review_button.setEnabled(caption is not None and not caption.preferred)
         alt = split_alt_text(text)[0] if text else "No caption yet"
         self.image.setAccessibleDescription(alt)
@@ -706,14 +716,7 @@ class DetailPane(QWidget):
         self.alternatives_label.setVisible(visible)
 
     def _fill_exif(self, data: DetailData) -> None:
-        while self.exif_form.rowCount():
-            self.exif_form.removeRow(0)
-        for name, value in _exif_rows(data.photo, data.exif):
-            label = QLabel(value)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            label.setToolTip(data.photo.path if name == "File" else value)
-            label.setAccessibleName(name)
-            self.exif_form.addRow(f"{name}:", label)
+        self.exif.set_rows(_exif_rows(data.photo, data.exif), {"File": data.photo.path})
 
     def _show_word(self, index: int) -> None:
         if index == PHOTO or not 0 <= index < len(self._overlays):

@@ -27,6 +27,7 @@ from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import FailureInfo, Library
 from photoscribe.core.paths import models_dir
 from photoscribe.desktop import settings as options
+from photoscribe.desktop.style import secondary
 from photoscribe.desktop.workers import Job, JobRunner
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -194,7 +195,7 @@ class ModelDialog(QDialog):
         form.addRow("&Beam size:", self.beam_spin)
         note = QLabel(f"Models live in {models_dir()}; “Import model…” copies one there.")
         note.setWordWrap(True)
-        note.setEnabled(False)
+        secondary(note)
         form.addRow(note)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel

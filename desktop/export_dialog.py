@@ -47,6 +47,7 @@ from photoscribe.core.library.export import (
 from photoscribe.core.library.export_scope import WHOLE_LIBRARY, ExportScope
 from photoscribe.core.library.xmp import SIDECAR_EXT, SIDECAR_STEM
 from photoscribe.core.progress import Progress, ProgressCallback
+from photoscribe.desktop.style import ERROR, set_tone
 from photoscribe.desktop.workers import Job, JobRunner
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ERROR_STYLE = "color: #c62828;"
 FAILURES_SHOWN = 5
 LOW_CONFIDENCE_OPTION = "Include low-confidence captions"
 
@@ -438,7 +438,7 @@ class ExportDialog(QDialog):
 
     def _set_status(self, text: str, *, error: bool = False) -> None:
         self.status_label.setText(text)
-        self.status_label.setStyleSheet(ERROR_STYLE if error else "")
+        set_tone(self.status_label, ERROR if error else None)
         self.status_label.setVisible(bool(text))
 
     def _folder(self) -> Path | None:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from photoscribe.core.confidence import confidence_text, is_low
 from photoscribe.core.library import CaptionInfo, Library
 from photoscribe.core.library.records import KeywordInfo
+from photoscribe.desktop.style import WARNING, set_tone
 from photoscribe.desktop.workers import Job, JobRunner
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,10 @@ class KeywordsPanel(QWidget):
         self.confidence_label.setText(text)
         self.confidence_label.setVisible(bool(text))
         low = caption is not None and not caption.preferred and is_low(caption.confidence)
-        self.confidence_label.setStyleSheet("color: #a05a00; font-weight: bold;" if low else "")
+        set_tone(self.confidence_label, WARNING if low else None)
+        font = self.confidence_label.font()
+        font.setBold(low)
+        self.confidence_label.setFont(font)
 
     def words(self) -> list[str]:
         return [self.list.item(i).data(WORD_ROLE) for i in range(self.list.count())]
@@ -154,8 +158,11 @@ class KeywordsPanel(QWidget):
             if keyword.word == current:
                 self.list.setCurrentItem(item)
         if not keywords:
-            self.list.addItem(QListWidgetItem("No keywords"))
-            self.list.item(0).setFlags(Qt.ItemFlag.NoItemFlags)
+            empty = QListWidgetItem("No keywords")
+            # Secondary text at AA contrast; a disabled item would be drawn at 1.7:1.
+            empty.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            empty.setForeground(self.list.palette().color(QPalette.ColorRole.PlaceholderText))
+            self.list.addItem(empty)
         self._set_rows(1 if len(keywords) <= 4 else 2)  # a model gives at most 8
         self._update_buttons()
 

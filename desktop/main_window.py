@@ -207,10 +207,11 @@ class MainWindow(QMainWindow):
         spacer = QWidget()
         spacer.setFixedWidth(16)
         bar.addWidget(spacer)
-        sort_label = QLabel("Sort: ")
+        sort_label = QLabel("Sort by: ")  # the combo box's label for screen readers too (its buddy)
         bar.addWidget(sort_label)
         self.sort_combo = QComboBox()
         self.sort_combo.setAccessibleName("Sort photos by")
+        self.sort_combo.setAccessibleDescription("Sorts the photos in the grid")
         for key, label in SORTS:
             self.sort_combo.addItem(label, key)
         sort_label.setBuddy(self.sort_combo)
@@ -390,11 +391,12 @@ class MainWindow(QMainWindow):
         services.semanticReady.connect(self._on_semantic_ready)
         self._on_model_changed(services.model)
         self._on_queue_state()
-        # Keyboard users: sidebar -> search -> sort -> grid -> caption editor -> detail controls.
-        self.setTabOrder(self.sidebar, self.search)
+        # Keyboard users, in the order things are laid out: search -> sort (the toolbar, on top) ->
+        # sidebar -> grid -> the detail pane, top to bottom (its attention words, then the caption).
         self.setTabOrder(self.search, self.sort_combo)
-        self.setTabOrder(self.sort_combo, self.grid)
-        self.setTabOrder(self.grid, self.detail.caption_edit)
+        self.setTabOrder(self.sort_combo, self.sidebar)
+        self.setTabOrder(self.sidebar, self.grid)
+        self.setTabOrder(self.grid, self.detail.attention)
 
     # ================================================================== settings
 

@@ -301,6 +301,11 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         if role == Qt.ItemDataRole.AccessibleTextRole:
             text = row.alt_text or f"{row.name}, no caption yet"
             return f"{text}. {LOW_CONFIDENCE_NOTE.format(row.confidence)}" if row.low_confidence else text
+        if role == Qt.ItemDataRole.AccessibleDescriptionRole:  # said after the caption
+            state = (
+                "written by you" if row.source == "user" else "reviewed" if row.reviewed else "needs review"
+            )
+            return f"{row.name}, {state}" if row.caption else row.name
         if role == PhotoRoles.LowConfidence:
             return row.low_confidence
         if role == PhotoRoles.PhotoId:

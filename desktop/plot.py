@@ -15,6 +15,8 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from photoscribe.desktop.style import AA_LARGE, readable
+
 LEFT, RIGHT = "left", "right"
 
 
@@ -84,7 +86,6 @@ class MetricPlot(QWidget):
         self.setAccessibleName("Training metrics plot")
         self.setAccessibleDescription("No epochs finished yet.")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(320, 180)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
     # ----------------------------------------------------------------- data
@@ -128,11 +129,33 @@ class MetricPlot(QWidget):
 
     # ----------------------------------------------------------------- geometry
 
+    def _line_color(self, s: Series) -> QColor:
+        """The series' colour, deepened or lightened to 3:1 on the chart (WCAG 1.4.11, dark themes too)."""
+        pal = self.palette()
+        return readable(
+            QColor(s.color),
+            pal.color(QPalette.ColorRole.WindowText),
+            pal.color(QPalette.ColorRole.Base),
+            ratio=AA_LARGE,
+        )
+
+    def _margins(self, fm: QFontMetrics) -> tuple[float, float]:
+        """Room beside the frame (tick labels and a vertical axis title) and below it (ticks, "Epoch"),
+        grown with the font so nothing overlaps at 200 % text size."""
+        side = max(float(self.MARGIN_LEFT), fm.horizontalAdvance("0.000") + 1.6 * fm.height() + 16.0)
+        bottom = max(float(self.MARGIN_BOTTOM), 2.0 * fm.height() + 12.0)
+        return side, bottom
+
     def sizeHint(self) -> QSize:
         return QSize(560, 260)
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(320, 180)
+        """320 x 180, or more at large text sizes: room for the margins and the placeholder."""
+        fm = QFontMetrics(self.font())
+        side, bottom = self._margins(fm)
+        width = 2 * side + fm.horizontalAdvance("Metrics appear") + 24
+        height = bottom + 3 * (fm.height() + 4) + 3 * fm.height() + 20  # legend, frame
+        return QSize(max(320, round(width)), max(180, round(height)))
 
     def _x_range(self) -> tuple[int, int]:
         hi = max([self._epochs, *self._points.keys()])
@@ -174,11 +197,12 @@ class MetricPlot(QWidget):
         fm = QFontMetrics(QFont(self.font()))
         rows = self._legend_rows(fm)
         top = len(rows) * (fm.height() + 4) + 10
+        side, bottom = self._margins(fm)
         area = QRectF(
-            self.MARGIN_LEFT,
+            side,
             top,
-            max(10.0, self.width() - self.MARGIN_LEFT - self.MARGIN_RIGHT),
-            max(10.0, self.height() - top - self.MARGIN_BOTTOM),
+            max(10.0, self.width() - 2 * side),
+            max(10.0, self.height() - top - bottom),
         )
         x_lo, x_hi = self._x_range()
         left, right = self._y_range(LEFT), self._y_range(RIGHT)
@@ -210,7 +234,7 @@ class MetricPlot(QWidget):
             y = sy(t, right)
             p.drawLine(QPointF(area.right(), y), QPointF(area.right() + 4, y))
             p.drawText(
-                QRectF(area.right() + 7, y - fm.height() / 2, self.MARGIN_RIGHT - 9, fm.height()),
+                QRectF(area.right() + 7, y - fm.height() / 2, side - 9, fm.height()),
                 int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
                 label,
             )
@@ -244,21 +268,25 @@ class MetricPlot(QWidget):
             ]
             if not pts:
                 continue
-            pen = QPen(QColor(s.color), 2)
+            pen = QPen(self._line_color(s), 2)
             if s.dashed:
                 pen.setStyle(Qt.PenStyle.DashLine)
             p.setPen(pen)
             p.drawPolyline(QPolygonF(pts))  # one polyline, so dashes run on across points
             if len(pts) <= 40:
-                p.setBrush(QColor(s.color))
-                p.setPen(QPen(QColor(s.color), 1))
+                p.setBrush(self._line_color(s))
+                p.setPen(QPen(self._line_color(s), 1))
                 for pt in pts:
                     p.drawEllipse(pt, 3.0, 3.0)
                 p.setBrush(Qt.BrushStyle.NoBrush)
 
         if not epochs:
             p.setPen(text)
-            p.drawText(area, int(Qt.AlignmentFlag.AlignCenter), "Metrics appear after the first epoch")
+            p.drawText(  # wrapped inside the frame: never over the axis titles at large text sizes
+                area.adjusted(6, 6, -6, -6),
+                int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                "Metrics appear after the first epoch",
+            )
         self._legend(p, fm, rows)
 
     def _legend_rows(self, fm: QFontMetrics) -> list[list[tuple[Series, str, float]]]:
@@ -281,7 +309,7 @@ class MetricPlot(QWidget):
             x = max(8.0, (self.width() - sum(w for _, _, w in row)) / 2)
             y = 6 + index * (fm.height() + 4) + fm.height() / 2
             for s, label, width in row:
-                pen = QPen(QColor(s.color), 2)
+                pen = QPen(self._line_color(s), 2)
                 if s.dashed:
                     pen.setStyle(Qt.PenStyle.DashLine)
                 p.setPen(pen)

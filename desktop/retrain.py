@@ -51,7 +51,9 @@ from photoscribe.core.paths import data_dir, models_dir, set_active_model
 from photoscribe.core.progress import Progress
 from photoscribe.core.weights import download_encoder_weights, find_encoder_weights
 from photoscribe.desktop import settings as options
+from photoscribe.desktop.fit_scroll import FitScroll, breakable
 from photoscribe.desktop.plot import MetricPlot
+from photoscribe.desktop.style import ERROR, OK, set_tone
 from photoscribe.desktop.workers import Job, JobRunner
 from photoscribe.training.datasets import CaptionCorpus, load_corpus
 from photoscribe.training.library_data import LibraryDatasetReport, export_library_dataset
@@ -59,8 +61,6 @@ from photoscribe.training.train import TrainConfig, TrainResult, train
 
 log = logging.getLogger(__name__)
 
-ERROR_STYLE = "color: #c62828;"
-OK_STYLE = "color: #2e7d32;"
 METRIC_ORDER = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")
 
 
@@ -196,7 +196,7 @@ class RetrainDialog(QDialog):
         self.settings_panel = QWidget()
         left = QVBoxLayout(self.settings_panel)
         left.setContentsMargins(0, 0, 0, 0)
-        columns.addWidget(self.settings_panel, 0)
+        columns.addWidget(FitScroll(self.settings_panel), 0)  # scrolls at 200 % text size
         right = QVBoxLayout()
         columns.addLayout(right, 1)
 
@@ -233,6 +233,12 @@ class RetrainDialog(QDialog):
         form = QFormLayout(model_box)
         self.encoder_combo = QComboBox()
         self.encoder_combo.setAccessibleName("Image encoder")
+        # Long encoder names are shortened in the box (whole in its list and its accessible value),
+        # so the dialog still fits a 1280-pixel screen at 200 % text size.
+        self.encoder_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.encoder_combo.setMinimumContentsLength(24)
         for name, label in encoder_choices():
             self.encoder_combo.addItem(label, name)
         self.encoder_combo.currentIndexChanged.connect(self._on_encoder_changed)
@@ -339,7 +345,7 @@ class RetrainDialog(QDialog):
         run.addWidget(self.results_label)
         self.error_label = self._wrapping_label("")
         self.error_label.setAccessibleName("Error")
-        self.error_label.setStyleSheet(ERROR_STYLE)
+        set_tone(self.error_label, ERROR)
         self.error_label.hide()
         run.addWidget(self.error_label)
         right.addWidget(run_box, 1)
@@ -410,7 +416,7 @@ class RetrainDialog(QDialog):
 
     def _show_message(self, label: QLabel, text: str, *, error: bool = False, ok: bool = False) -> None:
         label.setText(text)
-        label.setStyleSheet(ERROR_STYLE if error else OK_STYLE if ok else "")
+        set_tone(label, ERROR if error else OK if ok else None)
         label.setVisible(bool(text))
 
     # ================================================================== settings
@@ -556,7 +562,9 @@ class RetrainDialog(QDialog):
                 self.weights_download.setVisible(name in BACKBONES and self._download_job is None)
             else:
                 self._weights_ok = True
-                self._show_message(self.weights_label, f"ImageNet weights found: {path}", ok=True)
+                self._show_message(
+                    self.weights_label, f"ImageNet weights found: {breakable(str(path))}", ok=True
+                )
                 self.weights_label.setToolTip("")
                 self.weights_download.hide()
             self.weights_recheck.show()

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -24,6 +34,7 @@ from photoscribe.desktop.queries import (
 
 _ROW_PAD = 6
 _ICON = 16
+MIN_WIDTH = 170
 
 
 def text_color_for(palette: QPalette, selected: bool) -> QColor:
@@ -100,10 +111,14 @@ class SidebarDelegate(QStyledItemDelegate):
             painter.drawText(header, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, "FOLDERS")
             rect.setTop(header.bottom() + 2)
         body = rect.adjusted(6, 1, -6, -1)
+        # Selected with the keyboard focus: white on the full highlight (AA, see desktop.style);
+        # selected without it: normal text on a light tint of the highlight.
+        focused = bool(option.state & QStyle.StateFlag.State_HasFocus)
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        strong = selected and focused
         if selected:
             fill = QColor(palette.color(QPalette.ColorRole.Highlight))
-            fill.setAlpha(220 if option.state & QStyle.StateFlag.State_HasFocus else 150)
+            fill.setAlpha(255 if strong else 60)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(fill)
             painter.drawRoundedRect(body, 6, 6)
@@ -119,9 +134,9 @@ class SidebarDelegate(QStyledItemDelegate):
         if kind == KIND_FOLDER and option.widget is not None:
             option.widget.style().standardIcon(QStyle.StandardPixmap.SP_DirIcon).paint(painter, icon_rect)
         else:
-            paint_icon(painter, kind, QRectF(icon_rect), QColor(text_color_for(palette, selected)))
+            paint_icon(painter, kind, QRectF(icon_rect), QColor(text_color_for(palette, strong)))
         text_color = palette.color(
-            QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.WindowText
+            QPalette.ColorRole.HighlightedText if strong else QPalette.ColorRole.WindowText
         )
         count = index.data(FolderRoles.Count)
         count_text = f"{count:,}" if isinstance(count, int) else ""
@@ -133,9 +148,7 @@ class SidebarDelegate(QStyledItemDelegate):
         painter.setPen(text_color)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label)
         if count_text:
-            muted = QColor(text_color)
-            muted.setAlpha(150)
-            painter.setPen(muted)
+            painter.setPen(text_color if strong else palette.color(QPalette.ColorRole.PlaceholderText))
             painter.drawText(
                 body.adjusted(0, 0, -10, 0),
                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
@@ -157,13 +170,42 @@ class Sidebar(QListView):
         self.setFrameShape(QListView.Shape.NoFrame)
         self.setUniformItemSizes(False)
         self.setAccessibleName("Collections and folders")
-        self.setMinimumWidth(170)
+        self.setMinimumWidth(MIN_WIDTH)
         self.viewport().setAutoFillBackground(False)
 
     def setModel(self, model) -> None:
         super().setModel(model)
         if model is not None:
             self.selectionModel().currentChanged.connect(self._on_current)
+            for signal in (model.modelReset, model.rowsInserted, model.dataChanged):
+                signal.connect(self.fit_labels)
+        self.fit_labels()
+
+    def needed_width(self) -> int:
+        """The width at which no collection's name is cut ("Nee…iew") at this font size; folder
+        names, which can be any length, are shortened in the middle (whole in the tooltip)."""
+        model = self.model()
+        if model is None:
+            return MIN_WIDTH
+        metrics = self.fontMetrics()
+        widest = 0
+        for row in range(model.rowCount()):
+            index = model.index(row, 0)
+            if index.data(FolderRoles.Kind) == KIND_FOLDER:
+                continue
+            count = index.data(FolderRoles.Count)
+            count_width = metrics.horizontalAdvance(f"{count:,}") + 10 if isinstance(count, int) else 0
+            widest = max(widest, metrics.horizontalAdvance(index.data() or "") + count_width)
+        chrome = 2 * 6 + 8 + _ICON + 8 + 8 + 2 * self.frameWidth() + 4  # as SidebarDelegate.paint lays out
+        return max(MIN_WIDTH, widest + chrome + self.verticalScrollBar().sizeHint().width())
+
+    def fit_labels(self, *_: object) -> None:
+        self.setMinimumWidth(self.needed_width())
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self.fit_labels()
 
     def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():

@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 
 from photoscribe.core.encoder_files import ENV_VAR, hub_cache_path
 from photoscribe.desktop.background import ModelState
+from photoscribe.desktop.fit_scroll import FitScroll
+from photoscribe.desktop.style import secondary
 
 ENCODER = "resnet50"
 
@@ -70,7 +72,12 @@ class WelcomePage(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Welcome")
-        outer = QVBoxLayout(self)
+        # The card scrolls when it does not fit (at 200 % text size in a small window).
+        page = QVBoxLayout(self)
+        page.setContentsMargins(0, 0, 0, 0)
+        inner = QWidget()
+        page.addWidget(FitScroll(inner))
+        outer = QVBoxLayout(inner)
         outer.addStretch(1)
         row = QHBoxLayout()
         row.addStretch(1)
@@ -126,7 +133,7 @@ class WelcomePage(QWidget):
         column.addSpacing(6)
         column.addLayout(buttons)
         hint = self._paragraph("Tip: you can also drop a folder onto this window.")
-        hint.setEnabled(False)
+        secondary(hint)
         column.addWidget(hint)
 
         row.addWidget(card, 3)

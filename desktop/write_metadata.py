@@ -37,6 +37,8 @@ from photoscribe.core.library.embed import (
 )
 from photoscribe.core.library.export_scope import WHOLE_LIBRARY, ExportScope
 from photoscribe.core.progress import Progress
+from photoscribe.desktop.fit_scroll import FitScroll
+from photoscribe.desktop.style import ERROR, set_tone
 from photoscribe.desktop.workers import Job, JobRunner
 
 if TYPE_CHECKING:
@@ -45,7 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TITLE = "Write descriptions into photo files"
-ERROR_STYLE = "color: #c62828;"
 LISTED = 200  # photos named per list in the summary; the rest are counted
 WHAT_IS_WRITTEN = (
     "This changes the photo files themselves. Into each photo with a {which}, photoscribe writes:\n"
@@ -186,7 +187,13 @@ class WriteMetadataDialog(QDialog):
     # ----------------------------------------------------------------- layout
 
     def _build(self) -> None:
-        root = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        # The question and its explanation scroll when they do not fit (at 200 % text size);
+        # the progress, the result and the buttons stay in view below them.
+        text = QWidget()
+        root = QVBoxLayout(text)
+        root.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(FitScroll(text), 1)
         self.target_label = QLabel("")
         self.target_label.setAccessibleName("Photos to write into")
         self.target_label.setWordWrap(True)
@@ -211,6 +218,8 @@ class WriteMetadataDialog(QDialog):
         self.plan_label.setAccessibleName("How many photo files will be written")
         self.plan_label.setWordWrap(True)
         root.addWidget(self.plan_label)
+        root.addStretch(1)
+        root = outer
 
         self.progress_bar = QProgressBar()
         self.progress_bar.setAccessibleName("Writing progress")
@@ -285,7 +294,7 @@ class WriteMetadataDialog(QDialog):
         if job is self._plan_job:
             self._plan_job = None
             self.plan_label.setText(f"Could not count the photos: {_message(exc)}")
-            self.plan_label.setStyleSheet(ERROR_STYLE)
+            set_tone(self.plan_label, ERROR)
 
     # ----------------------------------------------------------------- writing
 
@@ -347,7 +356,7 @@ class WriteMetadataDialog(QDialog):
         problems = any(can_embed(path) for path, _ in summary.failed)  # not the skipped formats
         status = "Done, with problems." if problems else "Done."
         self.plan_label.setText("Cancelled." if summary.cancelled else status)
-        self.plan_label.setStyleSheet(ERROR_STYLE if problems else "")
+        set_tone(self.plan_label, ERROR if problems else None)
         self.result_view.setPlainText(describe_summary(summary, reviewed_only, planned))
         self.result_view.show()
         log.info(
@@ -364,7 +373,7 @@ class WriteMetadataDialog(QDialog):
             return
         self._job = None
         self.plan_label.setText(f"Writing stopped: {_message(exc)}")
-        self.plan_label.setStyleSheet(ERROR_STYLE)
+        set_tone(self.plan_label, ERROR)
         self._finish()
 
     def _finish(self) -> None:

@@ -7,4 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export QT_QPA_PLATFORM=offscreen PHOTOSCRIBE_UPDATE_SCREENSHOTS=1
 .venv/bin/python -m pytest -q tests/gui/test_screenshots.py \
+  tests/gui/test_screenshots_a11y.py \
   "tests/gui/test_retrain_dialog.py::test_screenshot_after_two_epochs" "$@"

@@ -341,7 +341,7 @@ def test_details_show_the_folder_and_a_date_for_every_photo_and_whose_words_the_
         for i in range(detail.exif_form.rowCount())
     }
     photo = sample.library.get_photo(photo_id)
-    assert form["Folder:"] == str(Path(photo.path).parent)
+    assert form["Folder:"].replace("\u200b", "") == str(Path(photo.path).parent)  # wraps at "/"
     assert form["Taken:"] and form["File size:"] and "Camera:" in form
     assert not detail.attention.isHidden()  # the sample's model captions have attention maps
     assert detail.attention_note.text() == ""  # the model caption is shown: these are its words

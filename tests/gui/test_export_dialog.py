@@ -17,6 +17,7 @@ from photoscribe.core.library import Library
 from photoscribe.core.library.export_scope import ExportScope
 from photoscribe.desktop.export_dialog import ExportDialog
 from photoscribe.desktop.queries import FILTER_NEEDS_REVIEW, PhotoQuery, export_scope
+from photoscribe.desktop.style import ERROR
 from photoscribe.desktop.workers import JobRunner
 
 MODEL = "sat-test"
@@ -247,7 +248,7 @@ def test_failure_is_shown_in_the_dialog(qtbot, dialog: ExportDialog, tmp_path: P
     dialog.dest_edit.setText(str(blocker / "alt.csv"))  # parent is a file: cannot be written
     run_export(qtbot, dialog)
     assert dialog.status_label.text().startswith("Export failed:")
-    assert "c62828" in dialog.status_label.styleSheet()
+    assert dialog.status_label.property("tone") == ERROR
     assert dialog.export_button.isEnabled()
 
 

@@ -282,14 +282,15 @@ def test_tab_order_reaches_search_grid_and_caption_editor(
     show_active(qtbot, window)
     window.grid.select_row(0)
     qtbot.waitUntil(lambda: window.detail.caption_edit.isVisible(), timeout=5000)
-    window.sidebar.setFocus()
-    qtbot.waitUntil(lambda: window.sidebar.hasFocus(), timeout=3000)
+    window.search.setFocus()
+    qtbot.waitUntil(lambda: window.search.hasFocus(), timeout=3000)
     reached: list[QWidget] = []
     for _ in range(8):
         focused = QApplication.focusWidget()
         reached.append(focused)
         qtbot.keyClick(focused, Qt.Key.Key_Tab)
-    order = [window.search, window.grid, window.detail.caption_edit]
+    # As laid out: the toolbar, the sidebar, the grid, then the detail pane (words above the caption).
+    order = [window.search, window.sidebar, window.grid, window.detail.attention, window.detail.caption_edit]
     positions = [reached.index(widget) for widget in order]  # ValueError if one is never reached
     assert positions == sorted(positions)
     # Arrow keys move through the grid; the detail pane follows.
