@@ -56,16 +56,14 @@ class ReviewFlow(QObject):
         window = self.window
         ids = window.grid.selected_photo_ids()
         detail = window.detail
-        if len(ids) > 1:
-            window.runner.submit(
-                Job(actions.mark_all_reviewed, window.library, ids, progress=False),
-                receiver=self,
-                on_finished=self._after_bulk,
-                on_failed=lambda exc, _tb: window.show_message(f"Marking reviewed failed: {exc}"),
-            )
-            return
         photo_id = detail.photo_id
-        if photo_id is None or detail.data is None:
+        if len(ids) > 1:
+            self._accept_many(ids)
+            return
+        if photo_id is None:
+            return
+        if detail.data is None or detail.data.photo.id != photo_id:
+            self._accept_many([photo_id])  # pressed again before the pane has loaded the photo
             return
         best = detail.data.best
         if not detail.has_unsaved_edit and (best is None or best.preferred):
@@ -80,6 +78,15 @@ class ReviewFlow(QObject):
             detail.mark_reviewed()
         if self.reviewing:
             self._leave([photo_id])
+
+    def _accept_many(self, ids: list[int]) -> None:
+        window = self.window
+        window.runner.submit(
+            Job(actions.mark_all_reviewed, window.library, ids, progress=False),
+            receiver=self,
+            on_finished=self._after_bulk,
+            on_failed=lambda exc, _tb: window.show_message(f"Marking reviewed failed: {exc}"),
+        )
 
     def submit(self) -> None:
         """Enter in the caption editor: save; in "Needs review" accept and move on."""
