@@ -288,8 +288,9 @@ class BackgroundServices(QObject):
     def shutdown(self) -> None:
         """Stop the queue and the watcher and wait for them (at exit only)."""
         self._load_job = None
-        if self.slow_runner is not self.runner:
+        if self.slow_runner is not self.runner:  # a model loading cannot stop half-way: wait a while
             self.slow_runner.cancel_all()
+            self.slow_runner.wait(5000)
         changes, self._changes = self._changes, None
         if changes is not None:
             changes.stop()

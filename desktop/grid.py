@@ -316,11 +316,13 @@ class PhotoGrid(QListView):
             model.modelReset.connect(self._restore_current)
 
     def _remember_current(self) -> None:
-        self._kept_photo = self.current_photo_id()
+        same = getattr(self.model(), "same_query", False)  # a refresh, not a new search
+        self._kept_photo = self.current_photo_id() if same else None
 
     def _restore_current(self) -> None:
-        """After a refresh, the photo that was current stays current when it is still shown (an edit
-        in the caption editor stays there, unsaved, instead of being saved by the photo leaving)."""
+        """After a refresh of the same query (the library changed), the photo that was current stays
+        current when it is still shown (an edit in the caption editor stays there, unsaved, instead
+        of being saved by the photo leaving)."""
         kept, self._kept_photo = self._kept_photo, None
         row_of = getattr(self.model(), "row_of", None)
         row = row_of(kept) if kept is not None and row_of is not None else None

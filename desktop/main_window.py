@@ -94,7 +94,7 @@ SORTS = (
 )
 PAGE_WELCOME, PAGE_LIBRARY = 0, 1
 # Redo: Ctrl+Shift+Z (Linux, macOS) and Ctrl+Y (Windows habits), each bound once.
-REDO_KEYS = [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")]
+REDO_KEYS = ("Ctrl+Shift+Z", "Ctrl+Y")
 
 AddFolderFn = Callable[..., Any]
 
@@ -280,7 +280,8 @@ class MainWindow(QMainWindow):
         self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
         self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts(REDO_KEYS)  # once each: a key bound twice is "ambiguous" in Qt
+        # Each key once: a key bound twice is "Ambiguous shortcut overload" in Qt, and neither runs.
+        self.redo_action.setShortcuts([QKeySequence(k) for k in REDO_KEYS])
         for action in (self.undo_action, self.redo_action):
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             edit.addAction(action)

@@ -156,6 +156,10 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         self._exhausted = True
         self._loading = False
         self._resetting = False  # a first page of the current query is on its way
+        self._shown_query: PhotoQuery | None = None  # the query whose rows are shown
+        # Whether the rows being replaced are the same query's, refreshed (the library changed):
+        # the grid then keeps its current photo; a new query starts without one.
+        self.same_query = False
         self._placeholders: dict[str, QPixmap] = {}
         if thumbnails is not None:
             thumbnails.thumbnailReady.connect(self._on_thumbnail)
@@ -217,6 +221,8 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         self._next_offset = page.next_offset
         self._exhausted = page.exhausted
         if reset:
+            self.same_query = self._shown_query == self._query
+            self._shown_query = self._query
             self.beginResetModel()
             self._rows = []
             self._row_of = {}

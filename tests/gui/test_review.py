@@ -347,3 +347,20 @@ def test_the_grid_fills_while_the_model_is_still_loading(
     window.services.shutdown()
     pool.waitForDone(5000)
     services.slow_runner.wait(5000)
+
+
+def test_a_refresh_of_the_grid_keeps_the_photo_and_its_edit_unsaved(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    """The watcher's refresh (the library changed) used to clear the selection, which saved an edit
+    in progress (a restored draft too) as the caption."""
+    window = make_window(sample.library)
+    window.grid.select_row(4)
+    photo_id = window.detail.photo_id
+    window.edit_caption_action.trigger()
+    qtbot.keyClicks(window.detail.caption_edit, "half typed")
+    window.photos.refresh()
+    assert window.grid.current_photo_id() == photo_id and window.detail.photo_id == photo_id
+    assert window.detail.caption_edit.text() == "half typed" and window.detail.has_unsaved_edit
+    assert not sample.library.best_caption(photo_id).is_user  # type: ignore[arg-type, union-attr]
+    window.detail.discard_edit()
