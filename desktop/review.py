@@ -80,13 +80,22 @@ class ReviewFlow(QObject):
             self._leave([photo_id])
 
     def _accept_many(self, ids: list[int]) -> None:
+        """Approve ``ids`` in one background job; in "Needs review" they leave the list at once, so
+        that the next press of Ctrl+R, however quick, is for the next photo."""
         window = self.window
         window.runner.submit(
             Job(actions.mark_all_reviewed, window.library, ids, progress=False),
             receiver=self,
             on_finished=self._after_bulk,
-            on_failed=lambda exc, _tb: window.show_message(f"Marking reviewed failed: {exc}"),
+            on_failed=self._bulk_failed,
         )
+        if self.reviewing:
+            self._leave(ids)
+
+    def _bulk_failed(self, exc: BaseException, _trace: str) -> None:
+        self.window.show_message(f"Marking reviewed failed: {exc}")
+        if self.reviewing:
+            self.window.photos.refresh()  # the photos that were not marked come back
 
     def submit(self) -> None:
         """Enter in the caption editor: save; in "Needs review" accept and move on."""
@@ -126,8 +135,6 @@ class ReviewFlow(QObject):
 
     def _after_bulk(self, ids: list[int]) -> None:
         self.window._after_review(ids)
-        if self.reviewing:
-            self._leave(ids)
         self.recount()
 
     def on_caption_saved(self, photo_id: int) -> None:

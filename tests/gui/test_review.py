@@ -364,3 +364,29 @@ def test_a_refresh_of_the_grid_keeps_the_photo_and_its_edit_unsaved(
     assert window.detail.caption_edit.text() == "half typed" and window.detail.has_unsaved_edit
     assert not sample.library.best_caption(photo_id).is_user  # type: ignore[arg-type, union-attr]
     window.detail.discard_edit()
+
+
+def test_accepting_faster_than_the_pane_loads_with_a_real_thread_pool(
+    qtbot: Any, make_window: MakeWindow, sample: Sample
+) -> None:
+    pool = QThreadPool()
+    runner = JobRunner(pool)
+    services = BackgroundServices(
+        sample.library, runner, queue_factory=None, watcher_factory=None, semantic_factory=None
+    )
+    window = make_window(sample.library, runner=runner, services=services)
+    needs_review(window)
+    qtbot.waitUntil(lambda: window.photos.rowCount() == len(PHOTOS) and not window.photos.loading)
+    ids = shown_ids(window)
+    window.grid.select_row(0)
+    qtbot.waitUntil(lambda: window.detail.data is not None)
+    for _ in range(3):  # three presses in a row, without waiting for anything
+        window.mark_reviewed_action.trigger()
+    expected = len(PHOTOS) - 3
+    qtbot.waitUntil(lambda: sample.library.stats().needs_review == expected, timeout=5000)
+    assert all(sample.library.best_caption(pid).reviewed for pid in ids[:3])  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: window.count_label.text() == f"{expected} photos", timeout=5000)
+    qtbot.waitUntil(lambda: sidebar_count(window) == expected, timeout=5000)
+    assert shown_ids(window) == ids[3:] and window.grid.current_photo_id() == ids[3]
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    pool.waitForDone(5000)
