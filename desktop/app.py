@@ -100,7 +100,8 @@ def run_app(
 
 
 def _probe_startup(app: QApplication, window: MainWindow, probe: Path) -> None:
-    """Record when the window has been painted and when the model is ready (or failed), then quit."""
+    """Record when the window has been painted, when the grid shows its first photos and when the
+    model is ready (or failed), then quit."""
 
     def note(event: str, **extra: object) -> None:
         with probe.open("a", encoding="utf-8") as f:
@@ -111,8 +112,15 @@ def _probe_startup(app: QApplication, window: MainWindow, probe: Path) -> None:
             note("model", ready=bool(getattr(state, "ready", False)))
             QTimer.singleShot(0, app.quit)
 
+    def on_rows() -> None:  # the grid's first photos (once)
+        if window.photos.rowCount() and not getattr(on_rows, "done", False):
+            on_rows.done = True  # type: ignore[attr-defined]
+            note("grid", rows=window.photos.rowCount())
+
     # A zero timer fires once the event loop has run: after the window's first paint.
     QTimer.singleShot(0, lambda: note("window"))
+    window.photos.queryFinished.connect(on_rows)
+    on_rows()
     window.services.modelChanged.connect(on_model)
     if not window.services.model.loading:
         QTimer.singleShot(0, lambda: on_model(window.services.model))

@@ -128,6 +128,10 @@ class BackgroundServices(QObject):
         super().__init__(parent)
         self.library = library
         self.runner = runner
+        # Loading models, stopping queues and registering watches take seconds: on threads of their
+        # own, never in the way of the grid's and the sidebar's queries (which ran 18 s late behind
+        # a model loading on a full pool).
+        self.slow_runner = runner.separate(self)
         self._queue_factory = queue_factory
         self._watcher_factory = watcher_factory
         self._semantic_factory = semantic_factory
@@ -152,7 +156,7 @@ class BackgroundServices(QObject):
         self._set_model(ModelState(path=path, name=self.model.name, loading=True))
         job = Job(load_captioner, path, device, beam_size, progress=False)
         self._load_job = job
-        self.runner.submit(
+        self.slow_runner.submit(
             job,
             receiver=self,
             on_finished=lambda captioner: self._on_model_loaded(job, path, captioner),
@@ -220,7 +224,7 @@ class BackgroundServices(QObject):
         """
         if self._semantic_factory is None or self.semantic is not None or not semantic_available():
             return
-        self.runner.submit(
+        self.slow_runner.submit(
             Job(self._semantic_factory, self.library, progress=False),
             on_finished=self._on_semantic_loaded,
             on_failed=lambda exc, _tb: log.warning("search by meaning is off: %s", exc),
@@ -237,7 +241,7 @@ class BackgroundServices(QObject):
     def _stop_queue(self) -> None:
         queue, self.queue = self.queue, None
         if queue is not None:  # stopping waits for the current batch: not on the GUI thread
-            self.runner.submit(Job(_retire, queue, progress=False))
+            self.slow_runner.submit(Job(_retire, queue, progress=False))
 
     @property
     def paused(self) -> bool:
@@ -281,17 +285,20 @@ class BackgroundServices(QObject):
         if self.watcher is None:
             self.start_watching([])
         if self.watcher is not None:  # registering a big tree walks it: off the GUI thread
-            self.runner.submit(Job(self.watcher.watch, path, absent_ok=True, progress=False))
+            self.slow_runner.submit(Job(self.watcher.watch, path, absent_ok=True, progress=False))
 
     def unwatch(self, path: str) -> None:
         if self.watcher is not None:
-            self.runner.submit(Job(self.watcher.unwatch, path, progress=False))
+            self.slow_runner.submit(Job(self.watcher.unwatch, path, progress=False))
 
     # ------------------------------------------------------------------ shutdown
 
     def shutdown(self) -> None:
         """Stop the queue and the watcher and wait for them (at exit only)."""
         self._load_job = None
+        if self.slow_runner is not self.runner:  # a model loading cannot stop half-way: wait a while
+            self.slow_runner.cancel_all()
+            self.slow_runner.wait(5000)
         changes, self._changes = self._changes, None
         if changes is not None:
             changes.stop()

@@ -201,9 +201,11 @@ def _header(text: str) -> QLabel:
 
 
 class CaptionEdit(QPlainTextEdit):
-    """A three-line caption editor: Enter saves (emits :attr:`submitted`), Tab moves to the next control."""
+    """A three-line caption editor: Enter saves (emits :attr:`submitted`), Esc emits :attr:`escaped`
+    (revert, then leave), Tab moves to the next control."""
 
     submitted = Signal()
+    escaped = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -219,6 +221,9 @@ class CaptionEdit(QPlainTextEdit):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.submitted.emit()  # a caption is one paragraph: Enter saves it
+            return
+        if event.key() == Qt.Key.Key_Escape and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            self.escaped.emit()
             return
         super().keyPressEvent(event)
 
@@ -384,11 +389,17 @@ class DetailPane(QWidget):
         captionSaved(int): a caption of this photo id was stored (text or review state).
         keywordsChanged(int): a keyword of this photo id was added or removed.
         failed(str): a save failed (the message says why).
+        photoShown(int): the pane shows this photo id, its caption in the editor.
+        editReverted(int): the edit of this photo id was thrown away (Esc, or the photo removed).
+        leaveRequested(): Esc with nothing to revert: give the focus back (to the grid).
     """
 
     captionSaved = Signal(int)
     keywordsChanged = Signal(int)
     failed = Signal(str)
+    photoShown = Signal(int)
+    editReverted = Signal(int)
+    leaveRequested = Signal()
 
     def __init__(
         self,
@@ -467,6 +478,7 @@ class DetailPane(QWidget):
         self.caption_edit.setAccessibleName("Caption")
         self.caption_edit.setAccessibleDescription(EDIT_HINT)
         self.caption_edit.submitted.connect(self.save_caption)
+        self.caption_edit.escaped.connect(self.escape_edit)
         self.caption_edit.textChanged.connect(self._on_caption_edited)
         caption_header.setBuddy(self.caption_edit)
         column.addWidget(self.caption_edit)
@@ -677,6 +689,7 @@ class DetailPane(QWidget):
         self._fill_exif(data)
         self.keywords.show_keywords(data.photo.id, data.keywords, data.best)
         self._stack.setCurrentIndex(1)
+        self.photoShown.emit(data.photo.id)
 
     def _show_caption(self, caption: CaptionInfo | None) -> None:
         if self._data is not None:
@@ -747,8 +760,8 @@ class DetailPane(QWidget):
         if not self.has_unsaved_edit:
             return
         text = self.caption_edit.text()
+        self._saved_text = text  # the editor now matches what is being written (before it is written)
         self._push("Edit caption", lambda state: replace(state, user_text=text.strip()))
-        self._saved_text = text  # the editor now matches what is being written
 
     def save_now(self) -> None:
         """Write the caption being edited synchronously (the app is quitting: no job may be dropped)."""
@@ -759,6 +772,21 @@ class DetailPane(QWidget):
     def discard_edit(self) -> None:
         """Put the last saved caption back into the editor."""
         self.caption_edit.setPlainText(self._saved_text)
+        self.state_label.setText(caption_state(self._data.best if self._data is not None else None))
+        if self._shown_id is not None:
+            self.editReverted.emit(self._shown_id)
+
+    def escape_edit(self) -> None:
+        """Esc in the editor: revert an unsaved edit; with nothing to revert, ask to leave the editor."""
+        if self.has_unsaved_edit:
+            self.discard_edit()
+        else:
+            self.leaveRequested.emit()
+
+    def show_draft(self, text: str, note: str) -> None:
+        """Put an unsaved draft into the editor (not saved), ``note`` saying so above it."""
+        self.caption_edit.setPlainText(text)
+        self.state_label.setText(note)
 
     def use_alternative(self, item: QListWidgetItem) -> None:
         """Make an alternative the caption (it replaces a hand-written one: Edit > Undo brings that back)."""

@@ -49,7 +49,7 @@ from photoscribe.core.library.meaning import EXTRA_HINT, semantic_available
 from photoscribe.core.library.scanner import ScanReport, add_folder, rescan_all
 from photoscribe.core.library.watcher import ChangeSummary, WatchState, WatchStatus
 from photoscribe.core.progress import Progress
-from photoscribe.desktop import actions, library_state
+from photoscribe.desktop import actions, drafts, library_state, review
 from photoscribe.desktop import settings as options
 from photoscribe.desktop.background import BackgroundServices, ModelState
 from photoscribe.desktop.detail import DetailPane
@@ -93,6 +93,8 @@ SORTS = (
     (SORT_RELEVANCE, "Relevance"),
 )
 PAGE_WELCOME, PAGE_LIBRARY = 0, 1
+# Redo: Ctrl+Shift+Z (Linux, macOS) and Ctrl+Y (Windows habits), each bound once.
+REDO_KEYS = ("Ctrl+Shift+Z", "Ctrl+Y")
 
 AddFolderFn = Callable[..., Any]
 
@@ -151,6 +153,8 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._set_page()
         library_state.install(self)  # read-only mode; a damaged library said in a dialog
+        self.review = review.install(self)  # accept-and-next, Enter saves and moves on, Esc
+        self.drafts = drafts.install(self)  # the caption being typed survives a crash
         self._refresh_counts()
         self._apply_query()
 
@@ -277,9 +281,8 @@ class MainWindow(QMainWindow):
         self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
         self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts(
-            [QKeySequence("Ctrl+Shift+Z"), QKeySequence(QKeySequence.StandardKey.Redo)]
-        )
+        # Each key once: a key bound twice is "Ambiguous shortcut overload" in Qt, and neither runs.
+        self.redo_action.setShortcuts([QKeySequence(k) for k in REDO_KEYS])
         for action in (self.undo_action, self.redo_action):
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             edit.addAction(action)
@@ -456,7 +459,7 @@ class MainWindow(QMainWindow):
         self.services.start_watching([f.path for f in folders])
         self.services.start_embedding()
         if folders:
-            self.runner.submit(
+            self.services.slow_runner.submit(  # seconds on a big library: not in the grid's way
                 Job(rescan_all, self.library),
                 receiver=self,
                 on_finished=self._after_startup_scan,
@@ -513,6 +516,7 @@ class MainWindow(QMainWindow):
         if not self.confirm_unsaved_edit():
             event.ignore()
             return
+        self.drafts.window_closing()
         self.save_settings()
         for dialog in self._dialogs:
             dialog.close()

@@ -155,6 +155,11 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         self._next_offset = 0
         self._exhausted = True
         self._loading = False
+        self._resetting = False  # a first page of the current query is on its way
+        self._shown_query: PhotoQuery | None = None  # the query whose rows are shown
+        # Whether the rows being replaced are the same query's, refreshed (the library changed):
+        # the grid then keeps its current photo; a new query starts without one.
+        self.same_query = False
         self._placeholders: dict[str, QPixmap] = {}
         if thumbnails is not None:
             thumbnails.thumbnailReady.connect(self._on_thumbnail)
@@ -176,8 +181,15 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         folder: int | None = None,
         sort: str = SORT_TAKEN,
     ) -> None:
-        """Re-run the search; the current rows stay until the first new page arrives (no flicker)."""
-        self._query = PhotoQuery(text if isinstance(text, str) else "", filter, folder, sort)
+        """Re-run the search; the current rows stay until the first new page arrives (no flicker).
+
+        The same query asked again while its first page is on its way (the sidebar selecting "All
+        photos" once it has loaded, at start-up) waits for that page instead of starting over.
+        """
+        query = PhotoQuery(text if isinstance(text, str) else "", filter, folder, sort)
+        if query == self._query and self._resetting:
+            return
+        self._query = query
         self._start_fetch(reset=True)
 
     def refresh(self) -> None:
@@ -187,6 +199,7 @@ class PhotoListModel(_RowListModel[PhotoRow]):
     def _start_fetch(self, *, reset: bool) -> None:
         if reset:
             self._generation += 1
+            self._resetting = True
         self._loading = True
         generation = self._generation
         offset = 0 if reset else self._next_offset
@@ -203,9 +216,13 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         if generation != self._generation:
             return  # an older query's answer
         self._loading = False
+        if reset:
+            self._resetting = False
         self._next_offset = page.next_offset
         self._exhausted = page.exhausted
         if reset:
+            self.same_query = self._shown_query == self._query
+            self._shown_query = self._query
             self.beginResetModel()
             self._rows = []
             self._row_of = {}
@@ -231,6 +248,7 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         if generation != self._generation:
             return
         self._loading = False
+        self._resetting = False
         self._exhausted = True
         if exc is not None:
             self.loadFailed.emit(str(exc))
@@ -242,6 +260,19 @@ class PhotoListModel(_RowListModel[PhotoRow]):
             self.runner.submit(
                 Job(load_rows, self.library, shown, progress=False), receiver=self, on_finished=self._on_rows
             )
+
+    def remove_photos(self, photo_ids: Sequence[int]) -> int:
+        """Take photos that no longer match the query out of the rows (a photo reviewed in "Needs
+        review"); the next page starts that many rows earlier. Returns how many rows went."""
+        rows = sorted((r for pid in photo_ids if (r := self._row_of.get(pid)) is not None), reverse=True)
+        for row in rows:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._rows[row]
+            self.endRemoveRows()
+        if rows:
+            self._row_of = {row.photo_id: i for i, row in enumerate(self._rows)}
+            self._next_offset = max(0, self._next_offset - len(rows))
+        return len(rows)
 
     def _on_rows(self, rows: dict[int, PhotoRow]) -> None:
         for photo_id, row in rows.items():

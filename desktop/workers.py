@@ -190,6 +190,17 @@ class JobRunner(QObject):
         self.pool.start(job)
         return job
 
+    def separate(self, parent: QObject | None = None) -> JobRunner:
+        """A runner for long jobs (loading a model, rescanning folders) on threads of its own, so that
+        they never hold up the quick ones (the grid's queries) waiting for a thread of this pool.
+        Over an :class:`ImmediatePool` (tests) it is this runner: jobs stay synchronous."""
+        if isinstance(self.pool, ImmediatePool):
+            return self
+        runner = JobRunner(QThreadPool(), parent)
+        runner.explain = lambda exc: self.explain(exc) if self.explain is not None else None
+        runner.libraryFailed.connect(self.libraryFailed)
+        return runner
+
     @Slot(object, str)
     def _on_failed(self, exc: BaseException, _trace: str) -> None:
         if isinstance(exc, (LibraryDamagedError, LibraryReadOnlyError)):

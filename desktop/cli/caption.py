@@ -171,6 +171,14 @@ def load_captioner(args: argparse.Namespace, **options: object) -> Captioner:
     )
 
 
+def _model_name(explicit: Path | None) -> str:
+    """The model's file as a person would recognise it (without loading anything)."""
+    try:
+        return display_path(resolve_model(explicit))
+    except ModelLoadError:
+        return "none found"
+
+
 # Names a folder walk reports as failures when they are not images after all.
 PHOTO_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".gif", ".bmp"}
@@ -220,6 +228,12 @@ def cmd_caption(args: argparse.Namespace) -> int:
     if not paths:
         print("no images found in the given paths", file=sys.stderr)
         return 1
+    # On a terminal, say what the first seconds are spent on (torch and the model load before the
+    # first photo: ~20 s on a slow machine, which looked like a hang); a pipe or a log stays clean.
+    talk = sys.stderr.isatty()
+    if talk:
+        print(f"loading the captioning model ({_model_name(args.model)})…", file=sys.stderr, flush=True)
+    loading = time.perf_counter()
     captioner = load_captioner(
         args,
         beam_size=args.beam,
@@ -234,8 +248,15 @@ def cmd_caption(args: argparse.Namespace) -> int:
     )
     # Results are printed batch by batch and then dropped: memory does not grow with the folder.
     out = _JsonStream(captioner) if args.json else None
+    if talk:
+        print(
+            f"model {captioner.model_id} loaded in {time.perf_counter() - loading:.1f} s on {captioner.device}",
+            file=sys.stderr,
+            flush=True,
+        )
     bar = ProgressBars("captioning", "photo")
     tracker = ProgressTracker("caption", len(paths), bar)
+    tracker.update(0)  # the bar shows 0/N at once, not after the first batch
     cancel = threading.Event()
     failures: list[CaptionFailure] = []
     start = time.perf_counter()

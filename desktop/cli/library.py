@@ -35,6 +35,7 @@ from photoscribe.desktop.cli.io import library_path, non_negative_int, positive_
 from photoscribe.desktop.cli.keywords import add_keywords_command
 from photoscribe.desktop.cli.output import Output, add_output_options, add_quiet_option
 from photoscribe.desktop.cli.repair import add_repair_command
+from photoscribe.desktop.cli.review import add_review_command
 from photoscribe.desktop.cli.signals import exit_now, interrupt_on_sigterm, signals_ignored
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
@@ -73,6 +74,7 @@ CHECKED_COMMANDS = frozenset(
         "add",
         "scan",
         "set-caption",
+        "review",
         "remove",
         "caption-pending",
         "retry-failed",
@@ -320,12 +322,27 @@ def _add_set_caption(commands: Commands, common: argparse.ArgumentParser) -> Non
     parser.add_argument("photo", type=photo_ref, metavar="PHOTO", help="photo id or path")
     parser.add_argument("text", metavar="TEXT", help='the caption ("" removes your caption)')
     parser.add_argument("--language", default="en", help="language tag of the caption (default: en)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=guarded(_set_caption))
 
 
 def _set_caption(args: argparse.Namespace) -> int:
     with open_library(args) as library:
         caption = library.set_user_caption(args.photo, args.text, language=args.language)
+        photo = library.get_photo(args.photo)
+        best = library.best_caption(args.photo)
+    if args.json:
+        shown = {"caption": best.text, "by": "you" if best.is_user else best.source} if best else None
+        result = {
+            "id": photo.id if photo is not None else None,
+            "path": photo.path if photo is not None else None,
+            "caption": caption.text if caption is not None else None,
+            "removed": caption is None,
+            "language": args.language,
+            "shown": shown,  # what the app and exports now show for the photo
+        }
+        print_json(result)
+        return 0
     print("caption removed" if caption is None else f"caption set: {printable(caption.text)}")
     return 0
 
@@ -827,6 +844,7 @@ SUBCOMMANDS: tuple[Callable[[Commands, argparse.ArgumentParser], None], ...] = (
     _add_search,
     _add_similar,
     _add_set_caption,
+    add_review_command,
     _add_export,
     _add_remove,
     _add_add,

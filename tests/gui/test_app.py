@@ -108,6 +108,47 @@ def test_a_real_launch_shows_the_window_before_the_model_is_ready(tmp_path: Path
     assert start < window["time"] <= model["time"]
 
 
+@pytest.mark.bundled_model
+def test_a_real_restart_fills_the_grid_before_the_model_is_ready(tmp_path: Path) -> None:
+    """A restart on a library of photos (issue 21: "No photos" until the model had loaded, 18.5 s):
+    the grid shows the photos while the model is still loading."""
+    import json
+    import os
+
+    from PIL import Image
+
+    from photoscribe.core.library import Library
+
+    db = tmp_path / "library.sqlite3"
+    env = {
+        **os.environ,
+        "PHOTOSCRIBE_HOME": str(tmp_path / "home"),
+        "PHOTOSCRIBE_LIBRARY": str(db),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    with Library.open(db) as library:
+        record = library.add_folder_record(folder)
+        for i in range(5):
+            path = folder / f"p{i}.jpg"
+            Image.new("RGB", (64, 48), (40 * i, 80, 120)).save(path)
+            photo = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime, folder_id=record.id)
+            library.set_user_caption(photo.id, f"photo {i}")
+    probe = tmp_path / "probe.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "photoscribe.desktop.cli", "gui"],
+        env={**env, desktop_app.STARTUP_PROBE_ENV: str(probe)},
+        capture_output=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    events = {e["event"]: e for e in map(json.loads, probe.read_text().splitlines())}
+    assert events["grid"]["rows"] == 5
+    assert events["model"]["ready"] is True
+    assert events["grid"]["time"] < events["model"]["time"]
+
+
 def test_the_shipped_icon_renders_and_the_menu_entry_starts_the_app(qtbot: Any) -> None:
     from importlib import resources
 
