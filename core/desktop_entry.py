@@ -10,6 +10,7 @@ headless.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.resources
 import logging
@@ -296,7 +297,8 @@ def _write(path: Path, data: bytes) -> None:
         temporary.write_bytes(data)
         os.replace(temporary, path)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # never written, or its folder is the problem
+            temporary.unlink()
         raise PhotoscribeError(
             f"{path} could not be written ({exc.strerror}); check that {path.parent} is writable "
             "(or set XDG_DATA_HOME to a folder that is) and run photoscribe install-desktop again"

@@ -143,3 +143,18 @@ def test_a_relative_xdg_data_home_is_ignored_as_the_spec_says(monkeypatch: pytes
     assert desktop_entry.data_home({"XDG_DATA_HOME": "relative/share"}) == Path.home() / ".local" / "share"
     assert desktop_entry.data_home({"XDG_DATA_HOME": ""}) == Path.home() / ".local" / "share"
     assert desktop_entry.data_home({"XDG_DATA_HOME": "/srv/share"}) == Path("/srv/share")
+
+
+def test_a_folder_that_cannot_be_written_is_said_in_one_sentence(
+    data_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a file where the metainfo folder should be: mkdir fails for root too (unlike a chmod)
+    data_home.mkdir()
+    (data_home / "metainfo").write_text("not a folder")
+    assert main(["install-desktop"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"photoscribe: error: {data_home}/metainfo/{APP_ID}.metainfo.xml could not be written"
+    )
+    assert "XDG_DATA_HOME" in err and err.count("\n") == 1
+    assert not (data_home / "applications").exists()  # the menu entry is written last: no half entry
