@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from photoscribe.core import desktop_entry
+from photoscribe.core.errors import UsageError
 from photoscribe.core.paths import printable
 from photoscribe.desktop.cli.io import print_json
 
@@ -28,6 +30,11 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_install_desktop(args: argparse.Namespace) -> int:
+    if sys.platform in ("darwin", "win32", "cygwin"):
+        raise UsageError(
+            "install-desktop writes the freedesktop.org menu entry that Linux and BSD desktops read; "
+            "on this system start the app with the photoscribe command instead"
+        )
     result = desktop_entry.uninstall() if args.uninstall else desktop_entry.install()
     if args.json:
         print_json(

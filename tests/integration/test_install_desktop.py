@@ -158,3 +158,14 @@ def test_a_folder_that_cannot_be_written_is_said_in_one_sentence(
     )
     assert "XDG_DATA_HOME" in err and err.count("\n") == 1
     assert not (data_home / "applications").exists()  # the menu entry is written last: no half entry
+
+
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_on_macos_and_windows_it_refuses_in_one_sentence(
+    platform: str, data_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "platform", platform)
+    assert main(["install-desktop"]) == 2
+    err = capsys.readouterr().err
+    assert "Linux and BSD desktops" in err and err.count("\n") == 1
+    assert not data_home.exists()
