@@ -16,11 +16,13 @@ from PySide6.QtCore import QSettings, QThreadPool, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from photoscribe.core.desktop_entry import APP_ID
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import Library
 from photoscribe.desktop import settings as options
 from photoscribe.desktop.errors import install_excepthook, setup_logging
 from photoscribe.desktop.main_window import MainWindow
+from photoscribe.desktop.open_paths import StartupPaths
 from photoscribe.desktop.style import install_accessible_palette
 from photoscribe.desktop.workers import JobRunner
 
@@ -46,6 +48,9 @@ def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
     app.setApplicationName(options.APP_NAME)
     app.setOrganizationName(options.ORGANISATION)
     app.setApplicationDisplayName("Photoscribe")
+    # The menu entry's name (photoscribe install-desktop): Wayland's app id, so the window and the
+    # launcher are one application in docks and task switchers.
+    app.setDesktopFileName(APP_ID)
     app.setWindowIcon(app_icon())
     install_accessible_palette(app)  # secondary and selected text at WCAG AA contrast
     return app
@@ -69,9 +74,14 @@ def create_window(
 
 
 def run_app(
-    library_path: Path | None = None, model: Path | None = None, argv: Sequence[str] | None = None
+    library_path: Path | None = None,
+    model: Path | None = None,
+    argv: Sequence[str] | None = None,
+    open_paths: Sequence[str | Path] = (),
 ) -> int:
-    """Run the desktop app until its window closes; returns the exit code."""
+    """Run the desktop app until its window closes; returns the exit code.
+
+    ``open_paths``: folders to add and photos to show (the menu entry's ``%F``)."""
     app = ensure_application(argv)
     log_path = setup_logging()
     holder: list[MainWindow] = []
@@ -90,6 +100,8 @@ def run_app(
         # stops every thread, the GUI's too) would walk them all: ~300 ms pauses while scrolling.
         gc.freeze()
         window.show()
+        if open_paths:
+            StartupPaths(window, open_paths)
         probe = os.environ.get(STARTUP_PROBE_ENV)
         if probe:
             _probe_startup(app, window, Path(probe))

@@ -23,7 +23,7 @@ from photoscribe.core.paths import printable
 from photoscribe.core.version import __version__
 from photoscribe.desktop.cli import caption as caption_cli
 from photoscribe.desktop.cli import doctor as doctor_cli
-from photoscribe.desktop.cli import io
+from photoscribe.desktop.cli import install_desktop, io
 from photoscribe.desktop.cli import library as library_cli
 from photoscribe.desktop.cli.display import require_display
 from photoscribe.training import cli as training_cli
@@ -48,9 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     training_cli.register(sub)
     training_cli.register_model(model_commands)
     doctor_cli.register(sub)
+    install_desktop.register(sub)
     gui = sub.add_parser("gui", help="open the desktop app (the default when no command is given)")
     gui.add_argument("--db", type=Path, metavar="PATH", help="library database file (default: the usual one)")
     gui.add_argument("--model", type=Path, metavar="CKPT", help="caption with this checkpoint")
+    gui.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="folders to add to the library and a photo to show",
+    )
     gui.set_defaults(func=cmd_gui)
     demo = sub.add_parser(
         "demo",
@@ -93,7 +101,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
     require_display()
     from photoscribe.desktop.app import run_app
 
-    return run_app(getattr(args, "db", None), getattr(args, "model", None), argv=sys.argv[:1])
+    paths = getattr(args, "paths", None) or ()
+    return run_app(
+        getattr(args, "db", None), getattr(args, "model", None), argv=sys.argv[:1], open_paths=paths
+    )
 
 
 def app_main() -> int:

@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from photoscribe.core.desktop_entry import APP_ID
 from photoscribe.core.library import Library
 from photoscribe.desktop import app as desktop_app
 from photoscribe.desktop.cli import main
@@ -28,11 +29,18 @@ def test_help_still_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_no_command_and_gui_command_open_the_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(desktop_app, "run_app", lambda db, model, argv=None: calls.append((db, model)) or 7)
+    monkeypatch.setattr(
+        desktop_app,
+        "run_app",
+        lambda db, model, argv=None, open_paths=(): calls.append((db, model, list(open_paths))) or 7,
+    )
     assert main([]) == 7
-    assert calls == [(None, None)]
+    assert calls == [(None, None, [])]
     assert main(["gui", "--db", str(tmp_path / "lib.db"), "--model", str(tmp_path / "m.pt")]) == 7
-    assert calls[-1] == (tmp_path / "lib.db", tmp_path / "m.pt")
+    assert calls[-1] == (tmp_path / "lib.db", tmp_path / "m.pt", [])
+    # the menu entry's `gui %F`: the photos and folders opened with the app
+    assert main(["gui", str(tmp_path / "a.jpg"), str(tmp_path)]) == 7
+    assert calls[-1] == (None, None, [tmp_path / "a.jpg", tmp_path])
 
 
 def test_the_cli_stays_headless() -> None:
@@ -164,5 +172,7 @@ def test_the_shipped_icon_renders_and_the_menu_entry_starts_the_app(qtbot: Any) 
     entry = (resources.files("photoscribe.resources") / "photoscribe.desktop").read_text()
     fields = dict(line.split("=", 1) for line in entry.splitlines() if "=" in line)
     assert fields["Type"] == "Application"
-    assert fields["Exec"] == "photoscribe gui"
-    assert fields["Icon"] == Path(desktop_app.ICON_FILE).stem
+    assert fields["Exec"] == "photoscribe gui %F"  # install-desktop makes the program absolute
+    assert fields["Icon"] == APP_ID
+    # Wayland's app id is the desktop file name: the window matches its menu entry
+    assert desktop_app.ensure_application().desktopFileName() == APP_ID
