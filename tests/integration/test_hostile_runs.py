@@ -166,11 +166,15 @@ def test_an_unreadable_file_is_a_failure_not_a_non_image(shared_dir: Path) -> No
         path.chmod(0o777 if path.is_dir() else 0o644)
     photos[1].chmod(0o000)
     db = shared_dir / "library.sqlite3"
+    home = shared_dir / "home"  # nobody cannot read the suite's PHOTOSCRIBE_HOME under root's tmp
+    home.mkdir(mode=0o777)
+    home.chmod(0o777)
     out = subprocess.run(
         [sys.executable, "-c", SCAN_AS_NOBODY, str(db), str(warm), str(folder)],
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "PHOTOSCRIBE_HOME": str(home)},
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)

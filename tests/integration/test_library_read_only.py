@@ -124,9 +124,20 @@ sys.exit(main(sys.argv[1:]))
 
 
 def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", READ_ONLY_AS_NOBODY, *args], capture_output=True, text=True, timeout=300
-    )
+    # PHOTOSCRIBE_HOME (the suite's, under root's private tmp) must be one nobody can read: a home it
+    # cannot read is refused as a bad PHOTOSCRIBE_HOME before any command runs.
+    home = Path(tempfile.mkdtemp(prefix="photoscribe-nobody-home-"))
+    home.chmod(0o777)
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", READ_ONLY_AS_NOBODY, *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PHOTOSCRIBE_HOME": str(home)},
+        )
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
