@@ -67,7 +67,9 @@ def register_model(model_commands: argparse._SubParsersAction) -> None:
     tune.add_argument("--out", type=Path, required=True, help="run folder (the new model is OUT/best.pt)")
     tune.add_argument("--model", type=Path, help="the model to start from (default: the active model)")
     tune.add_argument("--db", type=Path, help="library file (default: the app's library)")
-    tune.add_argument("--original-data", type=Path, help="the model's training data folder, if moved")
+    tune.add_argument(
+        "--original-data", type=Path, help="the model's training data, if not where it was trained"
+    )
     tune.add_argument(
         "--replay-ratio", type=float, default=1.0, help="original captions per caption of yours"
     )

@@ -212,8 +212,8 @@ def _load_original(
     checkpoint: Checkpoint, original_data: Path | None
 ) -> tuple[list[ImageRecord], list[ImageRecord], Path | None, str]:
     """The original data's train and dev records (empty when it is not on this computer)."""
-    found = original_data_of(checkpoint)
-    if original_data is not None and Path(original_data).is_dir():
+    found = original_data_of(checkpoint)  # the folder it was trained on, when it is still there
+    if found is None and original_data is not None and Path(original_data).is_dir():
         found = (Path(original_data), None, 0)
     if found is None:
         return [], [], None, ""

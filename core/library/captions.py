@@ -241,7 +241,8 @@ def set_imported_caption(session: Session, photo_id: int, text: str, field: str)
 def mark_reviewed(
     session: Session, ref: PhotoRef, *, caption_id: int | None = None, reviewed: bool = True
 ) -> CaptionInfo | None:
-    """Approve (or un-approve) a model caption; by default the newest model caption of the photo.
+    """Approve (or un-approve) a model caption; by default the one the photo shows: the active
+    model's, else its newest model caption.
 
     Returns the caption, or ``None`` if the photo has no model caption.
 
@@ -257,7 +258,7 @@ def mark_reviewed(
         caption = session.scalar(
             select(Caption)
             .where(Caption.photo_id == photo.id, Caption.is_user.is_(False))
-            .order_by(Caption.created_at.desc(), Caption.id.desc())
+            .order_by(*BEST_CAPTION_ORDER[1:])
             .limit(1)
         )
         if caption is None:

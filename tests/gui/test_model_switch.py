@@ -88,3 +88,22 @@ def test_every_imported_best_pt_is_kept_under_a_name_of_its_own(
     assert describe_model(Path(services.model.path)).startswith(f"{name} · tinyresnet · best-")
     window.undo_action.trigger()  # importing switched models: Undo goes back to the first import
     assert Path(services.model.path).read_bytes() == first.read_bytes()
+
+
+def test_retrain_fine_tunes_the_model_the_window_captions_with(
+    qtbot: Any,
+    make_window: Any,
+    library: Library,
+    runner: JobRunner,
+    tiny_model: CaptionModel,
+    tiny_vocab: Vocabulary,
+    tmp_path: Path,
+) -> None:
+    current = save_checkpoint(tmp_path / "current.pt", tiny_model, tiny_vocab)
+    services = BackgroundServices(library, runner, queue_factory=None, watcher_factory=None)
+    window = make_window(library, services=services)
+    window.use_model(str(current))
+    window.open_retrain()
+    dialog = window._dialogs[-1]
+    assert dialog.current_model == str(current) and dialog.library is library
+    dialog.close()

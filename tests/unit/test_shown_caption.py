@@ -45,6 +45,7 @@ def test_switching_models_shows_the_active_models_caption_and_brings_the_old_one
     assert library.best_caption(photo).text == "two young children are sitting in a car"
     assert {c.source for c in library.captions(photo)} == {OLD, NEW}  # nothing was deleted
     assert not library.set_active_model(OLD)  # no change
+    assert library.mark_reviewed(photo).source == OLD  # Mark reviewed approves the caption shown
 
 
 def test_search_finds_a_photo_by_the_caption_it_shows_only(library: Library, tmp_path: Path) -> None:
