@@ -180,7 +180,7 @@ def test_too_few_reviewed_captions_disable_start_with_one_sentence(
     qtbot.waitUntil(lambda: dlg._library_job is None, timeout=30_000)
     assert dlg.summary_label.text() == too_few_sentence(5)
     assert dlg.summary_label.text().startswith("Only 5 photos have a caption you wrote or reviewed;")
-    assert "c62828" in dlg.summary_label.styleSheet()  # shown as an error
+    assert dlg.summary_label.property("tone") == ERROR  # shown as an error
     assert not dlg.start_button.isEnabled()
     qtbot.mouseClick(dlg.start_button, Qt.MouseButton.LeftButton)
     assert dlg.state is State.IDLE
