@@ -141,6 +141,15 @@ _UNPRINTABLE = frozenset(
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+def printable_message(text: object) -> str:
+    """An error message made safe to print, its line breaks kept as line breaks (not ``\\n``).
+
+    Each line goes through :func:`printable`: tabs, ESC, other control characters and
+    bidirectional overrides are still shown as escapes.
+    """
+    return "\n".join(printable(line) for line in str(text).split("\n"))
+
+
 def printable(text: object) -> str:
     """``text`` (a path, caption, error) made safe to print as one line of a terminal.
 

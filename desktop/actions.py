@@ -6,6 +6,8 @@ and only shows the result, so they are tested without a window.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,14 +19,26 @@ from photoscribe.core.library.scanner import ScanReport
 
 
 def import_model_file(source: str, *, on_progress: Any = None, cancel: Any = None) -> Path:
-    """Check that ``source`` is a photoscribe checkpoint, then copy it into the models folder."""
+    """Check that ``source`` is a photoscribe checkpoint, then copy it into the models folder under a
+    name of its own: ``best-<8 hex of its content>.pt``, so that every run's ``best.pt`` is kept (the
+    same file imported twice is one copy). A file already in the models folder stays where it is."""
     from photoscribe.core.checkpoint import load_checkpoint  # torch: only when a model is imported
 
     load_checkpoint(source)  # raises ModelLoadError with the reason
-    target = paths.models_dir() / Path(source).name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if Path(source).resolve() != target.resolve():
-        shutil.copy2(source, target)
+    src = Path(source)
+    folder = paths.models_dir()
+    if src.resolve().parent == folder.resolve():
+        return src
+    digest = hashlib.sha256()
+    with src.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    target = folder / f"{src.stem}-{digest.hexdigest()[:8]}{src.suffix}"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not target.is_file():
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.copy2(src, partial)
+        os.replace(partial, target)  # never half a model under the final name
     return target
 
 

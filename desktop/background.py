@@ -170,7 +170,20 @@ class BackgroundServices(QObject):
         self.captioner = captioner
         name = str(getattr(captioner, "model_id", None) or Path(path).stem)
         self._set_model(ModelState(path=path, name=name))
+        self._show_captions_of(name)
         self._start_queue(captioner)
+
+    def _show_captions_of(self, model_id: str) -> None:
+        """Make the library show ``model_id``'s captions at once (its own, kept from an earlier use,
+        come back; search follows), before the queue captions what it has not captioned yet."""
+        if self.library.read_only is not None:
+            return
+        self.runner.submit(
+            Job(self.library.set_active_model, model_id, progress=False),
+            receiver=self,
+            on_finished=lambda changed: self.libraryChanged.emit() if changed else None,
+            on_failed=lambda exc, _tb: log.warning("could not show the captions of %s: %s", model_id, exc),
+        )
 
     def _on_model_failed(self, job: Job, path: str, exc: BaseException) -> None:
         if job is not self._load_job:

@@ -141,8 +141,11 @@ def describe_model(path: Path) -> str:
         ckpt = load_checkpoint(path)
     except PhotoscribeError:
         return f"{name} (not a readable model)"
-    data = str(ckpt.metadata.get("training_data") or "unknown data").split(" (")[0]
     created = str(ckpt.metadata.get("created") or "")[:10]
+    given = str(ckpt.metadata.get("name") or "").strip()  # "Fine-tuned on my library, 12 Dec, 340 captions"
+    if given:
+        return f"{given} · {ckpt.config.encoder} · {path.name}"
+    data = str(ckpt.metadata.get("training_data") or "unknown data").split(" (")[0]
     details = ", ".join(x for x in (ckpt.config.encoder, data, created) if x)
     return f"{name} · {details}"
 

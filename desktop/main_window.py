@@ -55,6 +55,7 @@ from photoscribe.desktop.background import BackgroundServices, ModelState
 from photoscribe.desktop.detail import DetailPane
 from photoscribe.desktop.dialogs import FailuresDialog, ModelDialog
 from photoscribe.desktop.grid import PhotoGrid
+from photoscribe.desktop.model_switch import SwitchModelCommand
 from photoscribe.desktop.models import FolderListModel, PhotoListModel
 from photoscribe.desktop.queries import (
     BROWSE_SORTS,
@@ -919,6 +920,15 @@ class MainWindow(QMainWindow):
             paths.set_active_model(path)
         self.services.load_model(path, device=self.device, beam_size=self.beam_size)
 
+    def switch_model(self, path: str) -> None:
+        """Use another model, undoably: Undo goes back to the previous one, whose captions are shown
+        again (switching deletes no caption; only "Re-caption all" makes new ones)."""
+        previous = self.services.model.path or self.active_model()
+        if not previous or Path(previous).resolve() == Path(path).resolve():
+            self.use_model(path)
+            return
+        self.undo_stack.push(SwitchModelCommand(self, previous, path))
+
     def choose_model(self) -> None:
         dialog = ModelDialog(
             self.services.model.path or self.active_model(), self.device, self.beam_size, self
@@ -928,7 +938,7 @@ class MainWindow(QMainWindow):
         options.DEVICE.write(self.settings, dialog.device)
         options.BEAM_SIZE.write(self.settings, dialog.beam_size)
         if dialog.model_path:
-            self.use_model(dialog.model_path)
+            self.switch_model(dialog.model_path)
 
     def import_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -948,8 +958,8 @@ class MainWindow(QMainWindow):
         )
 
     def _after_import(self, name: str, target: Path) -> None:
-        self.show_message(f"Imported {name}; loading it…")
-        self.use_model(str(target))
+        self.show_message(f"Imported {name} as {target.name}; loading it…")
+        self.switch_model(str(target))
 
     def recaption_selection(self) -> None:
         """Caption the selected photos again with the active model (people's captions stay)."""
@@ -1031,8 +1041,9 @@ class MainWindow(QMainWindow):
         except ImportError as exc:
             self.show_message(f"Training is not available in this build ({exc}).")
             return
-        dialog = RetrainDialog(self, self.runner, self.settings, library=self.library)
-        dialog.modelReady.connect(self.use_model)
+        current = self.services.model.path or self.active_model()
+        dialog = RetrainDialog(self, self.runner, self.settings, library=self.library, current_model=current)
+        dialog.modelReady.connect(self.switch_model)
         self._keep(dialog).show()
 
     def open_export(self) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -37,6 +38,8 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -56,7 +59,21 @@ from photoscribe.desktop.plot import MetricPlot
 from photoscribe.desktop.style import ERROR, OK, set_tone
 from photoscribe.desktop.workers import Job, JobRunner
 from photoscribe.training.datasets import CaptionCorpus, load_corpus
-from photoscribe.training.library_data import LibraryDatasetReport, export_library_dataset
+from photoscribe.training.library_data import reviewed_photos
+from photoscribe.training.library_finetune import (
+    EPOCHS as FINE_TUNE_EPOCHS,
+)
+from photoscribe.training.library_finetune import (
+    LR as FINE_TUNE_LR,
+)
+from photoscribe.training.library_finetune import (
+    MIN_REVIEWED,
+    FineTuneResult,
+    comparison_rows,
+    fine_tune_on_library,
+    too_few_sentence,
+    verdict,
+)
 from photoscribe.training.train import TrainConfig, TrainResult, train
 
 log = logging.getLogger(__name__)
@@ -134,8 +151,38 @@ def library_dataset_dir() -> Path:
     return data_dir() / "library-dataset"
 
 
+def count_reviewed(library: Library) -> int:
+    """How many photos have a caption a person wrote or approved (their files present)."""
+    return len(reviewed_photos(library)[0])
+
+
+def original_data_dir(folder: str) -> Path | None:
+    """The data set folder the dialog last trained on, as the replayed original data (not the library's)."""
+    path = Path(folder).expanduser() if folder else None
+    if path is None or not path.is_dir() or path.resolve() == library_dataset_dir().resolve():
+        return None
+    return path
+
+
 def default_run_dir() -> Path:
     return models_dir() / f"run-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+# TrainConfig fields a fine-tuning run takes from the form (the model's own config sets the rest).
+_RUN_FIELDS = frozenset(
+    (
+        "epochs",
+        "batch_size",
+        "lr",
+        "beam_size",
+        "device",
+        "resume",
+        "workers",
+        "seed",
+        "patience",
+        "val_images",
+    )
+)
 
 
 class RetrainDialog(QDialog):
@@ -156,9 +203,14 @@ class RetrainDialog(QDialog):
         settings: QSettings | None = None,
         advanced_overrides: dict[str, Any] | None = None,
         library: Library | None = None,
+        current_model: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.library = library
+        self.current_model = current_model  # what "From my library" fine-tunes
+        self.fine_tune = False  # the library's reviewed captions fine-tune current_model
+        self.fine_tune_result: FineTuneResult | None = None
+        self.minimum_reviewed = MIN_REVIEWED
         self.setWindowTitle("Retrain the captioning model")
         self.setAccessibleName("Retrain the captioning model")
         self.runner = runner if runner is not None else JobRunner(parent=self)
@@ -343,6 +395,18 @@ class RetrainDialog(QDialog):
         self.results_label.setAccessibleName("Best model metrics")
         self.results_label.hide()
         run.addWidget(self.results_label)
+        self.comparison_table = QTableWidget(0, 3)
+        self.comparison_table.setAccessibleName("The current and the new model, side by side")
+        self.comparison_table.setHorizontalHeaderLabels(["", "Current model", "New model"])
+        self.comparison_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.comparison_table.verticalHeader().hide()
+        self.comparison_table.horizontalHeader().setStretchLastSection(True)
+        self.comparison_table.hide()
+        run.addWidget(self.comparison_table)
+        self.verdict_label = self._wrapping_label("")
+        self.verdict_label.setAccessibleName("Is the new model better")
+        self.verdict_label.hide()
+        run.addWidget(self.verdict_label)
         self.error_label = self._wrapping_label("")
         self.error_label.setAccessibleName("Error")
         set_tone(self.error_label, ERROR)
@@ -385,6 +449,7 @@ class RetrainDialog(QDialog):
             self.cancel_button,
             self.resume_button,
             self.samples_list,
+            self.comparison_table,
             self.recaption_check,
             self.use_button,
             self.close_button,
@@ -435,7 +500,8 @@ class RetrainDialog(QDialog):
 
     def _save_settings(self) -> None:
         s = self.settings
-        options.RETRAIN_DATA_DIR.write(s, self.data_edit.text().strip())
+        if not self.fine_tune:  # the library has no folder: the last data set stays the original data
+            options.RETRAIN_DATA_DIR.write(s, self.data_edit.text().strip())
         options.RETRAIN_ENCODER.write(s, self.encoder)
         options.RETRAIN_EPOCHS.write(s, self.epochs_spin.value())
         options.RETRAIN_BATCH_SIZE.write(s, self.batch_spin.value())
@@ -464,7 +530,10 @@ class RetrainDialog(QDialog):
         path = Path(text).expanduser() if text else None
         if path == self._corpus_path and (self.corpus is not None or self._corpus_job is not None):
             return  # editingFinished fires on every focus change: do not re-read the same folder
+        if path is None and self.fine_tune:
+            return  # fine-tuning on the library needs no folder
         self.corpus, self._corpus_path, self._corpus_job = None, path, None
+        self.fine_tune = False  # a folder: train a new model on it
         if path is None:
             self._show_message(self.summary_label, "Choose a folder to see what it contains.")
         elif not path.is_dir():
@@ -482,28 +551,44 @@ class RetrainDialog(QDialog):
         self._update_controls()
 
     def use_library_captions(self) -> None:
-        """Write the library's reviewed captions as a data set (in the background) and select it."""
+        """Fine-tune the current model on the library's reviewed captions: count them (in the
+        background), then enable Start, or say in one sentence why not."""
         if self.library is None or self._library_job is not None:
             return
-        out = library_dataset_dir()
-        self._show_message(self.summary_label, "Collecting the captions you wrote or reviewed…")
-        job = Job(export_library_dataset, self.library, out, progress=False)
+        self._show_message(self.summary_label, "Counting the captions you wrote or reviewed…")
+        job = Job(count_reviewed, self.library, progress=False)
         self._library_job = job
         self.runner.submit(
             job,
             receiver=self,
-            on_finished=lambda report: self._library_exported(job, report),
+            on_finished=lambda count: self._library_counted(job, count),
             on_failed=lambda exc, _tb: self._library_failed(job, exc),
         )
         self._update_controls()
 
-    def _library_exported(self, job: Job, report: LibraryDatasetReport) -> None:
+    def _library_counted(self, job: Job, count: int) -> None:
         if job is not self._library_job:
             return
         self._library_job = None
-        self.data_edit.setText(str(report.path.parent))
-        self.load_data()
-        self._library_note = report.summary()
+        self.corpus, self._corpus_path, self._corpus_job = None, None, None
+        self.data_edit.setText("")
+        self.fine_tune = False
+        if self.current_model is None:
+            self._library_note = "There is no current model to fine-tune: choose one with Model… first."
+        elif count < self.minimum_reviewed:
+            self._library_note = too_few_sentence(count, self.minimum_reviewed)
+        else:
+            self.fine_tune = True
+            self._library_note = (
+                f"{count:,} photos have a caption you wrote or reviewed. Start fine-tunes the current model "
+                f"({Path(self.current_model).name}) on them for a few epochs at a small learning rate, keeping "
+                "its words, mixed with its own training data where it is on this computer; a fifth of your "
+                "captions are held out to compare the new model with the current one."
+            )
+            self.epochs_spin.setValue(FINE_TUNE_EPOCHS)
+            self.lr_spin.setValue(FINE_TUNE_LR)
+        self._show_message(self.summary_label, self._library_note, error=not self.fine_tune)
+        self._update_controls()
 
     def _library_failed(self, job: Job, exc: BaseException) -> None:
         if job is not self._library_job:
@@ -525,8 +610,7 @@ class RetrainDialog(QDialog):
             )
         else:
             self.corpus = corpus
-            note = self._library_note if corpus.name == "library" else ""
-            self._show_message(self.summary_label, f"{note}\n{summary}" if note else summary)
+            self._show_message(self.summary_label, summary)
         self._update_controls()
 
     def _corpus_failed(self, job: Job, exc: BaseException) -> None:
@@ -635,6 +719,10 @@ class RetrainDialog(QDialog):
             resume=resume,
         )
         params.update(self.advanced_overrides)
+        if self.fine_tune:  # the current model's own architecture: only the run's settings apply
+            out = params["out_dir"]
+            run = {k: v for k, v in params.items() if k in _RUN_FIELDS}
+            return TrainConfig(**{**run, "data_dir": out / "data", "out_dir": out})
         return TrainConfig.from_flat(**params)
 
     def start(self) -> None:
@@ -673,7 +761,23 @@ class RetrainDialog(QDialog):
         self.stage_label.setText("Resuming…" if config.resume else "Starting…")
         self._run_started = time.monotonic()
         self._run_start_epochs = self.plot.point_count()
-        job = Job(train, config)
+        if self.fine_tune and self.library is not None and self.current_model is not None:
+            run = {k: getattr(config, k) for k in _RUN_FIELDS if k != "resume"}
+            job = Job(
+                fine_tune_on_library,
+                self.library,
+                self.current_model,
+                config.out_dir,
+                original_data=original_data_dir(options.RETRAIN_DATA_DIR.read(self.settings)),
+                minimum=self.minimum_reviewed,
+                resume=config.resume,
+                **run,
+            )
+        else:
+            job = Job(train, config)
+        self.fine_tune_result = None
+        self.comparison_table.hide()
+        self.verdict_label.hide()
         self._train_job = job
         self._set_state(State.RUNNING)
         self.runner.submit(
@@ -714,7 +818,7 @@ class RetrainDialog(QDialog):
             parts = [f"Epoch {epoch}/{epochs}", f"batch {p.done}/{p.total}"]
             if loss is not None:
                 parts.append(f"loss {loss:.2f}")
-            parts.append(f"ETA {format_duration(p.eta_s)}")
+            # The time left is said once, for the whole run, on the overall bar.
             self.stage_label.setText(" · ".join(parts))
             fraction = p.fraction or 0.0
             self._set_overall(
@@ -724,6 +828,12 @@ class RetrainDialog(QDialog):
             self._set_bar(p)
             self.batch_bar.setFormat("%v / %m images")
             self.stage_label.setText(f"Validating {p.done}/{p.total}")
+        elif p.stage == "caption":  # fine-tuning's last step: both models caption the held-out photos
+            self._set_bar(p)
+            self.batch_bar.setFormat("%v / %m photos")
+            self.stage_label.setText(
+                f"Comparing the new model with the current one: {p.done}/{p.total} photos"
+            )
         elif p.stage == "epoch":
             self._on_epoch(p)
 
@@ -752,9 +862,11 @@ class RetrainDialog(QDialog):
         self.samples_list.scrollToBottom()
         self._set_overall(p.done * 100, self.config.epochs, self._overall_eta(p.done))
 
-    def _on_finished(self, job: Job, result: TrainResult) -> None:
+    def _on_finished(self, job: Job, outcome: TrainResult | FineTuneResult) -> None:
         if job is not self._train_job:
             return
+        result = outcome.train_result if isinstance(outcome, FineTuneResult) else outcome
+        self.fine_tune_result = outcome if isinstance(outcome, FineTuneResult) else None
         self.train_result = result
         if result.stop_reason == "cancelled":
             self._enter_cancelled()
@@ -778,8 +890,33 @@ class RetrainDialog(QDialog):
             )
         else:
             self._show_message(self.results_label, "No checkpoint was saved.", error=True)
+        if self.fine_tune_result is not None:
+            self._show_comparison(self.fine_tune_result)
         self._set_state(State.FINISHED)
         self._close_if_asked()
+
+    def _show_comparison(self, outcome: FineTuneResult) -> None:
+        """Both models' scores side by side, and whether the new one is better on the held-out captions."""
+        if outcome.name:
+            self._show_message(self.results_label, f"{self.results_label.text()}\nNamed “{outcome.name}”.")
+        comparison = outcome.comparison
+        if comparison is None:
+            return
+        rows = comparison_rows(comparison)
+        self.comparison_table.setRowCount(len(rows))
+        for r, cells in enumerate(rows):
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c == 0 and not cells[1]:  # a heading row: which photos the figures below are on
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                self.comparison_table.setItem(r, c, item)
+        self.comparison_table.resizeColumnsToContents()
+        self.comparison_table.show()
+        notes = [*comparison.held_out.notes, *(comparison.dev.notes if comparison.dev is not None else ())]
+        text = verdict(comparison) + "".join(f"\n{n}" for n in dict.fromkeys(notes))
+        self._show_message(self.verdict_label, text, ok=comparison.better, error=not comparison.better)
 
     def _on_cancelled(self, job: Job) -> None:
         if job is not self._train_job:
@@ -817,11 +954,31 @@ class RetrainDialog(QDialog):
 
     # ================================================================== finishing
 
+    def best_checkpoint(self) -> Path | None:
+        """The run's best model so far (also after Cancel, once an epoch finished), or None."""
+        if self.train_result is not None and self.train_result.best_checkpoint.is_file():
+            return self.train_result.best_checkpoint
+        if self.config is not None and (self.config.out_dir / "best.pt").is_file():
+            return self.config.out_dir / "best.pt"
+        return None
+
     def use_model(self) -> None:
-        """Make the best checkpoint the active model, tell the app, and close."""
-        if self.train_result is None or not self.train_result.best_checkpoint.is_file():
+        """Make the best checkpoint the active model, tell the app, and close. A fine-tuned model
+        that is not better on the held-out captions (or was not compared) is used only when confirmed."""
+        path = self.best_checkpoint()
+        if path is None:
             return
-        best = str(self.train_result.best_checkpoint)
+        if self.fine_tune:
+            comparison = self.fine_tune_result.comparison if self.fine_tune_result is not None else None
+            if comparison is None or not comparison.better:
+                reason = (
+                    verdict(comparison)
+                    if comparison is not None
+                    else "The new model was not compared with the current one: training stopped before."
+                )
+                if not self.confirm_worse(reason):
+                    return
+        best = str(path)
         set_active_model(best)
         log.info("active model is now %s", best)
         self.modelReady.emit(best)
@@ -838,6 +995,18 @@ class RetrainDialog(QDialog):
             self.cancel()
             return
         super().reject()
+
+    def confirm_worse(self, reason: str) -> bool:
+        """Ask before switching to a model that is not better than the current one."""
+        answer = QMessageBox.question(
+            self,
+            "Use a model that is not better?",
+            f"{reason}\n\nUse it anyway? The current model's captions are kept: switching back "
+            "(Edit ▸ Undo, or Model…) shows them again.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def confirm_stop(self) -> bool:
         answer = QMessageBox.question(
@@ -866,23 +1035,18 @@ class RetrainDialog(QDialog):
         self.settings_panel.setEnabled(not busy)
         if not busy:
             self.finetune_spin.setEnabled(self.encoder != TINY)
-        ready = (
-            self.corpus is not None
-            and self._corpus_job is None
-            and self._weights_ok
-            and bool(self.out_edit.text().strip())
+        data_ready = self.fine_tune or (
+            self.corpus is not None and self._corpus_job is None and self._weights_ok
         )
+        ready = data_ready and self._library_job is None and bool(self.out_edit.text().strip())
         self.start_button.setEnabled(ready and not busy)
         self.library_button.setEnabled(self._library_job is None and not busy)
         self.cancel_button.setEnabled(self.state is State.RUNNING)
         can_resume = self.state in (State.CANCELLED, State.FAILED) and self.config is not None
         self.resume_button.setVisible(can_resume)
         self.resume_button.setEnabled(can_resume)
-        finished = (
-            self.state is State.FINISHED
-            and self.train_result is not None
-            and self.train_result.best_checkpoint.is_file()
-        )
+        # Usable once a best model exists: after the run, and after Cancel (the best epoch so far).
+        finished = self.state in (State.FINISHED, State.CANCELLED) and self.best_checkpoint() is not None
         self.use_button.setEnabled(finished)
         self.recaption_check.setEnabled(finished)
 

@@ -25,7 +25,7 @@ from photoscribe.core.cli_progress import ProgressBars
 from photoscribe.core.decode_limits import batch_size_limit, beam_limit
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.model_config import ModelConfig
-from photoscribe.core.paths import printable
+from photoscribe.core.paths import printable, printable_message
 from photoscribe.core.progress import Progress
 from photoscribe.training.config import SCHEDULERS, TrainConfig, default_model
 
@@ -52,6 +52,73 @@ def register_model(model_commands: argparse._SubParsersAction) -> None:
     average.add_argument("checkpoints", nargs="+", type=Path, metavar="CKPT")
     average.add_argument("--out", type=Path, required=True, help="the averaged checkpoint to write")
     average.set_defaults(func=_model_average)
+
+    tune = model_commands.add_parser(
+        "fine-tune",
+        help="fine-tune the active model on the captions you wrote or reviewed in the library",
+        description=(
+            "Continue training the model (its vocabulary, weights and frozen encoder) for a few epochs at a "
+            "small learning rate on the library's reviewed captions, mixed with the model's own training "
+            "data when it is on this computer, then compare the new and the current model on a fifth of "
+            "your captions held out (and on the original data's dev split). Refused below "
+            "a minimum number of reviewed captions. The active model is not changed."
+        ),
+    )
+    tune.add_argument("--out", type=Path, required=True, help="run folder (the new model is OUT/best.pt)")
+    tune.add_argument("--model", type=Path, help="the model to start from (default: the active model)")
+    tune.add_argument("--db", type=Path, help="library file (default: the app's library)")
+    tune.add_argument(
+        "--original-data", type=Path, help="the model's training data, if not where it was trained"
+    )
+    tune.add_argument(
+        "--replay-ratio", type=float, default=1.0, help="original captions per caption of yours"
+    )
+    tune.add_argument("--epochs", type=_positive_int, default=5)
+    tune.add_argument("--lr", type=float, default=1e-4)
+    tune.add_argument("--batch-size", type=_positive_int, default=32)
+    tune.add_argument("--device", default="auto")
+    tune.add_argument("--no-meteor", action="store_true", help="skip METEOR (Java)")
+    tune.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    tune.set_defaults(func=_model_fine_tune)
+
+
+def _model_fine_tune(args: argparse.Namespace) -> int:
+    from photoscribe.core.library.database import Library
+    from photoscribe.core.paths import active_model_path
+    from photoscribe.training.library_finetune import fine_tune_on_library, format_comparison
+
+    model = args.model or active_model_path()
+    if model is None:
+        return _fail(PhotoscribeError("there is no active model to fine-tune; pass --model CKPT"))
+    try:
+        library = Library.open(args.db)
+        try:
+            with ProgressBars(unit="batch", labels={"validate": "validating"}, leave=False) as on_progress:
+                result = fine_tune_on_library(
+                    library,
+                    model,
+                    args.out,
+                    original_data=args.original_data,
+                    replay_ratio=args.replay_ratio,
+                    meteor=not args.no_meteor,
+                    resume=args.resume,
+                    on_progress=on_progress,
+                    epochs=args.epochs,
+                    lr=args.lr,
+                    batch_size=args.batch_size,
+                    device=args.device,
+                )
+        finally:
+            library.close()
+    except (PhotoscribeError, OSError) as err:
+        return _fail(err)
+    print(result.plan.summary())
+    if result.comparison is None:
+        print(f"cancelled; continue with --resume (run folder {printable(args.out)})")
+        return 130
+    print(format_comparison(result.comparison))
+    print(f"new model: {printable(result.train_result.best_checkpoint)} ({result.name})")
+    return 0
 
 
 def _model_average(args: argparse.Namespace) -> int:
@@ -437,7 +504,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _fail(err: Exception) -> int:
-    print(f"error: {printable(err)}", file=sys.stderr)
+    print(f"error: {printable_message(err)}", file=sys.stderr)
     return err.exit_code if isinstance(err, PhotoscribeError) else 1
 
 

@@ -68,9 +68,14 @@ class TrainConfig:
     resume: bool = False
     karpathy_json: Path | None = None
     feature_cache: Path | None = None
+    # Fine-tune this checkpoint instead of training from scratch: its architecture (``model`` must be
+    # its config), vocabulary, weights and concept head are the start (training/library_finetune.py).
+    init_checkpoint: Path | None = None
 
     def __post_init__(self) -> None:
         self.data_dir, self.out_dir = Path(self.data_dir), Path(self.out_dir)
+        if self.init_checkpoint is not None:
+            self.init_checkpoint = Path(self.init_checkpoint)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         if self.scheduler not in SCHEDULERS:

@@ -65,16 +65,10 @@ def split_of(photo: PhotoInfo, val_fraction: float = VAL_FRACTION) -> str:
     return "val" if bucket % 10_000 < val_fraction * 10_000 else "train"
 
 
-def export_library_dataset(
-    library: Library, out_dir: str | os.PathLike[str], *, val_fraction: float = VAL_FRACTION
-) -> LibraryDatasetReport:
-    """Write the library's preferred captions as ``out_dir/dataset_library.json`` (atomically).
-
-    Raises:
-        DataError: fewer than two photos have a caption a person wrote or approved.
-    """
-    out = Path(out_dir)
-    entries: list[dict[str, object]] = []
+def reviewed_photos(library: Library) -> tuple[list[tuple[PhotoInfo, str]], int]:
+    """Every photo whose best caption a person wrote or approved, with that caption's text, and the
+    number of such photos left out because their file is missing."""
+    found: list[tuple[PhotoInfo, str]] = []
     missing = 0
     offset = 0
     while True:
@@ -90,16 +84,32 @@ def export_library_dataset(
             if photo.status == PhotoStatus.MISSING or not os.path.isfile(photo.path):
                 missing += 1
                 continue
-            folder, name = os.path.split(photo.path)
-            entries.append(
-                {
-                    "cocoid": photo.id,
-                    "filepath": folder,
-                    "filename": name,
-                    "split": split_of(photo, val_fraction),
-                    "sentences": [{"raw": caption.text.strip()}],
-                }
-            )
+            found.append((photo, caption.text.strip()))
+    return found, missing
+
+
+def export_library_dataset(
+    library: Library, out_dir: str | os.PathLike[str], *, val_fraction: float = VAL_FRACTION
+) -> LibraryDatasetReport:
+    """Write the library's preferred captions as ``out_dir/dataset_library.json`` (atomically).
+
+    Raises:
+        DataError: fewer than two photos have a caption a person wrote or approved.
+    """
+    out = Path(out_dir)
+    photos, missing = reviewed_photos(library)
+    entries: list[dict[str, object]] = []
+    for photo, text in photos:
+        folder, name = os.path.split(photo.path)
+        entries.append(
+            {
+                "cocoid": photo.id,
+                "filepath": folder,
+                "filename": name,
+                "split": split_of(photo, val_fraction),
+                "sentences": [{"raw": text}],
+            }
+        )
     if len(entries) < MIN_PHOTOS:
         raise DataError(
             f"only {len(entries)} photo(s) have a caption you wrote or reviewed; review or write captions "

@@ -130,6 +130,24 @@ def build_model(cfg: TrainConfig, vocab: Vocabulary) -> tuple[CaptionModel, str]
     return model, tag
 
 
+def _start_from(model: CaptionModel, start: Checkpoint, weights_tag: str) -> str:
+    """Load a checkpoint's weights (and concept head) into ``model``, built from the same config.
+
+    Returns the feature-cache tag: the start's encoder when it carries its own weights.
+    """
+    if dataclasses.replace(start.config, encoder_weights=model.config.encoder_weights) != model.config:
+        raise PhotoscribeError(
+            "the model to fine-tune has another architecture than the run's settings; "
+            "fine-tune with the model's own settings (photoscribe.training.library_finetune)"
+        )
+    model.decoder.load_state_dict(start.decoder_state)
+    model.concepts = start.concepts
+    if start.encoder_state is not None:
+        model.encoder.load_state_dict(start.encoder_state)
+        return f"{weights_tag}+{start.model_id}"
+    return weights_tag
+
+
 def _make_optimizer(cfg: TrainConfig, model: CaptionModel, device: torch.device) -> torch.optim.Optimizer:
     """Adam: the fused kernel on CUDA (a few kernels per step instead of several per parameter).
 
@@ -383,12 +401,20 @@ def train(
     last = load_checkpoint(last_path) if cfg.resume and last_path.is_file() else None
     if last is not None and last.training_state is None:
         raise PhotoscribeError(f"{last_path} has no training state to resume from")
-    vocab = last.vocab if last else build_vocabulary(corpus, cfg.min_word_freq, cfg.model.max_len)
+    start = load_checkpoint(cfg.init_checkpoint) if cfg.init_checkpoint is not None else None
+    if last is not None:
+        vocab = last.vocab
+    elif start is not None:
+        vocab = start.vocab  # fine-tuning keeps the model's words (new words are <unk>, never produced)
+    else:
+        vocab = build_vocabulary(corpus, cfg.min_word_freq, cfg.model.max_len)
     if vocab.stats:
         log.info(
             "vocabulary: %d words, %.1f%% of training tokens covered", len(vocab), 100 * vocab.stats.coverage
         )
     model, weights_tag = build_model(cfg, vocab)
+    if start is not None:
+        weights_tag = _start_from(model, start, weights_tag)
     model.to(device)
     splits = prepare_inputs(cfg, model, vocab, corpus, weights_tag, device, ranks, on_progress, cancel)
 
@@ -461,7 +487,8 @@ def train(
             writer.close()
     history = progress.history
     best_metrics = max(history, key=lambda h: h.metrics.get("CIDEr", 0.0)).metrics if history else {}
-    if ranks.main and stop_reason != "cancelled" and best_path.is_file() and not cfg.stores_encoder:
+    fresh = cfg.init_checkpoint is None  # a fine-tuned model keeps its start's head (same frozen encoder)
+    if ranks.main and stop_reason != "cancelled" and best_path.is_file() and not cfg.stores_encoder and fresh:
         _add_concepts(cfg, best_path, on_progress, cancel)
     return TrainResult(run, best_path, last_path, history, best_metrics, stop_reason)
 

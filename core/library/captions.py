@@ -3,7 +3,8 @@
 Caption rules: each source (``"user"`` or a model id) captions a photo at most
 once; a caption a person wrote or reviewed is *preferred* and always wins
 over model captions; model captions never overwrite anything. The *best*
-caption of a photo is the newest preferred caption, else the newest model
+caption of a photo (the one it shows) is the newest preferred caption, else
+the active model's caption (:func:`set_active_model`), else the newest model
 caption.
 
 Like :mod:`photoscribe.core.library.photos`, every function takes the session
@@ -41,11 +42,13 @@ from photoscribe.core.library.records import (
     PhotoInfo,
 )
 from photoscribe.core.library.schema import (
+    ACTIVE_MODEL_KEY,
     IMPORTED_PREFIX,
     USER_SOURCE,
     Caption,
     Failure,
     Folder,
+    LibraryState,
     Photo,
     PhotoStatus,
     utcnow,
@@ -62,9 +65,14 @@ MAX_ALTERNATIVES = 32
 MAX_ERROR_CHARS = 4_000
 _CHUNK = 500  # ids per IN (...) list
 
-# Order of a photo's captions, best first: preferred (user/reviewed), then newest.
+# The library's active model (migration 0006), NULL when none was set.
+ACTIVE_MODEL = select(LibraryState.value).where(LibraryState.key == ACTIVE_MODEL_KEY).scalar_subquery()
+# Order of a photo's captions, best first: preferred (user/reviewed), then the active model's, then
+# newest. So switching models shows the new model's captions once it made them, and switching back
+# shows the previous model's again: no caption is deleted by a switch.
 BEST_CAPTION_ORDER = (
     or_(Caption.is_user, Caption.reviewed).desc(),
+    func.coalesce(Caption.source == ACTIVE_MODEL, False).desc(),
     Caption.created_at.desc(),
     Caption.id.desc(),
 )
@@ -108,6 +116,30 @@ def best_caption(session: Session, ref: PhotoRef) -> CaptionInfo | None:
     """The caption to show and export: the newest user/reviewed one, else the newest model caption."""
     captions = captions_for(session, ref)
     return captions[0] if captions else None
+
+
+def active_model(session: Session) -> str | None:
+    """The id of the model whose captions the library shows, or None when none was set."""
+    return session.scalar(select(LibraryState.value).where(LibraryState.key == ACTIVE_MODEL_KEY))
+
+
+def set_active_model(session: Session, model_id: str) -> bool:
+    """Show ``model_id``'s captions where no person's caption exists; whether anything changed.
+
+    No caption is deleted: the previous model's come back when it is active again. The full-text
+    index follows (triggers of migration 0006 re-derive the rows of photos either model captioned).
+    """
+    if not model_id or model_id == USER_SOURCE or model_id.startswith(IMPORTED_PREFIX):
+        raise LibraryError(f"invalid model id {model_id!r}: it must name a model")
+    if active_model(session) == model_id:
+        return False
+    session.execute(
+        sqlite_insert(LibraryState)
+        .values(key=ACTIVE_MODEL_KEY, value=model_id)
+        .on_conflict_do_update(index_elements=[LibraryState.key], set_={"value": model_id})
+    )
+    log.info("the library now shows the captions of model %s", model_id)
+    return True
 
 
 def caption_attention(session: Session, caption_id: int) -> np.ndarray | None:
@@ -209,7 +241,8 @@ def set_imported_caption(session: Session, photo_id: int, text: str, field: str)
 def mark_reviewed(
     session: Session, ref: PhotoRef, *, caption_id: int | None = None, reviewed: bool = True
 ) -> CaptionInfo | None:
-    """Approve (or un-approve) a model caption; by default the newest model caption of the photo.
+    """Approve (or un-approve) a model caption; by default the one the photo shows: the active
+    model's, else its newest model caption.
 
     Returns the caption, or ``None`` if the photo has no model caption.
 
@@ -225,7 +258,7 @@ def mark_reviewed(
         caption = session.scalar(
             select(Caption)
             .where(Caption.photo_id == photo.id, Caption.is_user.is_(False))
-            .order_by(Caption.created_at.desc(), Caption.id.desc())
+            .order_by(*BEST_CAPTION_ORDER[1:])
             .limit(1)
         )
         if caption is None:

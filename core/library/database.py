@@ -261,7 +261,7 @@ def _on_begin(conn: Connection) -> None:
 
 # The newest migration in migrations/versions (a test checks it against Alembic's head). A library
 # already at this revision opens without importing Alembic (a third of a second of every command).
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -705,6 +705,16 @@ class Library:
         """A person takes a keyword away; no model adds it back. False if the photo did not have it."""
         with self.transaction() as s:
             return kw.remove_keyword(s, photo, word)
+
+    def active_model(self) -> str | None:
+        """The id of the model whose captions photos show when no person's caption exists."""
+        with self.session() as s:
+            return caps.active_model(s)
+
+    def set_active_model(self, model_id: str) -> bool:
+        """Show ``model_id``'s captions (none is deleted; search follows); whether it changed."""
+        with self.transaction() as s:
+            return caps.set_active_model(s, model_id)
 
     def forget_model_captions(self, photo_ids: Iterable[int] | None, model_id: str | None = None) -> int:
         """Delete unreviewed model captions (of ``model_id``, else of all models) so they are made again."""

@@ -205,11 +205,16 @@ def meaning_only(
     index = semantic.index
     vector = meaning.encode_query(semantic.embedder, meaning_text(query))
     # Nearest captions, best per photo; a photo may have several near captions, so look deeper.
-    nearest: dict[int, tuple[float, int]] = {}
+    # Only the caption a photo shows counts (not a discarded model's, nor one a person replaced).
+    near: list[tuple[int, int, float]] = []
     for caption_id, photo_id, score in index.nearest(vector, 4 * count + 64):
         if score < min_similarity:
             break
-        if photo_id not in nearest:
+        near.append((caption_id, photo_id, score))
+    shown = {pid: c.id for pid, c in library.best_captions(sorted({p for _, p, _ in near})).items()}
+    nearest: dict[int, tuple[float, int]] = {}
+    for caption_id, photo_id, score in near:
+        if photo_id not in nearest and shown.get(photo_id) == caption_id:
             nearest[photo_id] = (score, caption_id)
     allowed = _allowed(
         library, index.model, query if words else meaning_text(query), nearest, filters, words=words

@@ -207,6 +207,8 @@ class CaptionQueue(BackgroundWorker):
 
     def _run(self, on_progress: ProgressCallback | None, cancel: threading.Event | None) -> QueueReport:
         start = time.perf_counter()
+        # The library shows the captions of the model it is captioned with (the others are kept).
+        self.library.set_active_model(self.model_id)
         tracker = ProgressTracker("caption", self._count_pending(), on_progress)
         tracker.update(0)
         tried: set[int] = set()  # failed or skipped in this run: not taken again by it

@@ -316,8 +316,10 @@ class _RowReader:
             return None
 
     def _readable_after(self, after: int) -> bool:
+        # The whole next row, not only its rowid: a row whose key reads but whose columns do not
+        # (a damaged record) would otherwise be "readable" at every step of one, for ever.
         try:
-            self.src.execute(self.probe, (after,)).fetchall()
+            self.src.execute(self.sql, (after, 1)).fetchall()
         except sqlite3.DatabaseError:
             return False
         return True
@@ -354,9 +356,11 @@ class _RowReader:
                 good = bad + step
                 break
             step *= 2
-        if good is None:
-            return None if not self._readable_after(_MAX_ROWID - 1) else _MAX_ROWID - 1
-        lo = bad + step // 2 if step > 1 else bad
+        lo = bad + step // 2 if step > 1 else bad  # the last place that could not be read
+        if good is None:  # the doubling stepped past the largest rowid: the end is the last place to try
+            if not self._readable_after(_MAX_ROWID - 1):
+                return None
+            good = _MAX_ROWID - 1
         while good - lo > 1:  # narrow it down: lose as few readable rows as possible
             mid = (lo + good) // 2
             if self._readable_after(mid):

@@ -58,6 +58,10 @@ USER_SOURCE = "user"
 # a person's text (is_user), see core/library/metadata.py.
 IMPORTED_PREFIX = "imported:"
 
+# LibraryState.key of the model whose captions the library shows (and searches) when no person's
+# caption exists (migration 0006); its value is a model id (Caption.source).
+ACTIVE_MODEL_KEY = "active_model"
+
 # Deterministic constraint names so that batch migrations can refer to them.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -238,3 +242,17 @@ class CaptionEmbedding(Base):
     model: Mapped[str] = mapped_column(String(200))
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LibraryState(Base):
+    """A setting of the library itself, shared by every process that opens it (migration 0006).
+
+    ``active_model`` is the id of the model the library is captioned with: its caption is the one a
+    photo shows (and full-text search indexes) when no person wrote or approved one; other models'
+    captions are kept, and come back when their model is active again.
+    """
+
+    __tablename__ = "library_state"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -4,8 +4,9 @@ The index (created by migration 0001) has one row per photo, ``rowid`` =
 ``photos.id``, and three columns, tokenised ``porter unicode61`` with prefix
 indexes for 2 and 3 characters:
 
-* ``user_text``: captions a person wrote or reviewed (bm25 weight 10),
-* ``model_text``: the other model captions (weight 1),
+* ``user_text``: the caption a person wrote or reviewed that the photo shows (bm25 weight 10),
+* ``model_text``: the model caption the photo shows, when it shows no person's caption: the active
+  model's, else the newest (migration 0006: other captions are kept but not searched) (weight 1),
 * ``name``: the file name, so ``IMG_1234`` finds the file (weight 1),
 * ``keywords``: the photo's keywords that nobody removed (migration 0004; weight 2).
 
@@ -63,7 +64,7 @@ from photoscribe.core.library.captions import best_captions
 from photoscribe.core.library.keywords import keyword_snippet, keywords_by_photo, keywords_of
 from photoscribe.core.library.photos import FolderRef, _dir_prefix, filter_folder, normalize_path
 from photoscribe.core.library.records import CAPTION_COLUMNS, PHOTO_COLUMNS, CaptionInfo, PhotoInfo, SearchHit
-from photoscribe.core.library.schema import Caption, Photo, PhotoStatus
+from photoscribe.core.library.schema import ACTIVE_MODEL_KEY, Caption, Photo, PhotoStatus
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FTS_TABLE = "captions_fts"
+FTS_ROWS_VIEW = "captions_fts_rows"  # each photo's row of the index, as the triggers write it (0006)
 USER_WEIGHT = 10.0
 MODEL_WEIGHT = 1.0
 NAME_WEIGHT = 1.0
@@ -680,7 +682,9 @@ def _best_captions(cursor: sqlite3.Cursor, ids: Sequence[int]) -> dict[int, Capt
         return {}
     sql = (
         f"SELECT {CAPTION_COLUMNS} FROM captions WHERE photo_id IN (SELECT value FROM json_each(?)) "
-        "ORDER BY photo_id, (is_user OR reviewed) DESC, created_at DESC, id DESC"
+        "ORDER BY photo_id, (is_user OR reviewed) DESC, "
+        f"coalesce(source = (SELECT value FROM library_state WHERE key = '{ACTIVE_MODEL_KEY}'), 0) DESC, "
+        "created_at DESC, id DESC"
     )
     best: dict[int, CaptionInfo] = {}
     for row in cursor.execute(sql, (json.dumps(list(ids)),)):
@@ -795,19 +799,11 @@ def rebuild_index(library: Library) -> int:
     """Re-derive every row of ``captions_fts`` from the tables (repair); returns the row count."""
     with library.transaction() as session:
         session.execute(text(f"DELETE FROM {FTS_TABLE}"))
+        columns = "user_text, model_text, name, keywords"
+        # The view of migration 0006 derives each photo's row: the captions it shows, its keywords.
         session.execute(
             text(
-                f"""
-                INSERT INTO {FTS_TABLE} (rowid, user_text, model_text, name, keywords)
-                SELECT p.id,
-                       coalesce((SELECT group_concat(c.text, char(10)) FROM captions AS c
-                                 WHERE c.photo_id = p.id AND (c.is_user OR c.reviewed)), ''),
-                       coalesce((SELECT group_concat(c.text, char(10)) FROM captions AS c
-                                 WHERE c.photo_id = p.id AND NOT (c.is_user OR c.reviewed)), ''),
-                       p.name,
-                       coalesce((SELECT group_concat(k.word, char(10)) FROM keywords AS k
-                                 WHERE k.photo_id = p.id AND NOT k.removed), '')
-                FROM photos AS p"""
+                f"INSERT INTO {FTS_TABLE} (rowid, {columns}) SELECT photo_id, {columns} FROM {FTS_ROWS_VIEW}"
             )
         )
         session.execute(text(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('optimize')"))

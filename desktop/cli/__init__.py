@@ -19,7 +19,7 @@ from pathlib import Path
 
 from photoscribe.core.environment import check_environment
 from photoscribe.core.errors import PhotoscribeError
-from photoscribe.core.paths import printable
+from photoscribe.core.paths import printable, printable_message
 from photoscribe.core.version import __version__
 from photoscribe.desktop.cli import caption as caption_cli
 from photoscribe.desktop.cli import doctor as doctor_cli
@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except PhotoscribeError as exc:
-        print(f"photoscribe: error: {printable(exc)}", file=sys.stderr)
+        print(f"photoscribe: error: {printable_message(exc)}", file=sys.stderr)
         return exc.exit_code
     except UnicodeEncodeError as exc:
         if not any(io.undecodable(arg) for arg in sys.argv[1:]) or "surrogates" not in str(exc):

@@ -29,7 +29,7 @@ from photoscribe.core.errors import (
     PhotoscribeError,
     disk_full_cause,
 )
-from photoscribe.core.paths import default_library_path, printable
+from photoscribe.core.paths import default_library_path, printable, printable_message
 from photoscribe.desktop.cli.embed import add_write_metadata_command
 from photoscribe.desktop.cli.io import library_path, non_negative_int, positive_int, print_json
 from photoscribe.desktop.cli.keywords import add_keywords_command
@@ -131,7 +131,7 @@ def guarded(handler: Handler) -> Handler:
             print("cancelled", file=sys.stderr)
             return 130
         except PhotoscribeError as exc:
-            print(f"error: {printable(exc)}", file=sys.stderr)
+            print(f"error: {printable_message(exc)}", file=sys.stderr)
             return exc.exit_code
         except Exception as exc:
             from photoscribe.core.library.integrity import explain

@@ -176,15 +176,15 @@ def test_import_model_copies_it_and_makes_it_active(
     assert window.status.model_label.text() == "No captioning model"
 
     window.import_model_from(str(source))
-    target = paths.models_dir() / "holiday-model.pt"
-    assert target.is_file()
+    [target] = paths.models_dir().glob("holiday-model-*.pt")  # a name of its own: holiday-model-<hash>.pt
+    assert target.read_bytes() == source.read_bytes()
     assert paths.active_model_path() == target.resolve()  # shared with the CLI
     assert window.settings.value("model/active") == str(target)
     assert services.model.ready and window.status.model_label.text().startswith("Model: holiday-model-")
     assert "is ready" in window.welcome.model_text.text()
     # The import's message ends with the import (it used to say "Importing…" for seconds after).
     assert not window.statusBar().currentMessage().startswith("Importing")
-    assert window.statusBar().currentMessage().startswith("Imported holiday-model.pt")
+    assert window.statusBar().currentMessage().startswith(f"Imported holiday-model.pt as {target.name}")
 
     not_a_model = tmp_path / "notes.pt"
     not_a_model.write_text("hello")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -13,13 +14,27 @@ import torchvision
 from PySide6.QtCore import QSettings, Qt, QThreadPool
 from PySide6.QtGui import QImage
 
-from photoscribe.core.checkpoint import load_checkpoint
+from photoscribe.core.checkpoint import load_checkpoint, save_checkpoint
+from photoscribe.core.library import Library
+from photoscribe.core.model import CaptionModel
 from photoscribe.core.paths import active_model_path
+from photoscribe.core.vocab import Vocabulary
 from photoscribe.desktop.plot import MetricPlot, integer_ticks, nice_ticks
 from photoscribe.desktop.retrain import RetrainDialog, State
 from photoscribe.desktop.style import ERROR
 from photoscribe.desktop.workers import JobRunner
+from photoscribe.training.datasets import load_corpus
+from photoscribe.training.library_finetune import (
+    MIN_REVIEWED,
+    Comparison,
+    FineTunePlan,
+    FineTuneResult,
+    ModelScores,
+    too_few_sentence,
+)
 from photoscribe.training.synth import generate_shapes
+from photoscribe.training.train import TrainConfig, TrainResult
+from tests.conftest import tiny_config
 
 TRAIN_TIMEOUT_MS = 180_000
 # A model small enough to train an epoch in a second or two on one CPU core.
@@ -101,47 +116,140 @@ def test_image_size_follows_the_encoder_unless_the_user_chose_one(qtbot, dialog:
     assert dialog.image_size_spin.value() == 288
 
 
-def test_train_on_the_librarys_reviewed_captions(
-    qtbot, settings: QSettings, shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import json
-
-    from photoscribe.core.library import Library
-
-    library = Library.open(tmp_path / "library.sqlite3")
+def _reviewed_library(path: Path, shapes: Path, n: int) -> Library:
+    """A library whose first ``n`` shape photos have a caption a person wrote."""
+    library = Library.open(path)
     truth = json.loads((shapes / "shapes.json").read_text())["images"]
-    for i, image in enumerate(truth[:24]):
-        path = shapes / image["file"]
-        photo = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime)
-        if i < 20:  # 4 photos without a caption a person gave: left out
-            library.set_user_caption(photo.id, image["captions"][0])
+    for image in truth[:n]:
+        photo_path = shapes / image["file"]
+        photo = library.upsert_photo(photo_path, photo_path.stat().st_size, photo_path.stat().st_mtime)
+        library.set_user_caption(photo.id, image["captions"][0])
+    return library
+
+
+@pytest.fixture(scope="module")
+def current_model(tmp_path_factory: pytest.TempPathFactory, shapes: Path) -> Path:
+    """The model the app captions with: tiny, its words those of the shapes, trained on them (its
+    ``train_config`` says so, so fine-tuning replays them)."""
+    corpus = load_corpus(shapes)
+    vocab = Vocabulary.build((c for r in corpus.records for c in r.captions), min_freq=1)
+    torch.manual_seed(0)
+    model = CaptionModel(tiny_config(len(vocab)))
+    meta = {"train_config": {"data_dir": str(shapes), "seed": 0, "karpathy_json": None}}
+    return save_checkpoint(tmp_path_factory.mktemp("models") / "current.pt", model, vocab, meta)
+
+
+@pytest.fixture
+def library_dialog(
+    qtbot,
+    settings: QSettings,
+    shapes: Path,
+    tmp_path: Path,
+    current_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[RetrainDialog, Library]]:
+    library = _reviewed_library(tmp_path / "library.sqlite3", shapes, 30)
     pool = QThreadPool()
-    dlg = RetrainDialog(runner=JobRunner(pool), settings=settings, advanced_overrides=TINY, library=library)
+    dlg = RetrainDialog(
+        runner=JobRunner(pool),
+        settings=settings,
+        advanced_overrides=TINY,
+        library=library,
+        current_model=str(current_model),
+    )
     qtbot.addWidget(dlg)
     dlg.show()
     qtbot.waitExposed(dlg)
-    try:
-        assert dlg.library_button.isVisible()
-        qtbot.mouseClick(dlg.library_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: dlg.start_button.isEnabled(), timeout=30_000)
-        summary = dlg.summary_label.text()
-        assert summary.startswith("20 photos with a caption you wrote or reviewed"), summary
-        assert "review more captions first" in summary  # honest about 20 photos being few
-        assert "Data set library in " in summary
-        assert dlg.corpus is not None and len(dlg.corpus.records) == 20
-        dlg.encoder_combo.setCurrentIndex(dlg.encoder_combo.findData("tinyresnet"))
-        dlg.epochs_spin.setValue(1)
-        dlg.batch_spin.setValue(8)
-        dlg.image_size_spin.setValue(64)
-        qtbot.mouseClick(dlg.start_button, Qt.MouseButton.LeftButton)
-        wait_for(qtbot, dlg, State.FINISHED, State.FAILED)
-        assert dlg.state is State.FINISHED, dlg.error_label.text()
-        assert dlg.train_result is not None and dlg.train_result.best_checkpoint.is_file()
-    finally:
-        monkeypatch.setattr(dlg, "confirm_stop", lambda: True)
-        dlg.runner.cancel_all()
-        assert pool.waitForDone(60_000)
-        library.close()
+    yield dlg, library
+    monkeypatch.setattr(dlg, "confirm_stop", lambda: True)
+    dlg.runner.cancel_all()
+    assert pool.waitForDone(60_000)
+    library.close()
+
+
+def test_too_few_reviewed_captions_disable_start_with_one_sentence(
+    qtbot, library_dialog: tuple[RetrainDialog, Library]
+) -> None:
+    """5 reviewed captions used to leave Start enabled and fail with "ValueError: vocab_size must be at least 5"."""
+    dlg, library = library_dialog
+    for photo in library.list_photos()[5:]:  # the issue's library: 5 reviewed captions
+        library.set_user_caption(photo.id, "")
+    dlg.minimum_reviewed = MIN_REVIEWED
+    assert dlg.library_button.isVisible()
+    qtbot.mouseClick(dlg.library_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dlg._library_job is None, timeout=30_000)
+    assert dlg.summary_label.text() == too_few_sentence(5)
+    assert dlg.summary_label.text().startswith("Only 5 photos have a caption you wrote or reviewed;")
+    assert dlg.summary_label.property("tone") == ERROR  # shown as an error
+    assert not dlg.start_button.isEnabled()
+    qtbot.mouseClick(dlg.start_button, Qt.MouseButton.LeftButton)
+    assert dlg.state is State.IDLE
+
+
+def test_fine_tune_on_the_library_compares_both_models_before_offering_the_new_one(
+    qtbot, library_dialog: tuple[RetrainDialog, Library], current_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dlg, _library = library_dialog
+    dlg.minimum_reviewed = 30  # the tiny test library; the app's minimum is MIN_REVIEWED
+    qtbot.mouseClick(dlg.library_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dlg.start_button.isEnabled(), timeout=30_000)
+    assert dlg.fine_tune and "Start fine-tunes the current model (current.pt)" in dlg.summary_label.text()
+    assert dlg.epochs_spin.value() == 5 and dlg.lr_spin.value() == pytest.approx(
+        1e-4
+    )  # few epochs, small rate
+    dlg.epochs_spin.setValue(1)
+    dlg.batch_spin.setValue(8)
+    dlg.beam_spin.setValue(1)
+    qtbot.mouseClick(dlg.start_button, Qt.MouseButton.LeftButton)
+    wait_for(qtbot, dlg, State.FINISHED, State.FAILED)
+    assert dlg.state is State.FINISHED, dlg.error_label.text()
+
+    outcome = dlg.fine_tune_result
+    assert outcome is not None and outcome.comparison is not None
+    best = dlg.best_checkpoint()
+    assert best is not None and load_checkpoint(best).vocab.itos == load_checkpoint(current_model).vocab.itos
+    # Both models' figures side by side, on the person's held-out captions and on the original data's dev.
+    table = dlg.comparison_table
+    assert table.isVisible()
+    assert [table.horizontalHeaderItem(c).text() for c in range(3)] == ["", "Current model", "New model"]
+    rows = [[table.item(r, c).text() for c in range(3)] for r in range(table.rowCount())]
+    assert rows[0] == ["Your held-out captions (20 photos)", "", ""]
+    held = outcome.comparison.held_out
+    assert ["CIDEr", f"{held.current['CIDEr']:.3f}", f"{held.new['CIDEr']:.3f}"] in rows
+    assert any(r[0].startswith("shapes dev (") for r in rows)
+    assert dlg.verdict_label.isVisible() and dlg.verdict_label.text().startswith("The new model is")
+    assert f"Named “{outcome.name}”" in dlg.results_label.text()
+    assert load_checkpoint(best).metadata["name"].startswith("Fine-tuned on my library, ")
+
+    # Not better on the held-out captions: "Use this model" asks first, and No keeps the current model.
+    dlg.fine_tune_result.comparison = Comparison(ModelScores(20, {"CIDEr": 0.5}, {"CIDEr": 0.4}))
+    asked: list[str] = []
+    monkeypatch.setattr(dlg, "confirm_worse", lambda reason: asked.append(reason) or False)
+    with qtbot.assertNotEmitted(dlg.modelReady):
+        qtbot.mouseClick(dlg.use_button, Qt.MouseButton.LeftButton)
+    assert asked and asked[0].startswith("The new model is not better on your held-out captions")
+    assert dlg.isVisible()
+    monkeypatch.setattr(dlg, "confirm_worse", lambda reason: True)
+    with qtbot.waitSignal(dlg.modelReady, timeout=5_000) as ready:
+        qtbot.mouseClick(dlg.use_button, Qt.MouseButton.LeftButton)
+    assert ready.args == [str(best)]
+
+
+def test_a_better_fine_tuned_model_is_used_without_asking(
+    qtbot, library_dialog: tuple[RetrainDialog, Library], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    dlg, _library = library_dialog
+    best = save_checkpoint(tmp_path / "run" / "best.pt", CaptionModel(tiny_config(10)), Vocabulary(["a"]))
+    dlg.fine_tune = True
+    dlg.config = TrainConfig(data_dir=tmp_path, out_dir=best.parent)
+    plan = FineTunePlan(tmp_path, 80, 10, 20, 80, None, ())
+    better = Comparison(ModelScores(20, {"CIDEr": 0.4}, {"CIDEr": 0.5}))
+    dlg.fine_tune_result = FineTuneResult(plan, TrainResult(best.parent, best, best), better, "Fine-tuned")
+    dlg.train_result = dlg.fine_tune_result.train_result
+    dlg._set_state(State.FINISHED)
+    monkeypatch.setattr(dlg, "confirm_worse", lambda reason: pytest.fail("asked although better"))
+    with qtbot.waitSignal(dlg.modelReady, timeout=5_000):
+        qtbot.mouseClick(dlg.use_button, Qt.MouseButton.LeftButton)
 
 
 def test_unknown_layout_is_shown_inline_in_red(qtbot, dialog: RetrainDialog, tmp_path: Path) -> None:
@@ -366,7 +474,9 @@ def test_imagenet_encoder_with_local_weights_extracts_features(
         "Extracting features 32/32" in labels
     )  # the train split, then the val split (5 captions each: 20 batches)
     assert "Extracting features 4/4" in labels
-    assert any(re.fullmatch(r"Epoch 1/1 · batch \d+/20 · loss \d+\.\d\d · ETA \d+:\d\d", t) for t in labels)
+    # One time left, for the whole run, on the overall bar; the step's line has none of its own.
+    assert any(re.fullmatch(r"Epoch 1/1 · batch \d+/20 · loss \d+\.\d\d", t) for t in labels)
+    assert not any("ETA" in t for t in labels)
     assert "Validating 4/4" in labels
 
 
@@ -429,3 +539,20 @@ def test_lite1_and_lite2_are_offered_only_when_their_weights_are_installed(
     assert "efficientnet-lite2" not in names
     monkeypatch.setattr(importlib.util, "find_spec", real)
     assert "efficientnet-lite2" in [name for name, _ in encoder_choices()]  # the dev extra installs it
+
+
+def test_use_this_model_is_enabled_after_cancel_once_a_best_model_exists(
+    qtbot, dialog: RetrainDialog, shapes: Path
+) -> None:
+    set_up_tiny_run(qtbot, dialog, shapes, epochs=3)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.plot.point_count() >= 1, timeout=TRAIN_TIMEOUT_MS)
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    wait_for(qtbot, dialog, State.CANCELLED, State.FAILED, State.FINISHED)
+    assert dialog.state is State.CANCELLED
+    best = Path(dialog.out_edit.text()) / "best.pt"
+    assert best.is_file()
+    assert dialog.use_button.isEnabled()  # it stayed disabled although best.pt existed
+    with qtbot.waitSignal(dialog.modelReady, timeout=5_000) as ready:
+        qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    assert ready.args == [str(best)]

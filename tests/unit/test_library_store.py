@@ -259,10 +259,11 @@ def test_reviewed_model_caption_beats_newer_model_captions(library: Library, pho
     library.mark_reviewed(photo.id, caption_id=reviewed.id, reviewed=False)
     assert library.best_caption(photo.id).source == "m2"
     assert library.stats().needs_review == 1
-    # The index follows: reviewed text moves between the user and the model column.
+    assert _fts_row(library, photo.id)[:2] == ("", "a sparrow sitting on a twig")
+    # The index follows: it holds only the caption shown, in the user column once reviewed.
     library.mark_reviewed(photo.id, caption_id=reviewed.id)
     user_text, model_text, _ = _fts_row(library, photo.id)
-    assert user_text == "a bird on a branch" and model_text == "a sparrow sitting on a twig"
+    assert user_text == "a bird on a branch" and model_text == ""
 
 
 def test_a_caption_state_is_written_and_undone_in_one_step(library: Library, photo_dir: Path) -> None:

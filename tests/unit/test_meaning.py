@@ -435,3 +435,22 @@ def test_the_cli_embeds_with_progress_then_searches_by_meaning(
     assert all(r["by_meaning"] and r["similarity"] > 0.3 for r in rows[:2])
     assert main(["library", "search", "puppy", "--db", db, "--mode", "fts"]) == 0
     assert "no matches" in capsys.readouterr().err
+
+
+def test_search_by_meaning_finds_a_photo_by_the_caption_it_shows_only(
+    library: Library, tmp_path: Path
+) -> None:
+    """After switching models, a discarded model's caption no longer finds the photo by meaning either."""
+    path = tmp_path / "babies.jpg"
+    path.write_bytes(b"jpeg")
+    photo = library.upsert_photo(path, 4, 1.0).id
+    library.set_active_model("default")
+    library.add_model_caption(photo, "default", "two children sitting in a car", -3.0)
+    library.add_model_caption(photo, "tuned", "a dog on the grass", -9.0)
+    embedder = WordEmbedder()
+    EmbedQueue(library, embedder).run_once()
+    semantic = SemanticSearch(library, embedder)
+    assert hybrid_search(library, "puppy", semantic, min_similarity=0.3) == []
+    library.set_active_model("tuned")
+    hits = hybrid_search(library, "puppy", semantic, min_similarity=0.3)
+    assert [h.photo_id for h in hits] == [photo]
