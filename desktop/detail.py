@@ -659,7 +659,7 @@ class DetailPane(QWidget):
             self.failed.emit(f"The photo could not be shown: {exc}")
 
     def _on_loaded(self, job: Job, data: DetailData | None) -> None:
-        if job.cancel_event.is_set() or job is not self._job:
+        if job is not self._job:
             return
         self._job = None
         if data is None:

@@ -174,7 +174,6 @@ class ExportDialog(QDialog):
         self.runner = runner if runner is not None else JobRunner(parent=self)
         self.summary: ExportSummary | None = None
         self._job: Job | None = None
-        self._cancelled_job: Job | None = None
         self._saved_dest = ""  # the file or folder typed before "next to the photos" was chosen
         self._close_when_stopped = False
         self.setWindowTitle("Export alt text")
@@ -402,10 +401,10 @@ class ExportDialog(QDialog):
             self.progress_bar.setValue(p.done)
 
     def _on_finished(self, job: Job, fmt: ExportFormat, reviewed_only: bool, summary: ExportSummary) -> None:
-        if job is not self._job and job is not self._cancelled_job:
+        if job is not self._job:
             return
-        # A job cancelled too late to stop reports "cancelled" and then its result: the export happened.
-        self._job = self._cancelled_job = None
+        # A cancel that came too late to stop the export ends here: the export happened.
+        self._job = None
         self.summary = summary
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1)
@@ -418,7 +417,7 @@ class ExportDialog(QDialog):
     def _on_cancelled(self, job: Job, fmt: ExportFormat) -> None:
         if job is not self._job:
             return
-        self._job, self._cancelled_job = None, job
+        self._job = None
         kept = " Sidecars already written were kept." if fmt.noun == "sidecars" else " Nothing was written."
         self._stopped("Export cancelled." + kept, error=False)
 

@@ -921,12 +921,10 @@ class RetrainDialog(QDialog):
     def _on_cancelled(self, job: Job) -> None:
         if job is not self._train_job:
             return
-        # Cancelled before the epoch loop (no result follows), or with a result that says so (handled there).
+        # Cancelled before the epoch loop; once it runs, training returns a result that says so.
         self._enter_cancelled()
 
     def _enter_cancelled(self) -> None:
-        if self.state is State.CANCELLED:
-            return  # the job reports both "cancelled" and a result that says so
         self.stage_label.setText("Cancelled — resume later")
         self._show_stopped_progress()
         self._set_state(State.CANCELLED)

@@ -6,10 +6,18 @@ A :class:`Job` wraps any synchronous function that takes ``on_progress`` and
 progress come back to the main thread as Qt signals, so widgets are only ever
 touched there. Tests swap the pool for :class:`ImmediatePool` to run jobs
 synchronously and deterministically (as picard does).
+
+A job ends exactly one way, told by exactly one of ``cancelled``, ``failed`` or ``finished``:
+how the function ended decides. It raised :class:`CancelledError` (or the job was cancelled
+before it started) → ``cancelled``; it raised anything else → ``failed``; it returned →
+``finished`` with its result. A function that honours ``cancel`` by returning what it did so
+far (training, writing metadata) therefore finishes with a result that says so, and a cancel
+that comes after the function returned changes nothing: the work was done.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import traceback
@@ -34,6 +42,20 @@ class JobSignals(QObject):
     cancelled = Signal()
 
 
+class JobState(enum.Enum):
+    """Where a :class:`Job` is; the last three are final and each is reported by its one signal."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    FINISHED = "finished"
+
+    @property
+    def ended(self) -> bool:
+        return self in (JobState.CANCELLED, JobState.FAILED, JobState.FINISHED)
+
+
 class Job(QRunnable):
     """``fn(*args, on_progress=..., cancel=..., **kwargs)`` on a worker thread.
 
@@ -47,6 +69,8 @@ class Job(QRunnable):
         self.fn, self.args, self.kwargs = fn, args, kwargs
         self.signals = JobSignals()
         self.cancel_event = threading.Event()
+        self.state = JobState.PENDING
+        self._state_lock = threading.Lock()
         self.wants_progress = progress
         self.relay: QObject | None = None
         # Set by the runner: turns a failure that is the library file's (damaged, read-only) into
@@ -54,25 +78,47 @@ class Job(QRunnable):
         self.explain: Callable[[BaseException], BaseException | None] | None = None
         self.setAutoDelete(False)  # the owner keeps a reference until the job reports back
 
-    def cancel(self) -> None:
-        self.cancel_event.set()
+    def cancel(self) -> bool:
+        """Ask the job to stop; False when it has already ended (the request then changes nothing)."""
+        with self._state_lock:
+            if self.state.ended:
+                return False
+            self.cancel_event.set()
+            return True
+
+    def _enter(self, state: JobState) -> bool:
+        """Move to ``state`` unless the job has ended; the one place its state changes."""
+        with self._state_lock:
+            if self.state.ended:
+                return False
+            self.state = state
+            return True
 
     def run(self) -> None:
+        with self._state_lock:
+            if self.state is not JobState.PENDING:
+                return  # a job runs once
+            cancelled_before = self.cancel_event.is_set()
+            self.state = JobState.CANCELLED if cancelled_before else JobState.RUNNING
+        if cancelled_before:  # cancelled while it waited for a thread: the function never runs
+            self.signals.cancelled.emit()
+            return
         kwargs = dict(self.kwargs)
         if self.wants_progress:
             kwargs.update(on_progress=self.signals.progress.emit, cancel=self.cancel_event)
         try:
             result = self.fn(*self.args, **kwargs)
         except CancelledError:
-            self.signals.cancelled.emit()
+            if self._enter(JobState.CANCELLED):
+                self.signals.cancelled.emit()
         except Exception as exc:  # reported to the main thread, which shows it; never swallowed
             log.exception("background job %s failed", getattr(self.fn, "__name__", self.fn))
             plain = self.explain(exc) if self.explain is not None else None
-            self.signals.failed.emit(plain if plain is not None else exc, traceback.format_exc())
+            if self._enter(JobState.FAILED):
+                self.signals.failed.emit(plain if plain is not None else exc, traceback.format_exc())
         else:
-            if self.cancel_event.is_set():
-                self.signals.cancelled.emit()
-            self.signals.finished.emit(result)
+            if self._enter(JobState.FINISHED):
+                self.signals.finished.emit(result)
 
 
 class _Relay(QObject):

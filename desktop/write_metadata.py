@@ -342,9 +342,12 @@ class WriteMetadataDialog(QDialog):
                 self.plan_label.setText(f"Writing… {p.message}")
 
     def _on_cancelling(self, job: Job) -> None:
-        # embed_photos returns what it did when cancelled: its summary follows (_on_finished).
+        # Cancelled before it started writing; once it runs, embed_photos returns what it did and
+        # the job finishes with that summary (_on_finished).
         if job is self._job:
+            self._job = None
             self.plan_label.setText("Cancelled.")
+            self._finish()
 
     def _on_finished(self, job: Job, summary: EmbedSummary, reviewed_only: bool, planned: int) -> None:
         if job is not self._job:
