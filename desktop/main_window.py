@@ -131,7 +131,13 @@ class MainWindow(QMainWindow):
         self.runner = runner if runner is not None else JobRunner(QThreadPool.globalInstance(), self)
         self.settings = settings if settings is not None else options.open_store()
         self.services = services if services is not None else BackgroundServices(library, self.runner, self)
-        self.thumbnails = thumbnails if thumbnails is not None else ThumbnailLoader(parent=self)
+        self.thumbnails = (
+            thumbnails
+            if thumbnails is not None
+            else ThumbnailLoader(
+                parent=self, cache_budget=options.THUMBNAIL_CACHE_MB.read(self.settings) * 1024 * 1024
+            )
+        )
         self.add_folder_fn = add_folder_fn if add_folder_fn is not None else add_folder
         self.photos = PhotoListModel(library, self.runner, self.thumbnails, parent=self)
         self.folders = FolderListModel(library, self.runner, self)

@@ -123,6 +123,7 @@ SHOW_SIDEBAR = BoolSetting("view/showSidebar", True)
 SHOW_DETAIL = BoolSetting("view/showDetail", True)
 SORT = ChoiceSetting("view/sort", SORT_TAKEN, choices=BROWSE_SORTS)
 LAST_FOLDER = StrSetting("library/lastFolder", "")
+THUMBNAIL_CACHE_MB = IntSetting("cache/thumbnailMegabytes", 1024, minimum=1, maximum=1024 * 1024)
 
 # -- captioning (the model settings dialog) -------------------------------------------------------
 
@@ -146,6 +147,7 @@ ALL: tuple[Setting, ...] = (
     SHOW_DETAIL,
     SORT,
     LAST_FOLDER,
+    THUMBNAIL_CACHE_MB,
     ACTIVE_MODEL,
     DEVICE,
     BEAM_SIZE,

@@ -8,6 +8,9 @@ turns it into a ``QPixmap``, keeps it in an LRU cache and emits
 ``thumbnailReady(photo_id)``. Requests are served newest first and old ones
 are dropped, so scrolling fast through 100,000 photos only decodes what is
 on screen.
+
+The loader's own disk cache keeps to a size budget: it prunes once in the background when the
+loader is made (the app's start-up) and again every few hundred new thumbnails.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from PIL import Image
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from photoscribe.core.library.thumbnails import ThumbnailCache
+from photoscribe.core.library.thumbnails import DEFAULT_BUDGET_BYTES, ThumbnailCache
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,8 @@ class ThumbnailLoader(QObject):
         size: long side of a thumbnail, in pixels.
         capacity: pixmaps kept in memory (least recently used are evicted).
         pool: a ``QThreadPool`` (default: a private one with two threads).
+        cache_budget: bytes the default disk cache may hold; pruned in the background at once
+            and as thumbnails are added (ignored when ``source`` is given).
     """
 
     thumbnailReady = Signal(int)
@@ -106,11 +111,16 @@ class ThumbnailLoader(QObject):
         capacity: int = DEFAULT_CAPACITY,
         pool: QThreadPool | None = None,
         parent: QObject | None = None,
+        cache_budget: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         super().__init__(parent)
         self.size = size
         self.capacity = capacity
-        self._source = source if source is not None else ThumbnailCache(size=size)
+        if source is None:
+            cache = ThumbnailCache(size=size, budget_bytes=cache_budget)
+            cache.prune_in_background()  # a budget lowered since the last run applies at once
+            source = cache
+        self._source = source
         if pool is None:
             pool = QThreadPool(self)
             pool.setMaxThreadCount(2)

@@ -12,15 +12,24 @@ JPEGs are decoded at a reduced scale (draft mode, through
 orientation and shrunk keeping the aspect ratio. Files are written to a
 temporary name and renamed into place, so a reader never sees half a
 thumbnail, and two threads asking for the same one at once decode it once.
+
+The cache keeps to a size budget (:data:`DEFAULT_BUDGET_BYTES` unless told otherwise): every
+:data:`PRUNE_EVERY` new thumbnails, and when :meth:`ThumbnailCache.prune_in_background` is
+called (the app does at start-up), a thread of its own deletes the least recently used
+thumbnails until the cache fits. A thumbnail's modification time is its last use: a cached one
+that is used again is touched (at most once an hour). A thumbnail still being written (its
+temporary file) is never deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -33,6 +42,11 @@ log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 85
 _LOCK_STRIPES = 64
+DEFAULT_BUDGET_BYTES = 1024**3  # 1 GiB: about 100,000 thumbnails of 256 px
+PRUNE_EVERY = 500  # new thumbnails between two automatic prunes
+_TOUCH_AFTER_S = 3600.0  # a thumbnail used again is marked used when its mark is older than this
+_TMP_PREFIX, _TMP_SUFFIX = ".thumb-", ".tmp"
+_WRITING_S = 3600.0  # a temporary file younger than this is a thumbnail being written
 
 
 class ThumbnailCache:
@@ -41,14 +55,31 @@ class ThumbnailCache:
     Args:
         cache_root: folder for the cache (default: ``cache_dir()/thumbnails``).
         size: the longest side of a thumbnail, in pixels.
+        budget_bytes: the most the cache keeps on disk (pruned in the background); None: no limit.
+        prune_every: new thumbnails between two automatic prunes.
     """
 
-    def __init__(self, cache_root: Path | None = None, size: int = 256) -> None:
+    def __init__(
+        self,
+        cache_root: Path | None = None,
+        size: int = 256,
+        *,
+        budget_bytes: int | None = DEFAULT_BUDGET_BYTES,
+        prune_every: int = PRUNE_EVERY,
+    ) -> None:
         if size < 1:
             raise ValueError(f"thumbnail size must be positive, got {size}")
+        if budget_bytes is not None and budget_bytes < 0:
+            raise ValueError(f"the thumbnail cache budget must not be negative, got {budget_bytes}")
         self.root = Path(cache_root) if cache_root is not None else cache_dir() / "thumbnails"
         self.size = int(size)
+        self.budget_bytes = budget_bytes
+        self.prune_every = max(1, int(prune_every))
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self._writes = 0
+        self._pruning_lock = threading.Lock()
+        self._pruner: threading.Thread | None = None
+        self._prune_again = False
 
     # ------------------------------------------------------------------ naming
 
@@ -91,7 +122,7 @@ class ThumbnailCache:
             UnsupportedImageError: the photo is missing, not an image, or corrupt.
         """
         target = self.path_for(photo_path)
-        if target.exists():
+        if self._use(target):
             return target
         path = self._abspath(photo_path)
         with self._locks[hash(target.name) % _LOCK_STRIPES]:
@@ -103,11 +134,31 @@ class ThumbnailCache:
             for stale in self._versions(self._path_key(path)):
                 if stale != target:
                     stale.unlink(missing_ok=True)
+        self._written()
         return target
+
+    @staticmethod
+    def _use(target: Path) -> bool:
+        """Whether ``target`` is cached; marks it used (its mtime) when its mark is an hour old."""
+        try:
+            mtime = target.stat().st_mtime
+        except OSError:
+            return False
+        if time.time() - mtime > _TOUCH_AFTER_S:
+            with contextlib.suppress(OSError):  # a read-only cache still serves; only the order suffers
+                os.utime(target)
+        return True
+
+    def _written(self) -> None:
+        with self._pruning_lock:
+            self._writes += 1
+            due = self._writes % self.prune_every == 0
+        if due:
+            self.prune_in_background()
 
     def _write(self, image: Image.Image, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".thumb-", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 image.save(fh, format="JPEG", quality=JPEG_QUALITY, optimize=True)
@@ -127,10 +178,47 @@ class ThumbnailCache:
                 pass
         return removed
 
+    def prune_in_background(self) -> threading.Thread | None:
+        """Prune to the budget on a thread of its own, so no caller waits for it.
+
+        Returns the new thread; None when there is no budget, or when a prune is running already
+        (it then prunes once more when it is done, to count what was added meanwhile).
+        """
+        if self.budget_bytes is None:
+            return None
+        with self._pruning_lock:
+            if self._pruner is not None:
+                self._prune_again = True
+                return None
+            thread = threading.Thread(target=self._prune_quietly, name="thumbnail-prune")
+            thread.daemon = True  # deleting cache files may stop anywhere at exit
+            self._pruner = thread
+        thread.start()
+        return thread
+
+    def _prune_quietly(self) -> None:
+        while True:
+            budget = self.budget_bytes
+            try:
+                if budget is not None:
+                    self.prune(budget)
+            except OSError as exc:  # the cache stays usable, only bigger than asked
+                log.warning("could not prune the thumbnail cache %s: %s", self.root, exc)
+            with self._pruning_lock:
+                if not self._prune_again:
+                    self._pruner = None
+                    return
+                self._prune_again = False
+
     def prune(self, max_bytes: int) -> int:
-        """Delete the oldest thumbnails until the cache holds at most ``max_bytes``; returns how many."""
+        """Delete the least recently used thumbnails until the cache holds at most ``max_bytes``.
+
+        A thumbnail being written (its temporary file) is kept and counted. Returns how many
+        files were deleted.
+        """
         entries: list[tuple[float, int, Path]] = []
         total = 0
+        now = time.time()
         for folder, _dirs, files in os.walk(self.root):
             for name in files:
                 path = Path(folder) / name
@@ -138,8 +226,10 @@ class ThumbnailCache:
                     st = path.stat()
                 except OSError:
                     continue
-                entries.append((st.st_mtime, st.st_size, path))
                 total += st.st_size
+                writing = name.startswith(_TMP_PREFIX) and name.endswith(_TMP_SUFFIX)
+                if not (writing and now - st.st_mtime < _WRITING_S):
+                    entries.append((st.st_mtime, st.st_size, path))
         removed = 0
         for _mtime, size, path in sorted(entries):
             if total <= max_bytes:

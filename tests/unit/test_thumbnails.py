@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +175,61 @@ def test_prune_removes_the_oldest_first(cache: ThumbnailCache, tmp_path: Path) -
     assert cache.prune(sizes[1] + sizes[2]) == 1
     assert [t.exists() for t in thumbs] == [False, True, True]
     assert cache.prune(0) == 2 and all_files(tmp_path / "thumbs") == []
+
+
+def cache_bytes(root: Path) -> int:
+    total = 0
+    for path in root.rglob("*"):
+        with contextlib.suppress(FileNotFoundError):  # deleted by a prune running now
+            total += path.stat().st_size if path.is_file() else 0
+    return total
+
+
+def test_a_cache_over_budget_shrinks_under_it_keeping_the_most_recently_used(tmp_path: Path) -> None:
+    cache = ThumbnailCache(tmp_path / "thumbs", size=64, budget_bytes=None)
+    sources = [photo(tmp_path / f"p{i}.jpg", (100, 100), "red") for i in range(5)]
+    thumbs = [cache.get_or_create(source) for source in sources]
+    for age, thumb in enumerate(reversed(thumbs)):  # made a day apart: thumbs[0] is the oldest
+        os.utime(thumb, (1_000_000 - age * 86400, 1_000_000 - age * 86400))
+    assert cache.get_or_create(sources[0]) == thumbs[0]  # ... but it was just used again
+    budget = sum(t.stat().st_size for t in (thumbs[0], thumbs[3], thumbs[4]))
+    assert cache.prune(budget) == 2
+    assert [t.exists() for t in thumbs] == [True, False, False, True, True]
+    assert cache_bytes(tmp_path / "thumbs") <= budget
+
+
+def test_the_cache_prunes_itself_in_the_background_as_thumbnails_are_added(tmp_path: Path) -> None:
+    one = ThumbnailCache(tmp_path / "probe", size=64).get_or_create(photo(tmp_path / "probe.jpg", (100, 100)))
+    budget = 3 * one.stat().st_size
+    cache = ThumbnailCache(tmp_path / "thumbs", size=64, budget_bytes=budget, prune_every=4)
+    for i in range(12):
+        cache.get_or_create(photo(tmp_path / f"p{i}.jpg", (100, 100), "red"))
+    deadline = time.monotonic() + 10
+    while cache_bytes(tmp_path / "thumbs") > budget and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert 0 < cache_bytes(tmp_path / "thumbs") <= budget
+
+
+def test_pruning_never_deletes_a_thumbnail_being_written(
+    cache: ThumbnailCache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save = Image.Image.save
+
+    def save_then_prune(image: Image.Image, fp: object, *args: object, **kwargs: object) -> None:
+        save(image, fp, *args, **kwargs)  # type: ignore[arg-type]
+        assert cache.prune(0) == 0  # everything else is gone; the file being written stays
+
+    leftover = tmp_path / "thumbs" / "ab" / ".thumb-crashed.tmp"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a thumbnail")
+    os.utime(leftover, (1_000_000, 1_000_000))  # a crash's leftover, long ago: pruned
+    assert cache.prune(0) == 1 and not leftover.exists()
+    monkeypatch.setattr(Image.Image, "save", save_then_prune)
+    thumb = cache.get_or_create(photo(tmp_path / "new.jpg"))
+    assert thumb.is_file() and Image.open(thumb).size == (64, 16)
+
+
+def test_a_cache_without_a_budget_is_never_pruned_in_the_background(tmp_path: Path) -> None:
+    cache = ThumbnailCache(tmp_path / "thumbs", size=64, budget_bytes=None, prune_every=1)
+    thumb = cache.get_or_create(photo(tmp_path / "p.jpg"))
+    assert cache.prune_in_background() is None and thumb.exists()
