@@ -8,9 +8,8 @@ touched there. Tests swap the pool for :class:`ImmediatePool` to run jobs
 synchronously and deterministically (as picard does).
 
 A job ends exactly one way, told by exactly one of ``cancelled``, ``failed`` or ``finished``:
-how the function ended decides. It raised :class:`CancelledError` (or the job was cancelled
-before it started) → ``cancelled``; it raised anything else → ``failed``; it returned →
-``finished`` with its result. A function that honours ``cancel`` by returning what it did so
+how the function ended decides. It raised :class:`CancelledError` → ``cancelled``; it raised
+anything else → ``failed``; it returned → ``finished`` with its result. A function that honours ``cancel`` by returning what it did so
 far (training, writing metadata) therefore finishes with a result that says so, and a cancel
 that comes after the function returned changes nothing: the work was done.
 """
@@ -86,39 +85,31 @@ class Job(QRunnable):
             self.cancel_event.set()
             return True
 
-    def _enter(self, state: JobState) -> bool:
-        """Move to ``state`` unless the job has ended; the one place its state changes."""
+    def _end(self, state: JobState) -> None:
         with self._state_lock:
-            if self.state.ended:
-                return False
             self.state = state
-            return True
 
     def run(self) -> None:
         with self._state_lock:
             if self.state is not JobState.PENDING:
                 return  # a job runs once
-            cancelled_before = self.cancel_event.is_set()
-            self.state = JobState.CANCELLED if cancelled_before else JobState.RUNNING
-        if cancelled_before:  # cancelled while it waited for a thread: the function never runs
-            self.signals.cancelled.emit()
-            return
+            self.state = JobState.RUNNING
         kwargs = dict(self.kwargs)
         if self.wants_progress:
             kwargs.update(on_progress=self.signals.progress.emit, cancel=self.cancel_event)
         try:
             result = self.fn(*self.args, **kwargs)
         except CancelledError:
-            if self._enter(JobState.CANCELLED):
-                self.signals.cancelled.emit()
+            self._end(JobState.CANCELLED)
+            self.signals.cancelled.emit()
         except Exception as exc:  # reported to the main thread, which shows it; never swallowed
             log.exception("background job %s failed", getattr(self.fn, "__name__", self.fn))
             plain = self.explain(exc) if self.explain is not None else None
-            if self._enter(JobState.FAILED):
-                self.signals.failed.emit(plain if plain is not None else exc, traceback.format_exc())
+            self._end(JobState.FAILED)
+            self.signals.failed.emit(plain if plain is not None else exc, traceback.format_exc())
         else:
-            if self._enter(JobState.FINISHED):
-                self.signals.finished.emit(result)
+            self._end(JobState.FINISHED)
+            self.signals.finished.emit(result)
 
 
 class _Relay(QObject):

@@ -342,8 +342,8 @@ class WriteMetadataDialog(QDialog):
                 self.plan_label.setText(f"Writing… {p.message}")
 
     def _on_cancelling(self, job: Job) -> None:
-        # Cancelled before it started writing; once it runs, embed_photos returns what it did and
-        # the job finishes with that summary (_on_finished).
+        # embed_photos returns what it did when cancelled (_on_finished); should it raise
+        # CancelledError instead, the job ends here and nothing follows.
         if job is self._job:
             self._job = None
             self.plan_label.setText("Cancelled.")

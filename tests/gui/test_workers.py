@@ -142,15 +142,21 @@ def test_a_cancel_after_the_work_returned_but_before_the_signal_is_delivered_cha
     assert job.state is JobState.FINISHED
 
 
-def test_a_job_cancelled_before_it_starts_never_runs_and_emits_only_cancelled(qtbot) -> None:
+def test_a_job_cancelled_before_it_starts_emits_only_cancelled_and_runs_once(qtbot) -> None:
     calls: list[int] = []
-    job = Job(lambda *, on_progress, cancel: calls.append(1))
+
+    def counts(*, on_progress: Any, cancel: threading.Event) -> None:
+        calls.append(1)
+        check_cancel(cancel)
+
+    job = Job(counts)
     seen = recorded(job)
     assert job.cancel()
     ImmediatePool().start(job)
-    assert seen == ["cancelled"] and calls == []
+    assert seen == ["cancelled"] and calls == [1]
     job.run()  # a job runs once
-    assert seen == ["cancelled"] and calls == []
+    assert seen == ["cancelled"] and calls == [1]
+    assert job.cancel() is False
 
 
 def test_the_runner_forgets_a_job_once_it_has_ended(qtbot) -> None:
