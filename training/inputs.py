@@ -81,6 +81,7 @@ class SplitInputs:
         pairs = epoch_pairs(self.images, epoch, shuffle_seed, self.cfg.all_captions)
         if train:
             pairs = ranks.share(pairs)
+            ranks.trace("share", epoch=epoch, pairs=[list(pair) for pair in pairs])
         if self.features is not None:
             plan = self.features.plan(pairs, self.cfg.batch_size, shuffle_seed, epoch)
             return len(plan), (self.features.batch(rows, dtype) for rows in plan)
