@@ -34,7 +34,7 @@ from photoscribe.training.library_finetune import (
 )
 from photoscribe.training.synth import generate_shapes
 from photoscribe.training.train import TrainConfig, TrainResult
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 TRAIN_TIMEOUT_MS = 180_000
 # A model small enough to train an epoch in a second or two on one CPU core.

@@ -21,7 +21,9 @@ from photoscribe.core.library.queue import CaptionQueue
 from photoscribe.core.library.scanner import add_folder
 from photoscribe.core.library.search import search
 from photoscribe.core.paths import bundled_model_path
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
+
+pytestmark = pytest.mark.slow  # reads the real photos in ../shared/data
 
 pytestmark = pytest.mark.bundled_model
 
