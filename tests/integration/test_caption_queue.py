@@ -296,6 +296,7 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
+@pytest.mark.slow  # a stress run: 15 s of concurrent writers and readers
 @pytest.mark.timeout(180)
 def test_watcher_queue_and_readers_share_the_database_without_lock_errors(
     library: Library, captioner: Captioner, tmp_path: Path

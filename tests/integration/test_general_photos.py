@@ -23,9 +23,10 @@ from photoscribe.core.library.search import search
 from photoscribe.core.paths import bundled_model_path
 from tests.helpers import SHARED_DATA
 
-pytestmark = pytest.mark.slow  # reads the real photos in ../shared/data
-
-pytestmark = pytest.mark.bundled_model
+pytestmark = [
+    pytest.mark.slow,  # reads the real photos in ../shared/data
+    pytest.mark.bundled_model,
+]
 
 GENERAL = SHARED_DATA / "coco-general"
 

@@ -28,9 +28,10 @@ from photoscribe.core.model import CaptionModel
 from photoscribe.core.vocab import Vocabulary
 from tests.helpers import wait_until
 
-pytestmark = pytest.mark.slow  # runs the photoscribe command in subprocesses
-
-pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+pytestmark = [
+    pytest.mark.slow,  # runs the photoscribe command in subprocesses
+    pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc"),
+]
 
 RSS_GROWTH_LIMIT_KB = 300 * 1024  # the /dev/zero link used to take 0.5 GB a second
 STOP_LIMIT_S = 2.0  # `watch` ends within a second of SIGTERM; twice that for a busy test machine
