@@ -26,6 +26,12 @@ class Ranks:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    local_world: int = 1  # processes on this machine
+
+    @property
+    def one_machine(self) -> bool:
+        """Whether every rank runs on this machine (and so sees rank 0's feature cache)."""
+        return self.local_world == self.world
 
     @property
     def main(self) -> bool:
@@ -79,4 +85,5 @@ def setup_distributed(device_pref: str) -> tuple[Ranks, torch.device]:
     if use_cuda:
         torch.cuda.set_device(local)
     device = torch.device("cuda", local) if use_cuda else torch.device("cpu")
-    return Ranks(dist.get_rank(), world, local), device
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    return Ranks(dist.get_rank(), world, local, local_world), device

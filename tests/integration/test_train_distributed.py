@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from photoscribe.core.checkpoint import load_checkpoint
 from photoscribe.training.distributed import TRACE_ENV
@@ -101,3 +102,19 @@ def test_every_rank_follows_the_step_and_cosine_schedules(
     _torchrun(data, tmp_path / "run", tmp_path / "trace", *flags, "--patience", "9")
     ends = _check_ranks(tmp_path / "trace", [1, 2, 3, 4])
     assert [e["lr"] for e in ends[:3]] == pytest.approx(rates)
+
+
+@pytest.mark.timeout(600)
+def test_with_a_frozen_encoder_rank_0_extracts_the_features_and_rank_1_waits_for_them(tmp_path: Path) -> None:
+    from torchvision.models import resnet18
+
+    data = generate_shapes(tmp_path / "shapes", 16, image_size=32, seed=3)
+    weights = tmp_path / "resnet18-local.pth"
+    torch.manual_seed(0)
+    torch.save(resnet18(weights=None).state_dict(), weights)
+    flags = ["--encoder", "resnet18", "--encoder-weights", str(weights), "--epochs", "2", "--lr", "0.01"]
+    done = _torchrun(data, tmp_path / "run", tmp_path / "trace", *flags)
+    _check_ranks(tmp_path / "trace", [1, 2])
+    caches = list((tmp_path / "cache" / "features").glob("resnet18-*/meta.json"))
+    assert len(caches) == 2  # train and val, extracted once (by rank 0)
+    assert done.stderr.count("with cached features") == 4  # each rank opened both splits
