@@ -7,32 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from photoscribe.core.decoder import PackedDecoding
 from photoscribe.core.model import CaptionModel, ModelConfig
 from photoscribe.core.vocab import Vocabulary
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-WORDS = [
-    "a",
-    "red",
-    "green",
-    "blue",
-    "circle",
-    "square",
-    "triangle",
-    "on",
-    "the",
-    "left",
-    "right",
-    "of",
-    "and",
-    "to",
-    "big",
-    "small",
-]
+from tests.helpers import WORDS, tiny_config
 
 
 @pytest.fixture(autouse=True)
@@ -52,32 +30,6 @@ def _isolated_home(
     monkeypatch.delenv("PHOTOSCRIBE_ENCODER_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
     return home
-
-
-def tiny_config(vocab_size: int, **overrides: object) -> ModelConfig:
-    params: dict[str, object] = dict(
-        vocab_size=vocab_size,
-        encoder="tinyresnet",
-        encoder_weights="checkpoint",
-        image_size=64,
-        resize=72,
-        embed_dim=16,
-        hidden_dim=32,
-        attention_dim=24,
-        dropout=0.0,
-    )
-    params.update(overrides)
-    return ModelConfig(**params)  # type: ignore[arg-type]
-
-
-def unpack(out: PackedDecoding, values: torch.Tensor) -> torch.Tensor:
-    """Packed rows (P, ...) of ``out`` -> (B, T-1, ...) in the batch's own order, zero past each end."""
-    sorted_indices = unsorted_indices = None
-    if out.sorted_indices is not None:
-        sorted_indices = out.sorted_indices.to(values.device)
-        unsorted_indices = torch.argsort(sorted_indices)
-    packed = PackedSequence(values, out.batch_sizes, sorted_indices, unsorted_indices)
-    return pad_packed_sequence(packed, batch_first=True)[0]
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,18 @@ A plain ``photoscribe train`` is a world of one and never touches ``torch.distri
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from photoscribe.core.device import pick_device
+
+TRACE_ENV = "PHOTOSCRIBE_RANK_TRACE"
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,12 @@ class Ranks:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    local_world: int = 1  # processes on this machine
+
+    @property
+    def one_machine(self) -> bool:
+        """Whether every rank runs on this machine (and so sees rank 0's feature cache)."""
+        return self.local_world == self.world
 
     @property
     def main(self) -> bool:
@@ -36,11 +47,26 @@ class Ranks:
 
     def agree(self, flag: bool, device: torch.device) -> bool:
         """Rank 0's ``flag`` on every rank (whether to stop early)."""
+        return bool(self.from_main(float(flag), device))
+
+    def from_main(self, value: float, device: torch.device) -> float:
+        """Rank 0's ``value`` on every rank (the validation score a plateau schedule steps on)."""
         if self.world == 1:
-            return flag
-        shared = torch.tensor([int(flag)], device=device)
+            return value
+        shared = torch.tensor([value], dtype=torch.float64, device=device)
         dist.broadcast(shared, 0)
-        return bool(shared.item())
+        return float(shared.item())
+
+    def trace(self, event: str, **fields: Any) -> None:
+        """Debug hook: with ``$PHOTOSCRIBE_RANK_TRACE`` naming a folder, append ``event`` and
+        ``fields`` as one JSON line to ``rank<N>.jsonl`` there (what each rank trained on, its
+        learning rate, what it saved); without it, nothing."""
+        folder = os.environ.get(TRACE_ENV)
+        if not folder:
+            return
+        line = json.dumps({"event": event, "rank": self.rank, "world": self.world, **fields})
+        with (Path(folder) / f"rank{self.rank}.jsonl").open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
 
     def barrier(self) -> None:
         if self.world > 1:
@@ -59,4 +85,5 @@ def setup_distributed(device_pref: str) -> tuple[Ranks, torch.device]:
     if use_cuda:
         torch.cuda.set_device(local)
     device = torch.device("cuda", local) if use_cuda else torch.device("cpu")
-    return Ranks(dist.get_rank(), world, local), device
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    return Ranks(dist.get_rank(), world, local, local_world), device

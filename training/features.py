@@ -143,6 +143,36 @@ def extract_features(
     return FeatureStore(directory, meta["paths"], array, dict(meta["failed"]))
 
 
+def wait_for_features(
+    model: CaptionModel,
+    paths: Sequence[Path],
+    cache_root: Path,
+    weights_tag: str,
+    *,
+    device: torch.device,
+    poll_s: float = 2.0,
+    cancel: threading.Event | None = None,
+) -> FeatureStore:
+    """The features another process (rank 0) is extracting for ``paths``, once it has finished.
+
+    Polls the cache's ``meta.json`` instead of waiting in a collective operation: a barrier
+    would time out (NCCL's default is 10 minutes) long before a large data set is extracted.
+    """
+    h, w = model.grid_shape
+    shape = [len(paths), h * w, model.encoder.channels]
+    names = [str(p) for p in paths]
+    meta_path = cache_root / cache_key(model, weights_tag, paths) / "meta.json"
+    while True:
+        check_cancel(cancel)
+        try:
+            meta = json.loads(meta_path.read_text("utf-8"))
+        except (OSError, ValueError):  # not written yet
+            meta = {}
+        if meta.get("shape") == shape and meta.get("paths") == names and meta.get("done", 0) >= len(paths):
+            return extract_features(model, paths, cache_root, weights_tag, device=device)
+        time.sleep(poll_s)
+
+
 @torch.inference_mode()
 def _encode(
     encoder: torch.nn.Module,

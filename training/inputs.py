@@ -35,7 +35,7 @@ from photoscribe.training.data import (
 )
 from photoscribe.training.datasets import CaptionCorpus, ImageRecord
 from photoscribe.training.distributed import Ranks
-from photoscribe.training.features import extract_features
+from photoscribe.training.features import extract_features, wait_for_features
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ class SplitInputs:
         pairs = epoch_pairs(self.images, epoch, shuffle_seed, self.cfg.all_captions)
         if train:
             pairs = ranks.share(pairs)
+            ranks.trace("share", epoch=epoch, pairs=[list(pair) for pair in pairs])
         if self.features is not None:
             plan = self.features.plan(pairs, self.cfg.batch_size, shuffle_seed, epoch)
             return len(plan), (self.features.batch(rows, dtype) for rows in plan)
@@ -159,7 +160,7 @@ def prepare_inputs(
     workers = max(1, cfg.workers if cfg.workers is not None else default_workers())
     for name, inputs in splits.items():
         paths = [Path(p) for p in inputs.paths]
-        if ranks.main:  # rank 0 extracts; the others wait, then open the finished cache
+        if ranks.main:  # rank 0 extracts; the others wait for the finished cache, then open it
             store = extract_features(
                 model,
                 paths,
@@ -171,8 +172,12 @@ def prepare_inputs(
                 on_progress=on_progress,
                 cancel=cancel,
             )
-        ranks.barrier()
-        if not ranks.main:
+            if not ranks.one_machine:
+                ranks.barrier()
+        elif ranks.one_machine:  # no barrier: NCCL's would time out during a long extraction
+            store = wait_for_features(model, paths, root, weights_tag, device=device, cancel=cancel)
+        else:  # another machine's cache: wait for rank 0, then extract what this cache lacks
+            ranks.barrier()
             store = extract_features(model, paths, root, weights_tag, device=device)
         inputs.drop_failed(store.failed)
         inputs.features = FeatureBatches(feature_tensor(store.array, device), inputs.images, device)

@@ -448,16 +448,20 @@ def train(
                 net, optimizer, scaler, batches, n_batches, cfg, precision, device, epoch, on_progress, cancel
             )
             lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
-            stop = False
+            score = 0.0
             if ranks.main:
                 val_loss, metrics, hyps = evaluate(
                     cfg, model, teacher, vocab, splits["val"], device, epoch, on_progress, cancel
                 )
                 score = metrics.get("CIDEr", 0.0)
-                if cfg.scheduler == "plateau":
-                    scheduler.step(score)
-                else:
-                    scheduler.step()
+            # Every rank steps its schedule, a plateau one with rank 0's score: the rates stay equal.
+            score = ranks.from_main(score, device)
+            if cfg.scheduler == "plateau":
+                scheduler.step(score)
+            else:
+                scheduler.step()
+            stop = False
+            if ranks.main:
                 sample = next(iter(hyps.values()), "")
                 stats = EpochStats(epoch, train_loss, val_loss, metrics, lr, sample, time.perf_counter() - t0)
                 improved = progress.record(stats, score)
@@ -469,13 +473,15 @@ def train(
                 save_checkpoint(run / f"epoch_{epoch:02d}.pt", model, vocab, epoch_meta)
                 state = _training_state(optimizer, scheduler, progress)
                 save_checkpoint(last_path, model, vocab, epoch_meta, state)
+                saved = [p.name for p in (best_path,) if improved] + [f"epoch_{epoch:02d}.pt", last_path.name]
+                ranks.trace("saved", epoch=epoch, files=saved)
                 _log_epoch(run, writer, stats, progress.history)
                 if on_progress:
                     on_progress(_epoch_progress(stats, cfg.epochs, improved))
                 stop = progress.bad_epochs >= cfg.patience
-            elif cfg.scheduler != "plateau":
-                scheduler.step()  # keep every rank's learning rate in step with rank 0
-            if ranks.agree(stop, device):
+            stop = ranks.agree(stop, device)
+            ranks.trace("epoch", epoch=epoch, lr=lr, next_lr=optimizer.param_groups[0]["lr"], stop=stop)
+            if stop:
                 stop_reason = "early-stopped"
                 log.info("no CIDEr improvement for %d epochs: stopping early", cfg.patience)
                 break

@@ -43,6 +43,7 @@ def test_no_command_and_gui_command_open_the_app(monkeypatch: pytest.MonkeyPatch
     assert calls[-1] == (None, None, [tmp_path / "a.jpg", tmp_path])
 
 
+@pytest.mark.slow
 def test_the_cli_stays_headless() -> None:
     code = "import sys, photoscribe.desktop.cli; print(any(m.startswith('PySide6') for m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -89,6 +90,7 @@ def test_run_app_shows_the_window_and_exits_cleanly(
     assert any((tmp_path / "config").rglob("*")), "settings were written where QSettings was pointed"
 
 
+@pytest.mark.slow
 @pytest.mark.bundled_model
 def test_a_real_launch_shows_the_window_before_the_model_is_ready(tmp_path: Path) -> None:
     """``photoscribe gui`` as a user starts it (a fresh process, the bundled model): the window is
@@ -116,6 +118,7 @@ def test_a_real_launch_shows_the_window_before_the_model_is_ready(tmp_path: Path
     assert start < window["time"] <= model["time"]
 
 
+@pytest.mark.slow
 @pytest.mark.bundled_model
 def test_a_real_restart_fills_the_grid_before_the_model_is_ready(tmp_path: Path) -> None:
     """A restart on a library of photos (issue 21: "No photos" until the model had loaded, 18.5 s):

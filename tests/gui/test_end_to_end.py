@@ -32,6 +32,8 @@ from photoscribe.desktop.retrain import RetrainDialog, State
 from photoscribe.desktop.workers import JobRunner
 from photoscribe.training.synth import IMAGE_DIR, generate_shapes
 
+pytestmark = pytest.mark.slow  # uses the model trained once per session (trained_checkpoint)
+
 N_PHOTOS = 12
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 IPTC = "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"

@@ -124,6 +124,7 @@ def test_a_read_only_library_opens_for_browsing_with_editing_hidden(
     assert window.services.queue is None and window.services.watcher is None
 
 
+@pytest.mark.slow
 def test_photos_added_by_the_cli_while_the_app_runs_are_captioned(
     qtbot: Any,
     make_window: MakeWindow,

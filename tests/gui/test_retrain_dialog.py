@@ -34,7 +34,7 @@ from photoscribe.training.library_finetune import (
 )
 from photoscribe.training.synth import generate_shapes
 from photoscribe.training.train import TrainConfig, TrainResult
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 TRAIN_TIMEOUT_MS = 180_000
 # A model small enough to train an epoch in a second or two on one CPU core.
@@ -186,6 +186,7 @@ def test_too_few_reviewed_captions_disable_start_with_one_sentence(
     assert dlg.state is State.IDLE
 
 
+@pytest.mark.slow  # fine-tunes a model
 def test_fine_tune_on_the_library_compares_both_models_before_offering_the_new_one(
     qtbot, library_dialog: tuple[RetrainDialog, Library], current_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -195,6 +195,7 @@ window.thumbnails.shutdown()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs Xvfb (xvfb-run) for a real X server")
 def test_on_a_linux_desktop_redo_is_bound_once_to_each_key(tmp_path: Path) -> None:
     """Under X11 with GNOME's key theme the standard Redo key is Ctrl+Shift+Z (offscreen's is

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +31,9 @@ from photoscribe.core.model import CaptionModel
 from photoscribe.core.progress import Progress
 from photoscribe.core.vocab import Vocabulary
 from photoscribe.desktop.cli.library import register
+from tests.helpers import wait_until
 
 TIMEOUT = 60.0
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = TIMEOUT, interval: float = 0.02) -> bool:
-    """Poll ``predicate`` every ``interval`` s until it is truthy; False on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
 
 
 def make_photos(folder: Path, n: int, start: int = 0) -> list[Path]:
@@ -154,14 +145,14 @@ def test_pause_and_resume_between_batches(library: Library, captioner: Captioner
     queue = CaptionQueue(library, captioner, batch_size=8, on_captioned=on_captioned)
     queue.start()
     try:
-        assert wait_until(lambda: calls)
+        assert wait_until(lambda: calls, TIMEOUT)
         assert queue.running and queue.paused and queue.busy
         # No batch may finish while paused (a window long enough for several batches).
         assert not wait_until(lambda: len(calls) > 1, timeout=1.0)
         assert library.stats().captioned == 8
         queue.resume()
-        assert wait_until(lambda: library.stats().captioned == 24)
-        assert wait_until(lambda: not queue.busy)
+        assert wait_until(lambda: library.stats().captioned == 24, TIMEOUT)
+        assert wait_until(lambda: not queue.busy, TIMEOUT)
     finally:
         queue.stop()
     assert not queue.running
@@ -172,7 +163,7 @@ def test_pause_and_resume_between_batches(library: Library, captioner: Captioner
     try:
         add_folder(library, tmp_path / "photos")
         queue.wake()
-        assert wait_until(lambda: library.stats().captioned == 27)
+        assert wait_until(lambda: library.stats().captioned == 27, TIMEOUT)
     finally:
         queue.stop()
     assert all(library.best_caption(p) is not None for p in more)
@@ -246,6 +237,7 @@ def test_caption_pending_command_reports_failures(
     assert "0 captioned, 1 failed" in captured.out and "bad.jpg" in captured.err
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_sigkill_mid_run_then_restart_captions_each_photo_once(checkpoint: Path, tmp_path: Path) -> None:
     n = 150
@@ -304,6 +296,7 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
+@pytest.mark.slow  # a stress run: 15 s of concurrent writers and readers
 @pytest.mark.timeout(180)
 def test_watcher_queue_and_readers_share_the_database_without_lock_errors(
     library: Library, captioner: Captioner, tmp_path: Path

@@ -17,8 +17,9 @@ from photoscribe.core.errors import ModelLoadError
 from photoscribe.core.model import CaptionModel, ModelConfig
 from photoscribe.core.vocab import Vocabulary
 from photoscribe.desktop.cli.caption import resolve_model
-from tests.conftest import WORDS
-from tests.unit.test_captioner import make_photos
+from tests.helpers import WORDS, make_photos
+
+pytestmark = pytest.mark.slow  # runs the photoscribe command in subprocesses
 
 
 def photoscribe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

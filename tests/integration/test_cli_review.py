@@ -143,6 +143,7 @@ def _run_on_a_terminal(argv: list[str], timeout: float = 120) -> tuple[int, str,
     return process.wait(timeout), out, b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.slow
 def test_caption_says_it_is_loading_the_model_then_counts_photos_on_a_terminal(
     tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary
 ) -> None:

@@ -32,6 +32,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 DEMO_PHOTO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "000000000790.jpg"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -54,6 +55,7 @@ def test_arguments_that_control_memory_are_bounded_by_the_budget(args: tuple[str
     assert message in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_the_bounds_follow_the_budget_and_combine() -> None:
     small = run("caption", "photo.jpg", "--beam", "100", env={"PHOTOSCRIBE_DECODE_BUDGET_MB": "64"})
     assert small.returncode == 2 and "--beam: must be at most 32" in small.stderr

@@ -18,7 +18,7 @@ from photoscribe.core.captioner import Captioner
 from photoscribe.core.checkpoint import load_checkpoint
 from photoscribe.core.encoder import LITE0
 from photoscribe.core.paths import bundled_model_path
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 pytestmark = pytest.mark.bundled_model
 
@@ -64,6 +64,7 @@ def test_the_bundled_model_is_a_small_fp16_lite0_checkpoint_that_loads_safely() 
     assert "flickr8k" in str(ckpt.metadata.get("training_data", "")).lower()
 
 
+@pytest.mark.slow
 def test_real_dog_photos_are_captioned_with_the_word_dog(captioner: Captioner) -> None:
     photos = _photos_whose_references_all_match(DOG, 12)
     assert len(photos) == 12
@@ -74,6 +75,7 @@ def test_real_dog_photos_are_captioned_with_the_word_dog(captioner: Captioner) -
     assert len(dogs) >= 10, texts
 
 
+@pytest.mark.slow
 def test_real_photos_of_people_are_captioned_as_people(captioner: Captioner) -> None:
     photos = _photos_whose_references_all_match(PERSON, 12)
     texts = [r.text for r in captioner.caption_paths(photos).results]
@@ -82,6 +84,7 @@ def test_real_photos_of_people_are_captioned_as_people(captioner: Captioner) -> 
     assert len(set(texts)) >= 8, texts  # not one sentence for every photo
 
 
+@pytest.mark.slow
 def test_caption_with_no_flags_uses_the_default_model(tmp_path: Path) -> None:
     """`pip install` + `photoscribe caption photo.jpg`: no --model, no settings, a real caption."""
     photo = _photos_whose_references_all_match(DOG, 1)[0]

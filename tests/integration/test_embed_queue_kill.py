@@ -17,8 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from photoscribe.core.library import Library
 from photoscribe.core.library.meaning import encode_vector
+
+pytestmark = pytest.mark.slow  # runs and kills the photoscribe command in subprocesses
 
 CAPTIONS = 400
 EMBEDDER = """

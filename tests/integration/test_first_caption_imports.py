@@ -19,6 +19,8 @@ import pytest
 
 from photoscribe.core.paths import bundled_model_path
 
+pytestmark = pytest.mark.slow  # captions in a fresh Python process
+
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
 PROBE = """

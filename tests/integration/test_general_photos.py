@@ -21,9 +21,12 @@ from photoscribe.core.library.queue import CaptionQueue
 from photoscribe.core.library.scanner import add_folder
 from photoscribe.core.library.search import search
 from photoscribe.core.paths import bundled_model_path
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
-pytestmark = pytest.mark.bundled_model
+pytestmark = [
+    pytest.mark.slow,  # reads the real photos in ../shared/data
+    pytest.mark.bundled_model,
+]
 
 GENERAL = SHARED_DATA / "coco-general"
 

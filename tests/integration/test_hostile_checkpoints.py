@@ -56,6 +56,7 @@ def model_file(tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary)
     return save_checkpoint(tmp_path / "tiny.pt", tiny_model, tiny_vocab)
 
 
+@pytest.mark.slow
 def test_a_damaged_copy_of_the_default_model_is_refused_in_one_line(tmp_path: Path) -> None:
     """The issue's case: 80 KB of one tensor of the 19.5 MB default model overwritten, same size.
     ``model info`` said nothing was wrong; ``caption`` captioned with it."""
@@ -74,6 +75,7 @@ def test_a_damaged_copy_of_the_default_model_is_refused_in_one_line(tmp_path: Pa
         ]
 
 
+@pytest.mark.slow
 def test_the_content_hash_is_the_files_identity(tmp_path: Path, model_file: Path) -> None:
     """Byte-identical copies share it; a copy with other weights but the same declared id does not.
     Checkpoints written before the hash existed carry nothing new: the zip's own CRC-32s are checked."""
@@ -103,6 +105,7 @@ def _deflate_copy(source: Path, target: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_a_compressed_tensor_bomb_is_refused_before_anything_is_decompressed(
     tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary
 ) -> None:
@@ -159,6 +162,7 @@ def test_oversized_declared_tensors_are_refused_before_any_is_read(
     assert calls == ["meta"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["device", "folder", "fifo"])
 def test_a_model_path_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
     target = {"device": Path("/dev/zero"), "folder": tmp_path}.get(kind)

@@ -14,7 +14,9 @@ from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.library.database import Library
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.vocab import Vocabulary
-from tests.unit.test_captioner import make_photos
+from tests.helpers import make_photos
+
+pytestmark = pytest.mark.slow  # runs the photoscribe command in subprocesses
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,9 @@ from photoscribe.core.library import photos as ops
 from photoscribe.core.library.database import Library
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.vocab import Vocabulary
-from tests.unit.test_captioner import make_photos
+from tests.helpers import make_photos
+
+pytestmark = pytest.mark.slow  # runs the photoscribe command in subprocesses
 
 EXE = shutil.which("photoscribe", path=str(Path(sys.executable).parent))
 NOT_UTF8 = b"caf\xe9"  # Latin-1 bytes, as an old drive or a script in another locale gives them

@@ -115,6 +115,7 @@ def model_file(tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary)
     return save_checkpoint(tmp_path / "tiny.pt", tiny_model, tiny_vocab)
 
 
+@pytest.mark.slow
 def test_library_add_on_a_full_disk(small_disk: SmallDisk, tmp_path: Path) -> None:
     db = small_disk.root / "library.sqlite3"
     Library.open(db).close()
@@ -127,6 +128,7 @@ def test_library_add_on_a_full_disk(small_disk: SmallDisk, tmp_path: Path) -> No
     assert _consistent(db) == (len(photos), 0)
 
 
+@pytest.mark.slow
 def test_caption_pending_on_a_full_disk(small_disk: SmallDisk, tmp_path: Path, model_file: Path) -> None:
     db = small_disk.root / "library.sqlite3"
     photos = make_photos(tmp_path / "photos", 200)
@@ -144,6 +146,7 @@ def test_caption_pending_on_a_full_disk(small_disk: SmallDisk, tmp_path: Path, m
     assert _consistent(db) == (len(photos), len(photos))  # one caption per photo, none twice
 
 
+@pytest.mark.slow
 def test_export_on_a_full_disk_keeps_the_old_file(small_disk: SmallDisk, tmp_path: Path) -> None:
     db = tmp_path / "library.sqlite3"
     make_photos(tmp_path / "photos", 300)
@@ -239,6 +242,7 @@ def test_injected_disk_full_is_one_line_and_exit_4(
     assert err.count("\n") == 1 and err.startswith("error: the disk is full") and "free some space" in err
 
 
+@pytest.mark.slow
 def test_the_exit_codes_are_documented_in_help() -> None:
     out = photoscribe("--help")
     text = " ".join(out.stdout.split())

@@ -36,6 +36,7 @@ def fifo(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name,value,problem",
     [
@@ -90,6 +91,7 @@ def test_the_readers_raise_the_same_error_in_process(tmp_path: Path, monkeypatch
     assert environment.decode_budget_mb() == environment.DEFAULT_DECODE_BUDGET_MB
 
 
+@pytest.mark.slow
 def test_a_good_model_variable_is_used(
     tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary
 ) -> None:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,20 +26,15 @@ from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.library.database import Library
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.vocab import Vocabulary
+from tests.helpers import wait_until
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+pytestmark = [
+    pytest.mark.slow,  # runs the photoscribe command in subprocesses
+    pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc"),
+]
 
 RSS_GROWTH_LIMIT_KB = 300 * 1024  # the /dev/zero link used to take 0.5 GB a second
 STOP_LIMIT_S = 2.0  # `watch` ends within a second of SIGTERM; twice that for a busy test machine
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
 
 
 def make_jpeg(path: Path, seed: int) -> Path:

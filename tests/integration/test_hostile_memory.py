@@ -80,6 +80,7 @@ def _peak_run(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess
     return out, peak_kb * 1024
 
 
+@pytest.mark.slow
 def test_a_16bit_png_near_the_pixel_limit_is_captioned_in_bounded_memory(
     big_png: Path, model_file: Path
 ) -> None:
@@ -91,6 +92,7 @@ def test_a_16bit_png_near_the_pixel_limit_is_captioned_in_bounded_memory(
     assert peak < 1.5 * 2**30, f"peak RSS {peak / 2**30:.2f} GB (it was 5.1 GB before the fix)"
 
 
+@pytest.mark.slow
 def test_an_image_over_the_decode_budget_is_a_per_file_error(
     big_png: Path, model_file: Path, tmp_path: Path
 ) -> None:

@@ -20,7 +20,7 @@ from photoscribe.core.library import Library
 from photoscribe.core.library.scanner import add_folder
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.vocab import Vocabulary
-from tests.unit.test_captioner import make_photos
+from tests.helpers import make_photos
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "library-0001.sqlite"
 
@@ -47,6 +47,7 @@ def broken_model(tmp_path: Path, good_model: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_broken_copy_with_the_same_model_id_is_refused_and_never_blocks_the_good_one(
     tmp_path: Path, good_model: Path, broken_model: Path
 ) -> None:
@@ -92,6 +93,7 @@ def test_a_broken_copy_with_the_same_model_id_is_refused_and_never_blocks_the_go
         assert {p.status for p in library.list_photos()} == {"captioned"}
 
 
+@pytest.mark.slow
 def test_failures_charged_to_the_declared_id_by_an_older_release_do_not_stop_the_good_file(
     tmp_path: Path, good_model: Path
 ) -> None:
@@ -110,6 +112,7 @@ def test_failures_charged_to_the_declared_id_by_an_older_release_do_not_stop_the
     assert "2 captioned, 0 failed" in out.stdout
 
 
+@pytest.mark.slow
 def test_a_damaged_copy_is_refused_at_load_and_charged_nothing(tmp_path: Path, good_model: Path) -> None:
     """80 KB of one tensor overwritten in place (same size): the zip's CRC-32 no longer matches."""
     db = tmp_path / "library.sqlite3"

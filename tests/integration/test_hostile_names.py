@@ -19,6 +19,8 @@ from photoscribe.core.library.database import Library
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.vocab import Vocabulary
 
+pytestmark = pytest.mark.slow  # runs the photoscribe command in subprocesses
+
 NASTY_NAME = "two\nlines \x1b]0;pwned\x07\u202egpj.jpg"
 NASTY_CAPTION = "a red \x1b[2J\x1b[31m fox\r\nrm -rf ~ \u202eevil\x9b1m"
 RAW = ("\x1b", "\x07", "\u202e", "\x9b", "\r")

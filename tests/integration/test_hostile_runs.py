@@ -23,7 +23,7 @@ from photoscribe.core.library.runlock import CaptionLock, lock_path
 from photoscribe.core.library.scanner import add_folder
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.vocab import Vocabulary
-from tests.unit.test_captioner import make_photos
+from tests.helpers import make_photos
 
 HOLD_LOCK = """
 import sys
@@ -50,6 +50,7 @@ def _captioned(out: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+@pytest.mark.slow
 def test_a_second_caption_pending_run_says_another_run_is_captioning(
     tmp_path: Path, model_file: Path
 ) -> None:
@@ -99,6 +100,7 @@ def test_a_second_caption_pending_run_says_another_run_is_captioning(
         assert library.stats().captioned == 6
 
 
+@pytest.mark.slow
 def test_the_lock_is_per_process_and_released_by_the_kernel(tmp_path: Path) -> None:
     db = tmp_path / "library.sqlite3"
     with CaptionLock(db), CaptionLock(db):  # re-entrant inside one process
@@ -152,6 +154,7 @@ def shared_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_an_unreadable_file_is_a_failure_not_a_non_image(shared_dir: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to drop to the user 'nobody' (as non-root, see the injected test below)")

@@ -67,6 +67,7 @@ def test_install_writes_files_the_validators_accept(
     assert entry_fields(entry)["Icon"] == APP_ID
 
 
+@pytest.mark.slow
 def test_exec_is_the_absolute_launcher_of_this_install_and_opens_files(data_home: Path) -> None:
     assert main(["install-desktop"]) == 0
     fields = entry_fields(data_home / "applications" / f"{APP_ID}.desktop")

@@ -91,6 +91,7 @@ def consistent(db: Path) -> tuple[int, int]:
         )
 
 
+@pytest.mark.slow
 def test_16kb_of_random_bytes_in_the_middle_is_said_by_status_and_scan_and_repair_saves_the_rest(
     tmp_path: Path,
 ) -> None:
@@ -120,6 +121,7 @@ def test_16kb_of_random_bytes_in_the_middle_is_said_by_status_and_scan_and_repai
     assert again.stdout.count("red [bicycle]") == captions  # every saved caption is searchable again
 
 
+@pytest.mark.slow
 def test_a_damaged_full_text_index_says_to_repair_and_repair_rebuilds_it(tmp_path: Path) -> None:
     db = make_library(tmp_path)
     page = 4096
@@ -170,6 +172,7 @@ def test_the_message_names_the_newest_backup_photoscribe_kept(tmp_path: Path) ->
     assert message.count(";") == 1 and "\n" not in message  # one sentence
 
 
+@pytest.mark.slow
 def test_a_file_that_is_not_sqlite_is_not_called_damaged_and_not_repaired(tmp_path: Path) -> None:
     jpeg = tmp_path / "photo.jpg"
     Image.new("RGB", (8, 8)).save(jpeg)

@@ -6,8 +6,12 @@ import multiprocessing
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from photoscribe.core.library.database import Library, head_revision
 from photoscribe.core.library.search import search
+
+pytestmark = pytest.mark.slow  # starts several Python processes
 
 WORKERS = 4
 PHOTOS_EACH = 40

@@ -78,6 +78,7 @@ def read_only_mount(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
         subprocess.run(["umount", "-l", str(view)], check=False)
 
 
+@pytest.mark.slow
 def test_a_library_on_a_read_only_mount_is_browsed_searched_and_exported(
     read_only_mount: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -152,6 +153,7 @@ def shared_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_a_library_in_a_read_only_folder_opens_read_only_for_another_user(shared_dir: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to drop to the user 'nobody' (as a user, chmod the folder yourself)")
@@ -212,6 +214,7 @@ def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
         subprocess.run(["umount", "-l", str(root)], check=False)
 
 
+@pytest.mark.slow
 def test_creating_a_library_on_a_full_disk_is_one_line(small_disk: SmallDisk) -> None:
     small_disk.fill()
     out = photoscribe("library", "--db", str(small_disk.root / "new.sqlite3"), "status")
@@ -220,6 +223,7 @@ def test_creating_a_library_on_a_full_disk_is_one_line(small_disk: SmallDisk) ->
     assert "the disk is full" in line and "free some space" in line and "[SQL" not in line
 
 
+@pytest.mark.slow
 def test_xmp_export_stops_at_the_first_full_disk_with_one_line(small_disk: SmallDisk, tmp_path: Path) -> None:
     photos = small_disk.root / "photos"
     make_library(tmp_path / "library.sqlite3", photos, n=40)
@@ -236,6 +240,7 @@ def test_xmp_export_stops_at_the_first_full_disk_with_one_line(small_disk: Small
     assert len(list(photos.glob("*.xmp"))) == 40
 
 
+@pytest.mark.slow
 def test_a_library_on_a_full_disk_opens_read_only(small_disk: SmallDisk, tmp_path: Path) -> None:
     db = small_disk.root / "library.sqlite3"
     make_library(db, tmp_path / "photos")

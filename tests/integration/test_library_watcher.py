@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +21,10 @@ from photoscribe.core.library.database import Library
 from photoscribe.core.library.records import PhotoInfo
 from photoscribe.core.library.search import search
 from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher, WatchState, WatchStatus
+from tests.helpers import wait_until
 
 MODEL = "sat-test-v1"
 TIMEOUT = 30.0
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = TIMEOUT, interval: float = 0.02) -> bool:
-    """Poll ``predicate`` every ``interval`` s until it is truthy; False on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
 
 
 def make_jpeg(path: Path, seed: int, size: tuple[int, int] = (32, 24)) -> Path:
@@ -233,6 +224,7 @@ def test_a_burst_of_2000_files_is_indexed_exactly_once(h: Harness) -> None:
     assert h.library.stats().photos == 2000
 
 
+@pytest.mark.slow
 @pytest.mark.bundled_model
 def test_watch_command_runs_until_ctrl_c(tmp_path: Path) -> None:
     db = tmp_path / "cli.sqlite3"
@@ -394,6 +386,7 @@ def test_a_folder_whose_watch_cannot_be_armed_is_rescanned_until_it_can(
     assert wait_until(lambda: h.present(live))
 
 
+@pytest.mark.slow
 @pytest.mark.bundled_model
 def test_watch_command_reports_a_lost_folder_and_stops_when_the_library_file_is_deleted(
     tmp_path: Path,

@@ -71,6 +71,7 @@ def real_library(tmp_path: Path) -> Iterator[tuple[Library, dict[str, int]]]:
     library.close()
 
 
+@pytest.mark.slow
 def test_synonyms_and_paraphrases_find_the_right_real_flickr8k_photo_first(
     real_library: tuple[Library, dict[str, int]], embedder: SentenceEmbedder
 ) -> None:

@@ -14,6 +14,8 @@ import pytest
 
 from photoscribe.training.datasets import build_vocabulary, detect_format, load_corpus
 
+pytestmark = pytest.mark.slow  # reads the real data sets in ../shared/data
+
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 

@@ -9,6 +9,8 @@ import torch
 
 from photoscribe.core.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
 
+pytestmark = pytest.mark.slow  # reads the real photos in ../shared/data
+
 DATA_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data"
 PHOTO_FOLDERS = ["flickr8k-subset/Images", "coco-mini/train2017", "coco-mini/val2017"]
 

@@ -9,7 +9,9 @@ import pytest
 
 from photoscribe.core.captioner import Captioner
 from photoscribe.training.train import TrainConfig, train
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
+
+pytestmark = pytest.mark.slow  # trains on the real data in ../shared/data
 
 FLICKR8K = SHARED_DATA / "flickr8k-subset"
 

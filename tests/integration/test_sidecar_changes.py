@@ -11,7 +11,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from photoscribe.core.library.scanner import add_folder, rescan_all, scan_folder
 from photoscribe.core.library.sidecars import photos_of_sidecar
 from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher
 from photoscribe.core.library.xmp import SIDECAR_EXT
+from tests.helpers import wait_until
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "library-0001.sqlite"
 MODEL = "sat-test-v1"
@@ -239,15 +239,6 @@ class Watching:
 
     def updated(self) -> list[int]:
         return [photo_id for s in list(self.summaries) for photo_id in s.updated]
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 def test_the_watcher_reads_sidecars_created_edited_moved_and_deleted(library: Library, folder: Path) -> None:

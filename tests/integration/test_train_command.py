@@ -60,6 +60,7 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_train_then_resume_from_the_command_line(tmp_path: Path) -> None:
     data = generate_shapes(tmp_path / "shapes", 24, image_size=64, seed=5)

@@ -10,9 +10,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from photoscribe.core.captioner import Captioner
 from photoscribe.core.checkpoint import load_checkpoint
 from photoscribe.training.train import TrainConfig, train
+
+pytestmark = pytest.mark.slow  # trains a model
 
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 

@@ -23,7 +23,10 @@ from photoscribe.training.train import TrainConfig, train
 EPOCHS = 24
 # The module's training fixture runs inside the first test that uses it: about 4 minutes on a
 # 2-core machine that other processes keep busy (load 6), so the per-test limit is scaled for it.
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [
+    pytest.mark.slow,  # trains models
+    pytest.mark.timeout(1800),
+]
 TINY_MODEL = ModelConfig(
     encoder="tinyresnet",
     image_size=64,

@@ -13,7 +13,7 @@ from photoscribe.core.model import CaptionModel
 from photoscribe.core.vocab import Vocabulary
 from photoscribe.desktop.cli import build_parser
 from photoscribe.training.averaging import average_checkpoints
-from tests.conftest import WORDS, tiny_config
+from tests.helpers import WORDS, tiny_config
 
 
 def _saved(path: Path, seed: int, vocab: Vocabulary, **overrides: object) -> CaptionModel:

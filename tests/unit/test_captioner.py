@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from photoscribe.core.captioner import Captioner
 from photoscribe.core.checkpoint import save_checkpoint
@@ -16,17 +15,7 @@ from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.progress import Progress
 from photoscribe.core.vocab import Vocabulary
-
-
-def make_photos(folder: Path, n: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(n):
-        path = folder / f"photo{i:02d}.jpg"
-        Image.fromarray(rng.integers(0, 255, (60 + i, 80, 3), dtype=np.uint8)).save(path)
-        paths.append(path)
-    return paths
+from tests.helpers import make_photos
 
 
 @pytest.fixture
@@ -167,7 +156,7 @@ def test_a_model_without_usable_captions_is_refused_after_three_photos_in_a_row(
 def test_empty_captions_count_as_unusable_too(tmp_path: Path) -> None:
     """A vocabulary of blank words (a crafted or damaged one) gives captions with no text."""
     from photoscribe.core.errors import BrokenModelError
-    from tests.conftest import tiny_config
+    from tests.helpers import tiny_config
 
     blank = Vocabulary([" " * n for n in range(1, 17)], max_len=6)
     model = CaptionModel(tiny_config(len(blank))).eval()

@@ -21,7 +21,7 @@ from photoscribe.training.chair import (
     mentioned_objects,
 )
 from photoscribe.training.evaluate import evaluate
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 
 def test_groups_are_cocos_80_categories_and_no_word_names_two() -> None:

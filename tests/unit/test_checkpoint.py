@@ -105,6 +105,7 @@ def test_plain_pickle_and_garbage_are_refused(tmp_path: Path) -> None:
         load_checkpoint(empty)
 
 
+@pytest.mark.slow
 def test_model_info_refuses_a_bad_file_without_importing_torch(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -21,7 +21,7 @@ from photoscribe.training.datasets import (
     load_corpus,
     random_split,
 )
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 _JPEG = io.BytesIO()
 Image.new("RGB", (4, 4), (200, 100, 50)).save(_JPEG, format="JPEG")
@@ -320,6 +320,7 @@ def test_flickr8k_standard_split_lists_define_train_dev_and_test(tmp_path: Path)
     assert "standard Flickr8k split lists" in corpus.summary()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_DATA / "flickr8k").is_dir(), reason="../shared/data/flickr8k not present")
 def test_shared_flickr8k_copy_splits_into_the_standard_5997_train_and_1000_dev_photos() -> None:
     corpus = load_corpus(SHARED_DATA / "flickr8k")

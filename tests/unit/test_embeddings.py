@@ -11,7 +11,7 @@ from photoscribe.core.embeddings import load_word_vectors
 from photoscribe.core.errors import AssetMissingError, DataError
 from photoscribe.core.model import CaptionModel
 from photoscribe.core.vocab import Vocabulary
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 VOCAB = Vocabulary(["red", "circle", "blue"])
 

@@ -15,7 +15,7 @@ from photoscribe.core.errors import AssetMissingError
 from photoscribe.core.model import CaptionModel, ModelConfig
 from photoscribe.core.preprocess import ImagePreprocessor
 from photoscribe.core.weights import LITE0_PACKAGE, find_encoder_weights, lite0_weights_path
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,7 @@ def _real_photos(n: int) -> list[Path]:
     return sorted(folder.glob("*.jpg"))[:n]
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_features_match_the_reference_package_on_real_photos(
     reference: EfficientNet, ours: CaptionModel

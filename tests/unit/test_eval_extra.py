@@ -35,6 +35,7 @@ def test_scoring_without_the_extra_names_it() -> None:
     assert exc.value.exit_code == 2 and "\n" not in str(exc.value)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("no_pycocoevalcap")
 def test_training_without_the_extra_stops_before_reading_anything(tmp_path: Path) -> None:
     """Training picks its best epoch by CIDEr: it says so at once, not after the first epoch."""

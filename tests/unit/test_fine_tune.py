@@ -18,7 +18,7 @@ from photoscribe.training.datasets import ImageRecord
 from photoscribe.training.distributed import Ranks
 from photoscribe.training.inputs import SplitInputs
 from photoscribe.training.train import TrainConfig, _TeacherForced, caption_loss
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 
 def _bns(modules: list[torch.nn.Module]) -> list[torch.nn.BatchNorm2d]:

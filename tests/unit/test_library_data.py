@@ -72,6 +72,7 @@ def test_too_few_reviewed_captions_say_what_to_do(library: Library, tmp_path: Pa
     assert not (tmp_path / "out" / LIBRARY_DATASET_FILE).exists()
 
 
+@pytest.mark.slow
 def test_cli_writes_the_data_set(tmp_path: Path) -> None:
     db = tmp_path / "lib.sqlite3"
     library = Library.open(db)

@@ -27,7 +27,7 @@ from photoscribe.training.library_finetune import (
     too_few_sentence,
 )
 from photoscribe.training.synth import generate_shapes
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 TINY_RUN = dict(epochs=1, batch_size=8, workers=0, device="cpu", beam_size=1)
 
@@ -104,6 +104,7 @@ def test_the_data_set_holds_out_a_fifth_mixes_in_the_original_data_and_keeps_spl
     assert {r.image_id for r in second.split("test")} == {r.image_id for r in corpus.split("test")}
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_model_keeps_its_words_and_compares_both(
     tmp_path: Path, base_model: Path
 ) -> None:

@@ -495,6 +495,7 @@ def test_caption_attention_and_get_photos(library: Library, photo_dir: Path) -> 
     assert library.best_captions([a.id, b.id])[b.id].text == "a blue kite"
 
 
+@pytest.mark.slow
 def test_the_schema_head_constant_is_alembics_head_and_an_up_to_date_library_opens_without_alembic(
     tmp_path: Path,
 ) -> None:

@@ -11,7 +11,7 @@ import torch
 
 from photoscribe.core.loader import CRASHED, Decoded, PhotoLoader, decode_files
 from photoscribe.core.preprocess import ImagePreprocessor
-from tests.unit.test_captioner import make_photos
+from tests.helpers import make_photos
 
 PRE = ImagePreprocessor(image_size=32, resize=40)
 

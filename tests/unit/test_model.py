@@ -8,7 +8,7 @@ import torch
 from photoscribe.core.attention import Attention
 from photoscribe.core.encoder import ENCODER_NAMES, Encoder
 from photoscribe.core.model import CaptionModel, ModelConfig
-from tests.conftest import tiny_config, unpack
+from tests.helpers import tiny_config, unpack
 
 
 @pytest.mark.parametrize("name,channels", [("resnet18", 512), ("resnet50", 2048)])

@@ -39,6 +39,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert exc.value.code == 0 and capsys.readouterr().out == f"photoscribe {__version__}\n"
 
 
+@pytest.mark.slow
 def test_python_m_photoscribe_is_the_command_line(tmp_path: Path) -> None:
     done = _photoscribe("--version")
     assert (done.returncode, done.stdout) == (0, f"photoscribe {__version__}\n")
@@ -69,6 +70,7 @@ def test_display_missing_only_on_linux_without_a_display_or_a_qt_platform() -> N
     assert not display_missing({"QT_QPA_PLATFORM": "offscreen:fontengine=freetype"}, "linux")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv", [(), ("gui",), ("demo",)])
 def test_the_app_without_a_display_says_so_in_one_sentence_and_exits_2(
     argv: tuple[str, ...], tmp_path: Path
@@ -111,6 +113,7 @@ def _build(tmp_path: Path) -> tuple[zipfile.ZipFile, tarfile.TarFile]:
     return zipfile.ZipFile(wheel), tarfile.open(sdist)
 
 
+@pytest.mark.slow
 def test_the_wheel_and_sdist_carry_the_licence_metadata_and_entry_points(tmp_path: Path) -> None:
     wheel, sdist = _build(tmp_path)
     names = wheel.namelist()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from torch import nn
 
 from photoscribe.core.checkpoint import _shapes_only
@@ -24,6 +25,7 @@ def test_meta_build_skips_normal_but_real_tensors_are_initialised() -> None:
     assert 0.5 < float(after.weight.detach().std()) < 1.5
 
 
+@pytest.mark.slow
 def test_meta_build_does_not_import_dynamo() -> None:
     code = (
         "import sys, torch\n"

@@ -165,6 +165,7 @@ def _bootstrap(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Compl
     return done, log.read_text().splitlines()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(Path("/proc/driver/nvidia").exists(), reason="this machine has an NVIDIA driver")
 def test_bootstrap_installs_the_cpu_build_from_pytorchs_index(tmp_path: Path) -> None:
     done, pip = _bootstrap(tmp_path)
@@ -174,6 +175,7 @@ def test_bootstrap_installs_the_cpu_build_from_pytorchs_index(tmp_path: Path) ->
     assert pip[-1] == "-m pip install --quiet -c constraints.txt -e .[semantic]"
 
 
+@pytest.mark.slow
 def test_bootstrap_replaces_a_cuda_build_and_its_libraries(tmp_path: Path) -> None:
     done, pip = _bootstrap(tmp_path, "--torch", "cpu", FAKE_INSTALLED="cu130")
     assert done.returncode == 0, done.stderr
@@ -181,6 +183,7 @@ def test_bootstrap_replaces_a_cuda_build_and_its_libraries(tmp_path: Path) -> No
     assert "replacing the cu130 build of torch with the cpu build" in done.stdout
 
 
+@pytest.mark.slow
 def test_bootstrap_falls_back_to_pypi(tmp_path: Path) -> None:
     unreachable = (tmp_path / "nowhere").as_uri()
     done, pip = _bootstrap(tmp_path, "--dev", "--torch=cpu", PHOTOSCRIBE_TORCH_INDEX=unreachable)
@@ -196,6 +199,7 @@ def test_bootstrap_falls_back_to_pypi(tmp_path: Path) -> None:
     assert pip[-1] == "-m pip install --quiet -c constraints.txt -e .[semantic]"
 
 
+@pytest.mark.slow
 def test_bootstrap_refuses_an_unknown_build(tmp_path: Path) -> None:
     done, pip = _bootstrap(tmp_path, "--torch", "rocm")
     assert done.returncode == 2 and "--torch must be auto, cpu, cuda or pypi" in done.stderr

@@ -30,7 +30,7 @@ from photoscribe.training.features import extract_features
 from photoscribe.training.inputs import SplitInputs
 from photoscribe.training.synth import generate_shapes
 from photoscribe.training.train import TrainConfig, caption_loss, train
-from tests.conftest import unpack
+from tests.helpers import unpack
 
 
 def _batch(
@@ -280,6 +280,7 @@ def test_ranks_get_equal_disjoint_shares_of_the_epoch(tiny_model: CaptionModel, 
     assert not shares[0] & shares[1] and len(shares[0] | shares[1]) == 54
 
 
+@pytest.mark.slow
 def test_cached_feature_training_runs_and_its_loss_falls(tmp_path: Path) -> None:
     from torchvision.models import resnet18
 

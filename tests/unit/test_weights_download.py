@@ -94,6 +94,7 @@ def test_the_torch_free_table_matches_torchvision_and_the_hub_rule(monkeypatch: 
         assert encoder_files.torch_hub_dir() == Path(torch.hub.get_dir())
 
 
+@pytest.mark.slow
 def test_the_app_and_the_cli_parser_start_without_importing_torch() -> None:
     """The window appears before torch loads (the model loads in the background)."""
     import subprocess

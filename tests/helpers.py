@@ -1,0 +1,84 @@
+"""What several test modules share that is not a fixture: tiny model settings, polling, photos."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from photoscribe.core.decoder import PackedDecoding
+from photoscribe.core.model import ModelConfig
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+WORDS = [
+    "a",
+    "red",
+    "green",
+    "blue",
+    "circle",
+    "square",
+    "triangle",
+    "on",
+    "the",
+    "left",
+    "right",
+    "of",
+    "and",
+    "to",
+    "big",
+    "small",
+]
+
+
+def tiny_config(vocab_size: int, **overrides: object) -> ModelConfig:
+    params: dict[str, object] = dict(
+        vocab_size=vocab_size,
+        encoder="tinyresnet",
+        encoder_weights="checkpoint",
+        image_size=64,
+        resize=72,
+        embed_dim=16,
+        hidden_dim=32,
+        attention_dim=24,
+        dropout=0.0,
+    )
+    params.update(overrides)
+    return ModelConfig(**params)  # type: ignore[arg-type]
+
+
+def unpack(out: PackedDecoding, values: torch.Tensor) -> torch.Tensor:
+    """Packed rows (P, ...) of ``out`` -> (B, T-1, ...) in the batch's own order, zero past each end."""
+    sorted_indices = unsorted_indices = None
+    if out.sorted_indices is not None:
+        sorted_indices = out.sorted_indices.to(values.device)
+        unsorted_indices = torch.argsort(sorted_indices)
+    packed = PackedSequence(values, out.batch_sizes, sorted_indices, unsorted_indices)
+    return pad_packed_sequence(packed, batch_first=True)[0]
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` every ``interval`` s until it is truthy; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def make_photos(folder: Path, n: int) -> list[Path]:
+    """``n`` small noise JPEGs of different heights, the same on every call."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        path = folder / f"photo{i:02d}.jpg"
+        Image.fromarray(rng.integers(0, 255, (60 + i, 80, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
