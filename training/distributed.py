@@ -72,6 +72,14 @@ class Ranks:
         if self.world > 1:
             dist.barrier()
 
+    def finish(self) -> None:
+        """Wait for every rank (rank 0 may still be writing the final model), then leave the process
+        group. A rank that exited with the group still open could abort in gloo's teardown
+        ("terminate called without an active exception") while the others were finishing."""
+        if self.world > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
 
 def setup_distributed(device_pref: str) -> tuple[Ranks, torch.device]:
     """Join the process group ``torchrun`` describes in the environment, if any, and pick the device."""

@@ -496,6 +496,7 @@ def train(
     fresh = cfg.init_checkpoint is None  # a fine-tuned model keeps its start's head (same frozen encoder)
     if ranks.main and stop_reason != "cancelled" and best_path.is_file() and not cfg.stores_encoder and fresh:
         _add_concepts(cfg, best_path, on_progress, cancel)
+    ranks.finish()  # every rank leaves the process group together: no gloo thread dies at exit
     return TrainResult(run, best_path, last_path, history, best_metrics, stop_reason)
 
 
