@@ -65,6 +65,15 @@ def split_of(photo: PhotoInfo, val_fraction: float = VAL_FRACTION) -> str:
     return "val" if bucket % 10_000 < val_fraction * 10_000 else "train"
 
 
+def _earlier_splits(target: Path) -> dict[int, str]:
+    """Photo id -> split of the export already at ``target`` (empty if none or unreadable)."""
+    try:
+        images = json.loads(target.read_text("utf-8"))["images"]
+        return {int(e["cocoid"]): str(e["split"]) for e in images if e.get("split") in ("train", "val")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def reviewed_photos(library: Library) -> tuple[list[tuple[PhotoInfo, str]], int]:
     """Every photo whose best caption a person wrote or approved, with that caption's text, and the
     number of such photos left out because their file is missing."""
@@ -97,6 +106,8 @@ def export_library_dataset(
         DataError: fewer than two photos have a caption a person wrote or approved.
     """
     out = Path(out_dir)
+    target = out / LIBRARY_DATASET_FILE
+    earlier = _earlier_splits(target)
     photos, missing = reviewed_photos(library)
     entries: list[dict[str, object]] = []
     for photo, text in photos:
@@ -106,7 +117,9 @@ def export_library_dataset(
                 "cocoid": photo.id,
                 "filepath": folder,
                 "filename": name,
-                "split": split_of(photo, val_fraction),
+                # The split an earlier export gave it, else its stable hash: a photo held out once
+                # (even by the tiny-library rule below) never moves into training.
+                "split": earlier.get(photo.id) or split_of(photo, val_fraction),
                 "sentences": [{"raw": text}],
             }
         )
@@ -121,7 +134,6 @@ def export_library_dataset(
     elif "train" not in splits:
         entries[0]["split"] = "train"
     out.mkdir(parents=True, exist_ok=True)
-    target = out / LIBRARY_DATASET_FILE
     partial = target.with_name(target.name + ".partial")
     partial.write_text(json.dumps({"dataset": "library", "images": entries}, ensure_ascii=False), "utf-8")
     os.replace(partial, target)

@@ -64,6 +64,23 @@ def test_a_photo_keeps_its_split_when_the_export_runs_again(library: Library, tm
     assert {k: again[k] for k in splits} == splits  # no validation photo moved into training
 
 
+def test_a_photo_held_out_by_the_tiny_library_rule_stays_held_out(library: Library, tmp_path: Path) -> None:
+    # With no photo in the validation fraction, one is held out anyway; exporting again after
+    # more reviews must keep that one out of training, whatever the new photos' hashes say.
+    ids = [_photo(library, tmp_path / f"q{i:02d}.png", (0, i * 9, 0)) for i in range(6)]
+    for i in ids[:3]:
+        library.set_user_caption(i, f"photo number {i}")
+    first = export_library_dataset(library, tmp_path / "out", val_fraction=0.0)
+    splits = {e["cocoid"]: e["split"] for e in json.loads(first.path.read_text())["images"]}
+    assert list(splits.values()).count("val") == 1
+    for i in ids[3:]:
+        library.set_user_caption(i, f"photo number {i}")
+    second = export_library_dataset(library, tmp_path / "out", val_fraction=0.0)
+    again = {e["cocoid"]: e["split"] for e in json.loads(second.path.read_text())["images"]}
+    assert {k: again[k] for k in splits} == splits
+    assert list(again.values()).count("val") == 1
+
+
 def test_too_few_reviewed_captions_say_what_to_do(library: Library, tmp_path: Path) -> None:
     one = _photo(library, tmp_path / "only.jpg", "red")
     library.set_user_caption(one, "the only one")
