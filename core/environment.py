@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from photoscribe.core.errors import UsageError
@@ -113,9 +114,10 @@ def encoder_weights_file() -> Path | None:
     return path
 
 
-def home_dir() -> Path | None:
-    """``$PHOTOSCRIBE_HOME``: a folder (made when first written to), or ``None`` when unset."""
-    value = _raw(HOME)
+def _path_to_be(name: str, is_right: Callable[[int], bool], right: str) -> Path | None:
+    """``$name`` as a path that may not exist yet (it is made when first used); if it exists it
+    must be ``right`` (``is_right`` of its mode). ``None`` when unset."""
+    value = _raw(name)
     if value is None:
         return None
     path = Path(value).expanduser()
@@ -124,27 +126,20 @@ def home_dir() -> Path | None:
     except FileNotFoundError:
         return path
     except OSError as exc:
-        raise EnvironmentVariableError(HOME, value, f"cannot be read ({exc.strerror or exc})") from None
-    if not stat.S_ISDIR(mode):
-        raise EnvironmentVariableError(HOME, value, f"is {_kind(mode)}, not a folder")
+        raise EnvironmentVariableError(name, value, f"cannot be read ({exc.strerror or exc})") from None
+    if not is_right(mode):
+        raise EnvironmentVariableError(name, value, f"is {_kind(mode)}, not {right}")
     return path
+
+
+def home_dir() -> Path | None:
+    """``$PHOTOSCRIBE_HOME``: a folder (made when first written to), or ``None`` when unset."""
+    return _path_to_be(HOME, stat.S_ISDIR, "a folder")
 
 
 def library_file() -> Path | None:
     """``$PHOTOSCRIBE_LIBRARY``: a library file (made when first opened), or ``None`` when unset."""
-    value = _raw(LIBRARY)
-    if value is None:
-        return None
-    path = Path(value).expanduser()
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return path
-    except OSError as exc:
-        raise EnvironmentVariableError(LIBRARY, value, f"cannot be read ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(mode):
-        raise EnvironmentVariableError(LIBRARY, value, f"is {_kind(mode)}, not a library file")
-    return path
+    return _path_to_be(LIBRARY, stat.S_ISREG, "a library file")
 
 
 def decode_budget_mb() -> int:
