@@ -14,7 +14,7 @@ It then times, in one run on the same machine:
 (a) a naive baseline written here the way most tutorials do it: ``Image.open().convert("RGB")``
     (full-resolution decode), torchvision ``Resize(256)/CenterCrop/ToTensor/Normalize``,
     one encoder call and one beam search per image, float32;
-(b) the project's pipeline, :class:`photoscribe.core.captioner.Captioner`: JPEG draft decoding
+(b) the project's pipeline, :class:`photoscribe.core.captioning.captioner.Captioner`: JPEG draft decoding
     in worker processes a few batches ahead, uint8 batches (pinned on CUDA) normalised on the
     device, channels-last encoder under bf16 autocast where the hardware has it, batched beam
     search over the whole batch;
@@ -43,14 +43,14 @@ import torchvision.transforms as T
 from common import machine
 from PIL import Image, ImageDraw, ImageFilter
 
-from photoscribe.core.captioner import Captioner
-from photoscribe.core.decoding import beam_search
-from photoscribe.core.device import pick_device
-from photoscribe.core.loader import default_workers
-from photoscribe.core.model import CaptionModel, ModelConfig
+from photoscribe.core.captioning.captioner import Captioner
+from photoscribe.core.captioning.device import pick_device
+from photoscribe.core.captioning.loader import default_workers
+from photoscribe.core.model.decoding import beam_search
+from photoscribe.core.model.network import CaptionModel, ModelConfig
+from photoscribe.core.model.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.paths import bundled_model_path
-from photoscribe.core.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from photoscribe.core.vocab import Vocabulary
 
 WIDTH, HEIGHT = 4000, 3000
 

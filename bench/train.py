@@ -53,11 +53,11 @@ from PIL import Image, ImageDraw
 from torch import nn
 from torchvision.models import resnet50
 
-from photoscribe.core.device import pick_device
-from photoscribe.core.loader import default_workers
-from photoscribe.core.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
+from photoscribe.core.captioning.device import pick_device
+from photoscribe.core.captioning.loader import default_workers
+from photoscribe.core.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.progress import Progress
-from photoscribe.core.vocab import Vocabulary
 from photoscribe.training.data import encode_records, epoch_pairs, pad_captions
 from photoscribe.training.datasets import build_vocabulary, load_corpus
 from photoscribe.training.train import TrainConfig, train

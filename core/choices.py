@@ -16,9 +16,9 @@ ENCODER_NAMES = (*RESNETS, *LITES, TINY)
 PRETRAINED_ENCODERS = (*RESNETS, *LITES)
 # The square input each encoder was trained at on ImageNet (the others: 224 px).
 _IMAGE_SIZES = {LITE1: 240, LITE2: 260, TINY: 128}
-# The encoder's arithmetic: see photoscribe.core.device.encoder_dtype.
+# The encoder's arithmetic: see photoscribe.core.captioning.device.encoder_dtype.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-# How a photo is fitted to the model's square input: see photoscribe.core.preprocess.ImagePreprocessor.
+# How a photo is fitted to the model's square input: see photoscribe.core.model.preprocess.ImagePreprocessor.
 RESIZE_MODES = ("crop", "whole")
 # The decoding every caption uses unless told otherwise (the command line, the app, evaluation):
 # the best measured on the Flickr8k dev split and the general photo set (docs/model-card.md).

@@ -53,7 +53,7 @@ def prepare_demo(
     Raises:
         ModelLoadError: there is no model at all (the bundled default is missing from this install).
     """
-    from photoscribe.core.captioner import Captioner
+    from photoscribe.core.captioning.captioner import Captioner
     from photoscribe.core.library import Library
     from photoscribe.core.library.queue import CaptionQueue
     from photoscribe.core.library.scanner import add_folder

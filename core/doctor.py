@@ -156,7 +156,7 @@ def check_device(
     """The device and arithmetic captioning will use, and whether this torch build fits the machine."""
     import torch
 
-    from photoscribe.core.device import encoder_dtype, pick_device
+    from photoscribe.core.captioning.device import encoder_dtype, pick_device
     from photoscribe.core.errors import UsageError
 
     name = "device"
@@ -224,9 +224,9 @@ def check_encoder_weights() -> Check:
     Read as captioning reads them: ``$PHOTOSCRIBE_ENCODER_WEIGHTS`` when set, else the package's file.
     """
     from photoscribe.core.choices import LITE0, RESNETS
-    from photoscribe.core.encoder_files import hub_cache_path
     from photoscribe.core.errors import PhotoscribeError
-    from photoscribe.core.weights import LITE0_PACKAGE, load_encoder_state
+    from photoscribe.core.model.encoder_files import hub_cache_path
+    from photoscribe.core.model.weights import LITE0_PACKAGE, load_encoder_state
 
     name = "encoder weights"
     try:
@@ -267,8 +267,8 @@ def check_model(path: Path | None = None) -> Check:
         if bundled is not None and model.resolve() == bundled.resolve()
         else "choose another model (Model menu, or unset PHOTOSCRIBE_MODEL), or train one again"
     )
-    from photoscribe.core.checkpoint import load_model
     from photoscribe.core.errors import PhotoscribeError
+    from photoscribe.core.model.checkpoint import load_model
 
     try:
         _, checkpoint = load_model(model)

@@ -22,7 +22,7 @@ def import_model_file(source: str, *, on_progress: Any = None, cancel: Any = Non
     """Check that ``source`` is a photoscribe checkpoint, then copy it into the models folder under a
     name of its own: ``best-<8 hex of its content>.pt``, so that every run's ``best.pt`` is kept (the
     same file imported twice is one copy). A file already in the models folder stays where it is."""
-    from photoscribe.core.checkpoint import load_checkpoint  # torch: only when a model is imported
+    from photoscribe.core.model.checkpoint import load_checkpoint  # torch: only when a model is imported
 
     load_checkpoint(source)  # raises ModelLoadError with the reason
     src = Path(source)

@@ -19,8 +19,8 @@ from PySide6.QtGui import QFocusEvent, QImage, QKeyEvent, QPainter, QPaintEvent,
 from PySide6.QtWidgets import QButtonGroup, QLayout, QLayoutItem, QSizePolicy, QToolButton, QWidget
 
 from photoscribe.core.errors import LibraryError
-from photoscribe.core.heatmap import attention_is_flat, attention_overlay
 from photoscribe.core.library import CaptionInfo, Library
+from photoscribe.core.model.heatmap import attention_is_flat, attention_overlay
 from photoscribe.core.progress import check_cancel
 from photoscribe.desktop.thumbnails import pil_to_qimage
 

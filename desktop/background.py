@@ -24,7 +24,7 @@ from photoscribe.core.library import Library
 from photoscribe.core.library.changes import ChangeMonitor
 
 if TYPE_CHECKING:
-    from photoscribe.core.captioner import Captioner
+    from photoscribe.core.captioning.captioner import Captioner
 from photoscribe.core.library.embed_queue import EmbedQueue
 from photoscribe.core.library.hybrid import SemanticSearch
 from photoscribe.core.library.meaning import semantic_available
@@ -75,7 +75,7 @@ def load_captioner(path: str, device: str, beam_size: int) -> Captioner:
 
     torch is imported here, on the worker thread, so the window appears before the model stack loads.
     """
-    from photoscribe.core.captioner import Captioner
+    from photoscribe.core.captioning.captioner import Captioner
 
     return Captioner.load(path, device=device, beam_size=beam_size, n_best=max(N_BEST, 1))
 

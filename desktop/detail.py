@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from photoscribe.core.errors import PhotoscribeError
-from photoscribe.core.imaging import ExifSummary, load_image, read_exif_summary
+from photoscribe.core.files.imaging import ExifSummary, load_image, read_exif_summary
 from photoscribe.core.library import CaptionInfo, Library, PhotoInfo
 from photoscribe.core.library.export import split_alt_text
 from photoscribe.core.library.records import KeywordInfo

@@ -131,7 +131,7 @@ def describe_model(path: Path) -> str:
 
     Reads only the checkpoint's metadata; a file that is not a readable checkpoint says so.
     """
-    from photoscribe.core.checkpoint import load_checkpoint  # torch: only when the dialog opens
+    from photoscribe.core.model.checkpoint import load_checkpoint  # torch: only when the dialog opens
 
     bundled = paths.bundled_model_path()
     name = "Default model" if bundled is not None and path.resolve() == bundled.resolve() else path.name

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from photoscribe.core.confidence import confidence_text, is_low
+from photoscribe.core.captioning.confidence import confidence_text, is_low
 from photoscribe.core.library import CaptionInfo, Library
 from photoscribe.core.library.records import KeywordInfo
 from photoscribe.desktop.style import WARNING, set_tone

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from photoscribe.core.confidence import LOW_CONFIDENCE_ADVICE, is_low
+from photoscribe.core.captioning.confidence import LOW_CONFIDENCE_ADVICE, is_low
 from photoscribe.core.library import Library, SearchHit
 from photoscribe.core.library.export import split_alt_text
 from photoscribe.core.library.export_scope import ExportScope

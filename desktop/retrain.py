@@ -45,14 +45,14 @@ from PySide6.QtWidgets import (
 )
 
 from photoscribe.core.choices import default_image_size
-from photoscribe.core.encoder import BACKBONES, LITE0, LITE1, LITE2, TINY
-from photoscribe.core.encoder_files import ENV_VAR as WEIGHTS_ENV
-from photoscribe.core.encoder_files import hub_cache_path, weights_url
 from photoscribe.core.errors import AssetMissingError, PhotoscribeError
 from photoscribe.core.library import Library
+from photoscribe.core.model.encoder import BACKBONES, LITE0, LITE1, LITE2, TINY
+from photoscribe.core.model.encoder_files import ENV_VAR as WEIGHTS_ENV
+from photoscribe.core.model.encoder_files import hub_cache_path, weights_url
+from photoscribe.core.model.weights import download_encoder_weights, find_encoder_weights
 from photoscribe.core.paths import data_dir, models_dir, set_active_model
 from photoscribe.core.progress import Progress
-from photoscribe.core.weights import download_encoder_weights, find_encoder_weights
 from photoscribe.desktop import settings as options
 from photoscribe.desktop.fit_scroll import FitScroll, breakable
 from photoscribe.desktop.plot import MetricPlot

@@ -16,7 +16,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QPalette, QPixmap, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QDialog, QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
-from photoscribe.core.imaging import load_image
+from photoscribe.core.files.imaging import load_image
 from photoscribe.core.progress import check_cancel
 from photoscribe.desktop.models import PhotoListModel, PhotoRoles
 from photoscribe.desktop.style import muted, secondary

@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from photoscribe.core.encoder_files import ENV_VAR, hub_cache_path
+from photoscribe.core.model.encoder_files import ENV_VAR, hub_cache_path
 from photoscribe.desktop.background import ModelState
 from photoscribe.desktop.fit_scroll import FitScroll
 from photoscribe.desktop.style import secondary

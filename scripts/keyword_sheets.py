@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from photoscribe.core.captioner import Captioner
+from photoscribe.core.captioning.captioner import Captioner
 
 TILE, TEXT_H = 256, 84
 

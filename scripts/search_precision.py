@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from photoscribe.core.captioner import Captioner
+from photoscribe.core.captioning.captioner import Captioner
 from photoscribe.core.library import Library
 from photoscribe.core.library.queue import CaptionQueue
 from photoscribe.core.library.scanner import add_folder

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from photoscribe.core.captioner import Captioner
-from photoscribe.core.concepts import GuardSettings
-from photoscribe.core.decoding import beam_search
+from photoscribe.core.captioning.captioner import Captioner
+from photoscribe.core.model.concepts import GuardSettings
+from photoscribe.core.model.decoding import beam_search
 from photoscribe.training.chair import chair, hallucinated_objects
 from photoscribe.training.concepts import roc_auc
 from photoscribe.training.datasets import load_corpus
@@ -77,7 +77,7 @@ def main() -> None:
         probs = concepts.probabilities(features) if concepts is not None else None
         head_probs = probs
         if probs is not None and imagenet is not None and concepts is not None and not args.no_fuse:
-            from photoscribe.core.labels import keyword_vocabulary
+            from photoscribe.core.model.labels import keyword_vocabulary
 
             terms = keyword_vocabulary()
             probs = concepts.fuse(probs, terms.term_probabilities(imagenet), terms.terms)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from photoscribe.core.model import CaptionModel, ModelConfig
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.network import CaptionModel, ModelConfig
+from photoscribe.core.model.vocab import Vocabulary
 from tests.helpers import WORDS, tiny_config
 
 

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from photoscribe.core.decoder import PackedDecoding
-from photoscribe.core.model import ModelConfig
+from photoscribe.core.model.decoder import PackedDecoding
+from photoscribe.core.model.network import ModelConfig
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

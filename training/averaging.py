@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from photoscribe.core.checkpoint import Checkpoint, load_checkpoint, write_checkpoint
 from photoscribe.core.errors import PhotoscribeError
+from photoscribe.core.model.checkpoint import Checkpoint, load_checkpoint, write_checkpoint
 
 __all__ = ["average_checkpoints", "average_states"]
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from photoscribe.core.captioning.decode_limits import batch_size_limit, beam_limit
 from photoscribe.core.choices import (
     DEFAULT_BEAM,
     DEFAULT_LENGTH_PENALTY,
@@ -22,9 +23,8 @@ from photoscribe.core.choices import (
     default_image_size,
 )
 from photoscribe.core.cli_progress import ProgressBars
-from photoscribe.core.decode_limits import batch_size_limit, beam_limit
 from photoscribe.core.errors import PhotoscribeError
-from photoscribe.core.model_config import ModelConfig
+from photoscribe.core.model.config import ModelConfig
 from photoscribe.core.paths import printable, printable_message
 from photoscribe.core.progress import Progress
 from photoscribe.training.config import SCHEDULERS, TrainConfig, default_model

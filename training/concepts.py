@@ -1,4 +1,4 @@
-"""Training the object-concept head of a captioning model (see :mod:`photoscribe.core.concepts`).
+"""Training the object-concept head of a captioning model (see :mod:`photoscribe.core.model.concepts`).
 
 The head learns, from the captions of the training photos, which of the CHAIR object groups
 (:data:`~photoscribe.training.chair.OBJECT_GROUPS`: COCO's 80 categories and people) each photo
@@ -22,15 +22,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from photoscribe.core.checkpoint import export_checkpoint, load_model, save_checkpoint
-from photoscribe.core.concepts import Concepts, GuardSettings
-from photoscribe.core.decoding import beam_search, caption_logprobs
 from photoscribe.core.errors import PhotoscribeError
-from photoscribe.core.labels import keyword_vocabulary
-from photoscribe.core.model import CaptionModel
+from photoscribe.core.model.checkpoint import export_checkpoint, load_model, save_checkpoint
+from photoscribe.core.model.concepts import Concepts, GuardSettings
+from photoscribe.core.model.decoding import beam_search, caption_logprobs
+from photoscribe.core.model.labels import keyword_vocabulary
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.paths import cache_dir
 from photoscribe.core.progress import ProgressCallback, check_cancel
-from photoscribe.core.vocab import Vocabulary
 from photoscribe.training.chair import OBJECT_GROUPS, mentioned_objects
 from photoscribe.training.datasets import ImageRecord, load_corpus
 from photoscribe.training.features import extract_features
@@ -174,7 +174,7 @@ def add_concepts(
     records = corpus.split("train")
     if not records:
         raise PhotoscribeError(f"{data_dir} has no train split to learn concepts from")
-    from photoscribe.core.weights import find_encoder_weights
+    from photoscribe.core.model.weights import find_encoder_weights
 
     tag = find_encoder_weights(ckpt.config.encoder).name
     store = extract_features(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from photoscribe.core.choices import LITE0, TINY, default_image_size
-from photoscribe.core.model_config import ModelConfig
+from photoscribe.core.model.config import ModelConfig
 
 SCHEDULERS = ("step", "cosine", "plateau")
 # ModelConfig fields that a run decides itself: the vocabulary's size, and whether the encoder's

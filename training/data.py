@@ -18,9 +18,9 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torch.utils.data import Dataset, Sampler
 
-from photoscribe.core.imaging import load_image
-from photoscribe.core.preprocess import ImagePreprocessor
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.files.imaging import load_image
+from photoscribe.core.model.preprocess import ImagePreprocessor
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.training.datasets import ImageRecord
 
 log = logging.getLogger(__name__)

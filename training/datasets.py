@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from photoscribe.core.errors import DataError
-from photoscribe.core.vocab import DEFAULT_MAX_LEN, Vocabulary
+from photoscribe.core.model.vocab import DEFAULT_MAX_LEN, Vocabulary
 
 logger = logging.getLogger(__name__)
 

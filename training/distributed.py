@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from photoscribe.core.device import pick_device
+from photoscribe.core.captioning.device import pick_device
 
 TRACE_ENV = "PHOTOSCRIBE_RANK_TRACE"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from photoscribe.core.captioner import Captioner
+from photoscribe.core.captioning.captioner import Captioner
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY
 from photoscribe.core.progress import ProgressCallback
 from photoscribe.training.chair import ChairReport, chair

@@ -22,10 +22,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from photoscribe.core.device import autocast, encoder_dtype
-from photoscribe.core.loader import PhotoLoader
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.preprocess import ImagePreprocessor
+from photoscribe.core.captioning.device import autocast, encoder_dtype
+from photoscribe.core.captioning.loader import PhotoLoader
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.preprocess import ImagePreprocessor
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,9 @@ def extract_features(
     """Return cached features for ``paths``, computing (or finishing) them first if needed.
 
     Images are decoded by ``workers`` worker processes (threads when ``workers`` is 1) a few
-    batches ahead of the encoder (:class:`~photoscribe.core.loader.PhotoLoader`) and travel as
+    batches ahead of the encoder (:class:`~photoscribe.core.captioning.loader.PhotoLoader`) and travel as
     uint8, pinned on a GPU; the encoder runs channels-last in the captioner's precision
-    (:func:`~photoscribe.core.device.encoder_dtype`: bf16 on CUDA and on CPUs with fast bf16).
+    (:func:`~photoscribe.core.captioning.device.encoder_dtype`: bf16 on CUDA and on CPUs with fast bf16).
     Progress is made durable (array flushed, then ``meta.json``) every few seconds and whenever
     the extraction stops, so an interrupted extraction resumes after the last flushed batch.
     """

@@ -15,12 +15,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from photoscribe.core.captioning.loader import default_workers
 from photoscribe.core.errors import PhotoscribeError
-from photoscribe.core.loader import default_workers
-from photoscribe.core.model import CaptionModel
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.paths import cache_dir
 from photoscribe.core.progress import ProgressCallback
-from photoscribe.core.vocab import Vocabulary
 from photoscribe.training.config import TrainConfig
 from photoscribe.training.data import (
     EncodedImage,

@@ -34,12 +34,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from photoscribe.core.checkpoint import Checkpoint, load_checkpoint, write_checkpoint
 from photoscribe.core.choices import PRETRAINED_ENCODERS
 from photoscribe.core.errors import DataError, PhotoscribeError
 from photoscribe.core.library import Library
+from photoscribe.core.model.checkpoint import Checkpoint, load_checkpoint, write_checkpoint
+from photoscribe.core.model.vocab import tokenize
 from photoscribe.core.progress import ProgressCallback, check_cancel
-from photoscribe.core.vocab import tokenize
 from photoscribe.training.config import TrainConfig
 from photoscribe.training.datasets import ImageRecord, load_corpus
 from photoscribe.training.library_data import LIBRARY_DATASET_FILE, reviewed_photos
@@ -326,7 +326,7 @@ def score_models(
     cancel: threading.Event | None = None,
 ) -> ModelScores:
     """Both models caption ``records``' photos (beam search, as the library is captioned) and are scored."""
-    from photoscribe.core.captioner import Captioner
+    from photoscribe.core.captioning.captioner import Captioner
 
     refs = {r.image_id: list(r.captions) for r in records}
     scores: list[dict[str, float]] = []

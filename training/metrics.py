@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from photoscribe.core.errors import AssetMissingError
-from photoscribe.core.vocab import tokenize
+from photoscribe.core.model.vocab import tokenize
 
 log = logging.getLogger(__name__)
 

@@ -33,21 +33,26 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from photoscribe.core.checkpoint import Checkpoint, load_checkpoint, load_imagenet_encoder, save_checkpoint
-from photoscribe.core.decoder import Decoder
-from photoscribe.core.decoding import beam_search
-from photoscribe.core.device import fast_bf16_cpu
-from photoscribe.core.embeddings import load_word_vectors
+from photoscribe.core.captioning.device import fast_bf16_cpu
 from photoscribe.core.errors import CancelledError, PhotoscribeError
-from photoscribe.core.model import CaptionModel
+from photoscribe.core.model.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    load_imagenet_encoder,
+    save_checkpoint,
+)
+from photoscribe.core.model.decoder import Decoder
+from photoscribe.core.model.decoding import beam_search
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
+from photoscribe.core.model.weights import find_encoder_weights
 from photoscribe.core.progress import Progress, ProgressCallback, ProgressTracker, check_cancel
-from photoscribe.core.vocab import Vocabulary
-from photoscribe.core.weights import find_encoder_weights
 from photoscribe.training.config import TrainConfig
 from photoscribe.training.datasets import build_vocabulary, load_corpus
 from photoscribe.training.distributed import Ranks, setup_distributed
 from photoscribe.training.inputs import Batch, SplitInputs, prepare_inputs
 from photoscribe.training.metrics import require_coco_metrics, score_captions
+from photoscribe.training.word_vectors import load_word_vectors
 
 __all__ = [
     "EpochStats",
@@ -181,7 +186,7 @@ def caption_loss(
     """Cross-entropy over the real tokens (packed rows), plus doubly stochastic attention regularisation.
 
     Args:
-        logits: (P, V) one row per real target token (:class:`~photoscribe.core.decoder.PackedDecoding`).
+        logits: (P, V) one row per real target token (:class:`~photoscribe.core.model.decoder.PackedDecoding`).
         targets: (P,) the target tokens.
         attention_totals: (B, N) each caption's attention summed over its steps.
         alpha_c: weight of :func:`attention_penalty`.

@@ -23,6 +23,7 @@ from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
+from photoscribe.core.captioning.results import LOW_CONFIDENCE
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.blobs import decode_attention, encode_attention
 from photoscribe.core.library.photos import (
@@ -53,7 +54,6 @@ from photoscribe.core.library.schema import (
     PhotoStatus,
     utcnow,
 )
-from photoscribe.core.results import LOW_CONFIDENCE
 
 log = logging.getLogger(__name__)
 

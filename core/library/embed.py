@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 import exiv2
 
 from photoscribe.core.errors import LibraryError, UnsupportedImageError
+from photoscribe.core.files.safe_files import check_photo_file
+from photoscribe.core.files.tempfiles import StaleTempSweeper, temp_path_beside
 from photoscribe.core.library.export import export_items
 from photoscribe.core.library.export_scope import WHOLE_LIBRARY, ExportScope
 from photoscribe.core.library.xmp import (
@@ -50,8 +52,6 @@ from photoscribe.core.library.xmp import (
     merge_sidecar,
 )
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
-from photoscribe.core.safe_files import check_photo_file
-from photoscribe.core.tempfiles import StaleTempSweeper, temp_path_beside
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library

@@ -9,7 +9,7 @@ chosen photos, or a search, folder or filter; the whole library by default), ``r
 JSON, HTML columns; ``dc:subject`` in XMP, merged with the sidecar's).
 
 An unreviewed model caption whose confidence is below
-:data:`~photoscribe.core.results.LOW_CONFIDENCE` may name objects that are not in the
+:data:`~photoscribe.core.captioning.results.LOW_CONFIDENCE` may name objects that are not in the
 photo: it is left out of alt-text exports unless ``include_low_confidence`` is set, and
 :attr:`ExportSummary.low_confidence` says how many were left out.
 Alt text is kept under :data:`ALT_TEXT_LIMIT` characters, cut at a word
@@ -38,7 +38,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
+from photoscribe.core.captioning.results import LOW_CONFIDENCE
 from photoscribe.core.errors import DiskFullError, ExportError, disk_full_cause
+from photoscribe.core.files.tempfiles import StaleTempSweeper, remove_stale_temps
 from photoscribe.core.library.captions import best_caption_subquery
 from photoscribe.core.library.export_scope import WHOLE_LIBRARY, ExportScope
 from photoscribe.core.library.keywords import keywords_by_photo
@@ -54,8 +56,6 @@ from photoscribe.core.library.xmp import (
     write_sidecar,
 )
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
-from photoscribe.core.results import LOW_CONFIDENCE
-from photoscribe.core.tempfiles import StaleTempSweeper, remove_stale_temps
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library

@@ -45,9 +45,9 @@ from typing import Any
 import exiv2
 
 from photoscribe.core.errors import LibraryError, UnsupportedImageError
+from photoscribe.core.files.safe_files import MAX_PHOTO_BYTES, MAX_SIDECAR_BYTES, check_photo_file
 from photoscribe.core.library.keywords import clean_word
 from photoscribe.core.library.xmp import fingerprint
-from photoscribe.core.safe_files import MAX_PHOTO_BYTES, MAX_SIDECAR_BYTES, check_photo_file
 
 log = logging.getLogger(__name__)
 

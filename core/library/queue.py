@@ -4,7 +4,7 @@ The queue *is* the database: :func:`~photoscribe.core.library.captions.pending_f
 lists the photos on disk without a caption by this model and without
 ``max_attempts`` failures, oldest first. :class:`CaptionQueue` takes them
 ``batch_size`` at a time, as one stream through
-:meth:`~photoscribe.core.captioner.Captioner.iter_batches` (so the next
+:meth:`~photoscribe.core.captioning.captioner.Captioner.iter_batches` (so the next
 photos decode while the model works), and writes each batch in one transaction: per photo the caption with its n-best list and
 attention maps and confidence, its pooled feature (for "more like this") and its keywords
 (replacing the model's earlier ones, never a person's or a removed one), together in a
@@ -46,6 +46,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from photoscribe.core.captioning.results import CaptionFailure, CaptionResult
 from photoscribe.core.errors import BrokenModelError, LibraryBusyError, LibraryError
 from photoscribe.core.library import captions as caps
 from photoscribe.core.library import photos as ops
@@ -57,7 +58,6 @@ from photoscribe.core.library.runlock import CaptionLock
 from photoscribe.core.library.similar import store_feature
 from photoscribe.core.library.worker import BackgroundWorker
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
-from photoscribe.core.results import CaptionFailure, CaptionResult
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ MAX_EXCLUDED = 20_000  # ids left out of one run (failed this run) before the ru
 
 
 class BatchCaptioner(Protocol):
-    """What the queue needs of :class:`~photoscribe.core.captioner.Captioner` (``failure_id``,
+    """What the queue needs of :class:`~photoscribe.core.captioning.captioner.Captioner` (``failure_id``,
     who is charged for a failed photo, is optional: ``model_id`` when absent)."""
 
     model_id: str
@@ -118,7 +118,7 @@ class CaptionQueue(BackgroundWorker):
 
     Args:
         library: the library; every batch opens its own session.
-        captioner: a loaded :class:`~photoscribe.core.captioner.Captioner` (its ``model_id``
+        captioner: a loaded :class:`~photoscribe.core.captioning.captioner.Captioner` (its ``model_id``
             names the caption source and the feature model).
         batch_size: photos taken from the database and captioned per batch.
         max_attempts: failures after which a photo is no longer tried.

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Union
 
+from photoscribe.core.captioning.results import LOW_CONFIDENCE
 from photoscribe.core.library.schema import Caption, Failure, Folder, Keyword, Photo, PhotoStatus
-from photoscribe.core.results import LOW_CONFIDENCE
 
 # Keyword.source of a model's keywords is this prefix and the model id.
 MODEL_KEYWORD_PREFIX = "model:"

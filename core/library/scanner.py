@@ -11,7 +11,7 @@ A scan has two phases:
    folder's photos are indexed once, under their real path. Devices, FIFOs and sockets are never listed;
    pseudo file systems (``/proc``, ``/sys``, ``/dev``) and folder symlinks that
    lead to a folder holding the walked one (a link to ``/``) are never entered
-   (:mod:`photoscribe.core.safe_files`, which also opens every file read). The
+   (:mod:`photoscribe.core.files.safe_files`, which also opens every file read). The
    watcher lists a folder that appears with the same walker (:func:`list_files`),
    so both agree.
 2. **Index**: a file whose size and mtime match what the library knows is
@@ -58,7 +58,15 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from photoscribe.core.errors import LibraryError, UnsupportedImageError
-from photoscribe.core.imaging import read_exif_summary, sniff_image
+from photoscribe.core.files.imaging import read_exif_summary, sniff_image
+from photoscribe.core.files.safe_files import (
+    ANY_SIZE,
+    NotRegularFileError,
+    folder_refusal,
+    on_pseudo_fs,
+    open_photo,
+    read_chunks,
+)
 from photoscribe.core.library import captions as caps
 from photoscribe.core.library import keywords as kw
 from photoscribe.core.library import photos as ops
@@ -69,14 +77,6 @@ from photoscribe.core.library.records import FileStamp, FolderInfo, PhotoInfo
 from photoscribe.core.library.schema import Failure, Photo, PhotoStatus, utcnow
 from photoscribe.core.paths import cache_dir, display_path
 from photoscribe.core.progress import Progress, ProgressCallback, ProgressTracker
-from photoscribe.core.safe_files import (
-    ANY_SIZE,
-    NotRegularFileError,
-    folder_refusal,
-    on_pseudo_fs,
-    open_photo,
-    read_chunks,
-)
 
 log = logging.getLogger(__name__)
 
@@ -363,7 +363,7 @@ def file_hash(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a regular file's bytes (hex), read in 1 MiB chunks (at most ``MAX_PHOTO_BYTES``).
 
     Raises:
-        NotRegularFileError, FileTooLargeError, OSError: see :func:`~photoscribe.core.safe_files.open_photo`.
+        NotRegularFileError, FileTooLargeError, OSError: see :func:`~photoscribe.core.files.safe_files.open_photo`.
     """
     digest = hashlib.sha256()
     with open_photo(path) as fh:

@@ -8,7 +8,7 @@ therefore gets a new name, and the stale file of the same photo is deleted
 when the new one is written (or by :meth:`ThumbnailCache.invalidate`).
 
 JPEGs are decoded at a reduced scale (draft mode, through
-:func:`~photoscribe.core.imaging.load_image`), turned upright by their EXIF
+:func:`~photoscribe.core.files.imaging.load_image`), turned upright by their EXIF
 orientation and shrunk keeping the aspect ratio. Files are written to a
 temporary name and renamed into place, so a reader never sees half a
 thumbnail, and two threads asking for the same one at once decode it once.
@@ -35,7 +35,7 @@ from pathlib import Path
 from PIL import Image
 
 from photoscribe.core.errors import UnsupportedImageError
-from photoscribe.core.imaging import load_image
+from photoscribe.core.files.imaging import load_image
 from photoscribe.core.paths import cache_dir
 
 log = logging.getLogger(__name__)

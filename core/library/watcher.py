@@ -8,7 +8,7 @@ owns everything else:
   mtime are the same over ``stable_checks`` polls (and a JPEG or PNG ends
   with its end marker), so a file still being copied is retried, never
   indexed half-written. Only regular files are looked at, with bounded reads
-  (:mod:`photoscribe.core.safe_files`): a FIFO, a device (a link to
+  (:mod:`photoscribe.core.files.safe_files`): a FIFO, a device (a link to
   ``/dev/zero``) or a file of ``/proc`` arriving is ignored. Due files are indexed together by
   :func:`~photoscribe.core.library.scanner.index_paths`, in batched
   transactions, at most once per poll interval, so a burst of thousands of
@@ -57,6 +57,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from photoscribe.core.errors import LibraryError, UnsupportedImageError
+from photoscribe.core.files.safe_files import on_pseudo_fs, read_head_and_tail
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library import sidecars
 from photoscribe.core.library.database import Library
@@ -70,7 +71,6 @@ from photoscribe.core.library.scanner import (
     scan_folder,
 )
 from photoscribe.core.library.schema import Photo, PhotoStatus
-from photoscribe.core.safe_files import on_pseudo_fs, read_head_and_tail
 
 log = logging.getLogger(__name__)
 

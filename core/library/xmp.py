@@ -47,8 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from photoscribe.core.errors import LibraryError, UnsupportedImageError
-from photoscribe.core.safe_files import open_photo
-from photoscribe.core.tempfiles import create_exclusive, temp_path_beside
+from photoscribe.core.files.safe_files import open_photo
+from photoscribe.core.files.tempfiles import create_exclusive, temp_path_beside
 
 log = logging.getLogger(__name__)
 

@@ -15,18 +15,18 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from photoscribe.core.captioning.confidence import confidence_text, keywords_text
+from photoscribe.core.captioning.decode_limits import batch_size_limit, beam_limit, length_limit
+from photoscribe.core.captioning.results import CaptionFailure, CaptionResult
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY, PRECISIONS, PRETRAINED_ENCODERS
 from photoscribe.core.cli_progress import ProgressBars
-from photoscribe.core.confidence import confidence_text, keywords_text
-from photoscribe.core.decode_limits import batch_size_limit, beam_limit, length_limit
 from photoscribe.core.errors import AssetMissingError, DiskFullError, ModelLoadError, UsageError
 from photoscribe.core.paths import active_model_path, display_path, printable
 from photoscribe.core.progress import ProgressTracker
-from photoscribe.core.results import CaptionFailure, CaptionResult
 from photoscribe.desktop.cli.io import dumps_json, path_arg, positive_int
 
 if TYPE_CHECKING:  # the model code (torch) is imported by the commands that caption, when they run
-    from photoscribe.core.captioner import Captioner
+    from photoscribe.core.captioning.captioner import Captioner
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -164,7 +164,7 @@ def resolve_model(explicit: Path | None) -> Path:
 
 
 def load_captioner(args: argparse.Namespace, **options: object) -> Captioner:
-    from photoscribe.core.captioner import Captioner
+    from photoscribe.core.captioning.captioner import Captioner
 
     return Captioner.load(
         resolve_model(args.model), device=args.device, encoder_weights=args.encoder_weights, **options
@@ -197,7 +197,7 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
             # Imported for a folder only: the library's modules (SQLAlchemy) cost a first caption ~1 s.
-            from photoscribe.core.imaging import sniff_image
+            from photoscribe.core.files.imaging import sniff_image
             from photoscribe.core.library.scanner import list_files
 
             root = os.path.abspath(path)
@@ -301,7 +301,7 @@ def _print_text(results: list[CaptionResult], n_best: int, bar: ProgressBars) ->
 def _write_overlays(captioner: Captioner, results: list[CaptionResult], folder: Path) -> None:
     from PIL.Image import Resampling
 
-    from photoscribe.core.heatmap import save_attention_overlays
+    from photoscribe.core.model.heatmap import save_attention_overlays
 
     for r in results:
         # The attention grid covers the centre crop the model saw: overlay on exactly that view.
@@ -358,7 +358,7 @@ class _JsonStream:
 
 
 def cmd_model_download(args: argparse.Namespace) -> int:
-    from photoscribe.core.weights import download_encoder_weights, find_encoder_weights
+    from photoscribe.core.model.weights import download_encoder_weights, find_encoder_weights
 
     if args.url is None:
         try:
@@ -376,7 +376,7 @@ def cmd_model_download(args: argparse.Namespace) -> int:
 
 
 def cmd_model_export(args: argparse.Namespace) -> int:
-    from photoscribe.core.checkpoint import export_checkpoint
+    from photoscribe.core.model.checkpoint import export_checkpoint
 
     meta = {"model_card": args.card} if args.card else None
     path = export_checkpoint(args.checkpoint, args.out, half=not args.fp32, metadata=meta)
@@ -386,7 +386,7 @@ def cmd_model_export(args: argparse.Namespace) -> int:
 
 def cmd_model_add_concepts(args: argparse.Namespace) -> int:
     from photoscribe.core.cli_progress import ProgressBars
-    from photoscribe.core.concepts import GuardSettings
+    from photoscribe.core.model.concepts import GuardSettings
     from photoscribe.training.concepts import add_concepts
 
     guard = GuardSettings(args.guard_weight, args.guard_threshold)
@@ -406,10 +406,10 @@ def cmd_model_add_concepts(args: argparse.Namespace) -> int:
 
 
 def cmd_model_info(args: argparse.Namespace) -> int:
-    from photoscribe.core.checkpoint_file import check_checkpoint_file
+    from photoscribe.core.model.checkpoint_file import check_checkpoint_file
 
     check_checkpoint_file(args.checkpoint)  # a bad file is refused before torch is imported
-    from photoscribe.core.checkpoint import load_checkpoint
+    from photoscribe.core.model.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.checkpoint)
     info = {

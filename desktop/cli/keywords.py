@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from photoscribe.core.confidence import confidence_text
+from photoscribe.core.captioning.confidence import confidence_text
 from photoscribe.core.paths import printable
 from photoscribe.desktop.cli.io import print_json
 from photoscribe.desktop.cli.output import add_quiet_option

@@ -588,7 +588,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _add_caption_pending(commands: Commands, common: argparse.ArgumentParser) -> None:
-    from photoscribe.core.decode_limits import batch_size_limit
+    from photoscribe.core.captioning.decode_limits import batch_size_limit
     from photoscribe.desktop.cli.caption import add_model_options, bounded_int
 
     parser = commands.add_parser(
@@ -655,7 +655,7 @@ def _add_retry_failed(commands: Commands, common: argparse.ArgumentParser) -> No
 def _retry_failed(args: argparse.Namespace) -> int:
     model = args.model
     if model is not None and Path(model).is_file():
-        from photoscribe.core.checkpoint import load_checkpoint
+        from photoscribe.core.model.checkpoint import load_checkpoint
 
         model = load_checkpoint(model).failure_id  # that file's failures (by its content hash)
     out = Output(args)
@@ -706,7 +706,7 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
-    from photoscribe.core.decode_limits import batch_size_limit
+    from photoscribe.core.captioning.decode_limits import batch_size_limit
     from photoscribe.desktop.cli.caption import add_model_options, bounded_int
 
     parser = commands.add_parser(

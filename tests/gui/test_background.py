@@ -14,10 +14,10 @@ from PySide6.QtWidgets import QMessageBox
 from sample_library import PHOTOS, Sample, draw_photo
 
 from photoscribe.core import paths
-from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.library import Library
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.desktop.background import BackgroundServices
 from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.models import PhotoRoles

@@ -15,11 +15,11 @@ import pytest
 from PySide6.QtWidgets import QLabel, QMessageBox
 from sample_library import PHOTOS, Sample, draw_photo
 
-from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.library import Library
 from photoscribe.core.library.integrity import LibraryDamagedError
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.desktop import app as desktop_app
 from photoscribe.desktop.background import BackgroundServices
 from photoscribe.desktop.library_state import DAMAGED_TITLE

@@ -7,10 +7,10 @@ from typing import Any
 
 from PySide6.QtWidgets import QLabel
 
-from photoscribe.core.checkpoint import save_checkpoint
-from photoscribe.core.model import CaptionModel
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.paths import models_dir
-from photoscribe.core.vocab import Vocabulary
 from photoscribe.desktop.dialogs import ModelDialog
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from photoscribe.core import paths
-from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.library import Library
 from photoscribe.core.library.search import search
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.desktop.background import BackgroundServices
 from photoscribe.desktop.dialogs import describe_model
 from photoscribe.desktop.workers import JobRunner

@@ -14,11 +14,11 @@ import torchvision
 from PySide6.QtCore import QSettings, Qt, QThreadPool
 from PySide6.QtGui import QImage
 
-from photoscribe.core.checkpoint import load_checkpoint, save_checkpoint
 from photoscribe.core.library import Library
-from photoscribe.core.model import CaptionModel
+from photoscribe.core.model.checkpoint import load_checkpoint, save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.paths import active_model_path
-from photoscribe.core.vocab import Vocabulary
 from photoscribe.desktop.plot import MetricPlot, integer_ticks, nice_ticks
 from photoscribe.desktop.retrain import RetrainDialog, State
 from photoscribe.desktop.style import ERROR
@@ -292,7 +292,7 @@ def test_download_asks_first_then_fetches_the_weights_with_progress(
 ) -> None:
     """The real download function, from a local mirror (these machines are offline); the file's
     hash cannot match torchvision's published prefix, so the hash check is the one thing relaxed."""
-    from photoscribe.core import weights
+    from photoscribe.core.model import weights
     from photoscribe.desktop import retrain
 
     asked: list[str] = []

@@ -19,17 +19,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photoscribe.core.captioner import Captioner
-from photoscribe.core.checkpoint import save_checkpoint
+from photoscribe.core.captioning.captioner import Captioner
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.queue import CaptionQueue
 from photoscribe.core.library.scanner import add_folder
 from photoscribe.core.library.search import search
 from photoscribe.core.library.similar import similar
 from photoscribe.core.library.watcher import FolderWatcher
-from photoscribe.core.model import CaptionModel
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.progress import Progress
-from photoscribe.core.vocab import Vocabulary
 from photoscribe.desktop.cli.library import register
 from tests.helpers import wait_until
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.errors import ModelLoadError
-from photoscribe.core.model import CaptionModel, ModelConfig
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel, ModelConfig
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.desktop.cli.caption import resolve_model
 from tests.helpers import WORDS, make_photos
 

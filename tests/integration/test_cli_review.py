@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.library import Library
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.desktop.cli.library import register
 
 MODEL = "test-model-1"

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from photoscribe.core import decode_limits
-from photoscribe.core.captioner import Captioner
+from photoscribe.core.captioning import decode_limits
+from photoscribe.core.captioning.captioner import Captioner
 from photoscribe.core.errors import UsageError
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -96,7 +96,7 @@ def test_on_a_gpu_the_budget_is_half_its_free_memory(monkeypatch: pytest.MonkeyP
     """No GPU here: the budget function is given a CUDA device and a fake free-memory reading."""
     import torch
 
-    from photoscribe.core.captioner import _decode_budget
+    from photoscribe.core.captioning.captioner import _decode_budget
 
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (80 * 2**30, 94 * 2**30))
     budget, where = _decode_budget(torch.device("cuda", 0))

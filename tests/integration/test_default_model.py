@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from photoscribe.core.captioner import Captioner
-from photoscribe.core.checkpoint import load_checkpoint
-from photoscribe.core.encoder import LITE0
+from photoscribe.core.captioning.captioner import Captioner
+from photoscribe.core.model.checkpoint import load_checkpoint
+from photoscribe.core.model.encoder import LITE0
 from photoscribe.core.paths import bundled_model_path
 from tests.helpers import SHARED_DATA
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from photoscribe.core.captioner import Captioner
+from photoscribe.core.captioning.captioner import Captioner
 from photoscribe.core.library import Library
 from photoscribe.core.library.queue import CaptionQueue
 from photoscribe.core.library.scanner import add_folder

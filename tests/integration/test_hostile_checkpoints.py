@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from photoscribe.core import checkpoint as checkpoint_module
-from photoscribe.core.checkpoint import load_checkpoint, save_checkpoint
-from photoscribe.core.checkpoint_file import MAX_EXPANSION, verify_checkpoint_file
 from photoscribe.core.errors import ModelLoadError
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model import checkpoint as checkpoint_module
+from photoscribe.core.model.checkpoint import load_checkpoint, save_checkpoint
+from photoscribe.core.model.checkpoint_file import MAX_EXPANSION, verify_checkpoint_file
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from tests.integration.test_hostile_models import damage_copy
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "default.pt"
@@ -178,7 +178,7 @@ def test_a_model_path_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind
 
 
 def test_a_compressed_bomb_as_encoder_weights_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
-    from photoscribe.core.weights import load_encoder_state
+    from photoscribe.core.model.weights import load_encoder_state
 
     plain = tmp_path / "weights.pth"
     torch.save({"conv1.weight": torch.zeros(2**24)}, plain)

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.library import captions as caps
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library.database import Library
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from tests.helpers import make_photos
 
 pytestmark = pytest.mark.slow  # runs the photoscribe command in subprocesses

@@ -22,12 +22,12 @@ import pytest
 import sqlalchemy.exc
 from PIL import Image
 
-from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.errors import disk_full_cause
 from photoscribe.core.library import Library
 from photoscribe.core.library.scanner import add_folder
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.desktop.cli.library import register
 
 DISK_FULL = 4

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from photoscribe.core import environment
-from photoscribe.core.imaging import DecodeBudget
-from photoscribe.core.model import CaptionModel
+from photoscribe.core.files.imaging import DecodeBudget
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.paths import active_model_path, default_library_path
-from photoscribe.core.vocab import Vocabulary
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -95,7 +95,7 @@ def test_the_readers_raise_the_same_error_in_process(tmp_path: Path, monkeypatch
 def test_a_good_model_variable_is_used(
     tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary
 ) -> None:
-    from photoscribe.core.checkpoint import save_checkpoint
+    from photoscribe.core.model.checkpoint import save_checkpoint
 
     model = save_checkpoint(tmp_path / "mine.pt", tiny_model, tiny_vocab)
     photo = next((Path(__file__).resolve().parents[2] / "resources" / "demo").glob("*.jpg"))

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.errors import UnsupportedImageError
-from photoscribe.core.imaging import DecodeBudget, decode_cost, load_image
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.files.imaging import DecodeBudget, decode_cost, load_image
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 
 SIDE = 10_900
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from photoscribe.core.checkpoint import load_checkpoint, save_checkpoint
 from photoscribe.core.library import Library
 from photoscribe.core.library.scanner import add_folder
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import load_checkpoint, save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from tests.helpers import make_photos
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "library-0001.sqlite"

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.library.database import Library
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 
 pytestmark = pytest.mark.slow  # runs the photoscribe command in subprocesses
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from photoscribe.core.checkpoint import save_checkpoint
 from photoscribe.core.errors import LibraryBusyError
 from photoscribe.core.library import Library
 from photoscribe.core.library import scanner as scanning
 from photoscribe.core.library.runlock import CaptionLock, lock_path
 from photoscribe.core.library.scanner import add_folder
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from tests.helpers import make_photos
 
 HOLD_LOCK = """

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from photoscribe.core.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
+from photoscribe.core.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
 
 pytestmark = pytest.mark.slow  # reads the real photos in ../shared/data
 

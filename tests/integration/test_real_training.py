@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from photoscribe.core.captioner import Captioner
+from photoscribe.core.captioning.captioner import Captioner
 from photoscribe.training.train import TrainConfig, train
 from tests.helpers import SHARED_DATA
 

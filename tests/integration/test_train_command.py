@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from photoscribe.core.checkpoint import load_checkpoint
+from photoscribe.core.model.checkpoint import load_checkpoint
 from photoscribe.desktop.cli import build_parser
 from photoscribe.training.cli import train_config
 from photoscribe.training.synth import generate_shapes

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from photoscribe.core.captioner import Captioner
-from photoscribe.core.checkpoint import load_checkpoint
+from photoscribe.core.captioning.captioner import Captioner
+from photoscribe.core.model.checkpoint import load_checkpoint
 from photoscribe.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow  # trains a model

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from photoscribe.core.checkpoint import load_checkpoint
+from photoscribe.core.model.checkpoint import load_checkpoint
 from photoscribe.training.distributed import TRACE_ENV
 from photoscribe.training.synth import generate_shapes
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from photoscribe.core.captioner import Captioner
-from photoscribe.core.checkpoint import load_checkpoint
-from photoscribe.core.model import ModelConfig
+from photoscribe.core.captioning.captioner import Captioner
+from photoscribe.core.model.checkpoint import load_checkpoint
+from photoscribe.core.model.network import ModelConfig
 from photoscribe.core.progress import Progress
 from photoscribe.desktop.cli import main as cli_main
 from photoscribe.training.metrics import score_captions

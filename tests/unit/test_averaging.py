@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from photoscribe.core.checkpoint import load_checkpoint, save_checkpoint
 from photoscribe.core.errors import PhotoscribeError
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import load_checkpoint, save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.desktop.cli import build_parser
 from photoscribe.training.averaging import average_checkpoints
 from tests.helpers import WORDS, tiny_config

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photoscribe.core.captioner import Captioner
-from photoscribe.core.checkpoint import save_checkpoint
-from photoscribe.core.device import encoder_dtype, pick_device
+from photoscribe.core.captioning.captioner import Captioner
+from photoscribe.core.captioning.device import encoder_dtype, pick_device
 from photoscribe.core.errors import PhotoscribeError
-from photoscribe.core.model import CaptionModel
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.progress import Progress
-from photoscribe.core.vocab import Vocabulary
 from tests.helpers import make_photos
 
 
@@ -108,7 +108,7 @@ def test_uint8_batches_and_normalised_batches_give_the_same_captions(
 def test_encoder_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from photoscribe.core import device as module
+    from photoscribe.core.captioning import device as module
 
     cpu = torch.device("cpu")
     assert encoder_dtype(cpu, "fp32") is None and encoder_dtype(cpu, "bf16") is torch.bfloat16
@@ -127,7 +127,7 @@ def test_a_model_without_usable_captions_is_refused_after_three_photos_in_a_row(
     handed out, so those failures are recorded), naming the model."""
     import torch
 
-    from photoscribe.core.captioner import BROKEN_AFTER
+    from photoscribe.core.captioning.captioner import BROKEN_AFTER
     from photoscribe.core.errors import BrokenModelError
 
     with torch.no_grad():

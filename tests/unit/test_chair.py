@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from photoscribe.core.checkpoint import save_checkpoint
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.desktop.cli import main as cli_main
 from photoscribe.training.chair import (
     NEUTRAL_PHRASES,

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from photoscribe.core.checkpoint import load_checkpoint, load_model, save_checkpoint
-from photoscribe.core.decoding import beam_search
 from photoscribe.core.errors import AssetMissingError, ModelLoadError
-from photoscribe.core.model import CaptionModel, ModelConfig
-from photoscribe.core.vocab import Vocabulary
-from photoscribe.core.weights import find_encoder_weights, hub_cache_path
+from photoscribe.core.model.checkpoint import load_checkpoint, load_model, save_checkpoint
+from photoscribe.core.model.decoding import beam_search
+from photoscribe.core.model.network import CaptionModel, ModelConfig
+from photoscribe.core.model.vocab import Vocabulary
+from photoscribe.core.model.weights import find_encoder_weights, hub_cache_path
 
 
 def test_round_trip_gives_identical_outputs(

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from photoscribe.core.checkpoint import load_checkpoint, save_checkpoint
-from photoscribe.core.concepts import Concepts, GuardSettings
-from photoscribe.core.decoder import DecoderState
-from photoscribe.core.decoding import beam_search, caption_logprobs
 from photoscribe.core.errors import ModelLoadError
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import load_checkpoint, save_checkpoint
+from photoscribe.core.model.concepts import Concepts, GuardSettings
+from photoscribe.core.model.decoder import DecoderState
+from photoscribe.core.model.decoding import beam_search, caption_logprobs
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.training.concepts import concept_labels, fit_concept_head, roc_auc
 from photoscribe.training.datasets import ImageRecord
 
@@ -187,7 +187,7 @@ def test_caption_logprobs_is_the_mean_of_what_greedy_decoding_scored(tiny_model:
 
 
 def test_keyword_bias_draws_decoding_to_words_the_keywords_name() -> None:
-    from photoscribe.core.results import Keyword
+    from photoscribe.core.captioning.results import Keyword
 
     vocab = Vocabulary(WORDS)
     concepts = _concepts()

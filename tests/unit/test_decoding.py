@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from photoscribe.core.decoding import _mask, beam_search
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.decoding import _mask, beam_search
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 
 
 def _features(model: CaptionModel, n: int, seed: int = 1) -> torch.Tensor:

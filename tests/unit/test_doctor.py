@@ -111,7 +111,7 @@ def test_missing_encoder_weights_fail(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_damaged_encoder_weights_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from photoscribe.core.weights import lite0_weights_path
+    from photoscribe.core.model.weights import lite0_weights_path
 
     damaged = tmp_path / "efficientnet-lite0.pth"
     damaged.write_bytes(lite0_weights_path().read_bytes()[:100_000])  # a cut download

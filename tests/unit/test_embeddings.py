@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from photoscribe.core.embeddings import load_word_vectors
 from photoscribe.core.errors import AssetMissingError, DataError
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
+from photoscribe.training.word_vectors import load_word_vectors
 from tests.helpers import tiny_config
 
 VOCAB = Vocabulary(["red", "circle", "blue"])

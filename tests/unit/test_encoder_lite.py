@@ -11,14 +11,14 @@ import torch
 from efficientnet_lite_pytorch import EfficientNet
 from torchvision.models import ResNet50_Weights
 
-from photoscribe.core.checkpoint import attach_imagenet_classifier, load_imagenet_encoder
 from photoscribe.core.choices import LITE0, LITE1, LITE2, default_image_size
-from photoscribe.core.efficientnet import LITE0_STAGES, EfficientNetLite, EfficientNetLite0, lite_stages
-from photoscribe.core.encoder import Encoder
 from photoscribe.core.errors import AssetMissingError
-from photoscribe.core.model import CaptionModel, ModelConfig
-from photoscribe.core.preprocess import ImagePreprocessor
-from photoscribe.core.weights import LITE_PACKAGES, download_encoder_weights, find_encoder_weights
+from photoscribe.core.model.checkpoint import attach_imagenet_classifier, load_imagenet_encoder
+from photoscribe.core.model.efficientnet import LITE0_STAGES, EfficientNetLite, EfficientNetLite0, lite_stages
+from photoscribe.core.model.encoder import Encoder
+from photoscribe.core.model.network import CaptionModel, ModelConfig
+from photoscribe.core.model.preprocess import ImagePreprocessor
+from photoscribe.core.model.weights import LITE_PACKAGES, download_encoder_weights, find_encoder_weights
 from photoscribe.desktop.cli import build_parser
 from photoscribe.training.cli import train_config
 from photoscribe.training.config import TrainConfig

@@ -9,12 +9,12 @@ import pytest
 import torch
 from efficientnet_lite_pytorch import EfficientNet
 
-from photoscribe.core.checkpoint import load_imagenet_encoder
-from photoscribe.core.encoder import LITE0, Encoder
 from photoscribe.core.errors import AssetMissingError
-from photoscribe.core.model import CaptionModel, ModelConfig
-from photoscribe.core.preprocess import ImagePreprocessor
-from photoscribe.core.weights import LITE0_PACKAGE, find_encoder_weights, lite0_weights_path
+from photoscribe.core.model.checkpoint import load_imagenet_encoder
+from photoscribe.core.model.encoder import LITE0, Encoder
+from photoscribe.core.model.network import CaptionModel, ModelConfig
+from photoscribe.core.model.preprocess import ImagePreprocessor
+from photoscribe.core.model.weights import LITE0_PACKAGE, find_encoder_weights, lite0_weights_path
 from tests.helpers import SHARED_DATA
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from photoscribe.core.errors import CancelledError
-from photoscribe.core.model import CaptionModel
+from photoscribe.core.model.network import CaptionModel
 from photoscribe.training import features
 from photoscribe.training.distributed import Ranks
 from photoscribe.training.features import extract_features, wait_for_features

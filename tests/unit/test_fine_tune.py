@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from photoscribe.core.encoder import Encoder
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.encoder import Encoder
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.training.data import ImagePairs, augment_seed
 from photoscribe.training.datasets import ImageRecord
 from photoscribe.training.distributed import Ranks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from photoscribe.core.heatmap import CEILING, FLAT_PEAK, attention_is_flat, attention_overlay
+from photoscribe.core.model.heatmap import CEILING, FLAT_PEAK, attention_is_flat, attention_overlay
 
 
 def _heat(weights: np.ndarray) -> np.ndarray:

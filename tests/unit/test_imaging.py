@@ -1,4 +1,4 @@
-"""Unit tests for photoscribe.core.imaging; every image is generated in tmp_path."""
+"""Unit tests for photoscribe.core.files.imaging; every image is generated in tmp_path."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from PIL import Image, ImageFile, features
 from PIL.TiffImagePlugin import IFDRational
 
 from photoscribe.core.errors import PhotoscribeError, UnsupportedImageError
-from photoscribe.core.imaging import (
+from photoscribe.core.files.imaging import (
     ExifSummary,
     load_image,
     read_exif_summary,
     sniff_image,
     to_rgb,
 )
-from photoscribe.core.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
+from photoscribe.core.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocessor
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 TAG_ORIENTATION, TAG_MAKE, TAG_MODEL, TAG_DATETIME = 0x0112, 0x010F, 0x0110, 0x0132

@@ -1,4 +1,4 @@
-"""The ImageNet class -> search keyword mapping (core/labels.py, resources/imagenet_keywords.txt)."""
+"""The ImageNet class -> search keyword mapping (core/model/labels.py, resources/imagenet_keywords.txt)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import re
 import pytest
 import torch
 
-from photoscribe.core import labels
-from photoscribe.core.labels import (
+from photoscribe.core.captioning.results import Keyword
+from photoscribe.core.model import labels
+from photoscribe.core.model.labels import (
     BROADER,
     DEFAULT_THRESHOLD,
     IMAGENET_CLASSES,
@@ -17,7 +18,6 @@ from photoscribe.core.labels import (
     class_terms,
     keyword_vocabulary,
 )
-from photoscribe.core.results import Keyword
 
 # Too general to help a search, or not words a person types.
 FORBIDDEN = {"artifact", "object", "entity", "organism", "instrumentality", "thing", "whole", "matter"}

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from photoscribe.core.checkpoint import load_checkpoint, save_checkpoint
 from photoscribe.core.library import Library
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.checkpoint import load_checkpoint, save_checkpoint
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.training.datasets import load_corpus
 from photoscribe.training.library_finetune import (
     MIN_HELD_OUT,

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from photoscribe.core.captioning.results import CaptionFailure, CaptionResult, Keyword
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.queue import CaptionQueue
-from photoscribe.core.results import CaptionFailure, CaptionResult, Keyword
 
 MODEL = "tiny-model"
 

@@ -385,7 +385,7 @@ def _heic_header() -> bytes:
 def test_a_heic_photo_without_pillow_heif_is_a_failure_that_says_to_install_it(
     library: Library, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from photoscribe.core import imaging
+    from photoscribe.core.files import imaging
 
     Image.init()
     if "HEIF" in Image.OPEN:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from photoscribe.core.loader import CRASHED, Decoded, PhotoLoader, decode_files
-from photoscribe.core.preprocess import ImagePreprocessor
+from photoscribe.core.captioning.loader import CRASHED, Decoded, PhotoLoader, decode_files
+from photoscribe.core.model.preprocess import ImagePreprocessor
 from tests.helpers import make_photos
 
 PRE = ImagePreprocessor(image_size=32, resize=40)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from photoscribe.core.attention import Attention
-from photoscribe.core.encoder import ENCODER_NAMES, Encoder
-from photoscribe.core.model import CaptionModel, ModelConfig
+from photoscribe.core.model.attention import Attention
+from photoscribe.core.model.encoder import ENCODER_NAMES, Encoder
+from photoscribe.core.model.network import CaptionModel, ModelConfig
 from tests.helpers import tiny_config, unpack
 
 

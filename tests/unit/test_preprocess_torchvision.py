@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
-from photoscribe.core.preprocess import ImagePreprocessor
+from photoscribe.core.model.preprocess import ImagePreprocessor
 
 
 def _photo(width: int, height: int) -> Image.Image:

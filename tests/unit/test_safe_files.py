@@ -1,4 +1,4 @@
-"""core/safe_files.py: only regular files are opened, reads are bounded, /proc is never walked.
+"""core/files/safe_files.py: only regular files are opened, reads are bounded, /proc is never walked.
 
 Real FIFOs, real symlinks to /dev/zero and /proc (issue 20, items 1, 2 and 12). Every test that
 would hang on a blocking open has a timeout.
@@ -15,16 +15,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from photoscribe.core import safe_files
 from photoscribe.core.errors import LibraryError, UnsupportedImageError
-from photoscribe.core.imaging import load_image, read_exif_summary, sniff_image
-from photoscribe.core.library import Library
-from photoscribe.core.library.embed import EmbedError, embed_in_file
-from photoscribe.core.library.metadata import NOTHING, read_descriptions
-from photoscribe.core.library.scanner import add_folder, covered_folders, file_hash, list_files
-from photoscribe.core.library.watcher import FolderWatcher, _looks_complete
-from photoscribe.core.library.xmp import AccessibilityText, XmpError, write_sidecar
-from photoscribe.core.safe_files import (
+from photoscribe.core.files import safe_files
+from photoscribe.core.files.imaging import load_image, read_exif_summary, sniff_image
+from photoscribe.core.files.safe_files import (
     FileTooLargeError,
     NotRegularFileError,
     check_photo_file,
@@ -33,6 +27,12 @@ from photoscribe.core.safe_files import (
     read_chunks,
     read_head_and_tail,
 )
+from photoscribe.core.library import Library
+from photoscribe.core.library.embed import EmbedError, embed_in_file
+from photoscribe.core.library.metadata import NOTHING, read_descriptions
+from photoscribe.core.library.scanner import add_folder, covered_folders, file_hash, list_files
+from photoscribe.core.library.watcher import FolderWatcher, _looks_complete
+from photoscribe.core.library.xmp import AccessibilityText, XmpError, write_sidecar
 
 linux = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc and /dev")
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 from torch import nn
 
-from photoscribe.core.checkpoint import _shapes_only
+from photoscribe.core.model.checkpoint import _shapes_only
 
 
 def test_meta_build_skips_normal_but_real_tensors_are_initialised() -> None:
@@ -29,8 +29,8 @@ def test_meta_build_skips_normal_but_real_tensors_are_initialised() -> None:
 def test_meta_build_does_not_import_dynamo() -> None:
     code = (
         "import sys, torch\n"
-        "from photoscribe.core.checkpoint import _shapes_only\n"
-        "from photoscribe.core.model import CaptionModel, ModelConfig\n"
+        "from photoscribe.core.model.checkpoint import _shapes_only\n"
+        "from photoscribe.core.model.network import CaptionModel, ModelConfig\n"
         "with _shapes_only():\n"
         "    CaptionModel(ModelConfig(vocab_size=30, encoder='efficientnet-lite0'))\n"
         "print('torch._dynamo' in sys.modules, 'torchvision' in sys.modules)\n"

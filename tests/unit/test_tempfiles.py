@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from photoscribe.core.tempfiles import (
+from photoscribe.core.files.tempfiles import (
     StaleTempSweeper,
     create_exclusive,
     remove_stale_temps,

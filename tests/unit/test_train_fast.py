@@ -13,10 +13,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from photoscribe.core.decoder import Decoder
 from photoscribe.core.errors import CancelledError
-from photoscribe.core.model import CaptionModel
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.decoder import Decoder
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.training.data import (
     EncodedImage,
     FeatureBatches,
@@ -319,7 +319,7 @@ def test_cached_feature_training_runs_and_its_loss_falls(tmp_path: Path) -> None
     assert losses[2] < losses[1] < losses[0]
     assert math.isfinite(result.history[-1].val_loss)
     # every epoch's weights are kept (no optimiser state: small); last.pt alone can resume
-    from photoscribe.core.checkpoint import load_checkpoint
+    from photoscribe.core.model.checkpoint import load_checkpoint
 
     epochs = sorted(p.name for p in (tmp_path / "run").glob("epoch_*.pt"))
     assert epochs == ["epoch_01.pt", "epoch_02.pt", "epoch_03.pt"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from photoscribe.core.vocab import Vocabulary, tokenize
+from photoscribe.core.model.vocab import Vocabulary, tokenize
 
 
 def test_tokenize_lowercases_and_strips_punctuation() -> None:

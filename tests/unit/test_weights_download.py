@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from photoscribe.core import weights
 from photoscribe.core.errors import AssetMissingError, CancelledError
+from photoscribe.core.model import weights
+from photoscribe.core.model.weights import download_encoder_weights, find_encoder_weights, hub_cache_path
 from photoscribe.core.progress import Progress
-from photoscribe.core.weights import download_encoder_weights, find_encoder_weights, hub_cache_path
 from photoscribe.desktop.cli import main as cli_main
 
 
@@ -75,7 +75,7 @@ def test_the_torch_free_table_matches_torchvision_and_the_hub_rule(monkeypatch: 
     import torch
     from torchvision import models
 
-    from photoscribe.core import encoder_files
+    from photoscribe.core.model import encoder_files
 
     enums = {
         "resnet18": models.ResNet18_Weights,

@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from photoscribe.core.labels import broader_terms
-from photoscribe.core.results import Keyword
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.captioning.results import Keyword
+from photoscribe.core.model.labels import broader_terms
+from photoscribe.core.model.vocab import Vocabulary
 
 # Keywords and the concept head: an ImageNet keyword whose object group (itself or a broader term:
 # "hound" -> "dog") the concept head finds less likely than VETO is dropped (ImageNet has no horse,

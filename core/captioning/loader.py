@@ -7,7 +7,7 @@ each), keeps at most ``prefetch`` batches in flight, and yields each batch as
 one uint8 NHWC tensor (in pinned memory when the model is on a GPU) plus the
 files that could not be used. Memory stays bounded whatever the folder size,
 and whatever the number of workers: they share one
-:class:`~photoscribe.core.imaging.DecodeBudget` (thread workers share their
+:class:`~photoscribe.core.files.imaging.DecodeBudget` (thread workers share their
 process's), so the images decoded at once never take more than it together.
 
 Worker processes are started with ``forkserver`` on Linux (safe in a process
@@ -35,8 +35,8 @@ import numpy as np
 import torch
 
 from photoscribe.core.errors import UnsupportedImageError
-from photoscribe.core.imaging import DecodeBudget, use_decode_budget
-from photoscribe.core.preprocess import ImagePreprocessor
+from photoscribe.core.files.imaging import DecodeBudget, use_decode_budget
+from photoscribe.core.model.preprocess import ImagePreprocessor
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class PhotoLoader:
                     ctx = multiprocessing.get_context(method)
                     if method == "forkserver":
                         # Imported once in the server, inherited by every worker it forks.
-                        ctx.set_forkserver_preload(["photoscribe.core.loader"])
+                        ctx.set_forkserver_preload(["photoscribe.core.captioning.loader"])
                     self._pool = ProcessPoolExecutor(
                         self.workers,
                         mp_context=ctx,

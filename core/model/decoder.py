@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from photoscribe.core.attention import Attention
+from photoscribe.core.model.attention import Attention
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from photoscribe.core.errors import AssetMissingError, DataError
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from photoscribe.core.results import LOW_CONFIDENCE
+from photoscribe.core.captioning.results import LOW_CONFIDENCE
 
 LOW_CONFIDENCE_ADVICE = "check that every object named is in the photo"
 
 
 def is_low(confidence: float | None) -> bool:
-    """Below :data:`~photoscribe.core.results.LOW_CONFIDENCE` (``None``, unknown, is not low)."""
+    """Below :data:`~photoscribe.core.captioning.results.LOW_CONFIDENCE` (``None``, unknown, is not low)."""
     return confidence is not None and confidence < LOW_CONFIDENCE
 
 

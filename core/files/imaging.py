@@ -3,7 +3,7 @@
 Every photo that enters photoscribe goes through :func:`load_image`, which turns
 whatever Pillow can open (any mode, any EXIF orientation) into a fully decoded
 8-bit RGB image, or raises :class:`UnsupportedImageError` naming the file. The
-model-side transform lives in :mod:`photoscribe.core.preprocess`; :func:`sniff_image`
+model-side transform lives in :mod:`photoscribe.core.model.preprocess`; :func:`sniff_image`
 and :func:`read_exif_summary` are the cheap header-only helpers the folder
 scanner uses, so the library never imports torch.
 """
@@ -29,7 +29,7 @@ from PIL import Image, PngImagePlugin, TiffImagePlugin
 from photoscribe.core import environment
 from photoscribe.core.choices import RESIZE_MODES
 from photoscribe.core.errors import UnsupportedImageError
-from photoscribe.core.safe_files import ANY_SIZE, open_photo
+from photoscribe.core.files.safe_files import ANY_SIZE, open_photo
 
 logger = logging.getLogger(__name__)
 
@@ -375,7 +375,7 @@ def sniff_image(path: str | Path) -> bool:
 
     Reads at most 32 bytes and never trusts the extension. Returns False for unreadable
     paths (missing, directory, permission denied) and for what is not a regular file (a FIFO,
-    a device, a file of ``/proc``: :mod:`photoscribe.core.safe_files`).
+    a device, a file of ``/proc``: :mod:`photoscribe.core.files.safe_files`).
     """
     try:
         with open_photo(path, max_bytes=ANY_SIZE) as fh:
@@ -439,7 +439,7 @@ def heif_supported() -> bool:
 @contextlib.contextmanager
 def _open(path: Path) -> Iterator[Image.Image]:
     """``Image.open`` of a regular file opened safely (never a FIFO or a device, at most
-    ``MAX_PHOTO_BYTES``: :func:`~photoscribe.core.safe_files.open_photo`), kept open while the
+    ``MAX_PHOTO_BYTES``: :func:`~photoscribe.core.files.safe_files.open_photo`), kept open while the
     image is used; a HEIC/HEIF file gets the pillow-heif plugin registered on first sight, or a
     failure that says to install it (instead of "not an image")."""
     with open_photo(path) as fh:

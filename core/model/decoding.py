@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from photoscribe.core.decoder import Decoder, DecoderState
-from photoscribe.core.vocab import Vocabulary
+from photoscribe.core.model.decoder import Decoder, DecoderState
+from photoscribe.core.model.vocab import Vocabulary
 
 NEG_INF = float("-inf")
 

@@ -26,8 +26,8 @@ from photoscribe.core.choices import (
     RESNETS,
     TINY,
 )
-from photoscribe.core.efficientnet import FEATURE_CHANNELS as LITE_CHANNELS
-from photoscribe.core.efficientnet import EfficientNetLite
+from photoscribe.core.model.efficientnet import FEATURE_CHANNELS as LITE_CHANNELS
+from photoscribe.core.model.efficientnet import EfficientNetLite
 
 __all__ = [
     "ENCODER_NAMES",

@@ -1,7 +1,7 @@
-"""The model's configuration: what rebuilds a :class:`~photoscribe.core.model.CaptionModel`.
+"""The model's configuration: what rebuilds a :class:`~photoscribe.core.model.network.CaptionModel`.
 
 Free of torch, so the command line can show the defaults in ``--help`` without loading it.
-Checkpoints store it (:mod:`photoscribe.core.checkpoint`); a training run's
+Checkpoints store it (:mod:`photoscribe.core.model.checkpoint`); a training run's
 :class:`~photoscribe.training.config.TrainConfig` holds one.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from photoscribe.core.choices import ENCODER_NAMES, RESIZE_MODES
-from photoscribe.core.vocab import DEFAULT_MAX_LEN
+from photoscribe.core.model.vocab import DEFAULT_MAX_LEN
 
 # (field, smallest, largest) accepted in a checkpoint's config.
 _LIMITS = (
@@ -40,7 +40,7 @@ class ModelConfig:
     encoder_grid: int | None = None
     image_size: int = 224
     resize: int = 256
-    resize_mode: str = "crop"  # "crop" or "whole": see photoscribe.core.preprocess.ImagePreprocessor
+    resize_mode: str = "crop"  # "crop" or "whole": see photoscribe.core.model.preprocess.ImagePreprocessor
     embed_dim: int = 300
     hidden_dim: int = 512
     attention_dim: int = 512

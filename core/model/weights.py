@@ -27,10 +27,10 @@ import torch
 from torch.hub import HASH_REGEX
 
 from photoscribe.core import environment
-from photoscribe.core.checkpoint_file import check_archive_sizes
 from photoscribe.core.choices import LITE0, LITE1, LITE2, LITES, PRETRAINED_ENCODERS
-from photoscribe.core.encoder_files import ENV_VAR, hub_cache_path, weights_url
 from photoscribe.core.errors import AssetMissingError, ModelLoadError
+from photoscribe.core.model.checkpoint_file import check_archive_sizes
+from photoscribe.core.model.encoder_files import ENV_VAR, hub_cache_path, weights_url
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
 
 __all__ = [

@@ -5,21 +5,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from photoscribe.core.concepts import Concepts
-from photoscribe.core.decoder import Decoder
-from photoscribe.core.encoder import Encoder
-from photoscribe.core.model_config import ModelConfig
-from photoscribe.core.preprocess import ImagePreprocessor
+from photoscribe.core.model.concepts import Concepts
+from photoscribe.core.model.config import ModelConfig
+from photoscribe.core.model.decoder import Decoder
+from photoscribe.core.model.encoder import Encoder
+from photoscribe.core.model.preprocess import ImagePreprocessor
 
 __all__ = ["CaptionModel", "ModelConfig"]
 
 
 class CaptionModel(nn.Module):
-    """Encoder (ResNet grid) + attention LSTM decoder.
+    """Encoder (an ImageNet CNN's feature grid: EfficientNet-Lite0 by default, or a ResNet) + attention LSTM decoder.
 
     Two optional parts read the same encoder pass: ``classifier``, the encoder's own ImageNet
     classifier (1,000 classes; loaded with the ImageNet weights, see
-    :func:`~photoscribe.core.checkpoint.attach_imagenet_classifier`), which gives keywords, and
+    :func:`~photoscribe.core.model.checkpoint.attach_imagenet_classifier`), which gives keywords, and
     ``concepts``, the object-concept head stored in the checkpoint, which guards decoding and
     gives each caption a confidence.
     """

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from photoscribe.core.imaging import RESIZE_MODES, load_image, to_rgb
+from photoscribe.core.files.imaging import RESIZE_MODES, load_image, to_rgb
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "ImagePreprocessor"]
 

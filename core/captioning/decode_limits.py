@@ -1,7 +1,7 @@
 """How large a beam, a batch and a caption may be: bounds derived from a memory budget.
 
 Beam search decodes every photo of a batch with every beam at once, as ``batch x beam`` rows
-(:func:`~photoscribe.core.decoding.beam_search`). Each row holds its own copy of the encoder's
+(:func:`~photoscribe.core.model.decoding.beam_search`). Each row holds its own copy of the encoder's
 grid and of its attention projection, a few vocabulary-wide rows of scores (the logits, their
 log-softmax, the candidates, the continuations, the repeat mask) and the words and attention
 maps so far. ``caption --beam 100000`` asked for 20 GB and was killed by the kernel.
@@ -33,7 +33,7 @@ _SCORE_COPIES = 5  # logits, log-softmax, candidates, continuations, repeat mask
 # What tensors beam search allocates beside the ones counted (the repeated features and their
 # projection, concatenated histories, the allocator's slack): measured 1.5 times, 1.6 for margin.
 _OVERHEAD = 1.6
-# Words per caption: the model config's own limit (core/model_config.py).
+# Words per caption: the model config's own limit (core/model/config.py).
 MAX_LENGTH = 200
 DEFAULT_LENGTH = 20
 # More photos per model call than any device needs to be busy (docs/benchmarks.md: past a few

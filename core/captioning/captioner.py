@@ -1,6 +1,6 @@
 """The captioning service: load a model once, caption many photos in batches.
 
-The pipeline: worker processes decode the next batches (:class:`~photoscribe.core.loader.PhotoLoader`)
+The pipeline: worker processes decode the next batches (:class:`~photoscribe.core.captioning.loader.PhotoLoader`)
 while this thread runs the encoder and a batched beam search on the device; the batch
 travels as uint8 (pinned on a GPU) and is normalised on the device. The encoder runs
 channels-last, under bf16 autocast where the hardware has fast bf16 (CUDA, and CPUs
@@ -21,17 +21,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from photoscribe.core.checkpoint import Checkpoint, load_model
+from photoscribe.core.captioning.decode_limits import DecodeCost, budget_bytes, check_decoding
+from photoscribe.core.captioning.device import autocast, encoder_dtype, pick_device
+from photoscribe.core.captioning.loader import PhotoLoader, default_workers
+from photoscribe.core.captioning.results import (
+    Alternative,
+    BatchReport,
+    CaptionFailure,
+    CaptionResult,
+    Keyword,
+)
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY
-from photoscribe.core.decode_limits import DecodeCost, budget_bytes, check_decoding
-from photoscribe.core.decoding import beam_search, caption_logprobs
-from photoscribe.core.device import autocast, encoder_dtype, pick_device
 from photoscribe.core.errors import BrokenModelError, CaptioningError
-from photoscribe.core.loader import PhotoLoader, default_workers
-from photoscribe.core.model import CaptionModel
+from photoscribe.core.model.checkpoint import Checkpoint, load_model
+from photoscribe.core.model.decoding import beam_search, caption_logprobs
+from photoscribe.core.model.network import CaptionModel
+from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
-from photoscribe.core.results import Alternative, BatchReport, CaptionFailure, CaptionResult, Keyword
-from photoscribe.core.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +76,7 @@ class Captioner:
         guard: let the model's concept head push down object words the photo does not support
             (models without one decode as before).
         keyword_threshold: keep a keyword when its ImageNet probability is at least this
-            (default: the calibrated :data:`~photoscribe.core.labels.DEFAULT_THRESHOLD`).
+            (default: the calibrated :data:`~photoscribe.core.model.labels.DEFAULT_THRESHOLD`).
         failure_id: who is charged for a photo the model fails (default ``model_id``;
             :meth:`load` gives the checkpoint's, which includes the file's content hash).
         max_len: words per caption at most (default: the vocabulary's).
@@ -213,7 +219,7 @@ class Captioner:
         concept_probs = concepts.probabilities(features) if concepts is not None else None  # (B, K)
         head_probs = concept_probs  # the head alone: it vetoes ImageNet keywords (docs/keywords.md)
         if concepts is not None and concept_probs is not None and imagenet is not None:
-            from photoscribe.core.labels import keyword_vocabulary
+            from photoscribe.core.model.labels import keyword_vocabulary
 
             terms = keyword_vocabulary()
             concept_probs = concepts.fuse(concept_probs, terms.term_probabilities(imagenet), terms.terms)
@@ -290,7 +296,7 @@ class Captioner:
         """Keywords of each photo from the encoder's ImageNet class probabilities (none without them)."""
         if probs is None:
             return [()] * n
-        from photoscribe.core.labels import DEFAULT_THRESHOLD, keyword_vocabulary
+        from photoscribe.core.model.labels import DEFAULT_THRESHOLD, keyword_vocabulary
 
         threshold = DEFAULT_THRESHOLD if self.keyword_threshold is None else self.keyword_threshold
         return keyword_vocabulary().keywords(probs.cpu(), threshold=threshold)

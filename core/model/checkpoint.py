@@ -20,16 +20,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from photoscribe.core.checkpoint_file import MAX_CHECKPOINT_BYTES, verify_checkpoint_file
 from photoscribe.core.choices import PRETRAINED_ENCODERS
-from photoscribe.core.concepts import Concepts
-from photoscribe.core.efficientnet import EfficientNetLite
-from photoscribe.core.encoder import encoder_channels
 from photoscribe.core.errors import AssetMissingError, ModelLoadError
-from photoscribe.core.model import CaptionModel, ModelConfig
-from photoscribe.core.tempfiles import create_exclusive, temp_path_beside
-from photoscribe.core.vocab import Vocabulary
-from photoscribe.core.weights import load_encoder_state
+from photoscribe.core.files.tempfiles import create_exclusive, temp_path_beside
+from photoscribe.core.model.checkpoint_file import MAX_CHECKPOINT_BYTES, verify_checkpoint_file
+from photoscribe.core.model.concepts import Concepts
+from photoscribe.core.model.efficientnet import EfficientNetLite
+from photoscribe.core.model.encoder import encoder_channels
+from photoscribe.core.model.network import CaptionModel, ModelConfig
+from photoscribe.core.model.vocab import Vocabulary
+from photoscribe.core.model.weights import load_encoder_state
 
 FORMAT = "photoscribe-checkpoint"
 VERSION = 1

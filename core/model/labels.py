@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import torch
 
-from photoscribe.core.results import Keyword
+from photoscribe.core.captioning.results import Keyword
 
 # A search word's broader words, one step up. Only words shared by many classes are here; a class's
 # own names are in the data file. The hierarchy is shallow on purpose (at most four steps up) and stops
@@ -311,7 +311,7 @@ class KeywordVocabulary:
             max_keywords: at most this many keywords per image.
 
         Returns:
-            One tuple of :class:`~photoscribe.core.results.Keyword` per image.
+            One tuple of :class:`~photoscribe.core.captioning.results.Keyword` per image.
         """
         scores = self.term_probabilities(probs).float().cpu()  # (B, T)
         counts = self.class_counts.tolist()
