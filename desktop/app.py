@@ -20,7 +20,7 @@ from photoscribe.core.desktop_entry import APP_ID
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import Library
 from photoscribe.desktop import settings as options
-from photoscribe.desktop.errors import install_excepthook, setup_logging
+from photoscribe.desktop.error_reporting import install_excepthook, setup_logging
 from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.open_paths import StartupPaths
 from photoscribe.desktop.style import install_accessible_palette

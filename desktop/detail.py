@@ -42,7 +42,7 @@ from photoscribe.core.library.export import split_alt_text
 from photoscribe.core.library.records import KeywordInfo
 from photoscribe.core.library.schema import IMPORTED_PREFIX
 from photoscribe.core.progress import check_cancel
-from photoscribe.desktop.attention import (
+from photoscribe.desktop.attention_view import (
     FLAT_NOTE,
     PHOTO,
     AttentionStrip,
@@ -53,7 +53,7 @@ from photoscribe.desktop.attention import (
 from photoscribe.desktop.exif_panel import ExifPanel
 from photoscribe.desktop.keywords import KeywordsPanel
 from photoscribe.desktop.style import secondary
-from photoscribe.desktop.thumbnails import pil_to_qimage
+from photoscribe.desktop.thumbnail_loader import pil_to_qimage
 from photoscribe.desktop.workers import Job, JobRunner
 
 log = logging.getLogger(__name__)

@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from photoscribe.desktop.models import PhotoRoles
+from photoscribe.desktop.item_models import PhotoRoles
 
 THUMB_SIZES = (96, 128, 160, 200, 256)
 DEFAULT_THUMB = 160

@@ -55,8 +55,8 @@ from photoscribe.desktop.background import BackgroundServices, ModelState
 from photoscribe.desktop.detail import DetailPane
 from photoscribe.desktop.dialogs import FailuresDialog, ModelDialog
 from photoscribe.desktop.grid import PhotoGrid
+from photoscribe.desktop.item_models import FolderListModel, PhotoListModel
 from photoscribe.desktop.model_switch import SwitchModelCommand
-from photoscribe.desktop.models import FolderListModel, PhotoListModel
 from photoscribe.desktop.queries import (
     BROWSE_SORTS,
     FILTER_ALL,
@@ -75,7 +75,7 @@ from photoscribe.desktop.queries import (
 )
 from photoscribe.desktop.sidebar import Sidebar
 from photoscribe.desktop.status import CaptionStatus
-from photoscribe.desktop.thumbnails import ThumbnailLoader
+from photoscribe.desktop.thumbnail_loader import ThumbnailLoader
 from photoscribe.desktop.viewer import PhotoViewer
 from photoscribe.desktop.welcome import WelcomePage
 from photoscribe.desktop.workers import Job, JobRunner
@@ -1093,7 +1093,7 @@ class MainWindow(QMainWindow):
         )
 
     def show_log(self) -> None:
-        from photoscribe.desktop.errors import log_file
+        from photoscribe.desktop.error_reporting import log_file
 
         self._open_path(log_file())
 

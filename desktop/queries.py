@@ -1,7 +1,7 @@
 """What the grid and the sidebar show, read from the library on worker threads (no Qt here).
 
 Each function takes the library and returns frozen display records; the item
-models in :mod:`photoscribe.desktop.models` run them on the job runner.
+models in :mod:`photoscribe.desktop.item_models` run them on the job runner.
 """
 
 from __future__ import annotations

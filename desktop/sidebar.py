@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from photoscribe.desktop.models import FolderRoles
+from photoscribe.desktop.item_models import FolderRoles
 from photoscribe.desktop.queries import (
     FILTER_ALL,
     FILTER_NEEDS_REVIEW,

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import QDialog, QFrame, QLabel, QScrollArea, QSizePolicy,
 
 from photoscribe.core.files.imaging import load_image
 from photoscribe.core.progress import check_cancel
-from photoscribe.desktop.models import PhotoListModel, PhotoRoles
+from photoscribe.desktop.item_models import PhotoListModel, PhotoRoles
 from photoscribe.desktop.style import muted, secondary
-from photoscribe.desktop.thumbnails import pil_to_qimage
+from photoscribe.desktop.thumbnail_loader import pil_to_qimage
 from photoscribe.desktop.workers import Job, JobRunner
 
 VIEW_SIDE = 2560  # decode at most this large: sharp on a 4K screen, quick on a 40 MP photo

@@ -21,7 +21,7 @@ from photoscribe.core.library import Library
 from photoscribe.desktop.app import ensure_application
 from photoscribe.desktop.background import BackgroundServices
 from photoscribe.desktop.main_window import MainWindow
-from photoscribe.desktop.thumbnails import ThumbnailLoader
+from photoscribe.desktop.thumbnail_loader import ThumbnailLoader
 from photoscribe.desktop.workers import ImmediatePool, JobRunner
 
 STEPS = 16

@@ -15,7 +15,7 @@ from sample_library import PHOTOS, Sample, add_caption, draw_photo, register_pho
 from photoscribe.core.library import Library
 from photoscribe.desktop.background import BackgroundServices
 from photoscribe.desktop.main_window import MainWindow
-from photoscribe.desktop.thumbnails import ThumbnailLoader
+from photoscribe.desktop.thumbnail_loader import ThumbnailLoader
 from photoscribe.desktop.workers import ImmediatePool, JobRunner
 
 

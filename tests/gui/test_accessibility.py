@@ -30,8 +30,8 @@ from photoscribe.core.library import Library
 from photoscribe.desktop.accessibility import accessible_tree, spoken_name
 from photoscribe.desktop.detail import DetailPane
 from photoscribe.desktop.export_dialog import ExportDialog
+from photoscribe.desktop.item_models import FolderRoles
 from photoscribe.desktop.main_window import MainWindow
-from photoscribe.desktop.models import FolderRoles
 from photoscribe.desktop.plot import MetricPlot
 from photoscribe.desktop.queries import KIND_FOLDER
 from photoscribe.desktop.retrain import RetrainDialog

@@ -19,8 +19,8 @@ from photoscribe.core.model.checkpoint import save_checkpoint
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.desktop.background import BackgroundServices
+from photoscribe.desktop.item_models import PhotoRoles
 from photoscribe.desktop.main_window import MainWindow
-from photoscribe.desktop.models import PhotoRoles
 from photoscribe.desktop.workers import Job, JobRunner
 
 MakeWindow = Callable[..., MainWindow]

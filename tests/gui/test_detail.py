@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
 from sample_library import Sample
 
 from photoscribe.core.library import Library
-from photoscribe.desktop.attention import FLAT_NOTE, PHOTO
+from photoscribe.desktop.attention_view import FLAT_NOTE, PHOTO
+from photoscribe.desktop.item_models import PhotoRoles
 from photoscribe.desktop.main_window import MainWindow
-from photoscribe.desktop.models import PhotoRoles
 
 MakeWindow = Callable[..., MainWindow]
 

@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from photoscribe.desktop.errors import ExceptHook, install_excepthook, log_file, setup_logging
+from photoscribe.desktop.error_reporting import ExceptHook, install_excepthook, log_file, setup_logging
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QStandardItem, QSta
 from PySide6.QtWidgets import QStyleOptionViewItem
 
 from photoscribe.desktop.grid import PhotoDelegate
-from photoscribe.desktop.models import PhotoRoles
+from photoscribe.desktop.item_models import PhotoRoles
 
 RED, BLUE, GREEN = QColor(220, 0, 0), QColor(0, 0, 220), QColor(0, 200, 0)
 

@@ -16,8 +16,8 @@ from photoscribe.core.errors import ModelLoadError
 from photoscribe.core.library import Library
 from photoscribe.core.progress import Progress
 from photoscribe.desktop import background
+from photoscribe.desktop.item_models import PhotoRoles
 from photoscribe.desktop.main_window import PAGE_LIBRARY, PAGE_WELCOME, MainWindow
-from photoscribe.desktop.models import PhotoRoles
 from photoscribe.desktop.queries import FILTER_UNCAPTIONED, SORT_RELEVANCE, SORT_TAKEN
 
 MakeWindow = Callable[..., MainWindow]

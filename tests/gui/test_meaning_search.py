@@ -16,8 +16,8 @@ from photoscribe.core.library.hybrid import SemanticSearch
 from photoscribe.core.library.meaning import DEFAULT_MODEL, count_pending
 from photoscribe.desktop import background, main_window
 from photoscribe.desktop.background import BackgroundServices
+from photoscribe.desktop.item_models import PhotoRoles
 from photoscribe.desktop.main_window import MainWindow
-from photoscribe.desktop.models import PhotoRoles
 from photoscribe.desktop.workers import JobRunner
 
 MakeWindow = Callable[..., MainWindow]

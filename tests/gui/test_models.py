@@ -16,7 +16,7 @@ from photoscribe.core.library import Library
 from photoscribe.core.library import photos as ops
 from photoscribe.core.library.schema import Photo, utcnow
 from photoscribe.desktop.grid import PhotoGrid
-from photoscribe.desktop.models import FolderListModel, FolderRoles, PhotoListModel, PhotoRoles
+from photoscribe.desktop.item_models import FolderListModel, FolderRoles, PhotoListModel, PhotoRoles
 from photoscribe.desktop.queries import (
     FILTER_NEEDS_REVIEW,
     FILTER_RECENT,
@@ -30,7 +30,7 @@ from photoscribe.desktop.queries import (
     fetch_page,
     parse_highlights,
 )
-from photoscribe.desktop.thumbnails import ThumbnailLoader
+from photoscribe.desktop.thumbnail_loader import ThumbnailLoader
 from photoscribe.desktop.workers import JobRunner
 
 

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QMessageBox
 from sample_library import PHOTOS, Sample
 from test_main_window import grid_ids
 
+from photoscribe.desktop.item_models import PhotoRoles
 from photoscribe.desktop.main_window import MainWindow
-from photoscribe.desktop.models import PhotoRoles
 
 MakeWindow = Callable[..., MainWindow]
 

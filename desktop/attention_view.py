@@ -22,7 +22,7 @@ from photoscribe.core.errors import LibraryError
 from photoscribe.core.library import CaptionInfo, Library
 from photoscribe.core.model.heatmap import attention_is_flat, attention_overlay
 from photoscribe.core.progress import check_cancel
-from photoscribe.desktop.thumbnails import pil_to_qimage
+from photoscribe.desktop.thumbnail_loader import pil_to_qimage
 
 PHOTO = -1  # index of the "no overlay" chip
 # Said under the photo when the shown word's attention is flat (core.heatmap.attention_is_flat).

@@ -48,7 +48,7 @@ from photoscribe.desktop.queries import (
     load_rows,
     load_sidebar,
 )
-from photoscribe.desktop.thumbnails import ThumbnailLoader
+from photoscribe.desktop.thumbnail_loader import ThumbnailLoader
 from photoscribe.desktop.workers import Job, JobRunner
 
 if TYPE_CHECKING:
