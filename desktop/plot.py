@@ -71,6 +71,26 @@ def _format_tick(value: float, ticks: Sequence[float]) -> str:
     return f"{value:.{decimals}f}"
 
 
+@dataclass(frozen=True)
+class _Scale:
+    """Where an epoch and a value land inside the plot's frame."""
+
+    area: QRectF
+    x_lo: int
+    x_hi: int
+    inset: float
+    left: list[float]  # the left axis's ticks (losses)
+    right: list[float]  # the right axis's ticks (scores)
+
+    def sx(self, epoch: float) -> float:
+        span = self.area.width() - 2 * self.inset
+        return self.area.left() + self.inset + (epoch - self.x_lo) / (self.x_hi - self.x_lo) * span
+
+    def sy(self, value: float, ticks: list[float]) -> float:
+        lo, hi = ticks[0], ticks[-1]
+        return self.area.bottom() - (value - lo) / ((hi - lo) or 1.0) * self.area.height()
+
+
 class MetricPlot(QWidget):
     """Train / val loss (left axis) and validation CIDEr / BLEU-4 (right axis) per epoch."""
 
@@ -189,10 +209,6 @@ class MetricPlot(QWidget):
     def _paint(self, p: QPainter) -> None:
         pal = self.palette()
         text = pal.color(QPalette.ColorRole.WindowText)
-        grid = QColor(text)
-        grid.setAlpha(40)
-        frame = QColor(text)
-        frame.setAlpha(120)
         p.fillRect(self.rect(), pal.color(QPalette.ColorRole.Base))
         fm = QFontMetrics(QFont(self.font()))
         rows = self._legend_rows(fm)
@@ -205,25 +221,35 @@ class MetricPlot(QWidget):
             max(10.0, self.height() - top - bottom),
         )
         x_lo, x_hi = self._x_range()
-        left, right = self._y_range(LEFT), self._y_range(RIGHT)
         inset = min(12.0, area.width() / 10)  # keep the first and last points off the frame
+        scale = _Scale(area, x_lo, x_hi, inset, self._y_range(LEFT), self._y_range(RIGHT))
+        self._paint_axes(p, fm, scale, text, side)
+        epochs = self.epochs()
+        self._paint_lines(p, scale, epochs)
+        if not epochs:
+            p.setPen(text)
+            p.drawText(  # wrapped inside the frame: never over the axis titles at large text sizes
+                area.adjusted(6, 6, -6, -6),
+                int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                "Metrics appear after the first epoch",
+            )
+        self._legend(p, fm, rows)
 
-        def sx(epoch: float) -> float:
-            return area.left() + inset + (epoch - x_lo) / (x_hi - x_lo) * (area.width() - 2 * inset)
-
-        def sy(value: float, ticks: list[float]) -> float:
-            lo, hi = ticks[0], ticks[-1]
-            return area.bottom() - (value - lo) / ((hi - lo) or 1.0) * area.height()
-
-        # Grid and left ticks.
+    def _paint_axes(self, p: QPainter, fm: QFontMetrics, scale: _Scale, text: QColor, side: float) -> None:
+        """The grid, the ticks of both value axes and the epoch axis, the frame and the axis titles."""
+        area, left, right = scale.area, scale.left, scale.right
+        grid = QColor(text)
+        grid.setAlpha(40)
+        frame = QColor(text)
+        frame.setAlpha(120)
         p.setPen(QPen(grid, 1))
         for t in left:
-            y = sy(t, left)
+            y = scale.sy(t, left)
             p.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
         p.setPen(text)
         for t in left:
             label = _format_tick(t, left)
-            y = sy(t, left)
+            y = scale.sy(t, left)
             p.drawText(
                 QRectF(0, y - fm.height() / 2, area.left() - 6, fm.height()),
                 int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
@@ -231,15 +257,15 @@ class MetricPlot(QWidget):
             )
         for t in right:
             label = _format_tick(t, right)
-            y = sy(t, right)
+            y = scale.sy(t, right)
             p.drawLine(QPointF(area.right(), y), QPointF(area.right() + 4, y))
             p.drawText(
                 QRectF(area.right() + 7, y - fm.height() / 2, side - 9, fm.height()),
                 int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
                 label,
             )
-        for t in integer_ticks(x_lo, x_hi):
-            x = sx(t)
+        for t in integer_ticks(scale.x_lo, scale.x_hi):
+            x = scale.sx(t)
             p.drawLine(QPointF(x, area.bottom()), QPointF(x, area.bottom() + 4))
             p.drawText(
                 QRectF(x - 20, area.bottom() + 5, 40, fm.height()),
@@ -248,8 +274,6 @@ class MetricPlot(QWidget):
             )
         p.setPen(QPen(frame, 1))
         p.drawRect(area)
-
-        # Axis titles.
         p.setPen(text)
         p.drawText(
             QRectF(area.left(), self.height() - fm.height() - 3, area.width(), fm.height()),
@@ -259,12 +283,14 @@ class MetricPlot(QWidget):
         self._vertical_text(p, "Loss", QPointF(fm.height() * 0.9, area.center().y()), -90)
         self._vertical_text(p, "Score", QPointF(self.width() - fm.height() * 0.4, area.center().y()), -90)
 
-        # Lines.
-        epochs = self.epochs()
+    def _paint_lines(self, p: QPainter, scale: _Scale, epochs: list[int]) -> None:
+        """Each series as one polyline (so dashes run on across points), with dots while there are few."""
         for s in self.series:
-            ticks = left if s.axis == LEFT else right
+            ticks = scale.left if s.axis == LEFT else scale.right
             pts = [
-                QPointF(sx(e), sy(self._points[e][s.key], ticks)) for e in epochs if s.key in self._points[e]
+                QPointF(scale.sx(e), scale.sy(self._points[e][s.key], ticks))
+                for e in epochs
+                if s.key in self._points[e]
             ]
             if not pts:
                 continue
@@ -272,22 +298,13 @@ class MetricPlot(QWidget):
             if s.dashed:
                 pen.setStyle(Qt.PenStyle.DashLine)
             p.setPen(pen)
-            p.drawPolyline(QPolygonF(pts))  # one polyline, so dashes run on across points
+            p.drawPolyline(QPolygonF(pts))
             if len(pts) <= 40:
                 p.setBrush(self._line_color(s))
                 p.setPen(QPen(self._line_color(s), 1))
                 for pt in pts:
                     p.drawEllipse(pt, 3.0, 3.0)
                 p.setBrush(Qt.BrushStyle.NoBrush)
-
-        if not epochs:
-            p.setPen(text)
-            p.drawText(  # wrapped inside the frame: never over the axis titles at large text sizes
-                area.adjusted(6, 6, -6, -6),
-                int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
-                "Metrics appear after the first epoch",
-            )
-        self._legend(p, fm, rows)
 
     def _legend_rows(self, fm: QFontMetrics) -> list[list[tuple[Series, str, float]]]:
         """Legend entries ``(series, label, width)`` flowed into rows that fit the widget's width."""

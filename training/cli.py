@@ -236,6 +236,7 @@ def _data_inspect(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- photoscribe train
 
 
+# long: one declaration per option of `train`, in the order --help lists them
 def _register_train(subparsers: argparse._SubParsersAction) -> None:
     d = TrainConfig.__dataclass_fields__
     m = default_model()

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from photoscribe.core.errors import PhotoscribeError
-from photoscribe.core.model.checkpoint import export_checkpoint, load_model, save_checkpoint
+from photoscribe.core.model.checkpoint import Checkpoint, export_checkpoint, load_model, save_checkpoint
 from photoscribe.core.model.concepts import Concepts, GuardSettings
 from photoscribe.core.model.decoding import beam_search, caption_logprobs
 from photoscribe.core.model.labels import keyword_vocabulary
@@ -144,6 +144,34 @@ def fluency_center(model: CaptionModel, vocab: Vocabulary, features: torch.Tenso
     return round(float(np.median(values)), 4)
 
 
+def _held_out_auc(
+    trial: Concepts,
+    pooled: torch.Tensor,
+    labels: torch.Tensor,
+    names: list[str],
+    *,
+    epochs: int,
+    seed: int,
+    cancel: threading.Event | None,
+) -> dict[str, float]:
+    """Each concept's ROC AUC on one photo in ten, held out while ``trial`` is fitted on the rest."""
+    n = len(pooled)
+    held = torch.zeros(n, dtype=torch.bool)
+    held[torch.randperm(n, generator=torch.Generator().manual_seed(seed))[: n // 10]] = True
+    fit_concept_head(trial, pooled[~held], labels[~held], epochs=epochs, seed=seed, cancel=cancel)
+    with torch.no_grad():
+        scores = torch.sigmoid(trial.head(pooled[held])).numpy()
+    return {name: roc_auc(scores[:, k], labels[held][:, k].numpy()) for k, name in enumerate(names)}
+
+
+def _fluency_on(model: CaptionModel, vocab: Vocabulary, paths: list[Path], tag: str) -> float:
+    """The fluency discount's centre, calibrated on the captions the model gives ``paths``."""
+    store = extract_features(model, paths, cache_dir() / "features", tag, device=torch.device("cpu"))
+    rows = [i for i, path in enumerate(paths) if str(path) not in store.failed]
+    grid = torch.from_numpy(np.asarray(store.array[rows], dtype=np.float32))
+    return fluency_center(model, vocab, grid)
+
+
 def add_concepts(
     checkpoint: str | os.PathLike[str],
     data_dir: str | os.PathLike[str],
@@ -207,31 +235,27 @@ def add_concepts(
         torch.manual_seed(seed)
         return Concepts(names, [concept_words(n) for n in names], pooled.shape[1], hidden, guard)
 
-    held = torch.zeros(len(kept), dtype=torch.bool)
-    held[torch.randperm(len(kept), generator=torch.Generator().manual_seed(seed))[: len(kept) // 10]] = True
-    trial = fresh()
-    fit_concept_head(trial, pooled[~held], labels[~held], epochs=epochs, seed=seed, cancel=cancel)
-    with torch.no_grad():
-        scores = torch.sigmoid(trial.head(pooled[held])).numpy()
-    for k, name in enumerate(names):
-        report.val_auc[name] = roc_auc(scores[:, k], labels[held][:, k].numpy())
-
+    report.val_auc = _held_out_auc(fresh(), pooled, labels, names, epochs=epochs, seed=seed, cancel=cancel)
     concepts = fresh()
     fit_concept_head(concepts, pooled, labels, epochs=epochs, seed=seed, cancel=cancel)
     model.concepts = concepts
     val = corpus.split("val")[:FLUENCY_PHOTOS] if fluency else []
     if val:
-        val_store = extract_features(
-            model, [Path(r.path) for r in val], cache_dir() / "features", tag, device=torch.device("cpu")
-        )
-        rows = [i for i, r in enumerate(val) if str(r.path) not in val_store.failed]
-        grid = torch.from_numpy(np.asarray(val_store.array[rows], dtype=np.float32))
-        concepts.fluency_center = fluency_center(model, ckpt.vocab, grid)
+        concepts.fluency_center = _fluency_on(model, ckpt.vocab, [Path(r.path) for r in val], tag)
         report.fluency_center = concepts.fluency_center
-    tmp = Path(out).with_suffix(".full.pt")
+    _write_model(model, ckpt, Path(out), report, half=half)
+    log.info("%s", report.summary())
+    return report
+
+
+def _write_model(
+    model: CaptionModel, ckpt: Checkpoint, out: Path, report: ConceptReport, *, half: bool
+) -> None:
+    """The model with its new concept head, under a new model id, as a shipping checkpoint."""
+    tmp = out.with_suffix(".full.pt")
     meta = {
         **ckpt.metadata,
-        "model_id": f"{Path(out).stem}-{uuid.uuid4().hex[:8]}",
+        "model_id": f"{out.stem}-{uuid.uuid4().hex[:8]}",
         "concepts": report.summary(),
     }
     save_checkpoint(tmp, model, ckpt.vocab, meta, None)
@@ -239,5 +263,3 @@ def add_concepts(
         export_checkpoint(tmp, out, half=half)
     finally:
         tmp.unlink(missing_ok=True)
-    log.info("%s", report.summary())
-    return report

@@ -270,36 +270,12 @@ def load_corpus(root: Path, *, seed: int = 0, karpathy_json: Path | None = None)
         layout = _Layout("karpathy", _karpathy_name(Path(karpathy_json)), (Path(karpathy_json),))
     else:
         layout = _find_layout(root)
-    if layout.format == "karpathy":
-        parsed = _parse_karpathy(layout.files[0])
-    elif layout.format == "coco":
-        parsed = _Parsed()
-        for path in layout.files:
-            _parse_coco(path, parsed)
-    else:
-        parsed = _Parsed()
-        _parse_table(layout.files[0], parsed)
+    parsed = _parse_layout(layout)
     listed = {k: v for k, v in parsed.images.items() if v.captions}
     if not listed:
         raise DataError(f"{', '.join(map(str, layout.files))} lists no captions; is it the right file?")
 
-    standard = None
-    if layout.format == "flickr8k":
-        standard = _flickr8k_splits(dict.fromkeys([layout.files[0].parent, root]))
-    if layout.format == "karpathy":
-        splits = {k: v.split or "train" for k, v in listed.items()}
-        split_source = "karpathy"
-    elif standard is not None:
-        by_name, folder = standard
-        unlisted = [k for k, v in listed.items() if v.file_name not in by_name]
-        if unlisted:
-            logger.info("%d images are in none of the standard Flickr8k split lists: left out", len(unlisted))
-        listed = {k: v for k, v in listed.items() if v.file_name in by_name}
-        splits = {k: by_name[v.file_name] for k, v in listed.items()}
-        split_source = f"by the standard Flickr8k split lists in {folder.name or folder}"
-    else:
-        splits = random_split(listed, seed)
-        split_source = f"random-80/10/10 seed {seed}"
+    listed, splits, split_source = _assign_splits(root, layout, listed, seed)
 
     paths = _resolve_images(root, listed)
     records: list[ImageRecord] = []
@@ -335,6 +311,43 @@ def load_corpus(root: Path, *, seed: int = 0, karpathy_json: Path | None = None)
         format=layout.format,
         caption_files=layout.files,
     )
+
+
+def _parse_layout(layout: _Layout) -> _Parsed:
+    """The images and captions the layout's caption files list."""
+    if layout.format == "karpathy":
+        return _parse_karpathy(layout.files[0])
+    parsed = _Parsed()
+    if layout.format == "coco":
+        for path in layout.files:
+            _parse_coco(path, parsed)
+    else:
+        _parse_table(layout.files[0], parsed)
+    return parsed
+
+
+def _assign_splits(
+    root: Path, layout: _Layout, listed: dict[str, _RawImage], seed: int
+) -> tuple[dict[str, _RawImage], dict[str, str], str]:
+    """Each image's split: Karpathy's, else Flickr8k's standard lists, else a seeded 80/10/10.
+
+    Returns the images kept (the standard lists leave out images they do not name), their splits
+    and where the splits came from, in words.
+    """
+    if layout.format == "karpathy":
+        return listed, {k: v.split or "train" for k, v in listed.items()}, "karpathy"
+    standard = None
+    if layout.format == "flickr8k":
+        standard = _flickr8k_splits(dict.fromkeys([layout.files[0].parent, root]))
+    if standard is None:
+        return listed, random_split(listed, seed), f"random-80/10/10 seed {seed}"
+    by_name, folder = standard
+    unlisted = [k for k, v in listed.items() if v.file_name not in by_name]
+    if unlisted:
+        logger.info("%d images are in none of the standard Flickr8k split lists: left out", len(unlisted))
+    listed = {k: v for k, v in listed.items() if v.file_name in by_name}
+    splits = {k: by_name[v.file_name] for k, v in listed.items()}
+    return listed, splits, f"by the standard Flickr8k split lists in {folder.name or folder}"
 
 
 def random_split(image_ids: Iterable[str], seed: int) -> dict[str, str]:

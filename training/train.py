@@ -48,7 +48,7 @@ from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.model.weights import find_encoder_weights
 from photoscribe.core.progress import Progress, ProgressCallback, ProgressTracker, check_cancel
 from photoscribe.training.config import TrainConfig
-from photoscribe.training.datasets import build_vocabulary, load_corpus
+from photoscribe.training.datasets import CaptionCorpus, build_vocabulary, load_corpus
 from photoscribe.training.distributed import Ranks, setup_distributed
 from photoscribe.training.inputs import Batch, SplitInputs, prepare_inputs
 from photoscribe.training.metrics import require_coco_metrics, score_captions
@@ -384,6 +384,7 @@ def _training_state(optimizer: torch.optim.Optimizer, scheduler: Any, progress: 
     }
 
 
+# long: one epoch loop read top to bottom, as in nanoGPT and torchvision's reference train.py
 def train(
     config: TrainConfig, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None
 ) -> TrainResult:
@@ -407,16 +408,7 @@ def train(
     if last is not None and last.training_state is None:
         raise PhotoscribeError(f"{last_path} has no training state to resume from")
     start = load_checkpoint(cfg.init_checkpoint) if cfg.init_checkpoint is not None else None
-    if last is not None:
-        vocab = last.vocab
-    elif start is not None:
-        vocab = start.vocab  # fine-tuning keeps the model's words (new words are <unk>, never produced)
-    else:
-        vocab = build_vocabulary(corpus, cfg.min_word_freq, cfg.model.max_len)
-    if vocab.stats:
-        log.info(
-            "vocabulary: %d words, %.1f%% of training tokens covered", len(vocab), 100 * vocab.stats.coverage
-        )
+    vocab = _vocabulary(cfg, corpus, last, start)
     model, weights_tag = build_model(cfg, vocab)
     if start is not None:
         weights_tag = _start_from(model, start, weights_tag)
@@ -471,15 +463,8 @@ def train(
                 stats = EpochStats(epoch, train_loss, val_loss, metrics, lr, sample, time.perf_counter() - t0)
                 improved = progress.record(stats, score)
                 epoch_meta = {**meta, "metrics": metrics, "epoch": epoch}
-                if improved:
-                    save_checkpoint(best_path, model, vocab, {**epoch_meta, "train_config": cfg.to_json()})
-                # Every epoch's weights (small: no optimiser state) for `photoscribe model average`;
-                # last.pt alone carries the optimiser, scheduler and RNG state for --resume.
-                save_checkpoint(run / f"epoch_{epoch:02d}.pt", model, vocab, epoch_meta)
                 state = _training_state(optimizer, scheduler, progress)
-                save_checkpoint(last_path, model, vocab, epoch_meta, state)
-                saved = [p.name for p in (best_path,) if improved] + [f"epoch_{epoch:02d}.pt", last_path.name]
-                ranks.trace("saved", epoch=epoch, files=saved)
+                _save_epoch(cfg, model, vocab, epoch_meta, state, improved, ranks)
                 _log_epoch(run, writer, stats, progress.history)
                 if on_progress:
                     on_progress(_epoch_progress(stats, cfg.epochs, improved))
@@ -503,6 +488,45 @@ def train(
         _add_concepts(cfg, best_path, on_progress, cancel)
     ranks.finish()  # every rank leaves the process group together: no gloo thread dies at exit
     return TrainResult(run, best_path, last_path, history, best_metrics, stop_reason)
+
+
+def _vocabulary(
+    cfg: TrainConfig, corpus: CaptionCorpus, last: Checkpoint | None, start: Checkpoint | None
+) -> Vocabulary:
+    """The resumed run's own words, else the starting model's, else words counted in the corpus."""
+    if last is not None:
+        vocab = last.vocab
+    elif start is not None:
+        vocab = start.vocab  # fine-tuning keeps the model's words (new words are <unk>, never produced)
+    else:
+        vocab = build_vocabulary(corpus, cfg.min_word_freq, cfg.model.max_len)
+    if vocab.stats:
+        log.info(
+            "vocabulary: %d words, %.1f%% of training tokens covered", len(vocab), 100 * vocab.stats.coverage
+        )
+    return vocab
+
+
+def _save_epoch(
+    cfg: TrainConfig,
+    model: CaptionModel,
+    vocab: Vocabulary,
+    epoch_meta: dict[str, Any],
+    state: dict[str, Any],
+    improved: bool,
+    ranks: Ranks,
+) -> None:
+    """Rank 0's files after an epoch: best.pt when it improved, the epoch's weights, last.pt."""
+    run, epoch = cfg.out_dir, epoch_meta["epoch"]
+    best_path, last_path = run / "best.pt", run / "last.pt"
+    if improved:
+        save_checkpoint(best_path, model, vocab, {**epoch_meta, "train_config": cfg.to_json()})
+    # Every epoch's weights (small: no optimiser state) for `photoscribe model average`;
+    # last.pt alone carries the optimiser, scheduler and RNG state for --resume.
+    save_checkpoint(run / f"epoch_{epoch:02d}.pt", model, vocab, epoch_meta)
+    save_checkpoint(last_path, model, vocab, epoch_meta, state)
+    saved = [p.name for p in (best_path,) if improved] + [f"epoch_{epoch:02d}.pt", last_path.name]
+    ranks.trace("saved", epoch=epoch, files=saved)
 
 
 def _add_concepts(

@@ -215,22 +215,7 @@ class Captioner:
             features = self._encode(images)  # (B, N, C)
         features = features[:n].float()
         concepts = self.model.concepts
-        imagenet = self.model.imagenet_probabilities(features)  # (B, 1000), None without a classifier
-        concept_probs = concepts.probabilities(features) if concepts is not None else None  # (B, K)
-        head_probs = concept_probs  # the head alone: it vetoes ImageNet keywords (docs/keywords.md)
-        if concepts is not None and concept_probs is not None and imagenet is not None:
-            from photoscribe.core.model.labels import keyword_vocabulary
-
-            terms = keyword_vocabulary()
-            concept_probs = concepts.fuse(concept_probs, terms.term_probabilities(imagenet), terms.terms)
-        bias = None
-        if (
-            self.guard
-            and concepts is not None
-            and concept_probs is not None
-            and self._vocab_concepts is not None
-        ):
-            bias = concepts.word_bias(concept_probs, self._vocab_concepts)
+        imagenet, concept_probs, head_probs, bias = self._evidence(features)
         hyps = beam_search(
             self.model.decoder,
             features,
@@ -283,6 +268,34 @@ class Captioner:
                 )
             )
         return results
+
+    def _evidence(
+        self, features: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """What the encoder's classifier and the concept head say the photos show.
+
+        Returns the ImageNet probabilities (B, 1000), the concept probabilities fused with them
+        (B, K), the head's own probabilities (which veto ImageNet keywords, docs/keywords.md) and
+        the concept guard's word bias for decoding; each None where the model lacks the part.
+        """
+        concepts = self.model.concepts
+        imagenet = self.model.imagenet_probabilities(features)  # None without a classifier
+        concept_probs = concepts.probabilities(features) if concepts is not None else None
+        head_probs = concept_probs
+        if concepts is not None and concept_probs is not None and imagenet is not None:
+            from photoscribe.core.model.labels import keyword_vocabulary
+
+            terms = keyword_vocabulary()
+            concept_probs = concepts.fuse(concept_probs, terms.term_probabilities(imagenet), terms.terms)
+        bias = None
+        if (
+            self.guard
+            and concepts is not None
+            and concept_probs is not None
+            and self._vocab_concepts is not None
+        ):
+            bias = concepts.word_bias(concept_probs, self._vocab_concepts)
+        return imagenet, concept_probs, head_probs, bias
 
     def _unusable(self, nbest: Sequence[object]) -> str:
         if nbest:

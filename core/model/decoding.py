@@ -74,6 +74,42 @@ def _score(logprob: float, n_words: int, length_penalty: float) -> float:
     return logprob / ((n_words + 1) ** length_penalty) if length_penalty else logprob
 
 
+def _collect_ended(
+    cand: torch.Tensor,
+    seqs: torch.Tensor,
+    attn: torch.Tensor,
+    image_of_row: torch.Tensor,
+    n_finished: torch.Tensor,
+    finished: list[list[Hypothesis]],
+    length_penalty: float,
+) -> None:
+    """Keep the hypotheses that end at this step, if they rank among the k best candidates overall.
+
+    ``cand`` is (L, k, V): the scores of every continuation of every live beam. The ended ones are
+    copied to the host together (one transfer per step, not one per hypothesis).
+    """
+    live, k = cand.shape[0], cand.shape[1]
+    kth = cand.view(live, -1).topk(k, dim=1).values[:, -1:]  # (L, 1)
+    end_scores = cand[:, :, Vocabulary.end_id]  # (L, k)
+    ends = (torch.isfinite(end_scores) & (end_scores >= kth)).nonzero()  # (E, 2): row, beam
+    if not ends.numel():
+        return
+    src = ends[:, 0] * k + ends[:, 1]
+    end_images = image_of_row[ends[:, 0]]
+    n_finished.index_add_(0, end_images, torch.ones_like(end_images))
+    n_words = seqs.shape[1]
+    for image, tokens, logprob, weights in zip(
+        end_images.tolist(),
+        seqs[src].tolist(),
+        end_scores[ends[:, 0], ends[:, 1]].tolist(),
+        attn[src].cpu(),
+        strict=True,
+    ):
+        finished[image].append(
+            Hypothesis(tuple(tokens), logprob, _score(logprob, n_words, length_penalty), weights)
+        )
+
+
 @torch.no_grad()
 def beam_search(
     decoder: Decoder,
@@ -127,26 +163,7 @@ def beam_search(
         vocab_size = lp.shape[1]
         cand = (scores.view(-1, 1) + lp).view(live, k, vocab_size)  # (L, k, V)
 
-        # Hypotheses that end here, if they rank among the k best candidates overall; copied
-        # to the host together (one transfer per step, not one per hypothesis).
-        kth = cand.view(live, -1).topk(k, dim=1).values[:, -1:]  # (L, 1)
-        end_scores = cand[:, :, Vocabulary.end_id]  # (L, k)
-        ends = (torch.isfinite(end_scores) & (end_scores >= kth)).nonzero()  # (E, 2): row, beam
-        if ends.numel():
-            src = ends[:, 0] * k + ends[:, 1]
-            end_images = image_of_row[ends[:, 0]]
-            n_finished.index_add_(0, end_images, torch.ones_like(end_images))
-            n_words = seqs.shape[1]
-            for image, tokens, logprob, weights in zip(
-                end_images.tolist(),
-                seqs[src].tolist(),
-                end_scores[ends[:, 0], ends[:, 1]].tolist(),
-                attn[src].cpu(),
-                strict=True,
-            ):
-                finished[image].append(
-                    Hypothesis(tuple(tokens), logprob, _score(logprob, n_words, length_penalty), weights)
-                )
+        _collect_ended(cand, seqs, attn, image_of_row, n_finished, finished, length_penalty)
 
         # The k best continuations that do not end.
         cont = cand.clone()

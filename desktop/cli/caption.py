@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the model code (torch) is imported by the commands that cap
     from photoscribe.core.captioning.captioner import Captioner
 
 
+# long: one declaration per option of `caption` and `model`, in the order --help lists them
 def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
     """Add the caption and model commands; returns the ``model`` group for the training side's commands."""
     cap = subparsers.add_parser("caption", help="caption photos (files or folders)")
