@@ -1,7 +1,11 @@
 """Per-user locations (platformdirs) and the active-model setting.
 
-``$PHOTOSCRIBE_HOME`` puts everything (data, cache, logs) under one folder, which
-the demo and the tests use to stay out of the user's real library.
+``$PHOTOSCRIBE_HOME`` puts everything (data, cache, logs, settings) under one folder, which
+the demo and the tests use to stay out of the user's real library and settings.
+
+Every setting lives in the config folder (:func:`config_dir`): ``settings.json`` holds the ones
+the command line shares with the app (the active model, owned here), ``photoscribe.conf`` the
+app's own (``desktop/settings.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ def _base(kind: str) -> Path:
         "data": platformdirs.user_data_dir,
         "cache": platformdirs.user_cache_dir,
         "logs": platformdirs.user_log_dir,
+        "config": platformdirs.user_config_dir,
     }[kind]
     return Path(getter(APP, appauthor=False))
 
@@ -48,17 +53,35 @@ def log_dir() -> Path:
     return _base("logs")
 
 
+def config_dir() -> Path:
+    """Where settings live: ``config/`` under ``$PHOTOSCRIBE_HOME``, else the platform's per-user
+    config folder (``~/.config/photoscribe`` on Linux)."""
+    return _base("config")
+
+
 def models_dir() -> Path:
     return data_dir() / "models"
 
 
+SETTINGS_FILENAME = "settings.json"
+ACTIVE_MODEL_KEY = "active_model"
+
+
 def _settings_file() -> Path:
-    return data_dir() / "settings.json"
+    return config_dir() / SETTINGS_FILENAME
 
 
 def read_settings() -> dict[str, object]:
+    """The settings shared by the command line and the app (empty when there are none yet).
+
+    Until the first setting is written to the config folder, the ``settings.json`` that older
+    versions kept in the data folder is read, so nothing chosen there is lost.
+    """
+    path = _settings_file()
+    if not path.exists():
+        path = data_dir() / SETTINGS_FILENAME
     try:
-        data = json.loads(_settings_file().read_text("utf-8"))
+        data = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -83,29 +106,36 @@ def bundled_model_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def chosen_model_path() -> Path | None:
-    """The model the user chose: ``$PHOTOSCRIBE_MODEL``, else the one chosen in settings, if it exists.
-
-    Raises:
-        EnvironmentVariableError: ``$PHOTOSCRIBE_MODEL`` is set but names no checkpoint file
-            (it is never silently replaced by another model).
-    """
-    from_env = environment.model_file()
-    if from_env is not None:
-        return from_env
-    candidate = read_settings().get("active_model")
+def saved_model_path() -> Path | None:
+    """The model last chosen in the app or the command line (:func:`set_active_model`), if that
+    file still exists."""
+    candidate = read_settings().get(ACTIVE_MODEL_KEY)
     if isinstance(candidate, str) and candidate and Path(candidate).is_file():
         return Path(candidate)
     return None
 
 
+def chosen_model_path() -> Path | None:
+    """The model the user chose: ``$PHOTOSCRIBE_MODEL``, else the one chosen in the app or the
+    command line (:func:`saved_model_path`).
+
+    Raises:
+        EnvironmentVariableError: ``$PHOTOSCRIBE_MODEL`` is set but names no checkpoint file
+            (it is never silently replaced by another model).
+    """
+    return environment.model_file() or saved_model_path()
+
+
 def active_model_path() -> Path | None:
-    """The model to caption with: the user's choice (:func:`chosen_model_path`), else the bundled default."""
+    """The model to caption with when no ``--model`` is given, for the app and the command line
+    alike: ``$PHOTOSCRIBE_MODEL``, else the model chosen in the app or the command line, else the
+    bundled default (README, "The model to caption with")."""
     return chosen_model_path() or bundled_model_path()
 
 
 def set_active_model(path: str | os.PathLike[str]) -> None:
-    write_setting("active_model", str(Path(path).resolve()))
+    """Remember ``path`` as the chosen model (``$PHOTOSCRIBE_MODEL``, when set, still comes first)."""
+    write_setting(ACTIVE_MODEL_KEY, str(Path(path).resolve()))
 
 
 def default_library_path() -> Path:

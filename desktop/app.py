@@ -19,10 +19,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from photoscribe.core.desktop_entry import APP_ID
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import Library
-from photoscribe.desktop import settings as options
 from photoscribe.desktop.error_reporting import install_excepthook, setup_logging
 from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.open_paths import StartupPaths
+from photoscribe.desktop.settings import APP_NAME, ORGANISATION, open_store
 from photoscribe.desktop.style import install_accessible_palette
 from photoscribe.desktop.workers import JobRunner
 
@@ -45,8 +45,8 @@ def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
     if app is None:
         app = QApplication(list(argv) if argv is not None else sys.argv[:1])
     assert isinstance(app, QApplication)
-    app.setApplicationName(options.APP_NAME)
-    app.setOrganizationName(options.ORGANISATION)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORGANISATION)
     app.setApplicationDisplayName("Photoscribe")
     # The menu entry's name (photoscribe install-desktop): Wayland's app id, so the window and the
     # launcher are one application in docks and task switchers.
@@ -67,7 +67,7 @@ def create_window(
     window = MainWindow(
         library,
         runner=runner if runner is not None else JobRunner(QThreadPool.globalInstance()),
-        settings=settings if settings is not None else options.open_store(),
+        settings=settings if settings is not None else open_store(),
     )
     window.start(model)
     return window

@@ -26,7 +26,7 @@ from photoscribe.core import paths
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import FailureInfo, Library
 from photoscribe.core.paths import models_dir
-from photoscribe.desktop import settings as options
+from photoscribe.desktop import settings
 from photoscribe.desktop.style import secondary
 from photoscribe.desktop.workers import Job, JobRunner
 
@@ -191,7 +191,7 @@ class ModelDialog(QDialog):
         self.device_combo.setToolTip("auto: CUDA if there is a GPU, then Apple MPS, else the CPU")
         form.addRow("&Device:", self.device_combo)
         self.beam_spin = QSpinBox()
-        self.beam_spin.setRange(options.BEAM_SIZE.minimum, options.BEAM_SIZE.maximum)
+        self.beam_spin.setRange(settings.BEAM_SIZE.minimum, settings.BEAM_SIZE.maximum)
         self.beam_spin.setValue(beam_size)
         self.beam_spin.setAccessibleName("Beam size")
         self.beam_spin.setToolTip("Larger beams give slightly better captions, more slowly")

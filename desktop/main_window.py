@@ -446,12 +446,9 @@ class MainWindow(QMainWindow):
         return options.BEAM_SIZE.read(self.settings)
 
     def active_model(self) -> str | None:
-        """The model to use: the one chosen here last, else ``core``'s active model (shared with the CLI)."""
-        chosen = options.ACTIVE_MODEL.read(self.settings)
-        if chosen and Path(chosen).is_file():
-            return chosen
-        fallback = paths.active_model_path()
-        return str(fallback) if fallback is not None else None
+        """The model to use: ``core``'s active model, as the CLI's (``$PHOTOSCRIBE_MODEL`` first)."""
+        path = paths.active_model_path()
+        return str(path) if path is not None else None
 
     # ================================================================== start-up and shutdown
 
@@ -474,7 +471,7 @@ class MainWindow(QMainWindow):
             )
         path = str(model) if model is not None else self.active_model()
         if path:
-            self.use_model(path, remember=model is None)
+            self.use_model(path, remember=False)  # already core's active model, or a --model for this run
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (
@@ -922,7 +919,6 @@ class MainWindow(QMainWindow):
 
     def use_model(self, path: str, *, remember: bool = True) -> None:
         if remember:
-            options.ACTIVE_MODEL.write(self.settings, path)
             paths.set_active_model(path)
         self.services.load_model(path, device=self.device, beam_size=self.beam_size)
 

@@ -5,6 +5,10 @@ spelled in one place, a value read back has the declared type, and a value that 
 older settings file holds in the wrong type (``"abc"`` for a number, a number out of range, an
 unknown choice) reads as the default instead of failing the start-up.
 
+The values live in an INI file, ``photoscribe.conf`` in photoscribe's config folder
+(:func:`photoscribe.core.paths.config_dir`, so under ``$PHOTOSCRIBE_HOME`` when it is set). The
+active model is not one of them: ``core.paths`` owns it, for the app and the command line alike.
+
 Usage::
 
     store = open_store()
@@ -14,26 +18,77 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from photoscribe.core import environment, paths
 from photoscribe.core.choices import LITE0
 from photoscribe.desktop.background import DEFAULT_BEAM, DEFAULT_DEVICE
 from photoscribe.desktop.grid import DEFAULT_THUMB, THUMB_SIZES
 from photoscribe.desktop.queries import BROWSE_SORTS, SORT_TAKEN
 
+log = logging.getLogger(__name__)
+
 ORGANISATION = "photoscribe"
 APP_NAME = "photoscribe"
+SETTINGS_FILENAME = "photoscribe.conf"  # on Linux the file QSettings' native format used before
+# Where versions before the settings file kept the active model; moved to core.paths once.
+LEGACY_ACTIVE_MODEL_KEY = "model/active"
 
 T = TypeVar("T")
 
 
+def settings_file() -> Path:
+    """The app's settings file: ``photoscribe.conf`` in photoscribe's config folder."""
+    return paths.config_dir() / SETTINGS_FILENAME
+
+
 def open_store() -> QSettings:
-    """The user's settings (the platform's native place for the "photoscribe" organisation)."""
-    return QSettings(ORGANISATION, APP_NAME)
+    """The app's settings (:func:`settings_file`, an INI file).
+
+    The first time, the values older versions kept in the platform's native place (the registry,
+    a plist, ``~/.config/photoscribe/photoscribe.conf``) are copied over, unless
+    ``$PHOTOSCRIBE_HOME`` keeps photoscribe away from the user's own settings; a model chosen
+    there (``model/active``) becomes core's active model.
+    """
+    path = settings_file()
+    fresh = not path.exists()
+    store = QSettings(str(path), QSettings.Format.IniFormat)
+    if fresh and environment.home_dir() is None:
+        copy_values(QSettings(ORGANISATION, APP_NAME), store)
+    move_active_model_to_core(store)
+    return store
+
+
+def copy_values(source: QSettings, target: QSettings) -> None:
+    """Every value of ``source`` into ``target`` (written to its file at once)."""
+    keys = source.allKeys()
+    for key in keys:
+        target.setValue(key, source.value(key))
+    if keys:
+        target.sync()
+        log.info("settings copied from %s to %s", source.fileName(), target.fileName())
+
+
+def move_active_model_to_core(store: QSettings) -> None:
+    """Hand a ``model/active`` of an older version to core's active model (unless one is already
+    chosen there) and remove it from ``store``, so the model is stored in one place."""
+    if not store.contains(LEGACY_ACTIVE_MODEL_KEY):
+        return
+    chosen = store.value(LEGACY_ACTIVE_MODEL_KEY)
+    try:
+        if isinstance(chosen, str) and Path(chosen).is_file() and paths.saved_model_path() is None:
+            paths.set_active_model(chosen)
+    except OSError as exc:  # a full disk or read-only folder: try again next time
+        log.warning("could not move the active model %r to core's settings: %s", chosen, exc)
+        return
+    store.remove(LEGACY_ACTIVE_MODEL_KEY)
+    store.sync()
 
 
 @dataclass(frozen=True)
@@ -127,7 +182,6 @@ THUMBNAIL_CACHE_MB = IntSetting("cache/thumbnailMegabytes", 1024, minimum=1, max
 
 # -- captioning (the model settings dialog) -------------------------------------------------------
 
-ACTIVE_MODEL = StrSetting("model/active", "")
 DEVICE = StrSetting("model/device", DEFAULT_DEVICE)
 BEAM_SIZE = IntSetting("model/beamSize", DEFAULT_BEAM, minimum=1, maximum=10)
 
@@ -148,7 +202,6 @@ ALL: tuple[Setting, ...] = (
     SORT,
     LAST_FOLDER,
     THUMBNAIL_CACHE_MB,
-    ACTIVE_MODEL,
     DEVICE,
     BEAM_SIZE,
     RETRAIN_DATA_DIR,

@@ -16,6 +16,7 @@ from photoscribe.core.library import Library
 from photoscribe.desktop import app as desktop_app
 from photoscribe.desktop.cli import main
 from photoscribe.desktop.main_window import PAGE_WELCOME, MainWindow
+from photoscribe.desktop.settings import settings_file
 from photoscribe.desktop.workers import JobRunner
 
 
@@ -87,7 +88,8 @@ def test_run_app_shows_the_window_and_exits_cleanly(
     assert QApplication.instance().organizationName() == "photoscribe"
     assert sys.excepthook is previous_hook  # uninstalled again
     assert (tmp_path / "library.sqlite3").is_file()
-    assert any((tmp_path / "config").rglob("*")), "settings were written where QSettings was pointed"
+    # The settings go to the config folder under PHOTOSCRIBE_HOME, not to QSettings' native place.
+    assert settings_file().is_file() and not (tmp_path / "config").exists()
 
 
 @pytest.mark.slow

@@ -179,7 +179,7 @@ def test_import_model_copies_it_and_makes_it_active(
     [target] = paths.models_dir().glob("holiday-model-*.pt")  # a name of its own: holiday-model-<hash>.pt
     assert target.read_bytes() == source.read_bytes()
     assert paths.active_model_path() == target.resolve()  # shared with the CLI
-    assert window.settings.value("model/active") == str(target)
+    assert not window.settings.contains("model/active")  # stored once, in core
     assert services.model.ready and window.status.model_label.text().startswith("Model: holiday-model-")
     assert "is ready" in window.welcome.model_text.text()
     # The import's message ends with the import (it used to say "Importing…" for seconds after).

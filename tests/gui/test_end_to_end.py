@@ -230,7 +230,7 @@ def test_add_caption_search_edit_export_retrain(
     qtbot.mouseClick(retrain.use_button, Qt.MouseButton.LeftButton)
 
     assert paths.active_model_path() == best.resolve()  # shared with the CLI
-    assert window.settings.value("model/active") == str(best)
+    assert not window.settings.contains("model/active")  # stored once, in core
     qtbot.waitUntil(lambda: services.model.ready and services.model.path == str(best), timeout=30_000)
     assert services.model.name != first_model
     assert window.status.model_label.text() == f"Model: {services.model.name}"
