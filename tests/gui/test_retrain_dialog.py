@@ -527,7 +527,7 @@ def test_lite1_and_lite2_are_offered_only_when_their_weights_are_installed(
 ) -> None:
     import importlib.util
 
-    from photoscribe.desktop.retrain import encoder_choices
+    from photoscribe.desktop.retrain_form import encoder_choices
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
