@@ -37,14 +37,9 @@ from photoscribe.desktop.settings import (
     open_store,
 )
 from photoscribe.desktop.workers import Job, JobRunner
+from photoscribe.training import library_finetune
 from photoscribe.training.datasets import CaptionCorpus, load_corpus
 from photoscribe.training.library_data import reviewed_photos
-from photoscribe.training.library_finetune import (
-    EPOCHS as FINE_TUNE_EPOCHS,
-)
-from photoscribe.training.library_finetune import (
-    LR as FINE_TUNE_LR,
-)
 from photoscribe.training.library_finetune import (
     MIN_REVIEWED,
     FineTuneResult,
@@ -278,8 +273,8 @@ class RetrainDialog(RetrainForm):
                 "its words, mixed with its own training data where it is on this computer; a fifth of your "
                 "captions are held out to compare the new model with the current one."
             )
-            self.epochs_spin.setValue(FINE_TUNE_EPOCHS)
-            self.lr_spin.setValue(FINE_TUNE_LR)
+            self.epochs_spin.setValue(library_finetune.EPOCHS)
+            self.lr_spin.setValue(library_finetune.LR)
         show_message(self.summary_label, self._library_note, error=not self.fine_tune)
         self._update_controls()
 
