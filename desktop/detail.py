@@ -8,26 +8,18 @@ owned by the user, never overwritten by a model).
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Any
+from dataclasses import replace
 
-from PIL import Image
-from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QImage, QKeyEvent, QPixmap, QResizeEvent, QUndoCommand, QUndoStack
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QPixmap, QUndoStack
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QStackedLayout,
     QToolButton,
@@ -35,351 +27,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from photoscribe.core.errors import PhotoscribeError
-from photoscribe.core.files.imaging import ExifSummary, load_image, read_exif_summary
-from photoscribe.core.library import CaptionInfo, Library, PhotoInfo
+from photoscribe.core.library import CaptionInfo, Library
 from photoscribe.core.library.export import split_alt_text
-from photoscribe.core.library.records import KeywordInfo
-from photoscribe.core.library.schema import IMPORTED_PREFIX
-from photoscribe.core.progress import check_cancel
-from photoscribe.desktop.attention_view import (
-    FLAT_NOTE,
-    PHOTO,
-    AttentionStrip,
-    flat_words,
-    render_overlays,
-    stored_attention,
-)
+from photoscribe.desktop.attention_view import FLAT_NOTE, PHOTO, AttentionStrip
+from photoscribe.desktop.caption_undo import CaptionCommand, CaptionState, with_state
+from photoscribe.desktop.detail_data import DetailData, attention_note, caption_state, exif_rows, load_detail
+from photoscribe.desktop.detail_widgets import EDIT_HINT, CaptionEdit, InfoScroll, PhotoView, header
 from photoscribe.desktop.exif_panel import ExifPanel
 from photoscribe.desktop.keywords import KeywordsPanel
 from photoscribe.desktop.style import secondary
-from photoscribe.desktop.thumbnail_loader import pil_to_qimage
 from photoscribe.desktop.workers import Job, JobRunner
-
-log = logging.getLogger(__name__)
-
-DISPLAY_SIDE = 1024  # decode the photo at most this large for the pane
-
-
-@dataclass(frozen=True)
-class DetailData:
-    """Everything the pane shows about one photo (built on a worker thread)."""
-
-    photo: PhotoInfo
-    captions: tuple[CaptionInfo, ...]
-    exif: ExifSummary | None = None
-    image: QImage | None = None
-    image_error: str = ""
-    attention_text: str = ""
-    words: tuple[str, ...] = ()
-    overlays: tuple[QImage, ...] = field(default_factory=tuple)
-    flat: tuple[bool, ...] = ()  # per word: attention spread evenly (core.heatmap.attention_is_flat)
-    keywords: tuple[KeywordInfo, ...] = ()
-
-    @property
-    def best(self) -> CaptionInfo | None:
-        return self.captions[0] if self.captions else None
-
-    @property
-    def model_caption(self) -> CaptionInfo | None:
-        return next((c for c in self.captions if not c.is_user), None)
-
-
-def load_detail(
-    library: Library,
-    photo_id: int,
-    *,
-    max_side: int = DISPLAY_SIDE,
-    on_progress: Any = None,
-    cancel: threading.Event | None = None,
-) -> DetailData | None:
-    """Read a photo, its captions, EXIF and attention overlays; ``None`` if the photo is gone."""
-    photo = library.get_photo(photo_id)
-    if photo is None:
-        return None
-    captions = tuple(library.captions(photo_id))
-    keywords = tuple(library.keywords(photo_id))
-    try:
-        exif: ExifSummary | None = read_exif_summary(photo.path)
-    except PhotoscribeError:
-        exif = None
-    check_cancel(cancel)
-    try:
-        pil = load_image(photo.path, target_size=max_side)
-    except PhotoscribeError as exc:
-        return DetailData(photo, captions, exif, image_error=str(exc), keywords=keywords)
-    pil.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    image = pil_to_qimage(pil)
-    try:
-        attention = stored_attention(library, captions)
-    except PhotoscribeError as exc:
-        log.warning("attention of photo %s cannot be shown: %s", photo_id, exc)
-        attention = None
-    if attention is None:
-        return DetailData(photo, captions, exif, image, keywords=keywords)
-    text, grids = attention
-    words = tuple(text.split())[: len(grids)]
-    overlays = tuple(render_overlays(pil, grids, len(words), cancel))
-    flat = flat_words(grids, len(words))
-    return DetailData(photo, captions, exif, image, "", text, words, overlays, flat, keywords)
-
-
-def attention_note(data: DetailData) -> str:
-    """Which caption the attention words belong to, when it is not the caption shown above them."""
-    best = data.best
-    if not data.words or best is None or best.text == data.attention_text:
-        return ""
-    who = "written by you" if best.is_user else f"by another model ({best.source})"
-    return f"The caption above is {who}; these are the words of the model's caption “{data.attention_text}”."
-
-
-def _exif_rows(photo: PhotoInfo, exif: ExifSummary | None) -> list[tuple[str, str]]:
-    rows = [("File", photo.name), ("Folder", os.path.dirname(photo.path))]
-    taken = (exif.taken_at if exif else None) or photo.taken_at
-    if taken is not None:
-        rows.append(("Taken", taken.strftime("%Y-%m-%d %H:%M")))
-    elif photo.mtime:
-        stamp = datetime.fromtimestamp(photo.mtime).strftime("%Y-%m-%d %H:%M")
-        rows.append(("Taken", f"{stamp} (file date; no EXIF date)"))
-    rows.append(("File size", _file_size(photo.size)))
-    if exif is None or not exif.camera:
-        if photo.camera:
-            rows.append(("Camera", photo.camera))
-        elif exif is None or not (exif.exposure or exif.f_number or exif.iso):
-            rows.append(("Camera", "not recorded in this file (no EXIF)"))
-    if exif is not None:
-        rows.append(("Size", f"{exif.width} × {exif.height}"))
-        if exif.camera:
-            rows.append(("Camera", exif.camera))
-        if exif.lens:
-            rows.append(("Lens", exif.lens))
-        settings = []
-        if exif.exposure:
-            settings.append(
-                f"1/{round(1 / exif.exposure)} s" if exif.exposure < 1 else f"{exif.exposure:g} s"
-            )
-        if exif.f_number:
-            settings.append(f"f/{exif.f_number:g}")
-        if exif.iso:
-            settings.append(f"ISO {exif.iso}")
-        if exif.focal_length:
-            settings.append(f"{exif.focal_length:g} mm")
-        if settings:
-            rows.append(("Exposure", " · ".join(settings)))
-    return rows
-
-
-def _file_size(size: int) -> str:
-    if size >= 1_000_000:
-        return f"{size / 1e6:.1f} MB"
-    return f"{max(1, round(size / 1000))} kB"
-
-
-def caption_state(caption: CaptionInfo | None) -> str:
-    if caption is None:
-        return "No caption yet"
-    if caption.is_user and caption.source.startswith(IMPORTED_PREFIX):
-        # A description the photo already carried ("imported:iptc:Caption-Abstract"): a person's words.
-        return f"From the photo's metadata · {caption.source.removeprefix(IMPORTED_PREFIX)}"
-    if caption.is_user:
-        return "Written by you"
-    if caption.reviewed:
-        return f"Reviewed · by {caption.source}"
-    return f"Needs review · by {caption.source}"
-
-
-EDIT_HINT = "Press Enter to save; saving marks the caption reviewed"
-
-
-def _header(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)  # a narrow pane at 200 % text wraps it rather than cutting it
-    font = label.font()
-    font.setBold(True)
-    label.setFont(font)
-    return label
-
-
-class CaptionEdit(QPlainTextEdit):
-    """A three-line caption editor: Enter saves (emits :attr:`submitted`), Esc emits :attr:`escaped`
-    (revert, then leave), Tab moves to the next control."""
-
-    submitted = Signal()
-    escaped = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setTabChangesFocus(True)
-        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-        lines = 3
-        height = self.fontMetrics().lineSpacing() * lines + 2 * (self.frameWidth() + 4)
-        self.setFixedHeight(height)
-
-    def text(self) -> str:
-        return self.toPlainText()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.submitted.emit()  # a caption is one paragraph: Enter saves it
-            return
-        if event.key() == Qt.Key.Key_Escape and event.modifiers() == Qt.KeyboardModifier.NoModifier:
-            self.escaped.emit()
-            return
-        super().keyPressEvent(event)
-
-    def insertFromMimeData(self, source: QMimeData) -> None:
-        """Pasted text becomes one line: a caption has no line breaks."""
-        if source.hasText():
-            self.insertPlainText(" ".join(source.text().split()))
-        else:
-            super().insertFromMimeData(source)
-
-
-class _InfoScroll(QScrollArea):
-    """Scrolls the pane's text and controls; asks for their full height (QScrollArea caps its hint)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # Not a tab stop of its own (it showed no focus and had no name): tabbing to the controls
-        # and the photo details inside scrolls them into view.
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-
-    def sizeHint(self) -> QSize:
-        widget = self.widget()
-        return widget.sizeHint() if widget is not None else super().sizeHint()
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(200, 120)
-
-
-class PhotoView(QLabel):
-    """A label that shows a pixmap scaled to fit, keeping its aspect ratio."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._source = QPixmap()
-        self.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-        self.setMinimumSize(200, 150)
-        # At most its natural height (sizeHint), shrinking to the minimum when space is short.
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Maximum)
-        self.setAccessibleName("Photo")
-        self.setWordWrap(True)
-
-    def source(self) -> QPixmap:
-        return self._source
-
-    def set_source(self, pixmap: QPixmap) -> None:
-        resized = pixmap.isNull() != self._source.isNull() or (
-            not pixmap.isNull() and pixmap.size() != self._source.size()
-        )
-        self._source = pixmap
-        if resized:
-            self.updateGeometry()
-        self._rescale()
-
-    def sizeHint(self) -> QSize:
-        width = self.width() if self.width() > 1 else 360
-        return QSize(width, self.natural_height(width))
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(200, 150)  # not the pixmap's size: the photo scales down to fit
-
-    def natural_height(self, width: int) -> int:
-        """As tall as the photo at this width, at most 0.6 of it (portraits and 4:3 photos are shown
-        a little narrower, so the caption, keywords and details fit under it in a 1280 x 800 window)."""
-        aspect = self._source.height() / self._source.width() if not self._source.isNull() else 0.75
-        return max(150, round(width * min(aspect, 0.6)))
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        if event.size().width() != event.oldSize().width():
-            self.updateGeometry()  # the natural height follows the width
-        self._rescale()
-
-    def show_message(self, text: str) -> None:
-        """Text instead of a photo (e.g. why the photo cannot be shown)."""
-        self._source = QPixmap()
-        self.updateGeometry()
-        self.setText(text)
-
-    def _rescale(self) -> None:
-        if self._source.isNull():
-            return  # showing a message, or nothing
-        ratio = self.devicePixelRatioF()
-        scaled = self._source.scaled(
-            self.size() * ratio,
-            Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation,
-        )
-        scaled.setDevicePixelRatio(ratio)
-        self.setPixmap(scaled)
-
-
-@dataclass(frozen=True)
-class CaptionState:
-    """What a caption edit changes on one photo: the hand-written caption ("" for none) and
-    whether the newest model caption is approved. Undo puts the photo back into such a state."""
-
-    user_text: str
-    model_caption_id: int | None
-    model_reviewed: bool
-
-    @classmethod
-    def of(cls, captions: Sequence[CaptionInfo]) -> CaptionState:
-        user = next((c for c in captions if c.is_user), None)
-        models = sorted((c for c in captions if not c.is_user), key=lambda c: (c.created_at, c.id))
-        model = models[-1] if models else None
-        return cls(
-            user.text if user is not None else "",
-            model.id if model is not None else None,
-            bool(model and model.reviewed),
-        )
-
-
-def apply_caption_state(library: Library, photo_id: int, state: CaptionState) -> None:
-    """Put ``photo_id``'s captions into ``state`` in one write transaction."""
-    library.set_caption_state(photo_id, state.user_text, state.model_caption_id, state.model_reviewed)
-
-
-class CaptionCommand(QUndoCommand):
-    """One caption change of one photo (edit, alternative, mark reviewed), undoable.
-
-    ``redo`` (run once when pushed) writes ``after``; ``undo`` writes ``before``. Writes run as
-    background jobs; ``done(photo_id)`` is called on the main thread after each.
-    """
-
-    def __init__(
-        self,
-        text: str,
-        library: Library,
-        runner: JobRunner,
-        photo_id: int,
-        before: CaptionState,
-        after: CaptionState,
-        done: Callable[[int], None],
-        failed: Callable[[int, BaseException], None],
-    ) -> None:
-        super().__init__(text)
-        self.library, self.runner, self.photo_id = library, runner, photo_id
-        self.before, self.after = before, after
-        self.done, self.failed = done, failed
-
-    def _write(self, state: CaptionState) -> None:
-        photo_id = self.photo_id
-        self.runner.submit(
-            Job(apply_caption_state, self.library, photo_id, state, progress=False),
-            on_finished=lambda _none: self.done(photo_id),
-            on_failed=lambda exc, _tb: self.failed(photo_id, exc),
-        )
-
-    def redo(self) -> None:
-        self._write(self.after)
-
-    def undo(self) -> None:
-        self._write(self.before)
 
 
 class DetailPane(QWidget):
@@ -439,8 +96,37 @@ class DetailPane(QWidget):
         column.setContentsMargins(12, 6, 12, 12)
         column.setSpacing(6)
         self.image = PhotoView()
+        self._build_attention(column)
+        self._build_caption(column)
+        self.keywords = KeywordsPanel(self.library, self.runner)
+        self.keywords.changed.connect(self.keywordsChanged)
+        self.keywords.failed.connect(self.failed)
+        column.addWidget(self.keywords)
+        self._build_alternatives(column)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        column.addWidget(line)
+        self.exif = ExifPanel()
+        self.exif_form = self.exif.form
+        column.addWidget(self.exif)
+        column.addStretch(1)
 
-        attention_header = _header("Where the model &looked")
+        self._stack.addWidget(self._build_photo_page(content))
+        self._stack.addWidget(self._build_selection_page())
+        # Tab follows the layout, top to bottom: words, caption, buttons, keywords, alternatives, details.
+        self.setTabOrder(self.attention, self.caption_edit)
+        self.setTabOrder(self.caption_edit, self.review_button)
+        self.setTabOrder(self.review_button, self.save_button)
+        self.setTabOrder(self.save_button, self.keywords.add_edit)
+        self.setTabOrder(self.keywords.add_edit, self.keywords.remove_button)
+        self.setTabOrder(self.keywords.remove_button, self.keywords.list)
+        self.setTabOrder(self.keywords.list, self.alternatives)
+        self.setTabOrder(self.alternatives, self.exif)
+
+    def _build_attention(self, column: QVBoxLayout) -> None:
+        """The words of the model's caption: hovering one shows where the model looked for it."""
+        attention_header = header("Where the model &looked")
         attention_header.setToolTip("Hover a word, or press ← → on the words, to see the model's attention")
         self.attention = AttentionStrip()
         self.attention.shownChanged.connect(self._show_word)
@@ -458,7 +144,9 @@ class DetailPane(QWidget):
         self.attention_flat.setVisible(False)
         column.addWidget(self.attention_flat)
 
-        caption_header = _header("&Caption")
+    def _build_caption(self, column: QVBoxLayout) -> None:
+        """The caption's state, its editor, and Mark reviewed / Save."""
+        caption_header = header("&Caption")
         self.state_label = QLabel()
         secondary(self.state_label)
         self.state_label.setWordWrap(True)
@@ -498,12 +186,9 @@ class DetailPane(QWidget):
         state_row.addWidget(self.save_button)
         column.addLayout(state_row)
 
-        self.keywords = KeywordsPanel(self.library, self.runner)
-        self.keywords.changed.connect(self.keywordsChanged)
-        self.keywords.failed.connect(self.failed)
-        column.addWidget(self.keywords)
-
-        self.alternatives_label = _header("&Alternatives")
+    def _build_alternatives(self, column: QVBoxLayout) -> None:
+        """The model's other captions for the photo; activating one makes it the caption."""
+        self.alternatives_label = header("&Alternatives")
         self.alternatives_label.setToolTip("Double-click an alternative, or press Enter on it, to use it")
         self.alternatives = QListWidget()
         self.alternatives.setAccessibleName("Alternative captions")
@@ -521,18 +206,10 @@ class DetailPane(QWidget):
         column.addWidget(self.alternatives_label)
         column.addWidget(self.alternatives)
 
-        line = QFrame()
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        column.addWidget(line)
-        self.exif = ExifPanel()
-        self.exif_form = self.exif.form
-        column.addWidget(self.exif)
-        column.addStretch(1)
-
-        # The photo on top, as tall as it is at this width; the rest scrolls when the window is short
-        # (the photo shrinks first, down to its minimum), so the pane never forces a tall window.
-        info = _InfoScroll()
+    def _build_photo_page(self, content: QWidget) -> QWidget:
+        """The photo on top, as tall as it is at this width; the rest (``content``) scrolls when the window
+        is short (the photo shrinks first, down to its minimum), so the pane never forces a tall window."""
+        info = InfoScroll()
         info.setWidget(content)
         page = QWidget()
         page_layout = QVBoxLayout(page)
@@ -543,17 +220,7 @@ class DetailPane(QWidget):
         image_row.addWidget(self.image)
         page_layout.addLayout(image_row)
         page_layout.addWidget(info, 1)
-        self._stack.addWidget(page)
-        self._stack.addWidget(self._build_selection_page())
-        # Tab follows the layout, top to bottom: words, caption, buttons, keywords, alternatives, details.
-        self.setTabOrder(self.attention, self.caption_edit)
-        self.setTabOrder(self.caption_edit, self.review_button)
-        self.setTabOrder(self.review_button, self.save_button)
-        self.setTabOrder(self.save_button, self.keywords.add_edit)
-        self.setTabOrder(self.keywords.add_edit, self.keywords.remove_button)
-        self.setTabOrder(self.keywords.remove_button, self.keywords.list)
-        self.setTabOrder(self.keywords.list, self.alternatives)
-        self.setTabOrder(self.alternatives, self.exif)
+        return page
 
     def _build_selection_page(self) -> QWidget:
         page = QWidget()
@@ -729,7 +396,7 @@ class DetailPane(QWidget):
         self.alternatives_label.setVisible(visible)
 
     def _fill_exif(self, data: DetailData) -> None:
-        self.exif.set_rows(_exif_rows(data.photo, data.exif), {"File": data.photo.path})
+        self.exif.set_rows(exif_rows(data.photo, data.exif), {"File": data.photo.path})
 
     def _show_word(self, index: int) -> None:
         if index == PHOTO or not 0 <= index < len(self._overlays):
@@ -820,7 +487,7 @@ class DetailPane(QWidget):
             )
         )
         # Later edits of this photo start from the state just written.
-        self._data = replace(data, captions=_with_state(data.captions, after, photo_id))
+        self._data = replace(data, captions=with_state(data.captions, after, photo_id))
 
     def _after_write(self, photo_id: int) -> None:
         self.captionSaved.emit(photo_id)
@@ -844,19 +511,3 @@ class DetailPane(QWidget):
     def _write_failed(self, photo_id: int, exc: BaseException) -> None:
         self.save_button.setEnabled(self.has_unsaved_edit)
         self.failed.emit(f"The caption could not be saved: {exc}")
-
-
-def _with_state(
-    captions: Sequence[CaptionInfo], state: CaptionState, photo_id: int
-) -> tuple[CaptionInfo, ...]:
-    """``captions`` as they will be once ``state`` is written (until the library's copy arrives)."""
-    out = [c for c in captions if not c.is_user]
-    out = [replace(c, reviewed=state.model_reviewed) if c.id == state.model_caption_id else c for c in out]
-    if state.user_text:
-        user = next((c for c in captions if c.is_user), None)
-        now = datetime.now(timezone.utc)
-        if user is not None:
-            out.append(replace(user, text=state.user_text, created_at=now))
-        else:
-            out.append(CaptionInfo(-1, photo_id, state.user_text, "user", True, True, None, (), "en", now))
-    return tuple(out)

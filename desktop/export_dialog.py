@@ -8,7 +8,6 @@ reports its :class:`~photoscribe.core.library.export.ExportSummary`.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import os
 import threading
@@ -22,7 +21,6 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -30,7 +28,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QProgressBar,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -47,8 +44,9 @@ from photoscribe.core.library.export import (
 from photoscribe.core.library.export_scope import WHOLE_LIBRARY, ExportScope
 from photoscribe.core.library.xmp import SIDECAR_EXT, SIDECAR_STEM
 from photoscribe.core.progress import Progress, ProgressCallback
+from photoscribe.desktop.dialog_parts import ScopedJobDialog, push_button, set_tab_chain
 from photoscribe.desktop.style import ERROR, set_tone
-from photoscribe.desktop.workers import Job, JobRunner
+from photoscribe.desktop.workers import Job
 
 if TYPE_CHECKING:
     from photoscribe.core.library.database import Library
@@ -155,29 +153,17 @@ def describe_summary(summary: ExportSummary, fmt: ExportFormat, reviewed_only: b
     return "\n".join(lines)
 
 
-class ExportDialog(QDialog):
+class ExportDialog(ScopedJobDialog):
     """Export each photo's best caption as alt text."""
 
-    def __init__(
-        self,
-        parent: QWidget | None,
-        library: Library,
-        runner: JobRunner | None = None,
-        *,
-        scope: ExportScope = WHOLE_LIBRARY,
-    ) -> None:
-        """``scope``: the main window's selection, or its current view (search, folder, filter)."""
-        super().__init__(parent)
-        self.library = library
-        self.scope = scope
-        self.scope_count = scope.count(library)
-        self.runner = runner if runner is not None else JobRunner(parent=self)
+    title = "Export alt text"
+
+    def _set_up(self) -> None:
+        self.scope_count = self.scope.count(self.library)
         self.summary: ExportSummary | None = None
         self._job: Job | None = None
         self._saved_dest = ""  # the file or folder typed before "next to the photos" was chosen
         self._close_when_stopped = False
-        self.setWindowTitle("Export alt text")
-        self.setAccessibleName("Export alt text")
         self._base = default_export_base()
         self._build()
         self._on_format_changed()
@@ -190,6 +176,52 @@ class ExportDialog(QDialog):
         self.scope_label = QLabel(describe_scope(self.scope, self.scope_count))
         self.scope_label.setAccessibleName("What will be exported")
         root.addWidget(self.scope_label)
+        root.addWidget(self._build_form())
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setAccessibleName("Export progress")
+        self.progress_bar.setFormat("%v / %m photos")
+        self.progress_bar.hide()
+        root.addWidget(self.progress_bar)
+        self.status_label = QLabel("")
+        self.status_label.setAccessibleName("Export result")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label.hide()
+        root.addWidget(self.status_label)
+        root.addStretch(1)
+
+        buttons = QHBoxLayout()
+        self.open_button = push_button(
+            "&Open folder", "Open the folder with the exported files", self.open_folder
+        )
+        self.open_button.hide()
+        buttons.addWidget(self.open_button)
+        buttons.addStretch(1)
+        self.export_button = push_button("&Export", "Start the export", self.export)
+        self.export_button.setDefault(True)
+        self.cancel_button = push_button("&Cancel", "Cancel the export", self.cancel)
+        self.close_button = push_button("Close", "Close the dialog", self.reject)
+        for button in (self.export_button, self.cancel_button, self.close_button):
+            buttons.addWidget(button)
+        root.addLayout(buttons)
+
+        chain = [
+            self.format_combo,
+            self.dest_edit,
+            self.browse_button,
+            self.reviewed_check,
+            self.low_confidence_check,
+            self.sidecar_combo,
+            self.export_button,
+            self.cancel_button,
+            self.open_button,
+            self.close_button,
+        ]
+        set_tab_chain(chain)
+
+    def _build_form(self) -> QWidget:
+        """What to export and where: format, destination, which captions, sidecar names."""
         self.form_panel = QWidget()
         form = QFormLayout(self.form_panel)
         form.setContentsMargins(0, 0, 0, 0)
@@ -203,7 +235,7 @@ class ExportDialog(QDialog):
         self.dest_edit = QLineEdit()
         self.dest_edit.setAccessibleName("Destination")
         self.dest_edit.textChanged.connect(self._update_controls)
-        self.browse_button = self._button("Browse…", "Choose the destination", self._browse)
+        self.browse_button = push_button("Browse…", "Choose the destination", self._browse)
         row.addWidget(self.dest_edit, 1)
         row.addWidget(self.browse_button)
         self.dest_label = QLabel("&Save to:")
@@ -232,58 +264,7 @@ class ExportDialog(QDialog):
         self.sidecar_label = QLabel("New &sidecars:")
         self.sidecar_label.setBuddy(self.sidecar_combo)
         form.addRow(self.sidecar_label, self.sidecar_combo)
-        root.addWidget(self.form_panel)
-
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setAccessibleName("Export progress")
-        self.progress_bar.setFormat("%v / %m photos")
-        self.progress_bar.hide()
-        root.addWidget(self.progress_bar)
-        self.status_label = QLabel("")
-        self.status_label.setAccessibleName("Export result")
-        self.status_label.setWordWrap(True)
-        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status_label.hide()
-        root.addWidget(self.status_label)
-        root.addStretch(1)
-
-        buttons = QHBoxLayout()
-        self.open_button = self._button(
-            "&Open folder", "Open the folder with the exported files", self.open_folder
-        )
-        self.open_button.hide()
-        buttons.addWidget(self.open_button)
-        buttons.addStretch(1)
-        self.export_button = self._button("&Export", "Start the export", self.export)
-        self.export_button.setDefault(True)
-        self.cancel_button = self._button("&Cancel", "Cancel the export", self.cancel)
-        self.close_button = self._button("Close", "Close the dialog", self.reject)
-        for button in (self.export_button, self.cancel_button, self.close_button):
-            buttons.addWidget(button)
-        root.addLayout(buttons)
-
-        chain = [
-            self.format_combo,
-            self.dest_edit,
-            self.browse_button,
-            self.reviewed_check,
-            self.low_confidence_check,
-            self.sidecar_combo,
-            self.export_button,
-            self.cancel_button,
-            self.open_button,
-            self.close_button,
-        ]
-        for first, second in itertools.pairwise(chain):
-            QWidget.setTabOrder(first, second)
-
-    @staticmethod
-    def _button(text: str, accessible: str, slot: Callable[[], Any]) -> QPushButton:
-        button = QPushButton(text)
-        button.setAccessibleName(accessible)
-        button.setAutoDefault(False)
-        button.clicked.connect(lambda _checked=False: slot())
-        return button
+        return self.form_panel
 
     # ----------------------------------------------------------------- destination
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QWidget
 
@@ -11,7 +13,8 @@ from photoscribe.desktop.background import ModelState
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None:
+    """``42 s``, ``12 min`` or ``1 h 02 min``; empty when unknown."""
+    if seconds is None or not math.isfinite(seconds):
         return ""
     seconds = max(0, round(seconds))
     if seconds < 60:

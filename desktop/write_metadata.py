@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -35,14 +34,15 @@ from photoscribe.core.library.embed import (
     embed_photos,
     plan_embed,
 )
-from photoscribe.core.library.export_scope import WHOLE_LIBRARY, ExportScope
+from photoscribe.core.library.export_scope import ExportScope
 from photoscribe.core.progress import Progress
+from photoscribe.desktop.dialog_parts import ScopedJobDialog
 from photoscribe.desktop.fit_scroll import FitScroll
 from photoscribe.desktop.style import ERROR, set_tone
-from photoscribe.desktop.workers import Job, JobRunner
+from photoscribe.desktop.workers import Job
 
 if TYPE_CHECKING:
-    from photoscribe.core.library.database import Library
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -154,28 +154,16 @@ def describe_summary(summary: EmbedSummary, reviewed_only: bool, planned: int | 
     return "\n".join(lines)
 
 
-class WriteMetadataDialog(QDialog):
+class WriteMetadataDialog(ScopedJobDialog):
     """Confirm, then write each photo's caption and keywords into its file (see the module docstring)."""
 
-    def __init__(
-        self,
-        parent: QWidget | None,
-        library: Library,
-        runner: JobRunner | None = None,
-        *,
-        scope: ExportScope = WHOLE_LIBRARY,
-    ) -> None:
-        """``scope``: the main window's selection, or its current view (search, folder, filter)."""
-        super().__init__(parent)
-        self.library = library
-        self.scope = scope
-        self.runner = runner if runner is not None else JobRunner(parent=self)
+    title = TITLE
+
+    def _set_up(self) -> None:
         self.plan: EmbedPlan | None = None
         self.summary: EmbedSummary | None = None
         self._plan_job: Job | None = None
         self._job: Job | None = None
-        self.setWindowTitle(TITLE)
-        self.setAccessibleName(TITLE)
         self.setAccessibleDescription(
             "Asks before writing alt text, descriptions and keywords into the photo files themselves. "
             "Cancel is the default button."

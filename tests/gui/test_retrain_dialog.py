@@ -527,7 +527,7 @@ def test_lite1_and_lite2_are_offered_only_when_their_weights_are_installed(
 ) -> None:
     import importlib.util
 
-    from photoscribe.desktop.retrain import encoder_choices
+    from photoscribe.desktop.retrain_form import encoder_choices
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -557,3 +557,20 @@ def test_use_this_model_is_enabled_after_cancel_once_a_best_model_exists(
     with qtbot.waitSignal(dialog.modelReady, timeout=5_000) as ready:
         qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
     assert ready.args == [str(best)]
+
+
+def test_the_overall_bar_says_the_time_left_as_the_status_bar_does(qtbot) -> None:
+    """One way to say a duration in the app: the run's time left reads like captioning's."""
+    import time
+
+    from photoscribe.core.progress import Progress
+    from photoscribe.desktop.retrain_progress import TrainingBox
+
+    box = TrainingBox()
+    qtbot.addWidget(box)
+    box.clear(10)
+    box.begin(10, resume=False)
+    box._run_started = time.monotonic() - 120  # the first epoch took two minutes: nine more, 18 minutes
+    box.show_progress(Progress("epoch", 1, 10, "a red circle", extra={"train_loss": 2.0}))
+    assert box.overall_bar.format() == "Epoch 2 of 10 · about 18 min left"
+    assert box.samples_list.item(0).text() == "Epoch 1: “a red circle”"
