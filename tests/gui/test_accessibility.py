@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QRect, QSettings, QSize, Qt, QThreadPool
+from PySide6.QtCore import QRect, QSize, Qt, QThreadPool
 from PySide6.QtGui import QAccessible, QColor, QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -35,6 +35,7 @@ from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.plot import MetricPlot
 from photoscribe.desktop.queries import KIND_FOLDER
 from photoscribe.desktop.retrain import RetrainDialog
+from photoscribe.desktop.settings import open_store
 from photoscribe.desktop.sidebar import Sidebar
 from photoscribe.desktop.style import AA_LARGE, AA_TEXT, PaletteKeeper, accessible_palette, contrast
 from photoscribe.desktop.viewer import PhotoViewer
@@ -130,7 +131,7 @@ def open_dialogs(qtbot: Any, window: MainWindow, sample: Sample) -> list[QWidget
     runner = JobRunner(QThreadPool())
     export = ExportDialog(window, sample.library, runner=runner)
     write = WriteMetadataDialog(window, sample.library, runner=runner)
-    retrain = RetrainDialog(window, runner=runner, settings=QSettings(), library=sample.library)
+    retrain = RetrainDialog(window, runner=runner, settings=open_store(), library=sample.library)
     dialogs: list[QWidget] = [export, write, retrain]
     for dialog in dialogs:
         qtbot.addWidget(dialog)

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings, QThreadPool
+from PySide6.QtCore import QThreadPool
 from PySide6.QtGui import QFont, QImage
 from PySide6.QtWidgets import QApplication, QWidget
 from sample_library import Sample
 
 from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.retrain import RetrainDialog
+from photoscribe.desktop.settings import open_store
 from photoscribe.desktop.style import accessible_palette
 from photoscribe.desktop.workers import JobRunner
 
@@ -77,7 +78,7 @@ def test_retrain_dialog_at_200_percent(
     if text_scale != 2:
         pytest.skip("the 100 % retrain screenshot is retrain.png")
     dialog = RetrainDialog(
-        None, runner=JobRunner(QThreadPool()), settings=QSettings(), library=sample.library
+        None, runner=JobRunner(QThreadPool()), settings=open_store(), library=sample.library
     )
     qtbot.addWidget(dialog)
     dialog.show()
