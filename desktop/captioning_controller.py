@@ -39,7 +39,7 @@ class CaptioningController(QObject):
     def recaption_selection(self) -> None:
         """Caption the selected photos again with the active model (people's captions stay)."""
         window = self.window
-        rows = window.selection.selected_rows()
+        rows = window.selection_commands.selected_rows()
         if not rows:
             window.show_message("Select the photos to re-caption first.")
             return

@@ -118,7 +118,7 @@ class MainWindow(QMainWindow, ActionAttributes):
         self._build_toolbar()
         self._build_status()
         self.captioning = CaptioningController(self)  # the Model menu's commands
-        self.selection = SelectionCommands(self)  # copy, mark reviewed, remove the selected photos
+        self.selection_commands = SelectionCommands(self)  # copy, mark reviewed, remove the selected photos
         self.dialogs = WindowDialogs(self)  # export, write metadata, retrain, About, the log
         self.folder_commands = FolderCommands(self)  # add (a dialog or a drop), remove
         self._build_menus()
@@ -190,7 +190,7 @@ class MainWindow(QMainWindow, ActionAttributes):
         self.grid.currentPhotoChanged.connect(self._on_current_photo)
         self.grid.selectionModel().selectionChanged.connect(lambda *_: self._update_detail())
         self.grid.viewRequested.connect(self.open_viewer)
-        self.grid.removeRequested.connect(self.selection.remove_selected_photos)
+        self.grid.removeRequested.connect(self.selection_commands.remove_selected_photos)
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._grid_menu)
         self.photos.queryFinished.connect(self._on_query_finished)

@@ -74,21 +74,27 @@ REGISTRY: tuple[ActionSpec, ...] = (
     # Each key once: a key bound twice is "Ambiguous shortcut overload" in Qt, and neither runs.
     ActionSpec("redo", "&Redo", keys=REDO_KEYS, undo_stack="redo"),
     ActionSpec("save_caption", "&Save caption", "detail.save_caption", keys=(StandardKey.Save,)),
-    ActionSpec("copy", "&Copy alt text", "selection.copy_alt_text", keys=("Ctrl+Shift+C",), needs="folders"),
+    ActionSpec(
+        "copy", "&Copy alt text", "selection_commands.copy_alt_text", keys=("Ctrl+Shift+C",), needs="folders"
+    ),
     ActionSpec("edit_caption", "&Edit caption", "detail.focus_caption", keys=("F2",), needs="folders"),
     ActionSpec(
-        "mark_reviewed", "&Mark reviewed", "selection.mark_reviewed", keys=("Ctrl+R",), needs="folders"
+        "mark_reviewed",
+        "&Mark reviewed",
+        "selection_commands.mark_reviewed",
+        keys=("Ctrl+R",),
+        needs="folders",
     ),
     ActionSpec("find", "&Find…", "focus_search", keys=(StandardKey.Find,), needs="folders"),
-    ActionSpec("copy_caption", "Copy capt&ion", "selection.copy_caption"),
+    ActionSpec("copy_caption", "Copy capt&ion", "selection_commands.copy_caption"),
     ActionSpec(
         "remove_photos",
         "Remove from &library…",
-        "selection.remove_selected_photos",
+        "selection_commands.remove_selected_photos",
         keys=(Qt.Key.Key_Delete,),
         widget_keys=True,
     ),
-    ActionSpec("show_in_folder", "Show in file &manager", "selection.show_in_file_manager"),
+    ActionSpec("show_in_folder", "Show in file &manager", "selection_commands.show_in_file_manager"),
     ActionSpec(
         "view_photo",
         "&View photo",
