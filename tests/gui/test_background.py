@@ -175,7 +175,7 @@ def test_import_model_copies_it_and_makes_it_active(
     window = make_window(library, services=services)
     assert window.status.model_label.text() == "No captioning model"
 
-    window.import_model_from(str(source))
+    window.captioning.import_model_from(str(source))
     [target] = paths.models_dir().glob("holiday-model-*.pt")  # a name of its own: holiday-model-<hash>.pt
     assert target.read_bytes() == source.read_bytes()
     assert paths.active_model_path() == target.resolve()  # shared with the CLI
@@ -188,7 +188,7 @@ def test_import_model_copies_it_and_makes_it_active(
 
     not_a_model = tmp_path / "notes.pt"
     not_a_model.write_text("hello")
-    window.import_model_from(str(not_a_model))
+    window.captioning.import_model_from(str(not_a_model))
     assert "is not a usable model" in window.statusBar().currentMessage()
     assert not (paths.models_dir() / "notes.pt").exists()
     assert services.model.ready  # the working model stays

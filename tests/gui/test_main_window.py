@@ -381,7 +381,7 @@ def test_failures_open_a_non_modal_list(qtbot: Any, make_window: MakeWindow, sam
     assert window.status.failures_button.isVisible()
     assert "1 failed" in window.status.failures_button.text()
     qtbot.mouseClick(window.status.failures_button, Qt.MouseButton.LeftButton)
-    dialog = window._failures_dialog
+    dialog = window.captioning.failures_dialog
     assert dialog is not None and dialog.isVisible() and not dialog.isModal()
     item = dialog.tree.topLevelItem(0)
     assert item.text(0) == "tomato.jpg" and item.text(2) == "image file is truncated"
@@ -414,9 +414,9 @@ def test_export_and_retrain_open_as_windows(qtbot: Any, make_window: MakeWindow,
     window.show()
     window.export_action.trigger()
     window.retrain_action.trigger()
-    opened = {type(d) for d in window._dialogs if d.isVisible()}
+    opened = {type(d) for d in window.dialogs.opened if d.isVisible()}
     assert opened == {ExportDialog, RetrainDialog}
-    for dialog in window._dialogs:
+    for dialog in window.dialogs.opened:
         dialog.close()
 
 

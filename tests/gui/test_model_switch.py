@@ -44,7 +44,7 @@ def test_switching_back_by_undo_brings_the_old_captions_back_and_search_follows(
     default_id = services.model.name
     library.add_model_caption(pid, default_id, BABIES, -3.0)
 
-    window.switch_model(str(tuned))  # as "Use this model" does
+    window.captioning.switch_model(str(tuned))  # as "Use this model" does
     tuned_id = services.model.name
     assert library.active_model() == tuned_id
     library.add_model_caption(pid, tuned_id, WORSE, -9.0)  # what its captioning queue would write
@@ -77,9 +77,9 @@ def test_every_imported_best_pt_is_kept_under_a_name_of_its_own(
     second = save_checkpoint(tmp_path / "run-2" / "best.pt", tiny_model, tiny_vocab, {"name": name})
     services = BackgroundServices(library, runner, queue_factory=None, watcher_factory=None)
     window = make_window(library, services=services)
-    window.import_model_from(str(first))
-    window.import_model_from(str(second))
-    window.import_model_from(str(second))  # the same file again: no second copy
+    window.captioning.import_model_from(str(first))
+    window.captioning.import_model_from(str(second))
+    window.captioning.import_model_from(str(second))  # the same file again: no second copy
     copies = sorted(paths.models_dir().glob("best-*.pt"))
     assert len(copies) == 2
     assert {c.read_bytes() for c in copies} == {first.read_bytes(), second.read_bytes()}
@@ -103,7 +103,7 @@ def test_retrain_fine_tunes_the_model_the_window_captions_with(
     services = BackgroundServices(library, runner, queue_factory=None, watcher_factory=None)
     window = make_window(library, services=services)
     window.use_model(str(current))
-    window.open_retrain()
-    dialog = window._dialogs[-1]
+    window.dialogs.open_retrain()
+    dialog = window.dialogs.opened[-1]
     assert dialog.current_model == str(current) and dialog.library is library
     dialog.close()

@@ -96,7 +96,7 @@ def photos(library: Library, tmp_path: Path) -> Photos:
 def open_dialog(window: MainWindow) -> WriteMetadataDialog:
     assert window.write_metadata_action.isEnabled()
     window.write_metadata_action.trigger()
-    dialog = window._dialogs[-1]
+    dialog = window.dialogs.opened[-1]
     assert isinstance(dialog, WriteMetadataDialog) and dialog.isVisible()
     return dialog
 
