@@ -45,8 +45,8 @@ from PySide6.QtWidgets import (
 from photoscribe.core import paths
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import FolderInfo, Library, LibraryStats
-from photoscribe.core.library.meaning import EXTRA_HINT, semantic_available
-from photoscribe.core.library.scanner import ScanReport, add_folder, rescan_all
+from photoscribe.core.library.meaning import EXTRA_HINT, meaning_search_available
+from photoscribe.core.library.scanner import ScanReport, add_folder
 from photoscribe.core.library.watcher import ChangeSummary, WatchState, WatchStatus
 from photoscribe.core.progress import Progress
 from photoscribe.desktop import actions, drafts, library_state, review
@@ -199,7 +199,7 @@ class MainWindow(QMainWindow):
         bar.setStyleSheet("QToolBar { padding: 5px 8px; spacing: 6px; border: none; }")
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search captions and file names  (Ctrl+F)")
-        if not semantic_available():  # say how to get "puppy" to find the dog
+        if not meaning_search_available():  # say how to get "puppy" to find the dog
             self.search.setPlaceholderText("Search captions and file names: words only (see tooltip)")
             self.search.setToolTip(EXTRA_HINT)
         self.search.setClearButtonEnabled(True)
@@ -467,7 +467,7 @@ class MainWindow(QMainWindow):
         self.services.start_embedding()
         if folders:
             self.services.slow_runner.submit(  # seconds on a big library: not in the grid's way
-                Job(rescan_all, self.library),
+                Job(self.services.catch_up),
                 receiver=self,
                 on_finished=self._after_startup_scan,
                 on_failed=lambda exc, _tb: self.show_message(f"Checking the folders failed: {exc}"),
@@ -577,7 +577,6 @@ class MainWindow(QMainWindow):
     def _refresh_library_views(self) -> None:
         self.photos.refresh()
         self._refresh_counts()
-        self.services.wake()
 
     # ================================================================== search
 
