@@ -75,9 +75,9 @@ def test_the_app_embeds_captions_in_the_background_and_marks_meaning_matches(
     assert "Found by meaning" in first.data(Qt.ItemDataRole.ToolTipRole)
     qtbot.waitUntil(lambda: window.count_label.text() != "", timeout=10_000)
 
-    # A caption written by the user is embedded without any further call (the queue polls and wakes).
+    # A caption written by the user is embedded without any further call (the pipeline sees the
+    # commit and wakes the embedding queue).
     sample.library.set_user_caption(sample.ids["lake"], "my puppy swims in the lake")
-    services.wake()
     qtbot.waitUntil(lambda: _pending(sample.library) == 0, timeout=120_000)
     window.photos.refresh()
     qtbot.waitUntil(
