@@ -289,9 +289,9 @@ def check_model(path: Path | None = None) -> Check:
 
 def check_semantic(available: Callable[[], bool] | None = None) -> Check:
     """The ``semantic`` extra (search by meaning) is installed."""
-    from photoscribe.core.library.meaning import semantic_available
+    from photoscribe.core.library.meaning import meaning_search_available
 
-    if (available or semantic_available)():
+    if (available or meaning_search_available)():
         return Check("search by meaning", OK, "the semantic extra is installed")
     return Check(
         "search by meaning",

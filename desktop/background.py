@@ -1,17 +1,17 @@
-"""The app's long-lived background services: the captioning model, its queue, the folder watcher
-and search by meaning (the sentence-embedding model and its embedding queue).
+"""The app's long-lived background services: the captioning model and search by meaning, over
+core's :class:`~photoscribe.core.library.pipeline.LibraryPipeline`.
 
-``core``'s :class:`CaptionQueue` and :class:`FolderWatcher` run on their own
-threads and call plain callbacks there. :class:`BackgroundServices` turns those
-callbacks into Qt signals, so everything connected to it runs on the main
-thread. Loading a model (seconds of torch work) and registering watches on
-big trees run on the job runner, never on the GUI thread.
+The pipeline (folder watcher -> caption queue -> embedding queue) runs on its own threads and calls
+plain callbacks there. :class:`BackgroundServices` turns those callbacks into Qt signals, so
+everything connected to it runs on the main thread. Loading a model (seconds of torch work) and
+registering watches on big trees run on the job runner, never on the GUI thread.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,23 +19,24 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
+from photoscribe.core.captioning.loading import DEFAULT_DEVICE, load_captioner
 from photoscribe.core.choices import DEFAULT_BEAM
 from photoscribe.core.library import Library
-from photoscribe.core.library.changes import ChangeMonitor
+from photoscribe.core.library.embed_queue import EmbedQueue
+from photoscribe.core.library.hybrid import SemanticSearch
+from photoscribe.core.library.meaning import meaning_search_available
+from photoscribe.core.library.pipeline import LibraryPipeline, retire_queue
+from photoscribe.core.library.queue import CaptionQueue
+from photoscribe.core.library.scanner import ScanReport
+from photoscribe.core.library.watcher import FolderWatcher
+from photoscribe.core.progress import ProgressCallback
+from photoscribe.desktop.workers import Job, JobRunner
 
 if TYPE_CHECKING:
     from photoscribe.core.captioning.captioner import Captioner
-from photoscribe.core.library.embed_queue import EmbedQueue
-from photoscribe.core.library.hybrid import SemanticSearch
-from photoscribe.core.library.meaning import semantic_available
-from photoscribe.core.library.queue import CaptionQueue
-from photoscribe.core.library.watcher import FolderWatcher
-from photoscribe.desktop.workers import Job, JobRunner
 
 log = logging.getLogger(__name__)
 
-EMBED_POLL_S = 10.0  # the embedding queue also looks for edited captions this often
-DEFAULT_DEVICE = "auto"
 N_BEST = 3
 
 
@@ -62,24 +63,6 @@ class ModelState:
         return "No captioning model yet."
 
 
-def _retire(queue: CaptionQueue) -> None:
-    """Stop a caption queue, then its captioner's image-decoding worker processes."""
-    queue.stop()
-    close = getattr(getattr(queue, "captioner", None), "close", None)
-    if close is not None:
-        close()
-
-
-def load_captioner(path: str, device: str, beam_size: int) -> Captioner:
-    """``Captioner.load`` with the app's settings (runs on the job runner: it takes seconds).
-
-    torch is imported here, on the worker thread, so the window appears before the model stack loads.
-    """
-    from photoscribe.core.captioning.captioner import Captioner
-
-    return Captioner.load(path, device=device, beam_size=beam_size, n_best=max(N_BEST, 1))
-
-
 def load_semantic(library: Library) -> SemanticSearch:
     """Load the sentence-embedding model and the library's embeddings (seconds: on the job runner)."""
     semantic = SemanticSearch(library)
@@ -88,9 +71,9 @@ def load_semantic(library: Library) -> SemanticSearch:
 
 
 class BackgroundServices(QObject):
-    """Owns the captioner, the :class:`CaptionQueue` and the :class:`FolderWatcher`.
+    """The app's :class:`LibraryPipeline` as Qt signals, plus the captioning model it is given.
 
-    ``queue_factory`` / ``watcher_factory`` build them (``None``: none, e.g. in tests).
+    ``queue_factory`` / ``watcher_factory`` build the pipeline's parts (``None``: none, e.g. in tests).
 
     Signals (all delivered on the main thread):
         captionProgress(Progress): from the queue (stage "caption": done/total, rate, eta).
@@ -132,29 +115,49 @@ class BackgroundServices(QObject):
         # own, never in the way of the grid's and the sidebar's queries (which ran 18 s late behind
         # a model loading on a full pool).
         self.slow_runner = runner.separate(self)
-        self._queue_factory = queue_factory
-        self._watcher_factory = watcher_factory
+        self.pipeline = LibraryPipeline(
+            library,
+            on_change=self.foldersChanged.emit,
+            on_status=self.watchStatusChanged.emit,
+            on_progress=self.captionProgress.emit,
+            on_captioned=self.captioned.emit,
+            on_broken=self._modelBroken.emit,
+            on_library_changed=self.libraryChanged.emit,
+            watcher_factory=watcher_factory,
+            queue_factory=queue_factory,
+        )
         self._semantic_factory = semantic_factory
         self.semantic: SemanticSearch | None = None
-        self.embed_queue: EmbedQueue | None = None
         self.captioner: Captioner | None = None
-        self.queue: CaptionQueue | None = None
-        self.watcher: FolderWatcher | None = None
         self.model = ModelState()
         self._load_job: Job | None = None
-        self._paused = False
-        self._changes: ChangeMonitor | None = None
         self._modelBroken.connect(self._on_model_broken)
+
+    @property
+    def queue(self) -> CaptionQueue | None:
+        return self.pipeline.queue
+
+    @property
+    def embed_queue(self) -> EmbedQueue | None:
+        return self.pipeline.embed_queue
+
+    @property
+    def watcher(self) -> FolderWatcher | None:
+        return self.pipeline.watcher
 
     # ------------------------------------------------------------------ model and queue
 
     def load_model(
         self, path: str | os.PathLike[str], *, device: str = DEFAULT_DEVICE, beam_size: int = DEFAULT_BEAM
     ) -> None:
-        """Load a checkpoint in the background, then caption with it (replacing the current model)."""
+        """Load a checkpoint in the background, then caption with it (replacing the current model).
+
+        torch is imported by the loading, on the worker thread, so the window appears before the
+        model stack loads.
+        """
         path = str(path)
         self._set_model(ModelState(path=path, name=self.model.name, loading=True))
-        job = Job(load_captioner, path, device, beam_size, progress=False)
+        job = Job(load_captioner, path, device=device, beam_size=beam_size, n_best=N_BEST, progress=False)
         self._load_job = job
         self.slow_runner.submit(
             job,
@@ -202,31 +205,13 @@ class BackgroundServices(QObject):
 
     def _start_queue(self, captioner: Captioner) -> None:
         self._stop_queue()
-        if self._queue_factory is None:
-            return
-        self.queue = self._queue_factory(
-            self.library,
-            captioner,
-            on_progress=self.captionProgress.emit,
-            on_captioned=self._on_captioned,
-            on_broken=self._modelBroken.emit,
-        )
-        self.queue.start()
-        if self._paused:
-            self.queue.pause()
-        if self._changes is None:  # photos added by another process (the CLI) wake the queue too
-            self._changes = ChangeMonitor(self.library, self._on_library_changed)
-            self._changes.start()
-        self.queueStateChanged.emit()
+        if self.pipeline.start_captioning(captioner) is not None:
+            self.queueStateChanged.emit()
 
-    def _on_library_changed(self) -> None:  # on the change monitor's thread
-        self.wake()
-        self.libraryChanged.emit()
-
-    def _on_captioned(self, ids: list[int]) -> None:  # on the caption queue's thread
-        self.captioned.emit(list(ids))
-        if self.embed_queue is not None:
-            self.embed_queue.wake()
+    def _stop_queue(self) -> None:
+        queue = self.pipeline.detach_captioning()
+        if queue is not None:  # stopping waits for the current batch: not on the GUI thread
+            self.slow_runner.submit(Job(retire_queue, queue, progress=False))
 
     # ------------------------------------------------------------------ search by meaning
 
@@ -235,7 +220,7 @@ class BackgroundServices(QObject):
 
         Does nothing without the ``semantic`` extra (search stays by words).
         """
-        if self._semantic_factory is None or self.semantic is not None or not semantic_available():
+        if self._semantic_factory is None or self.semantic is not None or not meaning_search_available():
             return
         self.slow_runner.submit(
             Job(self._semantic_factory, self.library, progress=False),
@@ -245,82 +230,54 @@ class BackgroundServices(QObject):
 
     def _on_semantic_loaded(self, semantic: SemanticSearch) -> None:
         self.semantic = semantic
-        self.embed_queue = EmbedQueue(self.library, semantic.embedder, poll_s=EMBED_POLL_S)
-        self.embed_queue.start()
-        if self._paused:
-            self.embed_queue.pause()
+        self.pipeline.start_embedding(semantic.embedder)
         self.semanticReady.emit(semantic)
-
-    def _stop_queue(self) -> None:
-        queue, self.queue = self.queue, None
-        if queue is not None:  # stopping waits for the current batch: not on the GUI thread
-            self.slow_runner.submit(Job(_retire, queue, progress=False))
 
     @property
     def paused(self) -> bool:
-        return self._paused
+        return self.pipeline.paused
 
     @property
     def captioning(self) -> bool:
-        return self.queue is not None
+        return self.pipeline.captioning
 
     def set_paused(self, paused: bool) -> None:
-        self._paused = paused
-        for queue in (self.queue, self.embed_queue):
-            if queue is not None:
-                if paused:
-                    queue.pause()
-                else:
-                    queue.resume()
+        self.pipeline.set_paused(paused)
         self.queueStateChanged.emit()
 
     def wake(self) -> None:
-        """Tell the queue that there may be new work (a folder was added, failures were reset)."""
-        if self.queue is not None:
-            self.queue.wake()
-        if self.embed_queue is not None:
-            self.embed_queue.wake()
+        """Tell the queues that there may be new work (failures were reset, photos re-captioned)."""
+        self.pipeline.wake()
+
+    def catch_up(
+        self, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+    ) -> ScanReport:
+        """Rescan the folders for what changed while the app was closed, then wake the queues
+        (seconds on a big library: on the job runner)."""
+        return self.pipeline.catch_up(on_progress=on_progress, cancel=cancel)
 
     # ------------------------------------------------------------------ watcher
 
     def start_watching(self, paths: list[str]) -> None:
-        if self._watcher_factory is None:
+        if self.pipeline.start_watcher() is None:
             return
-        if self.watcher is None:
-            self.watcher = self._watcher_factory(
-                self.library, on_change=self.foldersChanged.emit, on_status=self.watchStatusChanged.emit
-            )
-            self.watcher.start()
         for path in paths:
             self.watch(path)
 
     def watch(self, path: str) -> None:
-        if self.watcher is None:
-            self.start_watching([])
-        if self.watcher is not None:  # registering a big tree walks it: off the GUI thread
-            self.slow_runner.submit(Job(self.watcher.watch, path, absent_ok=True, progress=False))
+        if self.pipeline.start_watcher() is not None:  # registering a big tree walks it: off the GUI thread
+            self.slow_runner.submit(Job(self.pipeline.watch, path, absent_ok=True, progress=False))
 
     def unwatch(self, path: str) -> None:
-        if self.watcher is not None:
-            self.slow_runner.submit(Job(self.watcher.unwatch, path, progress=False))
+        if self.pipeline.watcher is not None:
+            self.slow_runner.submit(Job(self.pipeline.unwatch, path, progress=False))
 
     # ------------------------------------------------------------------ shutdown
 
     def shutdown(self) -> None:
-        """Stop the queue and the watcher and wait for them (at exit only)."""
+        """Stop the queues and the watcher and wait for them (at exit only)."""
         self._load_job = None
         if self.slow_runner is not self.runner:  # a model loading cannot stop half-way: wait a while
             self.slow_runner.cancel_all()
             self.slow_runner.wait(5000)
-        changes, self._changes = self._changes, None
-        if changes is not None:
-            changes.stop()
-        queue, self.queue = self.queue, None
-        if queue is not None:
-            _retire(queue)
-        embed_queue, self.embed_queue = self.embed_queue, None
-        if embed_queue is not None:
-            embed_queue.stop()
-        watcher, self.watcher = self.watcher, None
-        if watcher is not None:
-            watcher.stop()
+        self.pipeline.stop()

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 from photoscribe.core import paths
 from photoscribe.core.errors import PhotoscribeError
 from photoscribe.core.library import FolderInfo, Library, LibraryStats
-from photoscribe.core.library.meaning import semantic_available
-from photoscribe.core.library.scanner import ScanReport, add_folder, rescan_all
+from photoscribe.core.library.meaning import meaning_search_available
+from photoscribe.core.library.scanner import ScanReport, add_folder
 from photoscribe.core.library.watcher import ChangeSummary, WatchState, WatchStatus
 from photoscribe.core.progress import Progress
 from photoscribe.desktop import actions, drafts, library_state, menus, review, window_actions
@@ -157,7 +157,7 @@ class MainWindow(QMainWindow, ActionAttributes):
         self.setCentralWidget(self.pages)
 
     def _build_toolbar(self) -> None:
-        self.toolbar = SearchBar(meaning_search=semantic_available(), parent=self)
+        self.toolbar = SearchBar(meaning_search=meaning_search_available(), parent=self)
         self.search, self.count_label, self.sort_combo = (
             self.toolbar.search,
             self.toolbar.count_label,
@@ -279,7 +279,7 @@ class MainWindow(QMainWindow, ActionAttributes):
         self.services.start_embedding()
         if folders:
             self.services.slow_runner.submit(  # seconds on a big library: not in the grid's way
-                Job(rescan_all, self.library),
+                Job(self.services.catch_up),
                 receiver=self,
                 on_finished=self._after_startup_scan,
                 on_failed=lambda exc, _tb: self.show_message(f"Checking the folders failed: {exc}"),
@@ -369,7 +369,6 @@ class MainWindow(QMainWindow, ActionAttributes):
     def _refresh_library_views(self) -> None:
         self.photos.refresh()
         self._refresh_counts()
-        self.services.wake()
 
     # ================================================================== search
 

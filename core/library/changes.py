@@ -4,7 +4,7 @@ SQLite's ``PRAGMA data_version`` changes on a connection whenever another connec
 process or another one) has committed since the last look; asking costs a few microseconds and reads
 nothing from disk in WAL mode (the WAL index is shared memory). :class:`ChangeMonitor` asks once a
 second on a thread and connection of its own and calls ``on_change`` when the answer moves, so the
-app wakes its caption queue for photos someone else added.
+:class:`~photoscribe.core.library.pipeline.LibraryPipeline` wakes its queues for photos someone else added.
 """
 
 from __future__ import annotations
@@ -43,11 +43,11 @@ class ChangeMonitor:
         self._thread = threading.Thread(target=self._watch, name="photoscribe-library-changes", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = 5.0) -> None:
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
-            thread.join(5)
+            thread.join(timeout)
 
     def _watch(self) -> None:
         try:

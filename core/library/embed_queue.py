@@ -12,7 +12,8 @@ the text that was embedded.
 
 :meth:`EmbedQueue.run_once` works in the foreground (``photoscribe library
 embed``); :meth:`EmbedQueue.start` runs a worker thread that sleeps until
-:meth:`EmbedQueue.wake` (the app wakes it when captions arrive).
+:meth:`EmbedQueue.wake` (:class:`~photoscribe.core.library.pipeline.LibraryPipeline` wakes it
+when captions arrive).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -59,8 +59,6 @@ class EmbedQueue(BackgroundWorker):
         library: the library; every batch opens its own sessions.
         embedder: a loaded :class:`~photoscribe.core.library.meaning.Embedder`.
         batch_size: captions embedded and written per transaction.
-        index: an in-memory index to update as batches are stored (optional).
-        on_embedded: called with the caption ids stored by each batch, on the embedding thread.
         poll_s: the worker thread also looks for pending captions this often without being woken
             (captions edited elsewhere, another process); ``None``: only when woken.
     """
@@ -71,8 +69,6 @@ class EmbedQueue(BackgroundWorker):
         embedder: meaning.Embedder,
         *,
         batch_size: int = 64,
-        index: meaning.MeaningIndex | None = None,
-        on_embedded: Callable[[list[int]], None] | None = None,
         poll_s: float | None = None,
     ) -> None:
         if batch_size < 1:
@@ -81,8 +77,6 @@ class EmbedQueue(BackgroundWorker):
         self.library = library
         self.embedder = embedder
         self.batch_size = batch_size
-        self.index = index
-        self.on_embedded = on_embedded
 
     @property
     def model_id(self) -> str:
@@ -136,10 +130,6 @@ class EmbedQueue(BackgroundWorker):
                 )
             embedded += len(stored)
             skipped += len(batch) - len(stored)
-            if stored and self.index is not None:
-                self.index.refresh(self.library)
-            if stored and self.on_embedded is not None:
-                self.on_embedded(stored)
             tracker.total = max(tracker.total or 0, embedded + skipped)
             tracker.update(embedded + skipped, batch[-1][1])
         return EmbedReport(embedded, skipped, time.perf_counter() - start, False)

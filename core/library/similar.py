@@ -2,7 +2,8 @@
 
 Each photo may store one feature: the encoder's pooled output, L2-normalised
 and kept as float16 (1 KiB for 512 dimensions), tagged with the model that
-made it. Only features of the same ``feature_model`` are compared. The
+made it, written by the captioning step with the caption
+(:func:`~photoscribe.core.library.queue.store_feature`). Only features of the same ``feature_model`` are compared. The
 search is a brute-force matrix product over all stored features, streamed in
 blocks, which takes well under a second up to about 100k photos.
 """
@@ -13,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from photoscribe.core.errors import LibraryError
@@ -28,27 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _BLOCK = 8192  # features scored per matrix product
-
-
-def store_feature(session: Session, photo_id: int, feature: np.ndarray, feature_model: str) -> bool:
-    """Store a photo's pooled feature (any float array, 1-D); False if the photo is gone.
-
-    Raises:
-        LibraryError: the feature is not a finite non-zero 1-D vector, or ``feature_model`` is empty.
-    """
-    if not feature_model:
-        raise LibraryError("a feature needs the id of the model that computed it")
-    blob = encode_feature(feature)
-    result = session.execute(
-        update(Photo).where(Photo.id == photo_id).values(feature=blob, feature_model=feature_model)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def set_feature(library: Library, photo_id: int, feature: np.ndarray, feature_model: str) -> bool:
-    """:func:`store_feature` in its own write transaction."""
-    with library.transaction() as session:
-        return store_feature(session, photo_id, feature, feature_model)
 
 
 def get_feature(library: Library, photo: PhotoRef) -> np.ndarray | None:

@@ -26,16 +26,11 @@ After each round that changed the library, ``on_change`` receives a
 watcher is stopped are caught up by a rescan
 (:func:`~photoscribe.core.library.scanner.rescan_all`).
 
-**Health**: every ``health_s`` the consumer checks, with a ``stat`` per watched
-folder, that each watch is still alive: a folder that vanished (a drive
-unplugged), that is another folder now (same path, new inode: deleted and
-recreated, or mounted again) or whose watchdog emitter died is reported
-(``on_status`` gets a :class:`WatchStatus`), and re-armed when it is back,
-followed by a rescan of its library folders, since events were lost. A folder
-whose watch cannot be armed (e.g. inotify limits) is rescanned every
-``rescan_every_s`` instead, and re-armed as soon as that works. The library
-file itself is checked too: when it is deleted or replaced, the watcher stops
-writing and reports :attr:`WatchState.LIBRARY_GONE`.
+**Health**: every ``health_s`` the consumer has
+:class:`~photoscribe.core.library.watch_health.WatchedFolders` check that each
+watch is still alive (re-arming a lost one after a rescan, polling a folder
+whose watch cannot be armed) and that the library file is still there; when
+it is not, the watcher stops writing and reports :attr:`WatchState.LIBRARY_GONE`.
 """
 
 from __future__ import annotations
@@ -48,29 +43,26 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import Enum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver, ObservedWatch
 
-from photoscribe.core.errors import LibraryError, UnsupportedImageError
+from photoscribe.core.errors import UnsupportedImageError
 from photoscribe.core.files.safe_files import on_pseudo_fs, read_head_and_tail
-from photoscribe.core.library import photos as ops
-from photoscribe.core.library import sidecars
+from photoscribe.core.library import photos, sidecars
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.scanner import (
-    ScanReport,
     covered_folders,
     excluded_dirs,
     index_paths,
     is_ignored_name,
     list_files,
-    scan_folder,
 )
 from photoscribe.core.library.schema import Photo, PhotoStatus
+from photoscribe.core.library.watch_health import WatchedFolders, WatchState, WatchStatus
+
+__all__ = ["ChangeSummary", "FolderWatcher", "WatchState", "WatchStatus"]
 
 log = logging.getLogger(__name__)
 
@@ -98,46 +90,6 @@ class ChangeSummary:
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.moved)} moved, {len(self.removed)} removed"
         )
-
-
-class WatchState(str, Enum):
-    """Where a watched folder stands (see :class:`WatchStatus`)."""
-
-    WATCHING = "watching"
-    LOST = "lost"  # the folder is gone or its watch died; waiting for it to come back
-    REARMED = "re-armed"  # back and watched again, after a rescan
-    POLLING = "polling"  # the watch cannot be armed: rescanned every ``rescan_every_s`` instead
-    LIBRARY_GONE = "library gone"  # the library file was deleted or replaced: nothing is written
-
-
-@dataclass(frozen=True)
-class WatchStatus:
-    """A change in how a folder is watched, for a log line or the status bar."""
-
-    folder: str
-    state: WatchState
-    message: str
-    report: ScanReport | None = None  # the rescan that followed, if any
-
-    def describe(self) -> str:
-        return f"{self.folder}: {self.message}"
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    """``(st_dev, st_ino)`` of a folder, or ``None`` when it is not there (or not a folder)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino) if os.path.isdir(path) else None
-
-
-def _file_identity(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 @dataclass(frozen=True)
@@ -224,44 +176,34 @@ class FolderWatcher:
         self.on_change = on_change
         self.on_status = on_status
         self.health_s = max(0.05, float(health_s))
-        self.rescan_every_s = max(0.05, float(rescan_every_s))
-        self._states: dict[str, WatchState] = {}  # root -> state; guarded by _watch_lock
-        self._identities: dict[str, tuple[int, int]] = {}  # root -> (dev, ino) when it was armed
-        self._next_poll: dict[str, float] = {}  # POLLING root -> when to rescan it next
         self._next_health = 0.0
-        self._library_identity = _file_identity(str(library.path))
-        self._library_gone = False
         self._cond = threading.Condition()
         self._events: deque[_Event] = deque()
         self._busy = False
         self._stopping = False
         self._pending: dict[str, _Pending] = {}  # consumer thread only
-        self._roots: set[str] = set()
-        self._root_snapshot: frozenset[str] = frozenset()  # read without a lock by the consumer
-        self._watch_lock = threading.Lock()  # guards _roots, _watches and the observer
-        self._watches: dict[str, ObservedWatch] = {}
-        self._observer: BaseObserver | None = None
+        self._life_lock = threading.Lock()  # start and stop
         self._consumer: threading.Thread | None = None
         self._handler = _Handler(self._push)
-        self._library_prefix = ops.normalize_path(library.path)
+        self.folders = WatchedFolders(library, self._handler, self._tell, rescan_every_s=rescan_every_s)
+        self._library_prefix = photos.normalize_path(library.path)
         self._excluded = excluded_dirs()
+
+    @property
+    def rescan_every_s(self) -> float:
+        return self.folders.rescan_every_s
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         """Start the observer and the consumer thread (watches added before are scheduled now)."""
-        with self._watch_lock:
-            if self._observer is not None:
+        with self._life_lock:
+            if self._consumer is not None:
                 return
             self._stopping = False
-            self._observer = Observer()
-            self._observer.daemon = True
-            self._observer.start()
             self._consumer = threading.Thread(target=self._run, name="photoscribe-watcher", daemon=True)
             self._consumer.start()
-            failed = self._reschedule()
-        for status in failed:
-            self._tell(status)
+        self.folders.start()
 
     def stop(self, timeout: float | None = 10.0) -> bool:
         """Stop watching and join both threads; events not yet handled are dropped (a rescan catches up).
@@ -269,13 +211,9 @@ class FolderWatcher:
         Returns whether the consumer thread ended within ``timeout`` (it keeps running, a daemon,
         until its round ends otherwise).
         """
-        with self._watch_lock:
-            observer, consumer = self._observer, self._consumer
-            self._observer = self._consumer = None
-            self._watches.clear()
-        if observer is not None:
-            observer.stop()
-            observer.join(timeout)
+        with self._life_lock:
+            consumer, self._consumer = self._consumer, None
+        self.folders.stop(timeout)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -307,7 +245,7 @@ class FolderWatcher:
     @property
     def roots(self) -> frozenset[str]:
         """The folders being watched."""
-        return self._root_snapshot
+        return self.folders.roots
 
     def watch(self, path: str | os.PathLike[str], *, absent_ok: bool = False) -> None:
         """Watch a folder recursively (idempotent; a folder inside a watched one costs nothing).
@@ -320,81 +258,20 @@ class FolderWatcher:
         Raises:
             LibraryError: the folder does not exist (and ``absent_ok`` is false).
         """
-        root = ops.normalize_path(path)
-        identity = _identity(root)
-        if identity is None and not absent_ok:
-            raise LibraryError(f"cannot watch {root}: it is not a folder")
-        with self._watch_lock:
-            self._roots.add(root)
-            self._root_snapshot = frozenset(self._roots)
-            if identity is None:
-                self._states[root] = WatchState.LOST
-            else:
-                self._identities[root] = identity
-                self._states[root] = WatchState.WATCHING
-            failed = self._reschedule()
-        if identity is None:
-            message = "the folder is not there (a drive not plugged in?); it is watched when it appears"
-            failed.insert(0, WatchStatus(root, WatchState.LOST, message))
-        for status in failed:
-            self._tell(status)
-        log.info("watching %s", root)
+        self.folders.watch(path, absent_ok=absent_ok)
 
     def unwatch(self, path: str | os.PathLike[str]) -> None:
         """Stop watching a folder (its photos stay in the library)."""
-        root = ops.normalize_path(path)
-        with self._watch_lock:
-            self._roots.discard(root)
-            self._root_snapshot = frozenset(self._roots)
-            for table in (self._states, self._identities, self._next_poll):
-                table.pop(root, None)
-            failed = self._reschedule()
-        for status in failed:
-            self._tell(status)
+        self.folders.unwatch(path)
 
     def states(self) -> dict[str, WatchState]:
         """Each watched folder's state."""
-        with self._watch_lock:
-            return dict(self._states)
+        return self.folders.states()
 
-    def _reschedule(self) -> list[WatchStatus]:
-        """Schedule one recursive watch per outermost root that is there (caller holds ``_watch_lock``).
-
-        A root whose watch the OS refuses falls back to polling; returns the statuses to report.
-        """
-        if self._observer is None:
-            return []
-        armable = {r for r in self._roots if self._states.get(r) is not WatchState.LOST}
-        top = {r for r in armable if not any(ops.is_under(r, other) for other in armable)}
-        for root in set(self._watches) - top:
-            self._disarm(root)
-        failed: list[WatchStatus] = []
-        for root in sorted(top - set(self._watches)):
-            try:
-                self._watches[root] = self._observer.schedule(self._handler, root, recursive=True)
-            except OSError as exc:
-                if self._states.get(root) is not WatchState.POLLING:
-                    self._states[root] = WatchState.POLLING
-                    failed.append(
-                        WatchStatus(
-                            root,
-                            WatchState.POLLING,
-                            f"cannot watch this folder ({exc}); rescanning it every "
-                            f"{self.rescan_every_s:g} s instead (on Linux, raise "
-                            "fs.inotify.max_user_watches)",
-                        )
-                    )
-                self._next_poll.setdefault(root, time.monotonic() + self.rescan_every_s)
-        return failed
-
-    def _disarm(self, root: str) -> None:
-        """Drop a root's watchdog watch, dead or alive (caller holds ``_watch_lock``)."""
-        watch = self._watches.pop(root, None)
-        if watch is not None and self._observer is not None:
-            try:
-                self._observer.unschedule(watch)
-            except (KeyError, OSError) as exc:  # its emitter is already gone
-                log.debug("unscheduling the watch of %s: %s", root, exc)
+    @property
+    def library_gone(self) -> bool:
+        """Whether the library file was deleted or replaced while watching (nothing is written since)."""
+        return self.folders.library_gone
 
     def _tell(self, status: WatchStatus) -> None:
         quiet = self.on_status is not None or status.state in (WatchState.WATCHING, WatchState.REARMED)
@@ -411,11 +288,11 @@ class FolderWatcher:
         Our own files never count: the library database (and its -wal, -shm) and the cache.
         """
         if path.startswith(self._library_prefix) or any(
-            path == d or ops.is_under(path, d) for d in self._excluded
+            path == d or photos.is_under(path, d) for d in self._excluded
         ):
             return False
-        for root in self._root_snapshot:
-            if ops.is_under(path, root):
+        for root in self.folders.roots:
+            if photos.is_under(path, root):
                 parts = path[len(root) :].strip(os.sep).split(os.sep)
                 if not any(is_ignored_name(part) for part in parts):
                     return True
@@ -463,9 +340,9 @@ class FolderWatcher:
                 self._busy = True
             try:
                 if time.monotonic() >= self._next_health:
-                    self._check_health()
+                    self.folders.check()
                     self._next_health = time.monotonic() + self.health_s
-                if self._library_gone:  # nothing more is written to a file nobody can open again
+                if self.folders.library_gone:  # nothing more is written to a file nobody can open again
                     self._pending.clear()
                     continue
                 changes = _Round()
@@ -484,102 +361,6 @@ class FolderWatcher:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _check_health(self) -> None:
-        """See the module docstring: lost, replaced or dead watches; polled folders; the library file."""
-        if not self._library_gone and _file_identity(str(self.library.path)) != self._library_identity:
-            self._library_gone = True
-            self._tell(
-                WatchStatus(
-                    str(self.library.path),
-                    WatchState.LIBRARY_GONE,
-                    "the library file was deleted or replaced while watching; nothing more is "
-                    "written to it. Restore it from a backup (or start again with `library add`) "
-                    "and restart watching",
-                )
-            )
-        if self._library_gone:
-            return
-        statuses: list[WatchStatus] = []
-        rescans: list[tuple[str, WatchState, str]] = []
-        now = time.monotonic()
-        with self._watch_lock:
-            observer = self._observer
-            if observer is None:
-                return
-            live = {emitter.watch for emitter in observer.emitters if emitter.is_alive()}
-            for root in sorted(self._roots):
-                state = self._states.get(root, WatchState.WATCHING)
-                identity = _identity(root)
-                if identity is None:
-                    if state is not WatchState.LOST:
-                        self._states[root] = WatchState.LOST
-                        self._next_poll.pop(root, None)
-                        self._disarm(root)
-                        statuses.append(
-                            WatchStatus(
-                                root,
-                                WatchState.LOST,
-                                "the folder is gone (a drive unplugged?); it is watched again "
-                                "as soon as it is back",
-                            )
-                        )
-                    continue
-                watch = self._watches.get(root)
-                dead = (
-                    state is WatchState.LOST
-                    or identity != self._identities.get(root)
-                    or (watch is not None and watch not in live)
-                )
-                poll_due = state is WatchState.POLLING and now >= self._next_poll.get(root, 0.0)
-                if not dead and not poll_due:
-                    continue
-                if dead:
-                    self._disarm(root)
-                self._identities[root] = identity
-                if state is WatchState.LOST:
-                    self._states[root] = WatchState.WATCHING  # armable again
-                self._next_poll.pop(root, None)
-                statuses.extend(self._reschedule())
-                if any(root == top or ops.is_under(root, top) for top in self._watches):
-                    self._states[root] = WatchState.WATCHING
-                    rescans.append((root, WatchState.REARMED, "back, and watched again; rescanned"))
-                else:
-                    self._states[root] = WatchState.POLLING
-                    self._next_poll[root] = now + self.rescan_every_s
-                    rescans.append((root, WatchState.POLLING, "rescanned (its watch cannot be armed)"))
-        for status in statuses:
-            self._tell(status)
-        for root, state, message in rescans:
-            report = self._rescan(root)
-            detail = f": {report.describe()}" if report is not None else ""
-            self._tell(WatchStatus(root, state, message + detail, report))
-
-    def _rescan(self, root: str) -> ScanReport | None:
-        """Scan the library folders at or under ``root`` (events were lost while it was not watched)."""
-        report: ScanReport | None = None
-        folders = self.library.list_folders()
-        for folder in folders:
-            if folder.path != root and not ops.is_under(folder.path, root):
-                continue
-            if any(
-                other.recursive and other.path != folder.path and ops.is_under(folder.path, other.path)
-                for other in folders
-                if other.path == root or ops.is_under(other.path, root)
-            ):
-                continue  # covered by its parent's scan
-            try:
-                part = scan_folder(self.library, folder.path)
-            except LibraryError as exc:
-                log.warning("cannot rescan %s: %s", folder.path, exc)
-                continue
-            report = part if report is None else report + part
-        return report
-
-    @property
-    def library_gone(self) -> bool:
-        """Whether the library file was deleted or replaced while watching (nothing is written since)."""
-        return self._library_gone
-
     def _next_due(self, not_before: float) -> float | None:
         """Seconds until the next pending file is due (None: nothing pending)."""
         if not self._pending:
@@ -596,16 +377,16 @@ class FolderWatcher:
             entry.due, entry.stable = due, 0
 
     def _drop_pending(self, path: str, is_directory: bool) -> list[str]:
-        dropped = [p for p in self._pending if p == path or (is_directory and ops.is_under(p, path))]
+        dropped = [p for p in self._pending if p == path or (is_directory and photos.is_under(p, path))]
         for p in dropped:
             del self._pending[p]
         return dropped
 
     def _apply_events(self, events: Iterable[_Event], changes: _Round) -> None:
         """Fold events into pending files; apply moves and deletes now, in order, in one transaction."""
-        ops_in_order: list[_Event] = []
+        in_order: list[_Event] = []
         for event in events:
-            src = ops.normalize_path(event.src)
+            src = photos.normalize_path(event.src)
             if event.kind in _FILE_TOUCHED:
                 if not self._is_watched(src):
                     continue
@@ -619,9 +400,9 @@ class FolderWatcher:
             elif event.kind == "deleted":
                 self._drop_pending(src, event.is_directory)
                 self._touch_sidecar(src, event.is_directory)
-                ops_in_order.append(_Event("deleted", src, "", event.is_directory))
+                in_order.append(_Event("deleted", src, "", event.is_directory))
             elif event.kind == "moved" and event.dest:
-                dest = ops.normalize_path(event.dest)
+                dest = photos.normalize_path(event.dest)
                 was_pending = self._drop_pending(src, event.is_directory)
                 self._touch_sidecar(src, event.is_directory)
                 src_watched, dest_watched = self._is_watched(src), self._is_watched(dest)
@@ -629,32 +410,32 @@ class FolderWatcher:
                     for path in was_pending:
                         self._touch(dest + path[len(src) :])
                 if src_watched and dest_watched:
-                    ops_in_order.append(_Event("moved", src, dest, event.is_directory))
+                    in_order.append(_Event("moved", src, dest, event.is_directory))
                 elif src_watched:
-                    ops_in_order.append(_Event("deleted", src, "", event.is_directory))
+                    in_order.append(_Event("deleted", src, "", event.is_directory))
                 elif dest_watched:
                     if event.is_directory or os.path.isdir(dest):
                         self._touch_tree(dest)
                     else:
                         self._touch(dest)
-        if ops_in_order:
+        if in_order:
             with self.library.transaction() as session:
-                for op in ops_in_order:
+                for op in in_order:
                     self._apply_op(session, op, changes)
 
     def _apply_op(self, session: Session, op: _Event, changes: _Round) -> None:
         if op.kind == "deleted":
             ids = _present_ids(session, op.src, op.is_directory)
             for photo_id in ids:
-                ops.mark_missing(session, photo_id)
+                photos.mark_missing(session, photo_id)
             changes.removed.extend(ids)
             return
         if op.is_directory:
             ids = _present_ids(session, op.src, True)
-            ops.move_directory(session, op.src, op.dest)
+            photos.move_directory(session, op.src, op.dest)
             changes.moved.extend(ids)
             return
-        photo = ops.move_photo(session, op.src, op.dest)
+        photo = photos.move_photo(session, op.src, op.dest)
         if photo is not None:
             changes.moved.append(photo.id)
         # The destination may hold other bytes than the row says (an editor's "save to temp, rename"):
@@ -730,7 +511,7 @@ class FolderWatcher:
 def _present_ids(session: Session, path: str, is_directory: bool) -> list[int]:
     """Ids of the photos at ``path`` (or under it, for a directory) that are not already missing."""
     stmt = select(Photo.id).where(Photo.status != PhotoStatus.MISSING)
-    stmt = ops.filter_folder(stmt, path) if is_directory else stmt.where(Photo.path == path)
+    stmt = photos.filter_folder(stmt, path) if is_directory else stmt.where(Photo.path == path)
     return list(session.scalars(stmt))
 
 

@@ -164,10 +164,12 @@ def resolve_model(explicit: Path | None) -> Path:
     return path
 
 
-def load_captioner(args: argparse.Namespace, **options: object) -> Captioner:
-    from photoscribe.core.captioning.captioner import Captioner
+def captioner_from_args(args: argparse.Namespace, **options: object) -> Captioner:
+    """:func:`~photoscribe.core.captioning.loading.load_captioner` for ``--model``, ``--device`` and
+    ``--encoder-weights`` (see :func:`add_model_options`)."""
+    from photoscribe.core.captioning.loading import load_captioner
 
-    return Captioner.load(
+    return load_captioner(
         resolve_model(args.model), device=args.device, encoder_weights=args.encoder_weights, **options
     )
 
@@ -235,7 +237,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
     if talk:
         print(f"loading the captioning model ({_model_name(args.model)})…", file=sys.stderr, flush=True)
     loading = time.perf_counter()
-    captioner = load_captioner(
+    captioner = captioner_from_args(
         args,
         beam_size=args.beam,
         length_penalty=args.length_penalty,

@@ -16,7 +16,6 @@ import logging
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -25,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from photoscribe.core.errors import (
     CancelledError,
     DiskFullError,
-    LibraryError,
     PhotoscribeError,
     disk_full_cause,
 )
@@ -36,7 +34,7 @@ from photoscribe.desktop.cli.keywords import add_keywords_command
 from photoscribe.desktop.cli.output import Output, add_output_options, add_quiet_option
 from photoscribe.desktop.cli.repair import add_repair_command
 from photoscribe.desktop.cli.review import add_review_command
-from photoscribe.desktop.cli.signals import exit_now, interrupt_on_sigterm, signals_ignored
+from photoscribe.desktop.cli.watch import add_watch_command
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported by the commands, when they run
     from photoscribe.core.library.database import Library
@@ -611,11 +609,11 @@ def _add_caption_pending(commands: Commands, common: argparse.ArgumentParser) ->
 def _caption_pending(args: argparse.Namespace) -> int:
     from photoscribe.core.library.queue import CaptionQueue
     from photoscribe.core.library.runlock import CaptionLock
-    from photoscribe.desktop.cli.caption import load_captioner
+    from photoscribe.desktop.cli.caption import captioner_from_args
 
     out = Output(args)
     with open_library(args) as library, CaptionLock(library.path):  # say "busy" before loading a model
-        captioner = load_captioner(args, batch_size=args.batch_size)
+        captioner = captioner_from_args(args, batch_size=args.batch_size)
         queue = CaptionQueue(library, captioner, batch_size=args.batch_size, max_attempts=args.max_attempts)
         with out.progress(f"captioning ({captioner.model_id})") as on_progress:
             report = queue.run_once(on_progress=on_progress)
@@ -702,129 +700,6 @@ def _embed(args: argparse.Namespace) -> int:
     return 130 if report.cancelled else 0
 
 
-# --------------------------------------------------------------------------- watch
-
-
-def _add_watch(commands: Commands, common: argparse.ArgumentParser) -> None:
-    from photoscribe.core.captioning.decode_limits import batch_size_limit
-    from photoscribe.desktop.cli.caption import add_model_options, bounded_int
-
-    parser = commands.add_parser(
-        "watch",
-        parents=[common],
-        help="watch every folder and caption new photos as they arrive (Ctrl-C stops)",
-    )
-    add_model_options(parser)
-    parser.add_argument(
-        "--batch-size", type=bounded_int(*batch_size_limit()), default=16, help="photos per captioning batch"
-    )
-    parser.add_argument("--no-scan", dest="scan", action="store_false", help="skip the catch-up rescan")
-    parser.set_defaults(func=guarded(_watch))
-
-
-STOP_WITHIN_S = 1.0  # `watch` ends this soon after Ctrl-C or SIGTERM, whatever a worker is doing
-
-
-def _watch(args: argparse.Namespace) -> int:
-    with interrupt_on_sigterm():  # SIGTERM stops the watch as Ctrl-C does, at any stage
-        return _watch_until_stopped(args)
-
-
-def _watch_until_stopped(args: argparse.Namespace) -> int:
-    from photoscribe.core.library import scanner as scanning
-    from photoscribe.core.library.queue import CaptionQueue
-    from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher, WatchState, WatchStatus
-
-    with open_library(args) as library:
-        folders = library.list_folders()
-        if not folders:
-            print("no folders yet; add one with `photoscribe library add FOLDER`", file=sys.stderr)
-            return 1
-        if args.scan:  # catch up with what changed while nobody was watching
-            _print_scan(scanning.rescan_all(library))
-        queue: CaptionQueue | None = None
-        captioner = _optional_captioner(args)
-        if captioner is not None:
-            queue = CaptionQueue(
-                library,
-                captioner,
-                batch_size=args.batch_size,
-                on_captioned=lambda ids: print(f"captioned {len(ids)} photos", flush=True),
-                on_broken=lambda message: print(
-                    f"photoscribe: error: {printable(message)}", file=sys.stderr, flush=True
-                ),
-            )
-
-        def changed(summary: ChangeSummary) -> None:
-            print(summary.describe(), flush=True)
-            if queue is not None and (summary.added or summary.updated or summary.moved):
-                queue.wake()
-
-        stop = threading.Event()
-        library_gone: list[WatchStatus] = []
-
-        def status_changed(status: WatchStatus) -> None:  # a watch lost, re-armed or polled
-            if status.state is WatchState.LIBRARY_GONE:
-                library_gone.append(status)
-                stop.set()
-            else:
-                print(f"{status.state.value}: {printable(status.describe())}", flush=True)
-
-        watcher = FolderWatcher(library, on_change=changed, on_status=status_changed)
-        stopped_in_time, interrupted = True, False
-        try:
-            watcher.start()
-            for folder in folders:
-                try:
-                    watcher.watch(folder.path, absent_ok=True)  # a drive plugged in later
-                except LibraryError as exc:
-                    print(f"not watching {printable(folder.path)}: {printable(exc)}", file=sys.stderr)
-            if queue is not None:
-                queue.start()
-            print(f"watching {len(watcher.roots)} folders; Ctrl-C stops", flush=True)
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM
-            interrupted = True
-        finally:
-            with signals_ignored():  # a second Ctrl-C must not cut the stopping short
-                stopped_in_time = _stop_workers(watcher, queue, STOP_WITHIN_S * 0.6)
-                if stopped_in_time and captioner is not None:
-                    captioner.close()  # its decode processes end now, not at the interpreter's exit
-    code = 0
-    if library_gone:
-        print(f"error: {printable(library_gone[0].describe())}", file=sys.stderr)
-        code = 1
-    else:
-        print("stopped", flush=True)
-    if interrupted or not stopped_in_time:
-        exit_now(code)
-    return code
-
-
-def _stop_workers(watcher: Any, queue: Any, within_s: float) -> bool:
-    """Stop the watcher and the captioning queue; whether both threads ended within ``within_s``."""
-    deadline = time.monotonic() + within_s
-    watcher_done = watcher.stop(timeout=within_s / 2)
-    queue_done = True
-    if queue is not None:
-        queue_done = queue.stop(timeout=round(max(0.05, deadline - time.monotonic()), 2))
-    return bool(watcher_done and queue_done)
-
-
-def _optional_captioner(args: argparse.Namespace) -> Any:
-    """The model to caption with, or ``None`` (with a note) when there is none."""
-    from photoscribe.core.paths import active_model_path
-    from photoscribe.desktop.cli.caption import load_captioner
-
-    model = args.model or active_model_path()
-    if model is None:
-        print("no captioning model: watching only (pass --model CKPT to caption new photos)", flush=True)
-        return None
-    print(f"captioning new photos with {printable(Path(model).name)} ({printable(model)})", flush=True)
-    return load_captioner(args, batch_size=args.batch_size)
-
-
 def _stop_on_sigterm(stop: threading.Event) -> Callable[[], None]:
     """Make SIGTERM set ``stop`` (main thread only); returns a function restoring the old handler."""
     if threading.current_thread() is not threading.main_thread():
@@ -852,7 +727,7 @@ SUBCOMMANDS: tuple[Callable[[Commands, argparse.ArgumentParser], None], ...] = (
     _add_caption_pending,
     _add_retry_failed,
     _add_embed,
-    _add_watch,
+    add_watch_command,
     add_keywords_command,
     add_write_metadata_command,
     add_repair_command,

@@ -360,7 +360,7 @@ def test_progress_text(qtbot: Any, make_window: MakeWindow, sample: Sample) -> N
 def test_model_that_cannot_load_is_reported_inline(
     qtbot: Any, make_window: MakeWindow, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(path: str, device: str, beam: int) -> Any:
+    def broken(path: str, **_options: Any) -> Any:
         raise ModelLoadError(f"{path}: the encoder weights resnet50-0676ba61.pth are missing")
 
     monkeypatch.setattr(background, "load_captioner", broken)

@@ -49,7 +49,7 @@ def _pending(library: Library) -> int:
 def test_the_app_embeds_captions_in_the_background_and_marks_meaning_matches(
     qtbot: Any, make_window: MakeWindow, sample: Sample, runner: JobRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(background, "semantic_available", lambda: True)
+    monkeypatch.setattr(background, "meaning_search_available", lambda: True)
     services = BackgroundServices(
         sample.library,
         runner,
@@ -75,9 +75,9 @@ def test_the_app_embeds_captions_in_the_background_and_marks_meaning_matches(
     assert "Found by meaning" in first.data(Qt.ItemDataRole.ToolTipRole)
     qtbot.waitUntil(lambda: window.count_label.text() != "", timeout=10_000)
 
-    # A caption written by the user is embedded without any further call (the queue polls and wakes).
+    # A caption written by the user is embedded without any further call (the pipeline sees the
+    # commit and wakes the embedding queue).
     sample.library.set_user_caption(sample.ids["lake"], "my puppy swims in the lake")
-    services.wake()
     qtbot.waitUntil(lambda: _pending(sample.library) == 0, timeout=120_000)
     window.photos.refresh()
     qtbot.waitUntil(
@@ -94,8 +94,8 @@ def test_the_app_embeds_captions_in_the_background_and_marks_meaning_matches(
 def test_without_the_extra_the_search_box_says_how_to_enable_meaning_search(
     make_window: MakeWindow, sample: Sample, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(main_window, "semantic_available", lambda: False)
-    monkeypatch.setattr(background, "semantic_available", lambda: False)
+    monkeypatch.setattr(main_window, "meaning_search_available", lambda: False)
+    monkeypatch.setattr(background, "meaning_search_available", lambda: False)
     window = make_window(sample.library)
     assert "words only" in window.search.placeholderText()
     assert "pip install 'photoscribe[semantic]'" in window.search.toolTip()

@@ -320,7 +320,7 @@ def test_the_grid_fills_while_the_model_is_still_loading(
     release = threading.Event()
     started = threading.Event()
 
-    def slow_loader(path: str, device: str, beam_size: int) -> Any:
+    def slow_loader(path: str, **_options: Any) -> Any:
         started.set()
         release.wait(30)
         raise RuntimeError("released")

@@ -364,7 +364,7 @@ def test_a_folder_whose_watch_cannot_be_armed_is_rescanned_until_it_can(
     refused = h.outside / "refused"
     refused.mkdir()
     h.library.add_folder_record(refused)
-    observer = h.watcher._observer
+    observer = h.watcher.folders.observer
     assert observer is not None
     real_schedule = observer.schedule
 
@@ -454,7 +454,7 @@ def test_a_folder_not_there_when_watching_starts_is_watched_when_it_appears(h: H
 
 def test_a_watch_whose_emitter_thread_died_is_armed_again(h: Harness) -> None:
     """The folder is still there (same inode) but watchdog's emitter thread for it stopped."""
-    observer = h.watcher._observer
+    observer = h.watcher.folders.observer
     assert observer is not None
     [emitter] = [e for e in observer.emitters if e.watch.path == str(h.root)]
     emitter.stop()

@@ -15,10 +15,10 @@ import pytest
 from photoscribe.core.library import Library
 from photoscribe.core.library.embed_queue import EmbedQueue
 from photoscribe.core.library.hybrid import SemanticSearch, hybrid_search
-from photoscribe.core.library.meaning import SentenceEmbedder, semantic_available
+from photoscribe.core.library.meaning import SentenceEmbedder, meaning_search_available
 
 pytestmark = pytest.mark.skipif(
-    not semantic_available(), reason="needs the semantic extra: pip install -e '.[semantic]'"
+    not meaning_search_available(), reason="needs the semantic extra: pip install -e '.[semantic]'"
 )
 FLICKR8K = Path(__file__).resolve().parents[3] / "shared" / "data" / "flickr8k"
 # Train-split photos and the concept each one's first human caption shows.

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from photoscribe.core.library.database import Library
-from photoscribe.core.library.similar import set_feature
+from photoscribe.core.library.queue import set_feature
 from photoscribe.desktop.cli.library import register
 
 

@@ -13,8 +13,9 @@ from sqlalchemy import text
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.database import Library
+from photoscribe.core.library.queue import set_feature
 from photoscribe.core.library.search import build_match_query, parse_query, rebuild_index, search
-from photoscribe.core.library.similar import get_feature, set_feature, similar, similar_to_vector
+from photoscribe.core.library.similar import get_feature, similar, similar_to_vector
 
 MODEL = "sat-v1"
 

@@ -23,7 +23,7 @@ from photoscribe.core.library import meaning
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.embed_queue import EmbedQueue
 from photoscribe.core.library.hybrid import SemanticSearch, default_mode, hybrid_search, meaning_text
-from photoscribe.core.library.meaning import MeaningIndex, SemanticUnavailableError
+from photoscribe.core.library.meaning import MeaningIndex, MeaningSearchUnavailableError
 from photoscribe.core.library.search import search
 
 MODEL = "sat-v1"
@@ -215,13 +215,13 @@ def test_without_the_extra_search_falls_back_to_words_and_says_how_to_enable_mea
     library: Library, corpus: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import fails as if not installed
-    assert not meaning.semantic_available()
+    assert not meaning.meaning_search_available()
     mode, hint = default_mode(library)
     assert mode == "fts" and hint is not None and "pip install 'photoscribe[semantic]'" in hint
-    with pytest.raises(SemanticUnavailableError, match=r"photoscribe\[semantic\]"):
+    with pytest.raises(MeaningSearchUnavailableError, match=r"photoscribe\[semantic\]"):
         meaning.SentenceEmbedder()
     semantic = SemanticSearch(library)
-    with pytest.raises(SemanticUnavailableError):
+    with pytest.raises(MeaningSearchUnavailableError):
         hybrid_search(library, "dog", semantic)
     assert {h.photo_id for h in hybrid_search(library, "dog", None)} == {corpus["dog"], corpus["dog2"]}
 
@@ -229,7 +229,7 @@ def test_without_the_extra_search_falls_back_to_words_and_says_how_to_enable_mea
 def test_with_the_extra_but_nothing_embedded_the_default_is_words_with_a_hint(
     library: Library, corpus: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(meaning, "semantic_available", lambda: True)
+    monkeypatch.setattr(meaning, "meaning_search_available", lambda: True)
     assert default_mode(library) == (
         "fts",
         "no caption has been embedded yet: run `photoscribe library embed` for meaning search",
@@ -424,7 +424,7 @@ def test_the_cli_embeds_with_progress_then_searches_by_meaning(
     from photoscribe.desktop.cli import main
 
     monkeypatch.setattr(meaning, "SentenceEmbedder", lambda **_kw: WordEmbedder())
-    monkeypatch.setattr(meaning, "semantic_available", lambda: True)
+    monkeypatch.setattr(meaning, "meaning_search_available", lambda: True)
     library.close()
     db = str(library.path)
     assert main(["library", "embed", "--db", db]) == 0
