@@ -26,7 +26,7 @@ from photoscribe.core.library.changes import ChangeMonitor
 if TYPE_CHECKING:
     from photoscribe.core.captioning.captioner import Captioner
 from photoscribe.core.library.embed_queue import EmbedQueue
-from photoscribe.core.library.hybrid import SemanticSearch
+from photoscribe.core.library.hybrid import MeaningSearch
 from photoscribe.core.library.meaning import semantic_available
 from photoscribe.core.library.queue import CaptionQueue
 from photoscribe.core.library.watcher import FolderWatcher
@@ -80,9 +80,9 @@ def load_captioner(path: str, device: str, beam_size: int) -> Captioner:
     return Captioner.load(path, device=device, beam_size=beam_size, n_best=max(N_BEST, 1))
 
 
-def load_semantic(library: Library) -> SemanticSearch:
+def load_semantic(library: Library) -> MeaningSearch:
     """Load the sentence-embedding model and the library's embeddings (seconds: on the job runner)."""
-    semantic = SemanticSearch(library)
+    semantic = MeaningSearch(library)
     semantic.index  # noqa: B018 (loads the model, then reads every stored embedding)
     return semantic
 
@@ -100,7 +100,7 @@ class BackgroundServices(QObject):
         modelChanged(ModelState): a model started loading, loaded, failed, or was refused as broken
             by the caption queue (it gave no usable caption for several photos in a row).
         queueStateChanged(): paused or resumed.
-        semanticReady(SemanticSearch): search by meaning can run (the embedding model is loaded).
+        semanticReady(MeaningSearch): search by meaning can run (the embedding model is loaded).
         libraryChanged(): a commit to the library, maybe by another process (``library add``): the
             queues have been woken.
     """
@@ -123,7 +123,7 @@ class BackgroundServices(QObject):
         *,
         queue_factory: Callable[..., CaptionQueue] | None = CaptionQueue,
         watcher_factory: Callable[..., FolderWatcher] | None = FolderWatcher,
-        semantic_factory: Callable[[Library], SemanticSearch] | None = load_semantic,
+        semantic_factory: Callable[[Library], MeaningSearch] | None = load_semantic,
     ) -> None:
         super().__init__(parent)
         self.library = library
@@ -135,7 +135,7 @@ class BackgroundServices(QObject):
         self._queue_factory = queue_factory
         self._watcher_factory = watcher_factory
         self._semantic_factory = semantic_factory
-        self.semantic: SemanticSearch | None = None
+        self.semantic: MeaningSearch | None = None
         self.embed_queue: EmbedQueue | None = None
         self.captioner: Captioner | None = None
         self.queue: CaptionQueue | None = None
@@ -243,7 +243,7 @@ class BackgroundServices(QObject):
             on_failed=lambda exc, _tb: log.warning("search by meaning is off: %s", exc),
         )
 
-    def _on_semantic_loaded(self, semantic: SemanticSearch) -> None:
+    def _on_semantic_loaded(self, semantic: MeaningSearch) -> None:
         self.semantic = semantic
         self.embed_queue = EmbedQueue(self.library, semantic.embedder, poll_s=EMBED_POLL_S)
         self.embed_queue.start()
