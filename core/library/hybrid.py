@@ -32,7 +32,6 @@ from photoscribe.core.library import meaning
 from photoscribe.core.library.captions import best_captions
 from photoscribe.core.library.filters import NO_FILTERS, FilterArgs, SearchFilters
 from photoscribe.core.library.keywords import keywords_by_photo
-from photoscribe.core.library.query_parser import MODES as MODES  # the modes hybrid_search takes
 from photoscribe.core.library.query_parser import SearchMode, build_match_query, parse_query
 from photoscribe.core.library.records import PhotoInfo, SearchHit
 from photoscribe.core.library.schema import Caption, Photo

@@ -190,6 +190,13 @@ def search(
         least_confident_first=least_confident_first,
     )
     stmt = stmt.limit(limit).offset(max(0, int(offset)))
+    return _hits_of(library, query, stmt, match, (highlight[0], highlight[1], ellipsis))
+
+
+def _hits_of(
+    library: Library, query: str, stmt: Any, match: str | None, marks: tuple[str, str, str]
+) -> list[SearchHit]:
+    """Run a :func:`_statement` (paged): its photos with their best captions, keywords and snippets."""
     try:
         with library.session() as session:
             rows = session.execute(stmt).all()
@@ -199,14 +206,11 @@ def search(
     except OperationalError as exc:
         raise LibraryError(f"search for {query!r} failed: {exc.orig}") from exc
     hits: list[SearchHit] = []
-    shown_marks = (highlight[0], highlight[1], ellipsis)
     for row, photo in zip(rows, photos, strict=True):
         caption = captions.get(photo.id)
         words = [k.word for k in keywords.get(photo.id, [])]
         if match is not None:
-            hits.append(
-                _hit(photo, caption, row.match_snippet or "", float(row.bm25_rank), words, shown_marks)
-            )
+            hits.append(_hit(photo, caption, row.match_snippet or "", float(row.bm25_rank), words, marks))
         else:
             hits.append(
                 SearchHit(photo, caption, caption.text if caption else "", 0.0, keywords=tuple(words))
