@@ -164,3 +164,11 @@ def test_word_search_counting_and_hybrid_search_agree_on_the_filters(
     assert _names(photos, ids) == (captioned if not filters.uncaptioned else expected & dogs)
     assert count_hybrid(library, "dog", by_meaning, filters, min_similarity=-1.0) == len(ids)
     assert count_hybrid(library, "dog", None, filters) == len(words)
+
+    # Only -excluded words: "everything except", by words alone (nothing to search by meaning).
+    everything_but = hybrid_search(
+        library, "-cat", by_meaning, filters=filters, min_similarity=-1.0, limit=100
+    )
+    assert not any(h.by_meaning for h in everything_but)
+    assert _names(photos, [h.photo_id for h in everything_but]) == expected - {"cat"}
+    assert count_hybrid(library, "-cat", by_meaning, filters, min_similarity=-1.0) == len(everything_but)
