@@ -35,7 +35,7 @@ import numpy as np
 from common import cpu_name  # bench/ is on the path: the script is run as python bench/search_meaning.py
 
 from photoscribe.core.library.database import Library
-from photoscribe.core.library.hybrid import SemanticSearch, hybrid_search
+from photoscribe.core.library.hybrid import MeaningSearch, hybrid_search
 from photoscribe.core.library.meaning import DEFAULT_MODEL, MeaningIndex, encode_vector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,7 +186,7 @@ def bench_fusion(n: int, n_queries: int, rng: np.random.Generator, workdir: Path
         raw.close()
     texts = [" ".join(rng.choice(np.array(WORDS), 2)) for _ in range(n_queries)]
     qvec = {t: clustered(1, rng, centres)[0] for t in texts}
-    semantic = SemanticSearch(library, FixedEmbedder(qvec))
+    semantic = MeaningSearch(library, FixedEmbedder(qvec))
     start = time.perf_counter()
     semantic.index  # noqa: B018 (the one-time load of every stored embedding)
     load_s = time.perf_counter() - start

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.embed_queue import EmbedQueue
-from photoscribe.core.library.hybrid import RRF_K, SemanticSearch, hybrid_search
+from photoscribe.core.library.hybrid import RRF_K, MeaningSearch, hybrid_search
 from photoscribe.core.library.meaning import SentenceEmbedder
 from photoscribe.core.library.schema import Caption, Photo
 
@@ -127,7 +127,7 @@ def main() -> None:
     start = time.perf_counter()
     report = EmbedQueue(library, embedder, batch_size=128).run_once()
     print(f"embedding: {report.describe()} ({time.perf_counter() - start:.0f} s)")
-    semantic = SemanticSearch(library, embedder)
+    semantic = MeaningSearch(library, embedder)
     name_of = {}
     with library.session() as session:
         for photo_id, name in session.query(Photo.id, Photo.name):

@@ -23,7 +23,7 @@ from photoscribe.core.captioning.loading import DEFAULT_DEVICE, load_captioner
 from photoscribe.core.choices import DEFAULT_BEAM
 from photoscribe.core.library import Library
 from photoscribe.core.library.embed_queue import EmbedQueue
-from photoscribe.core.library.hybrid import SemanticSearch
+from photoscribe.core.library.hybrid import MeaningSearch
 from photoscribe.core.library.meaning import meaning_search_available
 from photoscribe.core.library.pipeline import LibraryPipeline, retire_queue
 from photoscribe.core.library.queue import CaptionQueue
@@ -63,9 +63,9 @@ class ModelState:
         return "No captioning model yet."
 
 
-def load_semantic(library: Library) -> SemanticSearch:
+def load_semantic(library: Library) -> MeaningSearch:
     """Load the sentence-embedding model and the library's embeddings (seconds: on the job runner)."""
-    semantic = SemanticSearch(library)
+    semantic = MeaningSearch(library)
     semantic.index  # noqa: B018 (loads the model, then reads every stored embedding)
     return semantic
 
@@ -83,7 +83,7 @@ class BackgroundServices(QObject):
         modelChanged(ModelState): a model started loading, loaded, failed, or was refused as broken
             by the caption queue (it gave no usable caption for several photos in a row).
         queueStateChanged(): paused or resumed.
-        semanticReady(SemanticSearch): search by meaning can run (the embedding model is loaded).
+        semanticReady(MeaningSearch): search by meaning can run (the embedding model is loaded).
         libraryChanged(): a commit to the library, maybe by another process (``library add``): the
             queues have been woken.
     """
@@ -106,7 +106,7 @@ class BackgroundServices(QObject):
         *,
         queue_factory: Callable[..., CaptionQueue] | None = CaptionQueue,
         watcher_factory: Callable[..., FolderWatcher] | None = FolderWatcher,
-        semantic_factory: Callable[[Library], SemanticSearch] | None = load_semantic,
+        semantic_factory: Callable[[Library], MeaningSearch] | None = load_semantic,
     ) -> None:
         super().__init__(parent)
         self.library = library
@@ -127,7 +127,7 @@ class BackgroundServices(QObject):
             queue_factory=queue_factory,
         )
         self._semantic_factory = semantic_factory
-        self.semantic: SemanticSearch | None = None
+        self.semantic: MeaningSearch | None = None
         self.captioner: Captioner | None = None
         self.model = ModelState()
         self._load_job: Job | None = None
@@ -228,7 +228,7 @@ class BackgroundServices(QObject):
             on_failed=lambda exc, _tb: log.warning("search by meaning is off: %s", exc),
         )
 
-    def _on_semantic_loaded(self, semantic: SemanticSearch) -> None:
+    def _on_semantic_loaded(self, semantic: MeaningSearch) -> None:
         self.semantic = semantic
         self.pipeline.start_embedding(semantic.embedder)
         self.semanticReady.emit(semantic)

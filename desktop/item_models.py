@@ -52,7 +52,7 @@ from photoscribe.desktop.thumbnail_loader import ThumbnailLoader
 from photoscribe.desktop.workers import Job, JobRunner
 
 if TYPE_CHECKING:
-    from photoscribe.core.library.hybrid import SemanticSearch
+    from photoscribe.core.library.hybrid import MeaningSearch
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         self.page_size = page_size
         self.thumbnails = thumbnails
         self._query = PhotoQuery()
-        self.semantic: SemanticSearch | None = None  # once meaning search is ready: text searches are hybrid
+        self.semantic: MeaningSearch | None = None  # once meaning search is ready: text searches are hybrid
         self._row_of: dict[int, int] = {}
         self._next_offset = 0
         self._exhausted = True
@@ -203,7 +203,7 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         self._loading = True
         generation = self._generation
         offset = 0 if reset else self._next_offset
-        job = Job(fetch_page, self.library, self._query, offset, self.page_size, semantic=self.semantic)
+        job = Job(fetch_page, self.library, self._query, offset, self.page_size, meaning_search=self.semantic)
         self.runner.submit(
             job,
             receiver=self,

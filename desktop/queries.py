@@ -18,9 +18,21 @@ from photoscribe.core.captioning.confidence import LOW_CONFIDENCE_ADVICE, is_low
 from photoscribe.core.library import Library, SearchHit
 from photoscribe.core.library.export import split_alt_text
 from photoscribe.core.library.export_scope import ExportScope
-from photoscribe.core.library.hybrid import MAX_DEPTH, SemanticSearch, hybrid_search, meaning_only
+from photoscribe.core.library.filters import (
+    BROWSE_SORTS,
+    SORT_ADDED,
+    SORT_ADDED_OLDEST,
+    SORT_RELEVANCE,
+    SORT_TAKEN,
+    SearchFilters,
+    SortOrder,
+)
+from photoscribe.core.library.filters import SORT_NAME as SORT_NAME  # the app's modules read the
+from photoscribe.core.library.filters import SORT_NAME_DESC as SORT_NAME_DESC  # orders from here
+from photoscribe.core.library.filters import SORT_TAKEN_OLDEST as SORT_TAKEN_OLDEST
+from photoscribe.core.library.hybrid import MeaningSearch, count_hybrid, hybrid_search
 from photoscribe.core.library.schema import utcnow
-from photoscribe.core.library.search import SortOrder, count_matches, search
+from photoscribe.core.library.search import search
 from photoscribe.core.progress import check_cancel
 
 PAGE_SIZE = 500
@@ -33,19 +45,11 @@ MEANING_MARK = "≈ "  # before the snippet of a photo found by meaning only (no
 # Highlight markers asked of the search: control characters, so that no caption text can fake them.
 _MARK_START, _MARK_END = "\x02", "\x03"
 
-# Filters (sidebar smart collections) and sort orders.
+# Filters (sidebar smart collections); the sort orders are core's (core/library/filters.py).
 FILTER_ALL = "all"
 FILTER_UNCAPTIONED = "uncaptioned"
 FILTER_NEEDS_REVIEW = "needs_review"
 FILTER_RECENT = "recent"
-SORT_TAKEN = "taken"
-SORT_TAKEN_OLDEST = "taken-oldest"
-SORT_ADDED = "added"
-SORT_ADDED_OLDEST = "added-oldest"
-SORT_NAME = "name"
-SORT_NAME_DESC = "name-desc"
-SORT_RELEVANCE = "relevance"
-BROWSE_SORTS = (SORT_TAKEN, SORT_TAKEN_OLDEST, SORT_ADDED, SORT_ADDED_OLDEST, SORT_NAME, SORT_NAME_DESC)
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class PhotoQuery:
     text: str = ""
     filter: str = FILTER_ALL
     folder: int | None = None
-    sort: str = SORT_TAKEN
+    sort: str = SORT_TAKEN  # one of core's BROWSE_SORTS or SORT_RELEVANCE
 
     @property
     def has_text(self) -> bool:
@@ -178,28 +182,29 @@ def fetch_page(
     *,
     on_progress: Any = None,
     cancel: threading.Event | None = None,
-    semantic: SemanticSearch | None = None,
+    meaning_search: MeaningSearch | None = None,
 ) -> Page:
     """One page of the grid for ``query`` starting at ``offset`` (runs on a worker thread).
 
     Text is searched by relevance; without text photos are browsed in the chosen order
     (date taken, date added or name, either way round; "Recently added" by date added).
-    With ``semantic`` (meaning search ready), text is searched by words and by meaning
+    With ``meaning_search`` (meaning search ready), text is searched by words and by meaning
     (:func:`~photoscribe.core.library.hybrid.hybrid_search`).
     """
     check_cancel(cancel)
+    sort: SortOrder
     if query.has_text:
         sort = SORT_RELEVANCE
     elif query.filter == FILTER_RECENT and query.sort not in (SORT_ADDED, SORT_ADDED_OLDEST):
         sort = SORT_ADDED  # "Recently added" is about when photos came in
     else:
-        sort = query.sort if query.sort in BROWSE_SORTS else SORT_TAKEN
-    if semantic is not None and query.has_text:
+        sort = cast(SortOrder, query.sort) if query.sort in BROWSE_SORTS else SORT_TAKEN
+    if meaning_search is not None and query.has_text:
         hits = hybrid_search(
             library,
             query.text,
-            semantic,
-            **_filters(query),
+            meaning_search,
+            filters=search_filters(query),
             limit=limit,
             offset=offset,
             highlight=(_MARK_START, _MARK_END),
@@ -208,8 +213,8 @@ def fetch_page(
         hits = search(
             library,
             query.text,
-            **_filters(query),
-            sort=cast(SortOrder, sort),
+            search_filters(query),
+            sort=sort,
             least_confident_first=query.filter == FILTER_NEEDS_REVIEW,
             limit=limit,
             offset=offset,
@@ -220,30 +225,27 @@ def fetch_page(
 
 
 def count_rows(
-    library: Library, query: PhotoQuery, semantic: SemanticSearch | None = None, **_progress: Any
+    library: Library, query: PhotoQuery, meaning_search: MeaningSearch | None = None, **_progress: Any
 ) -> int:
     """How many photos the grid shows for ``query`` in all (runs on a worker thread).
 
     A text query's word matches are counted up to ``COUNT_LIMIT + 1`` only (it runs on every
     keystroke, and counting every match of a common word at a million photos takes a scan of the
     whole index); :func:`count_label` says "More than ..." for that. Matches by meaning only are
-    added when meaning search is on.
+    added when meaning search is on (:func:`~photoscribe.core.library.hybrid.count_hybrid`).
     """
     limit = COUNT_LIMIT + 1 if query.has_text else None
-    count = count_matches(library, query.text, **_filters(query), limit=limit)
-    if semantic is not None and query.has_text and query.filter != FILTER_UNCAPTIONED:
-        count += len(meaning_only(library, query.text, semantic, _filters(query), MAX_DEPTH))
-    return count
+    return count_hybrid(library, query.text, meaning_search, search_filters(query), limit=limit)
 
 
-def _filters(query: PhotoQuery) -> dict[str, Any]:
-    """The library search filters behind a grid query (the same for its pages and its count)."""
-    return {
-        "folder": query.folder,
-        "uncaptioned": query.filter == FILTER_UNCAPTIONED,
-        "needs_review": query.filter == FILTER_NEEDS_REVIEW,
-        "added_since": _recent_since() if query.filter == FILTER_RECENT else None,
-    }
+def search_filters(query: PhotoQuery) -> SearchFilters:
+    """The library search filters behind a grid query (the same for its pages, its count and its export)."""
+    return SearchFilters(
+        folder=query.folder,
+        uncaptioned=query.filter == FILTER_UNCAPTIONED,
+        needs_review=query.filter == FILTER_NEEDS_REVIEW,
+        added_since=_recent_since() if query.filter == FILTER_RECENT else None,
+    )
 
 
 def export_scope(query: PhotoQuery, selection: Sequence[int] = ()) -> ExportScope:
@@ -251,7 +253,14 @@ def export_scope(query: PhotoQuery, selection: Sequence[int] = ()) -> ExportScop
     (its words, folder and collection; matches by meaning only are not included)."""
     if selection:
         return ExportScope(photo_ids=tuple(selection))
-    return ExportScope(query=query.text, **_filters(query))
+    filters = search_filters(query)
+    return ExportScope(
+        query=query.text,
+        folder=filters.folder,
+        needs_review=filters.needs_review,
+        uncaptioned=filters.uncaptioned,
+        added_since=filters.added_since,
+    )
 
 
 def count_label(count: int, *, text_query: bool = False) -> str:

@@ -24,34 +24,34 @@ import logging
 import re
 import threading
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
-from sqlalchemy import String, exists, func, or_, select, text, type_coerce
+from sqlalchemy import select, text
 
 from photoscribe.core.library import meaning
 from photoscribe.core.library.captions import best_captions
+from photoscribe.core.library.filters import NO_FILTERS, FilterArgs, SearchFilters
 from photoscribe.core.library.keywords import keywords_by_photo
-from photoscribe.core.library.photos import FolderRef, filter_folder
+from photoscribe.core.library.query_parser import SearchMode, build_match_query, parse_query
 from photoscribe.core.library.records import PhotoInfo, SearchHit
-from photoscribe.core.library.schema import Caption, Photo, PhotoStatus
-from photoscribe.core.library.search import build_match_query, parse_query, search
+from photoscribe.core.library.schema import Caption, Photo
+from photoscribe.core.library.search import count_matches, search
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's from Python 3.11; only type checkers read it
+
     from photoscribe.core.library.database import Library
 
 
 log = logging.getLogger(__name__)
 
-SearchMode = Literal["hybrid", "fts", "meaning"]
-MODES: tuple[SearchMode, ...] = ("hybrid", "fts", "meaning")
 RRF_K = 60  # the usual reciprocal rank fusion constant (Cormack et al., 2009)
 MIN_SIMILARITY = 0.20  # meaning-only results below this cosine are left out (see docs/search.md)
 MAX_DEPTH = 1_000  # results fused per query (pages beyond are not offered)
 _NEGATED = re.compile(r'(?:^|\s)-(?:"[^"]*"|\S+)')
 
 
-class SemanticSearch:
+class MeaningSearch:
     """The embedder and in-memory index of one library, created on first use and shared by threads.
 
     Args:
@@ -90,12 +90,6 @@ class SemanticSearch:
         index.refresh(self.library)
         return index
 
-    def has_embeddings(self) -> bool:
-        """Some caption of the library has an embedding by this model."""
-        model = self._embedder.model_id if self._embedder is not None else meaning.DEFAULT_MODEL
-        with self.library.session() as session:
-            return meaning.count_embedded(session, model) > 0
-
 
 def meaning_text(query: str) -> str:
     """The part of a search-box query to embed: without ``-excluded`` terms and quote marks."""
@@ -115,79 +109,120 @@ def default_mode(library: Library) -> tuple[SearchMode, str | None]:
     return "hybrid", None
 
 
+def _by_words_only(
+    query: str, meaning_search: MeaningSearch | None, mode: SearchMode, filters: SearchFilters
+) -> bool:
+    """Whether a search is by words alone: asked for, meaning search not ready, a query without
+    words (browsing, only ``-excluded``), or only photos without captions (none has a meaning)."""
+    no_words = not parse_query(meaning_text(query)).include
+    return mode == "fts" or meaning_search is None or filters.uncaptioned or no_words
+
+
 def hybrid_search(
     library: Library,
     query: str,
-    semantic: SemanticSearch | None,
+    meaning_search: MeaningSearch | None,
     *,
     mode: SearchMode = "hybrid",
-    folder: FolderRef | None = None,
-    date_from: date | datetime | None = None,
-    date_to: date | datetime | None = None,
-    uncaptioned: bool = False,
-    needs_review: bool = False,
-    added_since: datetime | None = None,
-    include_missing: bool = False,
+    filters: SearchFilters | None = None,
     limit: int = 100,
     offset: int = 0,
     min_similarity: float = MIN_SIMILARITY,
     rerank: bool = False,
-    **search_options: Any,
+    highlight: tuple[str, str] = ("[", "]"),
+    ellipsis: str = "…",
+    snippet_tokens: int = 12,
+    **narrow: Unpack[FilterArgs],
 ) -> list[SearchHit]:
     """Search ``query`` by words, by meaning or both (see the module docstring); best first.
 
-    Falls back to full-text search when ``semantic`` is ``None``, the query
+    Falls back to full-text search when ``meaning_search`` is ``None``, the query
     has no words (browsing), or only photos without captions are asked for.
-    ``search_options`` (``highlight``, ``ellipsis``, ``snippet_tokens``) go to
-    :func:`~photoscribe.core.library.search.search`. ``rerank=True`` reorders
-    the word matches by reciprocal rank fusion with their meaning rank (measured, not better).
+    ``filters`` (or its fields as keyword arguments) narrow both; ``highlight``,
+    ``ellipsis`` and ``snippet_tokens`` go to :func:`~photoscribe.core.library.search.search`.
+    ``rerank=True`` reorders the word matches by reciprocal rank fusion with their meaning
+    rank (measured, not better).
 
     Raises:
         LibraryError: the database could not run the search.
         MeaningSearchUnavailableError: meaning search was asked for and the extra is not installed.
     """
-    filters: dict[str, Any] = {
-        "folder": folder,
-        "date_from": date_from,
-        "date_to": date_to,
-        "uncaptioned": uncaptioned,
-        "needs_review": needs_review,
-        "added_since": added_since,
-        "include_missing": include_missing,
-    }
-    wanted = meaning_text(query)
-    if mode == "fts" or semantic is None or uncaptioned or not parse_query(wanted).include:
-        return search(library, query, limit=limit, offset=offset, **filters, **search_options)
+    filters = SearchFilters.of(filters, **narrow)
+
+    def by_words(limit: int, offset: int = 0) -> list[SearchHit]:
+        return search(
+            library,
+            query,
+            filters,
+            limit=limit,
+            offset=offset,
+            highlight=highlight,
+            ellipsis=ellipsis,
+            snippet_tokens=snippet_tokens,
+        )
+
+    if _by_words_only(query, meaning_search, mode, filters):
+        return by_words(limit, offset)
+    assert meaning_search is not None  # _by_words_only says so
     limit, offset = max(0, int(limit)), max(0, int(offset))
     if limit == 0:
         return []
     if mode == "meaning":
         return meaning_only(
-            library, query, semantic, filters, offset + limit, min_similarity=-1.0, words=False
+            library, query, meaning_search, filters, offset + limit, min_similarity=-1.0, words=False
         )[offset:]
     if rerank:
-        return _reranked(library, query, semantic, filters, limit, offset, min_similarity, search_options)
+        fts_hits = by_words(min(MAX_DEPTH, offset + limit))
+        return _reranked(library, query, meaning_search, filters, fts_hits, (limit, offset), min_similarity)
     # The word matches, in bm25 order, page by page as search() serves them; the page where they
     # run out is filled with matches by meaning, and later pages hold only those.
-    page = search(library, query, limit=limit, offset=offset, **filters, **search_options)
+    page = by_words(limit, offset)
     if len(page) == limit:
         return page
-    if page or offset == 0:
-        words = offset + len(page)
-    else:  # past the last word match: how many there were
-        words = len(search(library, query, limit=offset, **filters, **search_options))
+    # How many word matches there are; past the last one, counted on the pages before.
+    words = offset + len(page) if page or offset == 0 else len(by_words(offset))
     start = offset + len(page) - words
     found = meaning_only(
-        library, query, semantic, filters, start + limit - len(page), min_similarity=min_similarity
+        library, query, meaning_search, filters, start + limit - len(page), min_similarity=min_similarity
     )
     return page + found[start:]
+
+
+def count_hybrid(
+    library: Library,
+    query: str,
+    meaning_search: MeaningSearch | None,
+    filters: SearchFilters | None = None,
+    *,
+    mode: SearchMode = "hybrid",
+    limit: int | None = None,
+    min_similarity: float = MIN_SIMILARITY,
+) -> int:
+    """How many photos :func:`hybrid_search` returns for these arguments without a limit: the word
+    matches (counted up to ``limit``, see :func:`~photoscribe.core.library.search.count_matches`)
+    and the matches by meaning only (at most :data:`MAX_DEPTH`).
+
+    Raises:
+        LibraryError: the database could not run the count.
+        MeaningSearchUnavailableError: meaning search was asked for and the extra is not installed.
+    """
+    filters = filters or NO_FILTERS
+    if _by_words_only(query, meaning_search, mode, filters):
+        return count_matches(library, query, filters, limit=limit)
+    assert meaning_search is not None  # _by_words_only says so
+    if mode == "meaning":
+        return len(
+            meaning_only(library, query, meaning_search, filters, MAX_DEPTH, min_similarity=-1.0, words=False)
+        )
+    found = meaning_only(library, query, meaning_search, filters, MAX_DEPTH, min_similarity=min_similarity)
+    return count_matches(library, query, filters, limit=limit) + len(found)
 
 
 def meaning_only(
     library: Library,
     query: str,
-    semantic: SemanticSearch,
-    filters: dict[str, Any],
+    meaning_search: MeaningSearch,
+    filters: SearchFilters,
     count: int,
     *,
     min_similarity: float = MIN_SIMILARITY,
@@ -196,14 +231,13 @@ def meaning_only(
     """The first ``count`` photos found by meaning (at most :data:`MAX_DEPTH`), most similar first.
 
     With ``words``, photos whose captions match the query's words are left
-    out (hybrid search lists them first). ``filters`` are :func:`hybrid_search`'s
-    keyword filters (``folder``, ``date_from``, ...; those not given are not applied).
+    out (hybrid search lists them first). Only photos that pass ``filters`` are found.
     """
     count = min(MAX_DEPTH, count)
     if count <= 0:
         return []
-    index = semantic.index
-    vector = meaning.encode_query(semantic.embedder, meaning_text(query))
+    index = meaning_search.index
+    vector = meaning.encode_query(meaning_search.embedder, meaning_text(query))
     # Nearest captions, best per photo; a photo may have several near captions, so look deeper.
     # Only the caption a photo shows counts (not a discarded model's, nor one a person replaced).
     near: list[tuple[int, int, float]] = []
@@ -225,20 +259,19 @@ def meaning_only(
 def _reranked(
     library: Library,
     query: str,
-    semantic: SemanticSearch,
-    filters: dict[str, Any],
-    limit: int,
-    offset: int,
+    meaning_search: MeaningSearch,
+    filters: SearchFilters,
+    fts_hits: list[SearchHit],
+    page: tuple[int, int],
     min_similarity: float,
-    search_options: dict[str, Any],
 ) -> list[SearchHit]:
-    """The ``rerank=True`` order, over the first :data:`MAX_DEPTH` results only (for the benchmark)."""
-    depth = min(MAX_DEPTH, offset + limit)
-    fts_hits = search(library, query, limit=depth, **filters, **search_options)
-    vector = meaning.encode_query(semantic.embedder, meaning_text(query))
-    similarity = semantic.index.scores_for_photos(vector, sorted(h.photo_id for h in fts_hits))
+    """The ``rerank=True`` order of the word matches ``fts_hits`` (the first :data:`MAX_DEPTH`),
+    then the matches by meaning; the page ``(limit, offset)`` of it (for the benchmark)."""
+    limit, offset = page
+    vector = meaning.encode_query(meaning_search.embedder, meaning_text(query))
+    similarity = meaning_search.index.scores_for_photos(vector, sorted(h.photo_id for h in fts_hits))
     fused = _fuse(fts_hits, similarity) + meaning_only(
-        library, query, semantic, filters, depth, min_similarity=min_similarity
+        library, query, meaning_search, filters, min(MAX_DEPTH, offset + limit), min_similarity=min_similarity
     )
     return fused[offset : offset + limit]
 
@@ -260,7 +293,7 @@ def _allowed(
     model: str,
     query: str,
     nearest: dict[int, tuple[float, int]],
-    filters: dict[str, Any],
+    filters: SearchFilters,
     *,
     words: bool = True,
 ) -> set[int]:
@@ -281,9 +314,9 @@ def _allowed(
         )
         .params(m=model)
     )
-    for clause in _filter_clauses(filters):
+    clause = filters.clause()
+    if clause is not None:
         stmt = stmt.where(clause)
-    stmt = filter_folder(stmt, filters.get("folder"))
     exclude = parse_query(query).exclude
     if exclude:
         stmt = stmt.where(
@@ -302,33 +335,6 @@ def _allowed(
         ).params(words=match)
     with library.session() as session:
         return {int(photo_id) for photo_id in session.scalars(stmt)}
-
-
-def _filter_clauses(filters: dict[str, Any]) -> list[Any]:
-    """The sidebar and date filters of :func:`~photoscribe.core.library.search.search`, for photos
-    that have a caption (meaning results always do)."""
-    clauses: list[Any] = []
-    if not filters.get("include_missing"):
-        clauses.append(Photo.status != PhotoStatus.MISSING)
-    when = type_coerce(
-        func.coalesce(Photo.taken_at, func.datetime(Photo.mtime, "unixepoch", "localtime")), String
-    )
-    date_from, date_to = filters.get("date_from"), filters.get("date_to")
-    if date_from is not None:
-        start = date_from if isinstance(date_from, datetime) else datetime.combine(date_from, time.min)
-        clauses.append(when >= start.strftime("%Y-%m-%d %H:%M:%S"))
-    if isinstance(date_to, datetime):
-        clauses.append(when <= date_to.strftime("%Y-%m-%d %H:%M:%S.%f"))
-    elif date_to is not None and date_to < date.max:
-        clauses.append(
-            when < datetime.combine(date_to + timedelta(days=1), time.min).strftime("%Y-%m-%d %H:%M:%S")
-        )
-    if filters.get("added_since") is not None:
-        clauses.append(Photo.added_at >= filters.get("added_since"))
-    if filters.get("needs_review"):
-        preferred = exists().where(Caption.photo_id == Photo.id, or_(Caption.is_user, Caption.reviewed))
-        clauses.append(~preferred)
-    return clauses
 
 
 def _meaning_hits(library: Library, ranked: list[tuple[int, float, int]]) -> list[SearchHit]:

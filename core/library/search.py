@@ -36,17 +36,12 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    String,
     column,
-    exists,
     false,
     func,
     literal_column,
@@ -54,19 +49,28 @@ from sqlalchemy import (
     select,
     table,
     text,
-    type_coerce,
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnClause
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.captions import best_captions
+from photoscribe.core.library.filters import (
+    SORT_RELEVANCE,
+    SORTS,
+    FilterArgs,
+    SearchFilters,
+    SortOrder,
+    browse_order,
+)
 from photoscribe.core.library.keywords import keyword_snippet, keywords_by_photo, keywords_of
-from photoscribe.core.library.photos import FolderRef, _dir_prefix, filter_folder, normalize_path
+from photoscribe.core.library.query_parser import ParsedQuery, build_match_query, parse_query
 from photoscribe.core.library.records import CAPTION_COLUMNS, PHOTO_COLUMNS, CaptionInfo, PhotoInfo, SearchHit
 from photoscribe.core.library.schema import ACTIVE_MODEL_KEY, Caption, Photo, PhotoStatus
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's from Python 3.11; only type checkers read it
+
     from photoscribe.core.library.database import Library
 
 log = logging.getLogger(__name__)
@@ -77,11 +81,6 @@ USER_WEIGHT = 10.0
 MODEL_WEIGHT = 1.0
 NAME_WEIGHT = 1.0
 KEYWORD_WEIGHT = 2.0
-SortOrder = Literal["relevance", "taken", "taken-oldest", "added", "added-oldest", "name", "name-desc"]
-SORTS = (None, "relevance", "taken", "taken-oldest", "added", "added-oldest", "name", "name-desc")
-MAX_QUERY_CHARS = 1_000
-MAX_TERMS = 16
-MAX_TERM_CHARS = 64
 # Relevance is bm25 for queries matching at most BM25_MAX_MATCHES photos, and newest first beyond
 # (see search()). FTS5's bm25 costs ~5-10 us a match plus a pass over each word's whole list of
 # rows; in a library of more than BM25_SMALL_LIBRARY photos those lists are long, and the limit is
@@ -89,132 +88,9 @@ MAX_TERM_CHARS = 64
 BM25_MAX_MATCHES = 1_000
 BM25_SMALL_LIBRARY = 100_000
 BM25_MAX_MATCHES_LARGE = 100
-# Dropped from queries (unless nothing else is left): "man on bike" must find "a man riding a bike".
-STOPWORDS = frozenset(
-    {
-        "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
-        "of", "on", "or", "that", "the", "their", "there", "these", "this", "to", "was", "were", "with",
-    }
-)  # fmt: skip
-_JOINERS = frozenset("-'’.")  # kept inside a word: t-shirt, dog's, 3.5 (FTS5 matches them as phrases)
 
-_PRESENT = f"photos.status != '{PhotoStatus.MISSING.value}'"  # raw SQL: the photo's file is there
 _fts = table(FTS_TABLE, column("rowid"))
 _fts_ref: ColumnClause[Any] = literal_column(FTS_TABLE)
-
-
-@dataclass(frozen=True)
-class ParsedQuery:
-    """User input reduced to FTS5 phrases (already quoted): all of ``include``, none of ``exclude``."""
-
-    include: tuple[str, ...]
-    exclude: tuple[str, ...]
-
-
-class _Term(NamedTuple):
-    text: str
-    negated: bool
-    bare: bool  # a single word, not a "quoted phrase"
-    starred: bool = False  # typed with a * right after it: a prefix, whatever its length
-
-
-def _is_token_char(ch: str) -> bool:
-    # Letters, marks (needed by Indic scripts, combining accents), numbers, private use: as unicode61.
-    category = unicodedata.category(ch)
-    return category[0] in "LMN" or category == "Co"
-
-
-def _quote(phrase: str) -> str:
-    return '"' + phrase.replace('"', '""') + '"'
-
-
-def _read_word(text: str, i: int) -> tuple[str, int]:
-    """The word starting at ``text[i]`` (a token char) and the index after it."""
-    start = i
-    n = len(text)
-    while i < n:
-        inner_joiner = i > start and text[i] in _JOINERS and i + 1 < n and _is_token_char(text[i + 1])
-        if not (_is_token_char(text[i]) or inner_joiner):
-            break
-        i += 1
-    return text[start:i][:MAX_TERM_CHARS], i
-
-
-def _words(text: str) -> list[str]:
-    words: list[str] = []
-    i = 0
-    while i < len(text):
-        if _is_token_char(text[i]):
-            word, i = _read_word(text, i)
-            words.append(word)
-        else:
-            i += 1
-    return words
-
-
-def parse_query(user_text: object) -> ParsedQuery:
-    """Split search-box text into words, ``"quoted phrases"`` and ``-excluded`` terms. Never raises.
-
-    Everything that is not a letter, digit or mark separates words, so FTS5
-    operators, column filters, ``*``, ``^``, brackets and unbalanced quotes
-    typed by the user are plain text. The last word gets a prefix ``*``
-    (search as you type) unless the input ends with a space. A word typed with a ``*`` right
-    after it (``d*``, ``bic* red``) is a prefix wherever it is and however short: the person
-    asked for one.
-    """
-    if not isinstance(user_text, str):
-        return ParsedQuery((), ())
-    raw = unicodedata.normalize("NFC", user_text[:MAX_QUERY_CHARS])
-    items: list[_Term] = []
-    i, n = 0, len(raw)
-    negate = False
-    while i < n and len(items) < MAX_TERMS:
-        ch = raw[i]
-        if _is_token_char(ch):
-            word, i = _read_word(raw, i)
-            starred = raw[i : i + 1] == "*"
-            items.append(_Term(word, negate, True, starred))
-            negate = False
-        elif ch == '"' and (end := raw.find('"', i + 1)) != -1:
-            phrase = " ".join(_words(raw[i + 1 : end])[:MAX_TERMS])
-            if phrase:
-                items.append(_Term(phrase, negate, False))
-            negate = False
-            i = end + 1
-        else:
-            at_word_start = i == 0 or raw[i - 1].isspace()
-            negate = (
-                ch == "-"
-                and at_word_start
-                and i + 1 < n
-                and (raw[i + 1] == '"' or _is_token_char(raw[i + 1]))
-            )
-            i += 1
-    if not items:
-        return ParsedQuery((), ())
-    last = len(items) - 1
-    prefix_last = items[last].bare and not items[last].negated and not raw[-1:].isspace()
-    if prefix_last and len(items[last].text) == 1 and items[last].text.isascii():
-        # One letter typed: "b"* would merge the lists of every word starting with b (a third of a
-        # large library). It is matched as a whole word until the next letter arrives.
-        prefix_last = False
-
-    def droppable(index: int, term: _Term) -> bool:
-        is_stopword = term.bare and not term.negated and not term.starred and term.text.lower() in STOPWORDS
-        return is_stopword and not (prefix_last and index == last)  # the word being typed stays
-
-    kept = [term for index, term in enumerate(items) if not droppable(index, term)]
-    if any(not term.negated for term in kept):
-        items = kept
-    include: list[str] = []
-    exclude: list[str] = []
-    for index, term in enumerate(items):
-        if term.negated:
-            exclude.append(_quote(term.text) + ("*" if term.starred else ""))
-        else:
-            star = "*" if term.starred or (prefix_last and index == len(items) - 1) else ""
-            include.append(_quote(term.text) + star)
-    return ParsedQuery(tuple(include), tuple(dict.fromkeys(exclude)))
 
 
 def _as_typed(library: Library, query: str) -> str:
@@ -245,80 +121,11 @@ def _is_whole_word(library: Library, quoted: str) -> bool:
     return row is not None
 
 
-def build_match_query(user_text: object) -> str | None:
-    """A safe FTS5 MATCH expression for any user input, or ``None`` when nothing is searchable.
-
-    >>> build_match_query('red "sports car" -truck bic')
-    '("red" AND "sports car" AND "bic"*) NOT ("truck")'
-
-    Input with only excluded terms gives ``None`` here; :func:`search` handles
-    it as "everything except". Never raises.
-    """
-    parsed = parse_query(user_text)
-    if not parsed.include:
-        return None
-    query = "(" + " AND ".join(parsed.include) + ")"
-    if parsed.exclude:
-        query += " NOT (" + " OR ".join(parsed.exclude) + ")"
-    return query
-
-
-def _day_start(value: date | datetime) -> str:
-    moment = value if isinstance(value, datetime) else datetime.combine(value, time.min)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _date_taken() -> Any:
-    """When a photo was taken: EXIF date, else the file time, as text comparable with our datetimes."""
-    return func.coalesce(Photo.taken_at, func.datetime(Photo.mtime, "unixepoch", "localtime"))
-
-
-def _filters(
-    *,
-    date_from: date | datetime | None,
-    date_to: date | datetime | None,
-    added_since: datetime | None,
-    uncaptioned: bool,
-    needs_review: bool,
-    include_missing: bool,
-) -> list[Any]:
-    clauses: list[Any] = []
-    if not include_missing:
-        clauses.append(Photo.status != PhotoStatus.MISSING)
-    # "YYYY-MM-DD HH:MM:SS[.ffffff]" text on both sides, so compare strings.
-    when = type_coerce(_date_taken(), String)
-    if date_from is not None:
-        clauses.append(when >= _day_start(date_from))
-    if date_to is not None:
-        if isinstance(date_to, datetime):
-            clauses.append(when <= date_to.strftime("%Y-%m-%d %H:%M:%S.%f"))
-        elif date_to >= date.max:
-            pass  # up to the end of time: no bound (the day after 9999-12-31 does not exist)
-        else:
-            clauses.append(when < _day_start(date_to + timedelta(days=1)))
-    if added_since is not None:
-        clauses.append(Photo.added_at >= added_since)
-    has_caption = exists().where(Caption.photo_id == Photo.id)
-    if uncaptioned:
-        clauses.append(~has_caption)
-    if needs_review:
-        preferred = exists().where(Caption.photo_id == Photo.id, or_(Caption.is_user, Caption.reviewed))
-        clauses.append(has_caption)
-        clauses.append(~preferred)
-    return clauses
-
-
 def search(
     library: Library,
     query: str,
+    filters: SearchFilters | None = None,
     *,
-    folder: FolderRef | None = None,
-    date_from: date | datetime | None = None,
-    date_to: date | datetime | None = None,
-    uncaptioned: bool = False,
-    needs_review: bool = False,
-    added_since: datetime | None = None,
-    include_missing: bool = False,
     sort: SortOrder | None = None,
     limit: int = 100,
     offset: int = 0,
@@ -326,18 +133,14 @@ def search(
     ellipsis: str = "…",
     snippet_tokens: int = 12,
     least_confident_first: bool = False,
+    **narrow: Unpack[FilterArgs],
 ) -> list[SearchHit]:
     """Photos whose captions, keywords or file name match ``query``, best first; browse when it is empty.
 
     Args:
         query: anything a user types (see :func:`parse_query`).
-        folder: a folder id, or a directory path (photos at any depth below it).
-        date_from, date_to: inclusive bounds on the date taken (file time when unknown);
-            a ``date`` covers the whole day.
-        uncaptioned: only photos without any caption.
-        needs_review: only photos with model captions that nobody wrote or reviewed.
-        added_since: only photos added to the library at or after this (naive UTC) time.
-        include_missing: also photos whose file is gone.
+        filters: which photos may be found (:class:`~photoscribe.core.library.filters.SearchFilters`);
+            its fields may also be given as keyword arguments (``folder=...``, ``needs_review=True``).
         sort: ``"relevance"`` (the default with a query), ``"taken"`` (newest taken
             first, the default without one), ``"added"`` (newest added first), those two
             oldest first (``"taken-oldest"``, ``"added-oldest"``), or by file name
@@ -362,8 +165,9 @@ def search(
     Raises:
         LibraryError: ``sort`` is unknown, or the database could not run the search.
     """
-    if sort not in SORTS:
-        raise LibraryError(f"unknown sort {sort!r}; choose one of: {', '.join(str(x) for x in SORTS[1:])}")
+    if sort is not None and sort not in SORTS:
+        raise LibraryError(f"unknown sort {sort!r}; choose one of: {', '.join(SORTS)}")
+    filters = SearchFilters.of(filters, **narrow)
     limit = max(0, min(int(limit), 10_000))
     if _nothing_searchable(query):
         return []  # "*", "🙂" or "?!": no words, so no matches (not the whole library)
@@ -371,31 +175,14 @@ def search(
     parsed = parse_query(query)
     if parsed.include and (sort or "relevance") == "relevance":
         # The hot path (every keystroke): raw prepared SQL, nothing built per call but the text.
-        where, args = _filter_sql(
-            folder=folder,
-            date_from=date_from,
-            date_to=date_to,
-            added_since=added_since,
-            uncaptioned=uncaptioned,
-            needs_review=needs_review,
-            include_missing=include_missing,
-        )
         marks = (highlight[0], highlight[1], ellipsis, max(1, min(int(snippet_tokens), 64)))
         try:
-            return _ranked(library, parsed, where, args, limit, max(0, int(offset)), marks)
+            return _ranked(library, parsed, filters, limit, max(0, int(offset)), marks)
         except sqlite3.Error as exc:
             raise LibraryError(f"search for {query!r} failed: {exc}") from exc
     stmt, match = _statement(
         query,
-        folder=folder,
-        clauses=_filters(
-            date_from=date_from,
-            date_to=date_to,
-            added_since=added_since,
-            uncaptioned=uncaptioned,
-            needs_review=needs_review,
-            include_missing=include_missing,
-        ),
+        filters,
         sort=sort,
         highlight=highlight,
         ellipsis=ellipsis,
@@ -403,6 +190,13 @@ def search(
         least_confident_first=least_confident_first,
     )
     stmt = stmt.limit(limit).offset(max(0, int(offset)))
+    return _hits_of(library, query, stmt, match, (highlight[0], highlight[1], ellipsis))
+
+
+def _hits_of(
+    library: Library, query: str, stmt: Any, match: str | None, marks: tuple[str, str, str]
+) -> list[SearchHit]:
+    """Run a :func:`_statement` (paged): its photos with their best captions, keywords and snippets."""
     try:
         with library.session() as session:
             rows = session.execute(stmt).all()
@@ -412,14 +206,11 @@ def search(
     except OperationalError as exc:
         raise LibraryError(f"search for {query!r} failed: {exc.orig}") from exc
     hits: list[SearchHit] = []
-    shown_marks = (highlight[0], highlight[1], ellipsis)
     for row, photo in zip(rows, photos, strict=True):
         caption = captions.get(photo.id)
         words = [k.word for k in keywords.get(photo.id, [])]
         if match is not None:
-            hits.append(
-                _hit(photo, caption, row.match_snippet or "", float(row.bm25_rank), words, shown_marks)
-            )
+            hits.append(_hit(photo, caption, row.match_snippet or "", float(row.bm25_rank), words, marks))
         else:
             hits.append(
                 SearchHit(photo, caption, caption.text if caption else "", 0.0, keywords=tuple(words))
@@ -429,9 +220,8 @@ def search(
 
 def _statement(
     query: str,
+    filters: SearchFilters,
     *,
-    folder: FolderRef | None,
-    clauses: list[Any],
     sort: SortOrder | None,
     highlight: tuple[str, str] = ("[", "]"),
     ellipsis: str = "…",
@@ -441,14 +231,8 @@ def _statement(
     """The SELECT behind :func:`search` (ordered, not paged) and its FTS MATCH expression."""
     parsed = parse_query(query)
     match = build_match_query(query)
-    by_date: dict[str, tuple[Any, ...]] = {
-        "taken": (_date_taken().desc(), Photo.id.desc()),
-        "taken-oldest": (_date_taken().asc(), Photo.id.asc()),
-        "added": (Photo.added_at.desc(), Photo.id.desc()),
-        "added-oldest": (Photo.added_at.asc(), Photo.id.asc()),
-        "name": (Photo.name.collate("NOCASE").asc(), Photo.path.asc()),
-        "name-desc": (Photo.name.collate("NOCASE").desc(), Photo.path.desc()),
-    }
+    clause = filters.clause()
+    clauses = [] if clause is None else [clause]
     if match is not None:
         rank = func.bm25(_fts_ref, USER_WEIGHT, MODEL_WEIGHT, NAME_WEIGHT, KEYWORD_WEIGHT).label("bm25_rank")
         snippet = func.snippet(
@@ -458,7 +242,7 @@ def _statement(
             select(Photo, rank, snippet)
             .join(_fts, _fts.c.rowid == Photo.id)
             .where(_fts_ref.op("MATCH")(match), *clauses)
-            .order_by(*by_date.get(sort or "relevance", (rank, Photo.id)))
+            .order_by(*((rank, Photo.id) if sort in (None, SORT_RELEVANCE) else browse_order(sort)))
         )
     else:
         stmt = select(Photo).where(*clauses)
@@ -474,8 +258,8 @@ def _statement(
                 .scalar_subquery()
             )
             first = (lowest.is_(None), lowest.asc())
-        stmt = stmt.order_by(*first, *by_date[sort if sort in by_date else "taken"])
-    return filter_folder(stmt, folder), match
+        stmt = stmt.order_by(*first, *browse_order(sort))
+    return stmt, match
 
 
 def _nothing_searchable(query: object) -> bool:
@@ -499,61 +283,6 @@ def _read_cursor(library: Library) -> Iterator[sqlite3.Cursor]:
             cursor.close()
 
 
-def _filter_sql(
-    *,
-    folder: FolderRef | None,
-    date_from: date | datetime | None,
-    date_to: date | datetime | None,
-    added_since: datetime | None,
-    uncaptioned: bool,
-    needs_review: bool,
-    include_missing: bool,
-) -> tuple[str, list[Any]]:
-    """The filters of :func:`_filters` as SQL (`` AND ...``, possibly empty) and its arguments.
-
-    The text refers to ``photos`` and ``captions_fts`` as joined in ``_MATCHING``.
-    """
-    sql: list[str] = []
-    args: list[Any] = []
-    if not include_missing:
-        sql.append(_PRESENT)
-    when = "coalesce(photos.taken_at, datetime(photos.mtime, 'unixepoch', 'localtime'))"
-    if date_from is not None:
-        sql.append(f"{when} >= ?")
-        args.append(_day_start(date_from))
-    if date_to is not None:
-        if isinstance(date_to, datetime):
-            sql.append(f"{when} <= ?")
-            args.append(date_to.strftime("%Y-%m-%d %H:%M:%S.%f"))
-        elif date_to < date.max:
-            sql.append(f"{when} < ?")
-            args.append(_day_start(date_to + timedelta(days=1)))
-    if added_since is not None:
-        sql.append("photos.added_at >= ?")  # stored by SQLAlchemy as this text
-        args.append(added_since.strftime("%Y-%m-%d %H:%M:%S.%f"))
-    has_caption = "EXISTS (SELECT 1 FROM captions WHERE captions.photo_id = photos.id)"
-    if uncaptioned:
-        sql.append(f"NOT {has_caption}")
-    if needs_review:
-        sql.append(has_caption)
-        sql.append(
-            "NOT EXISTS (SELECT 1 FROM captions WHERE captions.photo_id = photos.id "
-            "AND (captions.is_user OR captions.reviewed))"
-        )
-    if isinstance(folder, int):
-        # The id range bounds the walk of the index: a folder's photos are mostly added together.
-        sql.append(
-            f"photos.folder_id = ? AND {FTS_TABLE}.rowid BETWEEN (SELECT min(id) FROM photos WHERE folder_id = ?) "
-            "AND (SELECT max(id) FROM photos WHERE folder_id = ?)"
-        )
-        args += [folder, folder, folder]
-    elif folder is not None:
-        prefix = _dir_prefix(normalize_path(folder))
-        sql.append("substr(photos.path, 1, ?) = ?")
-        args += [len(prefix), prefix]
-    return "".join(" AND " + clause for clause in sql), args
-
-
 _BM25 = f"bm25({FTS_TABLE}, {USER_WEIGHT}, {MODEL_WEIGHT}, {NAME_WEIGHT}, {KEYWORD_WEIGHT})"
 _SNIPPET = f"snippet({FTS_TABLE}, -1, ?, ?, ?, ?)"
 _MATCHING = f"FROM {FTS_TABLE} JOIN photos ON photos.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH ?"
@@ -568,11 +297,16 @@ def _matches_at_most(cursor: sqlite3.Cursor, match: str, cap: int) -> int:
 _Row = tuple[int, float, str]  # photo id, rank, snippet
 
 
+def _matching_where(filters: SearchFilters) -> tuple[str, list[Any]]:
+    """``_MATCHING``'s conditions after the MATCH (`` AND ...``, possibly empty) and their arguments."""
+    where, args = filters.where(rowid=f"{FTS_TABLE}.rowid")
+    return (f" AND {where}" if where else ""), args
+
+
 def _ranked(
     library: Library,
     parsed: ParsedQuery,
-    where: str,
-    args: list[Any],
+    filters: SearchFilters,
     limit: int,
     offset: int,
     marks: tuple[str, str, str, int],
@@ -581,14 +315,13 @@ def _ranked(
     match = "(" + " AND ".join(parsed.include) + ")"
     if parsed.exclude:
         match += f" NOT ({' OR '.join(parsed.exclude)})"
+    where, args = _matching_where(filters)
     with _read_cursor(library) as cursor:
         largest_id = cursor.execute(f"SELECT max(rowid) FROM {FTS_TABLE}").fetchone()[0] or 0
         bm25_limit = BM25_MAX_MATCHES if largest_id <= BM25_SMALL_LIBRARY else BM25_MAX_MATCHES_LARGE
-        if _matches_at_most(cursor, match, bm25_limit + 1) <= bm25_limit:
-            page = _by_bm25(cursor, match, where, args, limit, offset, marks)
-        else:
-            # Broad: bm25 would score every match first; the newest photos are found without that.
-            page = _newest(cursor, match, where, args, limit, offset, marks)
+        # Broad (more matches): bm25 would score every match first; the newest photos are found without that.
+        by_bm25 = _matches_at_most(cursor, match, bm25_limit + 1) <= bm25_limit
+        page = _page(cursor, match, (where, args), (limit, offset), marks, by_bm25=by_bm25)
         ids = [row[0] for row in page]
         photos = _photos(cursor, ids)
         captions = _best_captions(cursor, ids)
@@ -619,40 +352,32 @@ def _hit(
     return SearchHit(photo, caption, shown, rank, keywords=tuple(keywords))
 
 
-def _by_bm25(
+def _page(
     cursor: sqlite3.Cursor,
     match: str,
-    where: str,
-    args: list[Any],
-    limit: int,
-    offset: int,
+    where: tuple[str, list[Any]],
+    page: tuple[int, int],
     marks: tuple[str, str, str, int],
+    *,
+    by_bm25: bool,
 ) -> list[_Row]:
-    """bm25 of every match (photo id and score only), then snippets for the page's rows."""
+    """One page (``(limit, offset)``) of the matches: by bm25 (photo id and score of every match,
+    then snippets for the page's rows), or newest first (the index walks its rows by descending id
+    and stops after the page)."""
+    condition, args = where
+    if by_bm25:
+        sql = (
+            f"SELECT {FTS_TABLE}.rowid, {_BM25} AS score {_MATCHING}{condition} "
+            f"ORDER BY score, {FTS_TABLE}.rowid LIMIT ? OFFSET ?"
+        )
+        ranked = cursor.execute(sql, [match, *args, *page]).fetchall()
+        snippets = _snippets(cursor, match, [row[0] for row in ranked], marks)
+        return [(rowid, score, snippets.get(rowid, "")) for rowid, score in ranked]
     sql = (
-        f"SELECT {FTS_TABLE}.rowid, {_BM25} AS score {_MATCHING}{where} "
-        f"ORDER BY score, {FTS_TABLE}.rowid LIMIT ? OFFSET ?"
-    )
-    ranked = cursor.execute(sql, [match, *args, limit, offset]).fetchall()
-    snippets = _snippets(cursor, match, [row[0] for row in ranked], marks)
-    return [(rowid, score, snippets.get(rowid, "")) for rowid, score in ranked]
-
-
-def _newest(
-    cursor: sqlite3.Cursor,
-    match: str,
-    where: str,
-    args: list[Any],
-    limit: int,
-    offset: int,
-    marks: tuple[str, str, str, int],
-) -> list[_Row]:
-    """Matches newest first: the index walks its rows by descending id and stops after the page."""
-    sql = (
-        f"SELECT {FTS_TABLE}.rowid, 0.0, {_SNIPPET} {_MATCHING}{where} "
+        f"SELECT {FTS_TABLE}.rowid, 0.0, {_SNIPPET} {_MATCHING}{condition} "
         f"ORDER BY {FTS_TABLE}.rowid DESC LIMIT ? OFFSET ?"
     )
-    rows = cursor.execute(sql, [*marks, match, *args, limit, offset])
+    rows = cursor.execute(sql, [*marks, match, *args, *page])
     return [(int(rowid), float(rank), str(snippet or "")) for rowid, rank, snippet in rows]
 
 
@@ -701,13 +426,10 @@ def _any_missing(cursor: sqlite3.Cursor) -> bool:
 def count_matches(
     library: Library,
     query: str,
+    filters: SearchFilters | None = None,
     *,
-    folder: FolderRef | None = None,
-    uncaptioned: bool = False,
-    needs_review: bool = False,
-    added_since: datetime | None = None,
-    include_missing: bool = False,
     limit: int | None = None,
+    **narrow: Unpack[FilterArgs],
 ) -> int:
     """How many photos :func:`search` would return for these arguments without a limit.
 
@@ -720,41 +442,22 @@ def count_matches(
     """
     if _nothing_searchable(query):
         return 0
+    filters = SearchFilters.of(filters, **narrow)
     cap = -1 if limit is None else max(0, int(limit))  # LIMIT -1: no limit
     query = _as_typed(library, query)
     match = build_match_query(query)
     if match is not None:
-        where, args = _filter_sql(
-            folder=folder,
-            date_from=None,
-            date_to=None,
-            added_since=added_since,
-            uncaptioned=uncaptioned,
-            needs_review=needs_review,
-            include_missing=include_missing,
-        )
-        missing_only = where == " AND " + _PRESENT
+        where, args = _matching_where(filters)
         try:
             with _read_cursor(library) as cursor:
-                if (include_missing and not where) or (missing_only and not _any_missing(cursor)):
+                if not filters.narrows and (filters.include_missing or not _any_missing(cursor)):
                     # No filter to apply: count on the index alone, without a lookup per match.
-                    sql = (
-                        f"SELECT count(*) FROM (SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT ?)"
-                    )
-                    return int(cursor.execute(sql, (match, cap)).fetchone()[0])
+                    return _matches_at_most(cursor, match, cap)
                 sql = f"SELECT count(*) FROM (SELECT 1 {_MATCHING}{where} LIMIT ?)"
                 return int(cursor.execute(sql, [match, *args, cap]).fetchone()[0])
         except sqlite3.Error as exc:
             raise LibraryError(f"counting matches of {query!r} failed: {exc}") from exc
-    inner = matching_ids(
-        library,
-        query,
-        folder=folder,
-        uncaptioned=uncaptioned,
-        needs_review=needs_review,
-        added_since=added_since,
-        include_missing=include_missing,
-    )
+    inner = matching_ids(library, query, filters)
     if limit is not None:
         inner = inner.limit(cap)
     counted = select(func.count()).select_from(inner.subquery())
@@ -766,14 +469,7 @@ def count_matches(
 
 
 def matching_ids(
-    library: Library,
-    query: str,
-    *,
-    folder: FolderRef | None = None,
-    uncaptioned: bool = False,
-    needs_review: bool = False,
-    added_since: datetime | None = None,
-    include_missing: bool = False,
+    library: Library, query: str, filters: SearchFilters | None = None, **narrow: Unpack[FilterArgs]
 ) -> Any:
     """A ``SELECT photos.id`` of every photo :func:`search` finds for these arguments (no limit),
     to use as ``Photo.id.in_(...)``: an export of "this search" exports what the grid shows.
@@ -783,15 +479,7 @@ def matching_ids(
     if _nothing_searchable(query):
         return select(Photo.id).where(false())
     query = _as_typed(library, query)
-    clauses = _filters(
-        date_from=None,
-        date_to=None,
-        added_since=added_since,
-        uncaptioned=uncaptioned,
-        needs_review=needs_review,
-        include_missing=include_missing,
-    )
-    stmt, _ = _statement(query, folder=folder, clauses=clauses, sort=None)
+    stmt, _ = _statement(query, SearchFilters.of(filters, **narrow), sort=None)
     return stmt.order_by(None).with_only_columns(Photo.id)
 
 

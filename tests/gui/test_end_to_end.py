@@ -24,7 +24,8 @@ from PySide6.QtWidgets import QApplication
 
 from photoscribe.core import paths
 from photoscribe.core.library import Library
-from photoscribe.core.library.search import STOPWORDS, search
+from photoscribe.core.library.query_parser import STOPWORDS
+from photoscribe.core.library.search import search
 from photoscribe.desktop.app import create_window
 from photoscribe.desktop.export_dialog import ExportDialog
 from photoscribe.desktop.main_window import MainWindow

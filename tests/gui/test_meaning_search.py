@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from sample_library import Sample
 
 from photoscribe.core.library import Library
-from photoscribe.core.library.hybrid import SemanticSearch
+from photoscribe.core.library.hybrid import MeaningSearch
 from photoscribe.core.library.meaning import DEFAULT_MODEL, count_pending
 from photoscribe.desktop import background, main_window
 from photoscribe.desktop.background import BackgroundServices
@@ -55,7 +55,7 @@ def test_the_app_embeds_captions_in_the_background_and_marks_meaning_matches(
         runner,
         queue_factory=None,
         watcher_factory=None,
-        semantic_factory=lambda library: SemanticSearch(library, WordEmbedder()),
+        semantic_factory=lambda library: MeaningSearch(library, WordEmbedder()),
     )
     window = make_window(sample.library, services=services)
     ready: list[object] = []

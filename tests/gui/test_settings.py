@@ -137,11 +137,11 @@ def test_photoscribe_model_wins_over_the_model_chosen_in_the_app(
     """The README's order (``--model``, ``$PHOTOSCRIBE_MODEL``, the model chosen in the app, the
     bundled one) holds in the app. Before, a model chosen in the app hid ``$PHOTOSCRIBE_MODEL``."""
     first = _window(make_window, sample.library, runner)
-    first.import_model_from(
+    first.captioning.import_model_from(
         str(save_checkpoint(tmp_path / "env.pt", tiny_model, tiny_vocab, {"name": "Env"}))
     )
     [from_env] = paths.models_dir().glob("env-*.pt")
-    first.import_model_from(
+    first.captioning.import_model_from(
         str(save_checkpoint(tmp_path / "chosen.pt", tiny_model, tiny_vocab, {"name": "C"}))
     )
     [chosen] = paths.models_dir().glob("chosen-*.pt")

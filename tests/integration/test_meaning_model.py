@@ -14,7 +14,7 @@ import pytest
 
 from photoscribe.core.library import Library
 from photoscribe.core.library.embed_queue import EmbedQueue
-from photoscribe.core.library.hybrid import SemanticSearch, hybrid_search
+from photoscribe.core.library.hybrid import MeaningSearch, hybrid_search
 from photoscribe.core.library.meaning import SentenceEmbedder, meaning_search_available
 
 pytestmark = pytest.mark.skipif(
@@ -77,7 +77,7 @@ def test_synonyms_and_paraphrases_find_the_right_real_flickr8k_photo_first(
 ) -> None:
     library, ids = real_library
     assert EmbedQueue(library, embedder).run_once().embedded == len(REAL)
-    semantic = SemanticSearch(library, embedder)
+    semantic = MeaningSearch(library, embedder)
     for query, concept in QUERIES:
         assert hybrid_search(library, query, semantic, mode="fts") == []  # the words alone find nothing
         hits = hybrid_search(library, query, semantic)
@@ -100,7 +100,7 @@ def test_puppy_finds_the_dog_and_the_exact_word_still_comes_first(
     )
     try:
         EmbedQueue(library, embedder).run_once()
-        semantic = SemanticSearch(library, embedder)
+        semantic = MeaningSearch(library, embedder)
         assert [h.photo_id for h in hybrid_search(library, "puppy", semantic)][:1] == [ids["dog"]]
         assert hybrid_search(library, "a meal in the open air", semantic)[0].photo_id == ids["food"]
 

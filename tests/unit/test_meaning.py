@@ -22,7 +22,7 @@ from sqlalchemy import text
 from photoscribe.core.library import meaning
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.embed_queue import EmbedQueue
-from photoscribe.core.library.hybrid import SemanticSearch, default_mode, hybrid_search, meaning_text
+from photoscribe.core.library.hybrid import MeaningSearch, default_mode, hybrid_search, meaning_text
 from photoscribe.core.library.meaning import MeaningIndex, MeaningSearchUnavailableError
 from photoscribe.core.library.search import search
 
@@ -160,7 +160,7 @@ def test_hybrid_puts_word_matches_first_then_meaning_matches_flagged(
 ) -> None:
     embedder = WordEmbedder()
     EmbedQueue(library, embedder).run_once()
-    semantic = SemanticSearch(library, embedder)
+    semantic = MeaningSearch(library, embedder)
 
     hits = hybrid_search(library, "puppy", semantic, min_similarity=0.3)
     assert {h.photo_id for h in hits[:2]} == {corpus["dog"], corpus["dog2"]}
@@ -199,7 +199,7 @@ def test_word_matches_all_come_before_meaning_only_matches_reranked_or_not(
     ]
     embedder = WordEmbedder()
     EmbedQueue(library, embedder).run_once()
-    semantic = SemanticSearch(library, embedder)
+    semantic = MeaningSearch(library, embedder)
     assert [h.photo_id for h in hybrid_search(library, "dog", semantic, min_similarity=0.5)] == [
         ids[1],
         ids[0],
@@ -220,7 +220,7 @@ def test_without_the_extra_search_falls_back_to_words_and_says_how_to_enable_mea
     assert mode == "fts" and hint is not None and "pip install 'photoscribe[semantic]'" in hint
     with pytest.raises(MeaningSearchUnavailableError, match=r"photoscribe\[semantic\]"):
         meaning.SentenceEmbedder()
-    semantic = SemanticSearch(library)
+    semantic = MeaningSearch(library)
     with pytest.raises(MeaningSearchUnavailableError):
         hybrid_search(library, "dog", semantic)
     assert {h.photo_id for h in hybrid_search(library, "dog", None)} == {corpus["dog"], corpus["dog2"]}
@@ -398,7 +398,7 @@ def test_pages_walk_every_word_match_in_bm25_order_then_the_meaning_matches(
     _photo(library, tmp_path / "cat.jpg", "a cat on a sofa")
     embedder = WordEmbedder()
     EmbedQueue(library, embedder).run_once()
-    semantic = SemanticSearch(library, embedder)
+    semantic = MeaningSearch(library, embedder)
     whole = hybrid_search(library, "dog", semantic, limit=50, min_similarity=0.3)
     words = search(library, "dog", limit=50)
     assert [h.photo_id for h in whole[:5]] == [h.photo_id for h in words]
@@ -449,7 +449,7 @@ def test_search_by_meaning_finds_a_photo_by_the_caption_it_shows_only(
     library.add_model_caption(photo, "tuned", "a dog on the grass", -9.0)
     embedder = WordEmbedder()
     EmbedQueue(library, embedder).run_once()
-    semantic = SemanticSearch(library, embedder)
+    semantic = MeaningSearch(library, embedder)
     assert hybrid_search(library, "puppy", semantic, min_similarity=0.3) == []
     library.set_active_model("tuned")
     hits = hybrid_search(library, "puppy", semantic, min_similarity=0.3)
