@@ -186,13 +186,15 @@ def bench_fusion(n: int, n_queries: int, rng: np.random.Generator, workdir: Path
         raw.close()
     texts = [" ".join(rng.choice(np.array(WORDS), 2)) for _ in range(n_queries)]
     qvec = {t: clustered(1, rng, centres)[0] for t in texts}
-    semantic = MeaningSearch(library, FixedEmbedder(qvec))
+    meaning_search = MeaningSearch(library, FixedEmbedder(qvec))
     start = time.perf_counter()
-    semantic.index  # noqa: B018 (the one-time load of every stored embedding)
+    meaning_search.index  # noqa: B018 (the one-time load of every stored embedding)
     load_s = time.perf_counter() - start
     for t in texts[:5]:
-        hybrid_search(library, t, semantic, limit=50)
-    hybrid = [s for t in texts for s in timed(lambda t=t: hybrid_search(library, t, semantic, limit=50), 1)]
+        hybrid_search(library, t, meaning_search, limit=50)
+    hybrid = [
+        s for t in texts for s in timed(lambda t=t: hybrid_search(library, t, meaning_search, limit=50), 1)
+    ]
     fts = [s for t in texts for s in timed(lambda t=t: hybrid_search(library, t, None, limit=50), 1)]
     library.close()
     h50, h99 = percentiles(hybrid)

@@ -127,7 +127,7 @@ def main() -> None:
     start = time.perf_counter()
     report = EmbedQueue(library, embedder, batch_size=128).run_once()
     print(f"embedding: {report.describe()} ({time.perf_counter() - start:.0f} s)")
-    semantic = MeaningSearch(library, embedder)
+    meaning_search = MeaningSearch(library, embedder)
     name_of = {}
     with library.session() as session:
         for photo_id, name in session.query(Photo.id, Photo.name):
@@ -139,10 +139,10 @@ def main() -> None:
         lists: dict[str, list[str]] = {}
         meaning_only: dict[str, int] = {}
         for mode in ("fts", "meaning", "hybrid"):
-            hits = hybrid_search(library, text, semantic, mode=mode, limit=100)
+            hits = hybrid_search(library, text, meaning_search, mode=mode, limit=100)
             lists[mode] = [name_of[h.photo_id] for h in hits]
             meaning_only[mode] = sum(1 for h in hits[:DEPTH] if h.by_meaning)
-        hits = hybrid_search(library, text, semantic, mode="hybrid", limit=100, rerank=True)
+        hits = hybrid_search(library, text, meaning_search, mode="hybrid", limit=100, rerank=True)
         lists["hybrid-rrf"] = [name_of[h.photo_id] for h in hits]
         lists["rrf"] = rrf(lists["fts"], lists["meaning"])
         row = {

@@ -287,7 +287,7 @@ def check_model(path: Path | None = None) -> Check:
 # --------------------------------------------------------------------------- optional parts
 
 
-def check_semantic(available: Callable[[], bool] | None = None) -> Check:
+def check_meaning_search(available: Callable[[], bool] | None = None) -> Check:
     """The ``semantic`` extra (search by meaning) is installed."""
     from photoscribe.core.library.meaning import meaning_search_available
 
@@ -497,7 +497,7 @@ def run_checks(
         ("device", lambda: check_device(device, precision)),
         ("encoder weights", check_encoder_weights),
         ("captioning model", lambda: check_model(model)),
-        ("search by meaning", check_semantic),
+        ("search by meaning", check_meaning_search),
         ("exiftool", check_exiftool),
         ("library", lambda: check_library(library)),
         ("free disk", lambda: check_free_disk([("library", library.parent), ("cache", cache_dir())])),

@@ -63,11 +63,11 @@ class ModelState:
         return "No captioning model yet."
 
 
-def load_semantic(library: Library) -> MeaningSearch:
+def load_meaning_search(library: Library) -> MeaningSearch:
     """Load the sentence-embedding model and the library's embeddings (seconds: on the job runner)."""
-    semantic = MeaningSearch(library)
-    semantic.index  # noqa: B018 (loads the model, then reads every stored embedding)
-    return semantic
+    meaning_search = MeaningSearch(library)
+    meaning_search.index  # noqa: B018 (loads the model, then reads every stored embedding)
+    return meaning_search
 
 
 class BackgroundServices(QObject):
@@ -83,7 +83,7 @@ class BackgroundServices(QObject):
         modelChanged(ModelState): a model started loading, loaded, failed, or was refused as broken
             by the caption queue (it gave no usable caption for several photos in a row).
         queueStateChanged(): paused or resumed.
-        semanticReady(MeaningSearch): search by meaning can run (the embedding model is loaded).
+        meaningReady(MeaningSearch): search by meaning can run (the embedding model is loaded).
         libraryChanged(): a commit to the library, maybe by another process (``library add``): the
             queues have been woken.
     """
@@ -94,7 +94,7 @@ class BackgroundServices(QObject):
     watchStatusChanged = Signal(object)
     modelChanged = Signal(object)
     queueStateChanged = Signal()
-    semanticReady = Signal(object)
+    meaningReady = Signal(object)
     libraryChanged = Signal()
     _modelBroken = Signal(str)  # from the caption queue's thread
 
@@ -106,7 +106,7 @@ class BackgroundServices(QObject):
         *,
         queue_factory: Callable[..., CaptionQueue] | None = CaptionQueue,
         watcher_factory: Callable[..., FolderWatcher] | None = FolderWatcher,
-        semantic_factory: Callable[[Library], MeaningSearch] | None = load_semantic,
+        meaning_factory: Callable[[Library], MeaningSearch] | None = load_meaning_search,
     ) -> None:
         super().__init__(parent)
         self.library = library
@@ -126,8 +126,8 @@ class BackgroundServices(QObject):
             watcher_factory=watcher_factory,
             queue_factory=queue_factory,
         )
-        self._semantic_factory = semantic_factory
-        self.semantic: MeaningSearch | None = None
+        self._meaning_factory = meaning_factory
+        self.meaning_search: MeaningSearch | None = None
         self.captioner: Captioner | None = None
         self.model = ModelState()
         self._load_job: Job | None = None
@@ -220,18 +220,18 @@ class BackgroundServices(QObject):
 
         Does nothing without the ``semantic`` extra (search stays by words).
         """
-        if self._semantic_factory is None or self.semantic is not None or not meaning_search_available():
+        if self._meaning_factory is None or self.meaning_search is not None or not meaning_search_available():
             return
         self.slow_runner.submit(
-            Job(self._semantic_factory, self.library, progress=False),
-            on_finished=self._on_semantic_loaded,
+            Job(self._meaning_factory, self.library, progress=False),
+            on_finished=self._on_meaning_loaded,
             on_failed=lambda exc, _tb: log.warning("search by meaning is off: %s", exc),
         )
 
-    def _on_semantic_loaded(self, semantic: MeaningSearch) -> None:
-        self.semantic = semantic
-        self.pipeline.start_embedding(semantic.embedder)
-        self.semanticReady.emit(semantic)
+    def _on_meaning_loaded(self, meaning_search: MeaningSearch) -> None:
+        self.meaning_search = meaning_search
+        self.pipeline.start_embedding(meaning_search.embedder)
+        self.meaningReady.emit(meaning_search)
 
     @property
     def paused(self) -> bool:

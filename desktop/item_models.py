@@ -150,7 +150,9 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         self.page_size = page_size
         self.thumbnails = thumbnails
         self._query = PhotoQuery()
-        self.semantic: MeaningSearch | None = None  # once meaning search is ready: text searches are hybrid
+        self.meaning_search: MeaningSearch | None = (
+            None  # once meaning search is ready: text searches are hybrid
+        )
         self._row_of: dict[int, int] = {}
         self._next_offset = 0
         self._exhausted = True
@@ -203,7 +205,9 @@ class PhotoListModel(_RowListModel[PhotoRow]):
         self._loading = True
         generation = self._generation
         offset = 0 if reset else self._next_offset
-        job = Job(fetch_page, self.library, self._query, offset, self.page_size, meaning_search=self.semantic)
+        job = Job(
+            fetch_page, self.library, self._query, offset, self.page_size, meaning_search=self.meaning_search
+        )
         self.runner.submit(
             job,
             receiver=self,

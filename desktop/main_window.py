@@ -215,7 +215,7 @@ class MainWindow(QMainWindow, ActionAttributes):
         services.watchStatusChanged.connect(self._on_watch_status)
         services.modelChanged.connect(self._on_model_changed)
         services.queueStateChanged.connect(self._on_queue_state)
-        services.semanticReady.connect(self._on_semantic_ready)
+        services.meaningReady.connect(self._on_meaning_ready)
         self._on_model_changed(services.model)
         self._on_queue_state()
         # Keyboard users, in the order things are laid out: search -> sort (the toolbar, on top) ->
@@ -393,7 +393,7 @@ class MainWindow(QMainWindow, ActionAttributes):
         query = self.photos.query
         self._count_query = query
         self.runner.submit(
-            Job(count_rows, self.library, query, self.photos.semantic),
+            Job(count_rows, self.library, query, self.photos.meaning_search),
             receiver=self,
             on_finished=partial(self._show_count, query),
             on_failed=lambda _exc, _tb: self.count_label.setText(""),
@@ -519,9 +519,9 @@ class MainWindow(QMainWindow, ActionAttributes):
             self.detail.reload()
         self._stats_timer.start()
 
-    def _on_semantic_ready(self, semantic: Any) -> None:
+    def _on_meaning_ready(self, meaning_search: Any) -> None:
         """Search by meaning is ready: text searches become hybrid ("≈" marks meaning-only matches)."""
-        self.photos.semantic = semantic
+        self.photos.meaning_search = meaning_search
         if self.photos.query.has_text:
             self.photos.refresh()
 

@@ -45,7 +45,7 @@ def main() -> int:
         runner=runner,
         settings=QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat),
         services=BackgroundServices(
-            library, runner, queue_factory=None, watcher_factory=None, semantic_factory=None
+            library, runner, queue_factory=None, watcher_factory=None, meaning_factory=None
         ),
         thumbnails=ThumbnailLoader(size=256, pool=QThreadPool()),
     )

@@ -79,7 +79,7 @@ def make_window(qtbot: Any, runner: JobRunner, settings: QSettings) -> Iterator[
         kwargs.setdefault(
             "services",
             BackgroundServices(
-                library, kwargs["runner"], queue_factory=None, watcher_factory=None, semantic_factory=None
+                library, kwargs["runner"], queue_factory=None, watcher_factory=None, meaning_factory=None
             ),
         )
         kwargs.setdefault("thumbnails", ThumbnailLoader(size=256, pool=pool))  # core's disk cache

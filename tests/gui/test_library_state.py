@@ -135,7 +135,7 @@ def test_photos_added_by_the_cli_while_the_app_runs_are_captioned(
     tmp_path: Path,
 ) -> None:
     checkpoint = save_checkpoint(tmp_path / "tiny.pt", tiny_model, tiny_vocab)
-    services = BackgroundServices(sample.library, runner, watcher_factory=None, semantic_factory=None)
+    services = BackgroundServices(sample.library, runner, watcher_factory=None, meaning_factory=None)
     window = make_window(sample.library, services=services)
     captioned: list[int] = []
     services.captioned.connect(captioned.extend)

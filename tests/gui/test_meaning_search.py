@@ -55,14 +55,14 @@ def test_the_app_embeds_captions_in_the_background_and_marks_meaning_matches(
         runner,
         queue_factory=None,
         watcher_factory=None,
-        semantic_factory=lambda library: MeaningSearch(library, WordEmbedder()),
+        meaning_factory=lambda library: MeaningSearch(library, WordEmbedder()),
     )
     window = make_window(sample.library, services=services)
     ready: list[object] = []
-    services.semanticReady.connect(ready.append)
+    services.meaningReady.connect(ready.append)
     window.start()
     qtbot.waitUntil(lambda: bool(ready) and _pending(sample.library) == 0, timeout=120_000)
-    assert window.photos.semantic is ready[0]
+    assert window.photos.meaning_search is ready[0]
 
     window.search.setText("puppy")
     qtbot.waitUntil(
@@ -100,4 +100,4 @@ def test_without_the_extra_the_search_box_says_how_to_enable_meaning_search(
     assert "words only" in window.search.placeholderText()
     assert "pip install 'photoscribe[semantic]'" in window.search.toolTip()
     window.start()
-    assert window.services.semantic is None and window.photos.semantic is None
+    assert window.services.meaning_search is None and window.photos.meaning_search is None

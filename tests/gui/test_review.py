@@ -186,7 +186,7 @@ from photoscribe.desktop.workers import ImmediatePool, JobRunner
 app = QApplication([])
 library = Library.open(sys.argv[1] + "/library.sqlite3")
 runner = JobRunner(ImmediatePool())
-services = BackgroundServices(library, runner, queue_factory=None, watcher_factory=None, semantic_factory=None)
+services = BackgroundServices(library, runner, queue_factory=None, watcher_factory=None, meaning_factory=None)
 settings = QSettings(sys.argv[1] + "/settings.ini", QSettings.Format.IniFormat)
 window = MainWindow(library, runner=runner, settings=settings, services=services)
 redo = [k.toString() for k in window.redo_action.shortcuts()]
@@ -258,7 +258,7 @@ def test_a_caption_being_typed_survives_a_crash_as_a_draft(
         lambda *_a, **_k: QMessageBox.StandardButton.Discard,
     )
     services = BackgroundServices(
-        sample.library, runner, queue_factory=None, watcher_factory=None, semantic_factory=None
+        sample.library, runner, queue_factory=None, watcher_factory=None, meaning_factory=None
     )
     window = MainWindow(sample.library, runner=runner, settings=settings, services=services)
     photo_id = sample.ids["harbour"]
@@ -330,7 +330,7 @@ def test_the_grid_fills_while_the_model_is_still_loading(
     pool.setMaxThreadCount(1)  # the worst case: every thread of the window's pool taken
     runner = JobRunner(pool)
     services = BackgroundServices(
-        sample.library, runner, queue_factory=None, watcher_factory=None, semantic_factory=None
+        sample.library, runner, queue_factory=None, watcher_factory=None, meaning_factory=None
     )
     model = tmp_path / "model.pt"
     model.write_bytes(b"not read: the loader is a stand-in")
@@ -373,7 +373,7 @@ def test_accepting_faster_than_the_pane_loads_with_a_real_thread_pool(
     pool = QThreadPool()
     runner = JobRunner(pool)
     services = BackgroundServices(
-        sample.library, runner, queue_factory=None, watcher_factory=None, semantic_factory=None
+        sample.library, runner, queue_factory=None, watcher_factory=None, meaning_factory=None
     )
     window = make_window(sample.library, runner=runner, services=services)
     needs_review(window)

@@ -120,7 +120,7 @@ def _window(
     make_window: Callable[..., MainWindow], library: Library, runner: JobRunner, **services: Any
 ) -> MainWindow:
     """A window on the app's own settings store (none given), as ``photoscribe gui`` opens it."""
-    kwargs = {"queue_factory": None, "watcher_factory": None, "semantic_factory": None, **services}
+    kwargs = {"queue_factory": None, "watcher_factory": None, "meaning_factory": None, **services}
     return make_window(library, settings=None, services=BackgroundServices(library, runner, **kwargs))
 
 

@@ -77,10 +77,10 @@ def test_synonyms_and_paraphrases_find_the_right_real_flickr8k_photo_first(
 ) -> None:
     library, ids = real_library
     assert EmbedQueue(library, embedder).run_once().embedded == len(REAL)
-    semantic = MeaningSearch(library, embedder)
+    meaning_search = MeaningSearch(library, embedder)
     for query, concept in QUERIES:
-        assert hybrid_search(library, query, semantic, mode="fts") == []  # the words alone find nothing
-        hits = hybrid_search(library, query, semantic)
+        assert hybrid_search(library, query, meaning_search, mode="fts") == []  # the words alone find nothing
+        hits = hybrid_search(library, query, meaning_search)
         assert hits, query
         assert hits[0].photo_id == ids[concept], (query, [h.snippet for h in hits])
         assert hits[0].by_meaning
@@ -100,16 +100,16 @@ def test_puppy_finds_the_dog_and_the_exact_word_still_comes_first(
     )
     try:
         EmbedQueue(library, embedder).run_once()
-        semantic = MeaningSearch(library, embedder)
-        assert [h.photo_id for h in hybrid_search(library, "puppy", semantic)][:1] == [ids["dog"]]
-        assert hybrid_search(library, "a meal in the open air", semantic)[0].photo_id == ids["food"]
+        meaning_search = MeaningSearch(library, embedder)
+        assert [h.photo_id for h in hybrid_search(library, "puppy", meaning_search)][:1] == [ids["dog"]]
+        assert hybrid_search(library, "a meal in the open air", meaning_search)[0].photo_id == ids["food"]
 
         # A caption that says "puppy" is an exact match: it comes before the dog found by meaning.
         library.set_user_caption(ids["bike"], "a puppy in a bicycle basket")
         EmbedQueue(library, embedder).run_once()
-        hits = hybrid_search(library, "puppy", semantic)
+        hits = hybrid_search(library, "puppy", meaning_search)
         assert [(h.photo_id, h.by_meaning) for h in hits[:2]] == [(ids["bike"], False), (ids["dog"], True)]
         # Nonsense finds nothing by meaning (no photo is close enough).
-        assert hybrid_search(library, "quantum chromodynamics lecture", semantic) == []
+        assert hybrid_search(library, "quantum chromodynamics lecture", meaning_search) == []
     finally:
         library.close()

@@ -149,8 +149,8 @@ def test_no_model_at_all_fails() -> None:
 
 
 def test_optional_parts_missing_warn() -> None:
-    assert doctor.check_semantic(lambda: False).status == WARN
-    assert "photoscribe[semantic]" in doctor.check_semantic(lambda: False).fix
+    assert doctor.check_meaning_search(lambda: False).status == WARN
+    assert "photoscribe[semantic]" in doctor.check_meaning_search(lambda: False).fix
     missing = doctor.check_exiftool(lambda name: None)
     assert missing.status == WARN and "libimage-exiftool-perl" in missing.fix
     assert doctor.check_exiftool(lambda name: "/usr/bin/exiftool").status == OK

@@ -160,30 +160,32 @@ def test_hybrid_puts_word_matches_first_then_meaning_matches_flagged(
 ) -> None:
     embedder = WordEmbedder()
     EmbedQueue(library, embedder).run_once()
-    semantic = MeaningSearch(library, embedder)
+    meaning_search = MeaningSearch(library, embedder)
 
-    hits = hybrid_search(library, "puppy", semantic, min_similarity=0.3)
+    hits = hybrid_search(library, "puppy", meaning_search, min_similarity=0.3)
     assert {h.photo_id for h in hits[:2]} == {corpus["dog"], corpus["dog2"]}
     assert all(h.by_meaning for h in hits) and "dog" in hits[0].snippet
-    assert hybrid_search(library, "puppy", semantic, mode="fts") == []
+    assert hybrid_search(library, "puppy", meaning_search, mode="fts") == []
 
     library.set_user_caption(corpus["bike"], "a puppy in a basket")
     EmbedQueue(library, embedder).run_once()
-    hits = hybrid_search(library, "puppy", semantic, min_similarity=0.3)
+    hits = hybrid_search(library, "puppy", meaning_search, min_similarity=0.3)
     assert hits[0].photo_id == corpus["bike"] and not hits[0].by_meaning  # the exact word first
     assert {h.photo_id for h in hits[1:3]} == {corpus["dog"], corpus["dog2"]}
     assert all(h.by_meaning for h in hits[1:])
 
     # Filters and -excluded words apply to meaning matches too.
-    only_home = hybrid_search(library, "puppy", semantic, folder=str(tmp_path / "home"), min_similarity=0.3)
+    only_home = hybrid_search(
+        library, "puppy", meaning_search, folder=str(tmp_path / "home"), min_similarity=0.3
+    )
     assert [h.photo_id for h in only_home] == [corpus["dog"]]
-    without = hybrid_search(library, "puppy -ball", semantic, min_similarity=0.3)
+    without = hybrid_search(library, "puppy -ball", meaning_search, min_similarity=0.3)
     assert corpus["dog2"] not in {h.photo_id for h in without}
     assert meaning_text('puppy -ball -"red car" "on grass"') == "puppy on grass"
 
     # Paging walks the same fused list.
-    everything = hybrid_search(library, "puppy", semantic, min_similarity=-1.0, limit=10)
-    paged = hybrid_search(library, "puppy", semantic, min_similarity=-1.0, limit=2, offset=1)
+    everything = hybrid_search(library, "puppy", meaning_search, min_similarity=-1.0, limit=10)
+    paged = hybrid_search(library, "puppy", meaning_search, min_similarity=-1.0, limit=2, offset=1)
     assert [h.photo_id for h in paged] == [h.photo_id for h in everything[1:3]]
     assert len({h.photo_id for h in everything}) == len(everything) == 4
 
@@ -199,13 +201,13 @@ def test_word_matches_all_come_before_meaning_only_matches_reranked_or_not(
     ]
     embedder = WordEmbedder()
     EmbedQueue(library, embedder).run_once()
-    semantic = MeaningSearch(library, embedder)
-    assert [h.photo_id for h in hybrid_search(library, "dog", semantic, min_similarity=0.5)] == [
+    meaning_search = MeaningSearch(library, embedder)
+    assert [h.photo_id for h in hybrid_search(library, "dog", meaning_search, min_similarity=0.5)] == [
         ids[1],
         ids[0],
         ids[2],
     ]  # bm25 already puts the short caption first
-    hits = hybrid_search(library, "dog", semantic, min_similarity=0.5, rerank=True)
+    hits = hybrid_search(library, "dog", meaning_search, min_similarity=0.5, rerank=True)
     assert [h.photo_id for h in hits] == [ids[1], ids[0], ids[2]]
     assert [h.by_meaning for h in hits] == [False, False, True]
     assert hits[0].similarity is not None and hits[0].similarity > 0.99
@@ -220,9 +222,9 @@ def test_without_the_extra_search_falls_back_to_words_and_says_how_to_enable_mea
     assert mode == "fts" and hint is not None and "pip install 'photoscribe[semantic]'" in hint
     with pytest.raises(MeaningSearchUnavailableError, match=r"photoscribe\[semantic\]"):
         meaning.SentenceEmbedder()
-    semantic = MeaningSearch(library)
+    meaning_search = MeaningSearch(library)
     with pytest.raises(MeaningSearchUnavailableError):
-        hybrid_search(library, "dog", semantic)
+        hybrid_search(library, "dog", meaning_search)
     assert {h.photo_id for h in hybrid_search(library, "dog", None)} == {corpus["dog"], corpus["dog2"]}
 
 
@@ -398,8 +400,8 @@ def test_pages_walk_every_word_match_in_bm25_order_then_the_meaning_matches(
     _photo(library, tmp_path / "cat.jpg", "a cat on a sofa")
     embedder = WordEmbedder()
     EmbedQueue(library, embedder).run_once()
-    semantic = MeaningSearch(library, embedder)
-    whole = hybrid_search(library, "dog", semantic, limit=50, min_similarity=0.3)
+    meaning_search = MeaningSearch(library, embedder)
+    whole = hybrid_search(library, "dog", meaning_search, limit=50, min_similarity=0.3)
     words = search(library, "dog", limit=50)
     assert [h.photo_id for h in whole[:5]] == [h.photo_id for h in words]
     assert {h.photo_id for h in words} == set(dogs)
@@ -408,7 +410,9 @@ def test_pages_walk_every_word_match_in_bm25_order_then_the_meaning_matches(
     for size in (1, 2, 3, 4):
         pages = []
         while len(
-            page := hybrid_search(library, "dog", semantic, limit=size, offset=len(pages), min_similarity=0.3)
+            page := hybrid_search(
+                library, "dog", meaning_search, limit=size, offset=len(pages), min_similarity=0.3
+            )
         ):
             pages.extend(page)
             assert len(pages) <= len(whole)
@@ -449,8 +453,8 @@ def test_search_by_meaning_finds_a_photo_by_the_caption_it_shows_only(
     library.add_model_caption(photo, "tuned", "a dog on the grass", -9.0)
     embedder = WordEmbedder()
     EmbedQueue(library, embedder).run_once()
-    semantic = MeaningSearch(library, embedder)
-    assert hybrid_search(library, "puppy", semantic, min_similarity=0.3) == []
+    meaning_search = MeaningSearch(library, embedder)
+    assert hybrid_search(library, "puppy", meaning_search, min_similarity=0.3) == []
     library.set_active_model("tuned")
-    hits = hybrid_search(library, "puppy", semantic, min_similarity=0.3)
+    hits = hybrid_search(library, "puppy", meaning_search, min_similarity=0.3)
     assert [h.photo_id for h in hits] == [photo]
