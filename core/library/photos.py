@@ -17,7 +17,7 @@ import logging
 import os
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -181,6 +181,16 @@ def remove_folder(session: Session, ref: FolderRef) -> int:
 
 
 # --------------------------------------------------------------------------- photos
+
+
+class PhotoMetadata(TypedDict, total=False):
+    """What a scan reads of a photo besides its size and time (keyword arguments of :func:`upsert_photo`)."""
+
+    content_hash: str | None
+    width: int | None
+    height: int | None
+    taken_at: datetime | None
+    camera: str | None
 
 
 def upsert_photo(

@@ -19,7 +19,7 @@ import pytest
 from photoscribe.core import doctor
 from photoscribe.core.doctor import FAIL, OK, WARN, Check, TorchBuilds
 from photoscribe.core.library import Library
-from photoscribe.core.library.database import SCHEMA_HEAD
+from photoscribe.core.library.upgrade import SCHEMA_HEAD
 from photoscribe.desktop.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from photoscribe.core.errors import LibraryError
+from photoscribe.core.library import indexing, scanner
 from photoscribe.core.library import photos as ops
-from photoscribe.core.library import scanner
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.scanner import add_folder, index_file, rescan_all, scan_folder
 from photoscribe.core.library.search import search
@@ -114,7 +114,7 @@ def test_rescan_recognises_unchanged_files_without_opening_them(
         return wrapper
 
     for name in ("file_hash", "sniff_image", "read_exif_summary"):
-        monkeypatch.setattr(scanner, name, counting(name, getattr(scanner, name)))
+        monkeypatch.setattr(indexing, name, counting(name, getattr(indexing, name)))
 
     report = scan_folder(library, root)
     assert (report.unchanged, report.added, report.updated) == (30, 0, 0)

@@ -17,16 +17,12 @@ from sqlalchemy import text
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library import captions as caps
 from photoscribe.core.library import photos as ops
-from photoscribe.core.library.database import (
-    Library,
-    current_revision,
-    default_library_path,
-    head_revision,
-    migrate,
-)
+from photoscribe.core.library.database import Library
 from photoscribe.core.library.migrations import include_object
 from photoscribe.core.library.schema import Base
 from photoscribe.core.library.search import search
+from photoscribe.core.library.upgrade import current_revision, head_revision, migrate
+from photoscribe.core.paths import default_library_path
 
 MODEL = "sat-resnet50-v1"
 
@@ -502,7 +498,7 @@ def test_the_schema_head_constant_is_alembics_head_and_an_up_to_date_library_ope
     import subprocess
     import sys
 
-    from photoscribe.core.library.database import SCHEMA_HEAD
+    from photoscribe.core.library.upgrade import SCHEMA_HEAD
 
     assert head_revision() == SCHEMA_HEAD
     db = tmp_path / "lib.sqlite3"

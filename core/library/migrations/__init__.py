@@ -1,4 +1,4 @@
-"""Alembic migrations of the library database (run by ``database.migrate``; no alembic.ini)."""
+"""Alembic migrations of the library database (run by ``upgrade.migrate``; no alembic.ini)."""
 
 from __future__ import annotations
 
