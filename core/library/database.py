@@ -198,10 +198,6 @@ class Library:
         with self.transaction() as s:
             return photos.mark_missing(s, photo)
 
-    def delete_photo(self, photo: photos.PhotoRef) -> bool:
-        with self.transaction() as s:
-            return photos.delete_photo(s, photo)
-
     def delete_photos(self, photo_ids: Iterable[int]) -> int:
         """Remove photos and their captions in one transaction (the files stay); how many were removed."""
         with self.transaction() as s:

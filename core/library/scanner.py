@@ -73,7 +73,6 @@ __all__ = [
     "covered_folders",
     "excluded_dirs",
     "file_hash",
-    "index_file",
     "index_paths",
     "is_ignored_name",
     "list_files",
@@ -220,27 +219,9 @@ def scan_folder(
         if photos.is_under(path, folder.path, recursive=folder.recursive)
     }
     seen = {f.path for f in walk.files}
-    unreadable = [photos.normalize_path(d) for d in walk.unreadable]
-    vanished = {
-        path
-        for path, stamp in known.items()
-        if path not in seen
-        and stamp.status != PhotoStatus.MISSING
-        and not any(photos.is_under(path, d) for d in unreadable)
-    }
-    unchanged = 0
-    todo: list[FoundFile] = []
-    for found in walk.files:
-        stamp = known.get(found.path)
-        if (
-            stamp is not None
-            and stamp.size == found.size
-            and stamp.mtime == found.mtime
-            and stamp.status != PhotoStatus.MISSING
-        ):
-            unchanged += 1
-        else:
-            todo.append(found)
+    vanished = _vanished(known, seen, walk.unreadable)
+    todo = [found for found in walk.files if not _unchanged(known.get(found.path), found)]
+    unchanged = len(walk.files) - len(todo)
     tracker.total = len(walk.files)
     tracker.update(unchanged, f"{unchanged} files unchanged")
 
@@ -250,18 +231,7 @@ def scan_folder(
         with library.session() as session:
             writer.index = load_hash_index(session, None, vanished, seen)
             writer.failed_paths = failure_paths(session)
-        with new_pool() as pool:
-            for begin in range(0, len(todo), BATCH_SIZE):
-                if cancel is not None and cancel.is_set():
-                    cancelled = True
-                    break
-                batch = todo[begin : begin + BATCH_SIZE]
-                inspected = inspect_all(batch, pool)
-                with library.transaction() as session:
-                    for item in inspected:
-                        writer.store(session, item, known.get(item.path))
-                    writer.flush(session)
-                tracker.update(unchanged + begin + len(batch), batch[-1].path)
+        cancelled = _index_batches(library, writer, todo, known, tracker, cancel)
     tally = writer.tally
     tally.failed += record_bad_names(library, walk.bad_names)
     # Sidecars edited on their own (the photo unchanged): read those photos again (core/library/sidecars.py).
@@ -270,13 +240,11 @@ def scan_folder(
         listed = {f.path: (f.size, f.mtime) for f in walk.files}
         resynced = sidecars.sync_folder(library, folder, listed, {*tally.added, *tally.updated, *tally.moved})
 
-    missing_ids: list[int] = []
-    if not cancelled:
-        missing_ids = [known[p].photo_id for p in sorted(vanished - tally.claimed)]
-        if missing_ids:
-            with library.transaction() as session:
-                mark_missing_ids(session, missing_ids)
-            log.info("%d photos under %s are gone from disk; marked missing", len(missing_ids), folder.path)
+    missing_ids = [] if cancelled else [known[p].photo_id for p in sorted(vanished - tally.claimed)]
+    if missing_ids:
+        with library.transaction() as session:
+            mark_missing_ids(session, missing_ids)
+        log.info("%d photos under %s are gone from disk; marked missing", len(missing_ids), folder.path)
     report = ScanReport(
         added=len(tally.added),
         updated=len(tally.updated) + len(resynced),
@@ -291,6 +259,54 @@ def scan_folder(
     )
     log.info("scanned %s: %s", folder.path, report.describe())
     return report
+
+
+def _unchanged(stamp: FileStamp | None, found: FoundFile) -> bool:
+    """Whether the library knows this file as it is on disk (same size and mtime, not missing)."""
+    return (
+        stamp is not None
+        and (stamp.size, stamp.mtime) == (found.size, found.mtime)
+        and stamp.status != PhotoStatus.MISSING
+    )
+
+
+def _vanished(known: dict[str, FileStamp], seen: set[str], unreadable: list[str]) -> set[str]:
+    """Known files the walk did not see, outside the folders it could not list (those stay as they are)."""
+    folders = [photos.normalize_path(d) for d in unreadable]
+    return {
+        path
+        for path, stamp in known.items()
+        if path not in seen
+        and stamp.status != PhotoStatus.MISSING
+        and not any(photos.is_under(path, d) for d in folders)
+    }
+
+
+def _index_batches(
+    library: Library,
+    writer: Writer,
+    todo: list[FoundFile],
+    known: dict[str, FileStamp],
+    tracker: ProgressTracker,
+    cancel: threading.Event | None,
+) -> bool:
+    """Read and store ``todo`` a batch (one transaction) at a time; True when cancelled.
+
+    Progress goes on from the unchanged files already counted (``tracker.done``).
+    """
+    done = tracker.done
+    with new_pool() as pool:
+        for begin in range(0, len(todo), BATCH_SIZE):
+            if cancel is not None and cancel.is_set():
+                return True
+            batch = todo[begin : begin + BATCH_SIZE]
+            inspected = inspect_all(batch, pool)
+            with library.transaction() as session:
+                for item in inspected:
+                    writer.store(session, item, known.get(item.path))
+                writer.flush(session)
+            tracker.update(done + begin + len(batch), batch[-1].path)
+    return False
 
 
 def add_folder(
@@ -398,11 +414,7 @@ def index_paths(library: Library, paths: Iterable[str | os.PathLike[str]]) -> In
             todo = []
             for found in batch:
                 stamp = stamps.get(found.path)
-                if (
-                    stamp is not None
-                    and (stamp.size, stamp.mtime) == (found.size, found.mtime)
-                    and stamp.status != PhotoStatus.MISSING
-                ):
+                if stamp is not None and _unchanged(stamp, found):
                     tally.unchanged.append(stamp.photo_id)
                 else:
                     todo.append(found)
@@ -439,12 +451,3 @@ def _stamps(session: Session, paths: Sequence[str]) -> dict[str, FileStamp]:
         row.path: FileStamp(row.id, row.size, row.mtime, row.content_hash, row.status)
         for row in session.execute(stmt)
     }
-
-
-def index_file(library: Library, path: str | os.PathLike[str]) -> PhotoInfo | None:
-    """Index one file (see :func:`index_paths`); ``None`` if it is not a usable image or is gone."""
-    norm = photos.normalize_path(path)
-    result = index_paths(library, [norm])
-    if result.unchanged:
-        return library.get_photo(result.unchanged[0])
-    return result.photos.get(norm)
