@@ -338,15 +338,15 @@ def _revision(conn: sqlite3.Connection) -> str | None:
 
 def known_revisions() -> list[str]:
     """The schema revisions this release can upgrade from, oldest first (``0001`` ...)."""
-    from photoscribe.core.library.database import MIGRATIONS_DIR
+    from photoscribe.core.library.upgrade import MIGRATIONS_DIR
 
     return sorted(p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"))
 
 
 def check_library(path: Path) -> Check:
     """The library file: sound (every page readable), and its schema this release's or upgradable."""
-    from photoscribe.core.library.database import SCHEMA_HEAD
     from photoscribe.core.library.integrity import check_connection, damage_message
+    from photoscribe.core.library.upgrade import SCHEMA_HEAD
 
     name = "library"
     if not path.exists():

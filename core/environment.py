@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from photoscribe.core.errors import UsageError
+from photoscribe.core.files.safe_files import describe_kind
 
 HOME = "PHOTOSCRIBE_HOME"  # a folder that holds everything of photoscribe's (data, cache, logs)
 MODEL = "PHOTOSCRIBE_MODEL"  # the checkpoint to caption with
@@ -44,20 +45,6 @@ def _raw(name: str) -> str | None:
     return value if value else None
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISFIFO(mode):
-        return "a pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISREG(mode):
-        return "a file"
-    return "not a regular file"
-
-
 def _existing_file(name: str, what: str) -> Path | None:
     """The regular file ``$name`` names (symlinks followed), or ``None`` when unset."""
     value = _raw(name)
@@ -71,7 +58,7 @@ def _existing_file(name: str, what: str) -> Path | None:
     except OSError as exc:
         raise EnvironmentVariableError(name, value, f"cannot be read ({exc.strerror or exc})") from None
     if not stat.S_ISREG(mode):
-        raise EnvironmentVariableError(name, value, f"is {_kind(mode)}, not {what}")
+        raise EnvironmentVariableError(name, value, f"is {describe_kind(mode, plain=True)}, not {what}")
     return path
 
 
@@ -128,7 +115,7 @@ def _path_to_be(name: str, is_right: Callable[[int], bool], right: str) -> Path 
     except OSError as exc:
         raise EnvironmentVariableError(name, value, f"cannot be read ({exc.strerror or exc})") from None
     if not is_right(mode):
-        raise EnvironmentVariableError(name, value, f"is {_kind(mode)}, not {right}")
+        raise EnvironmentVariableError(name, value, f"is {describe_kind(mode, plain=True)}, not {right}")
     return path
 
 

@@ -6,6 +6,11 @@ CLI and the desktop app can show the message as-is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+ErrorT = TypeVar("ErrorT", bound=BaseException)
+
 
 class PhotoscribeError(Exception):
     """Base class for all errors photoscribe raises on purpose.
@@ -79,15 +84,14 @@ class DiskFullError(PhotoscribeError):
     exit_code = 4
 
 
-def disk_full_cause(exc: BaseException) -> BaseException | None:
-    """The "disk is full" error behind ``exc`` (SQLite's or the OS's), or ``None``.
+def find_cause(
+    exc: BaseException, kind: type[ErrorT], matches: Callable[[ErrorT], bool] = lambda _: True
+) -> ErrorT | None:
+    """The first error of ``kind`` behind ``exc`` (``exc`` included) that ``matches``, or ``None``.
 
-    Looks through SQLAlchemy's ``orig`` and the ``__cause__``/``__context__`` chain
-    without importing SQLAlchemy: ``sqlite3`` says "database or disk is full"
-    (SQLITE_FULL), the OS says ENOSPC or EDQUOT.
+    Looks through SQLAlchemy's ``orig`` and the ``__cause__``/``__context__`` chain, each error
+    once, without importing SQLAlchemy.
     """
-    import errno
-
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -95,13 +99,28 @@ def disk_full_cause(exc: BaseException) -> BaseException | None:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
-            return current
-        if type(current).__name__ == "OperationalError" and "disk is full" in str(current):
+        if isinstance(current, kind) and matches(current):
             return current
         orig = getattr(current, "orig", None)
         todo += [orig if isinstance(orig, BaseException) else None, current.__cause__, current.__context__]
     return None
+
+
+def disk_full_cause(exc: BaseException) -> BaseException | None:
+    """The "disk is full" error behind ``exc`` (SQLite's or the OS's), or ``None``.
+
+    ``sqlite3`` says "database or disk is full" (SQLITE_FULL), the OS says ENOSPC or EDQUOT
+    (:func:`find_cause` says where it looks).
+    """
+    return find_cause(exc, BaseException, _is_disk_full)
+
+
+def _is_disk_full(error: BaseException) -> bool:
+    import errno
+
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return type(error).__name__ == "OperationalError" and "disk is full" in str(error)
 
 
 class ExportError(LibraryError):

@@ -60,16 +60,8 @@ def mark_all_reviewed(library: Library, photo_ids: Sequence[int]) -> list[int]:
 
 
 def describe_scan(report: ScanReport) -> str:
-    """``"12 added, 1 failed"``: the counts that are not zero."""
-    counts = (
-        ("added", report.added),
-        ("updated", report.updated),
-        ("moved", report.moved),
-        ("missing", report.missing),
-        ("duplicates", report.duplicates),
-        ("failed", report.failed),
-    )
-    return ", ".join(f"{n:,} {label}" for label, n in counts if n) or "no new photos"
+    """``"12 added, 1 failed"``: the counts that are not zero (:meth:`ScanReport.describe`)."""
+    return report.describe(changes_only=True)
 
 
 def forget_failures(library: Library, photo_paths: Sequence[str]) -> int:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QLabel, QMessageBox
 
-from photoscribe.core.library.database import read_only_message
+from photoscribe.core.library.engine import read_only_message
 from photoscribe.core.library.integrity import LibraryDamagedError, explain
 
 if TYPE_CHECKING:

@@ -166,11 +166,6 @@ class _Parsed:
             self.dropped += 1
 
 
-def detect_format(root: Path) -> str:
-    """Return which layout ``root`` holds: one of :data:`FORMATS`. Raises :class:`DataError`."""
-    return _find_layout(Path(root)).format
-
-
 def _search_dirs(root: Path) -> list[Path]:
     subdirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=str)
     return [root, *subdirs]

@@ -32,7 +32,7 @@ from photoscribe.core.captioning.results import (
     Keyword,
 )
 from photoscribe.core.choices import DEFAULT_BEAM, DEFAULT_LENGTH_PENALTY
-from photoscribe.core.errors import BrokenModelError, CaptioningError
+from photoscribe.core.errors import BrokenModelError
 from photoscribe.core.model.checkpoint import Checkpoint, load_model
 from photoscribe.core.model.decoding import beam_search, caption_logprobs
 from photoscribe.core.model.network import CaptionModel
@@ -185,19 +185,6 @@ class Captioner:
         self.close()
 
     checkpoint: Checkpoint | None = None
-
-    @torch.inference_mode()
-    def caption_tensor(self, images: torch.Tensor) -> list[CaptionResult]:
-        """Caption a batch (B, 3, H, W): uint8 pixels, or float already normalised; paths are empty.
-
-        Raises:
-            CaptioningError: the model gave no usable caption for one of the images.
-        """
-        out = self._caption(images, [Path()] * images.shape[0], time.perf_counter())
-        for item in out:
-            if isinstance(item, str):
-                raise CaptioningError(item)
-        return [r for r in out if isinstance(r, CaptionResult)]
 
     @torch.inference_mode()
     def _caption(

@@ -7,7 +7,7 @@ each), keeps at most ``prefetch`` batches in flight, and yields each batch as
 one uint8 NHWC tensor (in pinned memory when the model is on a GPU) plus the
 files that could not be used. Memory stays bounded whatever the folder size,
 and whatever the number of workers: they share one
-:class:`~photoscribe.core.files.imaging.DecodeBudget` (thread workers share their
+:class:`~photoscribe.core.files.decode_budget.DecodeBudget` (thread workers share their
 process's), so the images decoded at once never take more than it together.
 
 Worker processes are started with ``forkserver`` on Linux (safe in a process
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from photoscribe.core.errors import UnsupportedImageError
-from photoscribe.core.files.imaging import DecodeBudget, use_decode_budget
+from photoscribe.core.files.decode_budget import DecodeBudget, use_decode_budget
 from photoscribe.core.model.preprocess import ImagePreprocessor
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import multiprocessing
 import struct
-import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,17 +24,20 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
-from photoscribe.core import environment
 from photoscribe.core.choices import RESIZE_MODES
 from photoscribe.core.errors import UnsupportedImageError
+from photoscribe.core.files.decode_budget import (
+    REDUCIBLE_MODES,
+    SIXTEEN_BIT_MODES,
+    DecodeBudget,
+    decode_budget,
+    decode_cost,
+)
 from photoscribe.core.files.safe_files import ANY_SIZE, open_photo
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 120_000_000
-# Memory all image decodes of a process (and of a loader's workers together) may take at once.
-DEFAULT_DECODE_BUDGET_MB = environment.DEFAULT_DECODE_BUDGET_MB
-DECODE_BUDGET_ENV = environment.DECODE_BUDGET_MB
 WHITE = (255, 255, 255)
 
 # What Pillow's decoders raise on corrupt or hostile data. DecompressionBombWarning is
@@ -79,12 +80,7 @@ _TAG_DATETIME_ORIGINAL = 0x9003
 _TAG_FOCAL_LENGTH = 0x920A
 _TAG_LENS_MODEL = 0xA434
 
-_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "PA"})
-# Modes whose pixel values Image.reduce may average (not palette indices, not 1-bit).
-_REDUCIBLE_MODES = frozenset(
-    {"L", "LA", "La", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "LAB", "HSV", "I", "F"}
-)
 
 
 # --------------------------------------------------------------------------- loading
@@ -153,36 +149,6 @@ def _check_size(path: Path, size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
-# --------------------------------------------------------------------------- memory
-
-
-def pixel_bytes(mode: str) -> int:
-    """Bytes per pixel Pillow allocates for an image of ``mode`` (RGB is stored in 4)."""
-    if mode in ("1", "L", "P"):
-        return 1
-    if mode in _SIXTEEN_BIT_MODES:
-        return 2
-    return 4  # RGB, RGBA, LA, PA, CMYK, YCbCr, I, F, ...: 32 bits a pixel
-
-
-def decode_cost(mode: str, size: tuple[int, int], target_size: int | None = None) -> int:
-    """The most memory (bytes) :func:`load_image` takes for an image of this mode and decoded size.
-
-    The decoded pixels; everything after the reduction to ``target_size`` is small
-    (16-bit images are reduced a strip at a time). Plus a full-size RGB copy (4 bytes a
-    pixel) where the image is not reduced or its mode cannot be averaged (``P``, ``1``),
-    and 12 bytes a pixel more for high-bit-depth greyscale rescaled at full size.
-    """
-    width, height = size
-    reduced = target_size is not None and target_size > 0 and min(size) // target_size >= 2
-    per_pixel = pixel_bytes(mode)
-    if not reduced or not (mode in _REDUCIBLE_MODES or mode in _SIXTEEN_BIT_MODES):
-        per_pixel += 4  # an RGB (or 32-bit) copy at full size
-    if not reduced and (mode in _SIXTEEN_BIT_MODES or mode in ("I", "F")):
-        per_pixel += 12  # rescaled through a float64 (or uint32) copy
-    return width * height * per_pixel
-
-
 def _reduce(img: Image.Image, target_size: int | None) -> Image.Image:
     """Shrink by the largest whole factor that keeps both sides >= ``target_size`` (box filter)."""
     if target_size is None or target_size <= 0:
@@ -190,9 +156,9 @@ def _reduce(img: Image.Image, target_size: int | None) -> Image.Image:
     factor = min(img.size) // target_size
     if factor < 2:
         return img
-    if img.mode in _SIXTEEN_BIT_MODES:
+    if img.mode in SIXTEEN_BIT_MODES:
         return _reduce_16bit(img, factor)
-    if img.mode in _REDUCIBLE_MODES:
+    if img.mode in REDUCIBLE_MODES:
         return img.reduce(factor)
     return to_rgb(img).reduce(factor)  # palette indices must not be averaged: colours first
 
@@ -210,80 +176,6 @@ def _reduce_16bit(img: Image.Image, factor: int) -> Image.Image:
         strip = img.crop((0, top, width, min(height, top + rows))).convert("I").reduce(factor)
         out.paste(strip, (0, top // factor))
     return out
-
-
-def _budget_bytes() -> int:
-    """``PHOTOSCRIBE_DECODE_BUDGET_MB`` in bytes (a bad value is an error naming the variable)."""
-    return environment.decode_budget_mb() * 1024 * 1024
-
-
-class DecodeBudget:
-    """Memory that image decodes may take at once, shared by threads and by worker processes.
-
-    Each decode reserves :func:`decode_cost` bytes before it allocates anything and
-    waits while the others hold too much; an image that costs more than the whole
-    budget is refused with a per-file error. Worker processes share one budget by
-    receiving it when they start (multiprocessing primitives cannot be sent later).
-
-    Args:
-        limit: bytes; default ``PHOTOSCRIBE_DECODE_BUDGET_MB`` (1536 MB when unset).
-        context: the multiprocessing context of the processes that share it.
-    """
-
-    def __init__(self, limit: int | None = None, context: Any = None) -> None:
-        ctx = context or multiprocessing.get_context()
-        self.limit = _budget_bytes() if limit is None else int(limit)
-        self._used = ctx.Value("q", 0, lock=False)
-        self._cond = ctx.Condition()
-
-    @property
-    def used(self) -> int:
-        with self._cond:
-            return int(self._used.value)
-
-    @contextlib.contextmanager
-    def reserve(self, path: str | Path, nbytes: int) -> Iterator[None]:
-        """Hold ``nbytes`` of the budget for the ``with`` block (waits for room).
-
-        Raises:
-            UnsupportedImageError: ``nbytes`` is more than the whole budget.
-        """
-        if nbytes > self.limit:
-            raise UnsupportedImageError(
-                path,
-                f"decoding it would take {nbytes / 2**20:,.0f} MB of memory, more than the "
-                f"{self.limit / 2**20:,.0f} MB decode budget; downscale it (or raise "
-                f"{DECODE_BUDGET_ENV}) to caption it",
-            )
-        with self._cond:
-            self._cond.wait_for(lambda: self._used.value + nbytes <= self.limit)
-            self._used.value += nbytes
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._used.value -= nbytes
-                self._cond.notify_all()
-
-
-_process_budget: DecodeBudget | None = None
-_process_budget_lock = threading.Lock()
-
-
-def decode_budget() -> DecodeBudget:
-    """The decode budget of this process: created on first use, or the one a loader's worker got."""
-    global _process_budget
-    with _process_budget_lock:
-        if _process_budget is None:
-            _process_budget = DecodeBudget()
-        return _process_budget
-
-
-def use_decode_budget(budget: DecodeBudget) -> None:
-    """Make ``budget`` this process's (a decode worker shares its loader's budget this way)."""
-    global _process_budget
-    with _process_budget_lock:
-        _process_budget = budget
 
 
 def _describe(exc: BaseException) -> str:
@@ -324,7 +216,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
         return background
     if mode == "RGB":
         return img
-    if mode in _SIXTEEN_BIT_MODES or mode in ("I", "F"):
+    if mode in SIXTEEN_BIT_MODES or mode in ("I", "F"):
         return Image.fromarray(_gray_to_uint8(np.asarray(img), mode)).convert("RGB")
     return img.convert("RGB")
 
@@ -336,7 +228,7 @@ def _gray_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
     ``F`` within 0..1 is a normalised float image; ``F`` within 0..255 is already 8-bit;
     anything within 0..65535 is 16-bit data; anything else is stretched min..max.
     """
-    if mode in _SIXTEEN_BIT_MODES:  # round(x / 257) in integers: no float copy of a huge image
+    if mode in SIXTEEN_BIT_MODES:  # round(x / 257) in integers: no float copy of a huge image
         wide = values.astype(np.uint32)
         wide *= 2
         wide += 257

@@ -31,7 +31,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from photoscribe.core.errors import UnsupportedImageError
@@ -82,23 +82,28 @@ class FileTooLargeError(UnsupportedImageError):
     """The file is larger than any photo photoscribe reads (:data:`MAX_PHOTO_BYTES`)."""
 
 
-def describe_kind(mode: int) -> str:
-    """What a file of this ``st_mode`` is, for a message: ``"a named pipe (FIFO)"``."""
-    if stat.S_ISREG(mode):
-        return "a regular file"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    return "a special file"
+# What a file of each type is called: precisely (a file refused as a photo), and plainly (the file a
+# setting or a model path names, where "a device" says enough).
+_KINDS: tuple[tuple[Callable[[int], bool], str, str], ...] = (
+    (stat.S_ISREG, "a regular file", "a file"),
+    (stat.S_ISDIR, "a folder", "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)", "a pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device", "a device"),
+    (stat.S_ISBLK, "a block device", "a device"),
+    (stat.S_ISSOCK, "a socket", "a socket"),
+    (stat.S_ISLNK, "a symbolic link", "not a regular file"),
+)
+
+
+def describe_kind(mode: int, *, plain: bool = False) -> str:
+    """What a file of this ``st_mode`` is, for a message: ``"a named pipe (FIFO)"``.
+
+    With ``plain``, in fewer words: ``"a pipe (FIFO)"``, ``"a device"``, ``"not a regular file"``.
+    """
+    for is_kind, precise, plainly in _KINDS:
+        if is_kind(mode):
+            return plainly if plain else precise
+    return "not a regular file" if plain else "a special file"
 
 
 # --------------------------------------------------------------------------- pseudo file systems

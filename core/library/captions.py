@@ -1,4 +1,4 @@
-"""Caption, captioning-queue, failure and statistics operations on an open session.
+"""Caption, failure and statistics operations on an open session (the queue's query is :mod:`.pending`).
 
 Caption rules: each source (``"user"`` or a model id) captions a photo at most
 once; a caption a person wrote or reviewed is *preferred* and always wins
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
@@ -27,9 +27,7 @@ from photoscribe.core.captioning.results import LOW_CONFIDENCE
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.blobs import decode_attention, encode_attention
 from photoscribe.core.library.photos import (
-    FolderRef,
     PhotoRef,
-    filter_folder,
     find_photo,
     normalize_path,
     refresh_status,
@@ -40,7 +38,6 @@ from photoscribe.core.library.records import (
     CaptionInfo,
     FailureInfo,
     LibraryStats,
-    PhotoInfo,
 )
 from photoscribe.core.library.schema import (
     ACTIVE_MODEL_KEY,
@@ -420,97 +417,6 @@ def forget_model_captions(
     session.expire_all()
     log.info("forgot %d model captions (model %s)", deleted, model_id or "any")
     return deleted
-
-
-def failed_for(model_id: str, max_attempts: int) -> Any:
-    """A clause true for a photo that ``model_id`` should no longer try.
-
-    Failures count per (file, model): those of ``model_id`` plus the
-    model-independent ones (``model = ''``: the file could not be read, or the
-    failure dates from before failures were kept per model) reach
-    ``max_attempts``. Another model's failures never count, so a broken model
-    never stops a good one.
-    """
-    attempts = (
-        select(func.coalesce(func.sum(Failure.attempts), 0))
-        .where(Failure.path == Photo.path, Failure.model.in_((model_id, MODEL_INDEPENDENT)))
-        .correlate(Photo)
-        .scalar_subquery()
-    )
-    return attempts >= max_attempts
-
-
-def pending_stmt(
-    model_id: str,
-    *,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    skip_user_captioned: bool = False,
-    folder: FolderRef | None = None,
-    failure_model: str | None = None,
-) -> Select[Any]:
-    """Photos present on disk, not yet captioned by ``model_id``, not failed ``max_attempts`` times by it.
-
-    ``failure_model`` is the id the model's failures are charged to when that is not
-    ``model_id`` (a checkpoint's id with its content hash: a damaged copy that declares the
-    same ``model_id`` is charged under another one).
-    """
-    done = exists().where(Caption.photo_id == Photo.id, Caption.source == model_id)
-    stmt = select(Photo).where(
-        Photo.status != PhotoStatus.MISSING, ~done, ~failed_for(failure_model or model_id, max_attempts)
-    )
-    if skip_user_captioned:
-        stmt = stmt.where(
-            ~exists().where(Caption.photo_id == Photo.id, or_(Caption.is_user, Caption.reviewed))
-        )
-    return filter_folder(stmt, folder)
-
-
-def pending_for_model(
-    session: Session,
-    model_id: str,
-    limit: int = 100,
-    *,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    skip_user_captioned: bool = False,
-    folder: FolderRef | None = None,
-    exclude_ids: Collection[int] = (),
-    failure_model: str | None = None,
-) -> list[PhotoInfo]:
-    """The next ``limit`` photos the captioning queue should give to ``model_id`` (oldest first).
-
-    ``exclude_ids`` leaves out photos already in flight.
-    """
-    stmt = pending_stmt(
-        model_id,
-        max_attempts=max_attempts,
-        skip_user_captioned=skip_user_captioned,
-        folder=folder,
-        failure_model=failure_model,
-    )
-    if exclude_ids:
-        stmt = stmt.where(Photo.id.not_in(list(exclude_ids)))
-    stmt = stmt.order_by(Photo.id).limit(max(0, limit))
-    return [PhotoInfo.from_orm(p) for p in session.scalars(stmt)]
-
-
-def count_pending(
-    session: Session,
-    model_id: str,
-    *,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    skip_user_captioned: bool = False,
-    folder: FolderRef | None = None,
-    failure_model: str | None = None,
-) -> int:
-    """How many photos :func:`pending_for_model` would return without a limit (a progress total)."""
-    stmt = pending_stmt(
-        model_id,
-        max_attempts=max_attempts,
-        skip_user_captioned=skip_user_captioned,
-        folder=folder,
-        failure_model=failure_model,
-    )
-    return int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
 
 
 # --------------------------------------------------------------------------- failures

@@ -30,10 +30,10 @@ import logging
 import os
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
@@ -58,6 +58,8 @@ from photoscribe.core.library.xmp import (
 from photoscribe.core.progress import ProgressCallback, ProgressTracker, check_cancel
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     from photoscribe.core.library.database import Library
 
 log = logging.getLogger(__name__)
@@ -331,9 +333,26 @@ def check_export_target(library: Library, out_path: str | os.PathLike[str], *, o
     return out
 
 
-def export_csv(
+class FileExportOptions(TypedDict, total=False):
+    """What a file export takes besides the library and the file (defaults in :func:`_export_file`)."""
+
+    scope: ExportScope
+    reviewed_only: bool
+    include_low_confidence: bool
+    on_progress: ProgressCallback | None
+    cancel: threading.Event | None
+    overwrite: bool
+
+
+# Turns the photos to export (all of them, and the same yielded with progress) into the file's bytes.
+Render = Callable[[list[ExportItem], Iterator[ExportItem], Path], bytes]
+
+
+def _export_file(
     library: Library,
     out_path: str | os.PathLike[str],
+    kind: str,
+    render: Render,
     *,
     scope: ExportScope = WHOLE_LIBRARY,
     reviewed_only: bool = True,
@@ -342,15 +361,27 @@ def export_csv(
     cancel: threading.Event | None = None,
     overwrite: bool = False,
 ) -> ExportSummary:
-    """A UTF-8 (with BOM, for spreadsheets) CSV with :data:`CSV_COLUMNS`; text cells are formula-safe."""
-    out_path = check_export_target(library, out_path, overwrite=overwrite)
+    """Write one export file (``kind``: CSV, JSON, HTML) of the photos in ``scope``, atomically."""
+    out = check_export_target(library, out_path, overwrite=overwrite)
     items, skipped, low, unreviewed = export_items(
         library, scope=scope, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
     )
+    atomic_write(out, render(items, _run(items, on_progress, cancel, kind), out))
+    return ExportSummary(len(items), skipped, (), out, low, unreviewed=unreviewed, files=(str(out),))
+
+
+def export_csv(
+    library: Library, out_path: str | os.PathLike[str], **options: Unpack[FileExportOptions]
+) -> ExportSummary:
+    """A UTF-8 (with BOM, for spreadsheets) CSV with :data:`CSV_COLUMNS`; text cells are formula-safe."""
+    return _export_file(library, out_path, "CSV", _csv_bytes, **options)
+
+
+def _csv_bytes(items: list[ExportItem], run: Iterator[ExportItem], out: Path) -> bytes:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for item in _run(items, on_progress, cancel, "CSV"):
+    for item in run:
         writer.writerow(
             [
                 neutralize_formula(item.path),
@@ -365,27 +396,17 @@ def export_csv(
                 "true" if item.machine_generated else "false",
             ]
         )
-    out = Path(out_path)
-    atomic_write(out, buffer.getvalue().encode("utf-8-sig"))
-    return ExportSummary(len(items), skipped, (), out, low, unreviewed=unreviewed, files=(str(out),))
+    return buffer.getvalue().encode("utf-8-sig")
 
 
 def export_json(
-    library: Library,
-    out_path: str | os.PathLike[str],
-    *,
-    scope: ExportScope = WHOLE_LIBRARY,
-    reviewed_only: bool = True,
-    include_low_confidence: bool = False,
-    on_progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
-    overwrite: bool = False,
+    library: Library, out_path: str | os.PathLike[str], **options: Unpack[FileExportOptions]
 ) -> ExportSummary:
     """A JSON array of objects named after the IPTC properties (``AltTextAccessibility``, ...)."""
-    out_path = check_export_target(library, out_path, overwrite=overwrite)
-    items, skipped, low, unreviewed = export_items(
-        library, scope=scope, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
-    )
+    return _export_file(library, out_path, "JSON", _json_bytes, **options)
+
+
+def _json_bytes(items: list[ExportItem], run: Iterator[ExportItem], out: Path) -> bytes:
     records = [
         {
             "path": item.path,
@@ -399,11 +420,9 @@ def export_json(
             "confidence": item.confidence,
             "machine_generated": item.machine_generated,
         }
-        for item in _run(items, on_progress, cancel, "JSON")
+        for item in run
     ]
-    out = Path(out_path)
-    atomic_write(out, (json.dumps(records, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
-    return ExportSummary(len(items), skipped, (), out, low, unreviewed=unreviewed, files=(str(out),))
+    return (json.dumps(records, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 def image_src(photo_path: str, page_dir: Path) -> str:
@@ -436,15 +455,7 @@ figcaption { font-size: 0.9rem; }
 
 
 def export_html(
-    library: Library,
-    out_path: str | os.PathLike[str],
-    *,
-    scope: ExportScope = WHOLE_LIBRARY,
-    reviewed_only: bool = True,
-    include_low_confidence: bool = False,
-    on_progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
-    overwrite: bool = False,
+    library: Library, out_path: str | os.PathLike[str], **options: Unpack[FileExportOptions]
 ) -> ExportSummary:
     """A static page of ``<figure><img alt><figcaption>``; every value is escaped, scripts are blocked.
 
@@ -454,16 +465,15 @@ def export_html(
     longer than the alt text (the alt text was shortened) is the extended description and is
     read after the alt text. Keywords and confidence are read too.
     """
-    out_path = check_export_target(library, out_path, overwrite=overwrite)
-    out = Path(out_path)
+    return _export_file(library, out_path, "HTML", _html_bytes, **options)
+
+
+def _html_bytes(items: list[ExportItem], run: Iterator[ExportItem], out: Path) -> bytes:
     page_dir = out.expanduser().absolute().parent
-    items, skipped, low, unreviewed = export_items(
-        library, scope=scope, reviewed_only=reviewed_only, include_low_confidence=include_low_confidence
-    )
     parts = [_HTML_HEAD]
     noun = "photo" if len(items) == 1 else "photos"
     parts.append(f"<p>{len(items)} {noun}; each image's alt text is shown below it.</p>\n")
-    for item in _run(items, on_progress, cancel, "HTML"):
+    for item in run:
         src = html.escape(image_src(item.path, page_dir), quote=True)
         alt = html.escape(item.alt_text, quote=True)
         lang = html.escape(item.language, quote=True)
@@ -483,8 +493,7 @@ def export_html(
             f"<figcaption><span{hidden}>{caption}</span>{extra}</figcaption></figure>\n"
         )
     parts.append("</main>\n</body>\n</html>\n")
-    atomic_write(out, "".join(parts).encode("utf-8"))
-    return ExportSummary(len(items), skipped, (), out, low, unreviewed=unreviewed, files=(str(out),))
+    return "".join(parts).encode("utf-8")
 
 
 def _stem_shared(photo_path: str) -> bool:

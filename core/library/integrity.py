@@ -17,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from photoscribe.core.errors import LibraryError
+from photoscribe.core.errors import LibraryError, find_cause
 from photoscribe.core.paths import printable
 
 # What SQLite says when the file (not the query) is at fault: SQLITE_CORRUPT, SQLITE_NOTADB, a damaged
@@ -56,22 +56,11 @@ class Damage:
 def damage_cause(exc: BaseException) -> sqlite3.DatabaseError | None:
     """The SQLite error behind ``exc`` that means a damaged file ("malformed", "not a database"), or None.
 
-    Looks through SQLAlchemy's ``orig`` and the ``__cause__``/``__context__`` chain.
+    Looks through SQLAlchemy's ``orig`` and the ``__cause__``/``__context__`` chain (:func:`find_cause`).
     """
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, sqlite3.DatabaseError):
-            text = str(current).lower()
-            if any(word in text for word in _DAMAGE_WORDS):
-                return current
-        orig = getattr(current, "orig", None)
-        todo += [orig if isinstance(orig, BaseException) else None, current.__cause__, current.__context__]
-    return None
+    return find_cause(
+        exc, sqlite3.DatabaseError, lambda error: any(w in str(error).lower() for w in _DAMAGE_WORDS)
+    )
 
 
 def backups(library_file: str | os.PathLike[str]) -> list[Path]:
@@ -218,15 +207,4 @@ def explain(exc: BaseException, library_file: str | os.PathLike[str]) -> Library
 
 
 def _read_only_cause(exc: BaseException) -> sqlite3.DatabaseError | None:
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, sqlite3.DatabaseError) and "readonly database" in str(current):
-            return current
-        orig = getattr(current, "orig", None)
-        todo += [orig if isinstance(orig, BaseException) else None, current.__cause__, current.__context__]
-    return None
+    return find_cause(exc, sqlite3.DatabaseError, lambda error: "readonly database" in str(error))

@@ -17,7 +17,7 @@ import logging
 import os
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -183,6 +183,16 @@ def remove_folder(session: Session, ref: FolderRef) -> int:
 # --------------------------------------------------------------------------- photos
 
 
+class PhotoMetadata(TypedDict, total=False):
+    """What a scan reads of a photo besides its size and time (keyword arguments of :func:`upsert_photo`)."""
+
+    content_hash: str | None
+    width: int | None
+    height: int | None
+    taken_at: datetime | None
+    camera: str | None
+
+
 def upsert_photo(
     session: Session,
     path: str | os.PathLike[str],
@@ -294,25 +304,6 @@ def _set_metadata(
         photo.camera = camera
 
 
-def update_photo_metadata(
-    session: Session,
-    ref: PhotoRef,
-    *,
-    content_hash: str | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    taken_at: datetime | None = None,
-    camera: str | None = None,
-) -> PhotoInfo:
-    """Fill in what is learnt by opening the image (hash, size, EXIF); ``None`` keeps the stored value."""
-    photo = require_photo(session, ref)
-    if content_hash is not None:
-        photo.content_hash = content_hash
-    _set_metadata(photo, width=width, height=height, taken_at=taken_at, camera=camera)
-    session.flush()
-    return PhotoInfo.from_orm(photo)
-
-
 def get_photo(session: Session, ref: PhotoRef) -> PhotoInfo | None:
     """A photo by id or path."""
     photo = find_photo(session, ref)
@@ -384,12 +375,6 @@ def known_files(session: Session, folder: FolderRef | None = None) -> dict[str, 
         row.path: FileStamp(row.id, row.size, row.mtime, row.content_hash, row.status)
         for row in session.execute(stmt)
     }
-
-
-def photos_by_hash(session: Session, content_hash: str) -> list[PhotoInfo]:
-    """Photos with this content hash: duplicates, or the old path of a moved file."""
-    stmt = select(Photo).where(Photo.content_hash == content_hash).order_by(Photo.id)
-    return [PhotoInfo.from_orm(p) for p in session.scalars(stmt)]
 
 
 def move_photo(

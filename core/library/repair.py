@@ -83,7 +83,7 @@ def repair_library(path: str | os.PathLike[str]) -> RepairReport:
         LibraryReadOnlyError: the file or its folder cannot be written.
         LibraryBusyError: a captioning run holds the library.
     """
-    from photoscribe.core.library.database import read_only_reason
+    from photoscribe.core.library.engine import read_only_reason
     from photoscribe.core.library.runlock import CaptionLock
 
     db_path = Path(path).expanduser().absolute()
@@ -168,7 +168,8 @@ def _count_or_none(conn: sqlite3.Connection, table: str) -> int | None:
 
 def _salvage(db_path: Path, damage: str) -> RepairReport:
     """Copy what can be read into a new file at the same schema, then put it in the library's place."""
-    from photoscribe.core.library.database import SCHEMA_HEAD, Library
+    from photoscribe.core.library.database import Library
+    from photoscribe.core.library.upgrade import SCHEMA_HEAD
 
     src = connect_read_only(db_path)
     try:
@@ -218,7 +219,8 @@ def _create_at(new: Path, revision: str) -> None:
     """An empty library file at schema ``revision`` (the damaged file's, so its rows fit as they are)."""
     from alembic import command
 
-    from photoscribe.core.library.database import alembic_config, open_engine, write_engine
+    from photoscribe.core.library.engine import open_engine, write_engine
+    from photoscribe.core.library.upgrade import alembic_config
 
     engine = open_engine(new)
     try:

@@ -3,8 +3,9 @@
 The tables are created by the Alembic migrations in
 ``photoscribe.core.library.migrations``, never by ``Base.metadata.create_all``:
 the migrations also create the FTS5 index ``captions_fts`` and the triggers
-that keep it in sync (see :mod:`photoscribe.core.library.search`), which the
-ORM metadata does not describe.
+that keep it in sync (see :mod:`photoscribe.core.library.search`), and the
+``caption_embeddings`` table that :mod:`photoscribe.core.library.meaning` reads
+and writes in SQL, which the ORM metadata does not describe.
 
 Times are stored as naive UTC (``added_at``, ``created_at``, ``last_attempt``)
 except ``taken_at``, which is the camera's local wall-clock time as EXIF gives it.
@@ -219,29 +220,6 @@ class Failure(Base):
     error: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default=sql_text("1"))
     last_attempt: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class CaptionEmbedding(Base):
-    """A caption's sentence embedding by one embedding model (see :mod:`~photoscribe.core.library.meaning`).
-
-    ``vector`` is the L2-normalised embedding as little-endian float16, ``dim``
-    values. Deleted with its caption, and by a trigger when the caption's text
-    changes (migration 0003): a caption without a row is waiting to be embedded.
-    """
-
-    __tablename__ = "caption_embeddings"
-    __table_args__ = (
-        UniqueConstraint("caption_id", "model"),
-        Index("ix_caption_embeddings_model", "model", "caption_id"),
-        {"sqlite_autoincrement": True},
-    )
-
-    # Never reused (AUTOINCREMENT): an in-memory index reads the rows with an id above the last it read.
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    caption_id: Mapped[int] = mapped_column(ForeignKey("captions.id", ondelete="CASCADE"))
-    model: Mapped[str] = mapped_column(String(200))
-    dim: Mapped[int] = mapped_column(Integer)
-    vector: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class LibraryState(Base):

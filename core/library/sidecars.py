@@ -35,9 +35,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from photoscribe.core.library import captions as caps
+from photoscribe.core.library import captions, photos
 from photoscribe.core.library import keywords as kw
-from photoscribe.core.library import photos as ops
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.metadata import ImportedText, read_descriptions, sidecar_candidates
 from photoscribe.core.library.records import MODEL_KEYWORD_PREFIX, FolderInfo
@@ -146,7 +145,7 @@ def store_reread(session: Session, photo_id: int, imported: ImportedText) -> boo
     added: list[str] = []
     if imported.caption is not None and imported.source is not None:
         if before is None or before[1] != imported.caption:  # the same words from another copy: as is
-            caps.set_imported_caption(session, photo_id, imported.caption, imported.source)
+            captions.set_imported_caption(session, photo_id, imported.caption, imported.source)
     elif before is not None and before[0].startswith(SIDECAR_SOURCE_PREFIX):
         session.execute(
             delete(Caption)
@@ -156,7 +155,7 @@ def store_reread(session: Session, photo_id: int, imported: ImportedText) -> boo
         photo = session.get(Photo, photo_id)
         if photo is not None and photo.status != PhotoStatus.MISSING:
             session.expire(photo)
-            ops.refresh_status(session, photo)
+            photos.refresh_status(session, photo)
         session.flush()
     # A model's keyword that our own export wrote into the sidecar stays the model's (it is not a
     # person's word just because it was read back); any other word is imported as usual.
@@ -240,12 +239,12 @@ def sync_folder(library: Library, folder: FolderInfo, files: Files, fresh: Colle
         )
         rows = {
             row.id: (row.id, row.path, row.sidecar_stamp)
-            for row in session.execute(ops.filter_folder(stamped, folder.path))
+            for row in session.execute(photos.filter_folder(stamped, folder.path))
         }
         rows.update((row[0], row) for row in _rows_at(session, with_sidecar))
     due = []
     for photo_id, path, stored in rows.values():
-        if path not in files or not ops.is_under(path, folder.path, recursive=folder.recursive):
+        if path not in files or not photos.is_under(path, folder.path, recursive=folder.recursive):
             continue  # not seen by this walk (gone, or in a subfolder of a flat folder)
         stamp = sidecar_stamp(path, files)
         if stamp != stored:

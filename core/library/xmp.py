@@ -241,18 +241,13 @@ class MergeResult:
     kept: tuple[str, ...] = ()
 
 
-def merge_xmp(existing: bytes | None, text: AccessibilityText) -> bytes:
-    """The merged sidecar bytes (see :func:`merge_sidecar`)."""
-    return merge_sidecar(existing, text).data
-
-
 def merge_sidecar(existing: bytes | None, text: AccessibilityText) -> MergeResult:
     """Our properties set where they are ours to set, our keywords added, merged into ``existing``.
 
     Raises:
         XmpError: ``existing`` is not well-formed XMP (or declares a DTD, which XMP never does).
     """
-    root, rdf, namespaces = _rdf_of(existing)
+    root, rdf, namespaces = _open_rdf(existing)
     wanted = {DESCRIPTION: text.description, ALT_TEXT: text.alt_text, EXT_DESCR: text.extended}
     provenance = set(WRITTEN.values()) | set(SEEN.values()) | {MACHINE_GENERATED}
     current: dict[str, str] = {}  # the value a property has now (its first occurrence)
@@ -324,18 +319,18 @@ def merge_sidecar(existing: bytes | None, text: AccessibilityText) -> MergeResul
     return MergeResult((_PACKET_BEGIN + body + _PACKET_END).encode("utf-8"), tuple(kept))
 
 
-def _rdf_of(existing: bytes | None) -> tuple[ET.Element, ET.Element, list[tuple[str, str]]]:
-    """The sidecar's root, its rdf:RDF element and its namespace declarations (a new packet if none)."""
+def _open_rdf(existing: bytes | None) -> tuple[ET.Element, ET.Element, list[tuple[str, str]]]:
+    """The sidecar's root, its ``rdf:RDF`` element and its namespaces; a new packet when there is none."""
     if not existing:
         root = ET.Element(_X_XMPMETA, {f"{{{NS_X}}}xmptk": "photoscribe"})
         return root, ET.SubElement(root, _RDF_RDF), []
     root, namespaces = _parse(existing)
-    if root.tag == _X_XMPMETA:
-        rdf = root.find(_RDF_RDF)
-        return root, (ET.SubElement(root, _RDF_RDF) if rdf is None else rdf), namespaces
     if root.tag == _RDF_RDF:
         return root, root, namespaces
-    raise XmpError(f"the sidecar's root element is {root.tag}, not x:xmpmeta or rdf:RDF")
+    if root.tag != _X_XMPMETA:
+        raise XmpError(f"the sidecar's root element is {root.tag}, not x:xmpmeta or rdf:RDF")
+    rdf = root.find(_RDF_RDF)
+    return root, (rdf if rdf is not None else ET.SubElement(root, _RDF_RDF)), namespaces
 
 
 def _parse(data: bytes) -> tuple[ET.Element, list[tuple[str, str]]]:

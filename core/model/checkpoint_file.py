@@ -26,6 +26,7 @@ import zlib
 from pathlib import Path
 
 from photoscribe.core.errors import ModelLoadError
+from photoscribe.core.files.safe_files import describe_kind
 
 # The bundled default model is 19.5 MB; the largest checkpoint photoscribe writes (a fine-tuned
 # ResNet-152 encoder in fp32 with its decoder and the Adam state to resume training) is about
@@ -40,16 +41,6 @@ MAX_PICKLE_BYTES = 64 * 2**20
 MAX_EXPANSION = 4
 _SLACK = 64 * 1024  # a small member (the version string) may compress better: it costs nothing
 _CHUNK = 1 << 20
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISFIFO(mode):
-        return "a pipe (FIFO)"
-    return "not a regular file"
 
 
 def check_checkpoint_file(path: str | os.PathLike[str]) -> Path:
@@ -69,7 +60,9 @@ def check_checkpoint_file(path: str | os.PathLike[str]) -> Path:
     except OSError as exc:
         raise ModelLoadError(f"model file {path} cannot be read ({exc.strerror or exc})") from None
     if not stat.S_ISREG(st.st_mode):
-        raise ModelLoadError(f"model file {path} is {_kind(st.st_mode)}, not a checkpoint file")
+        raise ModelLoadError(
+            f"model file {path} is {describe_kind(st.st_mode, plain=True)}, not a checkpoint file"
+        )
     if st.st_size == 0:
         raise ModelLoadError(f"{path} is empty (0 bytes): not a photoscribe checkpoint")
     if not zipfile.is_zipfile(path):

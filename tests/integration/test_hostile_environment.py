@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from photoscribe.core import environment
-from photoscribe.core.files.imaging import DecodeBudget
+from photoscribe.core.files.decode_budget import DecodeBudget
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.paths import active_model_path, default_library_path

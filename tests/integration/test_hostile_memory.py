@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 
 from photoscribe.core.errors import UnsupportedImageError
-from photoscribe.core.files.imaging import DecodeBudget, decode_cost, load_image
+from photoscribe.core.files.decode_budget import DecodeBudget, decode_cost
+from photoscribe.core.files.imaging import load_image
 from photoscribe.core.model.checkpoint import save_checkpoint
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from photoscribe.core.library.database import Library, head_revision
+from photoscribe.core.library.database import Library
 from photoscribe.core.library.search import search
+from photoscribe.core.library.upgrade import head_revision
 
 pytestmark = pytest.mark.slow  # starts several Python processes
 

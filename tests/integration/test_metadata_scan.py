@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from photoscribe.core.library.database import Library
-from photoscribe.core.library.scanner import add_folder, index_file, scan_folder
+from photoscribe.core.library.scanner import add_folder, index_paths, scan_folder
 from photoscribe.desktop.cli.library import register
 
 MODEL = "sat-test-v1"
@@ -161,8 +161,8 @@ def test_changed_file_replaces_the_import_but_not_a_persons_edits(library: Libra
 
     library.set_user_caption(beach, "Typed in photoscribe")
     exiftool("-overwrite_original", "-XMP-iptcCore:AltTextAccessibility=edited again", beach)
-    photo = index_file(library, beach)  # the watcher's path
-    assert photo is not None
+    result = index_paths(library, [beach])  # the watcher's path
+    assert result.updated and not result.failed
     best = library.best_caption(beach)
     assert best is not None and best.text == "Typed in photoscribe"
 

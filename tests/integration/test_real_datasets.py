@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from photoscribe.training.datasets import build_vocabulary, detect_format, load_corpus
+from photoscribe.training.datasets import build_vocabulary, load_corpus
 
 pytestmark = pytest.mark.slow  # reads the real data sets in ../shared/data
 
@@ -29,8 +29,8 @@ def _require(name: str) -> Path:
 def test_flickr8k_subset() -> None:
     root = _require("flickr8k-subset")
 
-    assert detect_format(root) == "flickr8k"
     corpus = load_corpus(root)
+    assert corpus.format == "flickr8k"
 
     assert corpus.name == "flickr8k"
     assert len(corpus.records) == 800
@@ -55,8 +55,8 @@ def test_flickr8k_subset() -> None:
 def test_coco_mini() -> None:
     root = _require("coco-mini")
 
-    assert detect_format(root) == "coco"
     corpus = load_corpus(root)
+    assert corpus.format == "coco"
 
     assert corpus.name == "coco"
     assert len(corpus.records) == 159

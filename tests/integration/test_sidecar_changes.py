@@ -19,11 +19,12 @@ import pytest
 from PIL import Image
 from sqlalchemy import create_engine
 
-from photoscribe.core.library.database import Library, alembic_config
+from photoscribe.core.library.database import Library
 from photoscribe.core.library.export import write_xmp_sidecars
 from photoscribe.core.library.keywords import replace_model_keywords
 from photoscribe.core.library.scanner import add_folder, rescan_all, scan_folder
 from photoscribe.core.library.sidecars import photos_of_sidecar
+from photoscribe.core.library.upgrade import alembic_config
 from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher
 from photoscribe.core.library.xmp import SIDECAR_EXT
 from tests.helpers import wait_until

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from photoscribe.core.library import Library
-from photoscribe.core.library.database import SCHEMA_HEAD, alembic_config, backup_path
+from photoscribe.core.library.upgrade import SCHEMA_HEAD, alembic_config, backup_path
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "library-0001.sqlite"
 

@@ -17,7 +17,6 @@ from photoscribe.training.datasets import (
     CaptionCorpus,
     ImageRecord,
     build_vocabulary,
-    detect_format,
     load_corpus,
     random_split,
 )
@@ -62,8 +61,8 @@ def test_flickr30k_kaggle_pipe_format_recovers_the_merged_row(tmp_path: Path) ->
     (top / "results.csv").write_text(KAGGLE_RESULTS, encoding="utf-8")
     _images(top / "flickr30k_images", ["1000092795.jpg", "2199200615.jpg", "3000000000.jpg"])
 
-    assert detect_format(tmp_path) == "flickr30k"
     corpus = load_corpus(tmp_path)
+    assert corpus.format == "flickr30k"
 
     assert corpus.name == "flickr30k"
     caps = _captions_by_id(corpus)
@@ -126,8 +125,9 @@ def test_flickr8k_kaggle_captions_txt_with_commas(tmp_path: Path) -> None:
         ["1000268201_693b08cb0e.jpg", "1012212859_01547e3f17.jpg", "1253275679_e955fb7304.jpg"],
     )
 
-    assert detect_format(tmp_path) == "flickr8k"
-    caps = _captions_by_id(load_corpus(tmp_path))
+    corpus = load_corpus(tmp_path)
+    assert corpus.format == "flickr8k"
+    caps = _captions_by_id(corpus)
 
     assert caps["1012212859_01547e3f17.jpg"] == (
         "A dog shakes its head near the shore , a red ball next to it .",
@@ -177,8 +177,8 @@ def test_coco_json_finds_images_in_the_folder_named_by_the_file(tmp_path: Path) 
     _images(tmp_path / "val2017", ["000000000139.jpg"])
     (tmp_path / "manifest.csv").write_text("path,captions\n", encoding="utf-8")  # not a caption file
 
-    assert detect_format(tmp_path) == "coco"
     corpus = load_corpus(tmp_path)
+    assert corpus.format == "coco"
 
     caps = _captions_by_id(corpus)
     assert caps == {
@@ -235,8 +235,8 @@ def test_karpathy_json_defines_splits_and_captions(tmp_path: Path) -> None:
     (tmp_path / "captions.txt").write_text("image,caption\na.jpg,native caption\n", encoding="utf-8")
     _images(tmp_path / "Images", ["a.jpg", "b.jpg", "c.jpg", "d.jpg"])
 
-    assert detect_format(tmp_path) == "karpathy"
     corpus = load_corpus(tmp_path, seed=123)
+    assert corpus.format == "karpathy"
 
     assert corpus.name == "flickr8k"
     assert corpus.split_source == "karpathy"
@@ -366,7 +366,7 @@ def test_invalid_json_names_file_and_line(tmp_path: Path) -> None:
 def test_unknown_layout_lists_what_was_looked_for(tmp_path: Path) -> None:
     _images(tmp_path / "Images", ["a.jpg"])
     with pytest.raises(DataError) as info:
-        detect_format(tmp_path)
+        load_corpus(tmp_path)
     for expected in (
         "results.csv",
         "captions.txt",

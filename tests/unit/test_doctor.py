@@ -19,7 +19,7 @@ import pytest
 from photoscribe.core import doctor
 from photoscribe.core.doctor import FAIL, OK, WARN, Check, TorchBuilds
 from photoscribe.core.library import Library
-from photoscribe.core.library.database import SCHEMA_HEAD
+from photoscribe.core.library.upgrade import SCHEMA_HEAD
 from photoscribe.desktop.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -111,10 +111,11 @@ def test_missing_encoder_weights_fail(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_damaged_encoder_weights_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from photoscribe.core.model.weights import lite0_weights_path
+    from photoscribe.core.choices import LITE0
+    from photoscribe.core.model.weights import lite_weights_path
 
     damaged = tmp_path / "efficientnet-lite0.pth"
-    damaged.write_bytes(lite0_weights_path().read_bytes()[:100_000])  # a cut download
+    damaged.write_bytes(lite_weights_path(LITE0).read_bytes()[:100_000])  # a cut download
     monkeypatch.setenv("PHOTOSCRIBE_ENCODER_WEIGHTS", str(damaged))
     check = doctor.check_encoder_weights()
     assert check.status == FAIL and "cannot load encoder weights" in check.message

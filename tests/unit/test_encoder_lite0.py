@@ -14,14 +14,14 @@ from photoscribe.core.model.checkpoint import load_imagenet_encoder
 from photoscribe.core.model.encoder import LITE0, Encoder
 from photoscribe.core.model.network import CaptionModel, ModelConfig
 from photoscribe.core.model.preprocess import ImagePreprocessor
-from photoscribe.core.model.weights import LITE0_PACKAGE, find_encoder_weights, lite0_weights_path
+from photoscribe.core.model.weights import LITE0_PACKAGE, find_encoder_weights, lite_weights_path
 from tests.helpers import SHARED_DATA
 
 
 @pytest.fixture(scope="module")
 def reference() -> EfficientNet:
     model = EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+    state = torch.load(lite_weights_path(LITE0), map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     return model.eval()
 

@@ -34,7 +34,6 @@ from photoscribe.core.library.xmp import (
     AccessibilityText,
     fingerprint,
     merge_sidecar,
-    merge_xmp,
 )
 
 MODEL = "sat-v1"
@@ -464,7 +463,7 @@ def test_xmp_merges_into_the_sidecar_that_exists(library: Library, photos: Path)
     (photos / "pair.cr2").write_bytes(b"raw")  # pair.xmp would belong to the raw as much as to the jpg
     (photos / "pair.xmp").write_text(EXISTING, encoding="utf-8")
     (photos / "lr.xmp").write_text(EXISTING, encoding="utf-8")  # Lightroom style
-    (photos / "both.jpg.xmp").write_bytes(merge_xmp(None, AccessibilityText("", None, "")))
+    (photos / "both.jpg.xmp").write_bytes(merge_sidecar(None, AccessibilityText("", None, "")).data)
     (photos / "both.xmp").write_text(EXISTING, encoding="utf-8")  # holds the description: chosen
 
     summary = write_xmp_sidecars(library, xmp_sidecar_name="photo.xmp")
@@ -542,7 +541,7 @@ def test_originals_are_never_written(library: Library, photos: Path, tmp_path: P
 
 
 def test_xml_invalid_characters_are_dropped() -> None:
-    data = merge_xmp(None, AccessibilityText("bell\x07 and nul\x00", None, "form\x0cfeed"))
+    data = merge_sidecar(None, AccessibilityText("bell\x07 and nul\x00", None, "form\x0cfeed")).data
     root = ET.fromstring(data)
     assert _lang_alt(root, "Iptc4xmpCore:AltTextAccessibility") == "bell and nul"
     assert _lang_alt(root, "dc:description") == "formfeed"
@@ -620,9 +619,9 @@ def test_keywords_confidence_and_low_confidence_left_out(
     assert [li.text for li in root.iterfind(".//dc:subject/rdf:Bag/rdf:li", NS)] == ["bus", "=cmd"]
 
 
-def test_merge_xmp_keeps_existing_subjects_without_duplicates() -> None:
-    existing = merge_xmp(None, AccessibilityText("x", None, "x", keywords=("Mia", "mia", " Beach ")))
-    merged = merge_xmp(existing, AccessibilityText("y", None, "y", keywords=("beach", "dog")))
+def test_merge_sidecar_keeps_existing_subjects_without_duplicates() -> None:
+    existing = merge_sidecar(None, AccessibilityText("x", None, "x", keywords=("Mia", "mia", " Beach "))).data
+    merged = merge_sidecar(existing, AccessibilityText("y", None, "y", keywords=("beach", "dog"))).data
     body = merged.decode("utf-8").split("?>", 1)[1].rsplit("<?", 1)[0]
     root = ET.fromstring(body)
     assert [li.text for li in root.iterfind(".//dc:subject/rdf:Bag/rdf:li", NS)] == ["Mia", "Beach", "dog"]

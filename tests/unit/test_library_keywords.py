@@ -133,7 +133,7 @@ def test_keywords_are_cleaned_and_bad_ones_refused(library: Library, tmp_path: P
 def test_deleting_a_photo_deletes_its_keywords_and_index_row(library: Library, tmp_path: Path) -> None:
     photo = library.upsert_photo(tmp_path / "a.jpg", 1, 1.0)
     caption_with(library, "a bus", [("bus", 0.9)], 0.9)
-    library.delete_photo(photo.id)
+    library.delete_photos([photo.id])
     with sqlite3.connect(library.path) as conn:
         assert conn.execute("SELECT count(*) FROM keywords").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM captions_fts").fetchone() == (0,)

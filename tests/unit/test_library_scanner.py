@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from photoscribe.core.errors import LibraryError
-from photoscribe.core.library import photos as ops
-from photoscribe.core.library import scanner
+from photoscribe.core.library import indexing, scanner
 from photoscribe.core.library.database import Library
-from photoscribe.core.library.scanner import add_folder, index_file, rescan_all, scan_folder
+from photoscribe.core.library.records import PhotoInfo
+from photoscribe.core.library.scanner import add_folder, index_paths, rescan_all, scan_folder
 from photoscribe.core.library.search import search
 from photoscribe.core.library.thumbnails import ThumbnailCache
 from photoscribe.core.progress import Progress
@@ -114,7 +114,7 @@ def test_rescan_recognises_unchanged_files_without_opening_them(
         return wrapper
 
     for name in ("file_hash", "sniff_image", "read_exif_summary"):
-        monkeypatch.setattr(scanner, name, counting(name, getattr(scanner, name)))
+        monkeypatch.setattr(indexing, name, counting(name, getattr(indexing, name)))
 
     report = scan_folder(library, root)
     assert (report.unchanged, report.added, report.updated) == (30, 0, 0)
@@ -203,8 +203,7 @@ def test_duplicates_are_counted_and_kept_as_their_own_photos(library: Library, r
     report = scan_folder(library, root)
     assert (report.added, report.duplicates, report.moved) == (2, 2, 0)
     content_hash = library.get_photo(original).content_hash
-    with library.session() as session:
-        assert len(ops.photos_by_hash(session, content_hash)) == 3
+    assert [p.content_hash for p in library.list_photos()].count(content_hash) == 3
 
 
 def test_deleted_photo_leaves_search_and_comes_back_with_its_caption(library: Library, root: Path) -> None:
@@ -279,6 +278,14 @@ def test_corrupt_image_is_recorded_as_a_failure_until_it_is_fixed(library: Libra
     report = scan_folder(library, root)
     assert (report.added, report.failed) == (1, 0)
     assert library.list_failures() == [] and library.get_photo(broken).status == "new"
+
+
+def index_file(library: Library, path: Path) -> PhotoInfo | None:
+    """What the watcher's :func:`index_paths` made of one file: its photo, or None."""
+    result = index_paths(library, [path])
+    if result.unchanged:
+        return library.get_photo(result.unchanged[0])
+    return result.photos.get(str(path))
 
 
 def test_index_file_for_the_watcher(library: Library, root: Path) -> None:

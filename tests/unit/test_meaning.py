@@ -112,7 +112,7 @@ def test_the_queue_embeds_every_caption_once_and_again_when_its_text_changes(
     assert second == expected
 
     # Deleting a photo deletes its captions' embeddings (foreign key cascade).
-    library.delete_photo(corpus["beach"])
+    library.delete_photos([corpus["beach"]])
     assert len(_embedded(library)) == 4
 
 
@@ -271,7 +271,7 @@ def test_an_index_kept_up_to_date_row_by_row_matches_one_rebuilt_from_sqlite(
     live.refresh(library)
     library.set_user_caption(corpus["bike"], "grandpa at the seaside")
     _photo(library, tmp_path / "new.jpg", "a puppy on the sofa")
-    library.delete_photo(corpus["beach"])
+    library.delete_photos([corpus["beach"]])
     queue.run_once()
     live.refresh(library)
 

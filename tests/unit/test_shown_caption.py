@@ -11,8 +11,8 @@ from sqlalchemy import create_engine
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library import Library
-from photoscribe.core.library.database import alembic_config
 from photoscribe.core.library.search import rebuild_index, search
+from photoscribe.core.library.upgrade import alembic_config
 
 OLD, NEW = "default-1a2b3c4d", "best-798d8cc7"
 

@@ -1,11 +1,12 @@
 """Alembic environment of the photo library.
 
-Run through :func:`photoscribe.core.library.database.migrate`, which hands us an
+Run through :func:`photoscribe.core.library.upgrade.migrate`, which hands us an
 open connection in ``config.attributes["connection"]`` (there is no alembic.ini:
 the configuration is built in code). To autogenerate a new revision during
 development::
 
-    from photoscribe.core.library.database import alembic_config, open_engine
+    from photoscribe.core.library.engine import open_engine
+    from photoscribe.core.library.upgrade import alembic_config
     from alembic import command
     engine = open_engine("dev.sqlite3")
     with engine.begin() as conn:
@@ -28,7 +29,7 @@ def run_migrations() -> None:
     if connection is None:
         raise LibraryError(
             "the library migrations need an open connection; "
-            "run them through photoscribe.core.library.database.migrate(engine)"
+            "run them through photoscribe.core.library.upgrade.migrate(engine)"
         )
     context.configure(
         connection=connection,
