@@ -1,6 +1,6 @@
 """The captioning queue: caption every photo the current model has not captioned yet.
 
-The queue *is* the database: :func:`~photoscribe.core.library.captions.pending_for_model`
+The queue *is* the database: :func:`~photoscribe.core.library.pending.pending_for_model`
 lists the photos on disk without a caption by this model and without
 ``max_attempts`` failures, oldest first. :class:`CaptionQueue` takes them
 ``batch_size`` at a time, as one stream through
