@@ -29,9 +29,10 @@ from photoscribe.core.errors import (
 )
 from photoscribe.core.paths import default_library_path, printable, printable_message
 from photoscribe.desktop.cli.embed import add_write_metadata_command
+from photoscribe.desktop.cli.export import add_export_command
 from photoscribe.desktop.cli.io import library_path, positive_int, print_json
 from photoscribe.desktop.cli.keywords import add_keywords_command
-from photoscribe.desktop.cli.output import Output, add_output_options, add_quiet_option
+from photoscribe.desktop.cli.output import Output, add_output_options
 from photoscribe.desktop.cli.repair import add_repair_command
 from photoscribe.desktop.cli.review import add_review_command
 from photoscribe.desktop.cli.search import add_search_command
@@ -245,121 +246,6 @@ def _set_caption(args: argparse.Namespace) -> int:
         return 0
     print("caption removed" if caption is None else f"caption set: {printable(caption.text)}")
     return 0
-
-
-# --------------------------------------------------------------------------- export
-
-
-def _add_export(commands: Commands, common: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser("export", parents=[common], help="export alt text (CSV, JSON, HTML, XMP)")
-    parser.add_argument("--format", choices=("csv", "json", "html", "xmp"), required=True)
-    parser.add_argument(
-        "--out",
-        type=Path,
-        metavar="PATH",
-        help="output file (default: alt-text.<format>); for xmp a folder to mirror sidecars into "
-        "(default: beside each photo)",
-    )
-    review = parser.add_mutually_exclusive_group()
-    review.add_argument(
-        "--reviewed-only",
-        dest="reviewed_only",
-        action="store_true",
-        default=True,
-        help="only captions a person wrote or approved (the default)",
-    )
-    review.add_argument(
-        "--all",
-        dest="reviewed_only",
-        action="store_false",
-        help="also captions nobody reviewed (the model's; marked machine_generated in CSV and JSON)",
-    )
-    parser.add_argument(
-        "--folder", type=library_path, metavar="PATH", help="only photos in this folder (at any depth)"
-    )
-    parser.add_argument(
-        "--query",
-        metavar="TEXT",
-        help='only photos this search finds (as `library search`: words, "phrases", -excluded)',
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print a JSON summary: counts, skipped and why, files"
-    )
-    parser.add_argument(
-        "--include-low-confidence",
-        action="store_true",
-        help="also export unreviewed captions the model is not confident about (they may name "
-        "objects that are not in the photo; left out by default)",
-    )
-    add_quiet_option(parser)
-    parser.add_argument(
-        "--force", action="store_true", help="overwrite an existing export file (never a photo)"
-    )
-    parser.add_argument(
-        "--sidecar-name",
-        choices=tuple(SIDECAR_NAME_CHOICES),
-        default="ext",
-        help="xmp: name of a new sidecar, IMG.jpg.xmp (ext: digiKam, darktable; the default) or "
-        "IMG.xmp (stem: Lightroom); an existing sidecar of either name is always merged into",
-    )
-    parser.set_defaults(func=guarded(_export))
-
-
-SIDECAR_NAME_CHOICES = {"ext": "photo.jpg.xmp", "stem": "photo.xmp"}
-
-
-def _export(args: argparse.Namespace) -> int:
-    from photoscribe.core.library import export as exporting
-    from photoscribe.core.library.export_scope import ExportScope
-
-    scope = ExportScope(
-        query=args.query or "", folder=None if args.folder is None else args.folder.expanduser().absolute()
-    )
-    output = Output(args)
-    with output.progress(f"export {args.format}") as on_progress, open_library(args) as library:
-        if args.format == "xmp":
-            summary = exporting.write_xmp_sidecars(
-                library,
-                args.out,
-                scope=scope,
-                reviewed_only=args.reviewed_only,
-                include_low_confidence=args.include_low_confidence,
-                on_progress=on_progress,
-                xmp_sidecar_name=SIDECAR_NAME_CHOICES[args.sidecar_name],
-            )
-        else:
-            out = args.out if args.out is not None else Path(f"alt-text.{args.format}")
-            summary = exporting.EXPORTERS[args.format](
-                library,
-                out,
-                scope=scope,
-                reviewed_only=args.reviewed_only,
-                include_low_confidence=args.include_low_confidence,
-                on_progress=on_progress,
-                overwrite=args.force,
-            )
-    if args.json:
-        print_json(summary.as_dict(), indent=2)
-        return 1 if summary.failed else 0
-    if output.quiet:
-        for path, reason in summary.failed:
-            print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
-        return 1 if summary.failed else 0
-    where = f" to {printable(summary.out_path)}" if summary.out_path else ""
-    unreviewed = summary.unreviewed
-    print(f"wrote {summary.written}{where}; skipped {summary.skipped - unreviewed} without a caption")
-    if unreviewed:
-        noun = "caption" if unreviewed == 1 else "captions"
-        print(f"{unreviewed} unreviewed {noun} left out; --all exports them")
-    if summary.low_confidence:
-        print(summary.low_confidence_note())
-    if summary.kept:
-        print(summary.kept_note() + " (photoscribe never replaces a person's text):")
-        for path, fields in summary.kept:
-            print(f"  kept: {printable(path)} ({', '.join(fields)})")
-    for path, reason in summary.failed:
-        print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
-    return 1 if summary.failed else 0
 
 
 # --------------------------------------------------------------------------- remove
@@ -622,7 +508,7 @@ SUBCOMMANDS: tuple[Callable[[Commands, argparse.ArgumentParser], None], ...] = (
     _add_similar,
     _add_set_caption,
     add_review_command,
-    _add_export,
+    add_export_command,
     _add_remove,
     _add_add,
     _add_scan,
