@@ -39,12 +39,9 @@ class WindowDialogs(QObject):
             dialog.close()
 
     def open_retrain(self) -> None:
+        from photoscribe.desktop.retrain import RetrainDialog
+
         window = self.window
-        try:
-            from photoscribe.desktop.retrain import RetrainDialog
-        except ImportError as exc:
-            window.show_message(f"Training is not available in this build ({exc}).")
-            return
         current = window.services.model.path or window.active_model()
         dialog = RetrainDialog(
             window, window.runner, window.settings, library=window.library, current_model=current
@@ -53,12 +50,9 @@ class WindowDialogs(QObject):
         self._keep(dialog).show()
 
     def open_export(self) -> None:
+        from photoscribe.desktop.export_dialog import ExportDialog
+
         window = self.window
-        try:
-            from photoscribe.desktop.export_dialog import ExportDialog
-        except ImportError as exc:
-            window.show_message(f"Export is not available in this build ({exc}).")
-            return
         scope = export_scope(window.photos.query, window.grid.selected_photo_ids())
         self._keep(ExportDialog(window, window.library, window.runner, scope=scope)).show()
 

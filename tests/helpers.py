@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from photoscribe.core.library.database import Library
 from photoscribe.core.model.decoder import PackedDecoding
 from photoscribe.core.model.network import ModelConfig
 
@@ -82,3 +83,21 @@ def make_photos(folder: Path, n: int) -> list[Path]:
         Image.fromarray(rng.integers(0, 255, (60 + i, 80, 3), dtype=np.uint8)).save(path)
         paths.append(path)
     return paths
+
+
+def set_feature(library: Library, photo_id: int, feature: np.ndarray, feature_model: str) -> bool:
+    """Store a photo's "more like this" feature as the caption queue's store step does."""
+    from photoscribe.core.library.queue import store_feature
+
+    with library.transaction() as session:
+        return store_feature(session, photo_id, feature, feature_model)
+
+
+def get_feature(library: Library, photo_id: int) -> np.ndarray | None:
+    """The stored (normalised, float32) feature of a photo, if any."""
+    from photoscribe.core.library.blobs import decode_feature
+    from photoscribe.core.library.photos import find_photo
+
+    with library.session() as session:
+        found = find_photo(session, photo_id)
+        return None if found is None or found.feature is None else decode_feature(found.feature)

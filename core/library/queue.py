@@ -84,12 +84,6 @@ def store_feature(session: Session, photo_id: int, feature: np.ndarray, feature_
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def set_feature(library: Library, photo_id: int, feature: np.ndarray, feature_model: str) -> bool:
-    """:func:`store_feature` in its own write transaction."""
-    with library.transaction() as session:
-        return store_feature(session, photo_id, feature, feature_model)
-
-
 class BatchCaptioner(Protocol):
     """What the queue needs of :class:`~photoscribe.core.captioning.captioner.Captioner` (``failure_id``,
     who is charged for a failed photo, is optional: ``model_id`` when absent)."""

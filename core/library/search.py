@@ -481,18 +481,3 @@ def matching_ids(
     query = _as_typed(library, query)
     stmt, _ = _statement(query, SearchFilters.of(filters, **narrow), sort=None)
     return stmt.order_by(None).with_only_columns(Photo.id)
-
-
-def rebuild_index(library: Library) -> int:
-    """Re-derive every row of ``captions_fts`` from the tables (repair); returns the row count."""
-    with library.transaction() as session:
-        session.execute(text(f"DELETE FROM {FTS_TABLE}"))
-        columns = "user_text, model_text, name, keywords"
-        # The view of migration 0006 derives each photo's row: the captions it shows, its keywords.
-        session.execute(
-            text(
-                f"INSERT INTO {FTS_TABLE} (rowid, {columns}) SELECT photo_id, {columns} FROM {FTS_ROWS_VIEW}"
-            )
-        )
-        session.execute(text(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('optimize')"))
-        return int(session.scalar(text(f"SELECT count(*) FROM {FTS_TABLE}")) or 0)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from photoscribe.core.errors import LibraryError
-from photoscribe.core.library.blobs import decode_feature, encode_feature
+from photoscribe.core.library.blobs import decode_feature
 from photoscribe.core.library.photos import PhotoRef, find_photo
 from photoscribe.core.library.records import PhotoInfo
 from photoscribe.core.library.schema import Photo, PhotoStatus
@@ -29,15 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _BLOCK = 8192  # features scored per matrix product
-
-
-def get_feature(library: Library, photo: PhotoRef) -> np.ndarray | None:
-    """The stored (normalised, float32) feature of a photo, if any."""
-    with library.session() as session:
-        found = find_photo(session, photo)
-        if found is None or found.feature is None:
-            return None
-        return decode_feature(found.feature)
 
 
 def _top_k(
@@ -96,14 +87,3 @@ def similar(library: Library, photo_id: PhotoRef, k: int = 12) -> list[tuple[Pho
         query = decode_feature(photo.feature)
         ranked = _top_k(session, query, photo.feature_model, k, photo.id)
         return _with_photos(session, ranked)
-
-
-def similar_to_vector(
-    library: Library, feature: np.ndarray, feature_model: str, k: int = 12
-) -> list[tuple[PhotoInfo, float]]:
-    """The ``k`` library photos most similar to a feature computed elsewhere (e.g. a new image)."""
-    if k <= 0:
-        return []
-    query = decode_feature(encode_feature(feature))
-    with library.session() as session:
-        return _with_photos(session, _top_k(session, query, feature_model, k, None))

@@ -15,12 +15,11 @@ from photoscribe.core.captioning.loading import load_captioner
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.meaning import count_embedded, count_pending
 from photoscribe.core.library.pipeline import LibraryPipeline
-from photoscribe.core.library.similar import get_feature
 from photoscribe.core.library.watcher import ChangeSummary
 from photoscribe.core.model.checkpoint import save_checkpoint
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
-from tests.helpers import wait_until
+from tests.helpers import get_feature, wait_until
 
 EMBEDDER = "word-bag-test"
 TIMEOUT = 60.0
