@@ -15,6 +15,7 @@ from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.search import build_match_query, parse_query, rebuild_index, search
 from photoscribe.core.library.similar import get_feature, set_feature, similar, similar_to_vector
+from tests.helpers import new_library
 
 MODEL = "sat-v1"
 
@@ -61,7 +62,7 @@ def corpus(library: Library, tmp_path: Path) -> dict[str, int]:
 def shared(tmp_path_factory: pytest.TempPathFactory):
     """One library for the many read-only hostile-input cases."""
     root = tmp_path_factory.mktemp("hostile")
-    lib = Library.open(root / "library.sqlite3")
+    lib = new_library(root / "library.sqlite3")
     yield lib, _make_corpus(lib, root)
     lib.close()
 
