@@ -10,6 +10,7 @@ import torch
 
 from photoscribe.core.model.network import CaptionModel, ModelConfig
 from photoscribe.core.model.vocab import Vocabulary
+from tests import helpers
 from tests.helpers import WORDS, tiny_config
 
 
@@ -30,6 +31,15 @@ def _isolated_home(
     monkeypatch.delenv("PHOTOSCRIBE_ENCODER_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
     return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _library_template_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Where ``tests.helpers.new_library`` keeps the migrated empty library it copies (made on first use).
+
+    Session-scoped in pytest's temp tree: each xdist worker, a session of its own, gets its own.
+    """
+    helpers.LIBRARY_TEMPLATE_FOLDER = tmp_path_factory.mktemp("library-template")
 
 
 @pytest.fixture(scope="session")

@@ -17,11 +17,12 @@ from photoscribe.desktop.background import BackgroundServices
 from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.thumbnail_loader import ThumbnailLoader
 from photoscribe.desktop.workers import ImmediatePool, JobRunner
+from tests.helpers import new_library
 
 
 @pytest.fixture
 def library(tmp_path: Path) -> Iterator[Library]:
-    lib = Library.open(tmp_path / "library.sqlite3")
+    lib = new_library(tmp_path / "library.sqlite3")
     yield lib
     lib.close()
 

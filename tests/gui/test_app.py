@@ -18,6 +18,7 @@ from photoscribe.desktop.cli import main
 from photoscribe.desktop.main_window import PAGE_WELCOME, MainWindow
 from photoscribe.desktop.settings import settings_file
 from photoscribe.desktop.workers import JobRunner
+from tests.helpers import new_library
 
 
 def test_help_still_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -130,8 +131,6 @@ def test_a_real_restart_fills_the_grid_before_the_model_is_ready(tmp_path: Path)
 
     from PIL import Image
 
-    from photoscribe.core.library import Library
-
     db = tmp_path / "library.sqlite3"
     env = {
         **os.environ,
@@ -141,7 +140,7 @@ def test_a_real_restart_fills_the_grid_before_the_model_is_ready(tmp_path: Path)
     }
     folder = tmp_path / "photos"
     folder.mkdir()
-    with Library.open(db) as library:
+    with new_library(db) as library:
         record = library.add_folder_record(folder)
         for i in range(5):
             path = folder / f"p{i}.jpg"

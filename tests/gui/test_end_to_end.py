@@ -32,6 +32,7 @@ from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.retrain import RetrainDialog, State
 from photoscribe.desktop.workers import JobRunner
 from photoscribe.training.synth import IMAGE_DIR, generate_shapes
+from tests.helpers import new_library
 
 pytestmark = pytest.mark.slow  # uses the model trained once per session (trained_checkpoint)
 
@@ -47,7 +48,7 @@ TINY_RETRAIN = dict(embed_dim=16, hidden_dim=32, attention_dim=16, workers=0, mi
 def app(qtbot: Any, tmp_path: Path, trained_checkpoint: Path) -> Iterator[tuple[MainWindow, Library]]:
     """The window as ``photoscribe`` starts it, on an empty library, the trained model active."""
     paths.set_active_model(trained_checkpoint)  # as `photoscribe model use` or an earlier session would
-    library = Library.open(tmp_path / "library.sqlite3")
+    library = new_library(tmp_path / "library.sqlite3")
     pool = QThreadPool()
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = create_window(library, runner=JobRunner(pool), settings=settings)

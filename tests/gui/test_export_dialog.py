@@ -19,6 +19,7 @@ from photoscribe.desktop.export_dialog import ExportDialog
 from photoscribe.desktop.queries import FILTER_NEEDS_REVIEW, PhotoQuery, export_scope
 from photoscribe.desktop.style import ERROR
 from photoscribe.desktop.workers import JobRunner
+from tests.helpers import new_library
 
 MODEL = "sat-test"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -58,7 +59,7 @@ def photos(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def library(tmp_path: Path, photos: Path) -> Iterator[Library]:
-    lib = Library.open(tmp_path / "lib.db")
+    lib = new_library(tmp_path / "lib.db")
     lib.add_folder_record(photos)
     ids = {}
     for path in sorted(photos.rglob("*.jpg")):

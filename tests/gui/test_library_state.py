@@ -25,6 +25,7 @@ from photoscribe.desktop.background import BackgroundServices
 from photoscribe.desktop.library_state import DAMAGED_TITLE
 from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.workers import Job, JobRunner
+from tests.helpers import new_library
 
 MakeWindow = Callable[..., MainWindow]
 
@@ -42,7 +43,7 @@ def test_the_app_says_a_damaged_library_in_a_dialog_before_opening_it(
     qtbot: Any, tmp_path: Path, dialogs: list[tuple[str, str]]
 ) -> None:
     db = tmp_path / "library.sqlite3"
-    Library.open(db).close()
+    new_library(db).close()
     with sqlite3.connect(db) as conn:
         root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'captions_fts_data'").fetchone()[
             0
@@ -88,7 +89,7 @@ def read_only_library(tmp_path: Path) -> Iterator[Library]:
     source, view = tmp_path / "source", tmp_path / "view"
     source.mkdir()
     view.mkdir()
-    with Library.open(source / "library.sqlite3") as library:
+    with new_library(source / "library.sqlite3") as library:
         folder = library.add_folder_record(tmp_path / "photos")
         for i, (stem, colour, shape, caption) in enumerate(PHOTOS[:4]):
             path = draw_photo(tmp_path / "photos" / f"{stem}.jpg", colour, shape)

@@ -34,7 +34,7 @@ from photoscribe.training.library_finetune import (
 )
 from photoscribe.training.synth import generate_shapes
 from photoscribe.training.train import TrainConfig, TrainResult
-from tests.helpers import tiny_config
+from tests.helpers import new_library, tiny_config
 
 TRAIN_TIMEOUT_MS = 180_000
 # A model small enough to train an epoch in a second or two on one CPU core.
@@ -118,7 +118,7 @@ def test_image_size_follows_the_encoder_unless_the_user_chose_one(qtbot, dialog:
 
 def _reviewed_library(path: Path, shapes: Path, n: int) -> Library:
     """A library whose first ``n`` shape photos have a caption a person wrote."""
-    library = Library.open(path)
+    library = new_library(path)
     truth = json.loads((shapes / "shapes.json").read_text())["images"]
     for image in truth[:n]:
         photo_path = shapes / image["file"]

@@ -24,6 +24,7 @@ from photoscribe.desktop.grid import THUMB_SIZES
 from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.queries import SORT_NAME_DESC
 from photoscribe.desktop.workers import JobRunner
+from tests.helpers import new_library
 
 
 def _store(tmp_path: Path) -> QSettings:
@@ -76,13 +77,12 @@ def test_a_hand_edited_file_with_wrong_values_reads_as_the_defaults(tmp_path: Pa
 
 
 def test_the_window_opens_with_a_damaged_settings_file(qtbot: Any, tmp_path: Path) -> None:
-    from photoscribe.core.library import Library
     from photoscribe.desktop.main_window import MainWindow
 
     (tmp_path / "photoscribe.ini").write_text(
         "[window]\ngeometry=not bytes\n[view]\nthumbnailSize=12abc\nsort=nonsense\nshowDetail=maybe\n"
     )
-    library = Library.open(tmp_path / "library.sqlite")
+    library = new_library(tmp_path / "library.sqlite")
     window = MainWindow(library, settings=_store(tmp_path))
     qtbot.addWidget(window)
     try:

@@ -14,6 +14,7 @@ from photoscribe.core.library import Library
 from photoscribe.desktop import menus
 from photoscribe.desktop.main_window import MainWindow
 from photoscribe.desktop.window_actions import REGISTRY, ActionAttributes, attribute_name
+from tests.helpers import new_library
 
 MakeWindow = Callable[..., MainWindow]
 NAMES = [spec.name for spec in REGISTRY]
@@ -69,7 +70,7 @@ def test_the_menu_bar_shows_the_registry_in_its_order(make_window: MakeWindow, l
 def test_actions_follow_folders_model_and_photos(
     make_window: MakeWindow, sample: Sample, tmp_path: Path
 ) -> None:
-    empty_library = Library.open(tmp_path / "empty.sqlite3")
+    empty_library = new_library(tmp_path / "empty.sqlite3")
     try:
         empty = make_window(empty_library)
         assert not empty.remove_folder_action.isEnabled() and not empty.find_action.isEnabled()

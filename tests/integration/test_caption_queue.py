@@ -31,7 +31,7 @@ from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.core.progress import Progress
 from photoscribe.desktop.cli.library import register
-from tests.helpers import wait_until
+from tests.helpers import new_library, wait_until
 
 TIMEOUT = 60.0
 
@@ -59,7 +59,7 @@ def captioner(checkpoint: Path) -> Captioner:
 
 @pytest.fixture
 def library(tmp_path: Path) -> Iterator[Library]:
-    lib = Library.open(tmp_path / "library.sqlite3")
+    lib = new_library(tmp_path / "library.sqlite3")
     yield lib
     lib.close()
 

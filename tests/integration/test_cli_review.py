@@ -24,6 +24,7 @@ from photoscribe.core.model.checkpoint import save_checkpoint
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.desktop.cli.library import register
+from tests.helpers import new_library
 
 MODEL = "test-model-1"
 
@@ -42,7 +43,7 @@ def library_file(tmp_path: Path) -> tuple[Path, dict[str, int]]:
     folder_path = tmp_path / "photos"
     folder_path.mkdir()
     ids = {}
-    with Library.open(db) as library:
+    with new_library(db) as library:
         folder = library.add_folder_record(folder_path)
         for name, colour in (("red", (200, 30, 30)), ("green", (30, 200, 30)), ("blue", (30, 30, 200))):
             path = folder_path / f"{name}.png"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from photoscribe.core.library import Library
 from photoscribe.core.library.meaning import encode_vector
+from tests.helpers import new_library
 
 pytestmark = pytest.mark.slow  # runs and kills the photoscribe command in subprocesses
 
@@ -77,7 +77,7 @@ def _run(db: Path) -> subprocess.Popen[str]:
 
 def test_the_embedding_queue_resumes_after_kill_9(tmp_path: Path) -> None:
     db = tmp_path / "library.sqlite3"
-    with Library.open(db) as library:
+    with new_library(db) as library:
         for i in range(CAPTIONS):
             photo = library.upsert_photo(tmp_path / f"{i}.jpg", 100, 1.0)
             library.add_model_caption(photo.id, "sat-v1", f"a dog number {i} runs on the grass")

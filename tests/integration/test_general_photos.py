@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 
 from photoscribe.core.captioning.captioner import Captioner
-from photoscribe.core.library import Library
 from photoscribe.core.library.queue import CaptionQueue
 from photoscribe.core.library.scanner import add_folder
 from photoscribe.core.library.search import search
 from photoscribe.core.paths import bundled_model_path
-from tests.helpers import SHARED_DATA
+from tests.helpers import SHARED_DATA, new_library
 
 pytestmark = [
     pytest.mark.slow,  # reads the real photos in ../shared/data
@@ -89,7 +88,7 @@ def test_library_search_finds_the_photos_that_show_the_word(tmp_path: Path, capt
     folder.mkdir()
     for name in names:
         (folder / name).symlink_to(GENERAL / "Images" / name)
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         add_folder(library, folder)
         CaptionQueue(library, captioner).run_once()
         for word, pattern, at_least in (("bus", r"\bbus(es)?\b", 1), ("zebra", r"\bzebras?\b", 3)):

@@ -14,7 +14,7 @@ from photoscribe.core.library.database import Library
 from photoscribe.core.model.checkpoint import save_checkpoint
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
-from tests.helpers import make_photos
+from tests.helpers import make_photos, new_library
 
 pytestmark = pytest.mark.slow  # runs the photoscribe command in subprocesses
 
@@ -48,7 +48,7 @@ def test_bad_caption_arguments(tmp_path: Path, model_file: Path) -> None:
 
 def test_bad_library_and_data_arguments(tmp_path: Path) -> None:
     db = tmp_path / "lib.sqlite3"
-    Library.open(db).close()
+    new_library(db).close()
     far = run("library", "--db", str(db), "search", "dog", "--to", "9999-12-31")
     assert far.returncode == 0 and "Traceback" not in far.stderr
     folder = run("library", "--db", str(db), "export", "--format", "csv", "--out", str(tmp_path))
@@ -62,7 +62,7 @@ def test_bad_library_and_data_arguments(tmp_path: Path) -> None:
 def test_an_ascii_terminal_prints_unicode_captions_without_crashing(tmp_path: Path) -> None:
     db = tmp_path / "lib.sqlite3"
     photo = make_photos(tmp_path / "photos", 1)[0]
-    with Library.open(db) as library:
+    with new_library(db) as library:
         library.add_folder_record(photo.parent)
         library.upsert_photo(photo, photo.stat().st_size, photo.stat().st_mtime)
     out = run(

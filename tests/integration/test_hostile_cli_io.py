@@ -21,7 +21,7 @@ from photoscribe.core.library.database import Library
 from photoscribe.core.model.checkpoint import save_checkpoint
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
-from tests.helpers import make_photos
+from tests.helpers import make_photos, new_library
 
 pytestmark = pytest.mark.slow  # runs the photoscribe command in subprocesses
 
@@ -54,7 +54,7 @@ def db(tmp_path: Path) -> Path:
     """A library of two captioned photos: "a dog on the grass" and "café 📷"."""
     path = tmp_path / "lib.sqlite3"
     photos = make_photos(tmp_path / "photos", 2)
-    with Library.open(path) as library:
+    with new_library(path) as library:
         library.add_folder_record(photos[0].parent)
         for photo, text in zip(photos, ["a dog on the grass", "café 📷"], strict=True):
             info = library.upsert_photo(photo, photo.stat().st_size, photo.stat().st_mtime)
@@ -158,7 +158,7 @@ def test_a_closed_pipe_ends_quietly(command: str, db: Path, tmp_path: Path, mode
 def _big_library(path: Path, n: int) -> None:
     photos = path.parent / "many"
     photos.mkdir()
-    with Library.open(path) as library, library.transaction() as session:
+    with new_library(path) as library, library.transaction() as session:
         ops.add_folder_record(session, photos)
         for i in range(n):
             file = photos / f"p{i:05d}.jpg"
@@ -247,7 +247,7 @@ def test_a_name_at_the_byte_limit_gets_its_sidecar_and_overlays(tmp_path: Path, 
     photo = make_photos(tmp_path / "src", 1)[0].rename(folder / name)
     assert len(os.fsencode(photo.name)) == 250
     db = tmp_path / "lib.sqlite3"
-    with Library.open(db) as library:
+    with new_library(db) as library:
         library.add_folder_record(folder)
         info = library.upsert_photo(photo, photo.stat().st_size, photo.stat().st_mtime)
         library.set_user_caption(info.id, "a long name")

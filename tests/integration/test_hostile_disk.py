@@ -29,6 +29,7 @@ from photoscribe.core.model.checkpoint import save_checkpoint
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
 from photoscribe.desktop.cli.library import register
+from tests.helpers import new_library
 
 DISK_FULL = 4
 FREE_LEFT = 96 * 1024  # what the filler leaves: room for the WAL's first pages, not for the work
@@ -150,7 +151,7 @@ def test_caption_pending_on_a_full_disk(small_disk: SmallDisk, tmp_path: Path, m
 def test_export_on_a_full_disk_keeps_the_old_file(small_disk: SmallDisk, tmp_path: Path) -> None:
     db = tmp_path / "library.sqlite3"
     make_photos(tmp_path / "photos", 300)
-    with Library.open(db) as library:
+    with new_library(db) as library:
         add_folder(library, tmp_path / "photos")
         for photo in library.list_photos():
             library.set_user_caption(photo.id, f"a long description of photo {photo.id} " * 40)
@@ -228,7 +229,7 @@ def test_injected_disk_full_is_one_line_and_exit_4(
     db = tmp_path / "library.sqlite3"
     photos = tmp_path / "photos"
     make_photos(photos, 2)
-    with Library.open(db) as library:
+    with new_library(db) as library:
         add_folder(library, photos)
         library.set_user_caption(library.list_photos()[0].id, "a red square")
 

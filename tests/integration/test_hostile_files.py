@@ -26,7 +26,7 @@ from photoscribe.core.library.database import Library
 from photoscribe.core.model.checkpoint import save_checkpoint
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
-from tests.helpers import wait_until
+from tests.helpers import new_library, wait_until
 
 pytestmark = [
     pytest.mark.slow,  # runs the photoscribe command in subprocesses
@@ -100,7 +100,7 @@ def watch(tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary) -> I
     model = save_checkpoint(tmp_path / "tiny.pt", tiny_model, tiny_vocab)
     db, folder = tmp_path / "library.sqlite3", tmp_path / "W"
     folder.mkdir()
-    with Library.open(db) as library:
+    with new_library(db) as library:
         library.add_folder_record(folder)
     exe = Path(sys.executable).with_name("photoscribe")
     process = subprocess.Popen(

@@ -20,7 +20,7 @@ from photoscribe.core.library.scanner import add_folder
 from photoscribe.core.model.checkpoint import load_checkpoint, save_checkpoint
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
-from tests.helpers import make_photos
+from tests.helpers import make_photos, new_library
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "library-0001.sqlite"
 
@@ -55,7 +55,7 @@ def test_a_broken_copy_with_the_same_model_id_is_refused_and_never_blocks_the_go
     broken copy of a model made the good one print "0 captioned, 0 failed, 0 skipped"."""
     db = tmp_path / "library.sqlite3"
     photos = make_photos(tmp_path / "photos", 3)
-    with Library.open(db) as library:
+    with new_library(db) as library:
         add_folder(library, tmp_path / "photos")
     broken, good = load_checkpoint(broken_model), load_checkpoint(good_model)
     assert broken.model_id == good.model_id and broken.failure_id != good.failure_id
@@ -102,7 +102,7 @@ def test_failures_charged_to_the_declared_id_by_an_older_release_do_not_stop_the
     db = tmp_path / "library.sqlite3"
     make_photos(tmp_path / "photos", 2)
     good = load_checkpoint(good_model)
-    with Library.open(db) as library:
+    with new_library(db) as library:
         add_folder(library, tmp_path / "photos")
         for photo in library.list_photos():
             for _ in range(3):
@@ -117,7 +117,7 @@ def test_a_damaged_copy_is_refused_at_load_and_charged_nothing(tmp_path: Path, g
     """80 KB of one tensor overwritten in place (same size): the zip's CRC-32 no longer matches."""
     db = tmp_path / "library.sqlite3"
     make_photos(tmp_path / "photos", 2)
-    with Library.open(db) as library:
+    with new_library(db) as library:
         add_folder(library, tmp_path / "photos")
     damaged = damage_copy(good_model, tmp_path / "damaged.pt")
     out = run("library", "--db", str(db), "caption-pending", "--model", str(damaged))
@@ -153,7 +153,7 @@ def test_failures_count_per_model_and_model_independent_ones_count_for_every_mod
     tmp_path: Path,
 ) -> None:
     make_photos(tmp_path / "photos", 2)
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         add_folder(library, tmp_path / "photos")
         a, b = sorted(library.list_photos(), key=lambda p: p.path)
         for _ in range(3):

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photoscribe.core.library.database import Library
 from photoscribe.core.model.checkpoint import save_checkpoint
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
+from tests.helpers import new_library
 
 pytestmark = pytest.mark.slow  # runs the photoscribe command in subprocesses
 
@@ -44,7 +44,7 @@ def db(tmp_path: Path) -> Path:
     path = tmp_path / "library.sqlite3"
     photos = tmp_path / "photos"
     photos.mkdir()
-    with Library.open(path) as library:
+    with new_library(path) as library:
         library.add_folder_record(photos)
         for i, (name, caption) in enumerate(
             [("dog.jpg", "a dog on the grass"), ("bike.jpg", "a red bicycle"), (NASTY_NAME, NASTY_CAPTION)]

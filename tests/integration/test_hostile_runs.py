@@ -23,7 +23,7 @@ from photoscribe.core.library.scanner import add_folder
 from photoscribe.core.model.checkpoint import save_checkpoint
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
-from tests.helpers import make_photos
+from tests.helpers import make_photos, new_library
 
 HOLD_LOCK = """
 import sys
@@ -56,7 +56,7 @@ def test_a_second_caption_pending_run_says_another_run_is_captioning(
 ) -> None:
     db = tmp_path / "library.sqlite3"
     make_photos(tmp_path / "photos", 6)
-    with Library.open(db) as library:
+    with new_library(db) as library:
         add_folder(library, tmp_path / "photos")
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True

@@ -22,6 +22,7 @@ from photoscribe.core.library import Library
 from photoscribe.core.library.integrity import LibraryDamagedError, check_library, damage_message
 from photoscribe.core.library.repair import repair_library
 from photoscribe.core.library.scanner import add_folder
+from tests.helpers import new_library
 
 PHOTOS = 300
 CAPTIONED = 40
@@ -41,7 +42,7 @@ def make_library(root: Path) -> Path:
     for i in range(PHOTOS):
         Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(folder / f"p{i:04d}.png")
     db = root / "library.sqlite3"
-    with Library.open(db) as library:
+    with new_library(db) as library:
         add_folder(library, folder)
         for photo in library.list_photos(limit=CAPTIONED):
             library.add_model_caption(photo.id, "tiny", f"a red bicycle near a wall number {photo.id}", -1.0)

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from photoscribe.core.library.database import Library
 from photoscribe.core.library.export import ALT_TEXT_LIMIT, split_alt_text, write_xmp_sidecars
+from tests.helpers import new_library
 
 SPECIAL = "Café & crème <brûlée> \"quoted\" 'single' — 日本の夜景 🐶🎉"
 LONG = " ".join(
@@ -96,7 +96,7 @@ def test_exiftool_reads_back_what_we_wrote(tmp_path: Path, photos: Path) -> None
         timeout=60,
     )
 
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         library.add_folder_record(photos)
         ids = {}
         for name in ("short.jpg", "long.jpg", "merged.jpg"):
@@ -147,7 +147,7 @@ def test_exiftool_reads_back_what_we_wrote(tmp_path: Path, photos: Path) -> None
 def test_exiftool_applies_our_sidecar_to_a_copy_of_the_photo(tmp_path: Path, photos: Path) -> None:
     """The sidecar is valid enough for exiftool to copy its tags into a JPEG (a copy, not the original)."""
     exiftool = _exiftool()
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         path = photos / "short.jpg"
         photo = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime)
         library.set_user_caption(photo.id, SPECIAL)
@@ -185,7 +185,7 @@ def test_keywords_merge_into_dc_subject_keeping_a_persons(tmp_path: Path, photos
         timeout=60,
     )  # fmt: skip
     assert _subjects(exiftool, sidecar) == ["Mia", "Holiday", "Bus"]
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         photo = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime)
         library.add_model_caption(
             photo.id, "sat-v1", "a man riding a horse", -1.0, confidence=0.9,
@@ -203,7 +203,7 @@ def test_keywords_merge_into_dc_subject_keeping_a_persons(tmp_path: Path, photos
 def test_a_new_sidecar_lists_the_keywords(tmp_path: Path, photos: Path) -> None:
     exiftool = _exiftool()
     path = photos / "short.jpg"
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         photo = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime)
         library.add_model_caption(
             photo.id, "sat-v1", "a red bus", -1.0, keywords=[("bus", 0.9), ("café", 0.4)]
@@ -230,7 +230,7 @@ def test_a_persons_description_survives_every_export(tmp_path: Path, photos: Pat
         check=True,
         timeout=60,
     )  # fmt: skip
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         ids = {}
         for name in ("short.jpg", "long.jpg"):
             photo = photos / name

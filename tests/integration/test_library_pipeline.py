@@ -19,7 +19,7 @@ from photoscribe.core.library.watcher import ChangeSummary
 from photoscribe.core.model.checkpoint import save_checkpoint
 from photoscribe.core.model.network import CaptionModel
 from photoscribe.core.model.vocab import Vocabulary
-from tests.helpers import get_feature, wait_until
+from tests.helpers import get_feature, new_library, wait_until
 
 EMBEDDER = "word-bag-test"
 TIMEOUT = 60.0
@@ -44,7 +44,7 @@ class WordEmbedder:
 
 @pytest.fixture
 def library(tmp_path: Path) -> Iterator[Library]:
-    lib = Library.open(tmp_path / "library.sqlite3")
+    lib = new_library(tmp_path / "library.sqlite3")
     yield lib
     lib.close()
 

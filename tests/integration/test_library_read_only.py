@@ -24,6 +24,7 @@ from PIL import Image
 
 from photoscribe.core.library import Library
 from photoscribe.core.library.scanner import add_folder
+from tests.helpers import new_library
 
 READ_ONLY_EXIT = 2
 DISK_FULL_EXIT = 4
@@ -44,7 +45,7 @@ def make_photos(folder: Path, n: int) -> None:
 
 def make_library(db: Path, photos: Path, n: int = 6) -> None:
     make_photos(photos, n)
-    with Library.open(db) as library:
+    with new_library(db) as library:
         add_folder(library, photos)
         for photo in library.list_photos():
             library.set_user_caption(photo.id, f"a red kite over the dunes {photo.id}")

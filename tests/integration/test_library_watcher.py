@@ -21,7 +21,7 @@ from photoscribe.core.library.database import Library
 from photoscribe.core.library.records import PhotoInfo
 from photoscribe.core.library.search import search
 from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher, WatchState, WatchStatus
-from tests.helpers import wait_until
+from tests.helpers import new_library, wait_until
 
 MODEL = "sat-test-v1"
 TIMEOUT = 30.0
@@ -38,7 +38,7 @@ class Harness:
     """A library, two watched folders and a running watcher collecting its change summaries."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.library = Library.open(tmp_path / "library.sqlite3")
+        self.library = new_library(tmp_path / "library.sqlite3")
         self.root = tmp_path / "Pictures"
         self.other = tmp_path / "Camera"
         self.outside = tmp_path / "not-watched"
@@ -230,7 +230,7 @@ def test_watch_command_runs_until_ctrl_c(tmp_path: Path) -> None:
     db = tmp_path / "cli.sqlite3"
     folder = tmp_path / "photos"
     folder.mkdir()
-    with Library.open(db) as library:
+    with new_library(db) as library:
         library.add_folder_record(folder)
     script = Path(sys.executable).with_name("photoscribe")
     process = subprocess.Popen(
@@ -396,7 +396,7 @@ def test_watch_command_reports_a_lost_folder_and_stops_when_the_library_file_is_
     db = tmp_path / "cli.sqlite3"
     folder = tmp_path / "drive"
     folder.mkdir()
-    with Library.open(db) as library:
+    with new_library(db) as library:
         library.add_folder_record(folder)
     script = Path(sys.executable).with_name("photoscribe")
     process = subprocess.Popen(

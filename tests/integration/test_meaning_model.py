@@ -16,6 +16,7 @@ from photoscribe.core.library import Library
 from photoscribe.core.library.embed_queue import EmbedQueue
 from photoscribe.core.library.hybrid import MeaningSearch, hybrid_search
 from photoscribe.core.library.meaning import SentenceEmbedder, meaning_search_available
+from tests.helpers import new_library
 
 pytestmark = pytest.mark.skipif(
     not meaning_search_available(), reason="needs the semantic extra: pip install -e '.[semantic]'"
@@ -48,7 +49,7 @@ def embedder() -> SentenceEmbedder:
 
 
 def _library(tmp_path: Path, captions: dict[str, str]) -> tuple[Library, dict[str, int]]:
-    library = Library.open(tmp_path / "library.sqlite3")
+    library = new_library(tmp_path / "library.sqlite3")
     ids = {}
     for concept, caption in captions.items():
         photo = library.upsert_photo(tmp_path / f"{concept}.jpg", 100, 1.0)

@@ -32,6 +32,7 @@ from photoscribe.core.library.database import Library
 from photoscribe.core.library.records import CaptionInfo
 from photoscribe.core.library.scanner import add_folder, scan_folder
 from photoscribe.desktop.cli.library import register
+from tests.helpers import new_library
 
 BASE_PHOTO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "000000129648.jpg"  # a real photo
 
@@ -232,7 +233,7 @@ def trip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trip]:
     write_persons_text(folder, CASES)
     photos_before = {case.photo(folder): sha256(case.photo(folder)) for case in CASES}
     db = root / "library.sqlite3"
-    with Library.open(db) as library:
+    with new_library(db) as library:
         add_folder(library, folder)
         imported = {
             case.id: (best(library, case.photo(folder)), words(library, case.photo(folder))) for case in CASES
@@ -251,7 +252,7 @@ def trip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trip]:
         exports[setting] = json.loads(out.read_text(encoding="utf-8"))
     sidecars = sorted(folder.rglob("*.xmp"))
     read_back = exiftool_read(sidecars + sorted(photos_before))
-    with Library.open(root / "another.sqlite3") as another:  # a new library (another computer)
+    with new_library(root / "another.sqlite3") as another:  # a new library (another computer)
         add_folder(another, folder)
         reimported = {
             case.id: (another.best_caption(case.photo(folder)), words(another, case.photo(folder)))
@@ -323,7 +324,7 @@ def test_a_persons_description_survives_any_number_of_exports(
     photo, sidecar = case.photo(folder), case.sidecar(folder)
     before = sha256(photo)
     db = tmp_path / "library.sqlite3"
-    with Library.open(db) as library:
+    with new_library(db) as library:
         add_folder(library, folder)
         for number in range(exports):
             library.set_user_caption(photo, f"Edit number {number} of the terrace")
@@ -350,7 +351,7 @@ def test_a_models_caption_exported_is_not_a_persons_in_a_new_library(tmp_path: P
     write_persons_text(folder, [case])
     photo = case.photo(folder)
     db = tmp_path / "library.sqlite3"
-    with Library.open(db) as library:
+    with new_library(db) as library:
         add_folder(library, folder)
         info = library.get_photo(photo)
         assert info is not None and library.add_model_caption(info.id, "sat-test-v1", "a dog on a sofa", -1.0)
@@ -362,7 +363,7 @@ def test_a_models_caption_exported_is_not_a_persons_in_a_new_library(tmp_path: P
     sidecar = case.sidecar(folder)
     back = exiftool_read([sidecar])[str(sidecar)]
     assert back["Description"] == "a dog on a sofa" and case.person in as_list(back["Subject"])
-    with Library.open(tmp_path / "another.sqlite3") as another:
+    with new_library(tmp_path / "another.sqlite3") as another:
         add_folder(another, folder)
         assert another.best_caption(photo) is None  # the model's text is not imported as a person's
         assert case.person in words(another, photo)  # the person's keyword is

@@ -22,6 +22,7 @@ from PIL import Image
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.scanner import add_folder, index_paths, scan_folder
 from photoscribe.desktop.cli.library import register
+from tests.helpers import new_library
 
 MODEL = "sat-test-v1"
 
@@ -82,7 +83,7 @@ def photos(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def library(tmp_path: Path) -> Iterator[Library]:
-    with Library.open(tmp_path / "library.sqlite3") as lib:
+    with new_library(tmp_path / "library.sqlite3") as lib:
         yield lib
 
 

@@ -27,7 +27,7 @@ from photoscribe.core.library.sidecars import photos_of_sidecar
 from photoscribe.core.library.upgrade import alembic_config
 from photoscribe.core.library.watcher import ChangeSummary, FolderWatcher
 from photoscribe.core.library.xmp import SIDECAR_EXT
-from tests.helpers import wait_until
+from tests.helpers import new_library, wait_until
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "library-0001.sqlite"
 MODEL = "sat-test-v1"
@@ -78,7 +78,7 @@ def folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def library(tmp_path: Path, folder: Path) -> Iterator[Library]:
-    with Library.open(tmp_path / "library.sqlite3") as lib:
+    with new_library(tmp_path / "library.sqlite3") as lib:
         add_folder(lib, folder)
         yield lib
 
@@ -159,7 +159,7 @@ def test_a_description_edited_elsewhere_after_our_export_wins_over_the_text_we_e
     write_sidecar_in_place(sidecar, "-XMP-dc:Description=Rex asleep on the sofa")
     scan_folder(library, folder)
     assert best(library, rex) == ("Rex asleep on the sofa", "imported:sidecar:dc:description")
-    with Library.open(tmp_path / "elsewhere.sqlite3") as other:
+    with new_library(tmp_path / "elsewhere.sqlite3") as other:
         add_folder(other, folder)
         assert best(other, rex) == ("Rex asleep on the sofa", "imported:sidecar:dc:description")
 
@@ -176,7 +176,7 @@ def test_a_sidecar_named_by_stem_belongs_to_every_photo_of_that_name(tmp_path: P
     jpeg(pictures / "dunes.jpg", 3)
     Image.new("RGB", (16, 12), (10, 200, 10)).save(pictures / "dunes.png")
     jpeg(pictures / "dunes-2.jpg", 4)
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         add_folder(library, pictures)
         write_sidecar(pictures / "dunes.xmp", "-XMP-dc:Description=Dunes at Texel")
         assert scan_folder(library, pictures).updated == 2
@@ -202,7 +202,7 @@ def test_our_own_export_is_not_read_back_as_a_persons_words(library: Library, fo
 
 def test_which_photos_a_sidecar_belongs_to(tmp_path: Path) -> None:
     folder = tmp_path / "Shoot"
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         for name in ("a.jpg", "a.png", "a.jpg.png", "ab.jpg", "b.jpg", "sub/a.jpg", "gone.jpg"):
             library.upsert_photo(folder / name, 1, 1.0)
         library.mark_missing(folder / "gone.jpg")

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from photoscribe.core.library import Library
+from tests.helpers import new_library
 
 
 @pytest.fixture
 def library(tmp_path: Path) -> Iterator[Library]:
     """A fresh library database file in the test's temp folder."""
-    lib = Library.open(tmp_path / "library.sqlite3")
+    lib = new_library(tmp_path / "library.sqlite3")
     yield lib
     lib.close()

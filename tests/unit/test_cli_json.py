@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photoscribe.core.library.database import Library
 from photoscribe.core.paths import bundled_model_path
 from photoscribe.desktop.cli.library import register
+from tests.helpers import new_library
 
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
@@ -88,7 +88,7 @@ def test_retry_failed_export_keywords_and_write_metadata(
     db = tmp_path / "library.sqlite3"
     photo = tmp_path / "p.jpg"
     Image.new("RGB", (32, 24), "blue").save(photo)
-    with Library.open(db) as library:
+    with new_library(db) as library:
         library.add_folder_record(tmp_path)
         ref = library.upsert_photo(photo, photo.stat().st_size, photo.stat().st_mtime)
         library.set_user_caption(ref.id, "a blue square")
@@ -136,7 +136,7 @@ def test_embed_prints_json(
 ) -> None:
     monkeypatch.setattr("photoscribe.core.library.meaning.SentenceEmbedder", _Embedder)
     db = tmp_path / "library.sqlite3"
-    with Library.open(db) as library:
+    with new_library(db) as library:
         library.add_folder_record(tmp_path)
         photo = library.upsert_photo(tmp_path / "p.jpg", 4, 1.0)
         library.add_model_caption(photo.id, "sat-v1", "a dog", -1.0)
@@ -162,7 +162,7 @@ def test_caption_pending_prints_json(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_repair_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "library.sqlite3"
-    with Library.open(db) as library:
+    with new_library(db) as library:
         library.add_folder_record(tmp_path)
         library.upsert_photo(tmp_path / "p.jpg", 4, 1.0)
     report = _json(capsys, "library", "--db", str(db), "repair")

@@ -18,9 +18,9 @@ import pytest
 
 from photoscribe.core import doctor
 from photoscribe.core.doctor import FAIL, OK, WARN, Check, TorchBuilds
-from photoscribe.core.library import Library
 from photoscribe.core.library.upgrade import SCHEMA_HEAD
 from photoscribe.desktop.cli import main
+from tests.helpers import new_library
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 OLD_LIBRARY = FIXTURES / "library-0001.sqlite"
@@ -170,7 +170,7 @@ def test_no_library_yet_is_ok(tmp_path: Path) -> None:
 
 def test_current_library_is_ok(tmp_path: Path) -> None:
     db = tmp_path / "library.sqlite3"
-    with Library.open(db):
+    with new_library(db):
         pass
     check = doctor.check_library(db)
     assert check.status == OK and f"schema {SCHEMA_HEAD}" in check.message
@@ -255,7 +255,7 @@ def test_tiny_inotify_limit_warns(tmp_path: Path) -> None:
 def test_watched_folders_come_from_the_library(tmp_path: Path) -> None:
     photos = _tree(tmp_path / "photos", 2)
     db = tmp_path / "library.sqlite3"
-    with Library.open(db) as library:
+    with new_library(db) as library:
         library.add_folder_record(photos)
     assert doctor.watched_folders(db) == [(str(photos), True)]
     assert doctor.watched_folders(tmp_path / "none.sqlite3") == []

@@ -16,6 +16,7 @@ from photoscribe.core.library.database import Library
 from photoscribe.core.library.embed import EmbedError, embed_in_file, embed_photos
 from photoscribe.core.library.xmp import AccessibilityText
 from photoscribe.desktop.cli import main
+from tests.helpers import new_library
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None, reason="needs exiftool")
 
@@ -193,7 +194,7 @@ def test_cli_refuses_without_yes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     db = tmp_path / "library.sqlite3"
     folder = tmp_path / "photos"
     folder.mkdir()
-    with Library.open(db) as library:
+    with new_library(db) as library:
         mine, _ = _captioned(library, folder)
     before = mine.read_bytes()
     assert main(["library", "write-metadata", "--all", "--db", str(db)]) == 2
@@ -224,7 +225,7 @@ def test_cli_skips_a_format_it_cannot_write_without_calling_it_a_failure(
     folder.mkdir()
     heic = folder / "phone.heic"
     heic.write_bytes(b"not decoded here")
-    with Library.open(db) as library:
+    with new_library(db) as library:
         mine, _ = _captioned(library, folder)
         photo = library.upsert_photo(heic, heic.stat().st_size, heic.stat().st_mtime)
         library.set_user_caption(photo.id, "a phone photo of a lake")

@@ -13,6 +13,7 @@ import pytest
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.queue import set_feature
 from photoscribe.desktop.cli.library import register
+from tests.helpers import new_library
 
 
 def _run(*argv: str) -> int:
@@ -27,7 +28,7 @@ def db(tmp_path: Path) -> Path:
     path = tmp_path / "library.sqlite3"
     photos = tmp_path / "photos"
     photos.mkdir()
-    with Library.open(path) as library:
+    with new_library(path) as library:
         library.add_folder_record(photos)
         for i, caption in enumerate(["a dog on the grass", "a red bicycle", "=cmd|' /C calc'!A0"]):
             file = photos / f"p{i}.jpg"

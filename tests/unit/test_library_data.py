@@ -14,6 +14,7 @@ from photoscribe.core.errors import DataError
 from photoscribe.core.library import Library
 from photoscribe.training.datasets import load_corpus
 from photoscribe.training.library_data import LIBRARY_DATASET_FILE, export_library_dataset
+from tests.helpers import new_library
 
 
 def _photo(library: Library, path: Path, colour: str) -> int:
@@ -92,7 +93,7 @@ def test_too_few_reviewed_captions_say_what_to_do(library: Library, tmp_path: Pa
 @pytest.mark.slow
 def test_cli_writes_the_data_set(tmp_path: Path) -> None:
     db = tmp_path / "lib.sqlite3"
-    library = Library.open(db)
+    library = new_library(db)
     try:
         for i in range(3):
             library.set_user_caption(_photo(library, tmp_path / f"{i}.jpg", "red"), f"caption {i}")

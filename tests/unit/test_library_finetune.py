@@ -27,7 +27,7 @@ from photoscribe.training.library_finetune import (
     too_few_sentence,
 )
 from photoscribe.training.synth import generate_shapes
-from tests.helpers import tiny_config
+from tests.helpers import new_library, tiny_config
 
 TINY_RUN = dict(epochs=1, batch_size=8, workers=0, device="cpu", beam_size=1)
 
@@ -54,7 +54,7 @@ def _library_with_reviews(tmp_path: Path, n: int, *, seed: int = 7) -> Library:
     """``n`` photos, each with a caption a person wrote ("crimson" is a word the model lacks)."""
     shapes = generate_shapes(tmp_path / "mine", n, image_size=64, seed=seed)
     truth = json.loads((shapes / "shapes.json").read_text())["images"]
-    library = Library.open(tmp_path / "library.sqlite3")
+    library = new_library(tmp_path / "library.sqlite3")
     for i, image in enumerate(truth):
         path = shapes / image["file"]
         photo = library.upsert_photo(path, path.stat().st_size, path.stat().st_mtime)

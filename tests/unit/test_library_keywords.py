@@ -15,6 +15,7 @@ from photoscribe.core.captioning.results import CaptionFailure, CaptionResult, K
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.queue import CaptionQueue
+from tests.helpers import new_library
 
 MODEL = "tiny-model"
 
@@ -52,7 +53,7 @@ class FakeCaptioner:
 
 @pytest.fixture
 def library(tmp_path: Path) -> Iterator[Library]:
-    lib = Library.open(tmp_path / "library.sqlite3")
+    lib = new_library(tmp_path / "library.sqlite3")
     yield lib
     lib.close()
 

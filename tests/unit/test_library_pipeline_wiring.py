@@ -12,6 +12,7 @@ from photoscribe.core.library.database import Library
 from photoscribe.core.library.pipeline import LibraryPipeline
 from photoscribe.core.library.scanner import ScanReport
 from photoscribe.core.library.watcher import ChangeSummary, WatchState, WatchStatus
+from tests.helpers import new_library
 
 
 class FakeWorker:
@@ -31,7 +32,7 @@ class FakeWorker:
 
 @pytest.fixture
 def library(tmp_path: Path) -> Iterator[Library]:
-    lib = Library.open(tmp_path / "library.sqlite3")
+    lib = new_library(tmp_path / "library.sqlite3")
     yield lib
     lib.close()
 

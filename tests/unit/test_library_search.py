@@ -15,7 +15,7 @@ from photoscribe.core.errors import LibraryError
 from photoscribe.core.library.database import Library
 from photoscribe.core.library.search import FTS_ROWS_VIEW, build_match_query, parse_query, search
 from photoscribe.core.library.similar import similar
-from tests.helpers import get_feature, set_feature
+from tests.helpers import get_feature, new_library, set_feature
 
 MODEL = "sat-v1"
 
@@ -62,7 +62,7 @@ def corpus(library: Library, tmp_path: Path) -> dict[str, int]:
 def shared(tmp_path_factory: pytest.TempPathFactory):
     """One library for the many read-only hostile-input cases."""
     root = tmp_path_factory.mktemp("hostile")
-    lib = Library.open(root / "library.sqlite3")
+    lib = new_library(root / "library.sqlite3")
     yield lib, _make_corpus(lib, root)
     lib.close()
 

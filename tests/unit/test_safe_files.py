@@ -27,12 +27,12 @@ from photoscribe.core.files.safe_files import (
     read_chunks,
     read_head_and_tail,
 )
-from photoscribe.core.library import Library
 from photoscribe.core.library.embed import EmbedError, embed_in_file
 from photoscribe.core.library.metadata import NOTHING, read_descriptions
 from photoscribe.core.library.scanner import add_folder, covered_folders, file_hash, list_files
 from photoscribe.core.library.watcher import FolderWatcher, _looks_complete
 from photoscribe.core.library.xmp import AccessibilityText, XmpError, write_sidecar
+from tests.helpers import new_library
 
 linux = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc and /dev")
 
@@ -198,7 +198,7 @@ def test_a_scan_skips_special_files_and_system_folders(tmp_path: Path, fifo: Pat
     os.symlink("/", tmp_path / "everything")
     os.symlink("/proc/self/status", tmp_path / "status.jpg")
     start = time.monotonic()
-    with Library.open(tmp_path.parent / f"{tmp_path.name}.sqlite3") as library:
+    with new_library(tmp_path.parent / f"{tmp_path.name}.sqlite3") as library:
         _, report = add_folder(library, tmp_path)
         assert [p.path for p in library.list_photos()] == [str(photo)]
         assert library.list_failures() == []
@@ -210,7 +210,7 @@ def test_a_scan_skips_special_files_and_system_folders(tmp_path: Path, fifo: Pat
 
 @linux
 def test_proc_cannot_be_added_as_a_library_folder(tmp_path: Path) -> None:
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         with pytest.raises(LibraryError, match="/proc cannot be a library folder: it is a system folder"):
             add_folder(library, "/proc")
         assert library.list_folders() == []
@@ -221,7 +221,7 @@ def test_proc_cannot_be_added_as_a_library_folder(tmp_path: Path) -> None:
 def test_the_watcher_ignores_a_fifo_and_dev_zero_and_indexes_the_next_photo(tmp_path: Path) -> None:
     folder = tmp_path / "W"
     folder.mkdir()
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         library.add_folder_record(folder)
         watcher = FolderWatcher(library, debounce_s=0.1)
         watcher.start()
@@ -248,7 +248,7 @@ def test_a_link_to_a_folder_above_the_library_is_not_walked_when_it_appears(tmp_
     jpeg(folder / "a.jpg")
     os.symlink(tmp_path, folder / "up")
     os.symlink("/", folder / "everything")
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         library.add_folder_record(folder)
         covered = covered_folders(library.list_folders())
     assert list_files(folder / "everything", covered) == ([], [])
@@ -265,7 +265,7 @@ def test_a_huge_file_is_a_failure_if_it_is_a_photo_and_skipped_if_not(tmp_path: 
         with open(folder / name, "wb") as fh:
             fh.write(head)
             fh.truncate(safe_files.MAX_PHOTO_BYTES + 1)
-    with Library.open(tmp_path / "library.sqlite3") as library:
+    with new_library(tmp_path / "library.sqlite3") as library:
         _, report = add_folder(library, folder)
         [failure] = library.list_failures()
     assert (report.added, report.skipped, report.failed) == (0, 1, 1)
