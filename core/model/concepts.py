@@ -2,9 +2,10 @@
 
 Fang et al. (2015, "From captions to visual concepts and back") learn detectors for the words of
 captions and let them steer the language model. photoscribe does the same for the object words
-that matter most when a caption is wrong: the 80 COCO object groups and people (the groups of
-:mod:`photoscribe.core.objects`). A :class:`ConceptHead` is trained on the words of the training
-captions (``photoscribe model add-concepts``) and stored in the checkpoint beside the decoder. It
+that matter most when a caption is wrong: the 80 COCO object groups and people
+(``OBJECT_GROUPS`` of :mod:`photoscribe.training.chair`). A :class:`ConceptHead` is trained on
+the words of the training captions (``photoscribe model add-concepts``) and stored in the
+checkpoint beside the decoder. It
 gives, for every photo, the probability that each object group is in it, which is used twice:
 
 - **a decoding guard** (:meth:`Concepts.word_bias`): during beam search every word that names an

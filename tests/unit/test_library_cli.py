@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from photoscribe.core.library.database import Library
-from photoscribe.core.library.queue import set_feature
 from photoscribe.desktop.cli.library import register
-from tests.helpers import new_library
+from tests.helpers import new_library, set_feature
 
 
 def _run(*argv: str) -> int:

@@ -11,7 +11,8 @@ from sqlalchemy import create_engine
 
 from photoscribe.core.errors import LibraryError
 from photoscribe.core.library import Library
-from photoscribe.core.library.search import rebuild_index, search
+from photoscribe.core.library.repair import repair_library
+from photoscribe.core.library.search import search
 from photoscribe.core.library.upgrade import alembic_config
 
 OLD, NEW = "default-1a2b3c4d", "best-798d8cc7"
@@ -61,7 +62,7 @@ def test_search_finds_a_photo_by_the_caption_it_shows_only(library: Library, tmp
     assert [h.photo_id for h in hits] == [photo]
     assert hits[0].caption is not None and hits[0].caption.source == OLD
 
-    assert rebuild_index(library) == 1  # a repair derives the same rows
+    assert repair_library(library.path).photos == 1  # `library repair` derives the same rows
     assert _found(library, "man with a red shirt and a hat") == []
     assert _found(library, "children sitting in a car") == [photo]
 
