@@ -37,7 +37,6 @@ from photoscribe.core.library.scanner import ScanReport, add_folder
 from photoscribe.core.library.watcher import ChangeSummary, WatchState, WatchStatus
 from photoscribe.core.progress import Progress
 from photoscribe.desktop import actions, drafts, library_state, menus, review, window_actions
-from photoscribe.desktop import settings as options
 from photoscribe.desktop.background import BackgroundServices, ModelState
 from photoscribe.desktop.captioning_controller import CaptioningController
 from photoscribe.desktop.detail import DetailPane
@@ -52,6 +51,20 @@ from photoscribe.desktop.queries import (
 )
 from photoscribe.desktop.search_bar import SearchBar
 from photoscribe.desktop.selection_commands import SelectionCommands
+from photoscribe.desktop.settings import (
+    BEAM_SIZE,
+    DEVICE,
+    LAST_FOLDER,
+    SHOW_DETAIL,
+    SHOW_SIDEBAR,
+    SORT,
+    THUMBNAIL_CACHE_MB,
+    THUMBNAIL_SIZE,
+    WINDOW_GEOMETRY,
+    WINDOW_SPLITTER,
+    WINDOW_STATE,
+    open_store,
+)
 from photoscribe.desktop.sidebar import Sidebar
 from photoscribe.desktop.status import CaptionStatus
 from photoscribe.desktop.thumbnail_loader import ThumbnailLoader
@@ -75,7 +88,7 @@ class MainWindow(QMainWindow, ActionAttributes):
     Args:
         library: the open library.
         runner: where background jobs run (default: the global thread pool).
-        settings: persistent settings (default: ``QSettings()`` of the "photoscribe" organisation).
+        settings: persistent settings (default: the app's settings file, :func:`~photoscribe.desktop.settings.open_store`).
         services: the model/queue/watcher owner (default: a new one).
         thumbnails: the thumbnail loader (default: one with a private thread pool).
         add_folder_fn: scans a new folder, ``(library, path, on_progress=, cancel=) -> (FolderInfo, report)``.
@@ -94,13 +107,13 @@ class MainWindow(QMainWindow, ActionAttributes):
         super().__init__()
         self.library = library
         self.runner = runner if runner is not None else JobRunner(QThreadPool.globalInstance(), self)
-        self.settings = settings if settings is not None else options.open_store()
+        self.settings = settings if settings is not None else open_store()
         self.services = services if services is not None else BackgroundServices(library, self.runner, self)
         self.thumbnails = (
             thumbnails
             if thumbnails is not None
             else ThumbnailLoader(
-                parent=self, cache_budget=options.THUMBNAIL_CACHE_MB.read(self.settings) * 1024 * 1024
+                parent=self, cache_budget=THUMBNAIL_CACHE_MB.read(self.settings) * 1024 * 1024
             )
         )
         self.add_folder_fn = add_folder_fn if add_folder_fn is not None else add_folder
@@ -229,36 +242,36 @@ class MainWindow(QMainWindow, ActionAttributes):
 
     def _restore_settings(self) -> None:
         s = self.settings
-        self.restoreGeometry(options.WINDOW_GEOMETRY.read(s))
-        self.restoreState(options.WINDOW_STATE.read(s))
-        self.splitter.restoreState(options.WINDOW_SPLITTER.read(s))
-        self.grid.set_thumbnail_size(options.THUMBNAIL_SIZE.read(s))
-        show_sidebar = options.SHOW_SIDEBAR.read(s)
-        show_detail = options.SHOW_DETAIL.read(s)
+        self.restoreGeometry(WINDOW_GEOMETRY.read(s))
+        self.restoreState(WINDOW_STATE.read(s))
+        self.splitter.restoreState(WINDOW_SPLITTER.read(s))
+        self.grid.set_thumbnail_size(THUMBNAIL_SIZE.read(s))
+        show_sidebar = SHOW_SIDEBAR.read(s)
+        show_detail = SHOW_DETAIL.read(s)
         self.show_sidebar_action.setChecked(show_sidebar)
         self.show_detail_action.setChecked(show_detail)
         self.sidebar.setVisible(show_sidebar)
         self.detail.setVisible(show_detail)
-        self.toolbar.restore_sort(options.SORT.read(s))
+        self.toolbar.restore_sort(SORT.read(s))
 
     def save_settings(self) -> None:
         s = self.settings
-        options.WINDOW_GEOMETRY.write(s, self.saveGeometry())
-        options.WINDOW_STATE.write(s, self.saveState())
-        options.WINDOW_SPLITTER.write(s, self.splitter.saveState())
-        options.THUMBNAIL_SIZE.write(s, self.grid.thumbnail_size)
-        options.SHOW_SIDEBAR.write(s, self.show_sidebar_action.isChecked())
-        options.SHOW_DETAIL.write(s, self.show_detail_action.isChecked())
-        options.SORT.write(s, self.toolbar.last_date_sort)
+        WINDOW_GEOMETRY.write(s, self.saveGeometry())
+        WINDOW_STATE.write(s, self.saveState())
+        WINDOW_SPLITTER.write(s, self.splitter.saveState())
+        THUMBNAIL_SIZE.write(s, self.grid.thumbnail_size)
+        SHOW_SIDEBAR.write(s, self.show_sidebar_action.isChecked())
+        SHOW_DETAIL.write(s, self.show_detail_action.isChecked())
+        SORT.write(s, self.toolbar.last_date_sort)
         s.sync()
 
     @property
     def device(self) -> str:
-        return options.DEVICE.read(self.settings)
+        return DEVICE.read(self.settings)
 
     @property
     def beam_size(self) -> int:
-        return options.BEAM_SIZE.read(self.settings)
+        return BEAM_SIZE.read(self.settings)
 
     def active_model(self) -> str | None:
         """The model to use: ``core``'s active model, as the CLI's (``$PHOTOSCRIBE_MODEL`` first)."""
@@ -424,7 +437,7 @@ class MainWindow(QMainWindow, ActionAttributes):
 
     def add_folder(self, path: str) -> None:
         """Scan a folder into the library in the background, then watch it and caption its photos."""
-        options.LAST_FOLDER.write(self.settings, path)
+        LAST_FOLDER.write(self.settings, path)
         name = Path(path).name or path
         self.show_message(f"Adding {name}…")
         self.status.scan.set_progress(Progress("scan", 0, None))

@@ -107,6 +107,7 @@ def watch(tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary) -> I
         [str(exe), "library", "--db", str(db), "watch", "--no-scan", "--model", str(model)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # a hang shows every thread's stack (SIGABRT)
         text=True,
     )
     running = Watch(process, db, folder)
@@ -122,11 +123,17 @@ def watch(tmp_path: Path, tiny_model: CaptionModel, tiny_vocab: Vocabulary) -> I
         )
         yield running
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        if process.poll() is None:  # hung: faulthandler prints where each thread was, then it ends
+            process.send_signal(signal.SIGABRT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         for reader in readers:
             reader.join(timeout=10)
+        if process.returncode == -signal.SIGABRT:
+            print("the watch hung; its threads:\n" + running.output())
 
 
 def _assert_stopped_cleanly(watch: Watch, code: int, seconds: float) -> None:

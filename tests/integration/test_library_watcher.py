@@ -238,6 +238,7 @@ def test_watch_command_runs_until_ctrl_c(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # a hang shows every thread's stack (SIGABRT)
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")))  # type: ignore[union-attr]
@@ -253,9 +254,15 @@ def test_watch_command_runs_until_ctrl_c(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # hung: faulthandler prints where each thread was, then it ends
+            process.send_signal(signal.SIGABRT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
         reader.join(timeout=10)
+        if process.returncode == -signal.SIGABRT:
+            print("the watch hung; its threads:\n" + "".join(lines))
     assert "captioning new photos with default.pt" in "".join(lines)
     assert lines[-1].strip() == "stopped"
 
