@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,15 @@ def pytest_configure(config: pytest.Config) -> None:
     # The CLI tests' subprocesses get one thread too, through the environment.
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_as_in_a_terminal() -> None:
+    """Ctrl-C is not ignored while a test runs, so the subprocesses it starts can be sent SIGINT.
+
+    A shell starts a background job (`scripts/test.sh &`, nohup) with SIGINT ignored, some code
+    restores that "previous" handler after changing it, and every subprocess inherits an ignored
+    signal: `library watch` would never see the tests' Ctrl-C and they would wait forever.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
